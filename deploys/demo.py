@@ -1,0 +1,132 @@
+"""Deterministic demo data: two years of deploys of a small web shop, built with the test factories."""
+
+import datetime as dt
+import hashlib
+import random
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from deploys.factories import DeployCommitFactory, DeployFactory, ServiceFactory
+from deploys.models import Deploy, DeployCommit, Environment
+
+SERVICES = [
+    ("web", "Web storefront", "Storefront", "Priya Raman"),
+    ("api", "Public API", "Platform", "Tomas Novak"),
+    ("search", "Search", "Discovery", "Aiko Tanaka"),
+    ("payments", "Payments", "Checkout", "Grace Okafor"),
+]
+DEPLOYERS = [
+    "akhan", "bmoreau", "cliu", "dokoye", "eharper", "fsilva", "gpetrov", "hnguyen", "ibrahim",
+    "jmurphy", "kweber", "lrossi", "mgarcia", "nlindqvist", "oadeyemi", "pkowalski", "qzhang",
+    "rsantos", "sdubois", "tyamada",
+]
+MESSAGES = [
+    "Tweak search ranking for long-tail queries",
+    "Faster checkout page render",
+    "Fix pagination on the favourites list",
+    "Upgrade HTTP client library",
+    "Add rate limiting to the listings endpoint",
+    "Move image resizing to the worker pool",
+    "Feature flag: new onboarding flow at 10%",
+    "Reduce memcache key churn",
+    "Copy changes on the receipt email",
+    "Retry payment provider timeouts once",
+    "Drop unused columns from the listings query",
+    "Config: raise worker concurrency",
+]
+PIPELINE = [("qa", 0), ("staging", 15), ("production", 40)]  # minutes after the QA deploy
+
+
+@dataclass
+class DemoResult:
+    created: int
+    existing: int
+
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha1("-".join(map(str, parts)).encode()).hexdigest()
+
+
+def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResult:
+    """Create the demo deploys of the `days` days up to `now`; deploys already there are kept as they are."""
+    now = now or timezone.now()
+    tz = timezone.get_default_timezone()
+    today = timezone.localtime(now, tz).date()
+    first_day = today - dt.timedelta(days=days)
+    services = {
+        slug: ServiceFactory(slug=slug, name=name, dev_team=team, ops_contact=ops)
+        for slug, name, team, ops in SERVICES
+    }
+    environments = {e.slug: e for e in Environment.objects.filter(slug__in=[p[0] for p in PIPELINE])}
+
+    deploys: list[Deploy] = []
+    commits: list[DeployCommit] = []
+    live: dict[tuple[str, str], str] = {}
+    day = first_day
+    while day <= today:
+        if day.weekday() < 5:
+            _plan_day(day, first_day, days, services, environments, now, tz, deploys, commits, live)
+        day += dt.timedelta(days=1)
+
+    existing_ids = set(
+        Deploy.objects.filter(external_id__startswith="demo-").values_list("external_id", flat=True)
+    )
+    new = [d for d in deploys if d.external_id not in existing_ids]
+    with transaction.atomic():
+        Deploy.objects.bulk_create(new, batch_size=500)
+        new_ids = {id(d) for d in new}
+        DeployCommit.objects.bulk_create(
+            [c for c in commits if id(c.deploy) in new_ids], batch_size=500
+        )
+    return DemoResult(created=len(new), existing=len(deploys) - len(new))
+
+
+def _plan_day(day, first_day, total_days, services, environments, now, tz, deploys, commits, live):
+    # One generator per day, so a day's deploys are the same whichever window they fall in.
+    rng = random.Random(f"opslog-demo-{day.isoformat()}")
+    # Volume grows over the two years, as a team that learns to ship small does.
+    progress = (day - first_day).days / max(total_days, 1)
+    count = rng.randint(1, 3) + round(3 * progress)
+    day_number = (day - dt.date(2020, 1, 1)).days
+    for index in range(count):
+        slug = rng.choice(list(services))
+        deployer = rng.choice(DEPLOYERS)
+        message = rng.choice(MESSAGES)
+        version = str(20000 + day_number * 8 + index)
+        start = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz) + dt.timedelta(minutes=rng.randint(0, 7 * 60))
+        shas = [(_sha(slug, version, n), start - dt.timedelta(hours=rng.uniform(0.5, 72))) for n in range(rng.randint(1, 4))]
+        for env_slug, offset in PIPELINE:
+            at = start + dt.timedelta(minutes=offset + rng.randint(0, 10))
+            if at >= now:
+                return
+            roll = rng.random()
+            if env_slug == "production":
+                status = Deploy.Status.ROLLED_BACK if roll < 0.03 else Deploy.Status.FAILED if roll < 0.045 else Deploy.Status.SUCCEEDED
+            else:
+                status = Deploy.Status.FAILED if roll < 0.03 else Deploy.Status.SUCCEEDED
+            previous = live.get((slug, env_slug), "")
+            deploy = DeployFactory.build(
+                service=services[slug],
+                environment=environments[env_slug],
+                version=version,
+                previous_version=previous,
+                deployer=deployer,
+                message=f"{env_slug.title()} deploy: {message}",
+                deployed_at=at.astimezone(dt.timezone.utc),
+                duration_seconds=round(rng.uniform(20, 140) * (1.5 if env_slug == "production" else 1), 1),
+                status=status,
+                diff_url=f"https://git.example.com/acme/{slug}/compare/{previous or version}...{version}",
+                external_id=f"demo-{slug}-{env_slug}-{version}",
+                created_at=at,
+            )
+            deploys.append(deploy)
+            commits.extend(
+                DeployCommitFactory.build(deploy=deploy, sha=sha, authored_at=authored, message=message)
+                for sha, authored in shas
+            )
+            if status == Deploy.Status.SUCCEEDED:
+                live[(slug, env_slug)] = version
+            else:
+                break  # a failed or rolled-back deploy isn't promoted further

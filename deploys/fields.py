@@ -1,0 +1,71 @@
+"""Time inputs that refuse to guess a time zone."""
+
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+NAIVE_MESSAGE = "Include a UTC offset, e.g. 2024-05-18T22:20:50Z or 2024-05-18T22:20:50+02:00."
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its UTC offset; shown in UTC."""
+
+    default_error_messages = {"naive": NAIVE_MESSAGE}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default_timezone", dt.timezone.utc)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        elif isinstance(value, dt.datetime) and timezone.is_naive(value):
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class DateOrAwareDateTimeField(forms.Field):
+    """A query parameter: a date (a whole day in the reporting time zone) or a time with an offset."""
+
+    default_error_messages = {
+        "invalid": "Enter a date (2024-05-18) or a time with a UTC offset (2024-05-18T22:20:50Z).",
+        "naive": NAIVE_MESSAGE,
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        # Checked first: Python's fromisoformat (used by parse_datetime) reads a bare date as midnight.
+        if len(text) == 10:
+            try:
+                day = parse_date(text)
+            except ValueError:
+                day = None
+            if day is None:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            return day
+        try:
+            parsed = parse_datetime(text)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if parsed is not None:
+            if timezone.is_naive(parsed):
+                raise forms.ValidationError(self.error_messages["naive"], code="naive")
+            return parsed
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight at the start of `day` in the reporting time zone."""
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())

@@ -1,0 +1,44 @@
+import datetime as dt
+
+import django_filters
+
+from deploys.fields import DateOrAwareDateTimeField, start_of_day
+from deploys.models import Deploy, Environment, Service
+
+
+class DateOrAwareDateTimeFilter(django_filters.Filter):
+    field_class = DateOrAwareDateTimeField
+
+
+class DeployFilter(django_filters.FilterSet):
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.all(), to_field_name="slug", empty_label="All services"
+    )
+    environment = django_filters.ModelChoiceFilter(
+        queryset=Environment.objects.all(), to_field_name="slug", empty_label="All environments"
+    )
+    deployer = django_filters.CharFilter(method="filter_deployer")
+    status = django_filters.ChoiceFilter(choices=Deploy.Status.choices, empty_label="Any status")
+    since = DateOrAwareDateTimeFilter(
+        method="filter_since", label="Since", help_text="A date (whole day, reporting time zone) or a time with offset."
+    )
+    until = DateOrAwareDateTimeFilter(
+        method="filter_until", label="Until", help_text="A date (inclusive) or a time with offset (exclusive)."
+    )
+
+    class Meta:
+        model = Deploy
+        fields = ["service", "environment", "deployer", "status", "since", "until"]
+
+    def filter_deployer(self, queryset, name, value):
+        return queryset.filter(deployer=value.strip()) if value.strip() else queryset
+
+    def filter_since(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value)
+        return queryset.between(since=value)
+
+    def filter_until(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value + dt.timedelta(days=1))
+        return queryset.between(until=value)

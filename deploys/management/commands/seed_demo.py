@@ -1,0 +1,39 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+from deploys.demo import seed_deploys
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "opslog-demo"
+
+
+class Command(BaseCommand):
+    help = "Load deterministic demo data (about two years of deploys) and a demo login. Safe to run twice."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--days", type=int, default=730, help="How many days of history (default 730).")
+        parser.add_argument("--no-login", action="store_true", help="Don't create the demo login.")
+
+    def handle(self, *args, days: int, no_login: bool, **options):
+        if days < 1:
+            self.stderr.write("--days must be at least 1")
+            raise SystemExit(2)
+        result = seed_deploys(days=days)
+        self.stdout.write(f"Demo deploys: {result.created} created, {result.existing} already there.")
+        if no_login:
+            return
+        user, created = get_user_model().objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        token, _ = Token.objects.get_or_create(user=user)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
+                + ("" if created else " (unless you have changed its password)")
+            )
+        )
+        self.stdout.write(f"Demo API token: {token.key}  (export OPSLOG_TOKEN={token.key})")

@@ -1,0 +1,128 @@
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from deploys.querysets import DeployQuerySet
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9._-]*$",
+    "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
+)
+
+
+class Service(models.Model):
+    """Something that is deployed (`web`, `api`, `search`)."""
+
+    slug = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200, blank=True)
+    dev_team = models.CharField(max_length=200, blank=True)
+    ops_contact = models.CharField(
+        max_length=200, blank=True, help_text="The designated ops person or rota for this service."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.slug
+
+
+class Environment(models.Model):
+    """Where a deploy goes. Only production environments count in the numbers."""
+
+    slug = models.CharField(max_length=100, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200, blank=True)
+    is_production = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-is_production", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Deploy(models.Model):
+    """One version of one service going live in one environment."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="deploys")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deploys")
+    version = models.CharField(max_length=200)
+    previous_version = models.CharField(max_length=200, blank=True)
+    deployer = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    deployed_at = models.DateTimeField(default=timezone.now, help_text="When it went live.")
+    duration_seconds = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
+    diff_url = models.URLField(max_length=1000, blank=True)
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="The sender's idempotency key, unique per service."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = DeployQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-deployed_at", "-id"]
+        constraints = [
+            # Idempotent ingest: a retried POST finds the first one instead of doubling it.
+            models.UniqueConstraint(
+                fields=["service", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="deploy_unique_external_id_per_service",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(duration_seconds__isnull=True) | models.Q(duration_seconds__gte=0),
+                name="deploy_duration_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["succeeded", "failed", "rolled_back"]),
+                name="deploy_status_valid",
+            ),
+        ]
+        indexes = [
+            # The deploy log, newest first, and `since`/`until` filters.
+            models.Index(fields=["-deployed_at", "-id"], name="deploy_log_idx"),
+            # previous_version lookup and the current version per service and environment.
+            models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_svc_env_time_idx"),
+            # Filtering the log by deployer.
+            models.Index(fields=["deployer", "-deployed_at"], name="deploy_deployer_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.version} to {self.environment}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deploys:detail", args=[self.pk])
+
+
+class DeployCommit(models.Model):
+    """A commit that a deploy shipped; its authored time gives the lead time for changes."""
+
+    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="commits")
+    sha = models.CharField(max_length=64)
+    authored_at = models.DateTimeField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["authored_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["deploy", "sha"], name="deploycommit_unique_sha_per_deploy"),
+        ]
+        indexes = [
+            # Finding the first deploy that shipped a commit (lead time).
+            models.Index(fields=["sha"], name="deploycommit_sha_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sha[:12]

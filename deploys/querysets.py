@@ -1,0 +1,32 @@
+from datetime import datetime
+
+from django.db import models
+
+
+class DeployQuerySet(models.QuerySet):
+    def production(self):
+        return self.filter(environment__is_production=True)
+
+    def live(self):
+        """Deploys whose version went live and stayed (not failed, not rolled back)."""
+        return self.filter(status=self.model.Status.SUCCEEDED)
+
+    def for_service(self, slug: str):
+        return self.filter(service__slug=slug)
+
+    def in_environment(self, slug: str):
+        return self.filter(environment__slug=slug)
+
+    def between(self, since: datetime | None = None, until: datetime | None = None):
+        qs = self
+        if since is not None:
+            qs = qs.filter(deployed_at__gte=since)
+        if until is not None:
+            qs = qs.filter(deployed_at__lt=until)
+        return qs
+
+    def newest_first(self):
+        return self.order_by("-deployed_at", "-id")
+
+    def with_related(self):
+        return self.select_related("service", "environment")

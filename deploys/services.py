@@ -1,0 +1,240 @@
+"""Writes for deploys. Every way a deploy enters Opslog (API, bulk, import, webhooks) goes through here."""
+
+import logging
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deploys.models import Deploy, DeployCommit, Environment, Service
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CommitInput:
+    sha: str
+    authored_at: datetime | None = None
+    message: str = ""
+
+
+@dataclass
+class DeployInput:
+    """One deploy as a sender describes it, before it is stored."""
+
+    service: str
+    environment: str
+    version: str
+    deployer: str
+    deployed_at: datetime | None = None
+    previous_version: str | None = None
+    message: str = ""
+    duration_seconds: float | None = None
+    status: str = Deploy.Status.SUCCEEDED
+    diff_url: str = ""
+    external_id: str = ""
+    commits: Sequence[CommitInput] = field(default_factory=tuple)
+
+
+def service_get_or_create(*, slug: str) -> Service:
+    """A new slug creates the service; concurrent first sightings agree on one row."""
+    service, _ = Service.objects.get_or_create(slug=slug.strip().lower(), defaults={"name": slug})
+    return service
+
+
+def environment_get_or_create(*, slug: str) -> Environment:
+    """A new slug creates a non-production environment."""
+    environment, _ = Environment.objects.get_or_create(
+        slug=slug.strip().lower(), defaults={"name": slug.strip(), "is_production": False}
+    )
+    return environment
+
+
+def _previous_version(*, service: Service, environment: Environment, before: datetime) -> str:
+    # What was live before: the latest earlier deploy that went live and stayed.
+    return (
+        Deploy.objects.live()
+        .filter(service=service, environment=environment, deployed_at__lt=before)
+        .newest_first()
+        .values_list("version", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _build(data: DeployInput, service: Service, environment: Environment) -> Deploy:
+    deployed_at = data.deployed_at or timezone.now()
+    previous = data.previous_version
+    if previous is None:
+        previous = _previous_version(service=service, environment=environment, before=deployed_at)
+    return Deploy(
+        service=service,
+        environment=environment,
+        version=data.version,
+        previous_version=previous,
+        deployer=data.deployer,
+        message=data.message,
+        deployed_at=deployed_at,
+        duration_seconds=data.duration_seconds,
+        status=data.status,
+        diff_url=data.diff_url,
+        external_id=data.external_id,
+    )
+
+
+def _commit_rows(deploy: Deploy, commits: Iterable[CommitInput]) -> list[DeployCommit]:
+    seen: set[str] = set()
+    rows = []
+    for commit in commits:
+        if commit.sha in seen:
+            continue
+        seen.add(commit.sha)
+        rows.append(
+            DeployCommit(deploy=deploy, sha=commit.sha, authored_at=commit.authored_at, message=commit.message)
+        )
+    return rows
+
+
+def _queue_notification(deploy: Deploy) -> None:
+    from deploys import tasks
+
+    deploy_id = deploy.pk
+    # After commit, so a rolled-back write never announces a deploy that isn't there.
+    transaction.on_commit(lambda: tasks.notify_deploy.delay(deploy_id))
+
+
+def deploy_record(*, data: DeployInput, notify: bool = True) -> tuple[Deploy, bool]:
+    """Store one deploy. Returns (deploy, created).
+
+    Idempotent on (service, external_id): a repeat returns the stored deploy and created=False,
+    also when two requests race (the unique constraint decides, the loser reads the winner's row).
+    `previous_version=None` means "not given": it is taken from the latest earlier successful
+    deploy of the same service and environment. Production deploys are announced after commit.
+    """
+    service = service_get_or_create(slug=data.service)
+    environment = environment_get_or_create(slug=data.environment)
+    if data.external_id:
+        existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            deploy = _build(data, service, environment)
+            deploy.save()
+            DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
+    except IntegrityError:
+        if not data.external_id:
+            raise
+        existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    if notify and environment.is_production:
+        _queue_notification(deploy)
+    return deploy, True
+
+
+@dataclass
+class BulkResult:
+    deploys: list[Deploy]
+    created: int
+    existing: int
+
+
+def deploy_record_bulk(*, items: Sequence[DeployInput]) -> BulkResult:
+    """Store many deploys at once, all or nothing (a backfill). Sends no notifications.
+
+    Deploys already stored under the same (service, external_id) are returned, not doubled.
+    Deploys in the batch that omit previous_version get it from earlier deploys in the batch
+    or, failing that, from the database.
+    """
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _record_bulk(items)
+        except IntegrityError:
+            # A concurrent request stored one of our external_ids first; the second pass finds it.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
+    services = {slug: service_get_or_create(slug=slug) for slug in {i.service.strip().lower() for i in items}}
+    environments = {
+        slug: environment_get_or_create(slug=slug) for slug in {i.environment.strip().lower() for i in items}
+    }
+
+    wanted_ids: dict[int, set[str]] = {}
+    for item in items:
+        if item.external_id:
+            wanted_ids.setdefault(services[item.service.strip().lower()].pk, set()).add(item.external_id)
+    existing: dict[tuple[int, str], Deploy] = {}
+    for service_id, ids in wanted_ids.items():
+        for deploy in Deploy.objects.filter(service_id=service_id, external_id__in=ids).with_related():
+            existing[(service_id, deploy.external_id)] = deploy
+
+    now = timezone.now()
+    results: list[Deploy | None] = [None] * len(items)
+    new: list[tuple[int, DeployInput, Deploy]] = []
+    for index, item in enumerate(items):
+        service = services[item.service.strip().lower()]
+        environment = environments[item.environment.strip().lower()]
+        if item.external_id and (service.pk, item.external_id) in existing:
+            results[index] = existing[(service.pk, item.external_id)]
+            continue
+        deploy = Deploy(
+            service=service,
+            environment=environment,
+            version=item.version,
+            previous_version=item.previous_version or "",
+            deployer=item.deployer,
+            message=item.message,
+            deployed_at=item.deployed_at or now,
+            duration_seconds=item.duration_seconds,
+            status=item.status,
+            diff_url=item.diff_url,
+            external_id=item.external_id,
+        )
+        new.append((index, item, deploy))
+
+    _fill_previous_versions([(item, deploy) for _, item, deploy in new])
+    Deploy.objects.bulk_create([deploy for _, _, deploy in new])
+    commits: list[DeployCommit] = []
+    for index, item, deploy in new:
+        commits.extend(_commit_rows(deploy, item.commits))
+        results[index] = deploy
+    DeployCommit.objects.bulk_create(commits)
+    return BulkResult(deploys=results, created=len(new), existing=len(items) - len(new))
+
+
+def _fill_previous_versions(pairs: list[tuple[DeployInput, Deploy]]) -> None:
+    streams: dict[tuple[int, int], list[Deploy]] = {}
+    for item, deploy in pairs:
+        if item.previous_version is None:
+            streams.setdefault((deploy.service_id, deploy.environment_id), []).append(deploy)
+    for (service_id, environment_id), deploys in streams.items():
+        earliest = min(d.deployed_at for d in deploys)
+        latest = max(d.deployed_at for d in deploys)
+        stored = Deploy.objects.live().filter(service_id=service_id, environment_id=environment_id)
+        # What was live when the batch starts, plus everything that went live during it.
+        live = list(
+            stored.filter(deployed_at__lt=earliest).newest_first().values_list("deployed_at", "version")[:1]
+        )
+        live += stored.filter(deployed_at__gte=earliest, deployed_at__lt=latest).values_list(
+            "deployed_at", "version"
+        )
+        live += [
+            (d.deployed_at, d.version)
+            for _, d in pairs
+            if (d.service_id, d.environment_id) == (service_id, environment_id)
+            and d.status == Deploy.Status.SUCCEEDED
+        ]
+        live.sort(key=lambda row: row[0])
+        times = [row[0] for row in live]
+        for deploy in deploys:
+            position = bisect_left(times, deploy.deployed_at)
+            deploy.previous_version = live[position - 1][1] if position else ""

@@ -1,0 +1,1 @@
+# Incident, TimelineEntry, PostMortem and Remediation arrive with their issues.

@@ -1,0 +1,1 @@
+# Reports own no records: every figure is computed from deploys and incidents.

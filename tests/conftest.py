@@ -1,0 +1,77 @@
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="ekastner", password="a-long-test-password")
+
+
+@pytest.fixture
+def token(user):
+    return Token.objects.create(user=user)
+
+
+@pytest.fixture
+def api(token):
+    """An API client authenticated the way CI systems are: `Authorization: Token KEY`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+class ChatReceiver:
+    """A Slack-compatible incoming webhook on localhost that records what it is sent."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                import json
+
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with receiver.lock:
+                    failing = receiver.fail_next > 0
+                    if failing:
+                        receiver.fail_next -= 1
+                    receiver.attempts.append(body)
+                    if not failing:
+                        receiver.received.append(body)
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+                self.wfile.write(b"error" if failing else b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.attempts: list[dict] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/chat"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def chat_receiver(settings):
+    receiver = ChatReceiver()
+    settings.OPSLOG_CHAT_WEBHOOK_URL = receiver.url
+    yield receiver
+    receiver.close()

@@ -63,12 +63,12 @@ def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResu
 
     deploys: list[Deploy] = []
     commits: list[DeployCommit] = []
-    live: dict[tuple[str, str], str] = {}
     day = first_day
     while day <= today:
         if day.weekday() < 5:
-            _plan_day(day, first_day, days, services, environments, now, tz, deploys, commits, live)
+            _plan_day(day, first_day, days, services, environments, now, tz, deploys, commits)
         day += dt.timedelta(days=1)
+    _chain_versions(deploys)
 
     existing_ids = set(
         Deploy.objects.filter(external_id__startswith="demo-").values_list("external_id", flat=True)
@@ -83,7 +83,7 @@ def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResu
     return DemoResult(created=len(new), existing=len(deploys) - len(new))
 
 
-def _plan_day(day, first_day, total_days, services, environments, now, tz, deploys, commits, live):
+def _plan_day(day, first_day, total_days, services, environments, now, tz, deploys, commits):
     # One generator per day, so a day's deploys are the same whichever window they fall in.
     rng = random.Random(f"opslog-demo-{day.isoformat()}")
     # Volume grows over the two years, as a team that learns to ship small does.
@@ -106,18 +106,15 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
                 status = Deploy.Status.ROLLED_BACK if roll < 0.03 else Deploy.Status.FAILED if roll < 0.045 else Deploy.Status.SUCCEEDED
             else:
                 status = Deploy.Status.FAILED if roll < 0.03 else Deploy.Status.SUCCEEDED
-            previous = live.get((slug, env_slug), "")
             deploy = DeployFactory.build(
                 service=services[slug],
                 environment=environments[env_slug],
                 version=version,
-                previous_version=previous,
                 deployer=deployer,
                 message=f"{env_slug.title()} deploy: {message}",
                 deployed_at=at.astimezone(dt.timezone.utc),
                 duration_seconds=round(rng.uniform(20, 140) * (1.5 if env_slug == "production" else 1), 1),
                 status=status,
-                diff_url=f"https://git.example.com/acme/{slug}/compare/{previous or version}...{version}",
                 external_id=f"demo-{slug}-{env_slug}-{version}",
                 created_at=at,
             )
@@ -126,7 +123,17 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
                 DeployCommitFactory.build(deploy=deploy, sha=sha, authored_at=authored, message=message)
                 for sha, authored in shas
             )
-            if status == Deploy.Status.SUCCEEDED:
-                live[(slug, env_slug)] = version
-            else:
+            if status != Deploy.Status.SUCCEEDED:
                 break  # a failed or rolled-back deploy isn't promoted further
+
+
+def _chain_versions(deploys: list[Deploy]) -> None:
+    """Set "old" versions and diffs the way ingest would: from what was live before, in time order."""
+    live: dict[tuple[str, str], str] = {}
+    for deploy in sorted(deploys, key=lambda d: d.deployed_at):
+        key = (deploy.service.slug, deploy.environment.slug)
+        deploy.previous_version = live.get(key, "")
+        base = deploy.previous_version or f"{deploy.version}~1"
+        deploy.diff_url = f"https://git.example.com/acme/{deploy.service.slug}/compare/{base}...{deploy.version}"
+        if deploy.status == Deploy.Status.SUCCEEDED:
+            live[key] = deploy.version

@@ -10,6 +10,13 @@ slug_validator = RegexValidator(
     "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
 )
 
+# (slug, name, is_production): there from the first migration on.
+DEFAULT_ENVIRONMENTS = [
+    ("qa", "QA", False),
+    ("staging", "Staging", False),
+    ("production", "Production", True),
+]
+
 
 class Service(models.Model):
     """Something that is deployed (`web`, `api`, `search`)."""

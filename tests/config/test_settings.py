@@ -90,7 +90,7 @@ def test_settings_follow_the_environment():
 
 
 def test_without_a_broker_tasks_run_in_process():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPSLOG_", "CELERY_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPSLOG_", "CELERY_", "DATABASE_"))}
     env.update(BASE_ENV)
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-v", "0", "-c", "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['NAME'])"],

@@ -10,7 +10,7 @@ from django.core import mail
 from config.celery import app
 from deploys.services import DeployInput, deploy_record
 
-pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")

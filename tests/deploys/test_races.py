@@ -9,7 +9,7 @@ from django.db import connection
 from deploys.models import Deploy, Service
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.postgres_only,
 ]
 

@@ -36,7 +36,7 @@ MESSAGES = [
     "Drop unused columns from the listings query",
     "Config: raise worker concurrency",
 ]
-PIPELINE = [("qa", 0), ("staging", 15), ("production", 40)]  # minutes after the QA deploy
+PIPELINE = [("qa", 0), ("staging", 15), ("production", 40)]  # minutes after the QA deploy (+ up to 10)
 
 
 @dataclass
@@ -90,28 +90,36 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
     progress = (day - first_day).days / max(total_days, 1)
     count = rng.randint(1, 3) + round(3 * progress)
     day_number = (day - dt.date(2020, 1, 1)).days
-    for index in range(count):
+    # An hour apart at least, so each version finishes its way to production before the next starts
+    # and build numbers rise with time, as in a real pipeline.
+    slots = sorted(rng.sample(range(8), count))
+    for index, slot in enumerate(slots):
         slug = rng.choice(list(services))
         deployer = rng.choice(DEPLOYERS)
         message = rng.choice(MESSAGES)
         version = str(20000 + day_number * 8 + index)
-        start = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz) + dt.timedelta(minutes=rng.randint(0, 7 * 60))
-        shas = [(_sha(slug, version, n), start - dt.timedelta(hours=rng.uniform(0.5, 72))) for n in range(rng.randint(1, 4))]
+        start = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz) + dt.timedelta(minutes=slot * 60 + rng.randint(0, 5))
+        shas = [
+            (_sha(slug, version, n), start - dt.timedelta(hours=rng.uniform(0.5, 72)))
+            for n in range(rng.randint(1, 4))
+        ]
         for env_slug, offset in PIPELINE:
             at = start + dt.timedelta(minutes=offset + rng.randint(0, 10))
             if at >= now:
-                return
+                return  # later slots of the day are later still
             roll = rng.random()
-            if env_slug == "production":
-                status = Deploy.Status.ROLLED_BACK if roll < 0.03 else Deploy.Status.FAILED if roll < 0.045 else Deploy.Status.SUCCEEDED
+            if env_slug == "production" and roll < 0.03:
+                status = Deploy.Status.ROLLED_BACK
+            elif roll < 0.045:
+                status = Deploy.Status.FAILED
             else:
-                status = Deploy.Status.FAILED if roll < 0.03 else Deploy.Status.SUCCEEDED
+                status = Deploy.Status.SUCCEEDED
             deploy = DeployFactory.build(
                 service=services[slug],
                 environment=environments[env_slug],
                 version=version,
                 deployer=deployer,
-                message=f"{env_slug.title()} deploy: {message}",
+                message=f"{environments[env_slug].name} deploy: {message}",
                 deployed_at=at.astimezone(dt.timezone.utc),
                 duration_seconds=round(rng.uniform(20, 140) * (1.5 if env_slug == "production" else 1), 1),
                 status=status,

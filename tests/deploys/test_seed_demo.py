@@ -83,3 +83,15 @@ def test_command_creates_a_demo_login_and_token_and_prints_them():
     assert "demo / opslog-demo" in out.getvalue()
     assert token.key in out.getvalue()
     assert get_user_model().objects.filter(username="demo").count() == 1
+
+
+def test_demo_build_numbers_rise_with_time_in_each_stream():
+    seed_deploys(days=60, now=NOW)
+
+    for service in Service.objects.all():
+        versions = list(
+            Deploy.objects.filter(service=service, environment__slug="production")
+            .order_by("deployed_at")
+            .values_list("version", flat=True)
+        )
+        assert [int(v) for v in versions] == sorted(int(v) for v in versions)

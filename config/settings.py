@@ -192,6 +192,9 @@ OPSLOG_NOTIFY_MAX_RETRIES = env_int("OPSLOG_NOTIFY_MAX_RETRIES", 6, minimum=0)
 # First retry after this many seconds, doubling each time.
 OPSLOG_NOTIFY_RETRY_DELAY = env_float("OPSLOG_NOTIFY_RETRY_DELAY", 10.0, minimum=0)
 OPSLOG_BASE_URL = env_url("OPSLOG_BASE_URL")
+# Suspect deploys for an incident: production deploys of its services from this many hours
+# before the impact began up to its detection.
+OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)
 
 LOGGING = {
     "version": 1,

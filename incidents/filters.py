@@ -1,0 +1,50 @@
+import datetime as dt
+
+import django_filters
+
+from deploys.fields import DateOrAwareDateTimeField, start_of_day
+from deploys.models import Service
+from incidents import selectors
+from incidents.models import Incident
+
+
+class DateOrAwareDateTimeFilter(django_filters.Filter):
+    field_class = DateOrAwareDateTimeField
+
+
+class IncidentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Incident.Status.choices, method="filter_status", empty_label="Any status")
+    severity = django_filters.TypedChoiceFilter(
+        choices=Incident.Severity.choices, coerce=int, empty_label="Any severity"
+    )
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.all(), to_field_name="slug", field_name="services", empty_label="All services",
+        distinct=True,
+    )
+    since = DateOrAwareDateTimeFilter(method="filter_since", label="Started since")
+    until = DateOrAwareDateTimeFilter(method="filter_until", label="Started until")
+    deploy_related = django_filters.BooleanFilter(method="filter_deploy_related", label="Deploy-related")
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+
+    class Meta:
+        model = Incident
+        fields = ["status", "severity", "service", "since", "until", "deploy_related", "q"]
+
+    def filter_status(self, queryset, name, value):
+        return queryset.with_status(value)
+
+    def filter_since(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value)
+        return queryset.started_between(since=value)
+
+    def filter_until(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value + dt.timedelta(days=1))
+        return queryset.started_between(until=value)
+
+    def filter_deploy_related(self, queryset, name, value):
+        return queryset.deploy_related(value)
+
+    def filter_search(self, queryset, name, value):
+        return selectors.search(queryset, value)

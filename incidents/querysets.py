@@ -1,0 +1,57 @@
+from datetime import datetime
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+
+class IncidentQuerySet(models.QuerySet):
+    def resolved(self):
+        return self.filter(resolved_at__isnull=False)
+
+    def unresolved(self):
+        return self.filter(resolved_at__isnull=True)
+
+    def with_status(self, status: str):
+        """Status is derived from the timestamps: the latest stage stamped."""
+        stages = {
+            "open": Q(acknowledged_at__isnull=True, mitigated_at__isnull=True, resolved_at__isnull=True),
+            "acknowledged": Q(acknowledged_at__isnull=False, mitigated_at__isnull=True, resolved_at__isnull=True),
+            "mitigated": Q(mitigated_at__isnull=False, resolved_at__isnull=True),
+            "resolved": Q(resolved_at__isnull=False),
+        }
+        return self.filter(stages[status])
+
+    def started_between(self, since: datetime | None = None, until: datetime | None = None):
+        qs = self
+        if since is not None:
+            qs = qs.filter(started_at__gte=since)
+        if until is not None:
+            qs = qs.filter(started_at__lt=until)
+        return qs
+
+    def affecting(self, service_slug: str):
+        return self.filter(services__slug=service_slug).distinct()
+
+    def deploy_related(self, related: bool = True):
+        from incidents.models import IncidentDeploy
+
+        causes = IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE)
+        return self.filter(Exists(causes)) if related else self.exclude(Exists(causes))
+
+    def annotate_deploy_related(self):
+        from incidents.models import IncidentDeploy
+
+        causes = IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE)
+        return self.annotate(is_deploy_related=Exists(causes))
+
+    def open_first(self):
+        return self.annotate(
+            is_resolved=models.Case(
+                models.When(resolved_at__isnull=True, then=models.Value(0)),
+                default=models.Value(1),
+                output_field=models.IntegerField(),
+            )
+        ).order_by("is_resolved", "-started_at", "-id")
+
+    def newest_first(self):
+        return self.order_by("-started_at", "-id")

@@ -1,0 +1,73 @@
+"""Reads for incidents."""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Prefetch, QuerySet
+
+from deploys.models import Deploy
+from incidents.models import Incident, IncidentDeploy, TimelineEntry
+
+
+def incident_list() -> QuerySet[Incident]:
+    """Open incidents first, then newest first, with what the list shows of each."""
+    return (
+        Incident.objects.open_first()
+        .prefetch_related("services")
+        .annotate_deploy_related()
+    )
+
+
+def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
+    """Full-text search on PostgreSQL; a plain case-insensitive match elsewhere (SQLite)."""
+    text = text.strip()
+    if not text:
+        return queryset
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        vector = SearchVector("title", weight="A", config="english") + SearchVector(
+            "summary", weight="B", config="english"
+        )
+        return queryset.annotate(search=vector).filter(search=SearchQuery(text, config="english", search_type="websearch"))
+    from django.db.models import Q
+
+    condition = Q()
+    for word in text.split():
+        condition &= Q(title__icontains=word) | Q(summary__icontains=word)
+    return queryset.filter(condition)
+
+
+def suspect_window() -> dt.timedelta:
+    return dt.timedelta(hours=settings.OPSLOG_SUSPECT_WINDOW_HOURS)
+
+
+def suspect_deploys(incident: Incident, *, window: dt.timedelta | None = None) -> QuerySet[Deploy]:
+    """Production deploys of the affected services from `window` before the impact began up to
+    its detection (or now), newest first: the usual suspects."""
+    window = window or suspect_window()
+    until = incident.detected_at or incident.started_at
+    return (
+        Deploy.objects.production()
+        .filter(
+            service__in=incident.services.all(),
+            deployed_at__gte=incident.started_at - window,
+            deployed_at__lte=until,
+        )
+        .with_related()
+        .newest_first()
+    )
+
+
+def incident_detail(pk: int) -> Incident:
+    links = IncidentDeploy.objects.select_related("deploy__service", "deploy__environment", "created_by")
+    return (
+        Incident.objects.prefetch_related(
+            "services",
+            Prefetch("deploy_links", queryset=links),
+            Prefetch("timeline", queryset=TimelineEntry.objects.select_related("author").order_by("at", "id")),
+        )
+        .select_related("created_by", "updated_by")
+        .get(pk=pk)
+    )

@@ -1,0 +1,285 @@
+"""Writes for incidents. Every change goes through here so the timeline records it."""
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deploys.models import Deploy, Service
+from incidents.models import LIFECYCLE, LIFECYCLE_LABELS, Incident, IncidentDeploy, TimelineEntry
+
+# Fields whose every change is written to the timeline with old and new values.
+TRACKED = LIFECYCLE + ["severity", "services"]
+EDITABLE = TRACKED + [
+    "title",
+    "detected_by",
+    "detection_source",
+    "summary",
+    "commander",
+    "participants",
+]
+STAMPS = {"acknowledged": "acknowledged_at", "mitigated": "mitigated_at", "resolved": "resolved_at"}
+
+
+@dataclass
+class IncidentInput:
+    title: str
+    started_at: dt.datetime
+    severity: int = Incident.Severity.SEV3
+    services: Iterable[Service] = field(default_factory=list)
+    detected_at: dt.datetime | None = None
+    acknowledged_at: dt.datetime | None = None
+    mitigated_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    detected_by: str = Incident.DetectedBy.MONITORING
+    detection_source: str = ""
+    summary: str = ""
+    commander: str = ""
+    participants: list[str] = field(default_factory=list)
+    source: str = ""
+    external_id: str = ""
+
+
+def _display(name: str, value) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if name == "severity":
+        return f"SEV{value}"
+    if name == "services":
+        return ", ".join(sorted(value)) or "—"
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+def _json(value):
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, set):
+        return sorted(value)
+    return value
+
+
+def _label(name: str) -> str:
+    if name in LIFECYCLE_LABELS:
+        return f"{LIFECYCLE_LABELS[name].capitalize()} time"
+    return Incident._meta.get_field(name).verbose_name.capitalize()
+
+
+def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = None) -> tuple[Incident, bool]:
+    """File an incident. Returns (incident, created).
+
+    `detected_at` defaults to now (when it was filed). Idempotent on (source, external_id), also
+    when two requests race. Raises ValidationError naming the fields when timestamps are out of
+    order or in the future.
+    """
+    now = now or timezone.now()
+    if data.external_id:
+        existing = Incident.objects.filter(source=data.source, external_id=data.external_id).first()
+        if existing is not None:
+            return existing, False
+    incident = Incident(
+        title=data.title,
+        severity=data.severity,
+        started_at=data.started_at,
+        detected_at=data.detected_at or now,
+        acknowledged_at=data.acknowledged_at,
+        mitigated_at=data.mitigated_at,
+        resolved_at=data.resolved_at,
+        detected_by=data.detected_by,
+        detection_source=data.detection_source,
+        summary=data.summary,
+        commander=data.commander,
+        participants=list(data.participants),
+        source=data.source,
+        external_id=data.external_id,
+        created_at=now,
+        updated_at=now,
+        created_by=by,
+        updated_by=by,
+    )
+    incident.full_clean(exclude=["services", "deploys"], validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            incident.save()
+            incident.services.set(list(data.services))
+            TimelineEntry.objects.create(
+                incident=incident,
+                at=incident.detected_at,
+                kind=TimelineEntry.Kind.STATUS,
+                text=f"Incident filed ({incident.get_severity_display()}); impact started "
+                f"{_display('started_at', incident.started_at)}.",
+                author=by,
+                created_at=now,
+            )
+            for name in ("acknowledged_at", "mitigated_at", "resolved_at"):
+                value = getattr(incident, name)
+                if value is not None:
+                    TimelineEntry.objects.create(
+                        incident=incident,
+                        at=value,
+                        kind=TimelineEntry.Kind.STATUS,
+                        text=f"{LIFECYCLE_LABELS[name].capitalize()}.",
+                        changes={name: {"old": None, "new": _json(value)}},
+                        author=by,
+                        created_at=now,
+                    )
+    except IntegrityError:
+        if not data.external_id:
+            raise
+        existing = Incident.objects.filter(source=data.source, external_id=data.external_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    return incident, True
+
+
+def _locked(incident: Incident) -> Incident:
+    # Row lock: concurrent stamps and edits of one incident apply one after the other.
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+@transaction.atomic
+def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datetime | None = None) -> Incident:
+    """Apply field changes; each tracked change becomes a timeline entry with old and new values.
+
+    `changes` maps field names (see EDITABLE) to new values; `services` takes Service objects.
+    Raises ValidationError naming the fields on out-of-order or future timestamps, and then
+    nothing is saved.
+    """
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    now = now or timezone.now()
+    locked = _locked(incident)
+    old_services = set(locked.services.values_list("slug", flat=True))
+    diffs: dict[str, tuple] = {}
+    for name, value in changes.items():
+        if name == "services":
+            new_services = {s.slug for s in value}
+            if new_services != old_services:
+                diffs[name] = (old_services, new_services)
+            continue
+        old = getattr(locked, name)
+        if old != value:
+            diffs[name] = (old, value)
+            setattr(locked, name, value)
+    if not diffs:
+        return locked
+    locked.full_clean(exclude=["services", "deploys"], validate_unique=False, validate_constraints=False)
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    if "services" in diffs:
+        locked.services.set(list(changes["services"]))
+    entries = []
+    for name, (old, new) in diffs.items():
+        if name in TRACKED:
+            text = f"{_label(name)} changed from {_display(name, old)} to {_display(name, new)}."
+            kind = TimelineEntry.Kind.STATUS if name in STAMPS.values() and old is None else TimelineEntry.Kind.EDIT
+        else:
+            text = f"{_label(name)} edited."
+            kind = TimelineEntry.Kind.EDIT
+        entries.append(
+            TimelineEntry(
+                incident=locked,
+                at=now,
+                kind=kind,
+                text=text,
+                changes={name: {"old": _json(old), "new": _json(new)}},
+                author=by,
+                created_at=now,
+            )
+        )
+    TimelineEntry.objects.bulk_create(entries)
+    return locked
+
+
+@transaction.atomic
+def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime | None = None) -> Incident:
+    """Stamp acknowledged / mitigated / resolved at `at` (default now).
+
+    A stage already stamped keeps its first time: pressing Resolved twice, or two people pressing
+    it at once, records one resolution. Raises ValidationError if the time would be out of order.
+    """
+    name = STAMPS[stage]
+    now = timezone.now()
+    at = at or now
+    locked = _locked(incident)
+    if getattr(locked, name) is not None:
+        return locked
+    old_status = locked.get_status_display()
+    setattr(locked, name, at)
+    locked.full_clean(exclude=["services", "deploys"], validate_unique=False, validate_constraints=False)
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save(update_fields=[name, "updated_at", "updated_by"])
+    new_status = locked.get_status_display()
+    TimelineEntry.objects.create(
+        incident=locked,
+        at=at,
+        kind=TimelineEntry.Kind.STATUS,
+        text=f"{LIFECYCLE_LABELS[name].capitalize()}. Status {old_status} → {new_status}."
+        if old_status != new_status
+        else f"{LIFECYCLE_LABELS[name].capitalize()}.",
+        changes={name: {"old": None, "new": _json(at)}},
+        author=by,
+        created_at=now,
+    )
+    return locked
+
+
+def incident_add_note(*, incident: Incident, text: str, by=None, at: dt.datetime | None = None) -> TimelineEntry:
+    text = text.strip()
+    if not text:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"text": ["A note needs some text."]})
+    now = timezone.now()
+    return TimelineEntry.objects.create(
+        incident=incident, at=at or now, kind=TimelineEntry.Kind.NOTE, text=text, author=by, created_at=now
+    )
+
+
+def _deploy_words(deploy: Deploy) -> str:
+    return f"{deploy.service.slug} {deploy.version} to {deploy.environment.slug} (deploy #{deploy.pk})"
+
+
+@transaction.atomic
+def incident_link_deploy(
+    *, incident: Incident, deploy: Deploy, relation: str, by=None, note: str = ""
+) -> tuple[IncidentDeploy, bool]:
+    """Link a deploy as a cause of the incident or as a fix for it. Linking twice is a no-op."""
+    link, created = IncidentDeploy.objects.get_or_create(
+        incident=incident, deploy=deploy, relation=relation, defaults={"note": note, "created_by": by}
+    )
+    if created:
+        words = "as a cause" if relation == IncidentDeploy.Relation.CAUSE else "as remediating"
+        TimelineEntry.objects.create(
+            incident=incident,
+            kind=TimelineEntry.Kind.DEPLOY_LINKED,
+            text=f"Linked {_deploy_words(deploy)} {words}." + (f" {note}" if note else ""),
+            changes={"deploy": {"id": deploy.pk, "relation": relation, "linked": True}},
+            author=by,
+        )
+    return link, created
+
+
+@transaction.atomic
+def incident_unlink_deploy(*, incident: Incident, deploy: Deploy, relation: str, by=None) -> bool:
+    """Remove a link; the timeline keeps the record that it existed. Returns whether one was removed."""
+    deleted, _ = IncidentDeploy.objects.filter(incident=incident, deploy=deploy, relation=relation).delete()
+    if deleted:
+        words = "as a cause" if relation == IncidentDeploy.Relation.CAUSE else "as remediating"
+        TimelineEntry.objects.create(
+            incident=incident,
+            kind=TimelineEntry.Kind.DEPLOY_UNLINKED,
+            text=f"Unlinked {_deploy_words(deploy)} {words}.",
+            changes={"deploy": {"id": deploy.pk, "relation": relation, "linked": False}},
+            author=by,
+        )
+    return bool(deleted)

@@ -1,15 +1,16 @@
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 from deploys.demo import seed_deploys
+from incidents.demo import seed_incidents
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "opslog-demo"
 
 
 class Command(BaseCommand):
-    help = "Load deterministic demo data (about two years of deploys) and a demo login. Safe to run twice."
+    help = "Load deterministic demo data (about two years of deploys and incidents) and a demo login. Safe to run twice."
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=730, help="How many days of history (default 730).")
@@ -17,10 +18,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, days: int, no_login: bool, **options):
         if days < 1:
-            self.stderr.write("--days must be at least 1")
-            raise SystemExit(2)
-        result = seed_deploys(days=days)
-        self.stdout.write(f"Demo deploys: {result.created} created, {result.existing} already there.")
+            raise CommandError("--days must be at least 1")
+        deploys = seed_deploys(days=days)
+        self.stdout.write(f"Demo deploys: {deploys.created} created, {deploys.existing} already there.")
+        incidents = seed_incidents(days=days)
+        self.stdout.write(f"Demo incidents: {incidents.created} created, {incidents.existing} already there.")
         if no_login:
             return
         user, created = get_user_model().objects.get_or_create(

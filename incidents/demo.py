@@ -1,0 +1,144 @@
+"""Deterministic demo incidents on top of the demo deploys, built with the test factories."""
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from deploys.models import Deploy, Service
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
+from incidents.models import Incident, IncidentDeploy, TimelineEntry
+
+SOURCE = "demo"
+TROUBLES = [
+    ("Checkout errors for some card payments", "payments", "Payment provider timeouts in checkout"),
+    ("Search results empty for multi-word queries", "search", "search-empty-results"),
+    ("Slow listing pages", "web", "p99 latency > 2 s"),
+    ("API returning 502s", "api", "api-5xx-rate"),
+    ("Images missing on product pages", "web", "Customer reports via support"),
+    ("Login loop on mobile web", "web", "Support tickets"),
+    ("Duplicate order confirmation emails", "payments", "Customer report"),
+    ("Stale prices shown after update", "api", "cache-staleness check"),
+    ("Search indexing lag over an hour", "search", "indexer-lag alert"),
+]
+COMMANDERS = ["Priya Raman", "Tomas Novak", "Aiko Tanaka", "Grace Okafor"]
+
+
+@dataclass
+class DemoIncidents:
+    created: int
+    existing: int
+
+
+def _months(first: dt.date, last: dt.date):
+    month = first.replace(day=1)
+    while month <= last:
+        yield month
+        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def seed_incidents(*, days: int = 730, now: dt.datetime | None = None) -> DemoIncidents:
+    """A few incidents a month; some caused by a production deploy and linked to it; detection
+    getting faster over time ("better monitoring"); one bad month; the latest few still open."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    first = today - dt.timedelta(days=days)
+    services = {s.slug: s for s in Service.objects.all()}
+    existing = set(Incident.objects.filter(source=SOURCE).values_list("external_id", flat=True))
+    all_months = list(_months(first, today))
+    bad_month = all_months[len(all_months) * 2 // 3] if len(all_months) > 2 else None
+    created = kept = 0
+    for position, month in enumerate(all_months):
+        rng = random.Random(f"opslog-demo-incidents-{month:%Y-%m}")
+        progress = position / max(len(all_months) - 1, 1)
+        count = rng.randint(1, 4) + (3 if month == bad_month else 0)
+        for number in range(count):
+            external_id = f"demo-{month:%Y-%m}-{number}"
+            if external_id in existing:
+                kept += 1
+                continue
+            if _make_incident(rng, month, number, external_id, month == bad_month, progress, services, now):
+                created += 1
+    return DemoIncidents(created=created, existing=kept)
+
+
+@transaction.atomic
+def _make_incident(rng, month, number, external_id, bad_month, progress, services, now) -> bool:
+    title, slug, source_text = rng.choice(TROUBLES)
+    service = services.get(slug)
+    next_month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    month_start = timezone.make_aware(dt.datetime.combine(month, dt.time()), timezone.get_default_timezone())
+    month_end = timezone.make_aware(dt.datetime.combine(next_month, dt.time()), timezone.get_default_timezone())
+    caused = bad_month or rng.random() < 0.3
+    cause = None
+    if caused and service is not None:
+        candidates = list(
+            Deploy.objects.production()
+            .live()
+            .filter(service=service, deployed_at__gte=month_start, deployed_at__lt=min(month_end, now))
+            .values_list("pk", flat=True)
+        )
+        if candidates:
+            cause = Deploy.objects.select_related("service", "environment").get(pk=rng.choice(candidates))
+    if cause is not None:
+        started = cause.deployed_at + dt.timedelta(minutes=rng.randint(2, 90))
+    else:
+        span = (min(month_end, now) - month_start).total_seconds()
+        started = month_start + dt.timedelta(seconds=rng.uniform(0, span))
+    # Detection gets faster as monitoring improves: hours at first, seconds to minutes later.
+    # Log-uniform: most incidents are found and fixed quickly, a few take very long.
+    detect = math.exp(rng.uniform(math.log(10), math.log(4 * 3600))) * (1 - 0.85 * progress)
+    repair = math.exp(rng.uniform(math.log(5 * 60), math.log(24 * 3600)))
+    detected = started + dt.timedelta(seconds=detect)
+    acknowledged = detected + dt.timedelta(seconds=repair * rng.uniform(0.02, 0.1))
+    mitigated = detected + dt.timedelta(seconds=repair * rng.uniform(0.3, 0.7))
+    resolved = detected + dt.timedelta(seconds=repair)
+    recent = now - started < dt.timedelta(days=21)
+    if resolved >= now or recent:
+        resolved = None
+        if mitigated >= now or (recent and number % 2 == 0):
+            mitigated = None
+    if acknowledged >= now:
+        acknowledged = None
+    if detected >= now:
+        return False
+    severity = rng.choices([1, 2, 3, 4], weights=[1, 3, 5, 3])[0]
+    incident = IncidentFactory(
+        title=title,
+        severity=severity,
+        started_at=started,
+        detected_at=detected,
+        acknowledged_at=acknowledged,
+        mitigated_at=mitigated,
+        resolved_at=resolved,
+        detected_by=Incident.DetectedBy.CUSTOMER if "ustomer" in source_text or "Support" in source_text
+        else Incident.DetectedBy.MONITORING,
+        detection_source=source_text,
+        summary=f"**What users saw:** {title.lower()}.\n\nFirst noticed through: {source_text}.",
+        commander=rng.choice(COMMANDERS),
+        participants=rng.sample(COMMANDERS, 2),
+        source=SOURCE,
+        external_id=external_id,
+        created_at=detected,
+        updated_at=resolved or acknowledged or detected,
+        services=[service] if service else [],
+    )
+    entries = [(detected, TimelineEntry.Kind.STATUS, f"Incident filed ({incident.get_severity_display()}).")]
+    for at, words in ((acknowledged, "Acknowledged."), (mitigated, "Mitigated."), (resolved, "Resolved.")):
+        if at is not None:
+            entries.append((at, TimelineEntry.Kind.STATUS, words))
+    if cause is not None:
+        IncidentDeployFactory(incident=incident, deploy=cause, relation=IncidentDeploy.Relation.CAUSE)
+        entries.append(
+            (
+                acknowledged or detected,
+                TimelineEntry.Kind.DEPLOY_LINKED,
+                f"Linked {cause.service.slug} {cause.version} to production (deploy #{cause.pk}) as a cause.",
+            )
+        )
+    for at, kind, text in entries:
+        TimelineEntryFactory(incident=incident, at=at, kind=kind, text=text, created_at=at)
+    return True

@@ -1,0 +1,71 @@
+import datetime as dt
+
+import pytest
+from django.db.models import Count
+from django.db.models.functions import TruncMonth
+
+from deploys.demo import seed_deploys
+from incidents.demo import seed_incidents
+from incidents.models import Incident, IncidentDeploy
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 6, 4, 17, 0, tzinfo=dt.timezone.utc)  # a Thursday in the past
+
+
+@pytest.fixture
+def demo():
+    seed_deploys(days=365, now=NOW)
+    return seed_incidents(days=365, now=NOW)
+
+
+def test_a_few_incidents_a_month(demo):
+    per_month = list(
+        Incident.objects.annotate(month=TruncMonth("started_at")).values("month").annotate(n=Count("id"))
+        .values_list("n", flat=True)
+    )
+
+    assert len(per_month) >= 12
+    assert 1 <= sum(per_month) / len(per_month) <= 5
+
+
+def test_some_are_caused_by_deploys_most_not(demo):
+    related = Incident.objects.deploy_related().count()
+
+    assert 0.1 <= related / Incident.objects.count() < 0.5
+    for link in IncidentDeploy.objects.select_related("deploy__environment", "incident"):
+        assert link.deploy.environment.is_production
+        assert link.deploy.deployed_at <= link.incident.started_at
+        assert link.deploy.service in link.incident.services.all()
+
+
+def test_detection_and_repair_times_are_realistic(demo):
+    detect = [i.time_to_detect_seconds for i in Incident.objects.all()]
+    repair = [i.time_to_repair_seconds for i in Incident.objects.resolved()]
+
+    assert min(detect) < 600 and max(detect) > 3600  # seconds to hours
+    assert min(repair) < 3600 and max(repair) <= 26 * 3600  # minutes to about a day
+
+
+def test_a_few_are_still_open_and_all_timestamps_are_ordered(demo):
+    unresolved = Incident.objects.unresolved().count()
+
+    assert 1 <= unresolved <= 6
+    for incident in Incident.objects.all():
+        incident.full_clean(exclude=["services", "deploys"])  # raises on any ordering violation
+
+
+def test_detection_gets_faster_over_time(demo):
+    incidents = list(Incident.objects.order_by("started_at"))
+    half = len(incidents) // 2
+    early = sum(i.time_to_detect_seconds for i in incidents[:half]) / half
+    late = sum(i.time_to_detect_seconds for i in incidents[half:]) / (len(incidents) - half)
+
+    assert late < early / 2
+
+
+def test_running_it_twice_duplicates_nothing(demo):
+    again = seed_incidents(days=365, now=NOW)
+
+    assert (again.created, again.existing) == (0, demo.created)
+    assert Incident.objects.count() == demo.created

@@ -64,11 +64,59 @@ def env_url(name: str, default: str = "", *, schemes: tuple[str, ...] = ("http",
     if not raw:
         return ""
     parsed = urlparse(raw)
+    try:
+        parsed.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has a malformed port: {raw!r}.") from None
     if parsed.scheme not in schemes or not (parsed.netloc or parsed.path):
         raise ImproperlyConfigured(
             f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, not {raw!r}."
         )
     return raw
+
+
+def env_origins(name: str) -> list[str]:
+    origins = env_list(name)
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")):
+            raise ImproperlyConfigured(f"{name} entries must start with https:// or http://, not {origin!r}.")
+    return origins
+
+
+def env_emails(name: str, default: list[str] | None = None) -> list[str]:
+    from django.core.validators import validate_email
+    from django.core.exceptions import ValidationError
+
+    addresses = env_list(name, default)
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(f"{name} has an invalid email address: {address!r}.") from None
+    return addresses
+
+
+def env_sender(name: str, default: str) -> str:
+    """An address, optionally with a display name: `Opslog <opslog@example.com>`."""
+    from email.utils import parseaddr
+
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    raw = os.environ.get(name, default).strip()
+    try:
+        validate_email(parseaddr(raw)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be an email address, not {raw!r}.") from None
+    return raw
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, default).strip()
+    value = raw.upper() if all(c.isupper() for c in choices) else raw
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return value
 
 
 def env_time_zone(name: str, default: str = "UTC") -> str:

@@ -6,10 +6,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_choice,
     env_database,
+    env_emails,
     env_float,
     env_int,
     env_list,
+    env_origins,
+    env_sender,
     env_str,
     env_time_zone,
     env_url,
@@ -29,11 +33,15 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-used-when-DJANGO_DEBUG-is-true"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS")
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # Load balancers probe over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 30 * 24 * 3600, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -174,20 +182,20 @@ EMAIL_BACKEND = (
     if EMAIL_HOST
     else "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)  # 465 with EMAIL_USE_SSL
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL can't both be true.")
 EMAIL_TIMEOUT = 10
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "opslog@localhost")
+DEFAULT_FROM_EMAIL = env_sender("DEFAULT_FROM_EMAIL", "opslog@localhost")
 
 # --- Opslog ---------------------------------------------------------------------------------
 # Deploy notifications: a Slack-compatible incoming webhook, and/or a list of email addresses.
 OPSLOG_CHAT_WEBHOOK_URL = env_url("OPSLOG_CHAT_WEBHOOK_URL")
-OPSLOG_DEPLOY_EMAILS = env_list("OPSLOG_DEPLOY_EMAILS")
+OPSLOG_DEPLOY_EMAILS = env_emails("OPSLOG_DEPLOY_EMAILS")
 OPSLOG_NOTIFY_MAX_RETRIES = env_int("OPSLOG_NOTIFY_MAX_RETRIES", 6, minimum=0)
 # First retry after this many seconds, doubling each time.
 OPSLOG_NOTIFY_RETRY_DELAY = env_float("OPSLOG_NOTIFY_RETRY_DELAY", 10.0, minimum=0)
@@ -201,5 +209,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("OPSLOG_LOG_LEVEL", "INFO").upper()},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("OPSLOG_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    },
 }

@@ -7,9 +7,11 @@ from rest_framework.routers import DefaultRouter
 
 from config import views
 from deploys.api.views import DeployViewSet
+from incidents.api.views import IncidentViewSet
 
 router = DefaultRouter()
 router.register("deploys", DeployViewSet, basename="deploy")
+router.register("incidents", IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("deploys/", include("deploys.urls")),
+    path("incidents/", include("incidents.urls")),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person opening the docs logged out is sent to the login page rather than shown a 403.

@@ -5,14 +5,14 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     """For load balancers: 200 when the database answers, 503 when it doesn't."""
     try:

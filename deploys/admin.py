@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from deploys.models import Deploy, DeployCommit, Environment, Service
+from deploys.models import Deploy, DeployCommit, DeployNotification, Environment, Service
 
 
 @admin.register(Service)
@@ -36,4 +36,12 @@ class DeployCommitAdmin(admin.ModelAdmin):
     list_display = ["sha", "authored_at", "deploy"]
     list_select_related = ["deploy__service", "deploy__environment"]
     search_fields = ["sha", "message"]
+    raw_id_fields = ["deploy"]
+
+
+@admin.register(DeployNotification)
+class DeployNotificationAdmin(admin.ModelAdmin):
+    list_display = ["deploy", "channel", "sent_at", "attempts", "last_error", "updated_at"]
+    list_filter = ["channel", ("sent_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["deploy__service", "deploy__environment"]
     raw_id_fields = ["deploy"]

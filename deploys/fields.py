@@ -8,12 +8,25 @@ from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
 NAIVE_MESSAGE = "Include a UTC offset, e.g. 2024-05-18T22:20:50Z or 2024-05-18T22:20:50+02:00."
+# Far-off years overflow when converted between time zones; no real record needs them.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.timezone.utc)
+RANGE_MESSAGE = "Enter a time between 1970 and 2999."
+
+
+def is_plausible(value: dt.datetime | dt.date) -> bool:
+    if isinstance(value, dt.datetime):
+        try:
+            return EARLIEST <= value <= LATEST
+        except OverflowError:
+            return False
+    return EARLIEST.date() <= value <= LATEST.date()
 
 
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time that must carry its UTC offset; shown in UTC."""
 
-    default_error_messages = {"naive": NAIVE_MESSAGE}
+    default_error_messages = {"naive": NAIVE_MESSAGE, "range": RANGE_MESSAGE}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("default_timezone", dt.timezone.utc)
@@ -29,6 +42,8 @@ class AwareDateTimeField(serializers.DateTimeField):
                 self.fail("naive")
         elif isinstance(value, dt.datetime) and timezone.is_naive(value):
             self.fail("naive")
+        if isinstance(value, str) and parsed is not None and not is_plausible(parsed):
+            self.fail("range")
         return super().to_internal_value(value)
 
 
@@ -38,6 +53,7 @@ class DateOrAwareDateTimeField(forms.Field):
     default_error_messages = {
         "invalid": "Enter a date (2024-05-18) or a time with a UTC offset (2024-05-18T22:20:50Z).",
         "naive": NAIVE_MESSAGE,
+        "range": RANGE_MESSAGE,
     }
 
     def to_python(self, value):
@@ -54,6 +70,8 @@ class DateOrAwareDateTimeField(forms.Field):
                 day = None
             if day is None:
                 raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            if not is_plausible(day):
+                raise forms.ValidationError(self.error_messages["range"], code="range")
             return day
         try:
             parsed = parse_datetime(text)
@@ -62,6 +80,8 @@ class DateOrAwareDateTimeField(forms.Field):
         if parsed is not None:
             if timezone.is_naive(parsed):
                 raise forms.ValidationError(self.error_messages["naive"], code="naive")
+            if not is_plausible(parsed):
+                raise forms.ValidationError(self.error_messages["range"], code="range")
             return parsed
         raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
 

@@ -1,12 +1,17 @@
 import datetime as dt
 
 import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from deploys.fields import DateOrAwareDateTimeField, start_of_day
 from deploys.models import Deploy, Environment, Service
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class DateOrAwareDateTimeFilter(django_filters.Filter):
+    """A date (2024-05-18) or a time with a UTC offset (2024-05-18T22:20:50Z)."""
+
     field_class = DateOrAwareDateTimeField
 
 

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
 
+from deploys.fields import is_plausible
 from deploys.models import Deploy, Environment, Service, slug_validator
 from deploys.services import DeployInput
 
@@ -188,6 +189,8 @@ def _aware_time(value: str) -> dt.datetime:
         raise ParseError(f"unparsable deployed_at {text!r}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ParseError(f"deployed_at {text!r} has no UTC offset")
+    if not is_plausible(parsed):
+        raise ParseError(f"deployed_at {text!r} is not between 1970 and 2999")
     return parsed.astimezone(dt.UTC)
 
 

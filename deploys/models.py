@@ -5,6 +5,11 @@ from django.utils import timezone
 
 from deploys.querysets import DeployQuerySet
 
+# One-line values end up in chat lines and email headers: no line breaks or control characters.
+single_line_validator = RegexValidator(
+    r"^[^\x00-\x1f\x7f]*\Z", "Use a single line of text, without line breaks or control characters."
+)
+
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9._-]*$",
     "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
@@ -64,9 +69,9 @@ class Deploy(models.Model):
 
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="deploys")
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="deploys")
-    version = models.CharField(max_length=200)
-    previous_version = models.CharField(max_length=200, blank=True)
-    deployer = models.CharField(max_length=200)
+    version = models.CharField(max_length=200, validators=[single_line_validator])
+    previous_version = models.CharField(max_length=200, blank=True, validators=[single_line_validator])
+    deployer = models.CharField(max_length=200, validators=[single_line_validator])
     message = models.TextField(blank=True)
     deployed_at = models.DateTimeField(default=timezone.now, help_text="When it went live.")
     duration_seconds = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
@@ -133,3 +138,28 @@ class DeployCommit(models.Model):
 
     def __str__(self) -> str:
         return self.sha[:12]
+
+
+class DeployNotification(models.Model):
+    """Whether a deploy's announcement went out on a channel, so a retried task never sends it twice."""
+
+    class Channel(models.TextChoices):
+        CHAT = "chat", "Chat"
+        EMAIL = "email", "Email"
+
+    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["deploy", "channel"], name="deploynotification_unique_channel"),
+        ]
+
+    def __str__(self) -> str:
+        state = "sent" if self.sent_at else f"not sent after {self.attempts} attempt(s)"
+        return f"{self.get_channel_display()} for {self.deploy}: {state}"

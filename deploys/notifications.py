@@ -25,9 +25,16 @@ def chat_line(deploy: Deploy) -> str:
     return " ".join(parts)
 
 
+def slack_escape(text: str) -> str:
+    """Slack's escaping: a deployer named `<!channel>` must not page everyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_chat(deploy: Deploy) -> None:
     """Post to a Slack-compatible incoming webhook. Raises on any failure so the task retries."""
-    response = requests.post(settings.OPSLOG_CHAT_WEBHOOK_URL, json={"text": chat_line(deploy)}, timeout=10)
+    response = requests.post(
+        settings.OPSLOG_CHAT_WEBHOOK_URL, json={"text": slack_escape(chat_line(deploy))}, timeout=10
+    )
     response.raise_for_status()
 
 

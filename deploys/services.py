@@ -102,8 +102,17 @@ def _queue_notification(deploy: Deploy) -> None:
     from deploys import tasks
 
     deploy_id = deploy.pk
+
+    def queue() -> None:
+        # The deploy is stored whatever happens here: a broker that is down costs the
+        # announcement, never the record or the sender's request.
+        try:
+            tasks.notify_deploy.delay(deploy_id)
+        except Exception:
+            logger.exception("could not queue the notification for deploy %s (the deploy is stored)", deploy_id)
+
     # After commit, so a rolled-back write never announces a deploy that isn't there.
-    transaction.on_commit(lambda: tasks.notify_deploy.delay(deploy_id))
+    transaction.on_commit(queue)
 
 
 def deploy_record(*, data: DeployInput, notify: bool = True) -> tuple[Deploy, bool]:

@@ -2,14 +2,11 @@ import datetime as dt
 
 import django_filters
 
-from deploys.fields import DateOrAwareDateTimeField, start_of_day
+from deploys.fields import start_of_day
+from deploys.filters import DateOrAwareDateTimeFilter
 from deploys.models import Service
 from incidents import selectors
 from incidents.models import Incident
-
-
-class DateOrAwareDateTimeFilter(django_filters.Filter):
-    field_class = DateOrAwareDateTimeField
 
 
 class IncidentFilter(django_filters.FilterSet):

@@ -1,6 +1,23 @@
+import os
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # CI's PostgreSQL + Redis pass must run everything: a skip there is a failure.
+    if os.environ.get("OPSLOG_NO_SKIPS") and _skipped and exitstatus == 0:
+        print(f"\nOPSLOG_NO_SKIPS is set but {len(_skipped)} test(s) were skipped:", *_skipped, sep="\n  ")
+        session.exitstatus = 1
 
 
 @pytest.fixture

@@ -1,14 +1,18 @@
+import datetime as dt
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from deploys.fields import AwareDateTimeField
-from deploys.models import Deploy, DeployCommit, slug_validator
+from deploys.models import Deploy, DeployCommit, single_line_validator, slug_validator
 from deploys.services import CommitInput, DeployInput
 
 MAX_BULK = 1000
+FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
 class CommitInputSerializer(serializers.Serializer):
-    sha = serializers.CharField(max_length=64)
+    sha = serializers.CharField(max_length=64, validators=[single_line_validator])
     authored_at = AwareDateTimeField(required=False, allow_null=True)
     message = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -18,14 +22,15 @@ class DeployInputSerializer(serializers.Serializer):
 
     service = serializers.CharField(max_length=100, help_text="Service slug, e.g. `web`.")
     environment = serializers.CharField(max_length=100, help_text="Environment slug, e.g. `production`.")
-    version = serializers.CharField(max_length=200)
+    version = serializers.CharField(max_length=200, validators=[single_line_validator])
     previous_version = serializers.CharField(
         max_length=200,
+        validators=[single_line_validator],
         required=False,
         allow_blank=True,
         help_text="Omit it to take the version of the latest earlier successful deploy here.",
     )
-    deployer = serializers.CharField(max_length=200)
+    deployer = serializers.CharField(max_length=200, validators=[single_line_validator])
     message = serializers.CharField(required=False, allow_blank=True, default="")
     deployed_at = AwareDateTimeField(required=False, help_text="When it went live; default now.")
     duration_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0)
@@ -36,6 +41,7 @@ class DeployInputSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
+        validators=[single_line_validator],
         help_text="Your idempotency key: a repeat with the same service and external_id returns the first deploy.",
     )
     commits = CommitInputSerializer(many=True, required=False, default=list)
@@ -43,6 +49,12 @@ class DeployInputSerializer(serializers.Serializer):
     def _slug(self, value: str) -> str:
         value = value.strip().lower()
         slug_validator(value)
+        return value
+
+    def validate_deployed_at(self, value):
+        # A little slack for CI clocks running ahead of ours.
+        if value > timezone.now() + FUTURE_SLACK:
+            raise serializers.ValidationError("A deploy can't have gone live in the future.")
         return value
 
     def validate_service(self, value):

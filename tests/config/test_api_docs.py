@@ -20,3 +20,11 @@ def test_docs_load_their_assets_from_the_app_itself(logged_in):
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
     asset = logged_in.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+
+    assert "/api/deploys/bulk/" in (tmp_path / "schema.yml").read_text()

@@ -15,6 +15,8 @@ def test_healthz_answers_without_login(client):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+    assert client.head("/healthz").status_code == 200
+    assert client.post("/healthz").status_code == 405
 
 
 def test_healthz_is_503_when_the_database_is_unreachable():

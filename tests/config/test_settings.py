@@ -41,6 +41,12 @@ def test_defaults_start():
         ("EMAIL_USE_TLS", "sometimes"),
         ("OPSLOG_CHAT_WEBHOOK_URL", "hooks.slack.com/services/x"),
         ("OPSLOG_NOTIFY_MAX_RETRIES", "-1"),
+        ("OPSLOG_LOG_LEVEL", "verbose"),
+        ("OPSLOG_DEPLOY_EMAILS", "ops@example.com, not-an-address"),
+        ("DEFAULT_FROM_EMAIL", "opslog"),
+        ("CELERY_BROKER_URL", "redis://localhost:notaport/0"),
+        ("DJANGO_CSRF_TRUSTED_ORIGINS", "opslog.example.com"),
+        ("OPSLOG_SUSPECT_WINDOW_HOURS", "four"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(variable, value):
@@ -100,3 +106,23 @@ def test_without_a_broker_tasks_run_in_process():
     eager, name = result.stdout.split()
     assert eager == "True"
     assert Path(name).parent == ROOT
+
+
+def test_implicit_tls_email_needs_only_its_own_switch():
+    result = manage_check(EMAIL_USE_SSL="true", EMAIL_HOST="smtp.example.com", EMAIL_PORT="465")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_behind_a_tls_proxy_redirects_to_https_except_the_health_check():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPSLOG_", "DATABASE_"))}
+    env.update(BASE_ENV, DJANGO_BEHIND_TLS_PROXY="true")
+    script = (
+        "from django.conf import settings as s;"
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE, s.SECURE_REDIRECT_EXEMPT)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert result.stdout.strip() == "True True True ['^healthz$']", result.stderr

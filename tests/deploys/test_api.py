@@ -152,6 +152,10 @@ def test_deployed_at_defaults_to_now(api):
         ({"commits": [{"authored_at": "2010-05-18T22:20:50Z"}]}, "commits", "required"),
         ({"commits": [{"sha": "abc", "authored_at": "2010-05-18 22:20"}]}, "commits", "UTC offset"),
         ({"external_id": "x" * 201}, "external_id", "no more than 200"),
+        ({"deployed_at": "9999-12-31T23:30:00Z"}, "deployed_at", "between 1970 and 2999"),
+        ({"deployed_at": "2999-01-01T00:00:00Z"}, "deployed_at", "in the future"),
+        ({"deployer": "a\nBcc: x@example.com"}, "deployer", "single line"),
+        ({"version": "1\r2"}, "version", "single line"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api, overrides, field, fragment):
@@ -262,6 +266,8 @@ def test_list_filters(api, varied_deploys, query, expected):
         ("service=nope", "service"),
         ("since=last-tuesday", "since"),
         ("until=2024-03-10T12:00:00", "until"),
+        ("until=9999-12-31", "until"),
+        ("since=9999-12-31T23:59:59-05:00", "since"),
     ],
 )
 def test_bad_filters_are_a_400_naming_the_parameter(api, varied_deploys, query, field):

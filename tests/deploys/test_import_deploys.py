@@ -42,7 +42,7 @@ def test_example_log_line_imports_every_field(tmp_path):
 
     assert error is None
     assert err == ""
-    assert out.strip() == "Imported 1 deploys, skipped 0 duplicates, 0 lines with errors."
+    assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 0 lines with errors."
     deploy = Deploy.objects.select_related("service", "environment").get()
     assert deploy.service.slug == "web"
     assert deploy.environment.slug == "production"
@@ -93,7 +93,7 @@ def test_importing_the_same_file_twice_creates_nothing_the_second_time(tmp_path)
     second_out, second_err, second_error = run(path)
 
     assert first_error is None and second_error is None
-    assert first_out.strip() == "Imported 2 deploys, skipped 1 duplicates, 0 lines with errors."
+    assert first_out.strip() == "Imported 2 deploys, skipped 1 duplicate, 0 lines with errors."
     assert second_out.strip() == "Imported 0 deploys, skipped 3 duplicates, 0 lines with errors."
     assert second_err == ""
     assert set(Deploy.objects.values_list("pk", flat=True)) == ids
@@ -202,7 +202,7 @@ def test_csv_naive_time_is_an_error_for_that_line(tmp_path):
 
     assert error is not None
     assert err.splitlines() == ["line 4: deployed_at '2010-05-18T22:20:50' has no UTC offset"]
-    assert out.strip() == "Imported 1 deploys, skipped 0 duplicates, 1 lines with errors."
+    assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 1 line with errors."
     assert list(Deploy.objects.values_list("version", flat=True)) == ["25144"]
 
 
@@ -219,7 +219,7 @@ def test_csv_bad_status_is_an_error_for_that_line(tmp_path):
 
     assert error is not None
     assert err.splitlines() == ["line 2: status 'exploded' is not one of succeeded, failed, rolled_back"]
-    assert out.strip() == "Imported 1 deploys, skipped 0 duplicates, 1 lines with errors."
+    assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 1 line with errors."
     assert list(Deploy.objects.values_list("version", "status")) == [("25146", "failed")]
 
 

@@ -6,7 +6,7 @@ from django.core import mail
 from django.db import transaction
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from deploys.models import Deploy
+from deploys.models import Deploy, DeployNotification
 from deploys.notifications import chat_line
 from deploys.services import DeployInput, deploy_record
 
@@ -138,3 +138,103 @@ def test_no_chat_url_means_no_chat(settings, django_capture_on_commit_callbacks)
         deploy_record(data=production_input())
 
     assert len(mail.outbox) == 1
+
+
+def test_chat_text_is_escaped_so_nobody_pages_the_channel(chat_receiver, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        deploy_record(data=production_input(deployer="<!channel>", diff_url=""))
+
+    assert chat_receiver.received[0]["text"].startswith("[web] PRODUCTION deployed by &lt;!channel&gt; build:")
+
+
+def test_a_redelivered_task_does_not_post_twice(chat_receiver):
+    from deploys.tasks import send_deploy_chat
+
+    deploy, _ = deploy_record(data=production_input(), notify=False)
+
+    send_deploy_chat.delay(deploy.pk)
+    send_deploy_chat.delay(deploy.pk)
+
+    assert len(chat_receiver.received) == 1
+    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
+    assert record.sent_at is not None and record.attempts == 1
+
+
+def test_the_webhook_url_never_reaches_the_logs(chat_receiver, caplog, django_capture_on_commit_callbacks):
+    chat_receiver.fail_next = 1
+
+    with caplog.at_level(logging.WARNING):
+        with django_capture_on_commit_callbacks(execute=True):
+            deploy, _ = deploy_record(data=production_input())
+
+    assert "HTTP 500 from the chat webhook" in caplog.text
+    assert chat_receiver.url not in caplog.text
+    assert "/hooks/chat" not in caplog.text
+    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
+    assert (record.sent_at, record.attempts, record.last_error) == (None, 1, "HTTP 500 from the chat webhook")
+
+
+def test_unreachable_chat_is_logged_and_the_deploy_kept(settings, caplog, django_capture_on_commit_callbacks):
+    settings.OPSLOG_CHAT_WEBHOOK_URL = "http://127.0.0.1:1/hooks/secret-token"
+
+    with caplog.at_level(logging.WARNING):
+        with django_capture_on_commit_callbacks(execute=True):
+            deploy, _ = deploy_record(data=production_input())
+
+    assert "ConnectionError reaching the chat webhook" in caplog.text
+    assert "secret-token" not in caplog.text
+    assert Deploy.objects.filter(pk=deploy.pk).exists()
+
+
+def test_failing_email_is_logged_and_the_deploy_kept(settings, caplog, django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    settings.OPSLOG_DEPLOY_EMAILS = ["deploys@example.com"]
+
+    with caplog.at_level(logging.WARNING, logger="deploys.tasks"):
+        with django_capture_on_commit_callbacks(execute=True):
+            deploy, _ = deploy_record(data=production_input())
+
+    assert f"email notification for deploy {deploy.pk} failed" in caplog.text
+    assert "ConnectionRefusedError" in DeployNotification.objects.get(deploy=deploy, channel="email").last_error
+
+
+def test_a_broker_that_is_down_costs_the_announcement_not_the_deploy(tmp_path):
+    """A real process with a real (unreachable) broker: the POST still answers 201 and keeps the deploy."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = """
+import django, json, logging
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+token = Token.objects.create(user=User.objects.create_user("ci"))
+client = APIClient()
+client.credentials(HTTP_AUTHORIZATION="Token " + token.key)
+response = client.post("/api/deploys/", {"service": "web", "environment": "production", "version": "1",
+                                         "deployer": "ci"}, format="json")
+from deploys.models import Deploy, DeployNotification
+print("RESULT", response.status_code, Deploy.objects.count())
+"""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))},
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'broker-down.sqlite3'}",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        "OPSLOG_CHAT_WEBHOOK_URL": "http://127.0.0.1:1/chat",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert "RESULT 201 1" in result.stdout, result.stderr[-3000:]
+    assert "could not queue the notification for deploy 1 (the deploy is stored)" in result.stderr

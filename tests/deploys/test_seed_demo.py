@@ -71,7 +71,8 @@ def test_a_later_run_adds_only_the_new_days():
     assert Deploy.objects.values("external_id").annotate(n=Count("id")).filter(n__gt=1).count() == 0
 
 
-def test_command_creates_a_demo_login_and_token_and_prints_them():
+def test_command_creates_a_demo_login_and_token_and_prints_them(settings):
+    settings.DEBUG = True
     out = io.StringIO()
     call_command("seed_demo", "--days", "10", stdout=out)
     call_command("seed_demo", "--days", "10", stdout=io.StringIO())
@@ -95,3 +96,13 @@ def test_demo_build_numbers_rise_with_time_in_each_stream():
             .values_list("version", flat=True)
         )
         assert [int(v) for v in versions] == sorted(int(v) for v in versions)
+
+
+def test_no_demo_login_when_debug_is_off(settings):
+    settings.DEBUG = False
+    out = io.StringIO()
+
+    call_command("seed_demo", "--days", "3", stdout=out)
+
+    assert not get_user_model().objects.filter(username="demo").exists()
+    assert "No demo login created" in out.getvalue()

@@ -166,3 +166,9 @@ def test_root_leads_to_the_deploy_log(logged_in):
 
     assert response.status_code == 302
     assert response["Location"] == "/deploys/"
+
+
+def test_a_far_off_date_filter_is_an_error_not_a_500(logged_in):
+    response = logged_in.get("/deploys/?since=9999-12-31")
+
+    assert response.status_code == 200

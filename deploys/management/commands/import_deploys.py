@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.template.defaultfilters import pluralize
 from django.db import DatabaseError, transaction
 
 from deploys.importers import HeaderError, ParseError, detect_format, read_deploys
@@ -64,6 +65,9 @@ class Command(BaseCommand):
             else:
                 skipped += 1
 
-        self.stdout.write(f"Imported {created} deploys, skipped {skipped} duplicates, {errors} lines with errors.")
+        self.stdout.write(
+            f"Imported {created} deploy{pluralize(created)}, skipped {skipped} duplicate{pluralize(skipped)}, "
+            f"{errors} line{pluralize(errors)} with errors."
+        )
         if errors:
             raise CommandError(f"{errors} line(s) of {path} were not imported; see the errors above.")

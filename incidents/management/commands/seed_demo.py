@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
@@ -24,6 +25,12 @@ class Command(BaseCommand):
         incidents = seed_incidents(days=days)
         self.stdout.write(f"Demo incidents: {incidents.created} created, {incidents.existing} already there.")
         if no_login:
+            return
+        if not settings.DEBUG:
+            self.stdout.write(
+                "No demo login created: DJANGO_DEBUG is off, and a known password has no place in production. "
+                "Create users with `manage.py createsuperuser`."
+            )
             return
         user, created = get_user_model().objects.get_or_create(
             username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}

@@ -32,11 +32,27 @@ def deploy_list(request):
 def deploy_detail(request, pk: int):
     deploy = get_object_or_404(
         Deploy.objects.with_related().prefetch_related(
-            Prefetch("commits", queryset=DeployCommit.objects.order_by("authored_at", "id"))
+            Prefetch("commits", queryset=DeployCommit.objects.order_by("authored_at", "id")),
+            # The incidents app links incidents to deploys; deploys doesn't import it, so by name.
+            "incident_links__incident",
         ),
         pk=pk,
     )
     earlier, later = selectors.deploy_neighbours(deploy)
+    # "cause" and "remediation": the IncidentDeploy.Relation values (deploys doesn't import incidents).
+    links = deploy.incident_links.all()
+    caused = [link.incident for link in links if link.relation == "cause"]
+    remediated = [link.incident for link in links if link.relation == "remediation"]
     return render(
-        request, "deploys/deploy_detail.html", {"deploy": deploy, "earlier": earlier, "later": later}
+        request,
+        "deploys/deploy_detail.html",
+        {
+            "deploy": deploy,
+            "earlier": earlier,
+            "later": later,
+            "incident_groups": [
+                ("Caused", caused, "No incident linked to this deploy as its cause."),
+                ("Remediated", remediated, "Not linked as a rollback or hotfix for any incident."),
+            ],
+        },
     )

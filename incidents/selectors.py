@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
+from django.utils import timezone
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
@@ -47,7 +48,7 @@ def suspect_deploys(incident: Incident, *, window: dt.timedelta | None = None) -
     """Production deploys of the affected services from `window` before the impact began up to
     its detection (or now), newest first: the usual suspects."""
     window = window or suspect_window()
-    until = incident.detected_at or incident.started_at
+    until = incident.detected_at or timezone.now()
     return (
         Deploy.objects.production()
         .filter(

@@ -4,11 +4,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deploys.models import Deploy, Service
-from incidents.models import LIFECYCLE, LIFECYCLE_LABELS, Incident, IncidentDeploy, TimelineEntry
+from incidents.models import CLOCK_SKEW, LIFECYCLE, LIFECYCLE_LABELS, Incident, IncidentDeploy, TimelineEntry
 
 # Fields whose every change is written to the timeline with old and new values.
 TRACKED = LIFECYCLE + ["severity", "services"]
@@ -233,13 +234,20 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
     return locked
 
 
-def incident_add_note(*, incident: Incident, text: str, by=None, at: dt.datetime | None = None) -> TimelineEntry:
-    text = text.strip()
-    if not text:
-        from django.core.exceptions import ValidationError
+def _touch(incident: Incident, by, now: dt.datetime) -> None:
+    Incident.objects.filter(pk=incident.pk).update(updated_at=now, updated_by=by)
 
-        raise ValidationError({"text": ["A note needs some text."]})
+
+@transaction.atomic
+def incident_add_note(*, incident: Incident, text: str, by=None, at: dt.datetime | None = None) -> TimelineEntry:
+    """Add a note to the timeline, at `at` (default now; not in the future)."""
+    text = text.strip()
     now = timezone.now()
+    if not text:
+        raise ValidationError({"text": ["A note needs some text."]})
+    if at is not None and at > now + CLOCK_SKEW:
+        raise ValidationError({"at": ["A note can't be dated in the future."]})
+    _touch(incident, by, now)
     return TimelineEntry.objects.create(
         incident=incident, at=at or now, kind=TimelineEntry.Kind.NOTE, text=text, author=by, created_at=now
     )
@@ -258,6 +266,7 @@ def incident_link_deploy(
         incident=incident, deploy=deploy, relation=relation, defaults={"note": note, "created_by": by}
     )
     if created:
+        _touch(incident, by, timezone.now())
         words = "as a cause" if relation == IncidentDeploy.Relation.CAUSE else "as remediating"
         TimelineEntry.objects.create(
             incident=incident,
@@ -274,6 +283,7 @@ def incident_unlink_deploy(*, incident: Incident, deploy: Deploy, relation: str,
     """Remove a link; the timeline keeps the record that it existed. Returns whether one was removed."""
     deleted, _ = IncidentDeploy.objects.filter(incident=incident, deploy=deploy, relation=relation).delete()
     if deleted:
+        _touch(incident, by, timezone.now())
         words = "as a cause" if relation == IncidentDeploy.Relation.CAUSE else "as remediating"
         TimelineEntry.objects.create(
             incident=incident,

@@ -1,14 +1,181 @@
-# Pages for incidents: being written.
-from django.http import HttpResponse
+"""Pages for incidents. Every page needs a login (LoginRequiredMiddleware); every change is one
+service call from a POST, then a redirect."""
+
+import datetime as dt
+from itertools import groupby
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from incidents import selectors, services
+from incidents.filters import IncidentFilter
+from incidents.forms import DeployLinkForm, DeploySearchForm, IncidentForm, NoteForm, add_service_errors
+from incidents.models import Incident, IncidentDeploy, TimelineEntry
+
+PAGE_SIZE = 50
+STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
 
 
 def incident_list(request):
-    return HttpResponse("")
+    filterset = IncidentFilter(request.GET or None, queryset=selectors.incident_list())
+    incidents = selectors.incident_list()
+    if filterset.is_bound:
+        incidents = filterset.qs if filterset.is_valid() else incidents.none()
+    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "incidents/incident_list.html",
+        {"filter": filterset, "page": page, "query": query.urlencode()},
+    )
 
 
 def incident_new(request):
-    return HttpResponse("")
+    form = IncidentForm(request.POST or None)
+    if form.is_valid():
+        try:
+            incident, _ = services.incident_create(data=form.to_input(), by=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            return redirect(incident)
+    return render(request, "incidents/incident_new.html", {"form": form})
 
 
-def incident_detail(request, pk):
-    return HttpResponse("")
+def _get_incident(pk: int) -> Incident:
+    try:
+        return selectors.incident_detail(pk)
+    except Incident.DoesNotExist:
+        raise Http404("No such incident.") from None
+
+
+def _by_day(entries: list[TimelineEntry]) -> list[tuple[dt.date, list[TimelineEntry]]]:
+    """Timeline entries grouped by their day in the reporting time zone, in order."""
+    return [
+        (day, list(group)) for day, group in groupby(entries, key=lambda entry: timezone.localdate(entry.at))
+    ]
+
+
+def incident_detail(request, pk: int):
+    incident = _get_incident(pk)
+    links = list(incident.deploy_links.all())
+    linked = {(link.deploy_id, link.relation) for link in links}
+    search = DeploySearchForm(request.GET or None)
+    timeline = list(incident.timeline.all())
+    return render(
+        request,
+        "incidents/incident_detail.html",
+        {
+            "incident": incident,
+            "stages": _stage_buttons(incident),
+            "causes": [link for link in links if link.relation == IncidentDeploy.Relation.CAUSE],
+            "remediations": [link for link in links if link.relation == IncidentDeploy.Relation.REMEDIATION],
+            "suspects": _with_link_state(selectors.suspect_deploys(incident), linked),
+            "suspect_window_hours": selectors.suspect_window().total_seconds() / 3600,
+            "search": search,
+            "found": _with_link_state(search.results(), linked),
+            "timeline_days": _by_day(timeline),
+            "note_form": NoteForm(label_suffix=""),
+        },
+    )
+
+
+def _stage_buttons(incident: Incident) -> list[tuple[str, str]]:
+    """(stage, label) for each stage not stamped yet. Stages before the latest stamped one are left
+    out too: stamping them now would put them after it, which the lifecycle forbids (the edit form
+    can still fill them in)."""
+    buttons = []
+    for stage, label in STAGE_BUTTONS:
+        if getattr(incident, services.STAMPS[stage]) is not None:
+            buttons = []
+        else:
+            buttons.append((stage, label))
+    return buttons
+
+
+def _with_link_state(deploys, linked: set) -> list:
+    """Mark each deploy with whether it is already linked as a cause or as remediating."""
+    deploys = list(deploys)
+    for deploy in deploys:
+        deploy.is_cause = (deploy.pk, IncidentDeploy.Relation.CAUSE) in linked
+        deploy.is_remediation = (deploy.pk, IncidentDeploy.Relation.REMEDIATION) in linked
+    return deploys
+
+
+def incident_edit(request, pk: int):
+    incident = get_object_or_404(Incident.objects.prefetch_related("services"), pk=pk)
+    form = IncidentForm(request.POST or None, incident=incident)
+    if form.is_valid():
+        try:
+            services.incident_update(incident=incident, changes=form.changes(), by=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect(incident)
+    return render(request, "incidents/incident_edit.html", {"form": form, "incident": incident})
+
+
+@require_POST
+def incident_stamp(request, pk: int, stage: str):
+    if stage not in services.STAMPS:
+        raise Http404("No such stage.")
+    incident = get_object_or_404(Incident, pk=pk)
+    try:
+        services.incident_stamp(incident=incident, stage=stage, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(incident)
+
+
+@require_POST
+def incident_note(request, pk: int):
+    incident = get_object_or_404(Incident, pk=pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.incident_add_note(incident=incident, text=form.cleaned_data["text"], by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, "A note needs some text.")
+    return redirect(f"{incident.get_absolute_url()}#timeline")
+
+
+def _deploy_link_view(request, pk: int, *, link: bool):
+    incident = get_object_or_404(Incident, pk=pk)
+    form = DeployLinkForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    elif link:
+        services.incident_link_deploy(
+            incident=incident,
+            deploy=form.cleaned_data["deploy"],
+            relation=form.cleaned_data["relation"],
+            note=form.cleaned_data["note"],
+            by=request.user,
+        )
+    else:
+        services.incident_unlink_deploy(
+            incident=incident,
+            deploy=form.cleaned_data["deploy"],
+            relation=form.cleaned_data["relation"],
+            by=request.user,
+        )
+    return redirect(f"{incident.get_absolute_url()}#deploys")
+
+
+@require_POST
+def incident_link(request, pk: int):
+    return _deploy_link_view(request, pk, link=True)
+
+
+@require_POST
+def incident_unlink(request, pk: int):
+    return _deploy_link_view(request, pk, link=False)

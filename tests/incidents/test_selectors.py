@@ -79,3 +79,11 @@ def test_postgresql_search_is_full_text():
     IncidentFactory(title="Search results empty", summary="Index lag")
 
     assert list(search(Incident.objects.all(), "payment timeout")) == [payment]
+
+
+def test_without_a_detection_time_suspects_run_up_to_now():
+    web = ServiceFactory(slug="web")
+    incident = IncidentFactory(started_at=STARTED, detected_at=None, services=[web])
+    later = DeployFactory(service=web, deployed_at=STARTED + dt.timedelta(days=3))
+
+    assert list(suspect_deploys(incident)) == [later]

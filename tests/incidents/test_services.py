@@ -240,3 +240,16 @@ def test_deploy_related_means_at_least_one_causing_deploy():
 
     assert list(Incident.objects.deploy_related()) == [caused]
     assert set(Incident.objects.deploy_related(False)) == {fixed, plain}
+
+
+def test_notes_and_links_touch_the_incident(user):
+    incident = IncidentFactory()
+    before = incident.updated_at
+
+    incident_add_note(incident=incident, text="Looking at the cache", by=user)
+    incident.refresh_from_db()
+    assert incident.updated_by == user and incident.updated_at > before
+
+    with pytest.raises(ValidationError) as error:
+        incident_add_note(incident=incident, text="From the future", at=timezone.now() + dt.timedelta(hours=1))
+    assert list(error.value.message_dict) == ["at"]

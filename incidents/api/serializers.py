@@ -1,0 +1,330 @@
+from collections.abc import Mapping
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.settings import api_settings
+
+from deploys.fields import AwareDateTimeField
+from deploys.models import Deploy, Service, single_line_validator
+from incidents.markdown import render_markdown
+from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
+from incidents.services import IncidentInput
+
+STATUS_IS_DERIVED = (
+    "Status is derived from the timestamps: set acknowledged_at, mitigated_at or resolved_at instead."
+)
+READ_ONLY = "This field is read-only."
+ONE_LINE = [single_line_validator]
+UNKNOWN = "Unknown field."
+
+
+def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    """A service's ValidationError as DRF's: the messages under the fields it names (→ a 400)."""
+    if hasattr(exc, "error_dict"):
+        return serializers.ValidationError(
+            {
+                (api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name): messages
+                for name, messages in exc.message_dict.items()
+            }
+        )
+    return serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses keys it doesn't take instead of dropping them: a misspelt `acknowleged_at` or a
+    `status` must not look as if it had been saved."""
+
+    # Keys of the incident's output that can't be written here, with the reason.
+    read_only_keys: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        errors = {}
+        if isinstance(data, Mapping):
+            for key in data:
+                # The browsable API's forms send the CSRF token along.
+                if key not in self.fields and key != "csrfmiddlewaretoken":
+                    errors[key] = [self.read_only_keys.get(key, UNKNOWN)]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if errors and isinstance(exc.detail, Mapping):
+                raise serializers.ValidationError({**exc.detail, **errors}) from None
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class ServiceSlugsField(serializers.ListField):
+    """Service slugs (`["web", "api"]`) that must exist; the answer is the Service objects."""
+
+    child = serializers.CharField(max_length=100)
+
+    def to_internal_value(self, data):
+        slugs = list(dict.fromkeys(slug.strip().lower() for slug in super().to_internal_value(data)))
+        found = Service.objects.in_bulk(slugs, field_name="slug")
+        unknown = [slug for slug in slugs if slug not in found]
+        if unknown:
+            raise serializers.ValidationError([f'No service with slug "{slug}".' for slug in unknown])
+        return [found[slug] for slug in slugs]
+
+
+def _incident_output_keys() -> list[str]:
+    return IncidentSerializer.Meta.fields
+
+
+def _read_only(*, writable: set[str]) -> dict[str, str]:
+    keys = {key: READ_ONLY for key in _incident_output_keys() if key not in writable}
+    keys["status"] = STATUS_IS_DERIVED
+    keys["causes"] = "This field is read-only: link deploys with POST /api/incidents/{id}/causes/."
+    keys["remediations"] = (
+        "This field is read-only: link deploys with POST /api/incidents/{id}/remediating-deploys/."
+    )
+    return keys
+
+
+class IncidentInputSerializer(StrictInputSerializer):
+    """An incident as a person or a tool files it. Times need a UTC offset."""
+
+    title = serializers.CharField(max_length=200, validators=ONE_LINE)
+    severity = serializers.ChoiceField(
+        choices=Incident.Severity.choices,
+        default=Incident.Severity.SEV3,
+        help_text="1 (critical) … 4 (minor); default 3.",
+    )
+    services = ServiceSlugsField(
+        required=False, default=list, help_text="Slugs of affected services; each must exist."
+    )
+    started_at = AwareDateTimeField(help_text="When the impact began.")
+    detected_at = AwareDateTimeField(required=False, allow_null=True, help_text="When we knew; default now.")
+    acknowledged_at = AwareDateTimeField(required=False, allow_null=True)
+    mitigated_at = AwareDateTimeField(required=False, allow_null=True)
+    resolved_at = AwareDateTimeField(required=False, allow_null=True)
+    detected_by = serializers.ChoiceField(choices=Incident.DetectedBy.choices, default=Incident.DetectedBy.MONITORING)
+    detection_source = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE
+    )
+    summary = serializers.CharField(required=False, allow_blank=True, default="", help_text="Markdown.")
+    commander = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE)
+    participants = serializers.ListField(
+        child=serializers.CharField(max_length=200, validators=ONE_LINE), required=False, default=list
+    )
+    source = serializers.CharField(
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
+        help_text="Who files it: a tool's name.",
+    )
+    external_id = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
+        help_text="Your idempotency key: a repeat with the same source and external_id returns the first incident.",
+    )
+
+    @property
+    def read_only_keys(self):
+        return _read_only(writable=set(self.fields))
+
+    def to_incident_input(self) -> IncidentInput:
+        return IncidentInput(**self.validated_data)
+
+
+class IncidentUpdateSerializer(StrictInputSerializer):
+    """The fields a PATCH may change (services.EDITABLE). Each change lands in the timeline."""
+
+    title = serializers.CharField(max_length=200, validators=ONE_LINE)
+    severity = serializers.ChoiceField(choices=Incident.Severity.choices)
+    services = ServiceSlugsField(help_text="Slugs of affected services; each must exist. Replaces the list.")
+    started_at = AwareDateTimeField()
+    detected_at = AwareDateTimeField(allow_null=True)
+    acknowledged_at = AwareDateTimeField(allow_null=True, help_text="Set it to acknowledge; null clears it.")
+    mitigated_at = AwareDateTimeField(allow_null=True)
+    resolved_at = AwareDateTimeField(allow_null=True)
+    detected_by = serializers.ChoiceField(choices=Incident.DetectedBy.choices)
+    detection_source = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
+    summary = serializers.CharField(allow_blank=True, help_text="Markdown.")
+    commander = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
+    participants = serializers.ListField(child=serializers.CharField(max_length=200, validators=ONE_LINE))
+
+    @property
+    def read_only_keys(self):
+        keys = _read_only(writable=set(self.fields))
+        for key in ("source", "external_id"):
+            keys[key] = "This field can't be changed after filing."
+        return keys
+
+
+class StampInputSerializer(StrictInputSerializer):
+    at = AwareDateTimeField(required=False, help_text="When; default now. A stage already stamped keeps its time.")
+
+
+def _not_in_future(value):
+    if value > timezone.now() + CLOCK_SKEW:
+        raise serializers.ValidationError("A note's time can't be in the future.")
+    return value
+
+
+class NoteInputSerializer(StrictInputSerializer):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=True, help_text="The note; Markdown-free text.")
+    at = AwareDateTimeField(required=False, validators=[_not_in_future], help_text="When; default now.")
+
+
+class LinkInputSerializer(StrictInputSerializer):
+    deploy = serializers.PrimaryKeyRelatedField(
+        queryset=Deploy.objects.with_related(),
+        error_messages={
+            "does_not_exist": "No deploy with id {pk_value}.",
+            "incorrect_type": "Give the deploy's id, a number.",
+        },
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class SuspectQuerySerializer(serializers.Serializer):
+    # A year: a longer window is no longer "suspect", and it keeps date arithmetic in range.
+    window_hours = serializers.FloatField(required=False, max_value=24 * 366)
+
+    def validate_window_hours(self, value):
+        if value <= 0:
+            raise serializers.ValidationError("Give a positive number of hours.")
+        return value
+
+
+# A plain string in the schema: an enum named "status" would clash with the deploy's and rename it.
+@extend_schema_field(
+    {
+        "type": "string",
+        "readOnly": True,
+        "description": "open, acknowledged, mitigated or resolved: derived from the timestamps.",
+    }
+)
+class DerivedStatusField(serializers.CharField):
+    """open → acknowledged → mitigated → resolved: the latest stage stamped."""
+
+
+class DeployLinkSerializer(serializers.Serializer):
+    """A deploy linked to an incident, as a cause or as a remediation."""
+
+    deploy = serializers.IntegerField(source="deploy.pk", read_only=True)
+    url = serializers.HyperlinkedRelatedField(source="deploy", view_name="api:deploy-detail", read_only=True)
+    service = serializers.CharField(source="deploy.service.slug", read_only=True)
+    environment = serializers.CharField(source="deploy.environment.slug", read_only=True)
+    version = serializers.CharField(source="deploy.version", read_only=True)
+    previous_version = serializers.CharField(source="deploy.previous_version", read_only=True)
+    deployed_at = AwareDateTimeField(source="deploy.deployed_at", read_only=True)
+    note = serializers.CharField(read_only=True)
+    linked_at = AwareDateTimeField(source="created_at", read_only=True)
+    linked_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    at = AwareDateTimeField(read_only=True)
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    created_at = AwareDateTimeField(read_only=True)
+
+    class Meta:
+        model = TimelineEntry
+        fields = ["id", "at", "kind", "kind_label", "text", "changes", "author", "created_at"]
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """An incident as the API shows it. Durations are in seconds, unrounded; null until both ends exist."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:incident-detail")
+    html_url = serializers.SerializerMethodField()
+    severity_label = serializers.CharField(source="get_severity_display", read_only=True)
+    status = DerivedStatusField(read_only=True)
+    services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    started_at = AwareDateTimeField(read_only=True)
+    detected_at = AwareDateTimeField(read_only=True)
+    acknowledged_at = AwareDateTimeField(read_only=True)
+    mitigated_at = AwareDateTimeField(read_only=True)
+    resolved_at = AwareDateTimeField(read_only=True)
+    summary_html = serializers.SerializerMethodField()
+    deploy_related = serializers.SerializerMethodField()
+    causes = serializers.SerializerMethodField()
+    remediations = serializers.SerializerMethodField()
+    time_to_detect_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    time_to_repair_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="resolved_at − detected_at (MTTR's measure)."
+    )
+    time_to_restore_seconds = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="resolved_at − started_at."
+    )
+    created_at = AwareDateTimeField(read_only=True)
+    updated_at = AwareDateTimeField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+    updated_by = serializers.CharField(source="updated_by.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "url",
+            "html_url",
+            "title",
+            "severity",
+            "severity_label",
+            "status",
+            "services",
+            "started_at",
+            "detected_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "detected_by",
+            "detection_source",
+            "summary",
+            "summary_html",
+            "commander",
+            "participants",
+            "source",
+            "external_id",
+            "deploy_related",
+            "causes",
+            "remediations",
+            "time_to_detect_seconds",
+            "time_to_repair_seconds",
+            "time_to_restore_seconds",
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+        ]
+        read_only_fields = fields
+
+    def get_html_url(self, incident: Incident) -> str:
+        request = self.context.get("request")
+        path = incident.get_absolute_url()
+        return request.build_absolute_uri(path) if request else path
+
+    def get_summary_html(self, incident: Incident) -> str:
+        return render_markdown(incident.summary)
+
+    def _links(self, incident: Incident, relation: str) -> list[IncidentDeploy]:
+        # From the prefetched deploy_links: no query per incident.
+        return [link for link in incident.deploy_links.all() if link.relation == relation]
+
+    def get_deploy_related(self, incident: Incident) -> bool:
+        return bool(self._links(incident, IncidentDeploy.Relation.CAUSE))
+
+    @extend_schema_field(DeployLinkSerializer(many=True))
+    def get_causes(self, incident: Incident) -> list[dict]:
+        links = self._links(incident, IncidentDeploy.Relation.CAUSE)
+        return DeployLinkSerializer(links, many=True, context=self.context).data
+
+    @extend_schema_field(DeployLinkSerializer(many=True))
+    def get_remediations(self, incident: Incident) -> list[dict]:
+        links = self._links(incident, IncidentDeploy.Relation.REMEDIATION)
+        return DeployLinkSerializer(links, many=True, context=self.context).data
+

@@ -1,0 +1,196 @@
+"""Forms for the incident pages. They validate input; the writes are incidents.services'."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from deploys.models import Deploy, Service
+from incidents.models import LIFECYCLE, Incident, IncidentDeploy
+from incidents.services import IncidentInput
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    """`<input type="datetime-local">`: a wall-clock time in the reporting time zone (Django's
+    current time zone), to the second so that an untouched value submits unchanged."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"step": "1", **(attrs or {})}, format="%Y-%m-%dT%H:%M:%S")
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A time typed in the reporting time zone. forms.DateTimeField reads a naive time in the
+    current time zone and refuses times that a DST change skips or repeats."""
+
+    widget = LocalDateTimeInput
+    default_error_messages = {"range": "Enter a time between 1970 and 2999."}
+
+    def to_python(self, value):
+        try:
+            result = super().to_python(value)
+        except OverflowError:  # year 1 moved to UTC
+            raise ValidationError(self.error_messages["range"], code="range") from None
+        if result is not None and not 1970 <= result.year <= 2999:
+            raise ValidationError(self.error_messages["range"], code="range")
+        return result
+
+
+def default_started_at():
+    """Now, to the minute: the default for "when it started"."""
+    return timezone.now().replace(second=0, microsecond=0)
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError next to the fields it names (or above the form)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, messages in error.message_dict.items():
+        form.add_error(name if name in form.fields else None, messages)
+
+
+class IncidentForm(forms.Form):
+    """Filing and correcting an incident. The fields needed in a hurry come first."""
+
+    title = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"autofocus": True}))
+    severity = forms.TypedChoiceField(
+        choices=Incident.Severity.choices, coerce=int, initial=Incident.Severity.SEV3, widget=forms.RadioSelect
+    )
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.order_by("slug"),
+        to_field_name="slug",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Affected services",
+    )
+    summary = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        strip=False,
+        label="What is happening",
+        help_text="Markdown.",
+    )
+    started_at = LocalDateTimeField(
+        initial=default_started_at, label="When it started", help_text="When the impact began."
+    )
+    detected_by = forms.ChoiceField(
+        choices=Incident.DetectedBy.choices, initial=Incident.DetectedBy.MONITORING, label="How it was detected"
+    )
+    detection_source = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Detected through",
+        help_text="The alert's name, the customer ticket, who noticed…",
+    )
+    detected_at = LocalDateTimeField(required=False, label="Detected at", help_text="Blank: now.")
+    acknowledged_at = LocalDateTimeField(required=False, label="Acknowledged at")
+    mitigated_at = LocalDateTimeField(required=False, label="Mitigated at")
+    resolved_at = LocalDateTimeField(required=False, label="Resolved at")
+    commander = forms.CharField(max_length=200, required=False, label="Incident commander")
+    participants = forms.CharField(
+        max_length=2000, required=False, help_text="Comma-separated: alice, bob, the payments team."
+    )
+
+    QUICK_FIELDS = ["title", "severity", "services", "summary", "started_at", "detected_by", "detection_source"]
+    LIFECYCLE_FIELDS = LIFECYCLE[1:]
+
+    def __init__(self, *args, incident: Incident | None = None, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        self.incident = incident
+        if incident is not None:
+            kwargs.setdefault("initial", self.initial_from(incident))
+        super().__init__(*args, **kwargs)
+        if incident is not None:
+            # Blank means "now" only when filing; when correcting, blank clears the time.
+            self.fields["detected_at"].help_text = ""
+
+    @staticmethod
+    def initial_from(incident: Incident) -> dict:
+        initial = {name: getattr(incident, name) for name in IncidentForm.base_fields if name != "services"}
+        initial["services"] = list(incident.services.all())
+        initial["participants"] = ", ".join(incident.participants or [])
+        return initial
+
+    @property
+    def severity_options(self) -> list[tuple]:
+        """Each severity's radio button with its one-line description."""
+        return [
+            (radio, Incident.SEVERITY_DESCRIPTIONS[int(radio.data["value"])]) for radio in self["severity"]
+        ]
+
+    @property
+    def optional_fields(self) -> list:
+        return [self[name] for name in self.fields if name not in self.QUICK_FIELDS]
+
+    @property
+    def optional_has_errors(self) -> bool:
+        return any(name in self.errors for name in self.fields if name not in self.QUICK_FIELDS)
+
+    def clean_summary(self) -> str:
+        # Browsers send textarea lines ending in CRLF; store them as people typed them.
+        return self.cleaned_data["summary"].replace("\r\n", "\n").strip("\n")
+
+    def clean_participants(self) -> list[str]:
+        names = [name.strip() for name in self.cleaned_data["participants"].split(",")]
+        return list(dict.fromkeys(name for name in names if name))
+
+    def to_input(self) -> IncidentInput:
+        """The service's input for a new incident."""
+        return IncidentInput(**{name: self.cleaned_data[name] for name in self.fields})
+
+    def changes(self) -> dict:
+        """The service's changes for an existing incident.
+
+        Times the user didn't touch are left out: the form shows them to the second, so sending
+        them back would drop their microseconds and record an edit nobody made. Other fields are
+        all sent; the service compares them with the stored values and records only real changes.
+        """
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if name not in LIFECYCLE or name in self.changed_data
+        }
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Add a note", max_length=10_000)
+
+
+class DeployLinkForm(forms.Form):
+    """Link or unlink a deploy: as a cause of the incident or as remediating it."""
+
+    deploy = forms.ModelChoiceField(
+        queryset=Deploy.objects.with_related(), error_messages={"invalid_choice": "No deploy has that id."}
+    )
+    relation = forms.ChoiceField(choices=IncidentDeploy.Relation.choices)
+    note = forms.CharField(max_length=2000, required=False)
+
+
+class DeploySearchForm(forms.Form):
+    """"Find another deploy": by its id, or by service and version text."""
+
+    RESULTS = 20
+
+    deploy = forms.IntegerField(required=False, min_value=1, label="Deploy id")
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="Any service"
+    )
+    version = forms.CharField(max_length=200, required=False)
+
+    def is_searching(self) -> bool:
+        return self.is_bound and any(self.data.get(name) for name in self.fields)
+
+    def results(self) -> list[Deploy]:
+        """Up to RESULTS matching deploys, newest first; empty unless the form is valid and filled."""
+        if not (self.is_searching() and self.is_valid()):
+            return []
+        deploys = Deploy.objects.with_related().newest_first()
+        data = self.cleaned_data
+        if data["deploy"]:
+            deploys = deploys.filter(pk=data["deploy"])
+        if data["service"]:
+            deploys = deploys.filter(service=data["service"])
+        if data["version"]:
+            deploys = deploys.filter(version__icontains=data["version"].strip())
+        return list(deploys[: self.RESULTS])

@@ -1,4 +1,4 @@
-"""The README's curl examples, run as written against a live server."""
+"""The README's curl examples, run as written, in order, in one shell, against a live server."""
 
 import json
 import os
@@ -10,63 +10,76 @@ from pathlib import Path
 import pytest
 
 from deploys.models import Deploy
+from incidents.models import Incident
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+MARKER = "@@@ end of example @@@"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def readme_blocks():
-    return re.findall(r"```(\w*)\n(.*?)```", README.read_text(), flags=re.S)
-
-
 def curl_examples():
-    blocks = readme_blocks()
+    """(shell block, the ```json block right after it or None) for each example that calls the API."""
+    blocks = re.findall(r"```(\w*)\n(.*?)```", README.read_text(), flags=re.S)
     examples = []
     for index, (lang, body) in enumerate(blocks):
-        if lang == "sh" and body.lstrip().startswith("curl"):
+        if lang == "sh" and "curl" in body and "http://127.0.0.1:8000/api/" in body:
             following = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
             examples.append((body, following[1] if following[0] == "json" else None))
     return examples
 
 
-def run(example, live_server, token):
+def run_all(live_server, token, examples):
     if not shutil.which("curl"):
         pytest.skip("curl is not installed")
-    command = example.replace("http://127.0.0.1:8000", live_server.url)
+    script = "set -euo pipefail\n" + "\n".join(f"{body}\necho\necho '{MARKER}'" for body, _ in examples)
     result = subprocess.run(
-        ["bash", "-c", command],
+        ["bash", "-c", script.replace("http://127.0.0.1:8000", live_server.url)],
         env={**os.environ, "OPSLOG_TOKEN": token.key},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
-    return result
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    outputs = result.stdout.split(MARKER)[: len(examples)]
+    return [json.loads(output) for output in outputs]
 
 
-def test_there_are_curl_examples_for_each_endpoint():
+def test_there_are_examples_for_each_endpoint():
     text = "\n".join(body for body, _ in curl_examples())
 
-    assert "/api/deploys/ " in text and "/api/deploys/bulk/" in text and "/api/deploys/?" in text
+    for path in ("/api/deploys/ ", "/api/deploys/bulk/", "/api/deploys/?", "/api/incidents/ ", "/acknowledge/",
+                 "/causes/", "/timeline/", "/api/incidents/?"):
+        assert path in text, path
 
 
 def test_curl_examples_work_as_written(live_server, token):
     examples = curl_examples()
-    outputs = []
-    for body, expected_json in examples:
-        result = run(body, live_server, token)
-        assert result.returncode == 0, (body, result.stdout, result.stderr)
-        answer = json.loads(result.stdout)
-        if expected_json is not None:
-            assert answer == json.loads(expected_json)
-        outputs.append(answer)
+    outputs = run_all(live_server, token, examples)
 
+    for (body, expected_json), answer in zip(examples, outputs):
+        if expected_json is not None:
+            assert answer == json.loads(expected_json), body
     created = outputs[0]
     assert created["version"] == "25145" and created["commits"][0]["authored_at"] == "2010-05-18T18:02:11Z"
     assert outputs[2]["created"] == 2
     assert [d["id"] for d in outputs[3]["results"]] == [created["id"]]
     assert {d["version"] for d in outputs[4]["results"]} == {"700", "701"}
-
-    again = run(examples[0][0], live_server, token)
-    assert json.loads(again.stdout)["id"] == created["id"]
     assert Deploy.objects.count() == 3
+
+    incident = Incident.objects.get(source="pagerduty", external_id="PD-4711")
+    assert Incident.objects.count() == 1  # the error examples stored nothing
+    assert incident.acknowledged_at.isoformat() == "2010-05-18T22:33:00+00:00"
+    assert (incident.severity, incident.commander) == (1, "ekastner")
+    assert list(incident.deploy_links.values_list("deploy_id", "relation")) == [(created["id"], "cause")]
+    assert incident.timeline.filter(kind="note", text__startswith="Rolled web back").exists()
+    assert outputs[-1]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
+
+
+def test_sending_the_same_deploy_again_returns_the_first(live_server, token):
+    first_example = curl_examples()[0][0]
+
+    first, again = run_all(live_server, token, [(first_example, None), (first_example, None)])
+
+    assert again["id"] == first["id"]
+    assert Deploy.objects.count() == 1

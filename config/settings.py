@@ -174,6 +174,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Owners of remediations due within two days or overdue get one email a day at most.
+    "remediation-reminders": {
+        "task": "incidents.tasks.send_remediation_reminders",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -200,6 +207,12 @@ OPSLOG_NOTIFY_MAX_RETRIES = env_int("OPSLOG_NOTIFY_MAX_RETRIES", 6, minimum=0)
 # First retry after this many seconds, doubling each time.
 OPSLOG_NOTIFY_RETRY_DELAY = env_float("OPSLOG_NOTIFY_RETRY_DELAY", 10.0, minimum=0)
 OPSLOG_BASE_URL = env_url("OPSLOG_BASE_URL")
+# Tracker keys such as OPS-123 in post-mortems and remediations link here; {key} is the key.
+OPSLOG_TRACKER_URL = env_url("OPSLOG_TRACKER_URL")
+if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:
+    raise ImproperlyConfigured(
+        "OPSLOG_TRACKER_URL must contain {key}, e.g. https://tracker.example.com/browse/{key}."
+    )
 # Suspect deploys for an incident: production deploys of its services from this many hours
 # before the impact began up to its detection.
 OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)

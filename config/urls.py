@@ -6,12 +6,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from config import views
-from deploys.api.views import DeployViewSet
-from incidents.api.views import IncidentViewSet
+from deploys.api.views import ChangeRecordViewSet, DeployViewSet
+from incidents.api.views import IncidentViewSet, PostMortemViewSet, RemediationViewSet
 
 router = DefaultRouter()
 router.register("deploys", DeployViewSet, basename="deploy")
 router.register("incidents", IncidentViewSet, basename="incident")
+router.register("postmortems", PostMortemViewSet, basename="postmortem")
+router.register("remediations", RemediationViewSet, basename="remediation")
+router.register("changes", ChangeRecordViewSet, basename="changerecord")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
+    path("remediations/", include("incidents.urls_remediations")),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person opening the docs logged out is sent to the login page rather than shown a 403.

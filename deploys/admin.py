@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from deploys.models import Deploy, DeployCommit, DeployNotification, Environment, Service
+from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Environment, Service
 
 
 @admin.register(Service)
@@ -28,6 +28,7 @@ class DeployAdmin(admin.ModelAdmin):
     list_select_related = ["service", "environment"]
     search_fields = ["version", "deployer", "message", "external_id"]
     date_hierarchy = "deployed_at"
+    raw_id_fields = ["change_record"]
     inlines = [DeployCommitInline]
 
 
@@ -45,3 +46,11 @@ class DeployNotificationAdmin(admin.ModelAdmin):
     list_filter = ["channel", ("sent_at", admin.EmptyFieldListFilter)]
     list_select_related = ["deploy__service", "deploy__environment"]
     raw_id_fields = ["deploy"]
+
+
+@admin.register(ChangeRecord)
+class ChangeRecordAdmin(admin.ModelAdmin):
+    list_display = ["title", "kind", "service", "owner", "planned_at"]
+    list_filter = ["kind", "service"]
+    search_fields = ["title", "description", "owner"]
+    raw_id_fields = ["created_by"]

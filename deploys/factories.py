@@ -58,3 +58,16 @@ class DeployCommitFactory(factory.django.DjangoModelFactory):
     sha = factory.Sequence(lambda n: f"{n:040x}")
     authored_at = factory.LazyAttribute(lambda o: o.deploy.deployed_at - dt.timedelta(hours=3))
     message = factory.Sequence(lambda n: f"Change number {n}")
+
+
+class ChangeRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "deploys.ChangeRecord"
+
+    title = factory.Sequence(lambda n: f"Add an index to orders #{n}")
+    kind = "schema"
+    owner = "sandrews"
+    planned_at = factory.LazyFunction(timezone.now)
+    done_before = "Yes, on the listings table last quarter."
+    failure_impact = "Writes to orders lock for the duration; checkout stalls."
+    failure_response = "Cancel the migration and drop the half-built index."

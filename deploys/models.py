@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
@@ -79,6 +80,10 @@ class Deploy(models.Model):
     diff_url = models.URLField(max_length=1000, blank=True)
     external_id = models.CharField(
         max_length=200, blank=True, help_text="The sender's idempotency key, unique per service."
+    )
+    change_record = models.ForeignKey(
+        "ChangeRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="deploys",
+        help_text="The risky change this deploy ships, if it had a change record.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -163,3 +168,39 @@ class DeployNotification(models.Model):
     def __str__(self) -> str:
         state = "sent" if self.sent_at else f"not sent after {self.attempts} attempt(s)"
         return f"{self.get_channel_display()} for {self.deploy}: {state}"
+
+
+class ChangeRecord(models.Model):
+    """Etsy's four questions, asked before a risky change (schema, new feature, storage) ships."""
+
+    class Kind(models.TextChoices):
+        SCHEMA = "schema", "Schema change"
+        FEATURE = "feature", "New feature"
+        STORAGE = "storage", "Storage change"
+        INFRASTRUCTURE = "infrastructure", "Infrastructure change"
+        OTHER = "other", "Other"
+
+    title = models.CharField(max_length=200, help_text="What is changing, in a line.")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="change_records"
+    )
+    owner = models.CharField(max_length=200, help_text="Who is making the change.")
+    planned_at = models.DateTimeField(default=timezone.now, help_text="When it is meant to happen.")
+    description = models.TextField(blank=True, help_text="What will change, in Markdown.")
+    done_before = models.TextField(help_text="Have you done this before?")
+    failure_impact = models.TextField(help_text="What will happen when it goes wrong?")
+    failure_response = models.TextField(help_text="What will you do when it does go wrong?")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-planned_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"CR-{self.pk} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deploys:change", args=[self.pk])

@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deploys.models import Deploy, DeployCommit, Environment, Service
+from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, Service
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class DeployInput:
     diff_url: str = ""
     external_id: str = ""
     commits: Sequence[CommitInput] = field(default_factory=tuple)
+    change_record_id: int | None = None
 
 
 def service_get_or_create(*, slug: str) -> Service:
@@ -82,6 +83,7 @@ def _build(data: DeployInput, service: Service, environment: Environment) -> Dep
         status=data.status,
         diff_url=data.diff_url,
         external_id=data.external_id,
+        change_record_id=data.change_record_id,
     )
 
 
@@ -207,6 +209,7 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
             status=item.status,
             diff_url=item.diff_url,
             external_id=item.external_id,
+            change_record_id=item.change_record_id,
         )
         new.append((index, item, deploy))
 
@@ -247,3 +250,40 @@ def _fill_previous_versions(pairs: list[tuple[DeployInput, Deploy]]) -> None:
         for deploy in deploys:
             position = bisect_left(times, deploy.deployed_at)
             deploy.previous_version = live[position - 1][1] if position else ""
+
+
+CHANGE_RECORD_FIELDS = [
+    "title", "kind", "service", "owner", "planned_at", "description", "done_before", "failure_impact",
+    "failure_response",
+]
+
+
+@transaction.atomic
+def change_record_create(*, data: dict, by=None) -> ChangeRecord:
+    """Record a risky change and the answers to the four questions. Raises ValidationError per field."""
+    unknown = set(data) - set(CHANGE_RECORD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    record = ChangeRecord(created_by=by, **data)
+    record.full_clean()
+    record.save()
+    return record
+
+
+@transaction.atomic
+def change_record_update(*, record: ChangeRecord, changes: dict, by=None) -> ChangeRecord:
+    unknown = set(changes) - set(CHANGE_RECORD_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        setattr(record, name, value)
+    record.full_clean()
+    record.save()
+    return record
+
+
+def deploy_attach_change_record(*, deploy: Deploy, record: ChangeRecord | None) -> Deploy:
+    """Attach a change record to a deploy (None detaches it)."""
+    deploy.change_record = record
+    deploy.save(update_fields=["change_record"])
+    return deploy

@@ -56,3 +56,10 @@ def deploy_detail(request, pk: int):
             ],
         },
     )
+
+
+def change_detail(request, pk: int):
+    """Being written."""
+    from django.http import HttpResponse
+
+    return HttpResponse("")

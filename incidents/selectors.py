@@ -5,7 +5,7 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from deploys.models import Deploy
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
@@ -72,3 +72,177 @@ def incident_detail(pk: int) -> Incident:
         .select_related("created_by", "updated_by")
         .get(pk=pk)
     )
+
+
+# --- Post-mortems and remediations -------------------------------------------------------------
+
+import difflib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from django.db.models import Case, IntegerField, Q, Value, When  # noqa: E402
+
+from deploys.models import ChangeRecord  # noqa: E402
+from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
+
+
+def remediation_list(*, today: dt.date | None = None) -> QuerySet[Remediation]:
+    """Open remediations first, overdue first among them (earliest due first), then the rest."""
+    today = today or timezone.localdate()
+    return (
+        Remediation.objects.select_related("owner", "postmortem__incident")
+        .prefetch_related("postmortem__incident__services")
+        .annotate(
+            rank=Case(
+                When(Q(status__in=["open", "in_progress"], due_date__lt=today), then=Value(0)),
+                When(status__in=["open", "in_progress"], then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("rank", F("due_date").asc(nulls_last=True), "id")
+    )
+
+
+@dataclass(frozen=True)
+class FollowThrough:
+    open: int
+    overdue: int
+    done: int
+    done_on_time: int
+    done_late: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Done on time ÷ done with a due date; None when none is done."""
+        judged = self.done_on_time + self.done_late
+        return self.done_on_time / judged if judged else None
+
+
+def follow_through(queryset: QuerySet[Remediation], *, today: dt.date | None = None) -> FollowThrough:
+    """How the remediations in `queryset` are doing. One query."""
+    today = today or timezone.localdate()
+    rows = list(queryset.order_by().values_list("status", "due_date", "completed_at"))
+    done_on_time = done_late = 0
+    for status, due, completed in rows:
+        if status == "done" and due is not None and completed is not None:
+            # Python, not SQL: "on time" compares the completion's date in the reporting time zone.
+            if timezone.localtime(completed).date() <= due:
+                done_on_time += 1
+            else:
+                done_late += 1
+    return FollowThrough(
+        open=sum(1 for status, _, _ in rows if status in ("open", "in_progress")),
+        overdue=sum(1 for status, due, _ in rows if status in ("open", "in_progress") and due and due < today),
+        done=sum(1 for status, _, _ in rows if status == "done"),
+        done_on_time=done_on_time,
+        done_late=done_late,
+    )
+
+
+def remediations_due_for_reminder(*, today: dt.date | None = None) -> QuerySet[Remediation]:
+    """Open remediations due within two days or overdue, with an owner who has an email address,
+    not yet reminded today."""
+    today = today or timezone.localdate()
+    return (
+        Remediation.objects.filter(
+            status__in=["open", "in_progress"],
+            due_date__isnull=False,
+            due_date__lte=today + dt.timedelta(days=2),
+            owner__isnull=False,
+        )
+        .exclude(owner__email="")
+        .filter(Q(last_reminded_on__isnull=True) | Q(last_reminded_on__lt=today))
+        .select_related("owner", "postmortem__incident")
+    )
+
+
+def postmortem_change_records(postmortem: PostMortem) -> QuerySet[ChangeRecord]:
+    """Change records of the deploys that caused this post-mortem's incident."""
+    return (
+        ChangeRecord.objects.filter(
+            deploys__incident_links__incident_id=postmortem.incident_id,
+            deploys__incident_links__relation="cause",
+        )
+        .select_related("service")
+        .distinct()
+    )
+
+
+@dataclass(frozen=True)
+class SectionDiff:
+    field: str
+    heading: str
+    changed: bool
+    html: str
+
+
+FIELD_HEADINGS = {name: heading for name, heading, _ in PostMortem.SECTIONS} | {
+    "status": "Status",
+    "facilitator": "Facilitator",
+    "meeting_date": "Meeting date",
+    "no_action_needed": "No action needed",
+    "no_action_reason": "Why no action is needed",
+}
+
+
+def content_diff(old: dict, new: dict) -> list[SectionDiff]:
+    """Side-by-side diffs, field by field, of two versions' content (escaped HTML tables)."""
+    differ = difflib.HtmlDiff(wrapcolumn=70)
+    result = []
+    for field, heading in FIELD_HEADINGS.items():
+        before, after = str(old.get(field) or ""), str(new.get(field) or "")
+        changed = before != after
+        html = (
+            differ.make_table(before.splitlines(), after.splitlines(), "before", "after", context=True, numlines=2)
+            if changed
+            else ""
+        )
+        result.append(SectionDiff(field, heading, changed, html))
+    return result
+
+
+def revision_pair(postmortem: PostMortem, a: int, b: int) -> tuple[PostMortemRevision, PostMortemRevision]:
+    revisions = {r.version: r for r in postmortem.revisions.filter(version__in=[a, b]).select_related("saved_by")}
+    return revisions[a], revisions[b]
+
+
+def postmortem_markdown(postmortem: PostMortem) -> str:
+    """The whole post-mortem as one Markdown document, for export."""
+    incident = postmortem.incident
+    lines = [f"# Post-mortem: {incident.title}", ""]
+    facts = [
+        ("Incident", f"#{incident.pk}, {incident.get_severity_display()}"),
+        ("Services", ", ".join(s.slug for s in incident.services.all()) or "—"),
+        ("Status", postmortem.get_status_display()),
+        ("Facilitator", postmortem.facilitator or "—"),
+        ("Meeting", postmortem.meeting_date.isoformat() if postmortem.meeting_date else "—"),
+    ]
+    for label, stamp in (("Started", incident.started_at), ("Detected", incident.detected_at),
+                         ("Resolved", incident.resolved_at)):
+        facts.append((label, timezone.localtime(stamp).strftime("%Y-%m-%d %H:%M %Z") if stamp else "—"))
+    lines += [f"- **{label}:** {value}" for label, value in facts] + [""]
+    for name, heading, _ in PostMortem.SECTIONS:
+        lines += [f"## {heading}", "", getattr(postmortem, name).strip() or "_Not written._", ""]
+        if name == "went_poorly":
+            for record in postmortem_change_records(postmortem):
+                lines += [
+                    f"> **Change record CR-{record.pk}: {record.title}** ({record.get_kind_display()}, {record.owner})",
+                    f"> - Done this before? {record.done_before}",
+                    f"> - What will happen when it goes wrong? {record.failure_impact}",
+                    f"> - What will we do when it goes wrong? {record.failure_response}",
+                    "",
+                ]
+    lines += ["## Remediations", ""]
+    remediations = list(postmortem.remediations.select_related("owner").order_by("kind", "due_date", "id"))
+    if remediations:
+        lines += ["| Kind | What | Owner | Due | Status | Tracker |", "|---|---|---|---|---|---|"]
+        for r in remediations:
+            status = r.get_status_display() + (f" ({r.wont_do_reason})" if r.status == "wont_do" else "")
+            cells = [r.get_kind_display(), r.description, r.owner_display or "—",
+                     r.due_date.isoformat() if r.due_date else "—", status, r.tracker_ref or "—"]
+            lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    elif postmortem.no_action_needed:
+        lines.append(f"No action needed: {postmortem.no_action_reason}")
+    else:
+        lines.append("_None yet._")
+    return "\n".join(lines).rstrip() + "\n"

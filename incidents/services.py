@@ -293,3 +293,183 @@ def incident_unlink_deploy(*, incident: Incident, deploy: Deploy, relation: str,
             author=by,
         )
     return bool(deleted)
+
+
+# --- Post-mortems -------------------------------------------------------------------------------
+
+from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
+
+
+class EditConflict(Exception):
+    """Someone else saved the post-mortem since this edit began."""
+
+    def __init__(self, current: PostMortem, submitted: dict):
+        super().__init__(
+            f"{current.updated_by or 'Someone'} saved this post-mortem (version {current.version}) after you "
+            "started editing. Nothing of yours was saved: merge your changes into the current text and save again."
+        )
+        self.current = current
+        self.submitted = submitted
+
+
+POSTMORTEM_EDITABLE = PostMortem.SECTION_FIELDS + [
+    "facilitator",
+    "meeting_date",
+    "no_action_needed",
+    "no_action_reason",
+]
+
+
+def timeline_narrative(incident: Incident) -> str:
+    """The incident's timeline as a Markdown list, a starting point for the write-up."""
+    lines = []
+    day = None
+    for entry in incident.timeline.order_by("at", "id"):
+        local = timezone.localtime(entry.at)
+        if local.date() != day:
+            day = local.date()
+            lines.append(f"\n**{local:%A %d %B %Y}**\n")
+        lines.append(f"- {local:%H:%M} — {entry.text}")
+    return "\n".join(lines).strip()
+
+
+def _revision(postmortem: PostMortem, by, now) -> None:
+    PostMortemRevision.objects.create(
+        postmortem=postmortem, version=postmortem.version, content=postmortem.content(), saved_by=by, saved_at=now
+    )
+
+
+@transaction.atomic
+def postmortem_start(*, incident: Incident, by=None) -> tuple[PostMortem, bool]:
+    """The incident's post-mortem, created as a draft with the timeline prefilled if there is none."""
+    Incident.objects.select_for_update().filter(pk=incident.pk).first()
+    existing = PostMortem.objects.filter(incident=incident).first()
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    postmortem = PostMortem.objects.create(
+        incident=incident,
+        summary=incident.summary,
+        timeline_narrative=timeline_narrative(incident),
+        facilitator=incident.commander,
+        created_by=by,
+        updated_by=by,
+        created_at=now,
+        updated_at=now,
+    )
+    _revision(postmortem, by, now)
+    return postmortem, True
+
+
+@transaction.atomic
+def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int, by=None) -> PostMortem:
+    """Save an edit made on top of `base_version`.
+
+    Raises EditConflict when someone saved in between (nothing is written), ValueError for a
+    field that isn't editable. Every successful save that changes something adds a revision.
+    """
+    unknown = set(changes) - set(POSTMORTEM_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    if locked.version != base_version:
+        raise EditConflict(locked, changes)
+    changed = False
+    for name, value in changes.items():
+        if getattr(locked, name) != value:
+            setattr(locked, name, value)
+            changed = True
+    if not changed:
+        return locked
+    if locked.status == PostMortem.Status.PUBLISHED:
+        _check_publishable(locked)
+    now = timezone.now()
+    locked.version += 1
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    _revision(locked, by, now)
+    return locked
+
+
+def _check_publishable(postmortem: PostMortem) -> None:
+    if postmortem.no_action_needed:
+        if not postmortem.no_action_reason.strip():
+            raise ValidationError({"no_action_reason": ["Say why no action is needed."]})
+        return
+    if not postmortem.remediations.exclude(status=Remediation.Status.WONT_DO).exists():
+        raise ValidationError(
+            {
+                "status": [
+                    "A post-mortem is published with at least one remediation, or marked "
+                    "“no action needed” with a reason."
+                ]
+            }
+        )
+
+
+@transaction.atomic
+def postmortem_set_status(*, postmortem: PostMortem, status: str, base_version: int | None = None, by=None) -> PostMortem:
+    """Move through draft → in review → published (and back, to correct a published one)."""
+    if status not in PostMortem.Status.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    if base_version is not None and locked.version != base_version:
+        raise EditConflict(locked, {"status": status})
+    if locked.status == status:
+        return locked
+    if status == PostMortem.Status.PUBLISHED:
+        _check_publishable(locked)
+        locked.published_at = timezone.now()
+    now = timezone.now()
+    locked.status = status
+    locked.version += 1
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    _revision(locked, by, now)
+    return locked
+
+
+REMEDIATION_EDITABLE = ["description", "kind", "owner", "owner_name", "due_date", "status", "wont_do_reason", "tracker_ref"]
+
+
+def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:
+    unknown = set(changes) - set(REMEDIATION_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    old_status = remediation.status
+    for name, value in changes.items():
+        setattr(remediation, name, value)
+    if remediation.status == Remediation.Status.DONE and old_status != Remediation.Status.DONE:
+        remediation.completed_at = now
+    elif remediation.status != Remediation.Status.DONE:
+        remediation.completed_at = None
+    if remediation.status != Remediation.Status.WONT_DO:
+        remediation.wont_do_reason = ""
+    remediation.updated_at = now
+    remediation.full_clean(exclude=["postmortem", "owner"])
+
+
+@transaction.atomic
+def remediation_create(*, postmortem: PostMortem, data: dict, by=None) -> Remediation:
+    """Add a dev or ops remediation. `data` takes the fields in REMEDIATION_EDITABLE."""
+    now = timezone.now()
+    remediation = Remediation(postmortem=postmortem, created_at=now)
+    _apply_remediation(remediation, data, now)
+    remediation.save()
+    return remediation
+
+
+@transaction.atomic
+def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> Remediation:
+    """Change a remediation; marking it done stamps when, for "done on time"."""
+    locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
+    _apply_remediation(locked, changes, timezone.now())
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def remediation_delete(*, remediation: Remediation, by=None) -> None:
+    remediation.delete()

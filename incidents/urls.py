@@ -14,4 +14,5 @@ urlpatterns = [
     path("<int:pk>/notes/", views.incident_note, name="note"),
     path("<int:pk>/deploys/link/", views.incident_link, name="link"),
     path("<int:pk>/deploys/unlink/", views.incident_unlink, name="unlink"),
+    path("<int:pk>/postmortem/", views.postmortem, name="postmortem"),
 ]

@@ -179,3 +179,17 @@ def incident_link(request, pk: int):
 @require_POST
 def incident_unlink(request, pk: int):
     return _deploy_link_view(request, pk, link=False)
+
+
+def remediation_list(request):
+    """Being written."""
+    from django.http import HttpResponse
+
+    return HttpResponse("")
+
+
+def postmortem(request, pk: int):
+    """Being written."""
+    from django.http import HttpResponse
+
+    return HttpResponse("")

@@ -71,3 +71,9 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             context=self.get_serializer_context(),
         )
         return Response(output.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class ChangeRecordViewSet(viewsets.ReadOnlyModelViewSet):
+    """Being written."""
+
+    queryset = Deploy.objects.none()

@@ -279,3 +279,12 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     )
     def unlink_remediating_deploy(self, request, pk=None, deploy_id=None):
         return self._unlink(request, REMEDIATION, deploy_id)
+
+
+# Post-mortem, remediation and change-record endpoints: being written.
+class PostMortemViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Incident.objects.none()
+
+
+class RemediationViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Incident.objects.none()

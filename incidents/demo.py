@@ -142,3 +142,121 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
     for at, kind, text in entries:
         TimelineEntryFactory(incident=incident, at=at, kind=kind, text=text, created_at=at)
     return True
+
+
+# --- Post-mortems, remediations and change records --------------------------------------------
+
+REMEDIATIONS = [
+    ("dev", "Add a contract test for the payment provider's timeout responses"),
+    ("dev", "Put the new cache key behind a feature flag"),
+    ("dev", "Make the search query parser reject empty tokens instead of crashing"),
+    ("dev", "Add a canary stage to the deploy pipeline for this service"),
+    ("ops", "Alert on checkout error rate above 2 % for 3 minutes"),
+    ("ops", "Add the runbook link to the alert"),
+    ("ops", "Lower the deploy batch size from 50 % to 10 % of hosts"),
+    ("ops", "Dashboard for indexer lag per shard"),
+]
+CHANGE_RECORDS = [
+    ("Add an index to orders.created_at", "schema", "Yes, on listings last quarter.",
+     "Writes to orders lock while the index builds; checkout stalls.",
+     "Cancel the migration and drop the half-built index; build it concurrently at night."),
+    ("New checkout flow at 10 %", "feature", "We have ramped features behind flags before, not checkout.",
+     "Payments fail for the 10 % cohort.", "Turn the flag off; it takes effect within a minute."),
+    ("Move image storage to the new bucket", "storage", "No.",
+     "Images 404 on product pages.", "Switch the CDN origin back to the old bucket."),
+]
+
+
+def seed_postmortems(*, now: dt.datetime | None = None) -> int:
+    """Post-mortems for most older resolved incidents: published ones with dev and ops
+    remediations (some done on time, some late, some overdue), a few drafts, and change
+    records on some of the causing deploys. Returns how many post-mortems were created."""
+    from deploys.factories import ChangeRecordFactory
+    from incidents.factories import PostMortemFactory, RemediationFactory
+    from incidents.models import PostMortem, PostMortemRevision
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    created = 0
+    incidents = (
+        Incident.objects.filter(source=SOURCE, resolved_at__isnull=False, postmortem__isnull=True)
+        .prefetch_related("deploy_links__deploy__service")
+        .order_by("started_at")
+    )
+    for incident in incidents:
+        rng = random.Random(f"opslog-demo-postmortem-{incident.external_id}")
+        if incident.severity > 2 and rng.random() < 0.5:
+            continue
+        age = (now - incident.resolved_at).days
+        with transaction.atomic():
+            # Teams leave some drafts unfinished, more so for recent incidents.
+            published = rng.random() < (0.88 if age > 75 else 0.3)
+            text = _postmortem_text(incident)
+            postmortem = PostMortemFactory(
+                incident=incident,
+                status=PostMortem.Status.PUBLISHED if published else PostMortem.Status.DRAFT,
+                facilitator=incident.commander,
+                meeting_date=timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.randint(2, 6)),
+                published_at=incident.resolved_at + dt.timedelta(days=rng.randint(5, 9)) if published else None,
+                created_at=incident.resolved_at + dt.timedelta(hours=rng.randint(2, 48)),
+                updated_at=incident.resolved_at + dt.timedelta(days=rng.randint(3, 9)),
+                **text,
+            )
+            PostMortemRevision.objects.create(
+                postmortem=postmortem, version=1, content=postmortem.content(), saved_at=postmortem.updated_at
+            )
+            for kind, description in rng.sample(
+                [r for r in REMEDIATIONS if r[0] == "dev"], rng.randint(1, 2)
+            ) + rng.sample([r for r in REMEDIATIONS if r[0] == "ops"], rng.randint(1, 2)):
+                due = timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.choice([7, 14, 30]))
+                roll = rng.random()
+                if due < today and roll < 0.8:
+                    # Most are done, a quarter of them a few days late.
+                    finished = due + dt.timedelta(days=rng.randint(-8, 3))
+                    status = "done"
+                    completed = min(timezone.make_aware(dt.datetime.combine(finished, dt.time(15))), now)
+                elif due < today and roll < 0.9:
+                    status, completed = "wont_do", None
+                else:
+                    status, completed = rng.choice(["open", "in_progress"]), None
+                RemediationFactory(
+                    postmortem=postmortem,
+                    kind=kind,
+                    description=description,
+                    owner_name=rng.choice(COMMANDERS),
+                    due_date=due,
+                    status=status,
+                    completed_at=completed,
+                    wont_do_reason="Superseded by the platform migration." if status == "wont_do" else "",
+                    tracker_ref=f"{kind.upper()}-{rng.randint(100, 999)}",
+                    created_at=postmortem.created_at,
+                )
+            created += 1
+        causes = [link.deploy for link in incident.deploy_links.all() if link.relation == "cause"]
+        if causes and rng.random() < 0.5 and causes[0].change_record_id is None:
+            title, kind, before, impact, response = rng.choice(CHANGE_RECORDS)
+            record = ChangeRecordFactory(
+                title=title, kind=kind, service=causes[0].service, owner=causes[0].deployer,
+                planned_at=causes[0].deployed_at - dt.timedelta(days=1), done_before=before,
+                failure_impact=impact, failure_response=response,
+            )
+            Deploy.objects.filter(pk=causes[0].pk).update(change_record=record)
+    return created
+
+
+def _postmortem_text(incident: Incident) -> dict:
+    from incidents.services import timeline_narrative
+
+    services = ", ".join(s.slug for s in incident.services.all()) or "the site"
+    return {
+        "summary": f"{incident.title} on {services}, for {round(incident.time_to_restore_seconds / 60)} minutes.",
+        "impact": "Some customers saw errors; no data was lost.",
+        "timeline_narrative": timeline_narrative(incident),
+        "detection": f"Found through {incident.detection_source or 'an alert'}.",
+        "contributing_factors": "- The change looked safe in staging, which has a tenth of production's traffic.\n"
+        "- The alert's threshold was set before traffic doubled.",
+        "went_well": "The rollback took two minutes and the runbook was right.",
+        "went_poorly": "It took a while to connect the errors to the deploy.",
+        "got_lucky": "It happened during the day, with most of the team around.",
+        "surprised": "We believed the cache was per-host; it is shared.",
+    }

@@ -5,8 +5,10 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 
 from deploys.demo import seed_deploys
-from incidents.demo import seed_incidents
-from incidents.models import Incident, IncidentDeploy
+from deploys.models import ChangeRecord
+from incidents.demo import seed_incidents, seed_postmortems
+from incidents.models import Incident, IncidentDeploy, PostMortem, Remediation
+from incidents.selectors import follow_through
 
 pytestmark = pytest.mark.django_db
 
@@ -15,8 +17,8 @@ NOW = dt.datetime(2026, 6, 4, 17, 0, tzinfo=dt.timezone.utc)  # a Thursday in th
 
 @pytest.fixture
 def demo():
-    seed_deploys(days=365, now=NOW)
-    return seed_incidents(days=365, now=NOW)
+    seed_deploys(days=240, now=NOW)
+    return seed_incidents(days=240, now=NOW)
 
 
 def test_a_few_incidents_a_month(demo):
@@ -25,7 +27,7 @@ def test_a_few_incidents_a_month(demo):
         .values_list("n", flat=True)
     )
 
-    assert len(per_month) >= 12
+    assert len(per_month) >= 8
     assert 1 <= sum(per_month) / len(per_month) <= 5
 
 
@@ -65,7 +67,47 @@ def test_detection_gets_faster_over_time(demo):
 
 
 def test_running_it_twice_duplicates_nothing(demo):
-    again = seed_incidents(days=365, now=NOW)
+    again = seed_incidents(days=240, now=NOW)
 
     assert (again.created, again.existing) == (0, demo.created)
     assert Incident.objects.count() == demo.created
+
+
+@pytest.fixture
+def demo_postmortems(demo):
+    return seed_postmortems(now=NOW)
+
+
+def test_postmortems_published_and_drafts_with_dev_and_ops_remediations(demo_postmortems):
+    statuses = set(PostMortem.objects.values_list("status", flat=True))
+    published = PostMortem.objects.filter(status="published")
+
+    assert demo_postmortems == PostMortem.objects.count() > 5
+    assert statuses == {"published", "draft"}
+    for postmortem in published:
+        kinds = set(postmortem.remediations.values_list("kind", flat=True))
+        assert kinds == {"dev", "ops"}
+
+
+def test_remediations_some_overdue_some_done_on_time_and_late(demo_postmortems):
+    today = NOW.date()
+    stats = follow_through(Remediation.objects.all(), today=today)
+
+    assert stats.overdue > 0
+    assert stats.done_on_time > 0 and stats.done_late > 0
+    assert Remediation.objects.filter(status="wont_do").exclude(wont_do_reason="").exists()
+    for remediation in Remediation.objects.filter(status="done"):
+        assert remediation.completed_at <= NOW
+
+
+def test_a_few_change_records_on_causing_deploys(demo_postmortems):
+    records = ChangeRecord.objects.all()
+
+    assert 1 <= records.count() <= 10
+    for record in records:
+        deploy = record.deploys.get()
+        assert deploy.incident_links.filter(relation="cause").exists()
+
+
+def test_postmortems_are_not_seeded_twice(demo_postmortems):
+    assert seed_postmortems(now=NOW) == 0

@@ -4,14 +4,17 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 from deploys.demo import seed_deploys
-from incidents.demo import seed_incidents
+from incidents.demo import seed_incidents, seed_postmortems
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "opslog-demo"
 
 
 class Command(BaseCommand):
-    help = "Load deterministic demo data (about two years of deploys and incidents) and a demo login. Safe to run twice."
+    help = (
+        "Load deterministic demo data (about two years of deploys, incidents and post-mortems) and a demo "
+        "login. Safe to run twice."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=730, help="How many days of history (default 730).")
@@ -24,6 +27,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo deploys: {deploys.created} created, {deploys.existing} already there.")
         incidents = seed_incidents(days=days)
         self.stdout.write(f"Demo incidents: {incidents.created} created, {incidents.existing} already there.")
+        postmortems = seed_postmortems()
+        self.stdout.write(f"Demo post-mortems: {postmortems} created.")
         if no_login:
             return
         if not settings.DEBUG:

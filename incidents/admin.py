@@ -1,23 +1,37 @@
 from django.contrib import admin
 
+from incidents import services
+
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
 
 
-class IncidentDeployInline(admin.TabularInline):
+# The admin shows incidents' history but doesn't change it: timestamps, severity, services and
+# deploy links change through the incident pages and the API, which write the timeline.
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class IncidentDeployInline(ReadOnlyMixin, admin.TabularInline):
     model = IncidentDeploy
     extra = 0
-    raw_id_fields = ["deploy", "created_by"]
+    fields = ["deploy", "relation", "note", "created_at", "created_by"]
+    readonly_fields = fields
 
 
-class TimelineEntryInline(admin.TabularInline):
+class TimelineEntryInline(ReadOnlyMixin, admin.TabularInline):
     model = TimelineEntry
     extra = 0
     fields = ["at", "kind", "text", "author"]
-    readonly_fields = ["at", "kind", "text", "author"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
+    readonly_fields = fields
 
 
 @admin.register(Incident)
@@ -26,20 +40,38 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["severity", "detected_by", "services"]
     search_fields = ["title", "summary", "external_id"]
     date_hierarchy = "started_at"
-    filter_horizontal = ["services"]
-    raw_id_fields = ["created_by", "updated_by"]
+    readonly_fields = [
+        "severity", "services_list", "started_at", "detected_at", "acknowledged_at", "mitigated_at",
+        "resolved_at", "source", "external_id", "created_at", "created_by", "updated_at", "updated_by",
+    ]
+    exclude = ["services"]
     inlines = [IncidentDeployInline, TimelineEntryInline]
+
+    @admin.display(description="Services")
+    def services_list(self, incident):
+        return ", ".join(s.slug for s in incident.services.all()) or "—"
+
+    def has_add_permission(self, request):
+        return False  # filed from /incidents/new/ or the API, so the timeline starts
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, so even an admin's edit lands in the timeline.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE}
+        services.incident_update(incident=obj, changes=changes, by=request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of what broke is kept
 
 
 @admin.register(IncidentDeploy)
-class IncidentDeployAdmin(admin.ModelAdmin):
+class IncidentDeployAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["incident", "deploy", "relation", "created_at", "created_by"]
     list_filter = ["relation"]
     raw_id_fields = ["incident", "deploy", "created_by"]
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(admin.ModelAdmin):
+class TimelineEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["incident", "at", "kind", "text", "author"]
     list_filter = ["kind"]
     search_fields = ["text"]

@@ -22,6 +22,7 @@ EDITABLE = TRACKED + [
     "participants",
 ]
 STAMPS = {"acknowledged": "acknowledged_at", "mitigated": "mitigated_at", "resolved": "resolved_at"}
+MAX_NOTE_LENGTH = 10_000
 
 
 @dataclass
@@ -83,11 +84,16 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
         existing = Incident.objects.filter(source=data.source, external_id=data.external_id).first()
         if existing is not None:
             return existing, False
+    detected_at = data.detected_at
+    if detected_at is None:
+        # When it is filed — or, for one filed after the fact, no later than its first stamp.
+        later = [t for t in (data.acknowledged_at, data.mitigated_at, data.resolved_at) if t is not None]
+        detected_at = min([now, *later])
     incident = Incident(
         title=data.title,
         severity=data.severity,
         started_at=data.started_at,
-        detected_at=data.detected_at or now,
+        detected_at=detected_at,
         acknowledged_at=data.acknowledged_at,
         mitigated_at=data.mitigated_at,
         resolved_at=data.resolved_at,
@@ -158,6 +164,8 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
     now = now or timezone.now()
     locked = _locked(incident)
     old_services = set(locked.services.values_list("slug", flat=True))
+    if "detected_at" in changes and changes["detected_at"] is None and locked.detected_at is not None:
+        raise ValidationError({"detected_at": ["The detection time can be corrected, not removed."]})
     diffs: dict[str, tuple] = {}
     for name, value in changes.items():
         if name == "services":
@@ -213,6 +221,17 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
     locked = _locked(incident)
     if getattr(locked, name) is not None:
         return locked
+    for later in LIFECYCLE[LIFECYCLE.index(name) + 1 :]:
+        later_at = getattr(locked, later)
+        if later_at is not None and later_at < at:
+            raise ValidationError(
+                {
+                    name: [
+                        f"It was already {LIFECYCLE_LABELS[later]} at {_display(later, later_at)}, so it can't be "
+                        f"{LIFECYCLE_LABELS[name]} after that. Edit the incident to set an earlier time."
+                    ]
+                }
+            )
     old_status = locked.get_status_display()
     setattr(locked, name, at)
     locked.full_clean(exclude=["services", "deploys"], validate_unique=False, validate_constraints=False)
@@ -245,6 +264,8 @@ def incident_add_note(*, incident: Incident, text: str, by=None, at: dt.datetime
     now = timezone.now()
     if not text:
         raise ValidationError({"text": ["A note needs some text."]})
+    if len(text) > MAX_NOTE_LENGTH:
+        raise ValidationError({"text": [f"Keep a note under {MAX_NOTE_LENGTH:,} characters ({len(text):,} now)."]})
     if at is not None and at > now + CLOCK_SKEW:
         raise ValidationError({"at": ["A note can't be dated in the future."]})
     _touch(incident, by, now)

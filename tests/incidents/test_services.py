@@ -253,3 +253,38 @@ def test_notes_and_links_touch_the_incident(user):
     with pytest.raises(ValidationError) as error:
         incident_add_note(incident=incident, text="From the future", at=timezone.now() + dt.timedelta(hours=1))
     assert list(error.value.message_dict) == ["at"]
+
+
+def test_filed_after_the_fact_detection_defaults_to_the_first_stamp():
+    incident, _ = file(acknowledged_at=minutes(10), resolved_at=minutes(30))
+
+    assert incident.detected_at == minutes(10)
+    assert incident.status == "resolved"
+
+
+def test_detection_time_can_be_corrected_not_removed():
+    incident, _ = file(detected_at=minutes(5))
+
+    with pytest.raises(ValidationError) as error:
+        incident_update(incident=incident, changes={"detected_at": None})
+
+    assert list(error.value.message_dict) == ["detected_at"]
+
+
+def test_acknowledging_after_the_resolution_names_the_stamp_and_explains(user):
+    incident, _ = file(detected_at=minutes(5), resolved_at=minutes(20))
+
+    with pytest.raises(ValidationError) as error:
+        incident_stamp(incident=incident, stage="acknowledged", at=minutes(25), by=user)
+
+    assert list(error.value.message_dict) == ["acknowledged_at"]
+    assert "already resolved" in error.value.message_dict["acknowledged_at"][0]
+
+
+def test_notes_have_a_length_limit():
+    incident = IncidentFactory()
+
+    with pytest.raises(ValidationError) as error:
+        incident_add_note(incident=incident, text="x" * 10_001)
+
+    assert "under 10,000 characters" in error.value.message_dict["text"][0]

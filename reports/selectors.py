@@ -1,0 +1,469 @@
+"""The monthly numbers, exactly as ../shared/GLOSSARY.md defines them.
+
+Deploy-side figures are SQL aggregates. Durations are seconds, never rounded. Means and medians
+are computed by the database on PostgreSQL (AVG, percentile_cont); SQLite has no percentile
+function, so there the duration values are fetched and the median taken in Python with
+`statistics.median` (the same interpolation between the two middle values).
+"""
+
+import datetime as dt
+import statistics
+import zoneinfo
+from dataclasses import dataclass, field, replace
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+)
+from django.db.models.aggregates import Aggregate
+from django.db.models.functions import TruncMonth, TruncYear
+
+from deploys.models import Deploy, DeployCommit
+from incidents.models import Incident, IncidentDeploy
+
+COUNTED_STATUSES = [Deploy.Status.SUCCEEDED, Deploy.Status.ROLLED_BACK]
+MAX_MONTHS = 240
+
+
+# --- Shapes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a report covers. Empty means everything."""
+
+    services: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    severities: tuple[int, ...] = ()
+    # Production environments to count; empty means every production environment.
+    environments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Seconds; None when no incident qualifies."""
+
+    mean: float | None = None
+    median: float | None = None
+
+
+@dataclass(frozen=True)
+class Dora:
+    deploy_frequency: str | None = None
+    lead_time: str | None = None
+    change_failure_rate: str | None = None
+    time_to_restore: str | None = None
+    overall: str | None = None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One period's numbers: a month, a year or the whole range."""
+
+    start: dt.date
+    end: dt.date  # exclusive
+    deploys: int = 0
+    deployers: int = 0
+    incidents: int = 0
+    deploy_related_incidents: int = 0
+    unresolved_incidents: int = 0
+    incident_rate: float | None = None
+    change_failure_rate: float | None = None
+    rework_rate: float | None = None
+    mttd_seconds: Durations = field(default_factory=Durations)
+    mttr_seconds: Durations = field(default_factory=Durations)
+    time_to_restore_seconds: Durations = field(default_factory=Durations)
+    lead_time_seconds: Durations = field(default_factory=Durations)
+    failed_deploys: int = 0
+    rework_deploys: int = 0
+    dora: Dora = field(default_factory=Dora)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+@dataclass(frozen=True)
+class Report:
+    time_zone: str
+    first_month: dt.date
+    last_month: dt.date
+    periods: list[Figures]
+    totals: Figures
+
+
+# --- Periods ----------------------------------------------------------------------------------
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def month_starts(first: dt.date, last: dt.date) -> list[dt.date]:
+    months, month = [], first.replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = add_months(month, 1)
+    return months
+
+
+def report_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.OPSLOG_REPORT_TIME_ZONE)
+
+
+def _instant(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+
+
+# --- Querysets -----------------------------------------------------------------------------------
+
+
+def counted_deploys(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Deploy]:
+    """Production deploys that went live (succeeded or rolled back) in [since, until)."""
+    qs = Deploy.objects.filter(
+        environment__is_production=True, status__in=COUNTED_STATUSES, deployed_at__gte=since, deployed_at__lt=until
+    )
+    if filters.environments:
+        qs = qs.filter(environment__slug__in=filters.environments)
+    if filters.services:
+        qs = qs.filter(service__slug__in=filters.services)
+    if filters.teams:
+        qs = qs.filter(service__dev_team__in=filters.teams)
+    return qs
+
+
+def counted_incidents(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Incident]:
+    """Incidents whose impact started in [since, until)."""
+    qs = Incident.objects.filter(started_at__gte=since, started_at__lt=until)
+    if filters.severities:
+        qs = qs.filter(severity__in=filters.severities)
+    service_match = Q()
+    if filters.services:
+        service_match &= Q(slug__in=filters.services)
+    if filters.teams:
+        service_match &= Q(dev_team__in=filters.teams)
+    if filters.services or filters.teams:
+        # Exists, not a join: an incident affecting two matching services counts once.
+        from deploys.models import Service
+
+        qs = qs.filter(Exists(Service.objects.filter(service_match, incidents=OuterRef("pk"))))
+    return qs
+
+
+def _caused_incident():
+    return Exists(IncidentDeploy.objects.filter(deploy=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE))
+
+
+def _remediates():
+    return Exists(IncidentDeploy.objects.filter(deploy=OuterRef("pk"), relation=IncidentDeploy.Relation.REMEDIATION))
+
+
+def _is_deploy_related():
+    return Exists(IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE))
+
+
+# --- Durations ----------------------------------------------------------------------------------
+
+
+class _Epoch(Func):
+    """Seconds between two timestamps, as a float (PostgreSQL)."""
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))"
+    arg_joiner = " - "
+    output_field = FloatField()
+
+
+class _Median(Aggregate):
+    """percentile_cont(0.5): the median, interpolated between the two middle values (PostgreSQL)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _duration_aggregates(prefix: str, start: str, end: str) -> dict:
+    seconds = _Epoch(F(end), F(start))
+    present = Q(**{f"{start}__isnull": False, f"{end}__isnull": False})
+    return {
+        f"{prefix}_mean": Avg(seconds, filter=present),
+        f"{prefix}_median": _Median(seconds, filter=present),
+    }
+
+
+INCIDENT_DURATIONS = [
+    ("mttd", "started_at", "detected_at"),
+    ("mttr", "detected_at", "resolved_at"),
+    ("ttr", "started_at", "resolved_at"),
+]
+
+
+def _summary(values: list[float]) -> Durations:
+    if not values:
+        return Durations()
+    return Durations(mean=statistics.fmean(values), median=statistics.median(values))
+
+
+# --- The report ------------------------------------------------------------------------------------
+
+
+def monthly_report(*, first: dt.date, last: dt.date, filters: Filters = Filters()) -> Report:
+    """Every month from `first` to `last` (inclusive, any day in them), and totals over the range.
+
+    A constant number of queries whatever the range or the data.
+    """
+    return _report(first=first, last=last, filters=filters, grain="month")
+
+
+def yearly_report(*, first: dt.date, last: dt.date, filters: Filters = Filters()) -> Report:
+    """Every calendar year from `first`'s to `last`'s, and totals."""
+    return _report(first=first, last=last, filters=filters, grain="year")
+
+
+def _report(*, first: dt.date, last: dt.date, filters: Filters, grain: str) -> Report:
+    tz = report_zone()
+    if grain == "month":
+        starts = month_starts(first, last)
+        ends = [add_months(s, 1) for s in starts]
+        trunc = TruncMonth
+    else:
+        starts = [dt.date(year, 1, 1) for year in range(first.year, last.year + 1)]
+        ends = [dt.date(s.year + 1, 1, 1) for s in starts]
+        trunc = TruncYear
+    since, until = _instant(starts[0], tz), _instant(ends[-1], tz)
+
+    deploys = counted_deploys(filters, since, until)
+    incidents = counted_incidents(filters, since, until)
+    buckets = {s: {} for s in starts}
+    totals: dict = {}
+
+    # 1–2. Deploys per period and over the range (distinct deployers don't add up).
+    deploy_aggregates = dict(
+        deploys=Count("id"),
+        deployers=Count("deployer", distinct=True),
+        failed_deploys=Count("id", filter=Q(caused=True) | Q(status=Deploy.Status.ROLLED_BACK)),
+        rework_deploys=Count("id", filter=Q(remediates=True)),
+    )
+    annotated = deploys.annotate(caused=_caused_incident(), remediates=_remediates())
+    for row in (
+        annotated.annotate(period=trunc("deployed_at", tzinfo=tz)).values("period").annotate(**deploy_aggregates)
+    ):
+        buckets[_period_key(row.pop("period"), tz)].update(row)
+    totals.update(annotated.aggregate(**deploy_aggregates))
+
+    # 3–4. Incident counts.
+    incident_aggregates = dict(
+        incidents=Count("id"),
+        deploy_related_incidents=Count("id", filter=Q(related=True)),
+        unresolved_incidents=Count("id", filter=Q(resolved_at__isnull=True)),
+    )
+    incidents_annotated = incidents.annotate(related=_is_deploy_related())
+    for row in (
+        incidents_annotated.annotate(period=trunc("started_at", tzinfo=tz))
+        .values("period")
+        .annotate(**incident_aggregates)
+    ):
+        buckets[_period_key(row.pop("period"), tz)].update(row)
+    totals.update(incidents_annotated.aggregate(**incident_aggregates))
+
+    # 5–8. Durations and lead time.
+    lead = _first_production_commits(filters, since, until)
+    if _postgres():
+        _durations_in_sql(incidents, lead, trunc, tz, buckets, totals)
+    else:
+        _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals)
+
+    periods = [_figures(s, e, buckets[s]) for s, e in zip(starts, ends)]
+    return Report(
+        time_zone=settings.OPSLOG_REPORT_TIME_ZONE,
+        first_month=starts[0],
+        last_month=add_months(ends[-1], -1),
+        periods=periods,
+        totals=_figures(starts[0], ends[-1], totals),
+    )
+
+
+def _period_key(value: dt.datetime | dt.date, tz: zoneinfo.ZoneInfo) -> dt.date:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(tz) if value.tzinfo else value
+        return value.date()
+    return value
+
+
+def _first_production_commits(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[DeployCommit]:
+    """Commits in the range's counted deploys that reached production there for the first time
+    (no counted deploy shipped the same sha earlier), with a positive lead time."""
+    counted = Deploy.objects.filter(environment__is_production=True, status__in=COUNTED_STATUSES)
+    if filters.environments:
+        counted = counted.filter(environment__slug__in=filters.environments)
+    earlier = DeployCommit.objects.filter(sha=OuterRef("sha"), deploy__in=counted).filter(
+        Q(deploy__deployed_at__lt=OuterRef("deploy__deployed_at"))
+        | Q(deploy__deployed_at=OuterRef("deploy__deployed_at"), deploy_id__lt=OuterRef("deploy_id"))
+    )
+    return (
+        DeployCommit.objects.filter(deploy__in=counted_deploys(filters, since, until), authored_at__isnull=False)
+        .filter(authored_at__lt=F("deploy__deployed_at"))
+        .exclude(Exists(earlier))
+    )
+
+
+def _durations_in_sql(incidents, lead, trunc, tz, buckets, totals) -> None:
+    aggregates = {}
+    for prefix, start, end in INCIDENT_DURATIONS:
+        aggregates.update(_duration_aggregates(prefix, start, end))
+    for row in incidents.annotate(period=trunc("started_at", tzinfo=tz)).values("period").annotate(**aggregates):
+        buckets[_period_key(row.pop("period"), tz)].update(row)
+    totals.update(incidents.aggregate(**aggregates))
+
+    lead_seconds = _Epoch(F("deploy__deployed_at"), F("authored_at"))
+    for row in (
+        lead.annotate(period=trunc("deploy__deployed_at", tzinfo=tz))
+        .values("period")
+        .annotate(lead_median=_Median(lead_seconds))
+    ):
+        buckets[_period_key(row.pop("period"), tz)].update(row)
+    totals.update(lead.aggregate(lead_median=_Median(lead_seconds)))
+
+
+def _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals) -> None:
+    # SQLite: fetch the timestamps (incidents are few) and the commits' two times, and bucket here.
+    def bucket_of(moment: dt.datetime) -> dt.date:
+        local = moment.astimezone(tz).date()
+        for start, end in zip(starts, ends):
+            if start <= local < end:
+                return start
+        raise AssertionError(f"{moment} outside the report")
+
+    values: dict = {s: {p: [] for p, _, _ in INCIDENT_DURATIONS} | {"lead": []} for s in starts}
+    everything: dict = {p: [] for p, _, _ in INCIDENT_DURATIONS} | {"lead": []}
+    for started, detected, resolved in incidents.values_list("started_at", "detected_at", "resolved_at"):
+        stamps = {"started_at": started, "detected_at": detected, "resolved_at": resolved}
+        key = bucket_of(started)
+        for prefix, start, end in INCIDENT_DURATIONS:
+            if stamps[start] is not None and stamps[end] is not None:
+                seconds = (stamps[end] - stamps[start]).total_seconds()
+                values[key][prefix].append(seconds)
+                everything[prefix].append(seconds)
+    for deployed, authored in lead.values_list("deploy__deployed_at", "authored_at"):
+        seconds = (deployed - authored).total_seconds()
+        values[bucket_of(deployed)]["lead"].append(seconds)
+        everything["lead"].append(seconds)
+
+    for key, bucket in [(s, buckets[s]) for s in starts] + [(None, totals)]:
+        source = everything if key is None else values[key]
+        for prefix, _, _ in INCIDENT_DURATIONS:
+            summary = _summary(source[prefix])
+            bucket[f"{prefix}_mean"], bucket[f"{prefix}_median"] = summary.mean, summary.median
+        bucket["lead_median"] = _summary(source["lead"]).median
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _figures(start: dt.date, end: dt.date, row: dict) -> Figures:
+    deploys = row.get("deploys") or 0
+    figures = Figures(
+        start=start,
+        end=end,
+        deploys=deploys,
+        deployers=row.get("deployers") or 0,
+        incidents=row.get("incidents") or 0,
+        deploy_related_incidents=row.get("deploy_related_incidents") or 0,
+        unresolved_incidents=row.get("unresolved_incidents") or 0,
+        incident_rate=_ratio(row.get("deploy_related_incidents") or 0, deploys),
+        change_failure_rate=_ratio(row.get("failed_deploys") or 0, deploys),
+        rework_rate=_ratio(row.get("rework_deploys") or 0, deploys),
+        mttd_seconds=Durations(row.get("mttd_mean"), row.get("mttd_median")),
+        mttr_seconds=Durations(row.get("mttr_mean"), row.get("mttr_median")),
+        time_to_restore_seconds=Durations(row.get("ttr_mean"), row.get("ttr_median")),
+        lead_time_seconds=Durations(None, row.get("lead_median")),
+        failed_deploys=row.get("failed_deploys") or 0,
+        rework_deploys=row.get("rework_deploys") or 0,
+    )
+    return replace(figures, dora=dora_levels(figures))
+
+
+# --- DORA --------------------------------------------------------------------------------------
+
+LEVELS = ["elite", "high", "medium", "low"]
+DAY = 86400.0
+
+
+def _deploy_frequency_level(deploys: int, days: int) -> str | None:
+    if not deploys:
+        return None
+    per_day = deploys / days
+    if per_day >= 1:
+        return "elite"
+    if per_day >= 1 / 7:
+        return "high"
+    # "At least once a month": once in the longest month (31 days) still counts.
+    if per_day >= 1 / 31:
+        return "medium"
+    return "low"
+
+
+def _lead_time_level(median: float | None) -> str | None:
+    if median is None:
+        return None
+    if median < DAY:
+        return "elite"
+    if median < 7 * DAY:
+        return "high"
+    if median < 30 * DAY:
+        return "medium"
+    return "low"
+
+
+def _change_failure_level(rate: float | None) -> str | None:
+    if rate is None:
+        return None
+    if rate <= 0.05:
+        return "elite"
+    if rate <= 0.10:
+        return "high"
+    if rate <= 0.15:
+        return "medium"
+    return "low"
+
+
+def _restore_level(median: float | None) -> str | None:
+    if median is None:
+        return None
+    if median < 3600:
+        return "elite"
+    if median < DAY:
+        return "high"
+    if median < 7 * DAY:
+        return "medium"
+    return "low"
+
+
+def dora_levels(figures: Figures) -> Dora:
+    """DORA 2023 bands per metric; overall is the lowest of those with data."""
+    levels = Dora(
+        deploy_frequency=_deploy_frequency_level(figures.deploys, figures.days),
+        lead_time=_lead_time_level(figures.lead_time_seconds.median),
+        change_failure_rate=_change_failure_level(figures.change_failure_rate),
+        time_to_restore=_restore_level(figures.time_to_restore_seconds.median),
+    )
+    present = [
+        level
+        for level in (levels.deploy_frequency, levels.lead_time, levels.change_failure_rate, levels.time_to_restore)
+        if level is not None
+    ]
+    return replace(levels, overall=max(present, key=LEVELS.index) if present else None)

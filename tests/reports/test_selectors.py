@@ -1,0 +1,188 @@
+"""Known answers, worked out by hand from the glossary for small hand-built data."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from reports.selectors import Filters, monthly_report, yearly_report
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.timezone.utc
+
+
+def at(text):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def seconds(**kw):
+    return dt.timedelta(**kw)
+
+
+@pytest.fixture
+def berlin(settings):
+    settings.OPSLOG_REPORT_TIME_ZONE = "Europe/Berlin"
+    settings.TIME_ZONE = "Europe/Berlin"
+
+
+@pytest.fixture
+def data(berlin):
+    web, api = ServiceFactory(slug="web", dev_team="storefront"), ServiceFactory(slug="api", dev_team="platform")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+
+    def deploy(when, deployer, status="succeeded", service=web, environment=production):
+        return DeployFactory(service=service, environment=environment, deployed_at=at(when), deployer=deployer,
+                             status=status)
+
+    d0 = deploy("2024-01-15T10:00:00Z", "zoe")  # before the range
+    d1 = deploy("2024-02-29T23:30:00Z", "alice")  # 00:30 on 1 March in Berlin
+    d2 = deploy("2024-03-10T10:00:00Z", "bob")
+    d3 = deploy("2024-03-15T10:00:00Z", "alice", status="rolled_back")
+    d4 = deploy("2024-03-20T10:00:00Z", "carol", status="failed")  # not counted
+    deploy("2024-03-21T10:00:00Z", "carol", environment=staging)  # not counted
+    d6 = deploy("2024-03-31T21:59:00Z", "dave")  # 23:59 CEST, still March
+    d7 = deploy("2024-03-31T22:30:00Z", "erin")  # 00:30 on 1 April in Berlin
+    deploy("2024-03-12T10:00:00Z", "frank", service=api)  # another service
+
+    def incident(started, detect=None, repair=None, severity=3, service=web):
+        started = at(started)
+        detected = started + seconds(seconds=detect) if detect is not None else None
+        resolved = detected + seconds(seconds=repair) if repair is not None else None
+        return IncidentFactory(started_at=started, detected_at=detected, resolved_at=resolved, severity=severity,
+                               services=[service])
+
+    i1 = incident("2024-03-10T10:05:00Z", detect=60, repair=600)
+    i2 = incident("2024-03-10T11:00:00Z", detect=120, repair=2400, severity=1)
+    incident("2024-03-20T00:00:00Z")  # never detected, unresolved
+    incident("2024-03-25T00:00:00Z", detect=30)  # unresolved
+    incident("2024-03-26T00:00:00Z", detect=10, repair=90)
+    incident("2024-03-31T22:30:00Z", detect=5, repair=5)  # 00:30 on 1 April in Berlin
+    incident("2024-03-12T10:30:00Z", detect=1, repair=1, service=api)  # another service
+    IncidentDeployFactory(incident=i1, deploy=d2, relation="cause")
+    IncidentDeployFactory(incident=i2, deploy=d2, relation="cause")  # d2 caused two: counts once
+    IncidentDeployFactory(incident=i1, deploy=d6, relation="remediation")
+
+    def commit(deploy_, sha, authored):
+        DeployCommitFactory(deploy=deploy_, sha=sha, authored_at=at(authored))
+
+    commit(d0, "c7", "2024-01-14T00:00:00Z")
+    commit(d2, "c7", "2024-01-14T00:00:00Z")  # reached production in January already
+    commit(d2, "c1", "2024-03-09T10:00:00Z")  # 86400 s
+    commit(d2, "c2", "2024-03-10T11:00:00Z")  # authored after the deploy: dropped
+    commit(d3, "c1", "2024-03-09T10:00:00Z")  # not the first time
+    commit(d3, "c3", "2024-03-15T09:00:00Z")  # 3600 s
+    commit(d1, "c4", "2024-02-29T23:00:00Z")  # 1800 s
+    commit(d4, "c5", "2024-03-20T09:00:00Z")  # failed deploy: not production yet
+    commit(d6, "c5", "2024-03-20T09:00:00Z")  # 11 d 12 h 59 min = 997140 s
+    commit(d7, "c6", "2024-03-31T20:30:00Z")  # 7200 s, in April
+
+
+def test_months_edges_in_the_reporting_time_zone_and_every_figure(data):
+    report = monthly_report(first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1), filters=Filters(services=("web",)))
+    feb, march, april = report.periods
+
+    assert [p.start for p in report.periods] == [dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1)]
+    # February: nothing qualifies.
+    assert (feb.deploys, feb.deployers, feb.incidents) == (0, 0, 0)
+    assert (feb.incident_rate, feb.change_failure_rate, feb.rework_rate) == (None, None, None)
+    assert (feb.mttd_seconds.mean, feb.mttd_seconds.median, feb.lead_time_seconds.median) == (None, None, None)
+    assert feb.dora.overall is None
+
+    assert (march.deploys, march.deployers) == (4, 3)
+    assert (march.incidents, march.deploy_related_incidents, march.unresolved_incidents) == (5, 2, 2)
+    assert march.incident_rate == 2 / 4
+    assert march.change_failure_rate == 2 / 4  # d2 (caused two incidents, once) and d3 (rolled back)
+    assert march.rework_rate == 1 / 4
+    assert (march.mttd_seconds.mean, march.mttd_seconds.median) == (55, 45)  # 60 120 30 10
+    assert (march.mttr_seconds.mean, march.mttr_seconds.median) == (1030, 600)  # 600 2400 90
+    assert march.time_to_restore_seconds.mean == pytest.approx(3280 / 3)  # 660 2520 100
+    assert march.time_to_restore_seconds.median == 660
+    assert march.lead_time_seconds.median == 45000  # 1800 3600 86400 997140
+
+    assert (april.deploys, april.deployers, april.incidents) == (1, 1, 1)
+    assert (april.change_failure_rate, april.rework_rate, april.incident_rate) == (0, 0, 0)
+    assert (april.mttd_seconds.median, april.mttr_seconds.median, april.time_to_restore_seconds.median) == (5, 5, 10)
+    assert april.lead_time_seconds.median == 7200
+
+
+def test_totals_over_the_range(data):
+    totals = monthly_report(
+        first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 30), filters=Filters(services=("web",))
+    ).totals
+
+    assert (totals.deploys, totals.deployers) == (5, 4)  # alice bob dave erin
+    assert (totals.incidents, totals.deploy_related_incidents, totals.unresolved_incidents) == (6, 2, 2)
+    assert (totals.change_failure_rate, totals.rework_rate, totals.incident_rate) == (0.4, 0.2, 0.4)
+    assert (totals.mttd_seconds.mean, totals.mttd_seconds.median) == (45, 30)  # 60 120 30 10 5
+    assert (totals.mttr_seconds.mean, totals.mttr_seconds.median) == (773.75, 345)  # 600 2400 90 5
+    assert (totals.time_to_restore_seconds.mean, totals.time_to_restore_seconds.median) == (822.5, 380)
+    assert totals.lead_time_seconds.median == 7200  # 1800 3600 7200 86400 997140
+
+
+def test_dora_levels(data):
+    feb, march, april = monthly_report(
+        first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1), filters=Filters(services=("web",))
+    ).periods
+
+    # March: 4 deploys in 31 days (medium), lead 12.5 h (elite), 50 % failures (low), restore 11 min (elite).
+    assert (march.dora.deploy_frequency, march.dora.lead_time, march.dora.change_failure_rate,
+            march.dora.time_to_restore, march.dora.overall) == ("medium", "elite", "low", "elite", "low")
+    # April: once in 30 days still counts as "at least monthly".
+    assert (april.dora.deploy_frequency, april.dora.overall) == ("medium", "medium")
+
+
+def test_filters_by_team_severity_and_environment(data):
+    all_services = monthly_report(first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1)).periods[0]
+    platform = monthly_report(
+        first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1), filters=Filters(teams=("platform",))
+    ).periods[0]
+    sev1 = monthly_report(
+        first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1), filters=Filters(services=("web",), severities=(1,))
+    ).periods[0]
+    staging_only = monthly_report(
+        first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1), filters=Filters(environments=("staging",))
+    ).periods[0]
+
+    assert (all_services.deploys, all_services.incidents) == (5, 6)
+    assert (platform.deploys, platform.deployers, platform.incidents) == (1, 1, 1)
+    assert (sev1.incidents, sev1.mttr_seconds.median) == (1, 2400)
+    assert sev1.deploys == 4  # severity filters incidents only
+    assert staging_only.deploys == 0  # staging isn't a production environment
+
+
+def test_an_incident_affecting_two_matching_services_counts_once(berlin):
+    web, api = ServiceFactory(slug="web"), ServiceFactory(slug="api")
+    IncidentFactory(started_at=at("2024-03-05T00:00:00Z"), detected_at=at("2024-03-05T00:01:00Z"), services=[web, api])
+
+    march = monthly_report(
+        first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1), filters=Filters(services=("web", "api"))
+    ).periods[0]
+
+    assert march.incidents == 1
+    assert march.mttd_seconds.mean == 60
+
+
+def test_yearly_report(data):
+    report = yearly_report(first=dt.date(2023, 1, 1), last=dt.date(2024, 12, 31), filters=Filters(services=("web",)))
+
+    assert [p.start for p in report.periods] == [dt.date(2023, 1, 1), dt.date(2024, 1, 1)]
+    assert report.periods[0].deploys == 0
+    assert report.periods[1].deploys == 6  # d0 in January too
+    # 2024's first deliveries: c7 122400 (d0), c4 1800, c1 86400, c3 3600, c5 997140, c6 7200.
+    assert report.periods[1].lead_time_seconds.median == (7200 + 86400) / 2
+
+
+def test_query_count_is_constant(data, django_assert_max_num_queries):
+    def count(first, last):
+        with CaptureQueriesContext(connection) as ctx:
+            monthly_report(first=first, last=last)
+        return len(ctx.captured_queries)
+
+    short = count(dt.date(2024, 3, 1), dt.date(2024, 3, 1))
+    long = count(dt.date(2010, 1, 1), dt.date(2029, 12, 1))
+
+    assert short == long <= 15

@@ -8,6 +8,8 @@ from rest_framework.routers import DefaultRouter
 from config import views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import IncidentViewSet, PostMortemViewSet, RemediationViewSet
+from reports import views as report_views
+from reports.api.views import MonthlyReportView, YearlyReportView
 
 router = DefaultRouter()
 router.register("deploys", DeployViewSet, basename="deploy")
@@ -17,7 +19,8 @@ router.register("remediations", RemediationViewSet, basename="remediation")
 router.register("changes", ChangeRecordViewSet, basename="changerecord")
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", report_views.dashboard, name="home"),
+    path("reports/", include("reports.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -25,6 +28,8 @@ urlpatterns = [
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
     path("remediations/", include("incidents.urls_remediations")),
+    path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
+    path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person opening the docs logged out is sent to the login page rather than shown a 403.

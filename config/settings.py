@@ -182,13 +182,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+from celery.schedules import crontab  # noqa: E402
+
 CELERY_BEAT_SCHEDULE = {
     # Owners of remediations due within two days or overdue get one email a day at most.
     "remediation-reminders": {
         "task": "incidents.tasks.send_remediation_reminders",
         "schedule": 3600.0,
     },
+    # Last month's numbers to OPSLOG_SUMMARY_EMAILS, once a month. 12:00 UTC on the 1st is already
+    # the 1st (or the 2nd) in every reporting time zone, so "last month" is the month just ended.
+    "monthly-summary": {
+        "task": "reports.tasks.send_monthly_summary",
+        "schedule": crontab(minute=0, hour=12, day_of_month=1),
+    },
 }
+# Who gets the monthly summary email: comma-separated addresses; empty sends nothing.
+OPSLOG_SUMMARY_EMAILS = env_emails("OPSLOG_SUMMARY_EMAILS")
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")

@@ -47,3 +47,41 @@ class DeployFilter(django_filters.FilterSet):
         if not isinstance(value, dt.datetime):
             value = start_of_day(value + dt.timedelta(days=1))
         return queryset.between(until=value)
+
+
+# --- Change records ----------------------------------------------------------------------------------
+
+from deploys.models import ChangeRecord  # noqa: E402
+
+
+class ChangeRecordFilter(django_filters.FilterSet):
+    service = django_filters.ModelChoiceFilter(
+        queryset=Service.objects.all(), to_field_name="slug", empty_label="All services"
+    )
+    kind = django_filters.ChoiceFilter(choices=ChangeRecord.Kind.choices, empty_label="Any kind")
+    owner = django_filters.CharFilter(method="filter_owner", help_text="Who makes the change (any case).")
+    since = DateOrAwareDateTimeFilter(
+        method="filter_since", label="Planned since",
+        help_text="A date (whole day, reporting time zone) or a time with offset.",
+    )
+    until = DateOrAwareDateTimeFilter(
+        method="filter_until", label="Planned until",
+        help_text="A date (inclusive) or a time with offset (exclusive).",
+    )
+
+    class Meta:
+        model = ChangeRecord
+        fields = ["service", "kind", "owner", "since", "until"]
+
+    def filter_owner(self, queryset, name, value):
+        return queryset.filter(owner__iexact=value.strip()) if value.strip() else queryset
+
+    def filter_since(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value)
+        return queryset.filter(planned_at__gte=value)
+
+    def filter_until(self, queryset, name, value):
+        if not isinstance(value, dt.datetime):
+            value = start_of_day(value + dt.timedelta(days=1))
+        return queryset.filter(planned_at__lt=value)

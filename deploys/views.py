@@ -1,10 +1,14 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404, render
+from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from deploys import selectors
+from deploys import selectors, services
 from deploys.filters import DeployFilter
-from deploys.models import Deploy, DeployCommit
+from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_errors
+from deploys.models import ChangeRecord, Deploy, DeployCommit
 
 PAGE_SIZE = 50
 
@@ -31,7 +35,9 @@ def deploy_list(request):
 
 def deploy_detail(request, pk: int):
     deploy = get_object_or_404(
-        Deploy.objects.with_related().prefetch_related(
+        Deploy.objects.with_related()
+        .select_related("change_record__service")
+        .prefetch_related(
             Prefetch("commits", queryset=DeployCommit.objects.order_by("authored_at", "id")),
             # The incidents app links incidents to deploys; deploys doesn't import it, so by name.
             "incident_links__incident",
@@ -54,12 +60,85 @@ def deploy_detail(request, pk: int):
                 ("Caused", caused, "No incident linked to this deploy as its cause."),
                 ("Remediated", remediated, "Not linked as a rollback or hotfix for any incident."),
             ],
+            "recent_change_records": _recent_change_records(deploy),
         },
     )
 
 
-def change_detail(request, pk: int):
-    """Being written."""
-    from django.http import HttpResponse
+# How many change records the deploy page offers to attach.
+RECENT_CHANGE_RECORDS = 30
 
-    return HttpResponse("")
+
+def _recent_change_records(deploy: Deploy) -> list[ChangeRecord]:
+    """The latest change records, those of the deploy's service first."""
+    same_service = Case(When(service_id=deploy.service_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return list(
+        ChangeRecord.objects.select_related("service")
+        .annotate(other_service=same_service)
+        .order_by("other_service", "-planned_at", "-id")[:RECENT_CHANGE_RECORDS]
+    )
+
+
+@require_POST
+def deploy_change_record(request, pk: int):
+    """Attach a change record to a deploy, or detach it (a blank choice)."""
+    deploy = get_object_or_404(Deploy.objects.select_related("change_record"), pk=pk)
+    form = DeployChangeRecordForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    else:
+        previous = deploy.change_record
+        record = form.cleaned_data["change_record"]
+        services.deploy_attach_change_record(deploy=deploy, record=record)
+        if record is not None:
+            messages.success(request, f"Attached CR-{record.pk} {record.title}.")
+        elif previous is not None:
+            messages.success(request, f"Detached CR-{previous.pk} {previous.title}.")
+    return redirect(f"{deploy.get_absolute_url()}#change-record")
+
+
+# --- Change records ---------------------------------------------------------------------------
+
+
+def change_list(request):
+    records = (
+        ChangeRecord.objects.select_related("service")
+        .annotate(deploy_count=Count("deploys"))
+        .order_by("-planned_at", "-id")
+    )
+    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "deploys/changerecord_list.html", {"page": page})
+
+
+def change_new(request):
+    form = ChangeRecordForm(request.POST or None, initial={"owner": request.user.get_username()})
+    if form.is_valid():
+        try:
+            record = services.change_record_create(data=form.data_for_service(), by=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"Change record CR-{record.pk} saved.")
+            return redirect(record)
+    return render(request, "deploys/changerecord_form.html", {"form": form})
+
+
+def change_edit(request, pk: int):
+    record = get_object_or_404(ChangeRecord.objects.select_related("service"), pk=pk)
+    form = ChangeRecordForm(request.POST or None, record=record)
+    if form.is_valid():
+        try:
+            services.change_record_update(record=record, changes=form.data_for_service(), by=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Saved.")
+            return redirect(record)
+    return render(request, "deploys/changerecord_form.html", {"form": form, "record": record})
+
+
+def change_detail(request, pk: int):
+    record = get_object_or_404(ChangeRecord.objects.select_related("service", "created_by"), pk=pk)
+    deploys = record.deploys.with_related().newest_first()
+    return render(request, "deploys/changerecord_detail.html", {"record": record, "deploys": deploys})
+

@@ -14,8 +14,8 @@ SUGGESTION = (
 )
 
 PHRASES: list[tuple[str, str]] = [
-    (r"\bshould have\b", "“Should have” judges with hindsight. What did the person know at the time?"),
-    (r"\bshouldn't have\b", "“Shouldn't have” judges with hindsight. What did the person know at the time?"),
+    (r"\bshould(?: have|['’]ve)\b", "“Should have” judges with hindsight. What did the person know at the time?"),
+    (r"\bshouldn['’]t(?: have|['’]ve)\b", "“Shouldn't have” judges with hindsight. What did the person know at the time?"),
     (r"\bcareless(ly|ness)?\b", "“Careless” blames a person. What made the mistake easy to make?"),
     (r"\bhuman error\b", "“Human error” is where the investigation starts, not where it ends."),
     (r"\bfault\b", "“Fault” looks for someone to blame. Which conditions contributed?"),
@@ -32,7 +32,8 @@ PHRASES: list[tuple[str, str]] = [
 # A person's name (a capitalised word) as the subject of a failure: "Bob should have", "Alice broke".
 # Case-sensitive, so it only fires on a capitalised name.
 NAME_AS_SUBJECT = (
-    r"\b[A-Z][a-z]+ (should have|shouldn't have|failed to|forgot|broke|didn't|did not|neglected|missed|messed up|screwed up|caused)\b",
+    r"\b[A-Z][a-z]+ (should have|should['’]ve|shouldn['’]t have|failed to|forgot|broke|didn['’]t|did not|neglected|"
+    r"missed|messed up|screwed up|caused)\b",
     "A person as the subject of a failure. Try the system as the subject: what allowed it?",
 )
 # Capitalised words that begin sentences about the system, not people.

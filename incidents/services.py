@@ -418,6 +418,7 @@ def _check_publishable(postmortem: PostMortem) -> None:
         if not postmortem.no_action_reason.strip():
             raise ValidationError({"no_action_reason": ["Say why no action is needed."]})
         return
+    # A won't-do remediation was considered and dropped: it doesn't make the write-up actionable.
     if not postmortem.remediations.exclude(status=Remediation.Status.WONT_DO).exists():
         raise ValidationError(
             {
@@ -493,4 +494,20 @@ def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> R
 
 @transaction.atomic
 def remediation_delete(*, remediation: Remediation, by=None) -> None:
+    """Remove a remediation — not the last one of a published post-mortem, which would break the
+    rule it was published under (mark it won't do with a reason instead)."""
+    postmortem = PostMortem.objects.select_for_update().get(pk=remediation.postmortem_id)
+    if (
+        postmortem.status == PostMortem.Status.PUBLISHED
+        and not postmortem.no_action_needed
+        and not postmortem.remediations.exclude(pk=remediation.pk).exists()
+    ):
+        raise ValidationError(
+            {
+                "remediation": [
+                    "This is the last remediation of a published post-mortem. Mark it won't do with a reason, "
+                    "or move the post-mortem back to draft first."
+                ]
+            }
+        )
     remediation.delete()

@@ -47,7 +47,9 @@ def _remind(remediation: Remediation, today) -> None:
         when = "is due today"
     else:
         when = f"is due on {remediation.due_date:%Y-%m-%d}"
-    subject = f"[Opslog] Remediation {when.split(' (')[0]}: {remediation.description[:60]}"
+    # One line: a line break in an email header is refused (and would be a header injection).
+    headline = " ".join(remediation.description.split())[:60]
+    subject = f"[Opslog] Remediation {when.split(' (')[0]}: {headline}"
     body = [
         f"Hello {remediation.owner.get_full_name() or remediation.owner.get_username()},",
         "",

@@ -2,20 +2,36 @@
 service call from a POST, then a redirect."""
 
 import datetime as dt
+from dataclasses import dataclass
 from itertools import groupby
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.db.models import F
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from incidents import selectors, services
+from incidents import blame, selectors, services
 from incidents.filters import IncidentFilter
-from incidents.forms import DeployLinkForm, DeploySearchForm, IncidentForm, NoteForm, add_service_errors
-from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from incidents.forms import (
+    DeployLinkForm,
+    DeploySearchForm,
+    IncidentForm,
+    MarkdownPreviewForm,
+    NoteForm,
+    PostMortemForm,
+    PostMortemStatusForm,
+    RemediationFilterForm,
+    RemediationForm,
+    RevisionCompareForm,
+    add_service_errors,
+)
+from incidents.markdown import render_markdown
+from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
 
 PAGE_SIZE = 50
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
@@ -181,15 +197,378 @@ def incident_unlink(request, pk: int):
     return _deploy_link_view(request, pk, link=False)
 
 
-def remediation_list(request):
-    """Being written."""
-    from django.http import HttpResponse
+# --- Post-mortems -----------------------------------------------------------------------------
 
-    return HttpResponse("")
+# The buttons each status offers: (status to move to, label).
+STATUS_BUTTONS = {
+    PostMortem.Status.DRAFT: [(PostMortem.Status.IN_REVIEW, "Submit for review"), (PostMortem.Status.PUBLISHED, "Publish")],
+    PostMortem.Status.IN_REVIEW: [(PostMortem.Status.PUBLISHED, "Publish"), (PostMortem.Status.DRAFT, "Back to draft")],
+    PostMortem.Status.PUBLISHED: [(PostMortem.Status.DRAFT, "Back to draft")],
+}
+
+
+def _find_postmortem(pk: int) -> PostMortem | None:
+    """The post-mortem of incident `pk`, or None if it has none yet. 404 if there is no such incident."""
+    postmortem = (
+        PostMortem.objects.select_related("incident", "updated_by")
+        .prefetch_related("incident__services")
+        .filter(incident_id=pk)
+        .first()
+    )
+    if postmortem is None and not Incident.objects.filter(pk=pk).exists():
+        raise Http404("No such incident.")
+    return postmortem
+
+
+def _get_postmortem(pk: int) -> PostMortem:
+    postmortem = _find_postmortem(pk)
+    if postmortem is None:
+        raise Http404("This incident has no post-mortem yet.")
+    return postmortem
+
+
+def _not_started(request, pk: int):
+    messages.info(request, "This incident has no post-mortem yet: start it first.")
+    return redirect("incidents:postmortem", pk)
+
+
+def _saved_by_words(postmortem: PostMortem) -> str:
+    who = postmortem.updated_by.get_username() if postmortem.updated_by else "Someone"
+    when = timezone.localtime(postmortem.updated_at).strftime("%Y-%m-%d %H:%M %Z")
+    return f"{who} saved version {postmortem.version} at {when}"
+
+
+def _postmortem_context(postmortem: PostMortem) -> dict:
+    """What the post-mortem page and its printable version show. A fixed number of queries."""
+    remediations = list(
+        postmortem.remediations.select_related("owner").order_by(F("due_date").asc(nulls_last=True), "id")
+    )
+    return {
+        "postmortem": postmortem,
+        "incident": postmortem.incident,
+        "sections": [
+            {"name": name, "heading": heading, "text": getattr(postmortem, name)}
+            for name, heading, _ in PostMortem.SECTIONS
+        ],
+        # Shown next to "What went poorly": the four questions asked before the causing deploys shipped.
+        "change_records": list(selectors.postmortem_change_records(postmortem)),
+        "columns": [
+            {"kind": kind, "label": label, "items": [r for r in remediations if r.kind == kind]}
+            for kind, label in Remediation.Kind.choices
+        ],
+        "remediation_counts": {
+            "all": len(remediations),
+            "open": sum(1 for r in remediations if r.is_open),
+            "overdue": sum(1 for r in remediations if r.is_overdue()),
+            "done": sum(1 for r in remediations if r.status == Remediation.Status.DONE),
+        },
+    }
+
+
+def _render_postmortem(request, postmortem: PostMortem, *, adding: RemediationForm | None = None):
+    context = _postmortem_context(postmortem)
+    for column in context["columns"]:
+        if adding is not None and adding.prefix == column["kind"]:
+            column["form"] = adding
+        else:
+            column["form"] = RemediationForm(prefix=column["kind"], adding=True)
+    context["status_buttons"] = STATUS_BUTTONS[postmortem.status]
+    return render(request, "incidents/postmortem_detail.html", context)
 
 
 def postmortem(request, pk: int):
-    """Being written."""
-    from django.http import HttpResponse
+    postmortem = _find_postmortem(pk)
+    if postmortem is None:
+        incident = get_object_or_404(Incident.objects.prefetch_related("services"), pk=pk)
+        return render(request, "incidents/postmortem_start.html", {"incident": incident})
+    return _render_postmortem(request, postmortem)
 
-    return HttpResponse("")
+
+@require_POST
+def postmortem_start(request, pk: int):
+    incident = get_object_or_404(Incident, pk=pk)
+    postmortem, created = services.postmortem_start(incident=incident, by=request.user)
+    if not created:
+        return redirect(postmortem)
+    messages.success(request, "Post-mortem started as a draft, with the incident's timeline and summary filled in.")
+    return redirect("incidents:postmortem_edit", pk)
+
+
+@dataclass(frozen=True)
+class EditorConflict:
+    """Someone saved while this editor was open. `diffs`: what saving this person's changes would
+    change in the current version. `both_changed`: field → the current text, for the fields both
+    people changed differently (those need merging by hand)."""
+
+    message: str
+    diffs: list
+    both_changed: dict
+
+
+def _as_content(changes: dict) -> dict:
+    """Form values in the shape of PostMortem.content() (dates as ISO strings)."""
+    return {name: value.isoformat() if isinstance(value, dt.date) else value for name, value in changes.items()}
+
+
+def _merge_after_conflict(error: services.EditConflict, *, base_version: int) -> tuple[dict, EditorConflict]:
+    """The editor's new starting point after a refused save, and what to tell its user.
+
+    A three-way merge, field by field, against the version the editor was opened on: a field only
+    this person changed keeps their text, a field only the other person changed takes theirs (so
+    saving again doesn't quietly undo it), and a field both changed keeps this person's text with
+    the other's shown beside it to merge by hand. Nothing is saved here.
+    """
+    current = error.current
+    theirs = current.content()
+    mine = _as_content(error.submitted)
+    base = (
+        PostMortemRevision.objects.filter(postmortem=current, version=base_version)
+        .values_list("content", flat=True)
+        .first()
+    ) or {}
+
+    def changed(content: dict, name: str) -> bool:
+        # Without the base revision every field counts as changed: nothing is taken for granted.
+        return name not in base or content.get(name) != base[name]
+
+    mine_changed = {name: value for name, value in mine.items() if changed(mine, name)}
+    both_changed = {
+        name: theirs.get(name)
+        for name, value in mine_changed.items()
+        if changed(theirs, name) and theirs.get(name) != value
+    }
+    merged = {**theirs, **mine_changed}
+    diffs = [diff for diff in selectors.content_diff(theirs, merged) if diff.changed]
+    if not mine_changed:
+        advice = "You hadn't changed anything: the editor now shows the current version."
+    elif both_changed:
+        headings = ", ".join(selectors.FIELD_HEADINGS[name] for name in both_changed)
+        advice = (
+            f"You both changed {headings}: your text is in the box and theirs is under it — merge them, "
+            "then save again. Your other changes are kept in the editor, on top of theirs."
+        )
+    else:
+        advice = "Your changes are kept in the editor, on top of theirs: check the differences below, then save again."
+    message = f"{_saved_by_words(current)} after you opened the editor. Nothing of yours has been saved yet. {advice}"
+    initial = {name: merged.get(name) for name in services.POSTMORTEM_EDITABLE}
+    initial["base_version"] = current.version
+    return initial, EditorConflict(message=message, diffs=diffs, both_changed=both_changed)
+
+
+def postmortem_edit(request, pk: int):
+    postmortem = _find_postmortem(pk)
+    if postmortem is None:
+        return _not_started(request, pk)
+    conflict = None
+    if request.method == "POST":
+        form = PostMortemForm(request.POST)
+        if form.is_valid():
+            base_version = form.cleaned_data["base_version"]
+            try:
+                saved = services.postmortem_save(
+                    postmortem=postmortem, changes=form.changes(), base_version=base_version, by=request.user
+                )
+            except services.EditConflict as error:
+                initial, conflict = _merge_after_conflict(error, base_version=base_version)
+                form = PostMortemForm(initial=initial)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                if saved.version == base_version:
+                    messages.info(request, "Nothing had changed.")
+                else:
+                    messages.success(request, f"Saved as version {saved.version}.")
+                return redirect(saved)
+    else:
+        form = PostMortemForm(initial=PostMortemForm.initial_from(postmortem))
+    sections = [
+        {"field": form[name], "theirs": conflict.both_changed.get(name) if conflict else None}
+        for name in PostMortem.SECTION_FIELDS
+    ]
+    return render(
+        request,
+        "incidents/postmortem_edit.html",
+        {
+            "postmortem": postmortem,
+            "incident": postmortem.incident,
+            "form": form,
+            "sections": sections,
+            "conflict": conflict,
+            # The phrases live in incidents/blame.py; the editor's script reads them from here.
+            "blame_patterns": blame.patterns_for_browser(),
+        },
+        status=409 if conflict else 200,
+    )
+
+
+@require_POST
+def markdown_preview(request):
+    """Sanitized HTML for the editor's live preview (incidents.markdown.render_markdown)."""
+    form = MarkdownPreviewForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(
+            "Too long to preview.", status=400, content_type="text/plain; charset=utf-8"
+        )
+    return HttpResponse(render_markdown(form.cleaned_data["text"]), content_type="text/html; charset=utf-8")
+
+
+@require_POST
+def postmortem_status(request, pk: int):
+    postmortem = _get_postmortem(pk)
+    form = PostMortemStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose draft, in review or published.")
+        return redirect(postmortem)
+    try:
+        saved = services.postmortem_set_status(
+            postmortem=postmortem,
+            status=form.cleaned_data["status"],
+            base_version=form.cleaned_data["base_version"],
+            by=request.user,
+        )
+    except services.EditConflict as error:
+        messages.error(
+            request, f"{_saved_by_words(error.current)} after you opened this page. Check it, then try again."
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The post-mortem is now {saved.get_status_display().lower()}.")
+    return redirect(postmortem)
+
+
+def postmortem_history(request, pk: int):
+    postmortem = _find_postmortem(pk)
+    if postmortem is None:
+        return _not_started(request, pk)
+    revisions = list(postmortem.revisions.select_related("saved_by").defer("content").order_by("-version"))
+    form = RevisionCompareForm(request.GET or None, revisions=revisions)
+    pair = diffs = None
+    if len(revisions) >= 2:
+        if not form.is_bound:
+            # Default: what the latest save changed.
+            form = RevisionCompareForm(
+                initial={"a": revisions[1].version, "b": revisions[0].version}, revisions=revisions
+            )
+            a, b = revisions[1].version, revisions[0].version
+        elif form.is_valid():
+            a, b = form.cleaned_data["a"], form.cleaned_data["b"]
+        else:
+            a = b = None
+        if a is not None:
+            pair = selectors.revision_pair(postmortem, a, b)
+            diffs = selectors.content_diff(pair[0].content, pair[1].content)
+    return render(
+        request,
+        "incidents/postmortem_history.html",
+        {
+            "postmortem": postmortem,
+            "incident": postmortem.incident,
+            "revisions": revisions,
+            "form": form,
+            "pair": pair,
+            "diffs": diffs,
+            "any_changed": any(diff.changed for diff in diffs or []),
+            "unchanged": [diff.heading for diff in diffs or [] if not diff.changed],
+        },
+    )
+
+
+def postmortem_export(request, pk: int):
+    postmortem = _get_postmortem(pk)
+    response = HttpResponse(selectors.postmortem_markdown(postmortem), content_type="text/markdown; charset=utf-8")
+    slug = slugify(postmortem.incident.title)[:60].strip("-")
+    filename = f"postmortem-{pk}-{slug}.md" if slug else f"postmortem-{pk}.md"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def postmortem_print(request, pk: int):
+    postmortem = _get_postmortem(pk)
+    return render(request, "incidents/postmortem_print.html", _postmortem_context(postmortem))
+
+
+# --- Remediations -----------------------------------------------------------------------------
+
+
+@require_POST
+def remediation_new(request, pk: int):
+    """Add a dev or ops remediation from its column on the post-mortem page."""
+    postmortem = _get_postmortem(pk)
+    kind = request.POST.get("kind")
+    if kind not in Remediation.Kind.values:
+        messages.error(request, "A remediation is for dev or for ops.")
+        return redirect(f"{postmortem.get_absolute_url()}#remediations")
+    form = RemediationForm(request.POST, prefix=kind, adding=True)
+    if form.is_valid():
+        try:
+            remediation = services.remediation_create(
+                postmortem=postmortem, data={**form.changes(), "kind": kind}, by=request.user
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, f"{remediation.get_kind_display()} remediation added.")
+            return redirect(f"{postmortem.get_absolute_url()}#remediation-{remediation.pk}")
+    return _render_postmortem(request, postmortem, adding=form)
+
+
+def _get_remediation(pk: int) -> Remediation:
+    return get_object_or_404(Remediation.objects.select_related("owner", "postmortem__incident"), pk=pk)
+
+
+def remediation_edit(request, pk: int):
+    remediation = _get_remediation(pk)
+    postmortem = remediation.postmortem
+    form = RemediationForm(request.POST or None, remediation=remediation)
+    if form.is_valid():
+        try:
+            services.remediation_update(remediation=remediation, changes=form.changes(), by=request.user)
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Remediation saved.")
+            return redirect(f"{postmortem.get_absolute_url()}#remediation-{remediation.pk}")
+    return render(
+        request,
+        "incidents/remediation_edit.html",
+        {"remediation": remediation, "postmortem": postmortem, "incident": postmortem.incident, "form": form},
+    )
+
+
+@require_POST
+def remediation_delete(request, pk: int):
+    remediation = _get_remediation(pk)
+    postmortem = remediation.postmortem
+    services.remediation_delete(remediation=remediation, by=request.user)
+    messages.success(request, "Remediation deleted.")
+    return redirect(f"{postmortem.get_absolute_url()}#remediations")
+
+
+def remediation_list(request):
+    """Follow-through: open remediations first, overdue first among them."""
+    form = RemediationFilterForm(request.GET or None)
+    remediations = selectors.remediation_list()
+    figures = None
+    if form.is_bound and not form.is_valid():
+        remediations = remediations.none()
+    else:
+        scoped = form.scope(remediations)
+        # Follow-through counts every status, so "done on time" means something on the open list too.
+        figures = selectors.follow_through(scoped)
+        remediations = form.by_status(scoped)
+    page = Paginator(remediations, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    on_time = figures.on_time_rate if figures else None
+    return render(
+        request,
+        "incidents/remediation_list.html",
+        {
+            "filter": form,
+            "page": page,
+            "query": query.urlencode(),
+            "figures": figures,
+            "on_time_percent": round(on_time * 100) if on_time is not None else None,
+        },
+    )

@@ -306,10 +306,11 @@ def _period_key(value: dt.datetime | dt.date, tz: zoneinfo.ZoneInfo) -> dt.date:
 def _first_production_commits(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[DeployCommit]:
     """Commits in the range's counted deploys that reached production there for the first time
     (no counted deploy shipped the same sha earlier), with a positive lead time."""
-    counted = Deploy.objects.filter(environment__is_production=True, status__in=COUNTED_STATUSES)
+    # Through the join, not `deploy__in=<subquery>`: SQLite's planner would scan every deploy per commit.
+    counted = Q(deploy__environment__is_production=True, deploy__status__in=COUNTED_STATUSES)
     if filters.environments:
-        counted = counted.filter(environment__slug__in=filters.environments)
-    earlier = DeployCommit.objects.filter(sha=OuterRef("sha"), deploy__in=counted).filter(
+        counted &= Q(deploy__environment__slug__in=filters.environments)
+    earlier = DeployCommit.objects.filter(counted, sha=OuterRef("sha")).filter(
         Q(deploy__deployed_at__lt=OuterRef("deploy__deployed_at"))
         | Q(deploy__deployed_at=OuterRef("deploy__deployed_at"), deploy_id__lt=OuterRef("deploy_id"))
     )

@@ -49,7 +49,8 @@ def test_there_are_examples_for_each_endpoint():
     text = "\n".join(body for body, _ in curl_examples())
 
     for path in ("/api/deploys/ ", "/api/deploys/bulk/", "/api/deploys/?", "/api/incidents/ ", "/acknowledge/",
-                 "/causes/", "/timeline/", "/api/incidents/?"):
+                 "/causes/", "/timeline/", "/api/incidents/?", "/api/postmortems/ ", "/status/", "/diff/", "/export/",
+                 "/api/remediations/ ", "/follow-through/", "/api/changes/ ", "/change-record/"):
         assert path in text, path
 
 
@@ -73,7 +74,26 @@ def test_curl_examples_work_as_written(live_server, token):
     assert (incident.severity, incident.commander) == (1, "ekastner")
     assert list(incident.deploy_links.values_list("deploy_id", "relation")) == [(created["id"], "cause")]
     assert incident.timeline.filter(kind="note", text__startswith="Rolled web back").exists()
-    assert outputs[-1]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
+    assert outputs[12]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
+
+    # Post-mortems: start, edit (with a blame hint), a refused stale edit, remediations, a change
+    # record attached to the causing deploy, publish, diff.
+    postmortem = incident.postmortem
+    assert (outputs[13]["incident"], outputs[13]["version"], outputs[13]["status"]) == (incident.pk, 1, "draft")
+    assert "Rolled web back" in outputs[13]["timeline_narrative"]
+    assert outputs[14]["version"] == 2
+    assert [h["text"] for h in outputs[14]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
+    assert outputs[15]["version"] == 3 and outputs[15]["blame_hints"]["contributing_factors"] == []
+    assert (outputs[16]["current_version"], outputs[16]["your_version"], list(outputs[16]["diff"])) == (3, 2, ["went_well"])
+    assert postmortem.went_well == ""  # the 409 saved nothing
+    assert (outputs[18]["kind"], outputs[19]["kind"]) == ("dev", "ops")
+    assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", False)
+    assert outputs[23]["id"] == created["id"] and outputs[23]["change_record"] == outputs[22]["id"]
+    assert (outputs[24]["status"], outputs[24]["version"]) == ("published", 4)
+    assert [c["id"] for c in outputs[24]["change_records"]] == [outputs[22]["id"]]
+    assert list(outputs[25]["diff"]) == ["contributing_factors"]
+    assert postmortem.revisions.count() == 4 and postmortem.remediations.count() == 2
+    assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[22]["id"]
 
 
 def test_sending_the_same_deploy_again_returns_the_first(live_server, token):

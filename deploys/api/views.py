@@ -1,19 +1,26 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from deploys import services
 from deploys.api.serializers import (
+    ChangeRecordInputSerializer,
+    ChangeRecordSerializer,
+    ChangeRecordUpdateSerializer,
     DeployBulkInputSerializer,
+    DeployChangeRecordSerializer,
     DeployBulkResultSerializer,
     DeployInputSerializer,
     DeploySerializer,
+    drf_validation_error,
     to_deploy_input,
 )
-from deploys.filters import DeployFilter
-from deploys.models import Deploy, DeployCommit
+from deploys.filters import ChangeRecordFilter, DeployFilter
+from deploys.models import ChangeRecord, Deploy, DeployCommit
 
 
 def _deploys_with_commits():
@@ -72,8 +79,85 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         )
         return Response(output.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
+    @extend_schema(
+        summary="Attach a change record to a deploy, or detach it with null",
+        request=DeployChangeRecordSerializer,
+        responses={
+            200: DeploySerializer,
+            400: OpenApiResponse(
+                description='An unknown change record: {"change_record": ["No change record with id 999."]}.'
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="change-record", url_name="change-record", filter_backends=[])
+    def change_record(self, request, pk=None):
+        deploy = get_object_or_404(Deploy.objects.all(), pk=pk)
+        self.check_object_permissions(request, deploy)
+        serializer = DeployChangeRecordSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.deploy_attach_change_record(deploy=deploy, record=serializer.validated_data["change_record"])
+        deploy = _deploys_with_commits().get(pk=deploy.pk)
+        return Response(DeploySerializer(deploy, context=self.get_serializer_context()).data)
 
-class ChangeRecordViewSet(viewsets.ReadOnlyModelViewSet):
-    """Being written."""
 
-    queryset = Deploy.objects.none()
+# --- Change records ----------------------------------------------------------------------------------
+
+
+def _change_records():
+    return ChangeRecord.objects.select_related("service", "created_by").prefetch_related(
+        Prefetch("deploys", queryset=Deploy.objects.with_related().newest_first())
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List change records, latest planned first"),
+    retrieve=extend_schema(summary="One change record, with the deploys that shipped it"),
+)
+class ChangeRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Risky changes (schema, new features, storage…) and Etsy's four questions: who, what and when;
+    have you done this before; what will happen when it goes wrong; what will you do when it does."""
+
+    queryset = _change_records()
+    serializer_class = ChangeRecordSerializer
+    filterset_class = ChangeRecordFilter
+    lookup_value_regex = "[0-9]+"
+
+    def _answer(self, record: ChangeRecord, status_code=status.HTTP_200_OK) -> Response:
+        record = _change_records().get(pk=record.pk)
+        return Response(ChangeRecordSerializer(record, context=self.get_serializer_context()).data, status=status_code)
+
+    @extend_schema(
+        summary="Record a risky change and the answers to the four questions",
+        request=ChangeRecordInputSerializer,
+        responses={
+            201: ChangeRecordSerializer,
+            400: OpenApiResponse(description="A message per invalid, missing or read-only field."),
+        },
+    )
+    def create(self, request):
+        serializer = ChangeRecordInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            record = services.change_record_create(data=dict(serializer.validated_data), by=request.user)
+        except DjangoValidationError as exc:
+            raise drf_validation_error(exc) from None
+        return self._answer(record, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change some fields of a change record",
+        request=ChangeRecordUpdateSerializer,
+        responses={
+            200: ChangeRecordSerializer,
+            400: OpenApiResponse(description="A message per invalid or read-only field; nothing was saved."),
+        },
+    )
+    def partial_update(self, request, pk=None):
+        record = get_object_or_404(ChangeRecord.objects.all(), pk=pk)
+        self.check_object_permissions(request, record)
+        serializer = ChangeRecordUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.change_record_update(record=record, changes=dict(serializer.validated_data), by=request.user)
+        except DjangoValidationError as exc:
+            raise drf_validation_error(exc) from None
+        return self._answer(record)

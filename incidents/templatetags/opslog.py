@@ -1,7 +1,10 @@
+import re
+
 from django import template
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from incidents.markdown import render_markdown
+from incidents.markdown import render_markdown, tracker_links
 
 register = template.Library()
 
@@ -19,7 +22,7 @@ def duration(seconds: float | None) -> str:
         return "—"
     seconds = float(seconds)
     if seconds < 90:
-        return f"{seconds:g} s"
+        return f"{round(seconds, 1):g} s"
     if seconds < 90 * 60:
         return f"{seconds / 60:.1f} min".replace(".0 min", " min")
     if seconds < 48 * 3600:
@@ -27,3 +30,20 @@ def duration(seconds: float | None) -> str:
         minutes = rest // 60
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{seconds / 86400:.1f} days"
+
+
+@register.filter(name="tracker_links")
+def tracker_links_filter(text: str) -> str:
+    """Plain text, escaped, with tracker keys such as OPS-123 made into links (OPSLOG_TRACKER_URL)."""
+    # Safe because tracker_links escapes the text before adding its links.
+    return mark_safe(tracker_links(text))
+
+
+@register.filter
+def tracker_ref(ref: str) -> str:
+    """A remediation's tracker reference as a link: an http(s) URL as it is, a key through
+    OPSLOG_TRACKER_URL, anything else as escaped text."""
+    ref = (ref or "").strip()
+    if re.fullmatch(r"https?://[^\s<>\"']+", ref, flags=re.IGNORECASE):
+        return format_html('<a href="{}" rel="noopener noreferrer nofollow">{}</a>', ref, ref)
+    return tracker_links_filter(ref)

@@ -1,13 +1,172 @@
-# The reports API: being written.
+"""The report API: the monthly and yearly figures as JSON, or as CSV with `format=csv`."""
+
+import csv
+import io
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from reports import selectors
+from reports.api.serializers import (
+    MonthlyReportSerializer,
+    ReportErrorSerializer,
+    YearlyReportSerializer,
+    flat_row,
+)
+from reports.forms import ReportForm, YearlyReportForm
 
-class MonthlyReportView(APIView):
+
+class ReportCSVRenderer(BaseRenderer):
+    """One flat row per period: month (or year), deploys, …, mttd_seconds_mean, …, dora_overall.
+
+    Empty cells for nulls; seconds and fractions unrounded. The totals are in the JSON answer only.
+    """
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        periods = data.get("months", data.get("years", []))
+        rows = [flat_row(period) for period in periods]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        if rows:
+            writer.writerow(rows[0].keys())
+        for row in rows:
+            writer.writerow(["" if value is None else value for value in row.values()])
+        return out.getvalue().encode(self.charset)
+
+
+def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
+    if yearly:
+        when = "A year (YYYY) or a month (YYYY-MM, standing for its year), in the reporting time zone."
+        span = "The report covers every calendar year from `from`'s to `to`'s, at most 20."
+        from_default = "Default: the year of the month 11 months before `to`."
+        to_default = "Default: this year."
+    else:
+        when = "A month, YYYY-MM, in the reporting time zone."
+        span = "At most 240 months from `from` to `to`."
+        from_default = "Default: 11 months before `to`, so 12 months in all."
+        to_default = "Default: this month."
+
+    def many(name: str, example: str) -> str:
+        return (
+            f"Repeat the parameter (`{name}={example.split(',')[0]}&{name}={example.split(',')[1]}`) or separate "
+            f"values with commas (`{name}={example}`); an unknown one is a 400."
+        )
+
+    return [
+        OpenApiParameter("from", OpenApiTypes.STR, description=f"The first period. {when} {span} {from_default}"),
+        OpenApiParameter("to", OpenApiTypes.STR, description=f"The last period, included. {when} {to_default}"),
+        OpenApiParameter(
+            "service", OpenApiTypes.STR, many=True, explode=True,
+            description=f"Only these services (slugs), for deploys and incidents. {many('service', 'web,api')}",
+        ),
+        OpenApiParameter(
+            "team", OpenApiTypes.STR, many=True, explode=True,
+            description=f"Only the services of these dev teams. {many('team', 'Storefront,Platform')}",
+        ),
+        OpenApiParameter(
+            "severity", OpenApiTypes.STR, many=True, explode=True,
+            description=(
+                f"Only incidents of these severities (1–4); deploys are not filtered. {many('severity', '1,2')}"
+            ),
+        ),
+        OpenApiParameter(
+            "format", OpenApiTypes.STR, enum=["json", "csv"],
+            description="`csv`: text/csv, one flat row per period (mttd_seconds_mean, dora_overall, …), no totals.",
+        ),
+    ]
+
+
+def _responses(serializer, *, yearly: bool) -> dict:
+    period = "year" if yearly else "month"
+    return {
+        (200, "application/json"): OpenApiResponse(
+            serializer, description=f"Every {period} of the range, including empty ones, and totals over the range."
+        ),
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=f"With format=csv: one row per {period}."),
+        (400, "application/json"): OpenApiResponse(
+            ReportErrorSerializer,
+            description="A bad month, `from` after `to`, a range too long, an unknown service, team or severity.",
+            examples=[
+                OpenApiExample(
+                    "Bad values",
+                    value={
+                        "from": ["Enter a month as YYYY-MM, e.g. 2010-05."],
+                        "service": ["Unknown service: “serach”."],
+                    },
+                )
+            ],
+        ),
+        (401, "application/json"): OpenApiResponse(description="No token, or an unknown one."),
+    }
+
+
+class _ReportView(APIView):
+    form_class = ReportForm
+    serializer_class = MonthlyReportSerializer
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ReportCSVRenderer]
+    name = "monthly"
+
+    def report(self, form):
+        return selectors.monthly_report(first=form.first, last=form.last, filters=form.filters)
+
     def get(self, request):
-        return Response({})
+        form = self.form_class(request.query_params)
+        if not form.is_valid():
+            return Response(form.errors_by_parameter(), status=400)
+        data = self.serializer_class(self.report(form)).data
+        response = Response(data)
+        if isinstance(request.accepted_renderer, ReportCSVRenderer):
+            filename = f"opslog-{self.name}-{data['from']}-to-{data['to']}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Errors (400, 401) are JSON whatever format was asked for: a CSV of an error says nothing.
+        if response.status_code >= 400 and isinstance(getattr(request, "accepted_renderer", None), ReportCSVRenderer):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
-class YearlyReportView(APIView):
+class MonthlyReportView(_ReportView):
+    @extend_schema(
+        summary="The monthly numbers",
+        description=(
+            "Deploys, deployers, incidents, rates, MTTD, MTTR, time to restore, lead time and DORA levels for "
+            "each month of the range, and over the whole range, exactly as /reports/how-we-count/ defines them. "
+            "Months are in the reporting time zone; rates are fractions; durations are seconds, unrounded; "
+            "a rate or duration is null where nothing qualifies."
+        ),
+        parameters=_parameters(yearly=False),
+        responses=_responses(MonthlyReportSerializer, yearly=False),
+    )
     def get(self, request):
-        return Response({})
+        return super().get(request)
+
+
+class YearlyReportView(_ReportView):
+    form_class = YearlyReportForm
+    serializer_class = YearlyReportSerializer
+    name = "yearly"
+
+    def report(self, form):
+        return selectors.yearly_report(first=form.first, last=form.last, filters=form.filters)
+
+    @extend_schema(
+        summary="The yearly numbers",
+        description=(
+            "The same figures as the monthly report, per calendar year (in the reporting time zone), and over "
+            "the whole range."
+        ),
+        parameters=_parameters(yearly=True),
+        responses=_responses(YearlyReportSerializer, yearly=True),
+    )
+    def get(self, request):
+        return super().get(request)

@@ -161,12 +161,6 @@ def test_detail_of_a_missing_deploy_is_404(logged_in):
     assert logged_in.get("/deploys/424242/").status_code == 404
 
 
-def test_root_leads_to_the_deploy_log(logged_in):
-    response = logged_in.get("/")
-
-    assert response.status_code == 302
-    assert response["Location"] == "/deploys/"
-
 
 def test_a_far_off_date_filter_is_an_error_not_a_500(logged_in):
     response = logged_in.get("/deploys/?since=9999-12-31")

@@ -191,7 +191,11 @@ def test_incidents_without_external_id_are_never_merged(api):
             "before the mitigated time",
         ),
         # No acknowledged or mitigated time: resolved is still checked against started.
-        ({"resolved_at": "2024-07-01T09:00:00Z"}, "resolved_at", "before the started time"),
+        (
+            {"detected_at": "2024-07-01T10:05:00Z", "resolved_at": "2024-07-01T09:00:00Z"},
+            "resolved_at",
+            "before the started time",
+        ),
     ],
 )
 def test_out_of_order_timestamps_are_a_400_naming_the_field(api, stamps, field, fragment):

@@ -1,0 +1,154 @@
+"""The report API's answers: the monthly and yearly figures, as JSON and as flat CSV rows."""
+
+from rest_framework import serializers
+
+from reports.selectors import LEVELS, Figures, Report
+from reports.views import DORA_BANDS
+
+LEVEL_CHOICES = [(level, level) for level in LEVELS]
+# Per metric, the level with its band ("elite", "≥ 1 a day"): the schema shows the bands.
+BAND_CHOICES = {key: list(zip(LEVELS, bands)) for key, _name, _measure, *bands in DORA_BANDS}
+
+
+class ReportDurationsSerializer(serializers.Serializer):
+    mean = serializers.FloatField(allow_null=True, help_text="Seconds, unrounded; null when no incident qualifies.")
+    median = serializers.FloatField(
+        allow_null=True, help_text="Seconds; interpolated between the two middle values for an even count."
+    )
+
+
+class ReportMedianSerializer(serializers.Serializer):
+    median = serializers.FloatField(allow_null=True, help_text="Seconds, unrounded; null when no commit qualifies.")
+
+
+class ReportDoraSerializer(serializers.Serializer):
+    deploy_frequency = serializers.ChoiceField(
+        choices=BAND_CHOICES["deploy_frequency"], allow_null=True, help_text="Deploys ÷ days in the period."
+    )
+    lead_time = serializers.ChoiceField(
+        choices=BAND_CHOICES["lead_time"], allow_null=True, help_text="Median lead time."
+    )
+    change_failure_rate = serializers.ChoiceField(choices=BAND_CHOICES["change_failure_rate"], allow_null=True)
+    time_to_restore = serializers.ChoiceField(
+        choices=BAND_CHOICES["time_to_restore"], allow_null=True, help_text="Median time to restore."
+    )
+    overall = serializers.ChoiceField(
+        choices=LEVEL_CHOICES, allow_null=True, help_text="The lowest of the four; a metric with no data is left out."
+    )
+
+
+def _rate(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(
+        allow_null=True, help_text=f"{help_text}; a fraction (0.0032, not 0.32 %); null without deploys."
+    )
+
+
+class ReportFiguresSerializer(serializers.Serializer):
+    """One period's figures, as the glossary defines them."""
+
+    deploys = serializers.IntegerField(help_text="Production deploys that succeeded or were rolled back.")
+    deployers = serializers.IntegerField(help_text="Distinct deployers of those deploys.")
+    incidents = serializers.IntegerField(help_text="Incidents whose impact started in the period.")
+    deploy_related_incidents = serializers.IntegerField(help_text="Those with at least one causing deploy.")
+    unresolved_incidents = serializers.IntegerField(help_text="Those with no resolved_at.")
+    incident_rate = _rate("Deploy-related incidents ÷ deploys")
+    change_failure_rate = _rate("Deploys that caused an incident or were rolled back ÷ deploys")
+    rework_rate = _rate("Deploys that remediate an incident ÷ deploys")
+    mttd_seconds = ReportDurationsSerializer(help_text="detected_at − started_at.")
+    mttr_seconds = ReportDurationsSerializer(help_text="resolved_at − detected_at, over resolved incidents.")
+    time_to_restore_seconds = ReportDurationsSerializer(help_text="resolved_at − started_at, over resolved incidents.")
+    lead_time_seconds = ReportMedianSerializer(help_text="Commit authored → its first production deploy.")
+    dora = ReportDoraSerializer(help_text="DORA 2023 level per metric and overall.")
+
+
+class ReportMonthSerializer(ReportFiguresSerializer):
+    month = serializers.SerializerMethodField(help_text="YYYY-MM, in the reporting time zone.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {"month": fields.pop("month"), **fields}
+
+    def get_month(self, figures: Figures) -> str:
+        return f"{figures.start:%Y-%m}"
+
+
+class ReportYearSerializer(ReportFiguresSerializer):
+    year = serializers.SerializerMethodField(help_text="YYYY, in the reporting time zone.")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {"year": fields.pop("year"), **fields}
+
+    def get_year(self, figures: Figures) -> str:
+        return f"{figures.start:%Y}"
+
+
+class _ReportSerializer(serializers.Serializer):
+    # `from` and `to` are Python keywords, so they are added in get_fields().
+
+    period_format = "%Y-%m"
+    periods_name = "months"
+    period_serializer = ReportMonthSerializer
+
+    time_zone = serializers.CharField(help_text="The reporting time zone (OPSLOG_REPORT_TIME_ZONE).")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        return {
+            "time_zone": fields["time_zone"],
+            "from": serializers.SerializerMethodField(method_name="get_from", help_text=self.from_help),
+            "to": serializers.SerializerMethodField(method_name="get_to", help_text=self.to_help),
+            self.periods_name: self.period_serializer(many=True, source="periods"),
+            "totals": ReportFiguresSerializer(help_text="The same figures over the whole range."),
+        }
+
+    def get_from(self, report: Report) -> str:
+        return f"{report.first_month:{self.period_format}}"
+
+    def get_to(self, report: Report) -> str:
+        return f"{report.last_month:{self.period_format}}"
+
+
+class MonthlyReportSerializer(_ReportSerializer):
+    """Every month of the range (also empty ones), and totals over the range."""
+
+    from_help = "The first month, YYYY-MM."
+    to_help = "The last month, YYYY-MM (included)."
+
+
+class YearlyReportSerializer(_ReportSerializer):
+    """Every calendar year of the range (also empty ones), and totals over the range."""
+
+    period_format = "%Y"
+    periods_name = "years"
+    period_serializer = ReportYearSerializer
+    from_help = "The first year, YYYY."
+    to_help = "The last year, YYYY (included)."
+
+
+class ReportErrorSerializer(serializers.Serializer):
+    """A 400: a list of messages per query parameter at fault."""
+
+    def get_fields(self):
+        return {
+            name: serializers.ListField(child=serializers.CharField(), required=False)
+            for name in ("from", "to", "service", "team", "severity")
+        }
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+DURATION_FIELDS = ["mttd_seconds", "mttr_seconds", "time_to_restore_seconds"]
+
+
+def flat_row(period: dict) -> dict:
+    """One period of the JSON answer as flat columns: mttd_seconds_mean, dora_overall, …"""
+    row = {}
+    for key, value in period.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                name = f"dora_{inner}" if key == "dora" else f"{key}_{inner}"
+                row[name] = inner_value
+        else:
+            row[key] = value
+    return row

@@ -1,0 +1,206 @@
+"""The report's query: a range of months and filters, checked the same way for the dashboard and the API."""
+
+import datetime as dt
+import re
+
+from django import forms
+from django.utils import timezone
+
+from deploys.models import Service
+from incidents.models import Incident
+from reports.selectors import MAX_MONTHS, Filters, add_months, report_zone
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+YEAR_RE = re.compile(r"^(\d{4})$")
+# Like the deploy and incident times: no real record is older or newer.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+DEFAULT_MONTHS = 12
+
+
+def this_month() -> dt.date:
+    """The first day of the current month in the reporting time zone."""
+    return timezone.now().astimezone(report_zone()).date().replace(day=1)
+
+
+def months_between(first: dt.date, last: dt.date) -> int:
+    """How many months `first` to `last` covers, both included."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+def month_label(month: dt.date) -> str:
+    return f"{month:%Y-%m}"
+
+
+class MonthInput(forms.DateInput):
+    input_type = "month"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"placeholder": "YYYY-MM", **(attrs or {})}, format="%Y-%m")
+
+
+class MonthField(forms.Field):
+    """`YYYY-MM` (what <input type="month"> sends), as the first day of that month."""
+
+    widget = MonthInput
+    default_error_messages = {
+        "invalid": "Enter a month as YYYY-MM, e.g. 2010-05.",
+        "range": f"Enter a month between {FIRST_YEAR} and {LAST_YEAR}.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value.replace(day=1)
+        match = MONTH_RE.match(str(value).strip())
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return dt.date(int(match[1]), int(match[2]), 1)
+
+
+class YearOrMonthField(MonthField):
+    """`YYYY` (January of that year) or `YYYY-MM`; the yearly report widens either to whole years."""
+
+    default_error_messages = {"invalid": "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."}
+
+    def to_python(self, value):
+        text = "" if value in self.empty_values else str(value).strip()
+        match = YEAR_RE.match(text)
+        if match:
+            if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+                raise forms.ValidationError(self.error_messages["range"], code="range")
+            return dt.date(int(match[1]), 1, 1)
+        return super().to_python(value)
+
+
+class ListWidget(forms.SelectMultiple):
+    """Reads a parameter given several times (`service=web&service=api`) or comma-separated
+    (`service=web,api`), or both."""
+
+    def value_from_datadict(self, data, files, name):
+        raw = data.getlist(name) if hasattr(data, "getlist") else data.get(name)
+        if raw is None:
+            return []
+        if isinstance(raw, str):
+            raw = [raw]
+        return [item.strip() for value in raw for item in str(value).split(",") if item.strip()]
+
+
+class ValueListField(forms.Field):
+    """A list of values, each of which must be one of `choices` (set by the form)."""
+
+    widget = ListWidget
+    default_error_messages = {"unknown": "Unknown {noun}: {values}."}
+
+    def __init__(self, *, noun: str, known: str = "", **kwargs):
+        self.noun, self.known, self.choices = noun, known, []
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        values = value or []
+        return list(dict.fromkeys(str(v) for v in values))  # in order, without repeats
+
+    def validate(self, value):
+        allowed = {str(choice) for choice, _ in self.choices}
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            message = self.error_messages["unknown"].format(
+                noun=self.noun, values=", ".join(f"“{v}”" for v in unknown)
+            )
+            if self.known:
+                message += f" {self.known}"
+            raise forms.ValidationError(message, code="unknown")
+
+
+class ReportForm(forms.Form):
+    """`from`, `to` (months, both included), `service`, `team`, `severity`.
+
+    Without `from` and `to`: the last 12 months up to this one, in the reporting time zone. With
+    only `to`: the 12 months up to it. With only `from`: from it up to this month.
+    """
+
+    month_field = MonthField
+    service = ValueListField(noun="service", label="Service")
+    team = ValueListField(noun="team", label="Team")
+    severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
+
+    def __init__(self, data=None, *, services: list[Service] | None = None, **kwargs):
+        super().__init__(data if data is not None else {}, **kwargs)
+        # `from` is a Python keyword, so these two are added here rather than declared above.
+        self.fields = {
+            "from": self.month_field(required=False, label="From", help_text="First month, YYYY-MM."),
+            "to": self.month_field(required=False, label="To", help_text="Last month, YYYY-MM (included)."),
+            **self.fields,
+        }
+        # One query gives both lists; the dashboard shows them as its choices.
+        if services is None:
+            services = list(Service.objects.order_by("slug").only("slug", "name", "dev_team"))
+        self.services = services
+        self.teams = sorted({s.dev_team for s in self.services if s.dev_team}, key=str.lower)
+        self.fields["service"].choices = [(s.slug, s.display_name) for s in self.services]
+        self.fields["team"].choices = [(t, t) for t in self.teams]
+        self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors.keys() & {"from", "to"}:
+            return cleaned
+        first, last = cleaned.get("from"), cleaned.get("to")
+        if last is None:
+            last = this_month()
+        if first is None:
+            first = add_months(last, -(DEFAULT_MONTHS - 1))
+        cleaned["from"], cleaned["to"] = first, last
+        if first > last:
+            self.add_error(
+                "from", f"The first month ({month_label(first)}) is after the last one ({month_label(last)})."
+            )
+        else:
+            self.check_length(first, last)
+        return cleaned
+
+    def check_length(self, first: dt.date, last: dt.date) -> None:
+        months = months_between(first, last)
+        if months > MAX_MONTHS:
+            self.add_error(
+                "to",
+                f"A report covers at most {MAX_MONTHS} months (20 years); "
+                f"{month_label(first)} to {month_label(last)} is {months}.",
+            )
+
+    @property
+    def filters(self) -> Filters:
+        """The report's filters; call after is_valid()."""
+        return Filters(
+            services=tuple(self.cleaned_data["service"]),
+            teams=tuple(self.cleaned_data["team"]),
+            severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+        )
+
+    @property
+    def first(self) -> dt.date:
+        return self.cleaned_data["from"]
+
+    @property
+    def last(self) -> dt.date:
+        return self.cleaned_data["to"]
+
+    def errors_by_parameter(self) -> dict[str, list[str]]:
+        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
+
+
+class YearlyReportForm(ReportForm):
+    """As ReportForm, but `from` and `to` may also be years (`2010`); the report covers every
+    calendar year from `from`'s to `to`'s, at most 20. Default: the years of the last 12 months."""
+
+    month_field = YearOrMonthField
+
+    def check_length(self, first: dt.date, last: dt.date) -> None:
+        years = last.year - first.year + 1
+        if years * 12 > MAX_MONTHS:
+            self.add_error(
+                "to",
+                f"A report covers at most {MAX_MONTHS // 12} calendar years; {first.year} to {last.year} is {years}.",
+            )

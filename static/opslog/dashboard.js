@@ -1,0 +1,201 @@
+// The dashboard's charts, drawn with the vendored Chart.js from the numbers the page embeds
+// (json_script "report-data"). No inline script: the page works under a strict CSP.
+(function () {
+  "use strict";
+
+  var source = document.getElementById("report-data");
+  if (!source || typeof Chart === "undefined") {
+    return;
+  }
+  var data = JSON.parse(source.textContent);
+
+  var COLORS = {
+    deploys: "#1849a9",
+    deployers: "#f79009",
+    incidents: "#98a2b3",
+    related: "#b42318",
+    mttd: "#6941c6",
+    mttr: "#1849a9",
+    restore: "#067647",
+    failures: "#b42318",
+  };
+
+  // Seconds for people, as the table shows them: 45 s, 6.5 min, 2 h 5 min, 3.2 days.
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) {
+      return "—";
+    }
+    if (seconds < 90) {
+      return String(Math.round(seconds * 10) / 10) + " s";
+    }
+    if (seconds < 90 * 60) {
+      return (seconds / 60).toFixed(1).replace(/\.0$/, "") + " min";
+    }
+    if (seconds < 48 * 3600) {
+      var total = Math.round(seconds);
+      var hours = Math.floor(total / 3600);
+      var minutes = Math.floor((total % 3600) / 60);
+      return minutes ? hours + " h " + minutes + " min" : hours + " h";
+    }
+    return (seconds / 86400).toFixed(1) + " days";
+  }
+
+  // Tick marks for the durations chart: MTTD is minutes where MTTR is hours, so the axis is
+  // logarithmic, with ticks at round durations.
+  var DURATION_TICKS = {
+    1: "1 s", 10: "10 s", 60: "1 min", 600: "10 min", 3600: "1 h", 21600: "6 h", 86400: "1 day",
+    604800: "1 week", 2592000: "30 days",
+  };
+
+  // A log axis can't show 0 (detected the moment it started): plotted at 1 s, shown as it is.
+  function plotted(values) {
+    return values.map(function (v) { return v === null ? null : Math.max(v, 1); });
+  }
+
+  // Clicking a month's bar opens the list behind that count, as the table's links do.
+  // `links` holds, per dataset, one URL per month.
+  function openLink(links) {
+    return function (event, elements, chart) {
+      if (!elements.length || !links) {
+        return;
+      }
+      // The bar under the pointer, if any; else the month's first one (the tooltip shows them all).
+      var hit = chart.getElementsAtEventForMode(event, "nearest", { intersect: true }, false);
+      var element = hit.length ? hit[0] : elements[0];
+      var perMonth = links[element.datasetIndex] || links[0];
+      var url = perMonth[element.index];
+      if (url) {
+        window.location.assign(url);
+      }
+    };
+  }
+
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  Chart.defaults.color = "#475467";
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+
+  function countChart(id, datasets, links) {
+    var canvas = document.getElementById(id);
+    if (!canvas) {
+      return;
+    }
+    new Chart(canvas, {
+      type: "bar",
+      data: { labels: data.labels, datasets: datasets },
+      options: {
+        onClick: openLink(links),
+        onHover: function (event, elements) {
+          event.native.target.style.cursor = elements.length && links ? "pointer" : "default";
+        },
+        interaction: { mode: "index", intersect: false },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+      },
+    });
+  }
+
+  countChart(
+    "chart-deploys",
+    [
+      { type: "bar", label: "Deploys", data: data.deploys, backgroundColor: COLORS.deploys, order: 2 },
+      {
+        type: "line", label: "Deployers", data: data.deployers, borderColor: COLORS.deployers,
+        backgroundColor: COLORS.deployers, pointRadius: 2, order: 1,
+      },
+    ],
+    [data.links.deploys, data.links.deploys]
+  );
+
+  countChart(
+    "chart-incidents",
+    [
+      { label: "Incidents", data: data.incidents, backgroundColor: COLORS.incidents },
+      { label: "Deploy-related", data: data.deploy_related_incidents, backgroundColor: COLORS.related },
+    ],
+    [data.links.incidents, data.links.deploy_related_incidents]
+  );
+
+  var durationsCanvas = document.getElementById("chart-durations");
+  if (durationsCanvas) {
+    var raw = [data.mttd_median, data.mttr_median, data.time_to_restore_median];
+    var line = function (label, values, color) {
+      return {
+        label: label, data: plotted(values), borderColor: color, backgroundColor: color,
+        pointRadius: 2, spanGaps: false,
+      };
+    };
+    new Chart(durationsCanvas, {
+      type: "line",
+      data: {
+        labels: data.labels,
+        datasets: [
+          line("MTTD (median)", data.mttd_median, COLORS.mttd),
+          line("MTTR (median)", data.mttr_median, COLORS.mttr),
+          line("Time to restore (median)", data.time_to_restore_median, COLORS.restore),
+        ],
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: {
+            type: "logarithmic",
+            afterBuildTicks: function (axis) {
+              var ticks = Object.keys(DURATION_TICKS).map(Number).filter(function (v) {
+                return v >= axis.min && v <= axis.max;
+              });
+              if (ticks.length >= 2) {
+                axis.ticks = ticks.map(function (v) { return { value: v }; });
+              }
+            },
+            ticks: {
+              callback: function (value) { return DURATION_TICKS[value] || duration(value); },
+            },
+          },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              label: function (context) {
+                return context.dataset.label + ": " + duration(raw[context.datasetIndex][context.dataIndex]);
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  var failuresCanvas = document.getElementById("chart-failures");
+  if (failuresCanvas) {
+    new Chart(failuresCanvas, {
+      type: "line",
+      data: {
+        labels: data.labels,
+        datasets: [
+          {
+            label: "Change failure rate",
+            data: data.change_failure_rate.map(function (v) { return v === null ? null : v * 100; }),
+            borderColor: COLORS.failures, backgroundColor: COLORS.failures, pointRadius: 2,
+          },
+        ],
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          y: { beginAtZero: true, ticks: { callback: function (v) { return v + " %"; } } },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              label: function (context) {
+                return context.parsed.y === null ? "no deploys" : context.parsed.y.toFixed(1) + " %";
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+})();

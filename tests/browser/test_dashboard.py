@@ -1,0 +1,91 @@
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
+from tests.browser.conftest import log_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_choose_months_and_a_service_then_follow_a_months_deploy_count(page, live_server, browser_user, settings):
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
+    web, api = ServiceFactory(slug="web", dev_team="Storefront"), ServiceFactory(slug="api", dev_team="Platform")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+
+    def deploy(when, version, service=web, environment=production, status="succeeded"):
+        DeployFactory(service=service, environment=environment, deployed_at=at(when), version=version, status=status)
+
+    deploy("2024-02-29T22:59:00Z", "w-feb")  # 23:59 on 29 February in Berlin
+    deploy("2024-02-29T23:30:00Z", "w-1")  # 00:30 on 1 March in Berlin
+    deploy("2024-03-12T10:00:00Z", "w-2", status="rolled_back")  # counts
+    deploy("2024-03-31T21:59:00Z", "w-3")  # 23:59 on 31 March (summer time)
+    deploy("2024-03-31T22:30:00Z", "w-apr")  # 00:30 on 1 April in Berlin
+    deploy("2024-03-13T10:00:00Z", "w-staging", environment=staging)
+    deploy("2024-03-14T10:00:00Z", "a-1", service=api)
+    outside = []
+    page.route(
+        "**/*",
+        lambda route: route.continue_()
+        if route.request.url.startswith(live_server.url)
+        else (outside.append(route.request.url), route.abort()),
+    )
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    log_in(page, live_server, browser_user, next_path="/")
+
+    expect(page.get_by_role("heading", name="The monthly numbers")).to_be_visible()
+    expect(page.locator("table.report tbody tr")).to_have_count(12)  # the last 12 months by default
+
+    page.get_by_label("From", exact=True).fill("2024-01")
+    page.get_by_label("To", exact=True).fill("2024-06")
+    page.get_by_label("Service").select_option("web")
+    page.get_by_role("button", name="Show").click()
+
+    expect(page.locator("table.report tbody tr")).to_have_count(6)
+    assert "from=2024-01" in page.url and "to=2024-06" in page.url and "service=web" in page.url
+    def month(label):
+        return page.locator("table.report tbody tr", has=page.locator("th", has_text=label))
+
+    march = month("Mar 2024")
+    expect(march.locator("td.deploys")).to_have_text("3")
+    expect(month("Feb 2024").locator("td.deploys")).to_have_text("1")
+    expect(month("Apr 2024").locator("td.deploys")).to_have_text("1")
+    # The charts are drawn by the vendored Chart.js, from the page's own server.
+    assert page.evaluate("() => Chart.getChart('chart-deploys').data.datasets[0].data") == [0, 1, 3, 1, 0, 0]
+    assert page.evaluate("() => Chart.getChart('chart-failures') !== undefined")
+
+    march.locator("td.deploys a").click()
+
+    expect(page.get_by_role("heading", name="Deploy log")).to_be_visible()
+    rows = page.locator("tr.deploy")
+    expect(rows).to_have_count(3)
+    versions = {text.split("new ")[1].split()[0] for text in rows.locator("td.versions").all_inner_texts()}
+    assert versions == {"w-1", "w-2", "w-3"}
+    assert outside == [] and errors == []
+
+
+def test_clicking_a_months_bar_opens_the_list_behind_it(page, live_server, browser_user):
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    for day in (4, 5, 6):
+        DeployFactory(service=web, environment=production, deployed_at=at(f"2024-03-0{day}T10:00:00Z"))
+
+    log_in(page, live_server, browser_user, next_path="/?from=2024-01&to=2024-04")
+    expect(page.get_by_role("heading", name="The monthly numbers")).to_be_visible()
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-deploys')")
+    x, y = page.evaluate(
+        "() => { const bar = Chart.getChart('chart-deploys').getDatasetMeta(0).data[2];"
+        " return [bar.x, (bar.y + bar.base) / 2]; }"
+    )
+    box = page.locator("#chart-deploys").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+    expect(page.get_by_role("heading", name="Deploy log")).to_be_visible()
+    assert "since=2024-03-01&until=2024-03-31" in page.url
+    expect(page.locator("tr.deploy")).to_have_count(3)

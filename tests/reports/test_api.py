@@ -1,0 +1,341 @@
+"""The report API: the shape from issue 5, known answers worked out by hand, CSV, errors."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+
+pytestmark = pytest.mark.django_db
+
+UTC = dt.timezone.utc
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def build_march() -> dict:
+    """Small data with hand-worked numbers, in UTC. web (team Storefront) and api (team Platform).
+
+    March 2024, web: d1 alice, d2 bob (rolled back), d3 alice (caused i1 and i2); d4 carol failed
+    and a staging deploy don't count. api: one deploy by dave. April: d5 bob remediates i2.
+    """
+    web = ServiceFactory(slug="web", dev_team="Storefront")
+    api = ServiceFactory(slug="api", dev_team="Platform")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+
+    def deploy(when, deployer, status="succeeded", service=web, environment=production, version=None):
+        return DeployFactory(
+            service=service, environment=environment, deployed_at=at(when), deployer=deployer, status=status,
+            **({"version": version} if version else {}),
+        )
+
+    d1 = deploy("2024-03-05T10:00:00Z", "alice", version="301")
+    d2 = deploy("2024-03-12T10:00:00Z", "bob", status="rolled_back", version="302")
+    d3 = deploy("2024-03-20T10:00:00Z", "alice", version="303")
+    d4 = deploy("2024-03-25T10:00:00Z", "carol", status="failed", version="304")
+    staging_deploy = deploy("2024-03-26T10:00:00Z", "carol", environment=staging, version="305")
+    api_deploy = deploy("2024-03-27T10:00:00Z", "dave", service=api, version="900")
+    d5 = deploy("2024-04-02T10:00:00Z", "bob", version="306")
+    DeployCommitFactory(deploy=d1, sha="a" * 40, authored_at=at("2024-03-05T08:00:00Z"))  # 7200 s
+    DeployCommitFactory(deploy=d2, sha="b" * 40, authored_at=at("2024-03-11T10:00:00Z"))  # 86400 s
+
+    def incident(started, *, detect, repair=None, severity=3, service=web):
+        started = at(started)
+        detected = started + dt.timedelta(seconds=detect)
+        resolved = detected + dt.timedelta(seconds=repair) if repair is not None else None
+        return IncidentFactory(
+            started_at=started, detected_at=detected, resolved_at=resolved, severity=severity, services=[service]
+        )
+
+    i1 = incident("2024-03-20T10:30:00Z", detect=120, repair=600, severity=2)  # 120, 600, 720
+    i2 = incident("2024-03-21T00:00:00Z", detect=60, repair=1800, severity=1)  # 60, 1800, 1860
+    i3 = incident("2024-03-28T00:00:00Z", detect=30)  # unresolved
+    i4 = incident("2024-03-29T00:00:00Z", detect=10, repair=10, service=api)
+    IncidentDeployFactory(incident=i1, deploy=d3, relation="cause")
+    IncidentDeployFactory(incident=i2, deploy=d3, relation="cause")  # d3 caused two: counts once
+    IncidentDeployFactory(incident=i2, deploy=d5, relation="remediation")
+    return dict(web=web, api=api, d1=d1, d2=d2, d3=d3, d4=d4, d5=d5, staging_deploy=staging_deploy,
+                api_deploy=api_deploy, i1=i1, i2=i2, i3=i3, i4=i4)
+
+
+@pytest.fixture
+def march():
+    return build_march()
+
+
+EMPTY_MONTH = {
+    "month": "2024-02", "deploys": 0, "deployers": 0, "incidents": 0, "deploy_related_incidents": 0,
+    "unresolved_incidents": 0, "incident_rate": None, "change_failure_rate": None, "rework_rate": None,
+    "mttd_seconds": {"mean": None, "median": None}, "mttr_seconds": {"mean": None, "median": None},
+    "time_to_restore_seconds": {"mean": None, "median": None}, "lead_time_seconds": {"median": None},
+    "dora": {"deploy_frequency": None, "lead_time": None, "change_failure_rate": None, "time_to_restore": None,
+             "overall": None},
+}
+
+
+def test_shape_of_an_empty_month_is_exactly_the_issues(api):
+    response = api.get("/api/reports/monthly/?from=2024-02&to=2024-02")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["time_zone", "from", "to", "months", "totals"]
+    assert body == {
+        "time_zone": "UTC",
+        "from": "2024-02",
+        "to": "2024-02",
+        "months": [EMPTY_MONTH],
+        "totals": {key: value for key, value in EMPTY_MONTH.items() if key != "month"},
+    }
+    assert list(body["months"][0]) == list(EMPTY_MONTH)
+
+
+def test_known_numbers_for_one_service(api, march):
+    body = api.get("/api/reports/monthly/?from=2024-02&to=2024-04&service=web").json()
+    feb, mar, apr = body["months"]
+
+    assert [m["month"] for m in body["months"]] == ["2024-02", "2024-03", "2024-04"]
+    assert feb == EMPTY_MONTH
+    assert mar == {
+        "month": "2024-03",
+        "deploys": 3,  # d1 d2 d3; d4 failed, the staging deploy and api's don't count
+        "deployers": 2,  # alice bob
+        "incidents": 3,  # i1 i2 i3
+        "deploy_related_incidents": 2,  # i1 i2
+        "unresolved_incidents": 1,  # i3
+        "incident_rate": 2 / 3,
+        "change_failure_rate": 2 / 3,  # d2 rolled back, d3 caused two incidents: counts once
+        "rework_rate": 0.0,
+        "mttd_seconds": {"mean": 70.0, "median": 60.0},  # 120 60 30
+        "mttr_seconds": {"mean": 1200.0, "median": 1200.0},  # 600 1800
+        "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},  # 720 1860
+        "lead_time_seconds": {"median": 46800.0},  # 7200 86400
+        # 3 deploys in 31 days: monthly. Lead 13 h: elite. 67 % failures: low. Restore 21.5 min: elite.
+        "dora": {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
+                 "time_to_restore": "elite", "overall": "low"},
+    }
+    assert apr == {
+        **EMPTY_MONTH,
+        "month": "2024-04",
+        "deploys": 1,
+        "deployers": 1,
+        "incident_rate": 0.0,
+        "change_failure_rate": 0.0,
+        "rework_rate": 1.0,  # d5 remediates i2
+        "dora": {"deploy_frequency": "medium", "lead_time": None, "change_failure_rate": "elite",
+                 "time_to_restore": None, "overall": "medium"},
+    }
+    assert body["totals"] == {
+        "deploys": 4,
+        "deployers": 2,
+        "incidents": 3,
+        "deploy_related_incidents": 2,
+        "unresolved_incidents": 1,
+        "incident_rate": 0.5,
+        "change_failure_rate": 0.5,
+        "rework_rate": 0.25,
+        "mttd_seconds": {"mean": 70.0, "median": 60.0},
+        "mttr_seconds": {"mean": 1200.0, "median": 1200.0},
+        "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},
+        "lead_time_seconds": {"median": 46800.0},
+        # 4 deploys in 91 days (Feb 29 + Mar 31 + Apr 30): monthly.
+        "dora": {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
+                 "time_to_restore": "elite", "overall": "low"},
+    }
+
+
+def test_every_service_and_even_count_median(api, march):
+    mar = api.get("/api/reports/monthly/?from=2024-03&to=2024-03").json()["months"][0]
+
+    assert (mar["deploys"], mar["deployers"], mar["incidents"]) == (4, 3, 4)
+    assert mar["mttd_seconds"] == {"mean": 55.0, "median": 45.0}  # 120 60 30 10: between 30 and 60
+    assert mar["mttr_seconds"]["median"] == 600.0  # 600 1800 10
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["service=web&service=api", "service=web,api", "service=web, api&service=web", "team=Storefront,Platform"],
+)
+def test_several_services_or_teams_repeated_or_comma_separated(api, march, query):
+    mar = api.get(f"/api/reports/monthly/?from=2024-03&to=2024-03&{query}").json()["months"][0]
+
+    assert (mar["deploys"], mar["incidents"]) == (4, 4)
+
+
+def test_team_and_severity_filters(api, march):
+    platform = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&team=Platform").json()["months"][0]
+    sev1 = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&service=web&severity=1").json()["months"][0]
+    sev12 = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&severity=1,2").json()["months"][0]
+
+    assert (platform["deploys"], platform["deployers"], platform["incidents"]) == (1, 1, 1)
+    assert (sev1["incidents"], sev1["mttr_seconds"]["median"]) == (1, 1800.0)
+    assert sev1["deploys"] == 3  # severity narrows incidents only
+    assert sev12["incidents"] == 2
+
+
+def test_defaults_to_the_last_12_months_in_the_reporting_time_zone(api, settings, monkeypatch):
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
+    # 23:30 UTC on 31 March is already April in Berlin.
+    monkeypatch.setattr("reports.forms.timezone.now", lambda: at("2024-03-31T23:30:00Z"))
+
+    body = api.get("/api/reports/monthly/").json()
+    only_to = api.get("/api/reports/monthly/?to=2010-12").json()
+    only_from = api.get("/api/reports/monthly/?from=2024-01").json()
+
+    assert (body["time_zone"], body["from"], body["to"]) == ("Europe/Berlin", "2023-05", "2024-04")
+    assert len(body["months"]) == 12
+    assert (only_to["from"], only_to["to"]) == ("2010-01", "2010-12")
+    assert (only_from["from"], only_from["to"]) == ("2024-01", "2024-04")
+
+
+def test_csv_has_one_flat_row_per_month(api, march):
+    response = api.get("/api/reports/monthly/?from=2024-02&to=2024-04&service=web&format=csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert 'filename="opslog-monthly-2024-02-to-2024-04.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert list(rows[0]) == [
+        "month", "deploys", "deployers", "incidents", "deploy_related_incidents", "unresolved_incidents",
+        "incident_rate", "change_failure_rate", "rework_rate", "mttd_seconds_mean", "mttd_seconds_median",
+        "mttr_seconds_mean", "mttr_seconds_median", "time_to_restore_seconds_mean", "time_to_restore_seconds_median",
+        "lead_time_seconds_median", "dora_deploy_frequency", "dora_lead_time", "dora_change_failure_rate",
+        "dora_time_to_restore", "dora_overall",
+    ]
+    assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
+    feb, mar, _ = rows
+    assert (feb["deploys"], feb["incident_rate"], feb["mttd_seconds_mean"], feb["dora_overall"]) == ("0", "", "", "")
+    assert (mar["deploys"], mar["change_failure_rate"], mar["mttd_seconds_median"]) == ("3", repr(2 / 3), "60.0")
+    assert (mar["lead_time_seconds_median"], mar["dora_overall"]) == ("46800.0", "low")
+
+
+def test_csv_by_accept_header(api, march):
+    response = api.get("/api/reports/monthly/?from=2024-03&to=2024-03", HTTP_ACCEPT="text/csv")
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.content.decode().splitlines()[1].startswith("2024-03,4,3,4,")
+
+
+def test_yearly_report(api, march):
+    by_year = api.get("/api/reports/yearly/?from=2023&to=2024&service=web").json()
+    by_month = api.get("/api/reports/yearly/?from=2024-03&to=2024-04&service=web").json()
+    rows = list(csv.reader(io.StringIO(api.get("/api/reports/yearly/?from=2024&to=2024&format=csv").content.decode())))
+
+    assert list(by_year) == ["time_zone", "from", "to", "years", "totals"]
+    assert (by_year["from"], by_year["to"]) == ("2023", "2024")
+    y2023, y2024 = by_year["years"]
+    assert y2023 == {**{k: v for k, v in EMPTY_MONTH.items() if k != "month"}, "year": "2023"}
+    assert list(y2024)[0] == "year"
+    assert (y2024["year"], y2024["deploys"], y2024["deploy_related_incidents"]) == ("2024", 4, 2)
+    assert y2024["mttd_seconds"] == {"mean": 70.0, "median": 60.0}
+    assert y2024["mttr_seconds"] == {"mean": 1200.0, "median": 1200.0}
+    assert by_year["totals"]["deploys"] == 4
+    assert (by_month["from"], by_month["to"], [y["year"] for y in by_month["years"]]) == ("2024", "2024", ["2024"])
+    assert rows[0][0] == "year" and rows[1][:2] == ["2024", "5"]
+
+
+def test_yearly_defaults_to_the_years_of_the_last_12_months(api, monkeypatch):
+    monkeypatch.setattr("reports.forms.timezone.now", lambda: at("2024-03-15T12:00:00Z"))
+
+    body = api.get("/api/reports/yearly/").json()
+
+    assert [y["year"] for y in body["years"]] == ["2023", "2024"]
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("from=2024-13", {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."]}),
+        ("from=May%202024&to=2024-5", {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."],
+                                       "to": ["Enter a month as YYYY-MM, e.g. 2010-05."]}),
+        ("from=0999-01", {"from": ["Enter a month between 1970 and 2999."]}),
+        ("from=2024-05&to=2024-04", {"from": ["The first month (2024-05) is after the last one (2024-04)."]}),
+        ("from=2000-01&to=2020-01",
+         {"to": ["A report covers at most 240 months (20 years); 2000-01 to 2020-01 is 241."]}),
+        ("service=web,serach", {"service": ["Unknown service: “serach”."]}),
+        ("team=Nobody", {"team": ["Unknown team: “Nobody”."]}),
+        ("severity=7&severity=sev1", {"severity": ["Unknown severity: “7”, “sev1”. Use 1, 2, 3 or 4."]}),
+    ],
+)
+def test_bad_parameters_are_a_400_with_a_message_per_parameter(api, march, query, errors):
+    response = api.get(f"/api/reports/monthly/?{query}")
+
+    assert response.status_code == 400
+    assert response.json() == errors
+
+
+def test_errors_are_json_when_csv_was_asked_for(api):
+    response = api.get("/api/reports/monthly/?from=nope&format=csv")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."]}
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("from=2010-13", {"from": ["Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."]}),
+        ("from=2012&to=2010", {"from": ["The first month (2012-01) is after the last one (2010-01)."]}),
+        ("from=2000&to=2020", {"to": ["A report covers at most 20 calendar years; 2000 to 2020 is 21."]}),
+    ],
+)
+def test_yearly_errors(api, query, errors):
+    response = api.get(f"/api/reports/yearly/?{query}")
+
+    assert response.status_code == 400
+    assert response.json() == errors
+
+
+def test_240_months_is_fine(api):
+    body = api.get("/api/reports/monthly/?from=2000-01&to=2019-12").json()
+
+    assert len(body["months"]) == 240
+
+
+@pytest.mark.parametrize("path", ["/api/reports/monthly/", "/api/reports/yearly/", "/api/reports/monthly/?format=csv"])
+def test_anonymous_requests_are_refused(path):
+    response = APIClient().get(path)
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+
+
+def test_a_wrong_token_is_refused():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token nope")
+
+    assert client.get("/api/reports/monthly/").status_code == 401
+
+
+def test_query_count_is_constant_and_small(api, march):
+    def count(query):
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(f"/api/reports/monthly/?{query}").status_code == 200
+        return len(ctx.captured_queries)
+
+    one = count("from=2024-03&to=2024-03&service=web&severity=1")
+    many = count("from=2015-01&to=2024-12&service=web&severity=1")  # 120 months
+    widest = count("from=2005-01&to=2024-12")
+
+    assert one == many == widest <= 15
+
+
+def test_schema_documents_the_parameters_and_both_formats(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    for path in ("/api/reports/monthly/", "/api/reports/yearly/"):
+        operation = schema["paths"][path]["get"]
+        assert {p["name"] for p in operation["parameters"]} == {"from", "to", "service", "team", "severity", "format"}
+        assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+        assert "400" in operation["responses"]
+    months = schema["components"]["schemas"]["MonthlyReport"]["properties"]
+    assert list(months) == ["time_zone", "from", "to", "months", "totals"]

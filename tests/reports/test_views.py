@@ -1,0 +1,359 @@
+"""The dashboard and the "how we count" page."""
+
+import datetime as dt
+import re
+from html import unescape
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
+from incidents.factories import IncidentFactory
+from reports.selectors import Filters
+from reports.views import ListFilters, drilldown
+from tests.reports.test_api import at, build_march
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def march():
+    return build_march()
+
+
+def html_of(response) -> str:
+    return response.content.decode()
+
+
+def month_row(html: str, label: str) -> str:
+    match = re.search(rf'<tr class="period">\s*<th scope="row" class="month">{label}</th>(.*?)</tr>', html, re.S)
+    assert match, f"no row for {label}"
+    return match[1]
+
+
+def cells(html: str, label: str) -> list[str]:
+    """The text of a row's cells after its label."""
+    row = month_row(html, label)
+    return [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r'<td class="[^"]*">(.*?)</td>', row)]
+
+
+def cell_link(row: str, css: str) -> str:
+    match = re.search(rf'<td class="num {css}"><a class="[^"]*" href="([^"]+)"', row)
+    assert match, f"no link in {css}"
+    return unescape(match[1])
+
+
+def listed_pks(client, url: str) -> set[int]:
+    response = client.get(url)
+    assert response.status_code == 200
+    return {row.pk for row in response.context["page"]}
+
+
+@pytest.mark.parametrize("url", ["/", "/reports/", "/reports/how-we-count/"])
+def test_pages_need_a_login(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"/accounts/login/?next={url}")
+
+
+def test_defaults_to_the_last_12_months_ending_this_month_in_the_reporting_time_zone(logged_in, settings, monkeypatch):
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
+    monkeypatch.setattr("reports.forms.timezone.now", lambda: at("2024-03-31T22:30:00Z"))  # 00:30 on 1 April
+
+    response = logged_in.get("/")
+
+    assert response.status_code == 200
+    months = response.context["months"]
+    assert [m.label for m in months][:1] + [m.label for m in months][-1:] == ["May 2023", "Apr 2024"]
+    assert len(months) == 12
+    html = html_of(response)
+    assert 'name="from" value="2023-05"' in html and 'name="to" value="2024-04"' in html
+    assert "months in Europe/Berlin" in html
+
+
+def test_every_figure_of_a_month_and_the_totals(logged_in, march):
+    html = html_of(logged_in.get("/?from=2024-02&to=2024-04&service=web"))
+
+    text = cells(html, "Mar 2024")
+    assert text == [
+        "3", "2", "3", "2", "1",  # deploys, deployers, incidents, deploy-related, unresolved
+        "66.7 %", "66.7 %", "0.0 %",  # incident rate, change failure rate, rework rate
+        "70 s", "60 s",  # MTTD mean, median
+        "20 min", "20 min",  # MTTR
+        "21.5 min", "21.5 min",  # time to restore: 1290 s
+        "13 h",  # lead time median: 46800 s
+        "low",  # DORA overall
+    ]
+    assert cells(html, "Feb 2024") == ["0"] * 5 + ["—"] * 11
+    assert cells(html, "All months")[:8] == ["4", "2", "3", "2", "1", "50.0 %", "50.0 %", "25.0 %"]
+
+
+def test_year_summary_line_in_etsys_style(logged_in, march):
+    html = html_of(logged_in.get("/?from=2024-02&to=2024-04&service=web"))
+
+    line = re.sub(r"<[^>]+>", "", re.search(r"<li><strong>2024:</strong>(.*?)</li>", html, re.S)[1])
+    # The whole of 2024: d1 d2 d3 d5; i1 i2 deploy-related; MTTD mean (120+60+30)/3, MTTR mean (600+1800)/2.
+    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 70 s MTTD, 20 min MTTR"
+    assert "MTTD and MTTR here are <em>means</em>" in html
+
+
+def test_year_summary_lists_each_calendar_year_of_the_range(logged_in):
+    html = html_of(logged_in.get("/?from=2023-11&to=2024-02"))
+
+    assert re.findall(r"<li><strong>(\d{4}):</strong>", html) == ["2023", "2024"]
+    lines = [" ".join(re.sub(r"<[^>]+>", "", li).split()) for li in re.findall(r"<li>(.*?)</li>", html, re.S)]
+    assert "2023: 0 code deploys, 0 deploy-related incidents, no MTTD, no MTTR" in lines
+
+
+def test_dora_levels_for_the_range_with_the_bands(logged_in, march):
+    response = logged_in.get("/?from=2024-02&to=2024-04&service=web")
+    html = html_of(response)
+
+    assert re.search(r'<h2 id="dora-heading">DORA level, Feb 2024 to Apr 2024: <span class="dora-level low">low', html)
+    levels = {m.key: m.level for m in response.context["dora"]}
+    assert levels == {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
+                      "time_to_restore": "elite"}
+    row = re.search(r'<tr class="dora-change_failure_rate">(.*?)</tr>', html, re.S)[1]
+    assert "50.0 %" in row
+    assert '<td class="band current">more</td>' in row
+    for band in ("≥ 1 a day", "≥ 1 a week", "≥ 1 a month", "&lt; 1 hour", "≤ 15 %"):
+        assert band in html
+
+
+def test_counts_link_to_exactly_the_incidents_they_count(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
+
+    incidents = cell_link(row, "incidents")
+    related = cell_link(row, "deploy-related")
+
+    assert incidents == "/incidents/?since=2024-03-01&until=2024-03-31&service=web"
+    assert related == "/incidents/?since=2024-03-01&until=2024-03-31&service=web&deploy_related=true"
+    assert listed_pks(logged_in, incidents) == {march["i1"].pk, march["i2"].pk, march["i3"].pk}
+    assert listed_pks(logged_in, related) == {march["i1"].pk, march["i2"].pk}
+
+
+def test_severity_goes_into_the_incident_links_not_the_deploy_links(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web&severity=1")), "Mar 2024")
+
+    assert listed_pks(logged_in, cell_link(row, "incidents")) == {march["i2"].pk}
+    assert "severity" not in cell_link(row, "deploys")
+
+
+def test_a_team_becomes_its_service_in_the_links(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&team=Platform")), "Mar 2024")
+
+    assert cell_link(row, "incidents") == "/incidents/?since=2024-03-01&until=2024-03-31&service=api"
+    assert listed_pks(logged_in, cell_link(row, "incidents")) == {march["i4"].pk}
+
+
+def test_deploy_links_cover_the_month_the_service_and_production(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
+    url = cell_link(row, "deploys")
+
+    assert url == "/deploys/?since=2024-03-01&until=2024-03-31&service=web&environment=production"
+    assert cell_link(row, "deployers") == url
+    listed = listed_pks(logged_in, url)
+    # The counted deploys are all there, and no staging deploy or other month's or service's …
+    assert {march["d1"].pk, march["d2"].pk, march["d3"].pk} <= listed
+    # … but the failed one is listed too: the deploy log can't filter by two statuses yet.
+    assert listed - {march["d1"].pk, march["d2"].pk, march["d3"].pk} == {march["d4"].pk}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="The deploy log (deploys/filters.py) takes one `status` and one `environment`: it can't list "
+    "production deploys that succeeded or were rolled back, so the month's failed deploy is listed too. "
+    "Needs /deploys/?production=true&status=succeeded&status=rolled_back; then set "
+    "ListFilters.deploys_counted in reports/views.py.",
+)
+def test_deploy_count_links_to_exactly_the_counted_deploys(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
+
+    assert listed_pks(logged_in, cell_link(row, "deploys")) == {march["d1"].pk, march["d2"].pk, march["d3"].pk}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="The incident list (incidents/filters.py) has no filter for 'no resolved_at'; status=open means "
+    "'not acknowledged', which is not the same. Needs /incidents/?resolved=false; then set "
+    "ListFilters.unresolved in reports/views.py.",
+)
+def test_unresolved_count_links_to_exactly_the_unresolved_incidents(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
+
+    assert listed_pks(logged_in, cell_link(row, "unresolved")) == {march["i3"].pk}
+
+
+def test_approximate_links_say_why(logged_in, march):
+    html = html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web,api"))
+    row = month_row(html, "Mar 2024")
+
+    assert re.search(
+        r'<td class="num incidents"><a class="count approx" href="[^"]+" title="Approximate list: '
+        r'the lists show one service or all of them.">4</a>',
+        row,
+    )
+    assert "the deploy log also lists failed deploys, which don&#x27;t count" in html
+    assert "Links marked with a dotted underline" in html
+
+
+def test_month_edges_follow_the_reporting_time_zone(logged_in, settings):
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    march_last = DeployFactory(service=web, environment=production, deployed_at=at("2024-03-31T21:59:00Z"))
+    april_first = DeployFactory(service=web, environment=production, deployed_at=at("2024-03-31T22:30:00Z"))
+
+    html = html_of(logged_in.get("/?from=2024-03&to=2024-04"))
+
+    assert listed_pks(logged_in, cell_link(month_row(html, "Mar 2024"), "deploys")) == {march_last.pk}
+    assert listed_pks(logged_in, cell_link(month_row(html, "Apr 2024"), "deploys")) == {april_first.pk}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("from=2024-13", "From: Enter a month as YYYY-MM, e.g. 2010-05."),
+        ("from=2024-05&to=2024-04", "From: The first month (2024-05) is after the last one (2024-04)."),
+        ("from=1990-01&to=2024-12", "To: A report covers at most 240 months (20 years); 1990-01 to 2024-12 is 420."),
+        ("service=serach", "Service: Unknown service: “serach”."),
+        ("severity=9", "Severity: Unknown severity: “9”. Use 1, 2, 3 or 4."),
+        ("team=%00", "Team: Unknown team: “\x00”."),
+        ("from=99999-01", "From: Enter a month as YYYY-MM, e.g. 2010-05."),
+    ],
+)
+def test_bad_values_are_form_errors_not_a_500(logged_in, query, message):
+    response = logged_in.get(f"/?{query}")
+
+    assert response.status_code == 400
+    assert message in unescape(html_of(response))
+    assert "<table class=\"report\"" not in html_of(response)
+
+
+def test_the_form_keeps_what_was_typed_when_it_is_wrong(logged_in):
+    html = html_of(logged_in.get("/?from=2024-13&to=2024-02"))
+
+    assert 'name="from" value="2024-13"' in html and 'name="to" value="2024-02"' in html
+
+
+def test_filter_choices_are_the_services_and_teams(logged_in, march):
+    html = html_of(logged_in.get("/?service=web"))
+
+    assert '<option value="web" selected>web</option>' in html
+    assert '<option value="api">api</option>' in html
+    assert '<option value="Platform">Platform</option>' in html and '<option value="Storefront">' in html
+    assert '<option value="1">SEV1 · critical</option>' in html
+
+
+def test_charts_use_the_vendored_library_and_no_inline_script(logged_in, march):
+    response = logged_in.get("/?from=2024-02&to=2024-04&service=web")
+    html = html_of(response)
+
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert [attrs for attrs, body in scripts if body.strip() and 'type="application/json"' not in attrs] == []
+    assert '<script src="/static/vendor/chartjs/chart.umd.min.js" defer></script>' in html
+    assert '<script src="/static/opslog/dashboard.js" defer></script>' in html
+    assert "cdn" not in html.lower()
+    chart = response.context["chart"]
+    assert chart["labels"] == ["2024-02", "2024-03", "2024-04"]
+    assert (chart["deploys"], chart["deployers"]) == ([0, 3, 1], [0, 2, 1])
+    assert (chart["incidents"], chart["deploy_related_incidents"]) == ([0, 3, 0], [0, 2, 0])
+    assert chart["mttd_median"] == [None, 60.0, None]
+    assert chart["change_failure_rate"] == [None, 2 / 3, 0.0]
+    assert chart["links"]["deploys"][1].startswith("/deploys/?since=2024-03-01&until=2024-03-31")
+    assert 'id="report-data"' in html
+    for asset in ("/static/vendor/chartjs/chart.umd.min.js", "/static/opslog/dashboard.js"):
+        assert logged_in.get(asset).status_code == 200
+
+
+def test_query_count_does_not_grow_with_the_range(logged_in, march):
+    def count(query):
+        with CaptureQueriesContext(connection) as ctx:
+            assert logged_in.get(f"/?{query}").status_code == 200
+        return len(ctx.captured_queries)
+
+    one = count("from=2024-03&to=2024-03&service=web")
+    ten_years = count("from=2015-01&to=2024-12&service=web")
+
+    # Session, user, services, production environments, and two reports (monthly, yearly).
+    assert one == ten_years <= 2 + 2 + 2 * 8
+
+
+def test_how_we_count_states_the_definitions(logged_in, settings):
+    settings.OPSLOG_REPORT_TIME_ZONE = "America/New_York"
+
+    html = html_of(logged_in.get("/reports/how-we-count/"))
+
+    assert "<strong>America/New_York</strong>" in html
+    for phrase in ("Deploy-related incidents ÷ deploys", "counts once", "Why MTTR starts at detection",
+                   "halfway between the two", "lowest of the four", "≤ 5 %", "&lt; 1 hour", "only the first time"):
+        assert phrase in html, phrase
+    assert logged_in.get("/").status_code == 200
+
+
+# --- The link helper, with the filters the lists don't have yet ----------------------------------
+
+
+def test_drilldown_builds_exact_links_once_the_lists_have_the_filters():
+    lists = ListFilters(deploys_counted=True, team=True, several_services=True, several_severities=True,
+                        unresolved=True)
+    common = dict(start=dt.date(2024, 3, 1), end=dt.date(2024, 4, 1), services=[],
+                  production_environments=["production", "production-eu"], lists=lists)
+    filters = Filters(services=("web", "api"), teams=("Platform",), severities=(1, 2))
+
+    deploys = drilldown("deploys", filters=filters, **common)
+    unresolved = drilldown("unresolved_incidents", filters=filters, **common)
+
+    assert deploys.exact and unresolved.exact
+    assert deploys.url == (
+        "/deploys/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
+        "&production=true&status=succeeded&status=rolled_back"
+    )
+    assert unresolved.url == (
+        "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
+        "&severity=1&severity=2&resolved=false"
+    )
+
+
+def test_drilldown_today():
+    common = dict(start=dt.date(2024, 12, 1), end=dt.date(2025, 1, 1), services=[],
+                  production_environments=["production"])
+
+    incidents = drilldown("incidents", filters=Filters(severities=(2,)), **common)
+    several = drilldown("incidents", filters=Filters(severities=(1, 2)), **common)
+    deploys = drilldown("deploys", filters=Filters(), **common)
+
+    assert (incidents.url, incidents.exact) == ("/incidents/?since=2024-12-01&until=2024-12-31&severity=2", True)
+    assert several.caveats == ("the incident list shows one severity or all of them",)
+    assert deploys.url == "/deploys/?since=2024-12-01&until=2024-12-31&environment=production"
+    assert deploys.caveats == ("the deploy log also lists failed deploys, which don't count",)
+    with pytest.raises(ValueError):
+        drilldown("lead_time", filters=Filters(), **common)
+
+
+def test_the_duration_filter_rounds_seconds_for_people():
+    from incidents.templatetags.opslog import duration
+
+    assert duration(17.0364) in ("17 s", "17.0 s")
+    assert duration(85.553) in ("86 s", "85.6 s")
+
+
+def test_durations_on_the_dashboard_are_for_people():
+    from reports.templatetags.reports import for_people
+
+    assert [for_people(v) for v in (17.0364, 85.553, 89.96, 390.0, 7500.0, None)] == [
+        "17 s", "85.6 s", "1.5 min", "6.5 min", "2 h 5 min", "—",
+    ]
+
+
+def test_an_incident_counts_in_its_start_month_only(logged_in):
+    web = ServiceFactory(slug="web")
+    incident = IncidentFactory(started_at=at("2024-03-31T23:00:00Z"), detected_at=at("2024-04-01T01:00:00Z"),
+                               services=[web])
+
+    html = html_of(logged_in.get("/?from=2024-03&to=2024-04"))
+
+    assert listed_pks(logged_in, cell_link(month_row(html, "Mar 2024"), "incidents")) == {incident.pk}
+    assert listed_pks(logged_in, cell_link(month_row(html, "Apr 2024"), "incidents")) == set()

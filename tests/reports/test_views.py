@@ -255,7 +255,8 @@ def test_charts_use_the_vendored_library_and_no_inline_script(logged_in, march):
     assert [attrs for attrs, body in scripts if body.strip() and 'type="application/json"' not in attrs] == []
     assert '<script src="/static/vendor/chartjs/chart.umd.min.js" defer></script>' in html
     assert '<script src="/static/opslog/dashboard.js" defer></script>' in html
-    assert "cdn" not in html.lower()
+    # Nothing loaded from another host (a bare "cdn" search would trip on random CSRF tokens).
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', html)
     chart = response.context["chart"]
     assert chart["labels"] == ["2024-02", "2024-03", "2024-04"]
     assert (chart["deploys"], chart["deployers"]) == ([0, 3, 1], [0, 2, 1])

@@ -1,6 +1,8 @@
 """Forms for the incident pages. They validate input; the writes are incidents.services'."""
 
 import re
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -35,9 +37,29 @@ class LocalDateTimeField(forms.DateTimeField):
             result = super().to_python(value)
         except OverflowError:  # year 1 moved to UTC
             raise ValidationError(self.error_messages["range"], code="range") from None
+        except ValidationError as error:
+            result = self._repeated_hour(value)
+            if result is None:
+                raise error
         if result is not None and not 1970 <= result.year <= 2999:
             raise ValidationError(self.error_messages["range"], code="range")
         return result
+
+    @staticmethod
+    def _repeated_hour(value):
+        """A wall-clock time that occurs twice (clocks going back) is read as its first occurrence;
+        one that never occurs (clocks going forward) stays an error."""
+        try:
+            naive = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            return None
+        if naive.tzinfo is not None:
+            return None
+        zone = timezone.get_current_timezone()
+        first = naive.replace(tzinfo=zone, fold=0)
+        if first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
+            return None  # skipped by a DST change
+        return first
 
 
 def default_started_at():
@@ -155,6 +177,29 @@ class IncidentForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if name not in LIFECYCLE or name in self.changed_data
         }
+
+
+def comparable(name: str, value):
+    """A field's value as the edit form shows it, comparable across requests (JSON-safe)."""
+    if value is None:
+        return None
+    if name == "services":
+        return sorted(s.slug if isinstance(s, Service) else str(s) for s in value)
+    if hasattr(value, "astimezone"):
+        # As the form shows it: wall-clock time to the second in the reporting time zone, so an
+        # untouched time in a DST-repeated hour compares equal to itself.
+        return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M:%S")
+    if name == "summary":
+        return value.replace("\r\n", "\n").strip("\n")
+    return value
+
+
+def editable_state(incident: Incident) -> dict:
+    """The incident's editable fields as the edit form showed them: sent along with the form so
+    a save applies only what this person changed, and spots what others changed meanwhile."""
+    values = {name: getattr(incident, name) for name in IncidentForm.base_fields if name != "services"}
+    values["services"] = list(incident.services.all())
+    return {name: comparable(name, value) for name, value in values.items()}
 
 
 class NoteForm(forms.Form):

@@ -2,6 +2,7 @@
 service call from a POST, then a redirect."""
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -29,6 +30,8 @@ from incidents.forms import (
     RemediationForm,
     RevisionCompareForm,
     add_service_errors,
+    comparable,
+    editable_state,
 )
 from incidents.markdown import render_markdown
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
@@ -127,15 +130,48 @@ def _with_link_state(deploys, linked: set) -> list:
 def incident_edit(request, pk: int):
     incident = get_object_or_404(Incident.objects.prefetch_related("services"), pk=pk)
     form = IncidentForm(request.POST or None, incident=incident)
+    current = editable_state(incident)
     if form.is_valid():
-        try:
-            services.incident_update(incident=incident, changes=form.changes(), by=request.user)
-        except ValidationError as error:
-            add_service_errors(form, error)
+        seen = _seen_state(request.POST.get("base_state"))
+        if seen is None:
+            changes = form.changes()
+            clashes = []
         else:
-            messages.success(request, "Saved.")
-            return redirect(incident)
-    return render(request, "incidents/incident_edit.html", {"form": form, "incident": incident})
+            # Only what this person changed; what others changed meanwhile stays.
+            changes = {
+                name: value
+                for name, value in form.cleaned_data.items()
+                if comparable(name, value) != seen.get(name)
+            }
+            clashes = [name for name in changes if current.get(name) != seen.get(name)]
+        if clashes:
+            labels = ", ".join(form[name].label for name in clashes)
+            form.add_error(
+                None,
+                f"Someone changed {labels} after you opened this form (see the timeline). Nothing was saved. "
+                "The fields show your values; check them against the incident's page and save again to keep yours.",
+            )
+        else:
+            try:
+                services.incident_update(incident=incident, changes=changes, by=request.user)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, "Saved.")
+                return redirect(incident)
+    return render(
+        request,
+        "incidents/incident_edit.html",
+        {"form": form, "incident": incident, "base_state": json.dumps(current)},
+    )
+
+
+def _seen_state(raw: str | None) -> dict | None:
+    try:
+        seen = json.loads(raw or "")
+    except ValueError:
+        return None
+    return seen if isinstance(seen, dict) else None
 
 
 @require_POST

@@ -141,8 +141,17 @@ class NoteInputSerializer(StrictInputSerializer):
     at = AwareDateTimeField(required=False, validators=[_not_in_future], help_text="When; default now.")
 
 
+class WholeIdField(serializers.PrimaryKeyRelatedField):
+    """A record's id: 12 or "12", never 12.5 (which a plain lookup would quietly read as 12)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float)) or (isinstance(data, str) and not data.strip().isdigit()):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class LinkInputSerializer(StrictInputSerializer):
-    deploy = serializers.PrimaryKeyRelatedField(
+    deploy = WholeIdField(
         queryset=Deploy.objects.with_related(),
         error_messages={
             "does_not_exist": "No deploy with id {pk_value}.",

@@ -5,7 +5,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
@@ -235,7 +235,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self._incident()
         deploy = Deploy.objects.with_related().filter(pk=deploy_id).first()
         if deploy is None:
-            raise NotFound(f"No deploy with id {deploy_id}.")
+            # An unknown id is bad input, as when linking; a known deploy that isn't linked is a 404.
+            raise ValidationError({"deploy": [f"No deploy with id {deploy_id}."]})
         if not services.incident_unlink_deploy(incident=incident, deploy=deploy, relation=relation, by=request.user):
             raise NotFound(f"Deploy {deploy.pk} is not linked {RELATION_WORDS[relation]} this incident.")
         return Response(status=status.HTTP_204_NO_CONTENT)

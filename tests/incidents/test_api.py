@@ -889,14 +889,28 @@ def test_linking_an_unknown_deploy_is_a_400(api, path, relation, words, body, me
 
 
 @pytest.mark.parametrize(("path", "relation", "words"), LINKS)
-def test_unlinking_an_unknown_deploy_or_incident_is_a_404(api, web, path, relation, words):
+def test_unlinking_an_unknown_deploy_is_a_400_and_an_unknown_incident_a_404(api, web, path, relation, words):
     incident = IncidentFactory()
     deploy = DeployFactory(service=web)
 
-    assert api.delete(f"/api/incidents/{incident.pk}/{path}/999999/").status_code == 404
+    unknown = api.delete(f"/api/incidents/{incident.pk}/{path}/999999/")
+    assert unknown.status_code == 400
+    assert unknown.json() == {"deploy": ["No deploy with id 999999."]}
     assert api.delete(f"/api/incidents/999999/{path}/{deploy.pk}/").status_code == 404
     assert api.post(f"/api/incidents/999999/{path}/", {"deploy": deploy.pk}, format="json").status_code == 404
     assert TimelineEntry.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", [1.5, 1.0, True, "1.5", "one"])
+def test_a_deploy_id_must_be_a_whole_number(api, web, value):
+    incident = IncidentFactory()
+    DeployFactory(service=web)
+
+    response = api.post(f"/api/incidents/{incident.pk}/causes/", {"deploy": value}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["deploy"]
+    assert IncidentDeploy.objects.count() == 0
 
 
 # --- Authentication and schema ------------------------------------------------------------------

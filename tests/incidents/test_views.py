@@ -830,3 +830,91 @@ def test_detail_query_count_does_not_grow_with_timeline_links_or_suspects(logged
         )
 
     assert _page_queries(logged_in, f"/incidents/{incident.pk}/") == few
+
+
+def _edit_data_from_page(response, **overrides):
+    """The edit form as the browser would submit it, untouched except for `overrides`."""
+    import re
+
+    html = response.content.decode()
+    data = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
+        if name not in ("csrfmiddlewaretoken",):
+            data[name] = __import__("html").unescape(value)
+    form = response.context["form"]
+    for name in ("severity", "detected_by"):
+        data[name] = str(form.initial.get(name) or form[name].value())
+    data["services"] = [s.slug for s in form.initial.get("services", [])]
+    data["summary"] = form.initial.get("summary") or ""
+    for name in ("acknowledged_at", "mitigated_at", "resolved_at", "detected_at", "started_at"):
+        value = form[name].value()
+        data[name] = form.fields[name].widget.format_value(value) if value else ""
+    data.update(overrides)
+    return data
+
+
+def test_a_stale_edit_keeps_what_others_changed_meanwhile(logged_in, user):
+    from incidents.services import incident_stamp, incident_update
+
+    web, api = ServiceFactory(slug="web"), ServiceFactory(slug="api")
+    incident = IncidentFactory(title="Checkout slow", severity=3, services=[web])
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+    # Meanwhile, someone else resolves it and raises the severity.
+    incident_stamp(incident=incident, stage="resolved", by=user)
+    incident_update(incident=incident, changes={"severity": 1, "services": [web, api]}, by=user)
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, title="Checkout down"))
+
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.title == "Checkout down"
+    assert incident.resolved_at is not None
+    assert incident.severity == 1
+    assert set(incident.services.values_list("slug", flat=True)) == {"web", "api"}
+
+
+def test_a_stale_edit_of_a_field_someone_else_changed_is_refused(logged_in, user):
+    from incidents.services import incident_update
+
+    incident = IncidentFactory(severity=3)
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+    incident_update(incident=incident, changes={"severity": 1}, by=user)
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, severity="2"))
+
+    assert response.status_code == 200
+    assert "Someone changed Severity after you opened this form" in response.content.decode()
+    incident.refresh_from_db()
+    assert incident.severity == 1
+    # Saving again from the refreshed form keeps this person's value, deliberately.
+    again = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(response, severity="2"))
+    assert again.status_code == 302
+    incident.refresh_from_db()
+    assert incident.severity == 2
+
+
+def test_times_in_the_hour_repeated_by_dst_can_be_filed_and_left_alone(logged_in, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    # 2025-10-26: clocks go back from 03:00 CEST to 02:00 CET, so 02:00–03:00 happens twice.
+    incident = IncidentFactory(
+        started_at=dt.datetime(2025, 10, 26, 0, 30, tzinfo=UTC),  # 02:30 CEST, the first 02:30
+        detected_at=dt.datetime(2025, 10, 26, 1, 10, tzinfo=UTC),  # 02:10 CET, the second 02:10
+    )
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, title="Renamed"))
+
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.title == "Renamed"
+    assert incident.started_at == dt.datetime(2025, 10, 26, 0, 30, tzinfo=UTC)
+    assert incident.detected_at == dt.datetime(2025, 10, 26, 1, 10, tzinfo=UTC)
+
+    filed = logged_in.post(
+        "/incidents/new/",
+        {"title": "Night trouble", "severity": "3", "started_at": "2025-10-26T02:30", "detected_by": "monitoring",
+         "detected_at": "2025-10-26T02:40"},
+    )
+    assert filed.status_code == 302
+    new = Incident.objects.get(title="Night trouble")
+    assert new.started_at == dt.datetime(2025, 10, 26, 0, 30, tzinfo=UTC)  # the first 02:30

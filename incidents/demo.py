@@ -139,6 +139,20 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
                 f"Linked {cause.service.slug} {cause.version} to production (deploy #{cause.pk}) as a cause.",
             )
         )
+        # The fix: the service's next production deploy after detection, if it came before the resolution.
+        fix = (
+            Deploy.objects.production()
+            .live()
+            .filter(service=cause.service, deployed_at__gt=detected, deployed_at__lt=resolved or now)
+            .order_by("deployed_at")
+            .first()
+        )
+        if fix is not None:
+            IncidentDeployFactory(incident=incident, deploy=fix, relation=IncidentDeploy.Relation.REMEDIATION)
+            entries.append(
+                (fix.deployed_at, TimelineEntry.Kind.DEPLOY_LINKED,
+                 f"Linked {fix.service.slug} {fix.version} to production (deploy #{fix.pk}) as remediating.")
+            )
     for at, kind, text in entries:
         TimelineEntryFactory(incident=incident, at=at, kind=kind, text=text, created_at=at)
     return True

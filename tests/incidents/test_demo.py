@@ -35,7 +35,7 @@ def test_some_are_caused_by_deploys_most_not(demo):
     related = Incident.objects.deploy_related().count()
 
     assert 0.1 <= related / Incident.objects.count() < 0.5
-    for link in IncidentDeploy.objects.select_related("deploy__environment", "incident"):
+    for link in IncidentDeploy.objects.filter(relation="cause").select_related("deploy__environment", "incident"):
         assert link.deploy.environment.is_production
         assert link.deploy.deployed_at <= link.incident.started_at
         assert link.deploy.service in link.incident.services.all()
@@ -111,3 +111,12 @@ def test_a_few_change_records_on_causing_deploys(demo_postmortems):
 
 def test_postmortems_are_not_seeded_twice(demo_postmortems):
     assert seed_postmortems(now=NOW) == 0
+
+
+def test_some_caused_incidents_have_a_remediating_deploy(demo):
+    fixes = IncidentDeploy.objects.filter(relation="remediation").select_related("deploy", "incident")
+
+    assert fixes.exists()
+    for link in fixes:
+        assert link.deploy.deployed_at > link.incident.detected_at
+        assert link.incident.deploy_links.filter(relation="cause").exists()

@@ -231,6 +231,9 @@ if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:
     raise ImproperlyConfigured(
         "OPSLOG_TRACKER_URL must contain {key}, e.g. https://tracker.example.com/browse/{key}."
     )
+# Only these tracker projects' keys become links (e.g. "OPS,DEV"); empty: any key but the
+# look-alikes of standards (UTF-8, ISO-8601, SHA-256…).
+OPSLOG_TRACKER_PROJECTS = [p.upper() for p in env_list("OPSLOG_TRACKER_PROJECTS")]
 # Suspect deploys for an incident: production deploys of its services from this many hours
 # before the impact began up to its detection.
 OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)

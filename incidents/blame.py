@@ -18,7 +18,7 @@ PHRASES: list[tuple[str, str]] = [
     (r"\bshouldn['’]t(?: have|['’]ve)\b", "“Shouldn't have” judges with hindsight. What did the person know at the time?"),
     (r"\bcareless(ly|ness)?\b", "“Careless” blames a person. What made the mistake easy to make?"),
     (r"\bhuman error\b", "“Human error” is where the investigation starts, not where it ends."),
-    (r"\bfault\b", "“Fault” looks for someone to blame. Which conditions contributed?"),
+    (r"\bfault\b(?!-)", "“Fault” looks for someone to blame. Which conditions contributed?"),
     (r"\bfailed to\b", "“Failed to” points at a person. What in the system let this go unnoticed?"),
     (r"\bnegligen(t|ce)\b", "“Negligence” blames a person. What made the safe path hard?"),
     (r"\bblame[sd]?\b", "Post-mortems look for causes in the system, not for someone to blame."),
@@ -32,7 +32,7 @@ PHRASES: list[tuple[str, str]] = [
 # A person's name (a capitalised word) as the subject of a failure: "Bob should have", "Alice broke".
 # Case-sensitive, so it only fires on a capitalised name.
 NAME_AS_SUBJECT = (
-    r"\b[A-Z][a-z]+ (should have|should['’]ve|shouldn['’]t have|failed to|forgot|broke|didn['’]t|did not|neglected|"
+    r"\b[A-Z][a-z]*(?:['’][A-Z][a-z]+)? (should have|should['’]ve|shouldn['’]t have|failed to|forgot|broke|didn['’]t|did not|neglected|"
     r"missed|messed up|screwed up|caused)\b",
     "A person as the subject of a failure. Try the system as the subject: what allowed it?",
 )

@@ -197,6 +197,7 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
         .prefetch_related("deploy_links__deploy__service")
         .order_by("started_at")
     )
+    owners = _demo_owners()
     for incident in incidents:
         rng = random.Random(f"opslog-demo-postmortem-{incident.external_id}")
         if incident.severity > 2 and rng.random() < 0.5:
@@ -206,6 +207,11 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
             # Teams leave some drafts unfinished, more so for recent incidents.
             published = rng.random() < (0.88 if age > 75 else 0.3)
             text = _postmortem_text(incident)
+            # Minor ones caused upstream sometimes need no action from us.
+            no_action = incident.severity == 4 and rng.random() < 0.4
+            if no_action:
+                text.update(no_action_needed=True,
+                            no_action_reason="A one-off outage at our CDN provider; nothing of ours to change.")
             postmortem = PostMortemFactory(
                 incident=incident,
                 status=PostMortem.Status.PUBLISHED if published else PostMortem.Status.DRAFT,
@@ -216,10 +222,8 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                 updated_at=incident.resolved_at + dt.timedelta(days=rng.randint(3, 9)),
                 **text,
             )
-            PostMortemRevision.objects.create(
-                postmortem=postmortem, version=1, content=postmortem.content(), saved_at=postmortem.updated_at
-            )
-            for kind, description in rng.sample(
+            _history(postmortem, rng)
+            for kind, description in [] if no_action else rng.sample(
                 [r for r in REMEDIATIONS if r[0] == "dev"], rng.randint(1, 2)
             ) + rng.sample([r for r in REMEDIATIONS if r[0] == "ops"], rng.randint(1, 2)):
                 due = timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.choice([7, 14, 30]))
@@ -237,7 +241,9 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                     postmortem=postmortem,
                     kind=kind,
                     description=description,
-                    owner_name=rng.choice(COMMANDERS),
+                    # Half owned by users (who get reminder emails), half by a name.
+                    **({"owner": rng.choice(owners), "owner_name": ""} if rng.random() < 0.5
+                       else {"owner_name": rng.choice(COMMANDERS)}),
                     due_date=due,
                     status=status,
                     completed_at=completed,
@@ -255,7 +261,53 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                 failure_impact=impact, failure_response=response,
             )
             Deploy.objects.filter(pk=causes[0].pk).update(change_record=record)
+    # The latest draft is with reviewers.
+    latest_draft = PostMortem.objects.filter(incident__source=SOURCE, status="draft").order_by("-created_at").first()
+    if latest_draft is not None and not PostMortem.objects.filter(incident__source=SOURCE, status="in_review").exists():
+        latest_draft.status = PostMortem.Status.IN_REVIEW
+        latest_draft.version += 1
+        latest_draft.save(update_fields=["status", "version"])
+        PostMortemRevision.objects.create(postmortem=latest_draft, version=latest_draft.version,
+                                          content=latest_draft.content(), saved_at=latest_draft.updated_at)
     return created
+
+
+def _demo_owners():
+    """People who own remediations: users with an email address, no usable password."""
+    from django.contrib.auth import get_user_model
+
+    users = []
+    for name in COMMANDERS:
+        first, last = name.split(" ", 1)
+        user, created = get_user_model().objects.get_or_create(
+            username=first.lower(), defaults={"first_name": first, "last_name": last,
+                                               "email": f"{first.lower()}@example.com"}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        users.append(user)
+    return users
+
+
+def _history(postmortem, rng) -> None:
+    """The revisions a team leaves while writing: a first draft, the meeting's edits, and the
+    publishing — so History has something to compare."""
+    from incidents.models import PostMortem, PostMortemRevision
+
+    final = postmortem.content()
+    draft = dict(final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="",
+                 contributing_factors="")
+    steps = [draft, dict(final, status="draft")]
+    if postmortem.status == PostMortem.Status.PUBLISHED:
+        steps.append(final)
+    start = postmortem.created_at
+    for number, content in enumerate(steps, start=1):
+        PostMortemRevision.objects.create(
+            postmortem=postmortem, version=number, content=content,
+            saved_at=start + (postmortem.updated_at - start) * number / len(steps),
+        )
+    PostMortem.objects.filter(pk=postmortem.pk).update(version=len(steps))
 
 
 def _postmortem_text(incident: Incident) -> dict:

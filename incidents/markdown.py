@@ -7,11 +7,17 @@ from urllib.parse import quote
 import markdown as markdown_lib
 import nh3
 from django.conf import settings
-from markdown.inlinepatterns import InlineProcessor
+from django.utils.html import escape
+from markdown.treeprocessors import Treeprocessor
 
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
-# Issue keys as Jira, Linear, YouTrack and others write them: OPS-123.
-TRACKER_KEY = r"\b([A-Z][A-Z0-9]{1,9}-\d{1,7})\b"
+# No images: a remote image in a write-up is a tracking pixel for whoever wrote it.
+ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"}
+# Issue keys as Jira, Linear, YouTrack and others write them: OPS-123 — not inside a word or a URL.
+TRACKER_KEY = re.compile(r"(?<![\w/.#-])([A-Z][A-Z0-9]{1,9})-(\d{1,7})\b(?!-)")
+# Standards and encodings that look like keys.
+NOT_TRACKER_PROJECTS = {"UTF", "ISO", "SHA", "HTTP", "CVE", "RFC", "TLS", "SSL", "MD", "UTC", "GMT", "IPV", "IEEE",
+                        "ECMA", "PEP", "X"}
 
 
 def tracker_url(key: str) -> str | None:
@@ -19,39 +25,72 @@ def tracker_url(key: str) -> str | None:
     return template.replace("{key}", quote(key)) if template else None
 
 
-class _TrackerKeys(InlineProcessor):
-    def handleMatch(self, m, data):
-        link = etree.Element("a")
-        link.set("href", tracker_url(m.group(1)))
-        link.text = m.group(1)
-        return link, m.start(0), m.end(0)
+def _is_key(match: re.Match) -> bool:
+    project = match.group(1)
+    projects = settings.OPSLOG_TRACKER_PROJECTS
+    return project in projects if projects else project not in NOT_TRACKER_PROJECTS
+
+
+class _TrackerKeys(Treeprocessor):
+    """Turns tracker keys in text into links, after inline Markdown: never inside an existing
+    link, code or preformatted text, so it can't nest anchors or rewrite an author's URL."""
+
+    SKIP = {"a", "code", "pre"}
+
+    def run(self, root):
+        self._walk(root)
+
+    def _walk(self, element):
+        for child in list(element):
+            if child.tag not in self.SKIP:
+                self._walk(child)
+            child.tail = self._split(element, child.tail, after=child) if child.tail else child.tail
+        if element.text and element.tag not in self.SKIP:
+            element.text = self._split(element, element.text, after=None)
+
+    def _split(self, parent, text, *, after):
+        """Keep text up to the first key; insert a link per key, each followed by its text."""
+        matches = [m for m in TRACKER_KEY.finditer(text) if _is_key(m)]
+        if not matches:
+            return text
+        head = text[: matches[0].start()]
+        position = list(parent).index(after) + 1 if after is not None else 0
+        for index, match in enumerate(matches):
+            end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+            link = etree.Element("a", {"href": tracker_url(match.group(0))})
+            link.text = match.group(0)
+            link.tail = text[match.end() : end]
+            parent.insert(position, link)
+            position += 1
+        return head
 
 
 class _TrackerExtension(markdown_lib.Extension):
     def extendMarkdown(self, md):
-        # Below links (160) and autolinks, so a key inside a link's text stays plain text.
-        md.inlinePatterns.register(_TrackerKeys(TRACKER_KEY, md), "tracker_keys", 95)
+        # Priority below "inline" (20): runs once links, emphasis and code exist in the tree.
+        md.treeprocessors.register(_TrackerKeys(md), "tracker_keys", 5)
 
 
 def render_markdown(text: str) -> str:
     """HTML for `text`, sanitized with nh3 (scripts, event handlers, javascript: and data: URLs
-    removed). Tracker keys such as OPS-123 become links when OPSLOG_TRACKER_URL is set."""
+    and images removed). Tracker keys such as OPS-123 become links when OPSLOG_TRACKER_URL is set."""
     extensions = ["extra", "sane_lists"]
     if settings.OPSLOG_TRACKER_URL:
         extensions.append(_TrackerExtension())
     html = markdown_lib.markdown(text or "", extensions=extensions, output_format="html")
-    return nh3.clean(html, url_schemes=ALLOWED_SCHEMES, link_rel="noopener noreferrer nofollow")
+    return nh3.clean(html, tags=ALLOWED_TAGS, url_schemes=ALLOWED_SCHEMES, link_rel="noopener noreferrer nofollow")
 
 
 def tracker_links(text: str) -> str:
     """Plain text with tracker keys made into links (escaped, sanitized HTML)."""
-    from django.utils.html import escape
-
     escaped = escape(text or "")
     if not settings.OPSLOG_TRACKER_URL:
         return escaped
-    return re.sub(
-        TRACKER_KEY,
-        lambda m: f'<a href="{escape(tracker_url(m.group(1)))}" rel="noopener noreferrer nofollow">{m.group(1)}</a>',
-        escaped,
-    )
+
+    def link(match: re.Match) -> str:
+        if not _is_key(match):
+            return match.group(0)
+        url = escape(tracker_url(match.group(0)))
+        return f'<a href="{url}" rel="noopener noreferrer nofollow">{match.group(0)}</a>'
+
+    return TRACKER_KEY.sub(link, escaped)

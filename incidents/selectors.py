@@ -149,6 +149,7 @@ def remediations_due_for_reminder(*, today: dt.date | None = None) -> QuerySet[R
             due_date__isnull=False,
             due_date__lte=today + dt.timedelta(days=2),
             owner__isnull=False,
+            owner__is_active=True,
         )
         .exclude(owner__email="")
         .filter(Q(last_reminded_on__isnull=True) | Q(last_reminded_on__lt=today))
@@ -225,13 +226,14 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         lines += [f"## {heading}", "", getattr(postmortem, name).strip() or "_Not written._", ""]
         if name == "went_poorly":
             for record in postmortem_change_records(postmortem):
-                lines += [
-                    f"> **Change record CR-{record.pk}: {record.title}** ({record.get_kind_display()}, {record.owner})",
-                    f"> - Done this before? {record.done_before}",
-                    f"> - What will happen when it goes wrong? {record.failure_impact}",
-                    f"> - What will we do when it goes wrong? {record.failure_response}",
-                    "",
+                quoted = [
+                    f"**Change record CR-{record.pk}: {record.title}** ({record.get_kind_display()}, {record.owner})",
+                    f"- Done this before? {record.done_before}",
+                    f"- What will happen when it goes wrong? {record.failure_impact}",
+                    f"- What will we do when it goes wrong? {record.failure_response}",
                 ]
+                # Every line of a multi-line answer stays inside the quote.
+                lines += ["> " + line for text in quoted for line in text.splitlines() or [""]] + [""]
     lines += ["## Remediations", ""]
     remediations = list(postmortem.remediations.select_related("owner").order_by("kind", "due_date", "id"))
     if remediations:

@@ -395,15 +395,17 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
     locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
     if locked.version != base_version:
         raise EditConflict(locked, changes)
-    changed = False
+    changed = set()
     for name, value in changes.items():
         if getattr(locked, name) != value:
             setattr(locked, name, value)
-            changed = True
+            changed.add(name)
     if not changed:
         return locked
-    if locked.status == PostMortem.Status.PUBLISHED:
+    if locked.status == PostMortem.Status.PUBLISHED and "no_action_needed" in changed:
+        # Unticking "no action needed" on a published write-up must leave it publishable.
         _check_publishable(locked)
+    _check_content(locked)
     now = timezone.now()
     locked.version += 1
     locked.updated_at = now
@@ -413,7 +415,29 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
     return locked
 
 
+MAX_SECTION_LENGTH = 100_000
+
+
+def _check_content(postmortem: PostMortem) -> None:
+    """What any save must respect, whatever the status."""
+    errors = {}
+    for name in PostMortem.SECTION_FIELDS + ["no_action_reason"]:
+        if len(getattr(postmortem, name) or "") > MAX_SECTION_LENGTH:
+            errors[name] = [f"Keep a section under {MAX_SECTION_LENGTH:,} characters."]
+    # A draft may tick "no action needed" before the reason is written; a published one may not.
+    published = postmortem.status == PostMortem.Status.PUBLISHED
+    if published and postmortem.no_action_needed and not postmortem.no_action_reason.strip():
+        errors["no_action_reason"] = ["Say why no action is needed."]
+    if postmortem.meeting_date and not 1970 <= postmortem.meeting_date.year <= 2999:
+        errors["meeting_date"] = ["Enter a date between 1970 and 2999."]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _check_publishable(postmortem: PostMortem) -> None:
+    """The rule for publishing. It is checked when publishing: afterwards, a remediation may
+    still be dropped (won't do, with a reason), which is an honest decision, not a loophole."""
+    _check_content(postmortem)
     if postmortem.no_action_needed:
         if not postmortem.no_action_reason.strip():
             raise ValidationError({"no_action_reason": ["Say why no action is needed."]})
@@ -453,6 +477,7 @@ def postmortem_set_status(*, postmortem: PostMortem, status: str, base_version: 
     return locked
 
 
+MAX_TEXT_LENGTH = 10_000
 REMEDIATION_EDITABLE = ["description", "kind", "owner", "owner_name", "due_date", "status", "wont_do_reason", "tracker_ref"]
 
 
@@ -463,6 +488,11 @@ def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:
     old_status = remediation.status
     for name, value in changes.items():
         setattr(remediation, name, value)
+    # The owner is a user or a name: giving one replaces the other.
+    if changes.get("owner") is not None and "owner_name" not in changes:
+        remediation.owner_name = ""
+    if (changes.get("owner_name") or "").strip() and "owner" not in changes:
+        remediation.owner = None
     if remediation.status == Remediation.Status.DONE and old_status != Remediation.Status.DONE:
         remediation.completed_at = now
     elif remediation.status != Remediation.Status.DONE:
@@ -470,6 +500,18 @@ def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:
     if remediation.status != Remediation.Status.WONT_DO:
         remediation.wont_do_reason = ""
     remediation.updated_at = now
+    errors = {}
+    if remediation.owner_id and remediation.owner_name.strip():
+        errors["owner_name"] = ["Give a user or a name as the owner, not both."]
+    if remediation.owner_id and not remediation.owner.is_active:
+        errors["owner"] = ["That user is no longer active."]
+    if remediation.due_date and not 1970 <= remediation.due_date.year <= 2999:
+        errors["due_date"] = ["Enter a date between 1970 and 2999."]
+    for name in ("description", "wont_do_reason"):
+        if len(getattr(remediation, name)) > MAX_TEXT_LENGTH:
+            errors[name] = [f"Keep it under {MAX_TEXT_LENGTH:,} characters."]
+    if errors:
+        raise ValidationError(errors)
     remediation.full_clean(exclude=["postmortem", "owner"])
 
 

@@ -10,6 +10,7 @@ from incidents import selectors
 from incidents.models import Remediation
 
 logger = logging.getLogger(__name__)
+REMINDER_HOUR = 8
 
 
 @shared_task(acks_late=True)
@@ -19,7 +20,11 @@ def send_remediation_reminders() -> int:
     Safe to run often and from several workers at once: a remediation is claimed for today
     before its email goes out. Returns how many emails were sent.
     """
-    today = timezone.localdate()
+    now = timezone.localtime()
+    # Beat runs this hourly; the day's reminders wait for the working day in the reporting zone.
+    if now.hour < REMINDER_HOUR:
+        return 0
+    today = now.date()
     sent = 0
     for remediation in selectors.remediations_due_for_reminder(today=today):
         claimed = (

@@ -576,8 +576,12 @@ def remediation_edit(request, pk: int):
 def remediation_delete(request, pk: int):
     remediation = _get_remediation(pk)
     postmortem = remediation.postmortem
-    services.remediation_delete(remediation=remediation, by=request.user)
-    messages.success(request, "Remediation deleted.")
+    try:
+        services.remediation_delete(remediation=remediation, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Remediation deleted.")
     return redirect(f"{postmortem.get_absolute_url()}#remediations")
 
 

@@ -728,8 +728,9 @@ class PostMortemDiffQuerySerializer(serializers.Serializer):
     def get_fields(self):
         # `from` is a Python keyword: declared here rather than as a class attribute.
         return {
-            "from": serializers.IntegerField(min_value=1, required=False),
-            "to": serializers.IntegerField(min_value=1, required=False),
+            # Bounded: a database integer overflows past 2**31.
+            "from": serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False),
+            "to": serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False),
         }
 
 

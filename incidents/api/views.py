@@ -615,7 +615,10 @@ class RemediationViewSet(
 
     @extend_schema(summary="Delete a remediation", responses={204: OpenApiResponse(description="Deleted.")})
     def destroy(self, request, pk=None):
-        services.remediation_delete(remediation=self._remediation(), by=request.user)
+        try:
+            services.remediation_delete(remediation=self._remediation(), by=request.user)
+        except DjangoValidationError as exc:
+            raise drf_validation_error(exc) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -13,7 +13,7 @@ EXAMPLES = {
     r"\bshouldn['’]t(?: have|['’]ve)\b": "The migration shouldn't have run at peak time.",
     r"\bcareless(ly|ness)?\b": "A careless change to the config.",
     r"\bhuman error\b": "Root cause: human error.",
-    r"\bfault\b": "It was the release manager's fault.",
+    r"\bfault\b(?!-)": "It was the release manager's fault.",
     r"\bfailed to\b": "The deployer failed to run the smoke tests.",
     r"\bnegligen(t|ce)\b": "This was negligent.",
     r"\bblame[sd]?\b": "Nobody is to blame, but the team blamed the vendor.",
@@ -135,3 +135,11 @@ def test_the_browser_gets_the_same_rules():
     # Patterns the browser's JavaScript can't run: look-behind and named groups.
     for pattern in [p for p, _ in PHRASES] + [NAME_AS_SUBJECT[0]]:
         assert "(?<" not in pattern and "(?P" not in pattern
+
+
+def test_fault_tolerant_is_not_blame():
+    assert find_blame("The queue is fault-tolerant.") == []
+
+
+def test_a_name_with_an_apostrophe_is_marked_whole():
+    assert [h.text for h in find_blame("O'Brien should have checked.") if "Brien" in h.text] == ["O'Brien should have"]

@@ -83,10 +83,18 @@ def test_postmortems_published_and_drafts_with_dev_and_ops_remediations(demo_pos
     published = PostMortem.objects.filter(status="published")
 
     assert demo_postmortems == PostMortem.objects.count() > 5
-    assert statuses == {"published", "draft"}
+    assert {"published", "draft", "in_review"} <= statuses
     for postmortem in published:
         kinds = set(postmortem.remediations.values_list("kind", flat=True))
-        assert kinds == {"dev", "ops"}
+        if postmortem.no_action_needed:
+            assert kinds == set() and postmortem.no_action_reason
+        else:
+            assert kinds == {"dev", "ops"}
+    # History to compare: every post-mortem has its writing steps as revisions.
+    for postmortem in PostMortem.objects.all():
+        assert postmortem.revisions.count() == postmortem.version >= 2
+    # Some remediations have a user as owner, who gets reminders.
+    assert Remediation.objects.filter(owner__isnull=False).exclude(owner__email="").exists()
 
 
 def test_remediations_some_overdue_some_done_on_time_and_late(demo_postmortems):

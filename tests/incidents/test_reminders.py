@@ -144,8 +144,8 @@ def test_each_remediation_gets_its_own_email(clock, postmortem, owner):
 
 
 def test_the_day_is_the_reporting_time_zones(clock, postmortem, owner, settings):
-    settings.TIME_ZONE = "Pacific/Auckland"  # UTC+12 in July: 12:00 UTC is already the 11th there
-    clock.now = dt.datetime(2024, 7, 10, 12, 30, tzinfo=UTC)
+    settings.TIME_ZONE = "Pacific/Auckland"  # UTC+12 in July: 20:30 UTC is 08:30 on the 11th there
+    clock.now = dt.datetime(2024, 7, 10, 20, 30, tzinfo=UTC)
     remediation(postmortem, owner, due_in=3)  # due on the 13th: within two days of the 11th
 
     assert send_remediation_reminders() == 1
@@ -207,3 +207,21 @@ def test_a_description_with_a_line_break_still_sends_its_reminder(clock, postmor
 
     assert send_remediation_reminders() == 1
     assert "\n" not in mail.outbox[0].subject
+
+
+def test_reminders_wait_for_the_working_day(clock, postmortem, owner, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    clock.now = dt.datetime(2024, 7, 10, 4, 30, tzinfo=UTC)  # 06:30 in Berlin
+    remediation(postmortem, owner, due_in=1)
+
+    assert send_remediation_reminders() == 0
+    clock.now = dt.datetime(2024, 7, 10, 6, 0, tzinfo=UTC)  # 08:00 in Berlin
+    assert send_remediation_reminders() == 1
+
+
+def test_inactive_owners_get_no_reminders(clock, postmortem, owner):
+    remediation(postmortem, owner, due_in=1)
+    owner.is_active = False
+    owner.save()
+
+    assert send_remediation_reminders() == 0

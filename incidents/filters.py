@@ -1,9 +1,19 @@
 import datetime as dt
 
 import django_filters
+from django.db.models import Exists, OuterRef
 
 from deploys.fields import start_of_day
-from deploys.filters import DateOrAwareDateTimeFilter
+from deploys.filters import (
+    DateOrAwareDateTimeFilter,
+    ListChoiceFilter,
+    ListModelChoiceFilter,
+    TeamFilter,
+    kept_parameters_of,
+    page_fields_query,
+    teams_in_words,
+    true_or_false_filter,
+)
 from deploys.models import Service
 from incidents import selectors
 from incidents.models import Incident
@@ -11,10 +21,19 @@ from incidents.models import Incident
 
 class IncidentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Incident.Status.choices, method="filter_status", empty_label="Any status")
-    severity = django_filters.ChoiceFilter(choices=Incident.Severity.choices, empty_label="Any severity")
-    service = django_filters.ModelChoiceFilter(
-        queryset=Service.objects.all(), to_field_name="slug", field_name="services", empty_label="All services",
-        distinct=True,
+    # Labels, not help texts, for the fields the page shows (see DeployFilter).
+    severity = ListChoiceFilter(
+        choices=Incident.Severity.choices, empty_label="Any severity",
+        label="Severities: severity=1&severity=2, or comma-separated.",
+    )
+    service = ListModelChoiceFilter(
+        queryset=Service.objects.all(), field_name="services", method="filter_affected", empty_label="All services",
+        label="Affected service slugs: service=web&service=api, or comma-separated.",
+    )
+    team = TeamFilter(
+        field_name="team", method="filter_affected",
+        label="Teams: incidents affecting their services (Service.dev_team); team=Storefront&team=Platform, "
+        "or comma-separated. With `service`, an affected service must be one of those and of one of these teams.",
     )
     since = DateOrAwareDateTimeFilter(method="filter_since", label="Started since")
     until = DateOrAwareDateTimeFilter(method="filter_until", label="Started until")
@@ -25,14 +44,37 @@ class IncidentFilter(django_filters.FilterSet):
         label="Deploy-related",
         empty_label="Deploy-related or not",
     )
+    resolved = true_or_false_filter(
+        "filter_resolved", "Resolved",
+        "false: incidents with no resolved time (the report's unresolved incidents, whatever their stage: "
+        "open, acknowledged or mitigated); true: those with one.",
+    )
     q = django_filters.CharFilter(method="filter_search", label="Search")
 
     class Meta:
         model = Incident
-        fields = ["status", "severity", "service", "since", "until", "deploy_related", "q"]
+        fields = ["status", "severity", "service", "team", "since", "until", "deploy_related", "resolved", "q"]
+
+    # The incident list's form has fields for these; the others are kept as hidden inputs and said
+    # in words above the list (see `described`).
+    PAGE_FIELDS = ("q", "status", "severity", "service", "since", "until", "deploy_related", "resolved")
 
     def filter_status(self, queryset, name, value):
         return queryset.with_status(value)
+
+    def filter_affected(self, queryset, name, value):
+        """Incidents affecting a service that is one of `service` and of one of `team`'s (either may be
+        absent): as the report counts them. Exists, not a join: an incident is listed once however
+        many of its services match."""
+        services, teams = self.form.cleaned_data.get("service"), self.form.cleaned_data.get("team")
+        if name == "team" and services:
+            return queryset  # `service` applies both.
+        affected = Incident.services.through.objects.filter(incident=OuterRef("pk"))
+        if services:
+            affected = affected.filter(service__in=[service.pk for service in services])
+        if teams:
+            affected = affected.filter(service__dev_team__in=teams)
+        return queryset.filter(Exists(affected))
 
     def filter_since(self, queryset, name, value):
         if not isinstance(value, dt.datetime):
@@ -47,8 +89,33 @@ class IncidentFilter(django_filters.FilterSet):
     def filter_deploy_related(self, queryset, name, value):
         return queryset.deploy_related(value == "true")
 
+    def filter_resolved(self, queryset, name, value):
+        return queryset.resolved() if value == "true" else queryset.unresolved()
+
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)
+
+    # --- For the incident list page --------------------------------------------------------------
+
+    @property
+    def kept_parameters(self) -> list[tuple[str, str]]:
+        """(name, value) of the filters given that the page's form has no field for (hidden inputs)."""
+        return kept_parameters_of(self, self.PAGE_FIELDS)
+
+    @property
+    def without_kept_parameters(self) -> str:
+        """The query string with only the form's fields: what "Clear" next to `described` opens."""
+        return page_fields_query(self, self.PAGE_FIELDS)
+
+    @property
+    def described(self) -> str:
+        """The filters the form can't show, in words ("incidents affecting the services of team Storefront")."""
+        if not self.kept_parameters or not self.is_valid():
+            return ""
+        teams = self.form.cleaned_data.get("team")
+        if not teams:
+            return ""
+        return f"incidents affecting the services of {teams_in_words(teams)}"
 
 
 # --- Post-mortems and remediations -----------------------------------------------------------------

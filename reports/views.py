@@ -8,7 +8,6 @@ from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
 
-from deploys.models import Environment, Service
 from reports import selectors
 from reports.forms import ReportForm
 from reports.selectors import Figures, Filters
@@ -18,115 +17,57 @@ from reports.templatetags.reports import for_people
 
 
 @dataclass(frozen=True)
-class ListFilters:
-    """What the deploy log (/deploys/) and the incident list (/incidents/) can filter by.
-
-    The dashboard's counts link to those lists. Where a list can't yet select exactly the rows a
-    count counts, the link is marked as approximate and says why. Turn a flag on once the list
-    accepts the parameter named next to it, and drilldown() builds exact links.
-    """
-
-    # /deploys/?production=true: every production environment (the deploy log takes one
-    # `environment`); and `status` given more than once: status=succeeded&status=rolled_back.
-    deploys_counted: bool = False
-    # /deploys/?team=… and /incidents/?team=… (Service.dev_team), repeatable.
-    team: bool = False
-    # service=web&service=api on both lists.
-    several_services: bool = False
-    # /incidents/?severity=1&severity=2.
-    several_severities: bool = False
-    # /incidents/?resolved=false: no resolved_at (`status=open` is "not acknowledged", not the same).
-    unresolved: bool = False
-
-
-LIST_FILTERS = ListFilters()
-
-
-@dataclass(frozen=True)
 class Link:
+    """The list of exactly the rows a count counts: same period, same filters."""
+
     url: str
-    # Why the list may show more (or other) rows than the count; none when it is exact.
-    caveats: tuple[str, ...] = ()
 
-    @property
-    def exact(self) -> bool:
-        return not self.caveats
-
-    @property
-    def title(self) -> str:
-        return f"Approximate list: {'; '.join(self.caveats)}." if self.caveats else ""
+    # Every link is exact now that the deploy log and the incident list take every filter a report
+    # has; `count_link` still asks.
+    exact = True
+    title = ""
 
 
-DEPLOY_COUNTS = {"deploys", "deployers"}
+# The counts with a list behind them: the deploy log's, then the incident list's.
+DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys"}
 INCIDENT_COUNTS = {"incidents", "deploy_related_incidents", "unresolved_incidents"}
 
 
-def drilldown(
-    what: str,
-    *,
-    start: dt.date,
-    end: dt.date,
-    filters: Filters,
-    services: list[Service],
-    production_environments: list[str],
-    lists: ListFilters | None = None,
-) -> Link:
-    """The link from a count (`deploys`, `deployers`, `incidents`, `deploy_related_incidents`,
-    `unresolved_incidents`) of the period [start, end) under `filters` to the list of its rows.
+def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> Link:
+    """The link from a count of the period [start, end) under `filters` to the list of its rows.
 
-    `services` are all services (to turn a team into its services while the lists can't filter by
-    team) and `production_environments` the slugs of the production environments.
+    `deploys` and `deployers` (the deployers of those same deploys), `failed_deploys` (the change
+    failure rate's numerator) and `rework_deploys` (the rework rate's) open the deploy log;
+    `incidents`, `deploy_related_incidents` and `unresolved_incidents` the incident list. The
+    lists select what reports.selectors.counted_deploys / counted_incidents do.
     """
-    lists = lists or LIST_FILTERS
     # Dates are whole days in the reporting time zone, `until` included: exactly the period.
     params: list[tuple[str, str]] = [("since", start.isoformat()), ("until", (end - dt.timedelta(days=1)).isoformat())]
-    caveats: list[str] = []
-
-    slugs = list(filters.services)
-    if filters.teams and lists.team:
-        params += [("team", team) for team in filters.teams]
-    elif filters.teams:
-        # A report filtered by team counts the rows of the team's services (and of the chosen
-        # services among them): the same thing, as long as the list takes that many services.
-        team_slugs = [s.slug for s in services if s.dev_team in filters.teams]
-        slugs = [slug for slug in (slugs or team_slugs) if slug in team_slugs]
-        if not slugs:
-            caveats.append("the lists can't filter by team")
-    if len(slugs) == 1 or (slugs and lists.several_services):
-        params += [("service", slug) for slug in slugs]
-    elif slugs:
-        caveats.append("the lists show one service or all of them")
+    params += [("team", team) for team in filters.teams]
+    params += [("service", slug) for slug in filters.services]
 
     if what in DEPLOY_COUNTS:
-        if lists.deploys_counted:
-            params += [("production", "true"), ("status", "succeeded"), ("status", "rolled_back")]
-        else:
-            if len(production_environments) == 1:
-                params.append(("environment", production_environments[0]))
-            else:
-                caveats.append("the deploy log shows one environment or all of them")
-            caveats.append("the deploy log also lists failed deploys, which don't count")
-        return _link("deploys:list", params, caveats)
+        params.append(("production", "true"))
+        params += [("environment", slug) for slug in filters.environments]
+        params += [("status", status) for status in selectors.COUNTED_STATUSES]
+        if what == "failed_deploys":
+            params.append(("failed_change", "true"))
+        elif what == "rework_deploys":
+            params.append(("remediates", "true"))
+        return _link("deploys:list", params)
 
     if what not in INCIDENT_COUNTS:
         raise ValueError(f"No list behind {what!r}.")
-    severities = [str(s) for s in filters.severities]
-    if len(severities) == 1 or (severities and lists.several_severities):
-        params += [("severity", s) for s in severities]
-    elif severities:
-        caveats.append("the incident list shows one severity or all of them")
+    params += [("severity", str(severity)) for severity in filters.severities]
     if what == "deploy_related_incidents":
         params.append(("deploy_related", "true"))
     elif what == "unresolved_incidents":
-        if lists.unresolved:
-            params.append(("resolved", "false"))
-        else:
-            caveats.append("the incident list can't show only the unresolved ones; they come first")
-    return _link("incidents:list", params, caveats)
+        params.append(("resolved", "false"))
+    return _link("incidents:list", params)
 
 
-def _link(name: str, params: list[tuple[str, str]], caveats: list[str]) -> Link:
-    return Link(f"{reverse(name)}?{urlencode(params)}", caveats=tuple(caveats))
+def _link(name: str, params: list[tuple[str, str]]) -> Link:
+    return Link(f"{reverse(name)}?{urlencode(params)}")
 
 
 # --- Pages -------------------------------------------------------------------------------------------
@@ -150,27 +91,21 @@ def dashboard(request):
     filters = form.filters
     report = selectors.monthly_report(first=form.first, last=form.last, filters=filters)
     years = selectors.yearly_report(first=form.first, last=form.last, filters=filters)
-    production = list(Environment.objects.filter(is_production=True).order_by("slug").values_list("slug", flat=True))
 
     def row(label: str, figures: Figures) -> Row:
         links = {
-            what: drilldown(
-                what, start=figures.start, end=figures.end, filters=filters, services=form.services,
-                production_environments=production,
-            )
+            what: drilldown(what, start=figures.start, end=figures.end, filters=filters)
             for what in sorted(DEPLOY_COUNTS | INCIDENT_COUNTS)
         }
         return Row(label=label, figures=figures, links=links)
 
     months = [row(f"{f.start:%b %Y}", f) for f in report.periods]
     totals = row("All months", report.totals)
-    caveats = sorted({caveat for r in [*months, totals] for link in r.links.values() for caveat in link.caveats})
     context.update(
         report=report,
         months=months,
         totals=totals,
         years=[row(f"{f.start:%Y}", f) for f in years.periods],
-        caveats=caveats,
         dora=dora_summary(report.totals),
         chart=chart_data(months),
     )

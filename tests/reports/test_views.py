@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
 from reports.selectors import Filters
-from reports.views import ListFilters, drilldown
+from reports.views import drilldown
 from tests.reports.test_api import at, build_march
 
 pytestmark = pytest.mark.django_db
@@ -141,62 +141,44 @@ def test_severity_goes_into_the_incident_links_not_the_deploy_links(logged_in, m
     assert "severity" not in cell_link(row, "deploys")
 
 
-def test_a_team_becomes_its_service_in_the_links(logged_in, march):
+def test_a_team_goes_into_the_links(logged_in, march):
     row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&team=Platform")), "Mar 2024")
 
-    assert cell_link(row, "incidents") == "/incidents/?since=2024-03-01&until=2024-03-31&service=api"
+    assert cell_link(row, "incidents") == "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform"
     assert listed_pks(logged_in, cell_link(row, "incidents")) == {march["i4"].pk}
+    assert listed_pks(logged_in, cell_link(row, "deploys")) == {march["api_deploy"].pk}
 
 
 def test_deploy_links_cover_the_month_the_service_and_production(logged_in, march):
     row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
     url = cell_link(row, "deploys")
 
-    assert url == "/deploys/?since=2024-03-01&until=2024-03-31&service=web&environment=production"
+    assert url == (
+        "/deploys/?since=2024-03-01&until=2024-03-31&service=web&production=true&status=succeeded&status=rolled_back"
+    )
     assert cell_link(row, "deployers") == url
-    listed = listed_pks(logged_in, url)
-    # The counted deploys are all there, and no staging deploy or other month's or service's …
-    assert {march["d1"].pk, march["d2"].pk, march["d3"].pk} <= listed
-    # … but the failed one is listed too: the deploy log can't filter by two statuses yet.
-    assert listed - {march["d1"].pk, march["d2"].pk, march["d3"].pk} == {march["d4"].pk}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The deploy log (deploys/filters.py) takes one `status` and one `environment`: it can't list "
-    "production deploys that succeeded or were rolled back, so the month's failed deploy is listed too. "
-    "Needs /deploys/?production=true&status=succeeded&status=rolled_back; then set "
-    "ListFilters.deploys_counted in reports/views.py.",
-)
 def test_deploy_count_links_to_exactly_the_counted_deploys(logged_in, march):
     row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
 
     assert listed_pks(logged_in, cell_link(row, "deploys")) == {march["d1"].pk, march["d2"].pk, march["d3"].pk}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The incident list (incidents/filters.py) has no filter for 'no resolved_at'; status=open means "
-    "'not acknowledged', which is not the same. Needs /incidents/?resolved=false; then set "
-    "ListFilters.unresolved in reports/views.py.",
-)
 def test_unresolved_count_links_to_exactly_the_unresolved_incidents(logged_in, march):
     row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web")), "Mar 2024")
 
     assert listed_pks(logged_in, cell_link(row, "unresolved")) == {march["i3"].pk}
 
 
-def test_approximate_links_say_why(logged_in, march):
-    html = html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web,api"))
+def test_no_link_is_approximate_any_more(logged_in, march):
+    html = html_of(logged_in.get("/?from=2024-03&to=2024-03&service=web,api&team=Storefront,Platform&severity=1,3"))
     row = month_row(html, "Mar 2024")
 
-    assert re.search(
-        r'<td class="num incidents"><a class="count approx" href="[^"]+" title="Approximate list: '
-        r'the lists show one service or all of them.">4</a>',
-        row,
-    )
-    assert "the deploy log also lists failed deploys, which don&#x27;t count" in html
-    assert "Links marked with a dotted underline" in html
+    assert re.search(r'<td class="num incidents"><a class="count" href="[^"]+">3</a>', row)
+    assert "approx" not in html and "Approximate" not in html
+    assert "Links marked with a dotted underline" not in html
+    assert "can&#x27;t yet select" not in html
 
 
 def test_month_edges_follow_the_reporting_time_zone(logged_in, settings):
@@ -278,8 +260,8 @@ def test_query_count_does_not_grow_with_the_range(logged_in, march):
     one = count("from=2024-03&to=2024-03&service=web")
     ten_years = count("from=2015-01&to=2024-12&service=web")
 
-    # Session, user, services, production environments, and two reports (monthly, yearly).
-    assert one == ten_years <= 2 + 2 + 2 * 8
+    # Session, user, services, and two reports (monthly, yearly); the links need no query.
+    assert one == ten_years <= 2 + 1 + 2 * 8
 
 
 def test_how_we_count_states_the_definitions(logged_in, settings):
@@ -294,14 +276,11 @@ def test_how_we_count_states_the_definitions(logged_in, settings):
     assert logged_in.get("/").status_code == 200
 
 
-# --- The link helper, with the filters the lists don't have yet ----------------------------------
+# --- The link helper ----------------------------------------------------------------------------
 
 
-def test_drilldown_builds_exact_links_once_the_lists_have_the_filters():
-    lists = ListFilters(deploys_counted=True, team=True, several_services=True, several_severities=True,
-                        unresolved=True)
-    common = dict(start=dt.date(2024, 3, 1), end=dt.date(2024, 4, 1), services=[],
-                  production_environments=["production", "production-eu"], lists=lists)
+def test_drilldown_builds_exact_links_for_every_filter():
+    common = dict(start=dt.date(2024, 3, 1), end=dt.date(2024, 4, 1))
     filters = Filters(services=("web", "api"), teams=("Platform",), severities=(1, 2))
 
     deploys = drilldown("deploys", filters=filters, **common)
@@ -312,24 +291,33 @@ def test_drilldown_builds_exact_links_once_the_lists_have_the_filters():
         "/deploys/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&production=true&status=succeeded&status=rolled_back"
     )
+    assert drilldown("deployers", filters=filters, **common) == deploys
     assert unresolved.url == (
         "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&severity=1&severity=2&resolved=false"
     )
 
 
-def test_drilldown_today():
-    common = dict(start=dt.date(2024, 12, 1), end=dt.date(2025, 1, 1), services=[],
-                  production_environments=["production"])
+def test_drilldown_without_filters_and_for_the_rate_numerators():
+    common = dict(start=dt.date(2024, 12, 1), end=dt.date(2025, 1, 1))
 
     incidents = drilldown("incidents", filters=Filters(severities=(2,)), **common)
-    several = drilldown("incidents", filters=Filters(severities=(1, 2)), **common)
     deploys = drilldown("deploys", filters=Filters(), **common)
+    failed = drilldown("failed_deploys", filters=Filters(), **common)
+    rework = drilldown("rework_deploys", filters=Filters(), **common)
+    related = drilldown("deploy_related_incidents", filters=Filters(), **common)
+    environments = drilldown("deploys", filters=Filters(environments=("production", "production-eu")), **common)
 
-    assert (incidents.url, incidents.exact) == ("/incidents/?since=2024-12-01&until=2024-12-31&severity=2", True)
-    assert several.caveats == ("the incident list shows one severity or all of them",)
-    assert deploys.url == "/deploys/?since=2024-12-01&until=2024-12-31&environment=production"
-    assert deploys.caveats == ("the deploy log also lists failed deploys, which don't count",)
+    assert incidents.url == "/incidents/?since=2024-12-01&until=2024-12-31&severity=2"
+    assert related.url == "/incidents/?since=2024-12-01&until=2024-12-31&deploy_related=true"
+    counted = "/deploys/?since=2024-12-01&until=2024-12-31&production=true&status=succeeded&status=rolled_back"
+    assert deploys.url == counted
+    assert failed.url == counted + "&failed_change=true"
+    assert rework.url == counted + "&remediates=true"
+    assert environments.url == (
+        "/deploys/?since=2024-12-01&until=2024-12-31&production=true&environment=production"
+        "&environment=production-eu&status=succeeded&status=rolled_back"
+    )
     with pytest.raises(ValueError):
         drilldown("lead_time", filters=Filters(), **common)
 
@@ -358,3 +346,199 @@ def test_an_incident_counts_in_its_start_month_only(logged_in):
 
     assert listed_pks(logged_in, cell_link(month_row(html, "Mar 2024"), "incidents")) == {incident.pk}
     assert listed_pks(logged_in, cell_link(month_row(html, "Apr 2024"), "incidents")) == set()
+
+
+# --- Every count's link lists exactly the rows the count counts --------------------------------------
+
+
+def build_drilldown_data() -> dict:
+    """March 2024 (UTC) with what the lists must tell apart, and February and April around it.
+
+    Services: web (Storefront), admin (Storefront), api (Platform), search (Platform), and an
+    untouched one. Production environments: production and production-eu; staging isn't one.
+    """
+    from deploys.models import Environment
+    from incidents.factories import IncidentDeployFactory
+
+    web = ServiceFactory(slug="web", dev_team="Storefront")
+    admin = ServiceFactory(slug="admin", dev_team="Storefront")
+    api = ServiceFactory(slug="api", dev_team="Platform")
+    search = ServiceFactory(slug="search", dev_team="Platform")
+    ServiceFactory(slug="docs", dev_team="Docs")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+    production_eu = Environment.objects.create(slug="production-eu", is_production=True)
+
+    def deploy(when, service, deployer, status="succeeded", environment=production):
+        return DeployFactory(service=service, environment=environment, deployed_at=at(when), deployer=deployer,
+                             status=status)
+
+    d = {
+        "feb-last": deploy("2024-02-29T23:59:59Z", web, "alice"),
+        "web-ok": deploy("2024-03-01T00:00:00Z", web, "alice"),
+        "web-rolled": deploy("2024-03-04T10:00:00Z", web, "bob", status="rolled_back"),
+        "web-failed": deploy("2024-03-05T10:00:00Z", web, "carol", status="failed"),
+        "web-staging": deploy("2024-03-06T10:00:00Z", web, "carol", environment=staging),
+        "web-eu": deploy("2024-03-07T10:00:00Z", web, "erin", environment=production_eu),
+        "web-cause": deploy("2024-03-08T10:00:00Z", web, "alice"),
+        "admin-ok": deploy("2024-03-09T10:00:00Z", admin, "frank"),
+        "api-cause": deploy("2024-03-10T10:00:00Z", api, "dave"),
+        "api-fix": deploy("2024-03-11T10:00:00Z", api, "dave"),
+        "search-failed-cause": deploy("2024-03-12T10:00:00Z", search, "gina", status="failed"),
+        "search-staging-fix": deploy("2024-03-13T10:00:00Z", search, "gina", environment=staging),
+        "search-rolled-fix": deploy("2024-03-14T10:00:00Z", search, "hugo", status="rolled_back"),
+        "apr-first": deploy("2024-04-01T00:00:00Z", web, "alice"),
+    }
+
+    def incident(started, services, severity, **stamps):
+        started = at(started)
+        minutes = {name: started + dt.timedelta(minutes=value) for name, value in stamps.items()}
+        return IncidentFactory(started_at=started, detected_at=started + dt.timedelta(minutes=1), severity=severity,
+                               services=services, **minutes)
+
+    i = {
+        "feb-open": incident("2024-02-28T10:00:00Z", [web], 2),
+        "web-resolved": incident("2024-03-08T11:00:00Z", [web], 1, resolved_at=30),
+        "web-api-acked": incident("2024-03-10T11:00:00Z", [web, api], 2, acknowledged_at=5),
+        "api-mitigated": incident("2024-03-11T09:00:00Z", [api], 3, acknowledged_at=5, mitigated_at=20),
+        "search-open": incident("2024-03-12T11:00:00Z", [search], 2),
+        "admin-search": incident("2024-03-15T11:00:00Z", [admin, search], 4, resolved_at=60),
+        "no-service": incident("2024-03-16T11:00:00Z", [], 1),
+        "web-twice": incident("2024-03-31T23:59:00Z", [web], 3, resolved_at=0),
+    }
+    link = IncidentDeployFactory
+    link(incident=i["web-resolved"], deploy=d["web-cause"], relation="cause")
+    link(incident=i["web-twice"], deploy=d["web-cause"], relation="cause")  # caused two: counts once
+    link(incident=i["web-api-acked"], deploy=d["api-cause"], relation="cause")
+    link(incident=i["web-api-acked"], deploy=d["api-fix"], relation="remediation")
+    link(incident=i["search-open"], deploy=d["search-failed-cause"], relation="cause")  # failed: not counted
+    link(incident=i["search-open"], deploy=d["search-staging-fix"], relation="remediation")  # staging: not counted
+    link(incident=i["search-open"], deploy=d["search-rolled-fix"], relation="remediation")
+    return {"deploys": d, "incidents": i}
+
+
+def expected_rows(what: str, filters: Filters, start: dt.date, end: dt.date) -> set[int]:
+    """The rows a count counts, from reports.selectors and the links as stored."""
+    from incidents.models import IncidentDeploy
+    from reports.selectors import counted_deploys, counted_incidents
+
+    since = dt.datetime.combine(start, dt.time.min, tzinfo=dt.timezone.utc)
+    until = dt.datetime.combine(end, dt.time.min, tzinfo=dt.timezone.utc)
+    deploys = {d.pk: d for d in counted_deploys(filters, since, until)}
+    incidents = {i.pk: i for i in counted_incidents(filters, since, until)}
+    links = set(IncidentDeploy.objects.values_list("deploy_id", "incident_id", "relation"))
+    causing = {deploy for deploy, _, relation in links if relation == "cause"}
+    remediating = {deploy for deploy, _, relation in links if relation == "remediation"}
+    caused = {incident for _, incident, relation in links if relation == "cause"}
+    return {
+        "deploys": set(deploys),
+        "deployers": set(deploys),
+        "failed_deploys": {pk for pk, d in deploys.items() if pk in causing or d.status == "rolled_back"},
+        "rework_deploys": set(deploys) & remediating,
+        "incidents": set(incidents),
+        "deploy_related_incidents": set(incidents) & caused,
+        "unresolved_incidents": {pk for pk, i in incidents.items() if i.resolved_at is None},
+    }[what]
+
+
+def listed(client, url: str) -> list:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert not response.context["filter"].errors, url
+    page = response.context["page"]
+    assert page.paginator.num_pages == 1
+    return list(page)
+
+
+DRILLDOWN_FILTERS = [
+    ("", Filters()),
+    ("service=web", Filters(services=("web",))),
+    ("service=web,api", Filters(services=("web", "api"))),
+    ("service=web&service=search", Filters(services=("web", "search"))),
+    ("team=Platform", Filters(teams=("Platform",))),
+    ("team=Storefront&service=web,api", Filters(services=("web", "api"), teams=("Storefront",))),
+    ("team=Storefront,Platform&service=admin,search", Filters(services=("admin", "search"),
+                                                               teams=("Storefront", "Platform"))),
+    # admin-search affects a Storefront service and a chosen one, but no chosen Storefront one.
+    ("team=Storefront&service=search,web", Filters(services=("search", "web"), teams=("Storefront",))),
+    ("severity=1&severity=2", Filters(severities=(1, 2))),
+    ("service=web,api&severity=2,3", Filters(services=("web", "api"), severities=(2, 3))),
+    ("team=Platform&severity=2&severity=3", Filters(teams=("Platform",), severities=(2, 3))),
+    ("team=Docs", Filters(teams=("Docs",))),
+]
+
+
+@pytest.mark.parametrize(("query", "filters"), DRILLDOWN_FILTERS, ids=[q or "everything" for q, _ in DRILLDOWN_FILTERS])
+def test_every_count_links_to_exactly_the_rows_it_counts(logged_in, query, filters):
+    build_drilldown_data()
+
+    response = logged_in.get(f"/?from=2024-02&to=2024-04&{query}")
+
+    assert response.status_code == 200
+    rows = [*response.context["months"], response.context["totals"], *response.context["years"]]
+    checked = 0
+    for row in rows:
+        f = row.figures
+        counts = {
+            "deploys": f.deploys, "deployers": f.deployers, "failed_deploys": f.failed_deploys,
+            "rework_deploys": f.rework_deploys, "incidents": f.incidents,
+            "deploy_related_incidents": f.deploy_related_incidents, "unresolved_incidents": f.unresolved_incidents,
+        }
+        assert set(row.links) == set(counts)
+        for what, count in counts.items():
+            link = row.links[what]
+            assert link.exact
+            rows_listed = listed(logged_in, link.url)
+            expected = expected_rows(what, filters, f.start, f.end)
+            assert {r.pk for r in rows_listed} == expected, (row.label, what, link.url)
+            if what == "deployers":
+                assert len({r.deployer for r in rows_listed}) == count, (row.label, what)
+            else:
+                assert len(rows_listed) == count, (row.label, what)
+            checked += bool(expected)
+    assert checked or query == "team=Docs"
+
+
+def test_the_linked_lists_hold_the_tricky_rows(logged_in):
+    """What the parametrized test relies on: the month has each kind of row that must be told apart."""
+    data = build_drilldown_data()
+    d, i = data["deploys"], data["incidents"]
+    months = logged_in.get("/?from=2024-03&to=2024-03").context["months"]
+    links = months[0].links
+
+    deploys = {r.pk for r in listed(logged_in, links["deploys"].url)}
+    assert {d["web-ok"].pk, d["web-rolled"].pk, d["web-eu"].pk} <= deploys  # edge, rolled back, 2nd production
+    assert not {d["web-failed"].pk, d["web-staging"].pk, d["feb-last"].pk, d["apr-first"].pk} & deploys
+    assert {r.pk for r in listed(logged_in, links["failed_deploys"].url)} == {
+        d["web-rolled"].pk, d["web-cause"].pk, d["api-cause"].pk, d["search-rolled-fix"].pk,
+    }
+    rework = {r.pk for r in listed(logged_in, links["rework_deploys"].url)}
+    assert rework == {d["api-fix"].pk, d["search-rolled-fix"].pk}
+    unresolved = {r.pk for r in listed(logged_in, links["unresolved_incidents"].url)}
+    # Acknowledged and mitigated ones are unresolved too (status=open would miss them).
+    assert unresolved == {i["web-api-acked"].pk, i["api-mitigated"].pk, i["search-open"].pk, i["no-service"].pk}
+    platform = logged_in.get("/?from=2024-03&to=2024-03&team=Platform&severity=2").context["months"][0].links
+    # An incident affecting web and api is Platform's through api.
+    assert {r.pk for r in listed(logged_in, platform["incidents"].url)} == {i["web-api-acked"].pk, i["search-open"].pk}
+
+
+def test_a_team_and_services_select_incidents_through_one_service_like_the_report(logged_in):
+    """`team=Storefront&service=search`: the incident affecting admin (Storefront) and search (Platform)
+    has no affected service that is both, so the report doesn't count it and the list doesn't show it."""
+    build_drilldown_data()
+
+    row = logged_in.get("/?from=2024-03&to=2024-03&team=Storefront&service=search").context["months"][0]
+
+    assert row.figures.incidents == 0
+    assert listed(logged_in, row.links["incidents"].url) == []
+
+
+def test_a_clicked_deploy_count_says_what_the_list_shows(logged_in, march):
+    row = month_row(html_of(logged_in.get("/?from=2024-03&to=2024-03&team=Storefront")), "Mar 2024")
+
+    html = html_of(logged_in.get(cell_link(row, "deploys")))
+
+    text = " ".join(re.sub(r"<[^>]+>", "", re.search(r'<p class="active-filters">(.*?)</p>', html, re.S)[1]).split())
+    assert text == (
+        "Showing production deploys that succeeded or were rolled back, team Storefront, "
+        "from 1 Mar 2024 to 31 Mar 2024. Clear"
+    )

@@ -22,11 +22,6 @@ class Link:
 
     url: str
 
-    # Every link is exact now that the deploy log and the incident list take every filter a report
-    # has; `count_link` still asks.
-    exact = True
-    title = ""
-
 
 # The counts with a list behind them: the deploy log's, then the incident list's.
 DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys"}

@@ -28,14 +28,21 @@ def percent(fraction: float | None) -> str:
 
 @register.simple_tag
 def count_link(count: int, link) -> str:
-    """A count as a link to the list of what it counts; an approximate list says why in its title."""
+    """A count as a link to the list of exactly what it counts."""
     classes = ["count"]
     if not count:
         classes.append("zero")
-    if not link.exact:
-        classes.append("approx")
-        return format_html('<a class="{}" href="{}" title="{}">{}</a>', " ".join(classes), link.url, link.title, count)
     return format_html('<a class="{}" href="{}">{}</a>', " ".join(classes), link.url, count)
+
+
+@register.simple_tag
+def rate_link(fraction: float | None, part: int, whole: int, noun: str, link) -> str:
+    """A rate that leads to its numerator's rows: "7.7 %", titled "7 of 91 deploys"."""
+    if fraction is None:
+        return "—"
+    return format_html(
+        '<a class="count rate" href="{}" title="{} of {} {}">{}</a>', link.url, part, whole, noun, percent(fraction)
+    )
 
 
 @register.filter

@@ -20,7 +20,6 @@ Options: --deploys N (default 1,000,000), --repeat N (timings are the median of 
 
 import argparse
 import datetime as dt
-import io
 import os
 import random
 import statistics

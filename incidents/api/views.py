@@ -288,7 +288,6 @@ from django.db.models import F  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from drf_spectacular.types import OpenApiTypes  # noqa: E402
 from rest_framework import renderers  # noqa: E402
-from rest_framework.exceptions import ValidationError  # noqa: E402
 
 from incidents.api.serializers import (  # noqa: E402
     EditConflictSerializer,

@@ -2,12 +2,9 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 
-from django.core.exceptions import NON_FIELD_ERRORS
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
-from rest_framework.settings import api_settings
 
 from deploys.fields import AwareDateTimeField
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service, single_line_validator, slug_validator
@@ -192,18 +189,6 @@ class DeployBulkResultSerializer(serializers.Serializer):
 
 UNKNOWN = "Unknown field."
 READ_ONLY = "This field is read-only."
-
-
-def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationError:
-    """A service's ValidationError as DRF's: the messages under the fields it names (→ a 400)."""
-    if hasattr(exc, "error_dict"):
-        return serializers.ValidationError(
-            {
-                (api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name): messages
-                for name, messages in exc.message_dict.items()
-            }
-        )
-    return serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
 
 
 class StrictInputSerializer(serializers.Serializer):

@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -16,7 +15,6 @@ from deploys.api.serializers import (
     DeployBulkResultSerializer,
     DeployInputSerializer,
     DeploySerializer,
-    drf_validation_error,
     to_deploy_input,
 )
 from deploys.filters import ChangeRecordFilter, DeployFilter
@@ -137,10 +135,7 @@ class ChangeRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def create(self, request):
         serializer = ChangeRecordInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            record = services.change_record_create(data=dict(serializer.validated_data), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        record = services.change_record_create(data=dict(serializer.validated_data), by=request.user)
         return self._answer(record, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -156,8 +151,5 @@ class ChangeRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         self.check_object_permissions(request, record)
         serializer = ChangeRecordUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.change_record_update(record=record, changes=dict(serializer.validated_data), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        services.change_record_update(record=record, changes=dict(serializer.validated_data), by=request.user)
         return self._answer(record)

@@ -7,7 +7,6 @@ from deploys.api.serializers import (  # noqa: F401
     ChangeRecordSerializer,
     PlainChoiceField,
     StrictInputSerializer,
-    drf_validation_error,
 )
 from deploys.fields import AwareDateTimeField
 from deploys.models import Deploy, Service, single_line_validator

@@ -1,6 +1,5 @@
 import datetime as dt
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -22,7 +21,6 @@ from incidents.api.serializers import (
     StampInputSerializer,
     SuspectQuerySerializer,
     TimelineEntrySerializer,
-    drf_validation_error,
 )
 from incidents.filters import IncidentFilter
 from incidents.models import Incident, IncidentDeploy
@@ -93,10 +91,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def create(self, request):
         serializer = IncidentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            incident, created = services.incident_create(data=serializer.to_incident_input(), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        incident, created = services.incident_create(data=serializer.to_incident_input(), by=request.user)
         return self._answer(incident, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -113,10 +108,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self._incident()
         serializer = IncidentUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.incident_update(incident=incident, changes=dict(serializer.validated_data), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        services.incident_update(incident=incident, changes=dict(serializer.validated_data), by=request.user)
         return self._answer(incident)
 
     # --- Stamps ---------------------------------------------------------------------------------
@@ -125,12 +117,9 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self._incident()
         serializer = StampInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.incident_stamp(
-                incident=incident, stage=stage, by=request.user, at=serializer.validated_data.get("at")
-            )
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        services.incident_stamp(
+            incident=incident, stage=stage, by=request.user, at=serializer.validated_data.get("at")
+        )
         return self._answer(incident)
 
     @extend_schema(summary="Acknowledge (default now)", request=StampInputSerializer, responses=STAMP_RESPONSES)
@@ -167,15 +156,12 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self._incident()
         serializer = NoteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            entry = services.incident_add_note(
-                incident=incident,
-                text=serializer.validated_data["text"],
-                by=request.user,
-                at=serializer.validated_data.get("at"),
-            )
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        entry = services.incident_add_note(
+            incident=incident,
+            text=serializer.validated_data["text"],
+            by=request.user,
+            at=serializer.validated_data.get("at"),
+        )
         return Response(TimelineEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
     # --- Deploys --------------------------------------------------------------------------------
@@ -441,8 +427,6 @@ class PostMortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except services.EditConflict as exc:
             return self._conflict(exc, base_version)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
         return self._answer(postmortem)
 
     @extend_schema(
@@ -471,8 +455,6 @@ class PostMortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except services.EditConflict as exc:
             return self._conflict(exc, base_version)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
         return self._answer(postmortem)
 
     @extend_schema(
@@ -586,12 +568,9 @@ class RemediationViewSet(
     def create(self, request):
         serializer = RemediationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            remediation = services.remediation_create(
-                postmortem=serializer.validated_data["postmortem"], data=serializer.data_for_service(), by=request.user
-            )
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        remediation = services.remediation_create(
+            postmortem=serializer.validated_data["postmortem"], data=serializer.data_for_service(), by=request.user
+        )
         return self._answer(remediation, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -606,18 +585,12 @@ class RemediationViewSet(
         remediation = self._remediation()
         serializer = RemediationUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            services.remediation_update(remediation=remediation, changes=serializer.data_for_service(), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        services.remediation_update(remediation=remediation, changes=serializer.data_for_service(), by=request.user)
         return self._answer(remediation)
 
     @extend_schema(summary="Delete a remediation", responses={204: OpenApiResponse(description="Deleted.")})
     def destroy(self, request, pk=None):
-        try:
-            services.remediation_delete(remediation=self._remediation(), by=request.user)
-        except DjangoValidationError as exc:
-            raise drf_validation_error(exc) from None
+        services.remediation_delete(remediation=self._remediation(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

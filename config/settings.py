@@ -240,6 +240,16 @@ OPSLOG_TRACKER_PROJECTS = [p.upper() for p in env_list("OPSLOG_TRACKER_PROJECTS"
 # before the impact began up to its detection.
 OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)
 
+# Integration secrets (webhook signing keys) are encrypted with a key derived from this; it
+# defaults to DJANGO_SECRET_KEY. Changing it makes stored secrets unreadable.
+OPSLOG_SECRETS_KEY = env_str("OPSLOG_SECRETS_KEY") or SECRET_KEY
+# Webhook bodies larger than this are refused with 413 before anything is stored.
+OPSLOG_WEBHOOK_MAX_BYTES = env_int("OPSLOG_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Processing a stored delivery is retried this many times, the first after this many seconds,
+# doubling each time.
+OPSLOG_WEBHOOK_MAX_RETRIES = env_int("OPSLOG_WEBHOOK_MAX_RETRIES", 6, minimum=0)
+OPSLOG_WEBHOOK_RETRY_DELAY = env_float("OPSLOG_WEBHOOK_RETRY_DELAY", 10.0, minimum=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,3 +19,4 @@ class DeploysConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(ensure_default_environments, sender=self)
+        from deploys import adapters  # noqa: F401  (registers the GitHub and GitLab webhook senders)

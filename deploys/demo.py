@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from deploys import services as services_module
 from deploys.factories import DeployCommitFactory, DeployFactory, ServiceFactory
 from deploys.models import Deploy, DeployCommit, Environment
 
@@ -77,9 +78,10 @@ def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResu
     with transaction.atomic():
         Deploy.objects.bulk_create(new, batch_size=500)
         new_ids = {id(d) for d in new}
-        DeployCommit.objects.bulk_create(
+        created = DeployCommit.objects.bulk_create(
             [c for c in commits if id(c.deploy) in new_ids], batch_size=500
         )
+        services_module.commit_deliveries_refresh(shas=[c.sha for c in created])
     return DemoResult(created=len(new), existing=len(deploys) - len(new))
 
 

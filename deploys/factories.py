@@ -59,6 +59,16 @@ class DeployCommitFactory(factory.django.DjangoModelFactory):
     authored_at = factory.LazyAttribute(lambda o: o.deploy.deployed_at - dt.timedelta(hours=3))
     message = factory.Sequence(lambda n: f"Change number {n}")
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # As deploys.services does on every ingest: keep the sha's first-delivery fields right.
+        from deploys.services import commit_deliveries_refresh
+
+        commit = super()._create(model_class, *args, **kwargs)
+        commit_deliveries_refresh(shas=[commit.sha])
+        commit.refresh_from_db()
+        return commit
+
 
 class ChangeRecordFactory(factory.django.DjangoModelFactory):
     class Meta:

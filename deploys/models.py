@@ -63,6 +63,9 @@ class Environment(models.Model):
 class Deploy(models.Model):
     """One version of one service going live in one environment."""
 
+    # A production deploy with one of these statuses went live and counts in the monthly numbers.
+    COUNTED_STATUSES = ("succeeded", "rolled_back")
+
     class Status(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
@@ -114,6 +117,13 @@ class Deploy(models.Model):
             models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_svc_env_time_idx"),
             # Filtering the log by deployer.
             models.Index(fields=["deployer", "-deployed_at"], name="deploy_deployer_time_idx"),
+            # reports.selectors deploy counts per month (deploys, deployers, failed, rework): an
+            # index-only scan of the range's rows with every column those aggregates read (PostgreSQL).
+            models.Index(
+                fields=["deployed_at"],
+                include=["environment", "status", "service", "deployer"],
+                name="deploy_report_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +140,12 @@ class DeployCommit(models.Model):
     sha = models.CharField(max_length=64)
     authored_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True)
+    # Kept by deploys.services.commit_deliveries_refresh, never written anywhere else: set only on
+    # the row of the counted production deploy that shipped this sha first (the glossary's "reaches
+    # production for the first time"), so the report needs no anti-join over every commit.
+    first_delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # deployed_at − authored_at on that same row when positive (the glossary drops values ≤ 0).
+    lead_seconds = models.FloatField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["authored_at", "id"]
@@ -137,8 +153,16 @@ class DeployCommit(models.Model):
             models.UniqueConstraint(fields=["deploy", "sha"], name="deploycommit_unique_sha_per_deploy"),
         ]
         indexes = [
-            # Finding the first deploy that shipped a commit (lead time).
+            # Finding the first deploy that shipped a commit (commit_deliveries_refresh).
             models.Index(fields=["sha"], name="deploycommit_sha_idx"),
+            # reports.selectors lead-time median per month and over the range: an index-only scan of
+            # the first deliveries in the range, lead seconds included (PostgreSQL).
+            models.Index(
+                fields=["first_delivered_at"],
+                include=["lead_seconds", "deploy"],
+                condition=models.Q(lead_seconds__isnull=False),
+                name="deploycommit_lead_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -204,3 +228,112 @@ class ChangeRecord(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("deploys:change", args=[self.pk])
+
+
+class Integration(models.Model):
+    """A sender of webhooks (GitHub, GitLab, PagerDuty, Alertmanager) and the secret it signs with.
+
+    The secret is kept encrypted (deploys.crypto): the admin shows it once, when it is created.
+    """
+
+    class Kind(models.TextChoices):
+        GITHUB = "github", "GitHub"
+        GITLAB = "gitlab", "GitLab"
+        PAGERDUTY = "pagerduty", "PagerDuty"
+        ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100, unique=True, help_text="A name for people, e.g. 'GitHub acme org'.")
+    secret_encrypted = models.TextField(editable=False)
+    service_mapping = models.JSONField(
+        default=dict, blank=True,
+        help_text='The sender\'s name for a service → an Opslog service slug, e.g. {"acme/web-app": "web"}. '
+                  "Unmapped names fall back to the sender's own (for GitHub, the repository name).",
+    )
+    options = models.JSONField(
+        default=dict, blank=True,
+        help_text='Kind-specific settings, e.g. for Alertmanager {"promote_labels": {"severity": "critical"}}.',
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+    @property
+    def secret(self) -> str:
+        from deploys.crypto import decrypt
+
+        return decrypt(self.secret_encrypted)
+
+    def set_secret(self, value: str) -> None:
+        from deploys.crypto import encrypt
+
+        self.secret_encrypted = encrypt(value)
+
+    def map_service(self, name: str) -> str:
+        return self.service_mapping.get(name) or name
+
+
+class Delivery(models.Model):
+    """One webhook request as it arrived, stored before it is processed so it can be replayed."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="deliveries")
+    kind = models.CharField(max_length=20, choices=Integration.Kind.choices)
+    # The sender's id for this delivery (X-GitHub-Delivery, PagerDuty's event id, …) or a digest of
+    # the body where the sender has none: the same delivery sent again finds this row.
+    delivery_id = models.CharField(max_length=200)
+    event = models.CharField(max_length=100, blank=True)
+    headers = models.JSONField(default=dict)
+    body = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    outcome = models.TextField(blank=True, help_text="What processing did, or why it failed.")
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "delivery_id"], name="delivery_unique_per_integration"),
+        ]
+        indexes = [
+            # The staff deliveries page, newest first, filtered by kind and status.
+            models.Index(fields=["kind", "status", "-received_at"], name="delivery_kind_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.event or 'delivery'} {self.delivery_id}"
+
+
+class PushedCommit(models.Model):
+    """A commit pushed to a service's default branch and not necessarily deployed yet.
+
+    When a deploy of that service arrives through a webhook with only a head sha, the commits pushed
+    up to that sha become its DeployCommits, so lead time can be computed.
+    """
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="pushed_commits")
+    sha = models.CharField(max_length=64)
+    authored_at = models.DateTimeField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    pushed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "sha"], name="pushedcommit_unique_sha_per_service"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sha[:12]

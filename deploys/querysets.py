@@ -7,6 +7,10 @@ class DeployQuerySet(models.QuerySet):
     def production(self):
         return self.filter(environment__is_production=True)
 
+    def counted(self):
+        """Production deploys that went live (succeeded or rolled back): what the monthly numbers count."""
+        return self.filter(environment__is_production=True, status__in=self.model.COUNTED_STATUSES)
+
     def live(self):
         """Deploys whose version went live and stayed (not failed, not rolled back)."""
         return self.filter(status=self.model.Status.SUCCEEDED)

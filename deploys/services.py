@@ -1,17 +1,26 @@
 """Writes for deploys. Every way a deploy enters Opslog (API, bulk, import, webhooks) goes through here."""
 
+import json
 import logging
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, Service
+from deploys.models import ChangeRecord, Delivery, Deploy, DeployCommit, Environment, Integration, Service
 
 logger = logging.getLogger(__name__)
+
+
+def batched(items: Iterable, size: int):
+    # itertools.batched arrived in Python 3.12; Opslog supports 3.11.
+    iterator = iter(items)
+    while batch := tuple(islice(iterator, size)):
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,8 @@ def deploy_record(*, data: DeployInput, notify: bool = True) -> tuple[Deploy, bo
         with transaction.atomic():
             deploy = _build(data, service, environment)
             deploy.save()
-            DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
+            rows = DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
+            commit_deliveries_refresh(shas=[row.sha for row in rows])
     except IntegrityError:
         if not data.external_id:
             raise
@@ -220,6 +230,7 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
         commits.extend(_commit_rows(deploy, item.commits))
         results[index] = deploy
     DeployCommit.objects.bulk_create(commits)
+    commit_deliveries_refresh(shas=[commit.sha for commit in commits])
     return BulkResult(deploys=results, created=len(new), existing=len(items) - len(new))
 
 
@@ -250,6 +261,70 @@ def _fill_previous_versions(pairs: list[tuple[DeployInput, Deploy]]) -> None:
         for deploy in deploys:
             position = bisect_left(times, deploy.deployed_at)
             deploy.previous_version = live[position - 1][1] if position else ""
+
+
+# Any constant works: it only has to be the same in every process that refreshes deliveries.
+_DELIVERIES_LOCK = 7_301_110
+
+
+def commit_deliveries_refresh(*, shas: Iterable[str]) -> int:
+    """Recompute which row of each sha is its first production delivery, and that row's lead time.
+
+    Call it inside the transaction that added, removed or changed deploys or commits of these shas
+    (a backfilled earlier deploy, a status changed to failed, a deleted deploy…). Writes only rows
+    whose values change; returns how many. On PostgreSQL a transaction-level advisory lock makes
+    concurrent ingests of the same sha (one commit shipped to two production regions at once) take
+    turns, so exactly one row stays first.
+    """
+    wanted = sorted(set(shas))
+    if not wanted:
+        return 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DELIVERIES_LOCK])
+    changed = 0
+    for chunk in batched(wanted, 500):
+        rows = list(
+            DeployCommit.objects.filter(sha__in=chunk).select_related("deploy__environment").only(
+                "sha", "authored_at", "first_delivered_at", "lead_seconds",
+                "deploy__deployed_at", "deploy__status", "deploy__environment__is_production",
+            )
+        )
+        first: dict[str, DeployCommit] = {}
+        for row in rows:
+            deploy = row.deploy
+            if not (deploy.environment.is_production and deploy.status in Deploy.COUNTED_STATUSES):
+                continue
+            best = first.get(row.sha)
+            if best is None or (deploy.deployed_at, deploy.pk) < (best.deploy.deployed_at, best.deploy.pk):
+                first[row.sha] = row
+        stale = []
+        for row in rows:
+            delivered_at = lead = None
+            if first.get(row.sha) is row:
+                delivered_at = row.deploy.deployed_at
+                if row.authored_at is not None and row.authored_at < delivered_at:
+                    lead = (delivered_at - row.authored_at).total_seconds()
+            if (row.first_delivered_at, row.lead_seconds) != (delivered_at, lead):
+                row.first_delivered_at, row.lead_seconds = delivered_at, lead
+                stale.append(row)
+        DeployCommit.objects.bulk_update(stale, ["first_delivered_at", "lead_seconds"], batch_size=500)
+        changed += len(stale)
+    return changed
+
+
+def commit_deliveries_refresh_all(*, chunk: int = 5000) -> int:
+    """Recompute every commit's first-delivery fields (after a restore, raw SQL or a bug fix)."""
+    changed = 0
+    shas = DeployCommit.objects.order_by("sha").values_list("sha", flat=True).distinct()
+    for batch in batched(shas.iterator(chunk_size=chunk), chunk):
+        with transaction.atomic():
+            changed += commit_deliveries_refresh(shas=batch)
+    return changed
+
+
+def deploy_shas(deploy_ids: Iterable[int]) -> list[str]:
+    return list(DeployCommit.objects.filter(deploy_id__in=list(deploy_ids)).values_list("sha", flat=True))
 
 
 CHANGE_RECORD_FIELDS = [
@@ -287,3 +362,85 @@ def deploy_attach_change_record(*, deploy: Deploy, record: ChangeRecord | None) 
     deploy.change_record = record
     deploy.save(update_fields=["change_record"])
     return deploy
+
+
+# --- Webhook deliveries -------------------------------------------------------------------------
+
+
+def delivery_receive(
+    *, integration: Integration, event: str, delivery_id: str, headers: dict, body: str
+) -> tuple[Delivery, bool]:
+    """Store a delivery as it arrived. Returns (delivery, created); the same delivery id again,
+    even sent many times at once, returns the first row (the unique constraint decides)."""
+    try:
+        with transaction.atomic():
+            delivery = Delivery.objects.create(
+                integration=integration, kind=integration.kind, event=event[:100], delivery_id=delivery_id[:200],
+                headers=headers, body=body,
+            )
+    except IntegrityError:
+        existing = Delivery.objects.filter(integration=integration, delivery_id=delivery_id[:200]).first()
+        if existing is None:
+            raise
+        return existing, False
+    transaction.on_commit(lambda: _queue_delivery(delivery.pk))
+    return delivery, True
+
+
+def _queue_delivery(delivery_id: int) -> None:
+    from deploys import tasks
+
+    try:
+        tasks.process_delivery.delay(delivery_id)
+    except Exception:
+        # Stored and listed as "received" on the deliveries page, where it can be replayed.
+        logger.exception("could not queue delivery %s for processing (it is stored)", delivery_id)
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    status: str
+    outcome: str
+    retry: bool = False
+
+
+def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult | None:
+    """Process a stored delivery once: concurrent tasks for the same delivery take turns on its
+    row, and a delivery already processed is left alone unless replayed. Records made by the
+    sender's adapter are idempotent on the sender's ids, so a replay changes nothing already there.
+    Nothing the adapter wrote survives a failure (a savepoint)."""
+    from deploys.webhooks import SENDERS, DeliveryIgnored, DeliveryRejected
+
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
+        )
+        if delivery is None:
+            return None
+        if not replay and delivery.status in (Delivery.Status.PROCESSED, Delivery.Status.IGNORED):
+            return ProcessResult(delivery.status, delivery.outcome)
+        retry = False
+        try:
+            payload = json.loads(delivery.body)
+            with transaction.atomic():
+                outcome = SENDERS[delivery.kind].process(delivery, payload)
+            status = Delivery.Status.PROCESSED
+        except ValueError as exc:  # json.JSONDecodeError is one
+            status, outcome = Delivery.Status.FAILED, f"The body is not valid JSON: {exc}"
+        except DeliveryIgnored as exc:
+            status, outcome = Delivery.Status.IGNORED, str(exc)
+        except DeliveryRejected as exc:
+            status, outcome = Delivery.Status.FAILED, str(exc)
+        except Exception as exc:
+            logger.exception("processing delivery %s failed", delivery_id)
+            status, outcome, retry = Delivery.Status.FAILED, f"{type(exc).__name__}: {exc}"[:1000], True
+        delivery.status, delivery.outcome = status, outcome
+        delivery.attempts += 1
+        delivery.processed_at = timezone.now()
+        delivery.save(update_fields=["status", "outcome", "attempts", "processed_at"])
+        return ProcessResult(status, outcome, retry)
+
+
+def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
+    """Run a stored delivery through its adapter again (from the staff page), now."""
+    return delivery_process(delivery_id=delivery.pk, replay=True)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from deploys import notifications
+from deploys import notifications, services
 from deploys.models import Deploy, DeployNotification
 
 logger = logging.getLogger(__name__)
@@ -63,3 +63,17 @@ def send_deploy_chat(self, deploy_id: int) -> None:
 @shared_task(bind=True)
 def send_deploy_email(self, deploy_id: int) -> None:
     _deliver(self, deploy_id, DeployNotification.Channel.EMAIL, notifications.send_email)
+
+
+# Late acknowledgement: a worker that dies mid-delivery leaves the message on the broker for the
+# next one; delivery_process is idempotent, so running it again is safe.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def process_delivery(self, delivery_id: int) -> None:
+    result = services.delivery_process(delivery_id=delivery_id)
+    if result is None or not result.retry:
+        return
+    if self.request.is_eager or self.request.retries >= settings.OPSLOG_WEBHOOK_MAX_RETRIES:
+        logger.error("giving up on delivery %s: %s", delivery_id, result.outcome)
+        return
+    countdown = settings.OPSLOG_WEBHOOK_RETRY_DELAY * (2**self.request.retries)
+    raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_WEBHOOK_MAX_RETRIES)

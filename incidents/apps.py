@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class IncidentsConfig(AppConfig):
     name = "incidents"
     verbose_name = "Incidents"
+
+    def ready(self):
+        from incidents import adapters  # noqa: F401  (registers the PagerDuty and Alertmanager webhook senders)

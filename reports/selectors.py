@@ -30,7 +30,7 @@ from django.db.models.functions import TruncMonth, TruncYear
 from deploys.models import Deploy, DeployCommit
 from incidents.models import Incident, IncidentDeploy
 
-COUNTED_STATUSES = [Deploy.Status.SUCCEEDED, Deploy.Status.ROLLED_BACK]
+COUNTED_STATUSES = list(Deploy.COUNTED_STATUSES)
 MAX_MONTHS = 240
 
 
@@ -304,21 +304,36 @@ def _period_key(value: dt.datetime | dt.date, tz: zoneinfo.ZoneInfo) -> dt.date:
 
 
 def _first_production_commits(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[DeployCommit]:
-    """Commits in the range's counted deploys that reached production there for the first time
-    (no counted deploy shipped the same sha earlier), with a positive lead time."""
+    """Commits that reached production for the first time in the range's counted deploys, with a
+    positive lead time; annotated `delivered` (the deploy's time) and, on PostgreSQL, `lead`."""
+    if not filters.environments:
+        # deploys.services keeps the first delivery of each sha, and its lead, on the commit row.
+        qs = DeployCommit.objects.filter(
+            first_delivered_at__gte=since, first_delivered_at__lt=until, lead_seconds__isnull=False
+        )
+        if filters.services:
+            qs = qs.filter(deploy__service__slug__in=filters.services)
+        if filters.teams:
+            qs = qs.filter(deploy__service__dev_team__in=filters.teams)
+        return qs.annotate(delivered=F("first_delivered_at"), lead=F("lead_seconds"))
+
+    # "First" among the chosen environments only: computed here, with an anti-join.
     # Through the join, not `deploy__in=<subquery>`: SQLite's planner would scan every deploy per commit.
     counted = Q(deploy__environment__is_production=True, deploy__status__in=COUNTED_STATUSES)
-    if filters.environments:
-        counted &= Q(deploy__environment__slug__in=filters.environments)
+    counted &= Q(deploy__environment__slug__in=filters.environments)
     earlier = DeployCommit.objects.filter(counted, sha=OuterRef("sha")).filter(
         Q(deploy__deployed_at__lt=OuterRef("deploy__deployed_at"))
         | Q(deploy__deployed_at=OuterRef("deploy__deployed_at"), deploy_id__lt=OuterRef("deploy_id"))
     )
-    return (
+    qs = (
         DeployCommit.objects.filter(deploy__in=counted_deploys(filters, since, until), authored_at__isnull=False)
         .filter(authored_at__lt=F("deploy__deployed_at"))
         .exclude(Exists(earlier))
+        .annotate(delivered=F("deploy__deployed_at"))
     )
+    if _postgres():
+        qs = qs.annotate(lead=_Epoch(F("deploy__deployed_at"), F("authored_at")))
+    return qs
 
 
 def _durations_in_sql(incidents, lead, trunc, tz, buckets, totals) -> None:
@@ -329,14 +344,11 @@ def _durations_in_sql(incidents, lead, trunc, tz, buckets, totals) -> None:
         buckets[_period_key(row.pop("period"), tz)].update(row)
     totals.update(incidents.aggregate(**aggregates))
 
-    lead_seconds = _Epoch(F("deploy__deployed_at"), F("authored_at"))
     for row in (
-        lead.annotate(period=trunc("deploy__deployed_at", tzinfo=tz))
-        .values("period")
-        .annotate(lead_median=_Median(lead_seconds))
+        lead.annotate(period=trunc("delivered", tzinfo=tz)).values("period").annotate(lead_median=_Median("lead"))
     ):
         buckets[_period_key(row.pop("period"), tz)].update(row)
-    totals.update(lead.aggregate(lead_median=_Median(lead_seconds)))
+    totals.update(lead.aggregate(lead_median=_Median("lead")))
 
 
 def _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals) -> None:
@@ -358,7 +370,7 @@ def _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals) -> 
                 seconds = (stamps[end] - stamps[start]).total_seconds()
                 values[key][prefix].append(seconds)
                 everything[prefix].append(seconds)
-    for deployed, authored in lead.values_list("deploy__deployed_at", "authored_at"):
+    for deployed, authored in lead.values_list("delivered", "authored_at"):
         seconds = (deployed - authored).total_seconds()
         values[bucket_of(deployed)]["lead"].append(seconds)
         everything["lead"].append(seconds)

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deploys.models import Deploy, DeployCommit, Environment, Service
+from deploys.services import CommitInput, DeployInput, deploy_record
 from incidents.models import Incident, IncidentDeploy
 from reports.selectors import Filters, monthly_report
 
@@ -146,12 +147,13 @@ def test_selectors_agree_with_the_glossary(settings_fixture, deploy_data, incide
 
     deploys = []
     for index, (service, environment, status, deployer, at, commits) in enumerate(deploy_data):
-        deploy = Deploy.objects.create(service=by_slug[service], environment=environments[environment],
-                                       status=status, deployer=deployer, deployed_at=at, version=str(index))
-        deploy.commit_list = [
-            DeployCommit.objects.create(deploy=deploy, sha=sha, authored_at=at - dt.timedelta(seconds=ahead))
-            for sha, ahead in commits
-        ]
+        # Through the ingest service, which keeps each sha's first production delivery.
+        deploy, _ = deploy_record(data=DeployInput(
+            service=service, environment=environment, status=status, deployer=deployer, deployed_at=at,
+            version=str(index), commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead))
+                                         for sha, ahead in commits],
+        ), notify=False)
+        deploy.commit_list = list(deploy.commits.all())
         deploys.append(deploy)
     incidents = []
     for service, severity, started, detect, repair in incident_data:

@@ -1,0 +1,1 @@
+"""GitHub and GitLab webhook senders (deployment statuses, pushes) → deploys."""

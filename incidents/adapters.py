@@ -1,0 +1,1 @@
+"""PagerDuty and Alertmanager webhook senders → incidents and alerts."""

@@ -5,6 +5,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from deploys.crypto import encrypt
 from deploys.models import Deploy, DeployCommit, Environment, Service
 
 
@@ -81,3 +82,17 @@ class ChangeRecordFactory(factory.django.DjangoModelFactory):
     done_before = "Yes, on the listings table last quarter."
     failure_impact = "Writes to orders lock for the duration; checkout stalls."
     failure_response = "Cancel the migration and drop the half-built index."
+
+
+class IntegrationFactory(factory.django.DjangoModelFactory):
+    """An integration whose plain secret is `secret` (default "test-webhook-secret")."""
+
+    class Meta:
+        model = "deploys.Integration"
+
+    class Params:
+        secret = "test-webhook-secret"
+
+    kind = "github"
+    name = factory.Sequence(lambda n: f"Integration {n}")
+    secret_encrypted = factory.LazyAttribute(lambda o: encrypt(o.secret))

@@ -7,12 +7,13 @@ function, so there the duration values are fetched and the median taken in Pytho
 """
 
 import datetime as dt
+from contextlib import nullcontext
 import statistics
 import zoneinfo
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Avg,
     Count,
@@ -128,18 +129,26 @@ def _instant(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
 # --- Querysets -----------------------------------------------------------------------------------
 
 
+def _counted_deploy_q(filters: Filters, since: dt.datetime, until: dt.datetime, prefix: str = "") -> Q:
+    """The condition on a deploy (reached through `prefix`, e.g. "deploy__") that makes it counted."""
+    conditions = {
+        "environment__is_production": True,
+        "status__in": COUNTED_STATUSES,
+        "deployed_at__gte": since,
+        "deployed_at__lt": until,
+    }
+    if filters.environments:
+        conditions["environment__slug__in"] = filters.environments
+    if filters.services:
+        conditions["service__slug__in"] = filters.services
+    if filters.teams:
+        conditions["service__dev_team__in"] = filters.teams
+    return Q(**{prefix + name: value for name, value in conditions.items()})
+
+
 def counted_deploys(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Deploy]:
     """Production deploys that went live (succeeded or rolled back) in [since, until)."""
-    qs = Deploy.objects.filter(
-        environment__is_production=True, status__in=COUNTED_STATUSES, deployed_at__gte=since, deployed_at__lt=until
-    )
-    if filters.environments:
-        qs = qs.filter(environment__slug__in=filters.environments)
-    if filters.services:
-        qs = qs.filter(service__slug__in=filters.services)
-    if filters.teams:
-        qs = qs.filter(service__dev_team__in=filters.teams)
-    return qs
+    return Deploy.objects.filter(_counted_deploy_q(filters, since, until))
 
 
 def counted_incidents(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Incident]:
@@ -158,14 +167,6 @@ def counted_incidents(filters: Filters, since: dt.datetime, until: dt.datetime) 
 
         qs = qs.filter(Exists(Service.objects.filter(service_match, incidents=OuterRef("pk"))))
     return qs
-
-
-def _caused_incident():
-    return Exists(IncidentDeploy.objects.filter(deploy=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE))
-
-
-def _remediates():
-    return Exists(IncidentDeploy.objects.filter(deploy=OuterRef("pk"), relation=IncidentDeploy.Relation.REMEDIATION))
 
 
 def _is_deploy_related():
@@ -249,42 +250,17 @@ def _report(*, first: dt.date, last: dt.date, filters: Filters, grain: str) -> R
     incidents = counted_incidents(filters, since, until)
     buckets = {s: {} for s in starts}
     totals: dict = {}
+    bounds = [_instant(s, tz) for s in starts], [_instant(e, tz) for e in ends]
 
-    # 1–2. Deploys per period and over the range (distinct deployers don't add up).
-    deploy_aggregates = dict(
-        deploys=Count("id"),
-        deployers=Count("deployer", distinct=True),
-        failed_deploys=Count("id", filter=Q(caused=True) | Q(status=Deploy.Status.ROLLED_BACK)),
-        rework_deploys=Count("id", filter=Q(remediates=True)),
-    )
-    annotated = deploys.annotate(caused=_caused_incident(), remediates=_remediates())
-    for row in (
-        annotated.annotate(period=trunc("deployed_at", tzinfo=tz)).values("period").annotate(**deploy_aggregates)
-    ):
-        buckets[_period_key(row.pop("period"), tz)].update(row)
-    totals.update(annotated.aggregate(**deploy_aggregates))
-
-    # 3–4. Incident counts.
-    incident_aggregates = dict(
-        incidents=Count("id"),
-        deploy_related_incidents=Count("id", filter=Q(related=True)),
-        unresolved_incidents=Count("id", filter=Q(resolved_at__isnull=True)),
-    )
-    incidents_annotated = incidents.annotate(related=_is_deploy_related())
-    for row in (
-        incidents_annotated.annotate(period=trunc("started_at", tzinfo=tz))
-        .values("period")
-        .annotate(**incident_aggregates)
-    ):
-        buckets[_period_key(row.pop("period"), tz)].update(row)
-    totals.update(incidents_annotated.aggregate(**incident_aggregates))
-
-    # 5–8. Durations and lead time.
-    lead = _first_production_commits(filters, since, until)
-    if _postgres():
-        _durations_in_sql(incidents, lead, trunc, tz, buckets, totals)
-    else:
-        _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals)
+    with transaction.atomic() if _postgres() else nullcontext():
+        if _postgres():
+            with connection.cursor() as cursor:
+                # The per-period sorts stay in memory (the default 4 MB spills to disk); LOCAL ends
+                # with this transaction, so other queries keep the server's setting.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals)
+        _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals)
+        _lead_times(_first_production_commits(filters, since, until), tz, starts, ends, bounds, buckets, totals)
 
     periods = [_figures(s, e, buckets[s]) for s, e in zip(starts, ends)]
     return Report(
@@ -336,51 +312,125 @@ def _first_production_commits(filters: Filters, since: dt.datetime, until: dt.da
     return qs
 
 
-def _durations_in_sql(incidents, lead, trunc, tz, buckets, totals) -> None:
-    aggregates = {}
-    for prefix, start, end in INCIDENT_DURATIONS:
-        aggregates.update(_duration_aggregates(prefix, start, end))
-    for row in incidents.annotate(period=trunc("started_at", tzinfo=tz)).values("period").annotate(**aggregates):
-        buckets[_period_key(row.pop("period"), tz)].update(row)
-    totals.update(incidents.aggregate(**aggregates))
+def _per_bucket(qs: QuerySet, column: str, bounds: tuple[list, list], aggregates: str, params=()) -> list[tuple]:
+    """PostgreSQL: `aggregates` over the rows of `qs` in each [since, until) bucket, in bucket order.
 
+    One query; each bucket is a range scan of the index on `column` (the bounds are the period
+    starts in the reporting time zone, worked out in Python), so there is no per-row time-zone
+    arithmetic, and medians and distinct counts sort one bucket's rows at a time.
+    """
+    sql, inner_params = qs.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT agg.* FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, i) "
+            f"CROSS JOIN LATERAL (SELECT {aggregates} FROM ({sql}) AS x "
+            f'WHERE x."{column}" >= b.since AND x."{column}" < b.until) AS agg ORDER BY b.i',
+            [*bounds, *params, *inner_params],
+        )
+        return cursor.fetchall()
+
+
+def _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals) -> None:
+    rolled_back = Deploy.Status.ROLLED_BACK
+    if _postgres():
+        rows = _per_bucket(
+            deploys.values("deployed_at", "deployer", "status"), "deployed_at", bounds,
+            'count(*), count(DISTINCT x."deployer"), count(*) FILTER (WHERE x."status" = %s)', [rolled_back],
+        )
+        for start, (count, deployers, rolled) in zip(starts, rows):
+            buckets[start].update(deploys=count, deployers=deployers, rolled_back=rolled)
+    else:
+        for row in (
+            deploys.annotate(period=trunc("deployed_at", tzinfo=tz))
+            .values("period")
+            .annotate(deploys=Count("id"), deployers=Count("deployer", distinct=True),
+                      rolled_back=Count("id", filter=Q(status=rolled_back)))
+            .order_by()
+        ):
+            buckets[_period_key(row.pop("period"), tz)].update(row)
+    # Distinct deployers don't add up over periods. DISTINCT in a subquery is hashed; COUNT(DISTINCT)
+    # would sort every deploy of the range.
+    totals["deployers"] = deploys.order_by().values("deployer").distinct().count()
+
+    # Causing and remediating deploys from the (small) link table, not an EXISTS per deploy. A
+    # deploy that caused two incidents counts once; a rolled-back one is already a failure.
+    links = IncidentDeploy.objects.filter(_counted_deploy_q(filters, since, until, "deploy__"))
     for row in (
-        lead.annotate(period=trunc("delivered", tzinfo=tz)).values("period").annotate(lead_median=_Median("lead"))
+        links.annotate(period=trunc("deploy__deployed_at", tzinfo=tz))
+        .values("period")
+        .annotate(
+            caused=Count("deploy", distinct=True,
+                         filter=Q(relation=IncidentDeploy.Relation.CAUSE) & ~Q(deploy__status=rolled_back)),
+            rework_deploys=Count("deploy", distinct=True, filter=Q(relation=IncidentDeploy.Relation.REMEDIATION)),
+        )
+        .order_by()
     ):
         buckets[_period_key(row.pop("period"), tz)].update(row)
-    totals.update(lead.aggregate(lead_median=_Median("lead")))
+
+    for bucket in buckets.values():
+        bucket["failed_deploys"] = bucket.get("rolled_back", 0) + bucket.get("caused", 0)
+    # Every deploy falls in exactly one period, so these do add up.
+    for name in ("deploys", "failed_deploys", "rework_deploys"):
+        totals[name] = sum(bucket.get(name) or 0 for bucket in buckets.values())
 
 
-def _durations_in_python(incidents, lead, tz, starts, ends, buckets, totals) -> None:
-    # SQLite: fetch the timestamps (incidents are few) and the commits' two times, and bucket here.
-    def bucket_of(moment: dt.datetime) -> dt.date:
-        local = moment.astimezone(tz).date()
-        for start, end in zip(starts, ends):
-            if start <= local < end:
-                return start
-        raise AssertionError(f"{moment} outside the report")
+def _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals) -> None:
+    aggregates = dict(
+        incidents=Count("id"),
+        deploy_related_incidents=Count("id", filter=Q(related=True)),
+        unresolved_incidents=Count("id", filter=Q(resolved_at__isnull=True)),
+    )
+    if _postgres():
+        for prefix, start, end in INCIDENT_DURATIONS:
+            aggregates.update(_duration_aggregates(prefix, start, end))
+    annotated = incidents.annotate(related=_is_deploy_related())
+    for row in annotated.annotate(period=trunc("started_at", tzinfo=tz)).values("period").annotate(**aggregates):
+        buckets[_period_key(row.pop("period"), tz)].update(row)
+    totals.update(annotated.aggregate(**aggregates))
+    if _postgres():
+        return
 
-    values: dict = {s: {p: [] for p, _, _ in INCIDENT_DURATIONS} | {"lead": []} for s in starts}
-    everything: dict = {p: [] for p, _, _ in INCIDENT_DURATIONS} | {"lead": []}
+    # SQLite: fetch the incidents' timestamps (incidents are few) and take means and medians here.
+    values: dict = {s: {p: [] for p, _, _ in INCIDENT_DURATIONS} for s in starts}
+    everything: dict = {p: [] for p, _, _ in INCIDENT_DURATIONS}
     for started, detected, resolved in incidents.values_list("started_at", "detected_at", "resolved_at"):
         stamps = {"started_at": started, "detected_at": detected, "resolved_at": resolved}
-        key = bucket_of(started)
+        key = _bucket_of(started, tz, starts, ends)
         for prefix, start, end in INCIDENT_DURATIONS:
             if stamps[start] is not None and stamps[end] is not None:
                 seconds = (stamps[end] - stamps[start]).total_seconds()
                 values[key][prefix].append(seconds)
                 everything[prefix].append(seconds)
-    for deployed, authored in lead.values_list("delivered", "authored_at"):
-        seconds = (deployed - authored).total_seconds()
-        values[bucket_of(deployed)]["lead"].append(seconds)
-        everything["lead"].append(seconds)
-
-    for key, bucket in [(s, buckets[s]) for s in starts] + [(None, totals)]:
-        source = everything if key is None else values[key]
+    for bucket, source in [(buckets[s], values[s]) for s in starts] + [(totals, everything)]:
         for prefix, _, _ in INCIDENT_DURATIONS:
             summary = _summary(source[prefix])
             bucket[f"{prefix}_mean"], bucket[f"{prefix}_median"] = summary.mean, summary.median
-        bucket["lead_median"] = _summary(source["lead"]).median
+
+
+def _lead_times(lead, tz, starts, ends, bounds, buckets, totals) -> None:
+    if _postgres():
+        rows = _per_bucket(lead.values("delivered", "lead"), "delivered", bounds,
+                           'percentile_cont(0.5) WITHIN GROUP (ORDER BY x."lead")')
+        for start, (median,) in zip(starts, rows):
+            buckets[start]["lead_median"] = median
+        totals["lead_median"] = lead.order_by().aggregate(median=_Median("lead"))["median"]
+        return
+
+    # SQLite: fetch the commits' two times and take the medians here.
+    values: dict = {s: [] for s in starts}
+    for delivered, authored in lead.values_list("delivered", "authored_at"):
+        values[_bucket_of(delivered, tz, starts, ends)].append((delivered - authored).total_seconds())
+    for start in starts:
+        buckets[start]["lead_median"] = _summary(values[start]).median
+    totals["lead_median"] = _summary([v for start in starts for v in values[start]]).median
+
+
+def _bucket_of(moment: dt.datetime, tz: zoneinfo.ZoneInfo, starts: list[dt.date], ends: list[dt.date]) -> dt.date:
+    local = moment.astimezone(tz).date()
+    for start, end in zip(starts, ends):
+        if start <= local < end:
+            return start
+    raise AssertionError(f"{moment} outside the report")
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -122,5 +122,9 @@ class Migration(migrations.Migration):
             model_name='pushedcommit',
             constraint=models.UniqueConstraint(fields=('service', 'sha'), name='pushedcommit_unique_sha_per_service'),
         ),
+        migrations.AddIndex(
+            model_name='deploycommit',
+            index=models.Index(condition=models.Q(('lead_seconds__isnull', False)), fields=['lead_seconds'], include=('first_delivered_at', 'deploy'), name='deploycommit_lead_order_idx'),
+        ),
         migrations.RunPython(fill_first_deliveries, migrations.RunPython.noop),
     ]

@@ -121,7 +121,7 @@ class Deploy(models.Model):
             # index-only scan of the range's rows with every column those aggregates read (PostgreSQL).
             models.Index(
                 fields=["deployed_at"],
-                include=["environment", "status", "service", "deployer"],
+                include=["environment", "status", "service", "deployer", "id"],
                 name="deploy_report_idx",
             ),
         ]

@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='deploy',
-            index=models.Index(fields=['deployed_at'], include=('environment', 'status', 'service', 'deployer'), name='deploy_report_idx'),
+            index=models.Index(fields=['deployed_at'], include=('environment', 'status', 'service', 'deployer', 'id'), name='deploy_report_idx'),
         ),
         migrations.AddIndex(
             model_name='deploycommit',

@@ -249,6 +249,9 @@ OPSLOG_WEBHOOK_MAX_BYTES = env_int("OPSLOG_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, 
 # doubling each time.
 OPSLOG_WEBHOOK_MAX_RETRIES = env_int("OPSLOG_WEBHOOK_MAX_RETRIES", 6, minimum=0)
 OPSLOG_WEBHOOK_RETRY_DELAY = env_float("OPSLOG_WEBHOOK_RETRY_DELAY", 10.0, minimum=0)
+# Prometheus scrapes /metrics with `Authorization: Bearer <this>`. Empty: /metrics answers 404, as if
+# it didn't exist, so deploy and incident counts are never public by accident.
+OPSLOG_METRICS_TOKEN = env_str("OPSLOG_METRICS_TOKEN").strip()
 
 LOGGING = {
     "version": 1,

@@ -7,7 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from config import views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
-from incidents.api.views import IncidentViewSet, PostMortemViewSet, RemediationViewSet
+from incidents.api.views import AlertReviewView, IncidentViewSet, PostMortemViewSet, RemediationViewSet
 from reports import views as report_views
 from reports.api.views import MonthlyReportView, YearlyReportView
 
@@ -34,6 +34,7 @@ urlpatterns = [
     path("remediations/", include("incidents.urls_remediations")),
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
+    path("api/alerts/review/", AlertReviewView.as_view(), name="api-alert-review"),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # A person opening the docs logged out is sent to the login page rather than shown a 403.

@@ -2,16 +2,19 @@
 
 import json
 import logging
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from itertools import islice
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys.models import ChangeRecord, Delivery, Deploy, DeployCommit, Environment, Integration, Service
+from deploys.models import (
+    ChangeRecord, Delivery, Deploy, DeployCommit, Environment, Integration, PushedCommit, Service,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -421,12 +424,14 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
             return ProcessResult(delivery.status, delivery.outcome)
         retry = False
         try:
-            payload = json.loads(delivery.body)
+            try:
+                payload = json.loads(delivery.body)
+            except ValueError as exc:  # json.JSONDecodeError is one
+                # Only here: a ValueError from inside an adapter is a bug to retry, not a bad body.
+                raise DeliveryRejected(f"The body is not valid JSON: {exc}") from None
             with transaction.atomic():
                 outcome = SENDERS[delivery.kind].process(delivery, payload)
             status = Delivery.Status.PROCESSED
-        except ValueError as exc:  # json.JSONDecodeError is one
-            status, outcome = Delivery.Status.FAILED, f"The body is not valid JSON: {exc}"
         except DeliveryIgnored as exc:
             status, outcome = Delivery.Status.IGNORED, str(exc)
         except DeliveryRejected as exc:
@@ -444,3 +449,81 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
 def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
     """Run a stored delivery through its adapter again (from the staff page), now."""
     return delivery_process(delivery_id=delivery.pk, replay=True)
+
+
+# --- Webhook adapters: pushed commits and deploys from a head sha (deploys.adapters) ------------
+
+_HOOK_SHA = re.compile(r"[0-9a-f]{7,64}")
+
+
+def pushed_commits_record(*, service: str, commits: Sequence[CommitInput]) -> int:
+    """Remember commits pushed to a service's default branch, in push order (oldest first), so a
+    later deploy that names only its head sha can list them. Idempotent on (service, sha): a commit
+    already known keeps its first row (and its place in the order). Returns how many were new."""
+    if not commits:
+        return 0
+    target = service_get_or_create(slug=service)
+    known = set(
+        PushedCommit.objects.filter(service=target, sha__in=[c.sha for c in commits]).values_list("sha", flat=True)
+    )
+    rows, seen = [], set(known)
+    for commit in commits:
+        if commit.sha in seen:
+            continue
+        seen.add(commit.sha)
+        rows.append(
+            PushedCommit(service=target, sha=commit.sha, authored_at=commit.authored_at, message=commit.message)
+        )
+    # ignore_conflicts: a concurrent delivery of the same push may have stored some of these meanwhile.
+    PushedCommit.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _shipped_commits(*, service: Service, environment: Environment, head_sha: str, before) -> list[CommitInput]:
+    # The commits pushed up to and including the head (push order = id order) that no earlier deploy
+    # of this service that went live in this environment shipped. A failed deploy shipped nothing,
+    # so its retry lists the same commits and the lead time counts from the one that went live.
+    head = PushedCommit.objects.filter(service=service, sha=head_sha).first()
+    if head is None:
+        # Never pushed (a push before the integration existed, another branch): the head alone,
+        # without an authored time, so the deploy still names what it shipped.
+        return [CommitInput(sha=head_sha)]
+    shipped = DeployCommit.objects.filter(
+        deploy__in=Deploy.objects.live().filter(service=service, environment=environment, deployed_at__lt=before)
+    ).values("sha")
+    pending = (
+        PushedCommit.objects.filter(service=service, id__lte=head.id).exclude(sha__in=shipped).order_by("id")
+    )
+    return [CommitInput(sha=c.sha, authored_at=c.authored_at, message=c.message) for c in pending]
+
+
+def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tuple[Deploy, bool]:
+    """Store a deploy reported by a webhook that names only its head sha (`data.version`).
+
+    Its commits are those pushed up to that sha and not yet shipped to the environment (see
+    pushed_commits_record), so lead time can be computed. `compare_url` is a template with
+    `{previous}` and `{version}`: when the previous live version is a sha, it replaces
+    `data.diff_url` (which should link the commit). Idempotent on `data.external_id` through
+    deploy_record, also for the commits: a repeat returns the stored deploy untouched.
+    """
+    service = service_get_or_create(slug=data.service)
+    environment = environment_get_or_create(slug=data.environment)
+    if data.external_id:
+        existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
+        if existing is not None:
+            return existing, False
+    deployed_at = data.deployed_at or timezone.now()
+    previous = data.previous_version
+    if previous is None:
+        previous = _previous_version(service=service, environment=environment, before=deployed_at)
+    diff_url = data.diff_url
+    # Versions from other ingest paths ("25134") are no git refs: only link a compare between shas.
+    if compare_url and _HOOK_SHA.fullmatch(previous) and previous != data.version:
+        diff_url = compare_url.format(previous=previous, version=data.version)
+    commits = _shipped_commits(service=service, environment=environment, head_sha=data.version, before=deployed_at)
+    return deploy_record(
+        data=replace(
+            data, deployed_at=deployed_at, previous_version=previous, diff_url=diff_url[:1000], commits=commits
+        )
+    )
+

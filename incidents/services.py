@@ -553,3 +553,180 @@ def remediation_delete(*, remediation: Remediation, by=None) -> None:
             }
         )
     remediation.delete()
+
+
+# --- Alerts and paging webhooks (Alertmanager, PagerDuty) ---------------------------------------
+
+from deploys.models import Integration  # noqa: E402
+from incidents.models import Alert  # noqa: E402
+
+ALERTMANAGER_SOURCE = "alertmanager"
+PAGERDUTY_SOURCE = "pagerduty"
+TITLE_MAX = Incident._meta.get_field("title").max_length
+DETECTION_SOURCE_MAX = Incident._meta.get_field("detection_source").max_length
+
+
+@dataclass(frozen=True)
+class AlertInput:
+    """One alert of an Alertmanager notification, its times already parsed (aware)."""
+
+    fingerprint: str
+    starts_at: dt.datetime
+    status: str  # Alert.Status
+    ends_at: dt.datetime | None = None
+    labels: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+    generator_url: str = ""
+
+
+@transaction.atomic
+def alert_record(
+    *, data: AlertInput, integration: Integration | None = None, now: dt.datetime | None = None
+) -> tuple[Alert, str]:
+    """Upsert one alert by (fingerprint, starts_at). Returns (alert, "created" | "updated" | "unchanged").
+
+    A firing alert has no end, whatever `ends_at` says (Alertmanager sends Go's zero time, or the
+    time it would expire if never resolved). Resolved is final for one firing: a firing notification
+    that arrives after the resolved one — they can overtake each other, each is retried on its own —
+    changes nothing. The same alert from two Alertmanager replicas, even at once, is one row.
+    """
+    now = now or timezone.now()
+    resolved = data.status == Alert.Status.RESOLVED
+    values = {
+        "name": str(data.labels.get("alertname", ""))[:200],
+        "labels": data.labels,
+        "annotations": data.annotations,
+        "status": data.status,
+        "ends_at": data.ends_at if resolved else None,
+        "generator_url": data.generator_url,
+    }
+    key = {"fingerprint": data.fingerprint, "starts_at": data.starts_at}
+    alert = Alert.objects.select_for_update().filter(**key).first()
+    if alert is None:
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(**key, **values, integration=integration, created_at=now, updated_at=now)
+            return alert, "created"
+        except IntegrityError:
+            # Created by a concurrent delivery since we looked: update that row instead.
+            alert = Alert.objects.select_for_update().get(**key)
+    if alert.status == Alert.Status.RESOLVED and not resolved:
+        return alert, "unchanged"
+    changed = [name for name, value in values.items() if getattr(alert, name) != value]
+    if not changed:
+        return alert, "unchanged"
+    for name in changed:
+        setattr(alert, name, values[name])
+    alert.updated_at = now
+    alert.save(update_fields=[*changed, "updated_at"])
+    return alert, "updated"
+
+
+def promote_rule_matches(labels: dict, rule) -> bool:
+    """Whether an alert's labels satisfy an integration's `promote_labels` rule: every label the rule
+    lists is present with that exact value. An empty or malformed rule matches nothing."""
+    if not isinstance(rule, dict) or not rule or not isinstance(labels, dict):
+        return False
+    return all(name in labels and str(labels[name]) == str(value) for name, value in rule.items())
+
+
+def alert_external_id(alert: Alert) -> str:
+    """The promoted incident's idempotency key: one incident per firing of an alert."""
+    return f"alert:{alert.fingerprint}:{_json(alert.starts_at)}"
+
+
+def _alert_services(alert: Alert) -> list[Service]:
+    # The `service` label, through the integration's mapping; only a service Opslog knows.
+    label = alert.labels.get("service") if isinstance(alert.labels, dict) else None
+    if not label:
+        return []
+    slug = alert.integration.map_service(str(label)) if alert.integration_id else str(label)
+    return list(Service.objects.filter(slug=slug))
+
+
+@transaction.atomic
+def alert_promote(*, alert: Alert, by=None, now: dt.datetime | None = None) -> tuple[Incident, bool]:
+    """Promote an alert to an incident. Returns (incident, created).
+
+    Once per alert, also when a person and the label rule do it at the same moment: the alert's row
+    is locked, and the incident is idempotent on (alertmanager, alert:<fingerprint>:<starts_at>).
+    The incident started, and was detected (by monitoring), when the alert started firing. Raises
+    ValidationError when that time is in the future (a sender's clock far ahead of ours).
+    """
+    # Only the alert's row is locked (PostgreSQL can't lock the nullable side of the joins).
+    locked = Alert.objects.select_for_update(of=("self",)).select_related("integration", "incident").get(pk=alert.pk)
+    if locked.incident_id is not None:
+        alert.incident = locked.incident
+        return locked.incident, False
+    annotations = locked.annotations if isinstance(locked.annotations, dict) else {}
+    title = str(annotations.get("summary") or "").strip() or locked.name or f"Alert {locked.fingerprint}"
+    incident, created = incident_create(
+        data=IncidentInput(
+            title=" ".join(title.split())[:TITLE_MAX],
+            started_at=locked.starts_at,
+            detected_at=locked.starts_at,
+            services=_alert_services(locked),
+            detected_by=Incident.DetectedBy.MONITORING,
+            detection_source=f"Alertmanager alert {locked.name or locked.fingerprint}"[:DETECTION_SOURCE_MAX],
+            summary=str(annotations.get("description") or ""),
+            source=ALERTMANAGER_SOURCE,
+            external_id=alert_external_id(locked),
+        ),
+        by=by,
+        now=now,
+    )
+    locked.incident = incident
+    locked.updated_at = now or timezone.now()
+    locked.save(update_fields=["incident", "updated_at"])
+    alert.incident = incident
+    return incident, created
+
+
+@dataclass(frozen=True)
+class PagerDutyIncidentInput:
+    """The incident a PagerDuty v3 webhook event is about (its `event.data`), parsed."""
+
+    id: str
+    title: str
+    created_at: dt.datetime
+    severity: int = Incident.Severity.SEV3
+    services: list[Service] = field(default_factory=list)
+    number: int | None = None
+    url: str = ""
+
+
+PAGERDUTY_STAGES = {"incident.acknowledged": "acknowledged", "incident.resolved": "resolved"}
+
+
+@transaction.atomic
+def pagerduty_incident_event(
+    *, data: PagerDutyIncidentInput, stage: str | None = None, at: dt.datetime | None = None
+) -> tuple[Incident, bool]:
+    """Record one PagerDuty incident event. Returns (incident, created).
+
+    The incident is filed once per PagerDuty incident id (source "pagerduty"), started and detected
+    at PagerDuty's `created_at`. With `stage` ("acknowledged" or "resolved") it is then stamped at
+    `at` by incident_stamp, so its rules hold: the first stamp of a stage is kept (a replay changes
+    nothing) and times stay in order. An acknowledged or resolved event whose triggered event never
+    came (or comes later) files the incident from its own data first: PagerDuty sends the whole
+    incident with every event. Raises ValidationError for times out of order or in the future.
+    """
+    number = f" #{data.number}" if data.number is not None else ""
+    link = f" <{data.url}>" if data.url.startswith("https://") else ""
+    incident, created = incident_create(
+        data=IncidentInput(
+            title=" ".join(data.title.split())[:TITLE_MAX],
+            started_at=data.created_at,
+            detected_at=data.created_at,
+            severity=data.severity,
+            services=data.services,
+            detected_by=Incident.DetectedBy.MONITORING,
+            detection_source=f"PagerDuty incident{number} ({data.id})"[:DETECTION_SOURCE_MAX],
+            summary=f"Paged through PagerDuty: incident{number}{link}.",
+            source=PAGERDUTY_SOURCE,
+            external_id=data.id,
+        )
+    )
+    if stage is not None:
+        incident = incident_stamp(incident=incident, stage=stage, at=at)
+    return incident, created

@@ -1,0 +1,81 @@
+"""Pages for alerts: the list, one alert (with its promote button) and the monthly alert review.
+
+Every page needs a login (LoginRequiredMiddleware); promoting is a POST (CSRF-checked), one service
+call, then a redirect.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from incidents import selectors, services
+from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_month
+from incidents.models import Alert
+
+PAGE_SIZE = 50
+
+
+def alert_list(request):
+    form = AlertFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    alerts = selectors.alert_list(status=filters.get("status", ""), name=filters.get("name", ""))
+    if form.is_bound and not form.is_valid():
+        alerts = alerts.none()
+    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "incidents/alert_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "names": selectors.alert_names()},
+    )
+
+
+def alert_detail(request, pk: int):
+    try:
+        alert = selectors.alert_detail(pk)
+    except Alert.DoesNotExist:
+        raise Http404("No such alert.") from None
+    return render(request, "incidents/alert_detail.html", {"alert": alert})
+
+
+@require_POST
+def alert_promote(request, pk: int):
+    alert = get_object_or_404(Alert, pk=pk)
+    try:
+        incident, created = services.alert_promote(alert=alert, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(alert)
+    if not created:
+        messages.info(request, "This alert was already promoted to this incident.")
+    return redirect(incident)
+
+
+def alert_review(request):
+    form = AlertReviewMonthForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        month, error = this_month(), " ".join(form.errors["month"])
+    else:
+        month, error = (form.cleaned_data["month"] if form.is_bound else this_month()), ""
+    (review,) = selectors.alert_review(first=month, last=month)
+    previous = (month - dt.timedelta(days=1)).replace(day=1)
+    following = selectors.next_month(month)
+    return render(
+        request,
+        "incidents/alert_review.html",
+        {
+            "review": review,
+            "month": month,
+            "error": error,
+            "previous": previous,
+            "following": following,
+            "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+        },
+    )

@@ -128,3 +128,26 @@ def test_some_caused_incidents_have_a_remediating_deploy(demo):
     for link in fixes:
         assert link.deploy.deployed_at > link.incident.detected_at
         assert link.incident.deploy_links.filter(relation="cause").exists()
+
+
+def test_demo_alerts_give_the_review_noise_and_signal(demo):
+    from incidents.demo import seed_alerts
+    from incidents.models import Alert
+    from incidents.selectors import alert_review
+
+    created = seed_alerts(days=240, now=NOW)
+
+    assert created == Alert.objects.count() > 0
+    assert seed_alerts(days=240, now=NOW) == 0  # safe to run twice
+    monitored = Incident.objects.filter(detected_by="monitoring")
+    # Every incident monitoring caught was promoted from an alert: the review's signal.
+    assert set(Alert.objects.exclude(incident=None).values_list("incident", flat=True)) == set(
+        monitored.values_list("pk", flat=True)
+    )
+    months = alert_review(first=dt.date(2026, 1, 1), last=dt.date(2026, 5, 1))
+    rows = [row for month in months for row in month.rows]
+    noisy = {row.name for row in rows if row.signal == 0}
+    assert {"DiskSpaceLow", "HighLatencyP99"} <= noisy
+    # The noisiest alert of a month comes first.
+    for month in months:
+        assert [row.noise for row in month.rows] == sorted((row.noise for row in month.rows), reverse=True)

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
 from deploys.demo import seed_deploys
-from incidents.demo import seed_incidents, seed_postmortems
+from incidents.demo import seed_alerts, seed_incidents, seed_postmortems
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "opslog-demo"
@@ -29,6 +29,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo incidents: {incidents.created} created, {incidents.existing} already there.")
         postmortems = seed_postmortems()
         self.stdout.write(f"Demo post-mortems: {postmortems} created.")
+        alerts = seed_alerts(days=days)
+        self.stdout.write(f"Demo alerts: {alerts} created.")
         if no_login:
             return
         if not settings.DEBUG:

@@ -282,8 +282,27 @@ class Integration(models.Model):
 
         self.secret_encrypted = encrypt(value)
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        mapping = self.service_mapping
+        if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            errors["service_mapping"] = 'Give a JSON object of names to service slugs, e.g. {"acme/web-app": "web"}.'
+        else:
+            bad = sorted(v for v in mapping.values() if not slug_validator.regex.match(v))
+            if bad:
+                errors["service_mapping"] = f"Not a service slug: {', '.join(bad)}."
+        if not isinstance(self.options, dict):
+            errors["options"] = 'Give a JSON object, e.g. {"promote_labels": {"severity": "critical"}}.'
+        if errors:
+            raise ValidationError(errors)
+
     def map_service(self, name: str) -> str:
-        return self.service_mapping.get(name) or name
+        mapping = self.service_mapping if isinstance(self.service_mapping, dict) else {}
+        return mapping.get(name) or name
 
 
 class Delivery(models.Model):

@@ -48,6 +48,31 @@ def test_a_body_over_the_limit_is_413_and_not_stored(client, github, settings):
 
 
 @pytest.mark.django_db
+def test_a_body_over_the_form_limit_but_under_the_webhook_limit_is_accepted(client, github, settings):
+    # DATA_UPLOAD_MAX_MEMORY_SIZE is for forms; a big push or alert batch answers to its own limit.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    settings.OPSLOG_WEBHOOK_MAX_BYTES = 64 * 1024
+    body = json.dumps({"zen": "x" * 4000}).encode()
+
+    response = post(client, "/hooks/github/", body, **github_headers("ping", body, delivery="big-1"))
+
+    assert response.status_code == 202
+    assert Delivery.objects.get().body == body.decode()
+
+
+@pytest.mark.django_db
+def test_an_integration_whose_secret_cant_be_decrypted_does_not_block_the_others(client, settings):
+    IntegrationFactory(kind="github", name="A broken one", secret_encrypted="not-a-fernet-token")
+    working = IntegrationFactory(kind="github", name="B working")
+    body = json.dumps({"zen": "hi"}).encode()
+
+    response = post(client, "/hooks/github/", body, **github_headers("ping", body, delivery="p-1"))
+
+    assert response.status_code == 202
+    assert Delivery.objects.get().integration == working
+
+
+@pytest.mark.django_db
 def test_a_signed_body_that_is_not_json_is_stored_and_failed_with_the_reason(client, github):
     body = b"payload=%7B%22zen%22%3A%22hi%22%7D"  # the form-encoded content type, chosen by mistake
 

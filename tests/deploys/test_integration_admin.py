@@ -219,3 +219,16 @@ def test_a_pasted_secret_must_be_at_least_16_characters(admin_client):
     assert response.status_code == 200
     assert "at least 16 characters" in response.content.decode()
     assert not Integration.objects.exists()
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ('["acme/web-app", "web"]', "Give a JSON object of names to service slugs"),
+    ('{"acme/web-app": 3}', "Give a JSON object of names to service slugs"),
+    ('{"acme/web-app": "Web App"}', "Not a service slug: Web App."),
+])
+def test_a_service_mapping_that_is_not_names_to_slugs_is_a_form_error(admin_client, mapping, message):
+    response = admin_client.post(ADD_URL, add_form(service_mapping=mapping))
+
+    assert response.status_code == 200
+    assert message in str(response.context["adminform"].form.errors["service_mapping"])
+    assert not Integration.objects.exists()

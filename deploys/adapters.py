@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from django.http import HttpRequest
 
 from deploys import services
+from deploys.fields import is_plausible
 from deploys.models import Deploy, Integration
 from deploys.services import CommitInput, DeployInput
 from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
@@ -55,6 +56,9 @@ def dig_str(payload: object, path: str, *, required: bool = True, default: str =
 def _aware(value: datetime, path: str, raw: str) -> datetime:
     if value.tzinfo is None:
         raise DeliveryRejected(f"{path} has no time zone: {raw!r}"[:300])
+    if not is_plausible(value):
+        # Also keeps year-1 and year-9999 times, which overflow once converted to UTC, out.
+        raise DeliveryRejected(f"{path} is not between 1970 and 2999: {raw!r}"[:300])
     return value
 
 

@@ -12,6 +12,8 @@ NAIVE_MESSAGE = "Include a UTC offset, e.g. 2024-05-18T22:20:50Z or 2024-05-18T2
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.timezone.utc)
 RANGE_MESSAGE = "Enter a time between 1970 and 2999."
+# A deploy time a little ahead of ours is a sender's clock drift; more is a mistake.
+FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
 def is_plausible(value: dt.datetime | dt.date) -> bool:

@@ -5,9 +5,9 @@ import logging
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import islice
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -386,11 +386,11 @@ def delivery_receive(
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(lambda: _queue_delivery(delivery.pk))
+    transaction.on_commit(lambda: delivery_queue(delivery.pk))
     return delivery, True
 
 
-def _queue_delivery(delivery_id: int) -> None:
+def delivery_queue(delivery_id: int) -> None:
     from deploys import tasks
 
     try:
@@ -426,9 +426,11 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
         try:
             try:
                 payload = json.loads(delivery.body)
-            except ValueError as exc:  # json.JSONDecodeError is one
+            except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
                 # Only here: a ValueError from inside an adapter is a bug to retry, not a bad body.
-                raise DeliveryRejected(f"The body is not valid JSON: {exc}") from None
+                raise DeliveryRejected(f"The body is not valid JSON: {exc}"[:300]) from None
+            if _has_nul(payload):
+                raise DeliveryRejected("The body has a NUL character (\\u0000) in a string; the database can't store it.")
             with transaction.atomic():
                 outcome = SENDERS[delivery.kind].process(delivery, payload)
             status = Delivery.Status.PROCESSED
@@ -444,6 +446,34 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
         delivery.processed_at = timezone.now()
         delivery.save(update_fields=["status", "outcome", "attempts", "processed_at"])
         return ProcessResult(status, outcome, retry)
+
+
+def _has_nul(payload) -> bool:
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def delivery_requeue_stale(*, older_than: timedelta) -> int:
+    """Queue again the deliveries still waiting to be processed after `older_than`: their task was
+    never queued (the broker was down when they arrived) or was lost. Processing is idempotent, so a
+    delivery whose task is merely slow is safe to queue twice."""
+    stale = list(
+        Delivery.objects.filter(status=Delivery.Status.RECEIVED, received_at__lt=timezone.now() - older_than)
+        .order_by("received_at").values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stale:
+        delivery_queue(delivery_id)
+    return len(stale)
 
 
 def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
@@ -462,6 +492,11 @@ def pushed_commits_record(*, service: str, commits: Sequence[CommitInput]) -> in
     already known keeps its first row (and its place in the order). Returns how many were new."""
     if not commits:
         return 0
+    _check_hook_commits(commits)
+    if len(service) > Service._meta.get_field("slug").max_length:
+        from deploys.webhooks import DeliveryRejected
+
+        raise DeliveryRejected(f"The service name is longer than 100 characters: {service[:60]!r}…")
     target = service_get_or_create(slug=service)
     known = set(
         PushedCommit.objects.filter(service=target, sha__in=[c.sha for c in commits]).values_list("sha", flat=True)
@@ -497,6 +532,45 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
     return [CommitInput(sha=c.sha, authored_at=c.authored_at, message=c.message) for c in pending]
 
 
+def _check_hook_input(data: DeployInput) -> None:
+    """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
+    authenticated, not trusted to send well-formed values."""
+    from deploys.fields import FUTURE_SLACK, is_plausible
+    from deploys.webhooks import DeliveryRejected
+
+    for name, value, limit in [
+        ("service", data.service, Service._meta.get_field("slug").max_length),
+        ("environment", data.environment, Environment._meta.get_field("slug").max_length),
+        ("version", data.version, Deploy._meta.get_field("version").max_length),
+        ("deployer", data.deployer, Deploy._meta.get_field("deployer").max_length),
+        ("external_id", data.external_id, Deploy._meta.get_field("external_id").max_length),
+    ]:
+        if len(value) > limit:
+            raise DeliveryRejected(f"The deploy's {name} is longer than {limit} characters: {value[:60]!r}…")
+        if "\x00" in value or (name in ("version", "deployer") and any(ord(c) < 32 or c == "\x7f" for c in value)):
+            raise DeliveryRejected(f"The deploy's {name} has line breaks or control characters.")
+    if "\x00" in data.message:
+        raise DeliveryRejected("The deploy's message has a NUL character.")
+    if data.deployed_at is not None and (
+        not is_plausible(data.deployed_at) or data.deployed_at > timezone.now() + FUTURE_SLACK
+    ):
+        raise DeliveryRejected(f"The deploy's time {data.deployed_at.isoformat()} is in the future or before 1970.")
+    if data.diff_url and not data.diff_url.lower().startswith(("https://", "http://")):
+        raise DeliveryRejected(f"The deploy's diff URL is not an http(s) URL: {data.diff_url[:60]!r}.")
+    _check_hook_commits(data.commits)
+
+
+def _check_hook_commits(commits: Sequence[CommitInput]) -> None:
+    from deploys.fields import is_plausible
+    from deploys.webhooks import DeliveryRejected
+
+    for commit in commits:
+        if len(commit.sha) > DeployCommit._meta.get_field("sha").max_length or "\x00" in commit.sha + commit.message:
+            raise DeliveryRejected(f"Commit {commit.sha[:60]!r}: sha too long or a NUL character.")
+        if commit.authored_at is not None and not is_plausible(commit.authored_at):
+            raise DeliveryRejected(f"Commit {commit.sha[:12]}: its time is not between 1970 and 2999.")
+
+
 def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tuple[Deploy, bool]:
     """Store a deploy reported by a webhook that names only its head sha (`data.version`).
 
@@ -506,6 +580,7 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     `data.diff_url` (which should link the commit). Idempotent on `data.external_id` through
     deploy_record, also for the commits: a repeat returns the stored deploy untouched.
     """
+    _check_hook_input(data)
     service = service_get_or_create(slug=data.service)
     environment = environment_get_or_create(slug=data.environment)
     if data.external_id:
@@ -520,6 +595,10 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     # Versions from other ingest paths ("25134") are no git refs: only link a compare between shas.
     if compare_url and _HOOK_SHA.fullmatch(previous) and previous != data.version:
         diff_url = compare_url.format(previous=previous, version=data.version)
+    if diff_url and not diff_url.lower().startswith(("https://", "http://")):
+        from deploys.webhooks import DeliveryRejected
+
+        raise DeliveryRejected(f"The repository's URL is not an http(s) URL: {diff_url[:60]!r}.")
     commits = _shipped_commits(service=service, environment=environment, head_sha=data.version, before=deployed_at)
     return deploy_record(
         data=replace(

@@ -1,3 +1,4 @@
+import datetime as dt
 import logging
 
 import requests
@@ -77,3 +78,10 @@ def process_delivery(self, delivery_id: int) -> None:
         return
     countdown = settings.OPSLOG_WEBHOOK_RETRY_DELAY * (2**self.request.retries)
     raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_WEBHOOK_MAX_RETRIES)
+
+
+@shared_task
+def requeue_stale_deliveries() -> int:
+    """Beat: deliveries still unprocessed after a while (their task was never queued or was lost)
+    are queued again, so a broker outage costs time, never a delivery."""
+    return services.delivery_requeue_stale(older_than=dt.timedelta(minutes=10))

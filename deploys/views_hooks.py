@@ -9,12 +9,13 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from deploys.models import Integration
-from deploys.services import delivery_receive
+from deploys.models import Delivery, Integration
+from deploys.services import delivery_queue, delivery_receive
 from deploys.webhooks import SENDERS, body_digest, stored_headers
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def hook_receive(request, kind: str):
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _error(400, "The body is not UTF-8 text.")
+    if "\x00" in text:
+        return _error(400, "The body has a NUL character, which no JSON sender sends.")
     try:
         event, delivery_id = sender.identify(request, body)
     except Exception:
@@ -72,4 +75,8 @@ def hook_receive(request, kind: str):
         integration=integration, event=event, delivery_id=delivery_id or body_digest(body),
         headers=stored_headers(request), body=text,
     )
+    if not created and delivery.status == Delivery.Status.RECEIVED:
+        # The sender retries because it saw no success, or the first task was never queued (the
+        # broker was down): queue it again. Processing takes turns on the row and is idempotent.
+        transaction.on_commit(lambda: delivery_queue(delivery.pk))
     return JsonResponse({"delivery": delivery.pk, "duplicate": not created}, status=202)

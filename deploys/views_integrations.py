@@ -70,7 +70,7 @@ def _pretty(text: str) -> tuple[str, bool]:
     """The body indented when it is JSON (True), else as it arrived (False)."""
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False), True
-    except ValueError:
+    except (ValueError, RecursionError):
         return text, False
 
 

@@ -21,6 +21,7 @@ from collections import Counter
 
 from django.core.exceptions import ValidationError
 
+from deploys.fields import is_plausible
 from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
 from incidents import services
 from incidents.models import Alert, Incident
@@ -50,9 +51,13 @@ def parse_time(value, name: str, *, zero_ok: bool = False) -> dt.datetime | None
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     zone = "+00:00" if match["zone"] in "Zz" else match["zone"]
     try:
-        return dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{zone}")
+        parsed = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{zone}")
     except ValueError:
         raise DeliveryRejected(f"{name} is not a valid time: {value}.") from None
+    if not is_plausible(parsed):
+        # Also keeps year-9999 times, which overflow once converted to UTC, out.
+        raise DeliveryRejected(f"{name} is not between 1970 and 2999: {value}.")
+    return parsed
 
 
 def _object(container: dict, key: str, name: str) -> dict:
@@ -227,7 +232,10 @@ def _alertmanager_process(delivery, payload) -> str:
     for data in alerts:
         alert, what = services.alert_record(data=data, integration=delivery.integration)
         counts[what] += 1
-        if alert.incident_id is None and services.promote_rule_matches(alert.labels, rule):
+        # Only while it fires: one already over when Opslog hears of it is a person's call, and an
+        # incident promoted from it would sit open with nobody to resolve it.
+        if (alert.incident_id is None and alert.status == Alert.Status.FIRING
+                and services.promote_rule_matches(alert.labels, rule)):
             try:
                 incident, _ = services.alert_promote(alert=alert)
             except ValidationError as error:

@@ -42,7 +42,12 @@ def alert_detail(request, pk: int):
         alert = selectors.alert_detail(pk)
     except Alert.DoesNotExist:
         raise Http404("No such alert.") from None
-    return render(request, "incidents/alert_detail.html", {"alert": alert})
+    # Pairs, not `labels.items` in the template: a label named "items" would shadow the method.
+    def pairs(value) -> list[tuple[str, object]]:
+        return sorted(value.items()) if isinstance(value, dict) else []
+
+    return render(request, "incidents/alert_detail.html",
+                  {"alert": alert, "labels": pairs(alert.labels), "annotations": pairs(alert.annotations)})
 
 
 @require_POST

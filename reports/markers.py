@@ -82,8 +82,8 @@ class GraphiteTimeField(forms.Field):
             seconds = unit_seconds(unit)
             if seconds is None:
                 raise forms.ValidationError(self.error_messages["unit"], code="unit", params={"unit": unit})
-            offset = dt.timedelta(seconds=int(amount) * seconds)
             try:
+                offset = dt.timedelta(seconds=int(amount) * seconds)
                 return self.now - offset if sign == "-" else self.now + offset
             except OverflowError:
                 raise forms.ValidationError(self.error_messages["range"], code="range") from None

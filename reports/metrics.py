@@ -4,6 +4,7 @@ Values come from the database rather than from in-process counters, so every gun
 a restart) answers the same numbers. Four GROUP BY queries per scrape, whatever the data's size.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 
 from django.db.models import Count
@@ -31,15 +32,19 @@ class OpslogCollector(Collector):
             deploys.add_metric([service, environment, status], n)
         yield deploys
 
+        # Counters carry only labels a record never changes, or Prometheus would see a counter go
+        # down (a reset) when an incident's severity is raised or a delivery gets processed.
         incidents = CounterMetricFamily(
             "opslog_incidents",
-            "Incidents recorded, by affected service and severity (1 is the worst). An incident affecting "
-            "two services counts under each; one affecting none has service=\"\".",
-            labels=["service", "severity"],
+            "Incidents recorded, by affected service. An incident affecting two services counts under each; "
+            "one affecting none has service=\"\".",
+            labels=["service"],
         )
-        rows = Incident.objects.order_by().values_list("services__slug", "severity").annotate(n=Count("id"))
-        for service, severity, n in rows:
-            incidents.add_metric([service or "", str(severity)], n)
+        by_service: Counter = Counter()
+        for service, n in Incident.objects.order_by().values_list("services__slug").annotate(n=Count("id")):
+            by_service[service or ""] += n
+        for service, n in sorted(by_service.items()):
+            incidents.add_metric([service], n)
         yield incidents
 
         open_incidents = GaugeMetricFamily(
@@ -55,15 +60,25 @@ class OpslogCollector(Collector):
             open_incidents.add_metric([str(severity)], counts.get(severity, 0))
         yield open_incidents
 
+        rows = list(Delivery.objects.order_by().values_list("kind", "status").annotate(n=Count("id")))
         deliveries = CounterMetricFamily(
-            "opslog_webhook_deliveries",
-            "Webhook deliveries received, by sender kind and status (received, processed, ignored, failed).",
+            "opslog_webhook_deliveries", "Webhook deliveries received, by sender kind.", labels=["kind"]
+        )
+        by_kind: Counter = Counter()
+        for kind, _, n in rows:
+            by_kind[kind] += n
+        for kind, n in sorted(by_kind.items()):
+            deliveries.add_metric([kind], n)
+        yield deliveries
+
+        states = GaugeMetricFamily(
+            "opslog_webhook_deliveries_by_status",
+            "Webhook deliveries now in each status (received, processed, ignored, failed), by sender kind.",
             labels=["kind", "status"],
         )
-        rows = Delivery.objects.order_by().values_list("kind", "status").annotate(n=Count("id"))
         for kind, status, n in rows:
-            deliveries.add_metric([kind, status], n)
-        yield deliveries
+            states.add_metric([kind, status], n)
+        yield states
 
 
 def metrics_text() -> bytes:

@@ -6,14 +6,13 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from deploys.fields import AwareDateTimeField
+from deploys.fields import FUTURE_SLACK, AwareDateTimeField
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service, single_line_validator, slug_validator
 from deploys.services import CommitInput, DeployInput
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
 from incidents.markdown import render_markdown
 
 MAX_BULK = 1000
-FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
 class CommitInputSerializer(serializers.Serializer):

@@ -248,6 +248,9 @@ def test_the_default_limit_is_1000(api, web):
         ("limit=0", "limit", "greater than or equal to 1"),
         ("limit=1001", "limit", "less than or equal to 1000"),
         ("from=99999999999999999", "from", "between 1970 and 2999"),
+        # Offsets too large for a timedelta are out of range too, not an OverflowError.
+        ("from=-999999999y", "from", "between 1970 and 2999"),
+        ("to=%2B999999999w", "to", "between 1970 and 2999"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_field(api, web, query, field, message):

@@ -6,7 +6,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploys.factories import DeliveryFactory, DeployFactory, EnvironmentFactory, IntegrationFactory, ServiceFactory
+from deploys.models import Delivery
 from incidents.factories import IncidentFactory
+from incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
 
@@ -96,11 +98,11 @@ def test_values_equal_the_counted_records(client, metrics_token):
         ("opslog_deploys_total", (("environment", "staging"), ("service", "web"), ("status", "succeeded"))): 2.0,
         ("opslog_deploys_total", (("environment", "production"), ("service", "api"), ("status", "rolled_back"))): 1.0,
     }
+    # web: the sev1, both sev2s; api: the sev1; no service: the sev3.
     assert families["opslog_incidents"] == {
-        ("opslog_incidents_total", (("service", "web"), ("severity", "1"))): 1.0,
-        ("opslog_incidents_total", (("service", "api"), ("severity", "1"))): 1.0,
-        ("opslog_incidents_total", (("service", "web"), ("severity", "2"))): 2.0,
-        ("opslog_incidents_total", (("service", ""), ("severity", "3"))): 1.0,
+        ("opslog_incidents_total", (("service", "web"),)): 3.0,
+        ("opslog_incidents_total", (("service", "api"),)): 1.0,
+        ("opslog_incidents_total", (("service", ""),)): 1.0,
     }
     assert families["opslog_incidents_open"] == {
         ("opslog_incidents_open", (("severity", "1"),)): 1.0,
@@ -109,10 +111,30 @@ def test_values_equal_the_counted_records(client, metrics_token):
         ("opslog_incidents_open", (("severity", "4"),)): 0.0,
     }
     assert families["opslog_webhook_deliveries"] == {
-        ("opslog_webhook_deliveries_total", (("kind", "github"), ("status", "processed"))): 2.0,
-        ("opslog_webhook_deliveries_total", (("kind", "github"), ("status", "failed"))): 1.0,
-        ("opslog_webhook_deliveries_total", (("kind", "alertmanager"), ("status", "received"))): 1.0,
+        ("opslog_webhook_deliveries_total", (("kind", "github"),)): 3.0,
+        ("opslog_webhook_deliveries_total", (("kind", "alertmanager"),)): 1.0,
     }
+    assert families["opslog_webhook_deliveries_by_status"] == {
+        ("opslog_webhook_deliveries_by_status", (("kind", "github"), ("status", "processed"))): 2.0,
+        ("opslog_webhook_deliveries_by_status", (("kind", "github"), ("status", "failed"))): 1.0,
+        ("opslog_webhook_deliveries_by_status", (("kind", "alertmanager"), ("status", "received"))): 1.0,
+    }
+
+
+def test_counters_never_go_down_when_a_record_changes(client, metrics_token):
+    # Prometheus reads a counter going down as a reset: raising an incident's severity or
+    # processing a delivery must move only gauges.
+    web = ServiceFactory(slug="web")
+    incident = IncidentFactory(severity=3, services=[web], started_at=AT)
+    delivery = DeliveryFactory(integration=IntegrationFactory(kind="github"), status="received")
+    before = scrape(client)
+    Incident.objects.filter(pk=incident.pk).update(severity=1)
+    Delivery.objects.filter(pk=delivery.pk).update(status="processed")
+    after = scrape(client)
+
+    for family in ("opslog_incidents", "opslog_webhook_deliveries"):
+        assert after[family] == before[family]
+    assert after["opslog_webhook_deliveries_by_status"] != before["opslog_webhook_deliveries_by_status"]
 
 
 def test_types_and_help_are_declared(client, metrics_token):
@@ -122,6 +144,7 @@ def test_types_and_help_are_declared(client, metrics_token):
     assert "# TYPE opslog_incidents_total counter" in text
     assert "# TYPE opslog_incidents_open gauge" in text
     assert "# TYPE opslog_webhook_deliveries_total counter" in text
+    assert "# TYPE opslog_webhook_deliveries_by_status gauge" in text
     assert "# HELP opslog_deploys_total Deploys recorded" in text
     # Only Opslog's metrics: no process or Python metrics from a default registry.
     assert "python_info" not in text and "process_" not in text

@@ -187,11 +187,13 @@ def github_deployment_status(delivery, payload: dict) -> str:
     sha = dig_str(payload, "deployment.sha")
     if not _SHA.fullmatch(sha):
         raise DeliveryRejected(f"deployment.sha is not a commit sha: {sha!r}"[:300])
-    deployer = dig_str(payload, "deployment_status.creator.login", required=False) or dig_str(
-        payload, "deployment.creator.login", required=False
+    # Whoever created the deployment deployed; its statuses are often posted by a CI bot, which
+    # would make every deploy the bot's and the distinct-deployers figure one.
+    deployer = dig_str(payload, "deployment.creator.login", required=False) or dig_str(
+        payload, "deployment_status.creator.login", required=False
     )
     if not deployer:
-        raise DeliveryRejected("deployment_status.creator.login is missing (and so is deployment.creator.login)")
+        raise DeliveryRejected("deployment.creator.login is missing (and so is deployment_status.creator.login)")
     if dig(payload, "deployment_status.updated_at", required=False):
         deployed_at = parse_iso(payload, "deployment_status.updated_at")
     else:

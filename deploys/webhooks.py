@@ -37,8 +37,12 @@ class Sender:
 
 SENDERS: dict[str, Sender] = {}
 
-# Headers never stored with a delivery: they carry the integration's secret.
-SECRET_HEADERS = {"authorization", "x-gitlab-token", "cookie"}
+# Headers stored as "[redacted]": they carry the integration's secret, or (signatures) enough to
+# guess it offline from the stored body. A replay doesn't check signatures again: it needs none.
+SECRET_HEADERS = {
+    "authorization", "proxy-authorization", "x-api-key", "x-gitlab-token", "cookie",
+    "x-hub-signature", "x-hub-signature-256", "x-pagerduty-signature",
+}
 
 
 def register(sender: Sender) -> Sender:

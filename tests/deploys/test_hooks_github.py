@@ -130,12 +130,29 @@ def test_a_mapping_to_something_that_is_not_a_slug_fails_the_delivery(client, su
     assert not Deploy.objects.exists()
 
 
-def test_deployer_falls_back_to_the_deployment_creator(client, integration, success):
-    success["deployment_status"]["creator"] = None
+def test_the_deployer_is_who_created_the_deployment_not_the_bot_posting_its_status(client, integration, success):
+    success["deployment"]["creator"]["login"] = "mona"
+    success["deployment_status"]["creator"]["login"] = "github-actions[bot]"
 
     post_github(client, "deployment_status", success)
 
-    assert Deploy.objects.get().deployer == success["deployment"]["creator"]["login"]
+    assert Deploy.objects.get().deployer == "mona"
+
+
+def test_deployer_falls_back_to_the_status_creator(client, integration, success):
+    success["deployment"]["creator"] = None
+
+    post_github(client, "deployment_status", success)
+
+    assert Deploy.objects.get().deployer == success["deployment_status"]["creator"]["login"]
+
+
+def test_signature_headers_are_stored_redacted(client, integration, success):
+    post_github(client, "deployment_status", success)
+
+    headers = {name.lower(): value for name, value in only_delivery().headers.items()}
+    assert headers["x-hub-signature-256"] == "[redacted]"
+    assert headers["x-github-event"] == "deployment_status"
 
 
 def test_push_then_deployment_of_that_sha_gives_commits_with_a_lead_time(client, integration, push, success):

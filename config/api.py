@@ -1,10 +1,48 @@
 """What every API view shares."""
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+
+    def __init__(self):
+        super().__init__(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+
+
+class _SizeLimited:
+    """A DRF parser that refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE before reading it: DRF
+    reads the request stream itself, which Django's own check (on request.body) never sees."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        if limit is not None and request is not None:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                raise RequestTooLarge()
+        return super().parse(stream, media_type, parser_context)
+
+
+class JSONParser(_SizeLimited, parsers.JSONParser):
+    pass
+
+
+class FormParser(_SizeLimited, parsers.FormParser):
+    pass
+
+
+class MultiPartParser(_SizeLimited, parsers.MultiPartParser):
+    pass
 
 
 def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -20,7 +58,14 @@ def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationEr
 
 
 def exception_handler(exc, context):
-    """DRF's, plus: a service's ValidationError is a 400 naming the fields, from any view."""
+    """DRF's, plus: a service's ValidationError is a 400 naming the fields, from any view; a body
+    over Django's size or field-count limits is a 413 or a 400 with a message, not an HTML page."""
     if isinstance(exc, DjangoValidationError):
         exc = drf_validation_error(exc)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields."
+        )
     return drf_exception_handler(exc, context)

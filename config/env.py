@@ -146,3 +146,31 @@ def env_database(name: str, default: str) -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} names no database: {raw!r}.")
     return config
+
+
+# DRF's throttles read only the period's first letter, so "5/month" would mean five a minute:
+# accept only the spellings that mean what they say.
+_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
+                 "d": 86400, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate such as "120/minute" (also /second, /hour, /day); "off": no limit (None)."""
+    raw = os.environ.get(name, "").strip() or default
+    if raw.lower() in ("off", "none"):
+        return None
+    count, _, period = raw.partition("/")
+    if not (count.strip().isdigit() and int(count) > 0 and period.strip().lower() in _RATE_PERIODS):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 120/minute (per second, minute, hour or day) or off, not {raw!r}."
+        )
+    return f"{int(count)}/{period.strip().lower()}"
+
+
+def env_cache(name: str) -> dict:
+    """Django's cache: Redis at a redis:// or rediss:// URL, shared by every process; unset, each
+    process keeps its own in memory."""
+    url = env_url(name, schemes=("redis", "rediss"))
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}

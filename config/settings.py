@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_cache,
     env_choice,
     env_database,
     env_emails,
@@ -13,6 +14,7 @@ from config.env import (
     env_int,
     env_list,
     env_origins,
+    env_rate,
     env_sender,
     env_str,
     env_time_zone,
@@ -42,6 +44,9 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     # Load balancers probe over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 30 * 24 * 3600, minimum=0)
+    # Opslog's host name and the names under it are HTTPS-only; names beside it are not affected.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +62,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "deploys",
     "incidents",
     "reports",
@@ -64,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,6 +151,47 @@ STORAGES = {
     },
 }
 
+# --- Security -------------------------------------------------------------------------------
+# Django's defaults, stated so a change to them is a visible decision.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Messages live in the server-side session, not a cookie: the admin shows a new integration's
+# secret once, in a message, and a cookie is signed, not encrypted.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# check --deploy asks for HSTS preloading. Preloading is a promise for a whole registered domain
+# (the preload list takes only the apex, with includeSubDomains, and leaving it takes months), so it
+# is its owner's decision: set DJANGO_HSTS_PRELOAD=true when the domain qualifies.
+SILENCED_SYSTEM_CHECKS.append("security.W021")
+# Only the app's own scripts and styles run: no inline script, style or event handler, nothing from
+# another host. The API docs page relaxes style-src for Swagger UI's own inline styles (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# The largest request body a page or API endpoint reads (bytes; webhooks have their own limit,
+# OPSLOG_WEBHOOK_MAX_BYTES). 10 MB holds a bulk deploy upload of 1,000 deploys with their commits;
+# anything larger is answered 413 before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("OPSLOG_MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Form fields per request (pages and the admin; JSON bodies are bounded by size alone).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("OPSLOG_MAX_FORM_FIELDS", 1000, minimum=100)
+# API writes (POST, PUT, PATCH, DELETE) per user, or per IP address without a user, e.g. "120/minute"
+# (per second, minute, hour or day); "off" for none. Reads are never throttled. The counts live in
+# the cache below: without OPSLOG_CACHE_URL each server process counts on its own.
+OPSLOG_API_WRITE_RATE = env_rate("OPSLOG_API_WRITE_RATE", "120/minute")
+# Django's cache, e.g. redis://127.0.0.1:6379/1: the throttle counts shared by every process.
+# Unset: each process keeps its own in memory.
+CACHES = {"default": env_cache("OPSLOG_CACHE_URL")}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -157,6 +205,14 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
     # Services raise Django's ValidationError; every API view answers it with a 400.
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE are a 413: DRF's own parsers would read any size.
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api.JSONParser",
+        "config.api.FormParser",
+        "config.api.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttles.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"write": OPSLOG_API_WRITE_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Opslog API",
@@ -181,8 +237,26 @@ CELERY_BROKER_URL = env_url(
 # Embedded default: with no broker, tasks run in-process right away.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
+# Nothing queued may be lost to a worker that dies mid-task (notifications, webhook processing,
+# reminders, the monthly summary): a task's message is acknowledged only once the task has run,
+# and a task whose pool process is killed is put back on the queue rather than failed. So a task
+# may run twice; running again after a crash is harmless: notifications and webhook processing
+# skip what they already recorded as done, reminders claim each remediation for the day before
+# emailing (a crash between the two skips that one until tomorrow's run), and the monthly summary
+# at worst sends its email a second time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Redis: a message taken by a worker that is then killed outright (SIGKILL, out of memory, a lost
+# machine) stays on the broker, unacknowledged, and is handed out again once it is this many
+# seconds old: by the next worker to start (it sweeps the unacknowledged messages on start-up)
+# or by a running worker's periodic sweep (every ~100 s). Shorter brings a crashed task back
+# sooner; but a task still running, or still waiting for its retry countdown, after this long is
+# delivered a second time while the first copy is alive, and two copies at once can both send
+# (a chat line or an email twice). Keep it well above the longest task and the longest retry
+# backoff (OPSLOG_NOTIFY/WEBHOOK_RETRY_DELAY × 2^(MAX_RETRIES-1): 320 s by default). Seconds;
+# RabbitMQ ignores it.
+OPSLOG_CELERY_VISIBILITY_TIMEOUT = env_int("OPSLOG_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": OPSLOG_CELERY_VISIBILITY_TIMEOUT}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -200,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
     "monthly-summary": {
         "task": "reports.tasks.send_monthly_summary",
         "schedule": crontab(minute=0, hour=12, day_of_month=1),
+    },
+    # Webhook deliveries whose processing task was never queued (broker down) or was lost.
+    "requeue-stale-deliveries": {
+        "task": "deploys.tasks.requeue_stale_deliveries",
+        "schedule": 300.0,
     },
 }
 # Who gets the monthly summary email: comma-separated addresses; empty sends nothing.

@@ -57,6 +57,15 @@ def test_a_blank_secret_is_generated_and_shown_once(admin_client):
     assert secret not in change_page
 
 
+def test_the_shown_once_secret_never_travels_in_a_cookie(admin_client):
+    # Django's default message storage would carry it, signed but readable, in a cookie.
+    response = admin_client.post(ADD_URL, add_form())
+
+    assert response.status_code == 302
+    assert Integration.objects.exists()
+    assert "messages" not in response.cookies
+
+
 def test_a_pasted_secret_is_stored_encrypted(admin_client):
     pasted = "whsec-pagerduty-made-this-0123456789"
 

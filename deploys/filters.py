@@ -215,7 +215,8 @@ def _incident_links(relation: str):
     """Exists: the deploy is linked to an incident as `cause` or `remediation` (the
     IncidentDeploy.Relation values; deploys doesn't import the incidents app)."""
     links = Deploy._meta.get_field("incident_links").related_model
-    return Exists(links.objects.filter(deploy=OuterRef("pk"), relation=relation))
+    # An archived incident (filed by mistake or twice) makes no deploy a failure or a fix, as in the report.
+    return Exists(links.objects.filter(deploy=OuterRef("pk"), relation=relation, incident__archived_at__isnull=True))
 
 
 def _words(items: list[str], last: str = "and") -> str:

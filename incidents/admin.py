@@ -36,13 +36,14 @@ class TimelineEntryInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["id", "title", "severity", "started_at", "detected_at", "resolved_at", "source"]
-    list_filter = ["severity", "detected_by", "services"]
+    list_display = ["id", "title", "severity", "started_at", "detected_at", "resolved_at", "source", "archived_at"]
+    list_filter = ["severity", "detected_by", "services", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["title", "summary", "external_id"]
     date_hierarchy = "started_at"
     readonly_fields = [
         "severity", "services_list", "started_at", "detected_at", "acknowledged_at", "mitigated_at",
         "resolved_at", "source", "external_id", "created_at", "created_by", "updated_at", "updated_by",
+        "archived_at", "archived_by", "archive_reason",
     ]
     exclude = ["services"]
     inlines = [IncidentDeployInline, TimelineEntryInline]
@@ -60,7 +61,9 @@ class IncidentAdmin(admin.ModelAdmin):
         services.incident_update(incident=obj, changes=changes, by=request.user)
 
     def has_delete_permission(self, request, obj=None):
-        return False  # the record of what broke is kept
+        # Never deleted, not even here (issue #7, data safety): one filed by mistake or twice is
+        # archived from its page or the API, which keeps it restorable and out of the numbers.
+        return False
 
 
 @admin.register(IncidentDeploy)
@@ -94,6 +97,10 @@ class PostMortemAdmin(admin.ModelAdmin):
     readonly_fields = ["version"]
     inlines = [RemediationInline]
 
+    def has_delete_permission(self, request, obj=None):
+        # Never deleted (issue #7, data safety): a post-mortem is archived with its incident.
+        return False
+
 
 @admin.register(PostMortemRevision)
 class PostMortemRevisionAdmin(admin.ModelAdmin):
@@ -102,6 +109,9 @@ class PostMortemRevisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # history is never rewritten
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # nor deleted
 
 
 @admin.register(Remediation)

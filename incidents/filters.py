@@ -17,9 +17,33 @@ from deploys.filters import (
 from deploys.models import Service
 from incidents import selectors
 from incidents.models import Incident
+from incidents.querysets import ARCHIVED_CHOICES
 
 
-class IncidentFilter(django_filters.FilterSet):
+def archived_filter(help_text: str) -> django_filters.ChoiceFilter:
+    # A choice, so `archived=perhaps` is an error; no value means "false" (HideArchivedMixin).
+    return django_filters.ChoiceFilter(
+        choices=ARCHIVED_CHOICES, method="filter_archived", label="Archived", empty_label="Not archived",
+        help_text=help_text,
+    )
+
+
+class HideArchivedMixin:
+    """Archived incidents (and their post-mortems) are left out unless `archived` asks for them."""
+
+    archived_lookup = "archived_at__isnull"  # on the filtered model
+
+    def filter_archived(self, queryset, name, value):
+        return queryset  # applied in filter_queryset, with the default
+
+    def filter_queryset(self, queryset):
+        which = self.form.cleaned_data.get("archived") or "false"
+        if which != "all":
+            queryset = queryset.filter(**{self.archived_lookup: which != "true"})
+        return super().filter_queryset(queryset)
+
+
+class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Incident.Status.choices, method="filter_status", empty_label="Any status")
     # Labels, not help texts, for the fields the page shows (see DeployFilter).
     severity = ListChoiceFilter(
@@ -50,14 +74,20 @@ class IncidentFilter(django_filters.FilterSet):
         "open, acknowledged or mitigated); true: those with one.",
     )
     q = django_filters.CharFilter(method="filter_search", label="Search")
+    archived = archived_filter(
+        "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
+        "false (the default), true (only archived ones) or all."
+    )
 
     class Meta:
         model = Incident
-        fields = ["status", "severity", "service", "team", "since", "until", "deploy_related", "resolved", "q"]
+        fields = [
+            "status", "severity", "service", "team", "since", "until", "deploy_related", "resolved", "q", "archived",
+        ]
 
     # The incident list's form has fields for these; the others are kept as hidden inputs and said
     # in words above the list (see `described`).
-    PAGE_FIELDS = ("q", "status", "severity", "service", "since", "until", "deploy_related", "resolved")
+    PAGE_FIELDS = ("q", "status", "severity", "service", "since", "until", "deploy_related", "resolved", "archived")
 
     def filter_status(self, queryset, name, value):
         return queryset.with_status(value)
@@ -129,7 +159,7 @@ from incidents.models import PostMortem, Remediation  # noqa: E402
 OPEN_STATUSES = [Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS]
 
 
-class PostMortemFilter(django_filters.FilterSet):
+class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=PostMortem.Status.choices, empty_label="Any status")
     incident = django_filters.ModelChoiceFilter(queryset=Incident.objects.all(), label="Incident id")
     service = django_filters.ModelChoiceFilter(
@@ -138,10 +168,16 @@ class PostMortemFilter(django_filters.FilterSet):
     )
     since = DateOrAwareDateTimeFilter(method="filter_since", label="Incident started since")
     until = DateOrAwareDateTimeFilter(method="filter_until", label="Incident started until")
+    archived = archived_filter(
+        "A post-mortem is archived with its incident. Hidden unless this says otherwise: false (the default), "
+        "true (only those of archived incidents) or all."
+    )
+
+    archived_lookup = "incident__archived_at__isnull"
 
     class Meta:
         model = PostMortem
-        fields = ["status", "incident", "service", "since", "until"]
+        fields = ["status", "incident", "service", "since", "until", "archived"]
 
     def filter_since(self, queryset, name, value):
         if not isinstance(value, dt.datetime):

@@ -78,6 +78,16 @@ class Incident(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     deploys = models.ManyToManyField(Deploy, through="IncidentDeploy", related_name="incidents", blank=True)
+    # Archived, never deleted: hidden from the lists and left out of the numbers (an incident filed
+    # by mistake or twice must not distort MTTR), still at its address, restorable. Its post-mortem
+    # goes with it. Set and cleared only by services.incident_archive / incident_unarchive.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    archive_reason = models.CharField(
+        max_length=500, blank=True, editable=False, help_text="Why it was archived, e.g. “duplicate of #12”."
+    )
 
     objects = IncidentQuerySet.as_manager()
 
@@ -103,6 +113,10 @@ class Incident(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("incidents:detail", args=[self.pk])
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def status(self) -> str:
@@ -211,6 +225,8 @@ class TimelineEntry(models.Model):
         DEPLOY_LINKED = "deploy_linked", "Deploy linked"
         DEPLOY_UNLINKED = "deploy_unlinked", "Deploy unlinked"
         IMPORTED = "imported", "Imported"
+        ARCHIVED = "archived", "Archived"
+        RESTORED = "restored", "Restored"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now, help_text="When it happened.")

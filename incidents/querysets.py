@@ -4,7 +4,15 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
 
+# The `archived` filter's values: hidden by default, only the archived ones, or both.
+ARCHIVED_CHOICES = [("false", "Not archived"), ("true", "Archived only"), ("all", "Archived or not")]
+
+
 class IncidentQuerySet(models.QuerySet):
+    def not_archived(self):
+        """What the lists show by default (incidents.filters.HideArchivedMixin)."""
+        return self.filter(archived_at__isnull=True)
+
     def resolved(self):
         return self.filter(resolved_at__isnull=False)
 

@@ -69,7 +69,7 @@ def incident_detail(pk: int) -> Incident:
             Prefetch("deploy_links", queryset=links),
             Prefetch("timeline", queryset=TimelineEntry.objects.select_related("author").order_by("at", "id")),
         )
-        .select_related("created_by", "updated_by")
+        .select_related("created_by", "updated_by", "archived_by")
         .get(pk=pk)
     )
 

@@ -316,6 +316,74 @@ def incident_unlink_deploy(*, incident: Incident, deploy: Deploy, relation: str,
     return bool(deleted)
 
 
+# --- Archiving -----------------------------------------------------------------------------------
+# Incidents are archived, never deleted: one filed by mistake or twice ("duplicate of #12") leaves
+# the lists and the monthly numbers but keeps its page, its timeline and its post-mortem, which is
+# archived with it. Restoring brings all of it back; the timeline keeps both events.
+
+ARCHIVE_REASON_MAX = Incident._meta.get_field("archive_reason").max_length
+
+
+@transaction.atomic
+def incident_archive(*, incident: Incident, by=None, reason: str, now: dt.datetime | None = None) -> Incident:
+    """Archive an incident (and with it its post-mortem), saying why.
+
+    Raises ValidationError when the reason is empty or too long, or the incident is already
+    archived (its first archiving is kept).
+    """
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValidationError({"reason": ["Say why it is archived, e.g. “duplicate of #12” or “filed by mistake”."]})
+    if len(reason) > ARCHIVE_REASON_MAX:
+        raise ValidationError({"reason": [f"Keep the reason under {ARCHIVE_REASON_MAX} characters."]})
+    now = now or timezone.now()
+    locked = _locked(incident)
+    if locked.archived_at is not None:
+        raise ValidationError(
+            {"archived": [f"Incident #{locked.pk} is already archived (since {_display('archived_at', locked.archived_at)}: "
+                          f"{locked.archive_reason})."]}
+        )
+    locked.archived_at, locked.archived_by, locked.archive_reason = now, by, reason
+    locked.updated_at, locked.updated_by = now, by
+    locked.save(update_fields=["archived_at", "archived_by", "archive_reason", "updated_at", "updated_by"])
+    TimelineEntry.objects.create(
+        incident=locked,
+        at=now,
+        kind=TimelineEntry.Kind.ARCHIVED,
+        text=f"Archived: {reason}",
+        changes={"archived_at": {"old": None, "new": _json(now)}, "archive_reason": {"old": "", "new": reason}},
+        author=by,
+        created_at=now,
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_unarchive(*, incident: Incident, by=None, now: dt.datetime | None = None) -> Incident:
+    """Restore an archived incident (and its post-mortem) to the lists and the numbers.
+
+    Raises ValidationError when it isn't archived. The timeline keeps why it had been archived.
+    """
+    now = now or timezone.now()
+    locked = _locked(incident)
+    if locked.archived_at is None:
+        raise ValidationError({"archived": [f"Incident #{locked.pk} isn't archived."]})
+    old_at, old_reason = locked.archived_at, locked.archive_reason
+    locked.archived_at, locked.archived_by, locked.archive_reason = None, None, ""
+    locked.updated_at, locked.updated_by = now, by
+    locked.save(update_fields=["archived_at", "archived_by", "archive_reason", "updated_at", "updated_by"])
+    TimelineEntry.objects.create(
+        incident=locked,
+        at=now,
+        kind=TimelineEntry.Kind.RESTORED,
+        text=f"Restored from the archive (archived {_display('archived_at', old_at)}: {old_reason}).",
+        changes={"archived_at": {"old": _json(old_at), "new": None}, "archive_reason": {"old": old_reason, "new": ""}},
+        author=by,
+        created_at=now,
+    )
+    return locked
+
+
 # --- Post-mortems -------------------------------------------------------------------------------
 
 from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402

@@ -12,6 +12,8 @@ urlpatterns = [
     # stage: acknowledged, mitigated or resolved.
     path("<int:pk>/stamp/<slug:stage>/", views.incident_stamp, name="stamp"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
+    path("<int:pk>/archive/", views.incident_archive, name="archive"),
+    path("<int:pk>/unarchive/", views.incident_unarchive, name="unarchive"),
     path("<int:pk>/deploys/link/", views.incident_link, name="link"),
     path("<int:pk>/deploys/unlink/", views.incident_unlink, name="unlink"),
     path("<int:pk>/postmortem/", views.postmortem, name="postmortem"),

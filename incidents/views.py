@@ -42,7 +42,8 @@ STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("
 
 def incident_list(request):
     filterset = IncidentFilter(request.GET or None, queryset=selectors.incident_list())
-    incidents = selectors.incident_list()
+    # Unfiltered, the list still hides archived incidents (IncidentFilter's `archived` default).
+    incidents = selectors.incident_list().not_archived()
     if filterset.is_bound:
         incidents = filterset.qs if filterset.is_valid() else incidents.none()
     page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -200,6 +201,31 @@ def incident_note(request, pk: int):
     return redirect(f"{incident.get_absolute_url()}#timeline")
 
 
+@require_POST
+def incident_archive(request, pk: int):
+    """Archive, never delete: the incident leaves the lists and the numbers, its page stays."""
+    incident = get_object_or_404(Incident, pk=pk)
+    try:
+        services.incident_archive(incident=incident, reason=request.POST.get("reason", ""), by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Archived: it no longer shows in the lists or counts in the numbers.")
+    return redirect(incident)
+
+
+@require_POST
+def incident_unarchive(request, pk: int):
+    incident = get_object_or_404(Incident, pk=pk)
+    try:
+        services.incident_unarchive(incident=incident, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Restored: it shows in the lists and counts in the numbers again.")
+    return redirect(incident)
+
+
 def _deploy_link_view(request, pk: int, *, link: bool):
     incident = get_object_or_404(Incident, pk=pk)
     form = DeployLinkForm(request.POST)
@@ -246,7 +272,7 @@ STATUS_BUTTONS = {
 def _find_postmortem(pk: int) -> PostMortem | None:
     """The post-mortem of incident `pk`, or None if it has none yet. 404 if there is no such incident."""
     postmortem = (
-        PostMortem.objects.select_related("incident", "updated_by")
+        PostMortem.objects.select_related("incident", "incident__archived_by", "updated_by")
         .prefetch_related("incident__services")
         .filter(incident_id=pk)
         .first()

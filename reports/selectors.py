@@ -164,8 +164,8 @@ def counted_deploys(filters: Filters, since: dt.datetime, until: dt.datetime) ->
 
 
 def counted_incidents(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Incident]:
-    """Incidents whose impact started in [since, until)."""
-    qs = Incident.objects.filter(started_at__gte=since, started_at__lt=until)
+    """Incidents whose impact started in [since, until), archived ones left out (filed by mistake or twice)."""
+    qs = Incident.objects.filter(started_at__gte=since, started_at__lt=until, archived_at__isnull=True)
     if filters.severities:
         qs = qs.filter(severity__in=filters.severities)
     service_match = Q()
@@ -394,7 +394,9 @@ def _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, b
             buckets[_period_key(row.pop("period"), tz)].update(row)
         # Causing and remediating deploys from the link table; distinct: a deploy that caused two
         # incidents counts once, and a rolled-back one is already a failure.
-        links = IncidentDeploy.objects.filter(_counted_deploy_q(filters, since, until, "deploy__"))
+        links = IncidentDeploy.objects.filter(
+            _counted_deploy_q(filters, since, until, "deploy__"), incident__archived_at__isnull=True
+        )
         for row in (
             links.annotate(period=trunc("deploy__deployed_at", tzinfo=tz))
             .values("period")
@@ -415,7 +417,8 @@ def _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, b
 
 
 def _linked_deploy_ids(relation: str) -> tuple[str, tuple]:
-    sql, params = IncidentDeploy.objects.filter(relation=relation).order_by().values("deploy_id").query.sql_with_params()
+    links = IncidentDeploy.objects.filter(relation=relation, incident__archived_at__isnull=True)
+    sql, params = links.order_by().values("deploy_id").query.sql_with_params()
     return sql, params
 
 

@@ -46,7 +46,15 @@ def _read_only(*, writable: set[str]) -> dict[str, str]:
     keys["remediations"] = (
         "This field is read-only: link deploys with POST /api/incidents/{id}/remediating-deploys/."
     )
+    for key in ("archived", "archived_at", "archived_by", "archive_reason"):
+        keys[key] = ARCHIVE_IS_AN_ACTION
     return keys
+
+
+ARCHIVE_IS_AN_ACTION = (
+    "This field is read-only: archive with POST /api/incidents/{id}/archive/ (with a reason), "
+    "restore with POST /api/incidents/{id}/unarchive/."
+)
 
 
 class IncidentInputSerializer(StrictInputSerializer):
@@ -123,6 +131,21 @@ class IncidentUpdateSerializer(StrictInputSerializer):
         for key in ("source", "external_id"):
             keys[key] = "This field can't be changed after filing."
         return keys
+
+
+class ArchiveInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(
+        max_length=500,
+        help_text="Why it is archived, e.g. “duplicate of #12” or “filed by mistake”.",
+        error_messages={
+            "required": "Say why it is archived, e.g. “duplicate of #12” or “filed by mistake”.",
+            "blank": "Say why it is archived, e.g. “duplicate of #12” or “filed by mistake”.",
+        },
+    )
+
+
+class UnarchiveInputSerializer(StrictInputSerializer):
+    """No fields: the timeline records who restored it and when."""
 
 
 class StampInputSerializer(StrictInputSerializer):
@@ -237,6 +260,12 @@ class IncidentSerializer(serializers.ModelSerializer):
     updated_at = AwareDateTimeField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
     updated_by = serializers.CharField(source="updated_by.username", read_only=True, allow_null=True)
+    archived = serializers.BooleanField(
+        source="is_archived", read_only=True,
+        help_text="Archived incidents are left out of the lists (unless `archived=true|all`) and of the numbers.",
+    )
+    archived_at = AwareDateTimeField(read_only=True, allow_null=True)
+    archived_by = serializers.CharField(source="archived_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Incident
@@ -272,6 +301,10 @@ class IncidentSerializer(serializers.ModelSerializer):
             "updated_at",
             "created_by",
             "updated_by",
+            "archived",
+            "archived_at",
+            "archived_by",
+            "archive_reason",
         ]
         read_only_fields = fields
 
@@ -631,6 +664,10 @@ class PostMortemSerializer(serializers.ModelSerializer):
         source="incident", view_name="api:incident-detail", read_only=True
     )
     incident_title = serializers.CharField(source="incident.title", read_only=True)
+    archived = serializers.BooleanField(
+        source="incident.is_archived", read_only=True,
+        help_text="Archived with its incident: left out of the list unless `archived=true|all`.",
+    )
     services = serializers.SerializerMethodField()
     status = PlainChoiceField(PostMortem.Status.choices, read_only=True)
     status_label = serializers.CharField(source="get_status_display", read_only=True)
@@ -654,6 +691,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
             "incident",
             "incident_url",
             "incident_title",
+            "archived",
             "services",
             "status",
             "status_label",

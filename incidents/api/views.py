@@ -4,7 +4,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
@@ -12,6 +12,7 @@ from deploys.api.serializers import DeploySerializer
 from deploys.models import Deploy, DeployCommit
 from incidents import selectors, services
 from incidents.api.serializers import (
+    ArchiveInputSerializer,
     DeployLinkSerializer,
     IncidentInputSerializer,
     IncidentSerializer,
@@ -21,6 +22,7 @@ from incidents.api.serializers import (
     StampInputSerializer,
     SuspectQuerySerializer,
     TimelineEntrySerializer,
+    UnarchiveInputSerializer,
 )
 from incidents.filters import IncidentFilter
 from incidents.models import Incident, IncidentDeploy
@@ -54,12 +56,36 @@ LINK_RESPONSES = {
 }
 UNLINK_RESPONSES = {204: OpenApiResponse(description="Unlinked."), 404: OpenApiResponse(description="Not linked.")}
 
+NEVER_DELETED = (
+    "Incidents are never deleted. Archive it instead with POST /api/incidents/{id}/archive/ and a reason "
+    "(e.g. “duplicate of #12”): it leaves the lists and the numbers, and POST /api/incidents/{id}/unarchive/ "
+    "restores it."
+)
+
+
+class NeverDeletedMixin:
+    """DELETE is a 405 whose message says what to do instead (archive), not DRF's bare one."""
+
+    def never_deleted(self, pk: str | None) -> str:
+        return NEVER_DELETED.replace("{id}", pk or "{id}")
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.method == "DELETE":
+            raise MethodNotAllowed(request.method, detail=self.never_deleted(kwargs.get("pk")))
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+    def filter_queryset(self, queryset):
+        # One record by id is found archived or not, whatever the list's filters say.
+        if self.action == "retrieve":
+            return queryset
+        return super().filter_queryset(queryset)
+
 
 @extend_schema_view(
     list=extend_schema(summary="List incidents, open ones first, then newest first"),
     retrieve=extend_schema(summary="One incident"),
 )
-class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Incidents. Every write goes through incidents.services, so the timeline records it."""
 
     queryset = _incidents()
@@ -136,6 +162,41 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"], filter_backends=[])
     def resolve(self, request, pk=None):
         return self._stamp(request, "resolved")
+
+    # --- Archiving (never deleting) ---------------------------------------------------------------
+
+    @extend_schema(
+        summary="Archive an incident, saying why (its post-mortem goes with it)",
+        description="Archived incidents are never deleted: they leave the lists (unless `archived=true|all`) and "
+        "the monthly numbers, keep their page and timeline, and can be restored.",
+        request=ArchiveInputSerializer,
+        responses={
+            200: OpenApiResponse(IncidentSerializer, description="Archived."),
+            400: OpenApiResponse(description='No reason, or already archived: {"archived": ["Incident #12 is …"]}.'),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def archive(self, request, pk=None):
+        incident = self._incident()
+        serializer = ArchiveInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.incident_archive(incident=incident, reason=serializer.validated_data["reason"], by=request.user)
+        return self._answer(incident)
+
+    @extend_schema(
+        summary="Restore an archived incident to the lists and the numbers",
+        request=UnarchiveInputSerializer,
+        responses={
+            200: OpenApiResponse(IncidentSerializer, description="Restored."),
+            400: OpenApiResponse(description='It isn\'t archived: {"archived": ["Incident #12 isn\'t archived."]}.'),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def unarchive(self, request, pk=None):
+        incident = self._incident()
+        UnarchiveInputSerializer(data=request.data).is_valid(raise_exception=True)
+        services.incident_unarchive(incident=incident, by=request.user)
+        return self._answer(incident)
 
     # --- Timeline -------------------------------------------------------------------------------
 
@@ -345,7 +406,7 @@ def _saved_by(user) -> str | None:
     list=extend_schema(summary="List post-mortems, newest first"),
     retrieve=extend_schema(summary="One post-mortem, with its remediations and the change records of causing deploys"),
 )
-class PostMortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PostMortemViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Blameless post-mortems, one per incident. Every save keeps a revision; `version` guards against
     one person's save silently overwriting another's."""
 
@@ -353,6 +414,13 @@ class PostMortemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = PostMortemSerializer
     filterset_class = PostMortemFilter
     lookup_value_regex = "[0-9]+"
+
+    def never_deleted(self, pk: str | None) -> str:
+        incident = PostMortem.objects.filter(pk=pk).values_list("incident_id", flat=True).first() if pk else None
+        return (
+            "Post-mortems are never deleted. A post-mortem is archived with its incident: "
+            f"POST /api/incidents/{incident or '{id}'}/archive/ with a reason."
+        )
 
     def _postmortem(self) -> PostMortem:
         # The post-mortem an action works on: not filtered by the list's query parameters.

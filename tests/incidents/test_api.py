@@ -83,6 +83,7 @@ def test_post_files_an_incident_and_returns_every_field(api, web):
         "source", "external_id", "deploy_related", "causes", "remediations",
         "time_to_detect_seconds", "time_to_repair_seconds", "time_to_restore_seconds",
         "created_at", "updated_at", "created_by", "updated_by",
+        "archived", "archived_at", "archived_by", "archive_reason",
     ]
     assert body["id"] == incident.pk
     assert body["url"] == f"http://testserver/api/incidents/{incident.pk}/"

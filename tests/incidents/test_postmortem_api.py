@@ -71,7 +71,7 @@ def test_post_starts_a_draft_with_the_timeline_prefilled_and_returns_every_field
 
     postmortem = PostMortem.objects.get()
     assert list(body) == [
-        "id", "url", "html_url", "incident", "incident_url", "incident_title", "services", "status",
+        "id", "url", "html_url", "incident", "incident_url", "incident_title", "archived", "services", "status",
         "status_label", "version", "facilitator", "meeting_date", *SECTIONS, "html", "blame_hints",
         "no_action_needed", "no_action_reason", "remediations", "change_records", "published_at",
         "created_at", "updated_at", "created_by", "updated_by",

@@ -405,11 +405,17 @@ def build_drilldown_data() -> dict:
         "admin-search": incident("2024-03-15T11:00:00Z", [admin, search], 4, resolved_at=60),
         "no-service": incident("2024-03-16T11:00:00Z", [], 1),
         "web-twice": incident("2024-03-31T23:59:00Z", [web], 3, resolved_at=0),
+        # Filed twice: archived, so neither counted nor listed (it would be unresolved and deploy-related).
+        "web-api-archived": incident("2024-03-10T11:05:00Z", [web, api], 2),
     }
+    from incidents.services import incident_archive
+
+    incident_archive(incident=i["web-api-archived"], reason=f"duplicate of #{i['web-api-acked'].pk}")
     link = IncidentDeployFactory
     link(incident=i["web-resolved"], deploy=d["web-cause"], relation="cause")
     link(incident=i["web-twice"], deploy=d["web-cause"], relation="cause")  # caused two: counts once
     link(incident=i["web-api-acked"], deploy=d["api-cause"], relation="cause")
+    link(incident=i["web-api-archived"], deploy=d["api-cause"], relation="cause")
     link(incident=i["web-api-acked"], deploy=d["api-fix"], relation="remediation")
     link(incident=i["search-open"], deploy=d["search-failed-cause"], relation="cause")  # failed: not counted
     link(incident=i["search-open"], deploy=d["search-staging-fix"], relation="remediation")  # staging: not counted

@@ -1,8 +1,11 @@
 """Time inputs that refuse to guess a time zone."""
 
 import datetime as dt
+import re
+import zoneinfo
 
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
@@ -91,3 +94,45 @@ class DateOrAwareDateTimeField(forms.Field):
 def start_of_day(day: dt.date) -> dt.datetime:
     """Midnight at the start of `day` in the reporting time zone."""
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_default_timezone())
+
+
+# --- Months (the dashboard's range, the alert review) -----------------------------------------------
+
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+# Like the deploy and incident times: no real record is older or newer.
+FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year
+
+
+def this_month() -> dt.date:
+    """The first day of the current month in the reporting time zone."""
+    return timezone.now().astimezone(zoneinfo.ZoneInfo(settings.OPSLOG_REPORT_TIME_ZONE)).date().replace(day=1)
+
+
+class MonthInput(forms.DateInput):
+    input_type = "month"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"placeholder": "YYYY-MM", **(attrs or {})}, format="%Y-%m")
+
+
+class MonthField(forms.Field):
+    """`YYYY-MM` (what <input type="month"> sends), as the first day of that month."""
+
+    widget = MonthInput
+    default_error_messages = {
+        "invalid": "Enter a month as YYYY-MM, e.g. 2010-05.",
+        "range": f"Enter a month between {FIRST_YEAR} and {LAST_YEAR}.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return value.replace(day=1)
+        match = MONTH_RE.match(str(value).strip())
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return dt.date(int(match[1]), int(match[2]), 1)
+

@@ -4,22 +4,14 @@ import datetime as dt
 import re
 
 from django import forms
-from django.utils import timezone
 
+from deploys.fields import FIRST_YEAR, LAST_YEAR, MonthField, this_month
 from deploys.models import Service
 from incidents.models import Incident
-from reports.selectors import MAX_MONTHS, Filters, add_months, report_zone
+from reports.selectors import MAX_MONTHS, Filters, add_months
 
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 YEAR_RE = re.compile(r"^(\d{4})$")
-# Like the deploy and incident times: no real record is older or newer.
-FIRST_YEAR, LAST_YEAR = 1970, 2999
 DEFAULT_MONTHS = 12
-
-
-def this_month() -> dt.date:
-    """The first day of the current month in the reporting time zone."""
-    return timezone.now().astimezone(report_zone()).date().replace(day=1)
 
 
 def months_between(first: dt.date, last: dt.date) -> int:
@@ -29,35 +21,6 @@ def months_between(first: dt.date, last: dt.date) -> int:
 
 def month_label(month: dt.date) -> str:
     return f"{month:%Y-%m}"
-
-
-class MonthInput(forms.DateInput):
-    input_type = "month"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs={"placeholder": "YYYY-MM", **(attrs or {})}, format="%Y-%m")
-
-
-class MonthField(forms.Field):
-    """`YYYY-MM` (what <input type="month"> sends), as the first day of that month."""
-
-    widget = MonthInput
-    default_error_messages = {
-        "invalid": "Enter a month as YYYY-MM, e.g. 2010-05.",
-        "range": f"Enter a month between {FIRST_YEAR} and {LAST_YEAR}.",
-    }
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        if isinstance(value, dt.date):
-            return value.replace(day=1)
-        match = MONTH_RE.match(str(value).strip())
-        if not match or not 1 <= int(match[2]) <= 12:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
-            raise forms.ValidationError(self.error_messages["range"], code="range")
-        return dt.date(int(match[1]), int(match[2]), 1)
 
 
 class YearOrMonthField(MonthField):

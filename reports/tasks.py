@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.urls import reverse
 
+from deploys.fields import MONTH_RE, this_month
 from reports import selectors
-from reports.forms import MONTH_RE, this_month
 from reports.selectors import Figures
 from reports.templatetags.reports import for_people as duration
 

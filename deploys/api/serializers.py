@@ -1,4 +1,3 @@
-import datetime as dt
 import re
 from collections.abc import Mapping
 
@@ -128,7 +127,7 @@ class DeployBulkInputSerializer(serializers.Serializer):
 
 
 class DeployCommitSerializer(serializers.ModelSerializer):
-    authored_at = AwareDateTimeField(read_only=True)
+    authored_at = AwareDateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = DeployCommit
@@ -144,8 +143,10 @@ class DeploySerializer(serializers.ModelSerializer):
     deployed_at = AwareDateTimeField(read_only=True)
     created_at = AwareDateTimeField(read_only=True)
     commits = DeployCommitSerializer(many=True, read_only=True)
+    # Not a URLField: a deploy recorded without a diff link has "" here, which isn't a URI.
+    diff_url = serializers.CharField(read_only=True, help_text="A link to the deploy's diff, or empty.")
     change_record = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="The id of the change record this deploy ships, or null."
+        read_only=True, allow_null=True, help_text="The id of the change record this deploy ships, or null."
     )
 
     class Meta:

@@ -5,7 +5,7 @@ import pytest
 from deploys.models import Delivery
 from incidents.models import Alert, Incident
 from tests.incidents import alertmanager_payloads as am
-from tests.incidents.test_hooks_alertmanager import integration, post, promoting, web  # noqa: F401
+from tests.incidents.test_hooks_alertmanager import integration, post, promoting, web  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 

@@ -147,7 +147,6 @@ def test_selectors_agree_with_the_glossary(settings_fixture, monkeypatch, deploy
     api, _ = Service.objects.get_or_create(slug="api")
     by_slug = {"web": web, "api": api}
     Environment.objects.get_or_create(slug="eu-production", defaults={"is_production": True})
-    environments = {e.slug: e for e in Environment.objects.all()}
 
     deploys = []
     for index, (service, environment, status, deployer, at, commits) in enumerate(deploy_data):

@@ -60,7 +60,7 @@ def test_pages_need_a_login(client, url):
 
 def test_defaults_to_the_last_12_months_ending_this_month_in_the_reporting_time_zone(logged_in, settings, monkeypatch):
     settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
-    monkeypatch.setattr("reports.forms.timezone.now", lambda: at("2024-03-31T22:30:00Z"))  # 00:30 on 1 April
+    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-03-31T22:30:00Z"))  # 00:30 on 1 April
 
     response = logged_in.get("/")
 

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -69,3 +71,11 @@ def exception_handler(exc, context):
             f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields."
         )
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """Django's 404 page, except under /api/: a URL no API route matches (`/api/deploys/abc/`) is
+    answered in JSON like DRF's own 404s."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

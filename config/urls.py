@@ -19,6 +19,8 @@ router.register("postmortems", PostMortemViewSet, basename="postmortem")
 router.register("remediations", RemediationViewSet, basename="remediation")
 router.register("changes", ChangeRecordViewSet, basename="changerecord")
 
+handler404 = "config.api.not_found"
+
 urlpatterns = [
     path("", report_views.dashboard, name="home"),
     path("reports/", include("reports.urls")),

@@ -241,10 +241,10 @@ class IncidentSerializer(serializers.ModelSerializer):
     status = DerivedStatusField(read_only=True)
     services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     started_at = AwareDateTimeField(read_only=True)
-    detected_at = AwareDateTimeField(read_only=True)
-    acknowledged_at = AwareDateTimeField(read_only=True)
-    mitigated_at = AwareDateTimeField(read_only=True)
-    resolved_at = AwareDateTimeField(read_only=True)
+    detected_at = AwareDateTimeField(read_only=True, allow_null=True)
+    acknowledged_at = AwareDateTimeField(read_only=True, allow_null=True)
+    mitigated_at = AwareDateTimeField(read_only=True, allow_null=True)
+    resolved_at = AwareDateTimeField(read_only=True, allow_null=True)
     summary_html = serializers.SerializerMethodField()
     deploy_related = serializers.SerializerMethodField()
     causes = serializers.SerializerMethodField()
@@ -518,7 +518,7 @@ class RemediationSerializer(serializers.ModelSerializer):
         help_text="Whether it was done on or before its due date, in the reporting time zone; null unless done "
         "with a due date.",
     )
-    completed_at = AwareDateTimeField(read_only=True, help_text="When it was marked done.")
+    completed_at = AwareDateTimeField(read_only=True, allow_null=True, help_text="When it was marked done.")
     created_at = AwareDateTimeField(read_only=True)
     updated_at = AwareDateTimeField(read_only=True)
 
@@ -676,7 +676,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
     blame_hints = serializers.SerializerMethodField()
     remediations = RemediationSerializer(many=True, read_only=True)
     change_records = serializers.SerializerMethodField()
-    published_at = AwareDateTimeField(read_only=True)
+    published_at = AwareDateTimeField(read_only=True, allow_null=True)
     created_at = AwareDateTimeField(read_only=True)
     updated_at = AwareDateTimeField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)

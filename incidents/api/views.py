@@ -54,7 +54,11 @@ LINK_RESPONSES = {
     200: OpenApiResponse(DeployLinkSerializer, description="Already linked; nothing changed."),
     400: OpenApiResponse(description='An unknown deploy: {"deploy": ["No deploy with id 999."]}.'),
 }
-UNLINK_RESPONSES = {204: OpenApiResponse(description="Unlinked."), 404: OpenApiResponse(description="Not linked.")}
+UNLINK_RESPONSES = {
+    204: OpenApiResponse(description="Unlinked."),
+    400: OpenApiResponse(description='An unknown deploy: {"deploy": ["No deploy with id 999."]}.'),
+    404: OpenApiResponse(description="Not linked."),
+}
 
 NEVER_DELETED = (
     "Incidents are never deleted. Archive it instead with POST /api/incidents/{id}/archive/ and a reason "

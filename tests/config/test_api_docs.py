@@ -30,3 +30,24 @@ def test_schema_generates_without_warnings(tmp_path):
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
     assert "/api/deploys/bulk/" in (tmp_path / "schema.yml").read_text()
+
+
+def test_schema_documents_the_error_bodies(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    post = schema["paths"]["/api/deploys/"]["post"]["responses"]
+    assert {"400", "401", "403", "413", "415", "429"} <= set(post)
+    assert post["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert post["400"]["description"] == "A message per invalid field."  # the view's own words are kept
+    assert post["400"]["content"]["application/json"]["schema"]["type"] == "object"
+    detail = schema["paths"]["/api/incidents/{id}/"]["get"]["responses"]
+    assert {"200", "401", "403", "404"} <= set(detail)
+    assert "400" not in detail  # a GET without query parameters can't be bad input
+
+
+def test_an_api_url_that_matches_no_route_is_a_json_404(api, client):
+    response = api.get("/api/incidents/not-a-number/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    assert client.get("/incidents/not-a-number/")["Content-Type"].startswith("text/html")  # pages keep theirs

@@ -157,6 +157,22 @@ def _commit_sha(commit: dict, where: str) -> str:
     return sha
 
 
+def _record_push(delivery, payload: dict, default_branch_path: str, service_of) -> str:
+    """A push (GitHub's or GitLab's, same shape): its commits, when it is to the default branch."""
+    ref = dig_str(payload, "ref")
+    default_branch = dig_str(payload, default_branch_path)
+    if ref != f"refs/heads/{default_branch}":
+        raise DeliveryIgnored(f"push to {ref}, not the default branch")
+    service = service_of(delivery.integration, payload)
+    added = services.pushed_commits_record(service=service, commits=_commits(payload))
+    return f"{added} new commit(s) of {service} recorded"
+
+
+def _record_deploy(data: DeployInput, *, compare_url: str) -> str:
+    deploy, created = services.deploy_record_from_hook(data=data, compare_url=compare_url)
+    return f"deploy {deploy.pk} {'created' if created else 'already recorded'}"
+
+
 # --- GitHub -------------------------------------------------------------------------------------
 
 GITHUB_STATUSES = {"success": Deploy.Status.SUCCEEDED, "failure": Deploy.Status.FAILED, "error": Deploy.Status.FAILED}
@@ -211,20 +227,11 @@ def github_deployment_status(delivery, payload: dict) -> str:
         diff_url=f"{html_url}/commit/{sha}" if html_url else "",
         external_id=f"github-deployment-status:{dig_str(payload, 'deployment_status.id')}",
     )
-    deploy, created = services.deploy_record_from_hook(
-        data=data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else ""
-    )
-    return f"deploy {deploy.pk} {'created' if created else 'already recorded'}"
+    return _record_deploy(data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else "")
 
 
 def github_push(delivery, payload: dict) -> str:
-    ref = dig_str(payload, "ref")
-    default_branch = dig_str(payload, "repository.default_branch")
-    if ref != f"refs/heads/{default_branch}":
-        raise DeliveryIgnored(f"push to {ref}, not the default branch")
-    service = _github_service(delivery.integration, payload)
-    added = services.pushed_commits_record(service=service, commits=_commits(payload))
-    return f"{added} new commit(s) of {service} recorded"
+    return _record_push(delivery, payload, "repository.default_branch", _github_service)
 
 
 def github_process(delivery, payload: object) -> str:
@@ -300,20 +307,11 @@ def gitlab_deployment(delivery, payload: dict) -> str:
         diff_url=dig_str(payload, "commit_url", required=False)[:1000],
         external_id=f"gitlab-deployment:{dig_str(payload, 'deployment_id')}:{state}",
     )
-    deploy, created = services.deploy_record_from_hook(
-        data=data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else ""
-    )
-    return f"deploy {deploy.pk} {'created' if created else 'already recorded'}"
+    return _record_deploy(data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else "")
 
 
 def gitlab_push(delivery, payload: dict) -> str:
-    ref = dig_str(payload, "ref")
-    default_branch = dig_str(payload, "project.default_branch")
-    if ref != f"refs/heads/{default_branch}":
-        raise DeliveryIgnored(f"push to {ref}, not the default branch")
-    service = _gitlab_service(delivery.integration, payload)
-    added = services.pushed_commits_record(service=service, commits=_commits(payload))
-    return f"{added} new commit(s) of {service} recorded"
+    return _record_push(delivery, payload, "project.default_branch", _gitlab_service)
 
 
 def gitlab_process(delivery, payload: object) -> str:

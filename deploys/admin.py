@@ -13,10 +13,11 @@ from deploys.models import (
     DeployCommit,
     DeployNotification,
     Environment,
+    IngestToken,
     Integration,
     Service,
 )
-from deploys.services import commit_deliveries_refresh, deploy_shas
+from deploys.services import commit_deliveries_refresh, deploy_shas, ingest_token_create, ingest_token_revoke
 
 
 @admin.register(Service)
@@ -226,3 +227,39 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(IngestToken)
+class IngestTokenAdmin(admin.ModelAdmin):
+    """Adding a token shows its key once; revoking keeps the row. Tokens are never edited or
+    deleted, so who could post deploys, and when, stays on record."""
+
+    list_display = ["name", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "key_start"]
+    fields = ["name", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj else ["key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        token, key = ingest_token_create(name=form.cleaned_data["name"], by=request.user)
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request,
+            f"The key of ingest token “{token.name}” is {key} — copy it into your CI system's secrets now "
+            "(header: Authorization: Token <key>); it won't be shown again.",
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            ingest_token_revoke(token=token)
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

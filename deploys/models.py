@@ -364,3 +364,35 @@ class PushedCommit(models.Model):
 
     def __str__(self) -> str:
         return self.sha[:12]
+
+
+class IngestToken(models.Model):
+    """A key for a CI system: it may post deploys (one or in bulk) and nothing else.
+
+    Only the key's SHA-256 digest is stored; the key is shown once, when the token is made
+    (``manage.py create_ingest_token`` or the admin). A revoked token is kept, for the record.
+    """
+
+    KEY_PREFIX = "oli_"
+
+    name = models.CharField(max_length=100, unique=True, help_text="Who uses it, e.g. 'Jenkins deploy job'.")
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, so people can tell tokens apart without the key.
+    key_start = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_start}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

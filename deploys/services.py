@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import secrets
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from deploys.models import (
-    ChangeRecord, Delivery, Deploy, DeployCommit, Environment, Integration, PushedCommit, Service,
+    ChangeRecord, Delivery, Deploy, DeployCommit, Environment, IngestToken, Integration, PushedCommit, Service,
 )
 
 logger = logging.getLogger(__name__)
@@ -606,3 +607,20 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
         )
     )
 
+
+def ingest_token_create(*, name: str, by=None) -> tuple[IngestToken, str]:
+    """A new ingest token and its key. The key is returned once and never stored."""
+    from deploys.auth import key_digest
+
+    key = IngestToken.KEY_PREFIX + secrets.token_urlsafe(32)
+    token = IngestToken(name=name, key_digest=key_digest(key), key_start=key[:12], created_by=by)
+    token.full_clean()
+    token.save()
+    return token, key
+
+
+def ingest_token_revoke(*, token: IngestToken) -> IngestToken:
+    """Revoke: the key stops working at once; the row stays, for the record."""
+    IngestToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    token.refresh_from_db(fields=["revoked_at"])
+    return token

@@ -5,6 +5,7 @@ from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.roles import RESPONDER, role_required
 from deploys import selectors, services
 from deploys.filters import DeployFilter
 from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_errors
@@ -80,6 +81,7 @@ def _recent_change_records(deploy: Deploy) -> list[ChangeRecord]:
 
 
 @require_POST
+@role_required(RESPONDER)
 def deploy_change_record(request, pk: int):
     """Attach a change record to a deploy, or detach it (a blank choice)."""
     deploy = get_object_or_404(Deploy.objects.select_related("change_record"), pk=pk)
@@ -110,6 +112,7 @@ def change_list(request):
     return render(request, "deploys/changerecord_list.html", {"page": page})
 
 
+@role_required(RESPONDER)
 def change_new(request):
     form = ChangeRecordForm(request.POST or None, initial={"owner": request.user.get_username()})
     if form.is_valid():
@@ -123,6 +126,7 @@ def change_new(request):
     return render(request, "deploys/changerecord_form.html", {"form": form})
 
 
+@role_required(RESPONDER)
 def change_edit(request, pk: int):
     record = get_object_or_404(ChangeRecord.objects.select_related("service"), pk=pk)
     form = ChangeRecordForm(request.POST or None, record=record)

@@ -1,35 +1,21 @@
-"""The staff deliveries page: every webhook delivery with its outcome, its raw headers and body, and
-a Replay button. Staff only: bodies can carry names and emails from the senders' payloads."""
+"""The deliveries page: every webhook delivery with its outcome, its raw headers and body, and
+a Replay button. Admins only: bodies can carry names and emails from the senders' payloads."""
 
-import functools
 import json
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.roles import ADMIN, role_required
 from deploys import services
 from deploys.models import Delivery, Integration
 
 PAGE_SIZE = 50
-
-
-def staff_required(view):
-    """403 for a logged-in user who isn't staff (LoginRequiredMiddleware has already sent anonymous
-    users to the login page)."""
-
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("The deliveries page is for staff.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 class DeliveryFilterForm(forms.Form):
@@ -48,7 +34,7 @@ def deliveries_newest_first(*, kind: str = "", status: str = "") -> QuerySet[Del
     return qs
 
 
-@staff_required
+@role_required(ADMIN)
 def delivery_list(request):
     form = DeliveryFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
@@ -74,7 +60,7 @@ def _pretty(text: str) -> tuple[str, bool]:
         return text, False
 
 
-@staff_required
+@role_required(ADMIN)
 def delivery_detail(request, pk: int):
     delivery = get_object_or_404(Delivery.objects.select_related("integration"), pk=pk)
     body, body_is_json = _pretty(delivery.body)
@@ -92,7 +78,7 @@ def delivery_detail(request, pk: int):
 
 
 @require_POST
-@staff_required
+@role_required(ADMIN)
 def delivery_replay(request, pk: int):
     delivery = get_object_or_404(Delivery, pk=pk)
     result = services.delivery_replay(delivery=delivery)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
+from config.roles import ADMIN, RESPONDER, role_required
 from incidents import blame, selectors, services
 from incidents.filters import IncidentFilter
 from incidents.forms import (
@@ -35,6 +36,7 @@ from incidents.forms import (
 )
 from incidents.markdown import render_markdown
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
+
 
 PAGE_SIZE = 50
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
@@ -56,6 +58,7 @@ def incident_list(request):
     )
 
 
+@role_required(RESPONDER)
 def incident_new(request):
     form = IncidentForm(request.POST or None)
     if form.is_valid():
@@ -128,6 +131,7 @@ def _with_link_state(deploys, linked: set) -> list:
     return deploys
 
 
+@role_required(RESPONDER)
 def incident_edit(request, pk: int):
     incident = get_object_or_404(Incident.objects.prefetch_related("services"), pk=pk)
     form = IncidentForm(request.POST or None, incident=incident)
@@ -176,6 +180,7 @@ def _seen_state(raw: str | None) -> dict | None:
 
 
 @require_POST
+@role_required(RESPONDER)
 def incident_stamp(request, pk: int, stage: str):
     if stage not in services.STAMPS:
         raise Http404("No such stage.")
@@ -188,6 +193,7 @@ def incident_stamp(request, pk: int, stage: str):
 
 
 @require_POST
+@role_required(RESPONDER)
 def incident_note(request, pk: int):
     incident = get_object_or_404(Incident, pk=pk)
     form = NoteForm(request.POST)
@@ -202,6 +208,7 @@ def incident_note(request, pk: int):
 
 
 @require_POST
+@role_required(ADMIN)
 def incident_archive(request, pk: int):
     """Archive, never delete: the incident leaves the lists and the numbers, its page stays."""
     incident = get_object_or_404(Incident, pk=pk)
@@ -215,6 +222,7 @@ def incident_archive(request, pk: int):
 
 
 @require_POST
+@role_required(ADMIN)
 def incident_unarchive(request, pk: int):
     incident = get_object_or_404(Incident, pk=pk)
     try:
@@ -250,11 +258,13 @@ def _deploy_link_view(request, pk: int, *, link: bool):
 
 
 @require_POST
+@role_required(RESPONDER)
 def incident_link(request, pk: int):
     return _deploy_link_view(request, pk, link=True)
 
 
 @require_POST
+@role_required(RESPONDER)
 def incident_unlink(request, pk: int):
     return _deploy_link_view(request, pk, link=False)
 
@@ -347,6 +357,7 @@ def postmortem(request, pk: int):
 
 
 @require_POST
+@role_required(RESPONDER)
 def postmortem_start(request, pk: int):
     incident = get_object_or_404(Incident, pk=pk)
     postmortem, created = services.postmortem_start(incident=incident, by=request.user)
@@ -417,6 +428,7 @@ def _merge_after_conflict(error: services.EditConflict, *, base_version: int) ->
     return initial, EditorConflict(message=message, diffs=diffs, both_changed=both_changed)
 
 
+@role_required(RESPONDER)
 def postmortem_edit(request, pk: int):
     postmortem = _find_postmortem(pk)
     if postmortem is None:
@@ -464,6 +476,7 @@ def postmortem_edit(request, pk: int):
 
 
 @require_POST
+@role_required(RESPONDER)
 def markdown_preview(request):
     """Sanitized HTML for the editor's live preview (incidents.markdown.render_markdown)."""
     form = MarkdownPreviewForm(request.POST)
@@ -475,6 +488,7 @@ def markdown_preview(request):
 
 
 @require_POST
+@role_required(RESPONDER)
 def postmortem_status(request, pk: int):
     postmortem = _get_postmortem(pk)
     form = PostMortemStatusForm(request.POST)
@@ -554,6 +568,7 @@ def postmortem_print(request, pk: int):
 
 
 @require_POST
+@role_required(RESPONDER)
 def remediation_new(request, pk: int):
     """Add a dev or ops remediation from its column on the post-mortem page."""
     postmortem = _get_postmortem(pk)
@@ -579,6 +594,7 @@ def _get_remediation(pk: int) -> Remediation:
     return get_object_or_404(Remediation.objects.select_related("owner", "postmortem__incident"), pk=pk)
 
 
+@role_required(RESPONDER)
 def remediation_edit(request, pk: int):
     remediation = _get_remediation(pk)
     postmortem = remediation.postmortem
@@ -599,6 +615,7 @@ def remediation_edit(request, pk: int):
 
 
 @require_POST
+@role_required(RESPONDER)
 def remediation_delete(request, pk: int):
     remediation = _get_remediation(pk)
     postmortem = remediation.postmortem

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from config.roles import RESPONDER, role_required
 from incidents import selectors, services
 from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_month
 from incidents.models import Alert
@@ -51,6 +52,7 @@ def alert_detail(request, pk: int):
 
 
 @require_POST
+@role_required(RESPONDER)
 def alert_promote(request, pk: int):
     alert = get_object_or_404(Alert, pk=pk)
     try:

@@ -22,7 +22,26 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="ekastner", password="a-long-test-password")
+    """A responder: files and edits incidents, post-mortems, remediations and deploys."""
+    from config.roles import RESPONDER, role_set
+
+    user = django_user_model.objects.create_user(username="ekastner", password="a-long-test-password")
+    role_set(user=user, role=RESPONDER)
+    return user
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """A new account's role: reads everything, changes nothing."""
+    return django_user_model.objects.create_user(username="viewer", password="a-long-test-password")
+
+
+@pytest.fixture
+def ingest_key():
+    """The key of an ingest token, as a CI system is given it."""
+    from deploys.services import ingest_token_create
+
+    return ingest_token_create(name="ci")[1]
 
 
 @pytest.fixture

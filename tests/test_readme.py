@@ -6,12 +6,14 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
 from deploys.factories import IntegrationFactory
 from deploys.models import Delivery, Deploy
+from deploys.services import ingest_token_create
 from incidents.models import Alert, Incident
 from incidents.selectors import suspect_deploys
 
@@ -68,7 +70,10 @@ def run_script(live_server, token, bodies, **env):
     secrets = {variable: fields["secret"] for variable, fields in INTEGRATIONS.items()}
     return subprocess.run(
         ["bash", "-c", script.replace("http://127.0.0.1:8000", live_server.url)],
-        env={**os.environ, "OPSLOG_TOKEN": token.key, **secrets, "OPSLOG_METRICS_TOKEN": METRICS_TOKEN, **env},
+        env={
+            **os.environ, "OPSLOG_TOKEN": token.key, "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"readme-{uuid.uuid4().hex}")[1],
+            **secrets, "OPSLOG_METRICS_TOKEN": METRICS_TOKEN, **env,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -114,7 +119,10 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert outputs[2]["created"] == 2
     assert [d["id"] for d in outputs[3]["results"]] == [created["id"]]
     assert {d["version"] for d in outputs[4]["results"]} == {"700", "701"}
-    assert Deploy.objects.count() == 5  # 3 from the API, 1 each from GitHub and GitLab
+    # 3 from the API with the user's token, 1 with an ingest token, 1 each from GitHub and GitLab
+    assert Deploy.objects.count() == 6
+    from_ci = the_one(examples, outputs, "OPSLOG_INGEST_TOKEN")
+    assert (from_ci["version"], from_ci["deployer"], from_ci["environment"]) == ("25146", "jenkins", "staging")
 
     incident = Incident.objects.get(source="pagerduty", external_id="PD-4711")
     # The API's one, PagerDuty's and the promoted alert's: the error examples stored nothing.

@@ -35,6 +35,8 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     queryset = _deploys_with_commits().newest_first()
     serializer_class = DeploySerializer
     filterset_class = DeployFilter
+    # config.roles: what an ingest token (a CI system's key) may do, and all it may do.
+    ingest_actions = ("create", "bulk")
 
     @extend_schema(
         summary="Record a deploy",

@@ -64,7 +64,9 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def browser_user(django_user_model):
-    return django_user_model.objects.create_user(username="oncall", password="correct-horse-battery")
+    from tests.roles import responder
+
+    return responder(django_user_model.objects.create_user(username="oncall", password="correct-horse-battery"))
 
 
 def log_in(page, live_server, user, password="correct-horse-battery", next_path="/"):

@@ -86,7 +86,7 @@ class _Page(HTMLParser):
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    staff = django_user_model.objects.create_user(username="oncall", password="a-long-test-password", is_staff=True)
+    staff = django_user_model.objects.create_superuser(username="oncall", password="a-long-test-password")
     client.force_login(staff)
     return client
 

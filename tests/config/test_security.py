@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from tests.roles import responder
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -100,7 +101,7 @@ def test_reads_are_never_throttled(api, write_rate):
 def test_each_user_has_their_own_budget(api, write_rate, django_user_model):
     write_rate("1/minute")
     other = APIClient()
-    other_user = django_user_model.objects.create_user(username="ci-bot", password="another-long-password")
+    other_user = responder(django_user_model.objects.create_user(username="ci-bot", password="another-long-password"))
     other.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other_user).key}")
 
     assert api.post("/api/deploys/", {}, format="json").status_code == 400

@@ -1,4 +1,4 @@
-"""/integrations/deliveries/: the staff page listing webhook deliveries, with replay."""
+"""/integrations/deliveries/: the admins' page listing webhook deliveries, with replay."""
 
 import datetime as dt
 import json
@@ -16,7 +16,8 @@ UTC = dt.timezone.utc
 
 @pytest.fixture
 def staff(client, django_user_model):
-    user = django_user_model.objects.create_user(username="opsadmin", password="a-long-test-password", is_staff=True)
+    """An admin (config.roles): the deliveries page is theirs."""
+    user = django_user_model.objects.create_superuser(username="opsadmin", password="a-long-test-password")
     client.force_login(user)
     return client
 
@@ -48,13 +49,13 @@ def test_anonymous_users_are_sent_to_login(client):
 
 
 @pytest.mark.parametrize("url", ["/integrations/deliveries/", "/integrations/deliveries/{pk}/"])
-def test_the_pages_are_for_staff_only(logged_in, url):
+def test_the_pages_are_for_admins_only(logged_in, url):
     delivery = DeliveryFactory()
 
     assert logged_in.get(url.format(pk=delivery.pk)).status_code == 403
 
 
-def test_replay_is_for_staff_only(logged_in, fake_sender):
+def test_replay_is_for_admins_only(logged_in, fake_sender):
     _outcomes, calls = fake_sender
     delivery = DeliveryFactory()
 
@@ -62,7 +63,7 @@ def test_replay_is_for_staff_only(logged_in, fake_sender):
     assert calls == []
 
 
-def test_the_nav_link_shows_for_staff_only(staff, client, user):
+def test_the_nav_link_shows_for_admins_only(staff, client, user):
     assert 'href="/integrations/deliveries/"' in staff.get("/deploys/").content.decode()
     client.force_login(user)
     assert 'href="/integrations/deliveries/"' not in client.get("/deploys/").content.decode()
@@ -228,7 +229,7 @@ def test_replay_never_redirects_to_another_site(staff, fake_sender):
 def test_replay_is_a_post_with_csrf(client, django_user_model, fake_sender):
     from django.test import Client
 
-    user = django_user_model.objects.create_user(username="ops2", password="a-long-test-password", is_staff=True)
+    user = django_user_model.objects.create_superuser(username="ops2", password="a-long-test-password")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)
     delivery = DeliveryFactory()

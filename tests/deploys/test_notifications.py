@@ -212,12 +212,10 @@ import django, json, logging
 django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
-from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-token = Token.objects.create(user=User.objects.create_user("ci"))
+from deploys.services import ingest_token_create
 client = APIClient()
-client.credentials(HTTP_AUTHORIZATION="Token " + token.key)
+client.credentials(HTTP_AUTHORIZATION="Token " + ingest_token_create(name="ci")[1])
 response = client.post("/api/deploys/", {"service": "web", "environment": "production", "version": "1",
                                          "deployer": "ci"}, format="json")
 from deploys.models import Deploy, DeployNotification

@@ -17,6 +17,12 @@ T0 = dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture
+def user(admin_user):
+    """Archiving is for admins (config.roles); tests/config/test_roles.py shows responders refused."""
+    return admin_user
+
+
+@pytest.fixture
 def incident():
     return IncidentFactory(title="Checkout returns 502", started_at=T0, detected_at=T0 + dt.timedelta(minutes=2))
 

@@ -20,6 +20,7 @@ from incidents.factories import (
 from incidents.models import IncidentDeploy, PostMortem, PostMortemRevision
 from incidents.services import POSTMORTEM_EDITABLE
 from tests.incidents.test_markdown import DANGEROUS, VECTORS
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -405,7 +406,7 @@ def test_a_stale_version_is_a_409_with_the_current_text_and_the_diff_and_saves_n
     api, incident, django_user_model
 ):
     created = start(api, incident)
-    colleague = django_user_model.objects.create_user(username="jallen")
+    colleague = responder(django_user_model.objects.create_user(username="jallen"))
     services.postmortem_save(
         postmortem=PostMortem.objects.get(),
         changes={"summary": "A third of checkouts fail.\nCard payments only."},
@@ -452,7 +453,7 @@ def test_a_stale_version_is_a_409_with_the_current_text_and_the_diff_and_saves_n
 def test_the_later_of_two_concurrent_edits_is_refused(api, incident, django_user_model):
     created = start(api, incident)
     other = APIClient()
-    other.force_authenticate(django_user_model.objects.create_user(username="jallen"))
+    other.force_authenticate(responder(django_user_model.objects.create_user(username="jallen")))
 
     first = patch(other, created["id"], version=1, went_well="Rollback took two minutes.")
     second = patch(api, created["id"], version=1, went_well="The alert fired at once.")
@@ -627,7 +628,7 @@ def test_revisions_list_every_save_newest_first(api, user, incident, django_user
     created = start(api, incident)
     patch(api, created["id"], version=1, summary="Second.")
     other = APIClient()
-    other.force_authenticate(django_user_model.objects.create_user(username="jallen"))
+    other.force_authenticate(responder(django_user_model.objects.create_user(username="jallen")))
     patch(other, created["id"], version=2, summary="Third.")
 
     body = api.get(f"/api/postmortems/{created['id']}/revisions/").json()

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from incidents import services
 from incidents.factories import PostMortemFactory, RemediationFactory
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_an_owner_is_a_user_or_a_name_not_both(published, user):
 
 def test_an_inactive_user_cant_own_a_remediation(published, django_user_model):
     postmortem, _ = published
-    gone = django_user_model.objects.create_user("gone", is_active=False)
+    gone = responder(django_user_model.objects.create_user("gone", is_active=False))
 
     with pytest.raises(ValidationError) as error:
         services.remediation_create(postmortem=postmortem, data={"description": "x", "kind": "ops", "owner": gone})

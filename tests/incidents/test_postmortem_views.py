@@ -18,6 +18,7 @@ from incidents import blame, selectors, services
 from incidents.factories import IncidentDeployFactory, IncidentFactory, RemediationFactory, TimelineEntryFactory
 from incidents.models import PostMortem, PostMortemRevision, Remediation
 from tests.incidents.test_markdown import VECTORS
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -293,7 +294,7 @@ def test_the_page_shows_each_section_rendered_with_status_and_facilitator(logged
 
 def test_the_page_shows_dev_and_ops_remediations_in_their_own_columns(logged_in, django_user_model):
     postmortem = _started()
-    alice = django_user_model.objects.create_user(username="alice", first_name="Alice", last_name="Ng")
+    alice = responder(django_user_model.objects.create_user(username="alice", first_name="Alice", last_name="Ng"))
     RemediationFactory(postmortem=postmortem, kind="dev", description="Retry card auth", owner=alice, owner_name="")
     RemediationFactory(postmortem=postmortem, kind="ops", description="Page on checkout 5xx", owner_name="ops rota")
 
@@ -379,7 +380,7 @@ def test_the_page_query_count_does_not_grow_with_remediations_or_change_records(
 
     few = count()
     for n in range(6):
-        owner = django_user_model.objects.create_user(username=f"owner{n}")
+        owner = responder(django_user_model.objects.create_user(username=f"owner{n}"))
         RemediationFactory(postmortem=postmortem, kind="ops" if n % 2 else "dev", owner=owner, owner_name="")
         IncidentDeployFactory(incident=postmortem.incident, deploy=DeployFactory(change_record=ChangeRecordFactory()))
 
@@ -448,7 +449,7 @@ def test_no_action_needed_with_a_reason_publishes_without_remediations(logged_in
 
 
 def test_a_status_change_on_a_stale_page_is_refused_with_who_saved(logged_in, django_user_model):
-    priya = django_user_model.objects.create_user(username="priya")
+    priya = responder(django_user_model.objects.create_user(username="priya"))
     postmortem = _started()
     RemediationFactory(postmortem=postmortem)
     stale = postmortem.version
@@ -617,7 +618,7 @@ def test_a_bad_meeting_date_is_an_error_next_to_it(logged_in):
 
 @pytest.fixture
 def priya(django_user_model):
-    user = django_user_model.objects.create_user(username="priya")
+    user = responder(django_user_model.objects.create_user(username="priya"))
     client = Client()
     client.force_login(user)
     client.user = user
@@ -759,7 +760,7 @@ def test_a_preview_too_long_is_a_400_not_a_500(logged_in):
 
 def test_adding_a_dev_remediation_for_a_user(logged_in, django_user_model):
     postmortem = _started()
-    alice = django_user_model.objects.create_user(username="alice")
+    alice = responder(django_user_model.objects.create_user(username="alice"))
 
     response = logged_in.post(
         _url(postmortem, "remediations/new/"),

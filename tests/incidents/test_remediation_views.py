@@ -11,6 +11,7 @@ from django.utils import timezone
 from deploys.factories import ServiceFactory
 from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
 from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +99,7 @@ def test_the_status_filter_shows_all_done_or_wont_do(logged_in, status, expected
 
 
 def test_the_owner_filter_matches_a_users_name_or_login_or_a_typed_name(logged_in, django_user_model):
-    alice = django_user_model.objects.create_user(username="alice", first_name="Alice", last_name="Ng")
+    alice = responder(django_user_model.objects.create_user(username="alice", first_name="Alice", last_name="Ng"))
     by_user = RemediationFactory(owner=alice, owner_name="")
     by_name = RemediationFactory(owner_name="Alicia from ops")
     RemediationFactory(owner_name="sam")
@@ -209,7 +210,7 @@ def test_the_query_count_does_not_grow_with_rows(logged_in, django_user_model):
     few = [count(url) for url in urls]
     assert all(len(logged_in.get(url).context["page"]) == 1 for url in urls)
     for n in range(15):
-        owner = django_user_model.objects.create_user(username=f"owner{n}")
+        owner = responder(django_user_model.objects.create_user(username=f"owner{n}"))
         incident = IncidentFactory(services=[service, ServiceFactory(slug=f"svc-{n}")])
         RemediationFactory(postmortem=PostMortemFactory(incident=incident), owner=owner, owner_name="",
                            due_date=_days(n - 7))

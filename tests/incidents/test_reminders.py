@@ -10,6 +10,7 @@ from django.utils import timezone
 from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
 from incidents.models import Remediation
 from incidents.tasks import send_remediation_reminders
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +38,9 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def owner(django_user_model):
-    return django_user_model.objects.create_user(
+    return responder(django_user_model.objects.create_user(
         username="sandrews", email="sandrews@example.com", first_name="Sam", last_name="Andrews"
-    )
+    ))
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_nothing_is_sent_for_later_undated_or_settled_remediations(clock, postmo
 def test_nothing_is_sent_to_an_owner_without_an_email_or_one_who_is_just_a_name(
     clock, postmortem, django_user_model
 ):
-    no_email = django_user_model.objects.create_user(username="jallen", email="")
+    no_email = responder(django_user_model.objects.create_user(username="jallen", email=""))
     remediation(postmortem, no_email, due_in=-1)
     remediation(postmortem, None, due_in=-1, owner_name="Sam from the DBA team")
 

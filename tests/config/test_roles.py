@@ -1,0 +1,492 @@
+"""Roles (issue #7): each role walked through every write endpoint and page, allowed or refused.
+
+A refused request is a 403 that writes nothing; an allowed one succeeds and writes. The table
+below must name every route of the app (test_every_route_is_in_the_walk), so a new endpoint can't
+ship without saying who may use it.
+"""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from config.roles import ADMIN, RESPONDER, ROLES, VIEWER, has_role, role_of, role_set
+from deploys.factories import ChangeRecordFactory, DeliveryFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from deploys.models import Deploy, IngestToken
+from deploys.services import ingest_token_create, ingest_token_revoke
+from incidents.factories import IncidentDeployFactory, IncidentFactory, RemediationFactory
+from incidents.models import Alert, Incident
+
+pytestmark = pytest.mark.django_db
+
+INGEST = "ingest"  # not a role: an ingest token, for CI systems
+T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class World:
+    deploy: Deploy
+    other_deploy: Deploy
+    incident: Incident
+    linked: Incident
+    archived: Incident
+    postmortem: object
+    remediation: object
+    change: object
+    alert: Alert
+    delivery: object
+
+
+@pytest.fixture
+def world(admin_user) -> World:
+    from incidents.services import incident_archive, postmortem_save, postmortem_start
+
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    deploy = DeployFactory(service=web, environment=production, deployed_at=T0)
+    linked = IncidentFactory(started_at=T0)
+    IncidentDeployFactory(incident=linked, deploy=deploy)
+    IncidentDeployFactory(incident=linked, deploy=deploy, relation="remediation")
+    postmortem, _ = postmortem_start(incident=IncidentFactory(started_at=T0), by=admin_user)
+    postmortem = postmortem_save(postmortem=postmortem, changes={"summary": "Checkout failed."},
+                                 base_version=postmortem.version, by=admin_user)
+    return World(
+        deploy=deploy,
+        other_deploy=DeployFactory(service=web, environment=production, deployed_at=T0 + dt.timedelta(hours=1)),
+        incident=IncidentFactory(started_at=T0),
+        linked=linked,
+        archived=incident_archive(incident=IncidentFactory(started_at=T0), reason="duplicate", by=admin_user),
+        postmortem=postmortem,
+        remediation=RemediationFactory(postmortem=postmortem),
+        change=ChangeRecordFactory(),
+        alert=Alert.objects.create(
+            fingerprint="f1", name="HighErrorRate", starts_at=T0,
+            labels={"alertname": "HighErrorRate", "service": "web"}, status=Alert.Status.FIRING,
+        ),
+        delivery=DeliveryFactory(),
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request. `needs`: the lowest role allowed; INGEST means responders, admins and ingest
+    tokens. `writes`: whether an allowed request changes the database."""
+
+    name: str  # the route's URL name
+    method: str
+    url: Callable[[World], str]
+    needs: str
+    data: Callable[[World], dict] = lambda w: {}
+    writes: bool = True
+
+    @property
+    def api(self) -> bool:
+        return self.name.startswith("api:")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+def _incident_form(w: World) -> dict:
+    return {"title": "Checkout returns 502", "severity": "2", "started_at": "2024-07-01T10:00", "detected_by": "monitoring"}
+
+
+def _incident_edit_form(w: World) -> dict:
+    """The edit form as posted back with only the title changed (tests/incidents/test_views.py)."""
+    from tests.incidents.test_views import _edit_data
+
+    return _edit_data(w.incident, title="Renamed")
+
+
+def _change_form(w: World) -> dict:
+    return {
+        "title": "Add an index to orders.created_at", "owner": "sandrews", "planned_at": "2024-07-01T10:00",
+        "kind": "schema", "service": "", "done_before": "Yes.", "failure_impact": "Writes lock.",
+        "failure_response": "Cancel it.", "description": "",
+    }
+
+
+def _postmortem_form(w: World) -> dict:
+    from incidents.models import PostMortem
+
+    data = {name: getattr(w.postmortem, name) for name in PostMortem.SECTION_FIELDS}
+    data.update(summary="Checkout failed for card payments.", facilitator="Priya", meeting_date="",
+                no_action_reason="", base_version=w.postmortem.version)
+    return data
+
+
+def _deploy_body(w: World) -> dict:
+    return {"service": "web", "environment": "production", "version": "v2", "deployer": "ci", "external_id": "ci-1"}
+
+
+def _incident_api(w: World) -> str:
+    return f"/api/incidents/{w.incident.pk}/"
+
+
+CASES = [
+    # --- Pages -----------------------------------------------------------------------------------
+    Case("incidents:new", "GET", lambda w: "/incidents/new/", RESPONDER, writes=False),
+    Case("incidents:new", "POST", lambda w: "/incidents/new/", RESPONDER, _incident_form),
+    Case("incidents:edit", "GET", lambda w: f"/incidents/{w.incident.pk}/edit/", RESPONDER, writes=False),
+    Case("incidents:edit", "POST", lambda w: f"/incidents/{w.incident.pk}/edit/", RESPONDER, _incident_edit_form),
+    Case("incidents:stamp", "POST", lambda w: f"/incidents/{w.incident.pk}/stamp/resolved/", RESPONDER),
+    Case("incidents:note", "POST", lambda w: f"/incidents/{w.incident.pk}/notes/", RESPONDER,
+         lambda w: {"text": "Rolled back web."}),
+    Case("incidents:link", "POST", lambda w: f"/incidents/{w.incident.pk}/deploys/link/", RESPONDER,
+         lambda w: {"deploy": w.deploy.pk, "relation": "cause"}),
+    Case("incidents:unlink", "POST", lambda w: f"/incidents/{w.linked.pk}/deploys/unlink/", RESPONDER,
+         lambda w: {"deploy": w.deploy.pk, "relation": "cause"}),
+    Case("incidents:archive", "POST", lambda w: f"/incidents/{w.incident.pk}/archive/", ADMIN,
+         lambda w: {"reason": "duplicate of #1"}),
+    Case("incidents:unarchive", "POST", lambda w: f"/incidents/{w.archived.pk}/unarchive/", ADMIN),
+    Case("incidents:postmortem_start", "POST", lambda w: f"/incidents/{w.incident.pk}/postmortem/start/", RESPONDER),
+    Case("incidents:postmortem_edit", "GET", lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
+         RESPONDER, writes=False),
+    Case("incidents:postmortem_edit", "POST", lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
+         RESPONDER, _postmortem_form),
+    Case("incidents:postmortem_status", "POST",
+         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/status/", RESPONDER,
+         lambda w: {"status": "in_review", "base_version": w.postmortem.version}),
+    Case("incidents:remediation_new", "POST",
+         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/remediations/new/", RESPONDER,
+         lambda w: {"kind": "ops", "ops-description": "Alert on the error rate"}),
+    Case("incidents:preview", "POST", lambda w: "/incidents/preview/", RESPONDER, lambda w: {"text": "**x**"},
+         writes=False),
+    Case("remediations:edit", "GET", lambda w: f"/remediations/{w.remediation.pk}/edit/", RESPONDER, writes=False),
+    Case("remediations:edit", "POST", lambda w: f"/remediations/{w.remediation.pk}/edit/", RESPONDER,
+         lambda w: {"description": "Alert sooner", "kind": "ops", "owner_name": "sam", "status": "in_progress"}),
+    Case("remediations:delete", "POST", lambda w: f"/remediations/{w.remediation.pk}/delete/", RESPONDER),
+    Case("alerts:promote", "POST", lambda w: f"/alerts/{w.alert.pk}/promote/", RESPONDER),
+    Case("deploys:change_record", "POST", lambda w: f"/deploys/{w.deploy.pk}/change-record/", RESPONDER,
+         lambda w: {"change_record": w.change.pk}),
+    Case("deploys:change_new", "GET", lambda w: "/deploys/changes/new/", RESPONDER, writes=False),
+    Case("deploys:change_new", "POST", lambda w: "/deploys/changes/new/", RESPONDER, _change_form),
+    Case("deploys:change_edit", "POST", lambda w: f"/deploys/changes/{w.change.pk}/edit/", RESPONDER,
+         lambda w: {**_change_form(w), "title": "Renamed"}),
+    Case("integrations:deliveries", "GET", lambda w: "/integrations/deliveries/", ADMIN, writes=False),
+    Case("integrations:delivery", "GET", lambda w: f"/integrations/deliveries/{w.delivery.pk}/", ADMIN, writes=False),
+    Case("integrations:delivery_replay", "POST", lambda w: f"/integrations/deliveries/{w.delivery.pk}/replay/", ADMIN),
+    # --- API -------------------------------------------------------------------------------------
+    Case("api:deploy-list", "POST", lambda w: "/api/deploys/", INGEST, _deploy_body),
+    Case("api:deploy-bulk", "POST", lambda w: "/api/deploys/bulk/", INGEST, lambda w: {"deploys": [_deploy_body(w)]}),
+    Case("api:deploy-change-record", "POST", lambda w: f"/api/deploys/{w.deploy.pk}/change-record/", RESPONDER,
+         lambda w: {"change_record": w.change.pk}),
+    Case("api:changerecord-list", "POST", lambda w: "/api/changes/", RESPONDER,
+         lambda w: {**_change_form(w), "service": "web", "planned_at": "2024-07-01T10:00:00Z"}),
+    Case("api:changerecord-detail", "PATCH", lambda w: f"/api/changes/{w.change.pk}/", RESPONDER,
+         lambda w: {"title": "Renamed"}),
+    Case("api:incident-list", "POST", lambda w: "/api/incidents/", RESPONDER,
+         lambda w: {"title": "Checkout is failing", "started_at": "2024-07-01T10:00:00Z"}),
+    Case("api:incident-detail", "PATCH", _incident_api, RESPONDER, lambda w: {"title": "Renamed"}),
+    Case("api:incident-acknowledge", "POST", lambda w: _incident_api(w) + "acknowledge/", RESPONDER),
+    Case("api:incident-mitigate", "POST", lambda w: _incident_api(w) + "mitigate/", RESPONDER),
+    Case("api:incident-resolve", "POST", lambda w: _incident_api(w) + "resolve/", RESPONDER),
+    Case("api:incident-archive", "POST", lambda w: _incident_api(w) + "archive/", ADMIN,
+         lambda w: {"reason": "duplicate of #1"}),
+    Case("api:incident-unarchive", "POST", lambda w: f"/api/incidents/{w.archived.pk}/unarchive/", ADMIN),
+    Case("api:incident-timeline", "POST", lambda w: _incident_api(w) + "timeline/", RESPONDER,
+         lambda w: {"text": "Rolled back web."}),
+    Case("api:incident-causes", "POST", lambda w: _incident_api(w) + "causes/", RESPONDER,
+         lambda w: {"deploy": w.deploy.pk}),
+    Case("api:incident-cause", "DELETE", lambda w: f"/api/incidents/{w.linked.pk}/causes/{w.deploy.pk}/", RESPONDER),
+    Case("api:incident-remediating-deploys", "POST", lambda w: _incident_api(w) + "remediating-deploys/", RESPONDER,
+         lambda w: {"deploy": w.other_deploy.pk}),
+    Case("api:incident-remediating-deploy", "DELETE",
+         lambda w: f"/api/incidents/{w.linked.pk}/remediating-deploys/{w.deploy.pk}/", RESPONDER),
+    Case("api:postmortem-list", "POST", lambda w: "/api/postmortems/", RESPONDER,
+         lambda w: {"incident": w.incident.pk}),
+    Case("api:postmortem-detail", "PATCH", lambda w: f"/api/postmortems/{w.postmortem.pk}/", RESPONDER,
+         lambda w: {"summary": "Checkout failed for card payments.", "version": w.postmortem.version}),
+    Case("api:postmortem-status", "POST", lambda w: f"/api/postmortems/{w.postmortem.pk}/status/", RESPONDER,
+         lambda w: {"status": "in_review"}),
+    Case("api:remediation-list", "POST", lambda w: "/api/remediations/", RESPONDER,
+         lambda w: {"postmortem": w.postmortem.pk, "description": "Alert on the error rate", "kind": "ops"}),
+    Case("api:remediation-detail", "PATCH", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER,
+         lambda w: {"status": "in_progress"}),
+    Case("api:remediation-detail", "DELETE", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER),
+]
+
+# Routes every role may read (GET), with an example URL.
+READS = {
+    "home": lambda w: "/",
+    "reports:dashboard": lambda w: "/reports/",
+    "reports:how_we_count": lambda w: "/reports/how-we-count/",
+    "alerts:list": lambda w: "/alerts/",
+    "alerts:review": lambda w: "/alerts/review/",
+    "alerts:detail": lambda w: f"/alerts/{w.alert.pk}/",
+    "deploys:list": lambda w: "/deploys/",
+    "deploys:detail": lambda w: f"/deploys/{w.deploy.pk}/",
+    "deploys:changes": lambda w: "/deploys/changes/",
+    "deploys:change": lambda w: f"/deploys/changes/{w.change.pk}/",
+    "incidents:list": lambda w: "/incidents/",
+    "incidents:detail": lambda w: f"/incidents/{w.incident.pk}/",
+    "incidents:postmortem": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/",
+    "incidents:postmortem_history": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/history/",
+    "incidents:postmortem_export": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/export.md",
+    "incidents:postmortem_print": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/print/",
+    "remediations:list": lambda w: "/remediations/",
+    "api-docs": lambda w: "/api/docs/",
+    "api-schema": lambda w: "/api/schema/",
+    "api:api-root": lambda w: "/api/",
+    "api-report-monthly": lambda w: "/api/reports/monthly/",
+    "api-report-yearly": lambda w: "/api/reports/yearly/",
+    "api-alert-review": lambda w: "/api/alerts/review/",
+    "markers:annotations": lambda w: "/api/annotations/",
+    "markers:graphite-events": lambda w: "/events/get_data",
+    "api:deploy-list": lambda w: "/api/deploys/",
+    "api:deploy-detail": lambda w: f"/api/deploys/{w.deploy.pk}/",
+    "api:changerecord-list": lambda w: "/api/changes/",
+    "api:changerecord-detail": lambda w: f"/api/changes/{w.change.pk}/",
+    "api:incident-list": lambda w: "/api/incidents/",
+    "api:incident-detail": lambda w: f"/api/incidents/{w.incident.pk}/",
+    "api:incident-causes": lambda w: f"/api/incidents/{w.linked.pk}/causes/",
+    "api:incident-remediating-deploys": lambda w: f"/api/incidents/{w.linked.pk}/remediating-deploys/",
+    "api:incident-suspect-deploys": lambda w: f"/api/incidents/{w.incident.pk}/suspect-deploys/",
+    "api:incident-timeline": lambda w: f"/api/incidents/{w.incident.pk}/timeline/",
+    "api:postmortem-list": lambda w: "/api/postmortems/",
+    "api:postmortem-detail": lambda w: f"/api/postmortems/{w.postmortem.pk}/",
+    "api:postmortem-diff": lambda w: f"/api/postmortems/{w.postmortem.pk}/diff/?from=1&to=2",
+    "api:postmortem-export": lambda w: f"/api/postmortems/{w.postmortem.pk}/export/",
+    "api:postmortem-revisions": lambda w: f"/api/postmortems/{w.postmortem.pk}/revisions/",
+    "api:remediation-list": lambda w: "/api/remediations/",
+    "api:remediation-follow-through": lambda w: "/api/remediations/follow-through/",
+    "api:remediation-detail": lambda w: f"/api/remediations/{w.remediation.pk}/",
+}
+
+# Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),
+# the session's own logout, webhooks (signatures: tests/deploys/test_hooks*.py,
+# tests/incidents/test_hooks_*.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
+OUTSIDE_ROLES = {"healthz", "login", "logout", "hooks:receive", "markers:metrics"}
+
+
+def _routes(patterns=None, namespace=""):
+    """(URL name, DRF actions or None) for every route but the Django admin's."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.app_name == "admin":
+                continue
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _routes(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern):
+            yield f"{namespace}{pattern.name}", getattr(pattern.callback, "actions", None)
+
+
+def test_every_route_is_in_the_walk():
+    walked = {case.name for case in CASES} | set(READS) | OUTSIDE_ROLES
+    routes = list(_routes())
+    assert {name for name, _ in routes} - walked == set()
+    # Every write method of every API route is a case.
+    api_writes = {
+        (name, method.upper()) for name, actions in routes if actions for method in actions
+        if method not in ("get", "head", "options")
+    }
+    assert api_writes - {(case.name, case.method) for case in CASES} == set()
+
+
+def _client_for(role: str, case_is_api: bool, django_user_model):
+    if role == INGEST:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {ingest_token_create(name='ci')[1]}")
+        return client
+    user = django_user_model.objects.create_user(username=f"a-{role}", password="a-long-test-password")
+    role_set(user=user, role=role)
+    if case_is_api:  # the API as scripts use it: the user's token carries the user's role
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        return client
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# Tables a refused request may still touch: the session, and an ingest token's last use.
+BOOKKEEPING = re.compile(r'"?(django_session|deploys_ingesttoken)"?')
+
+
+def _writes(queries) -> list[str]:
+    return [
+        q["sql"] for q in queries
+        if q["sql"].lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") and not BOOKKEEPING.search(q["sql"])
+    ]
+
+
+def _allowed(role: str, needs: str) -> bool:
+    if role == INGEST:
+        return needs == INGEST
+    return ROLES.index(role) >= ROLES.index(RESPONDER if needs == INGEST else needs)
+
+
+# An ingest token is for the API; pages use a session (test_an_ingest_token_opens_no_page).
+WALK = [(case, role) for case in CASES for role in (VIEWER, RESPONDER, ADMIN, INGEST) if case.api or role != INGEST]
+
+
+@pytest.mark.parametrize(("case", "role"), WALK, ids=[f"{case}-{role}" for case, role in WALK])
+def test_each_role_on_each_write(case, role, world, django_user_model):
+    client = _client_for(role, case.api, django_user_model)
+    url, data = case.url(world), case.data(world)
+    send = getattr(client, case.method.lower())
+
+    with CaptureQueriesContext(connection) as queries:
+        if case.api:
+            response = send(url, data, format="json") if case.method != "GET" else send(url)
+        else:
+            response = send(url, data) if case.method != "GET" else send(url)
+
+    writes = _writes(queries.captured_queries)
+    if _allowed(role, case.needs):
+        assert response.status_code in (200, 201, 204, 302), (response.status_code, response.content[:500])
+        assert not response.get("Location", "").startswith("/accounts/login/")
+        if case.writes:
+            assert writes, "allowed, but nothing was written"
+    else:
+        assert response.status_code == 403, (response.status_code, response.content[:300])
+        assert writes == []
+
+
+def _is_api(name: str) -> bool:
+    return name.startswith(("api", "markers")) and name != "api-docs"  # the docs are a page
+
+
+@pytest.mark.parametrize("role", [VIEWER, RESPONDER, ADMIN])
+@pytest.mark.parametrize("name", sorted(READS))
+def test_every_role_reads_everything(name, role, world, django_user_model):
+    client = _client_for(role, _is_api(name), django_user_model)
+
+    response = client.get(READS[name](world))
+
+    assert response.status_code == 200, response.content[:300]
+
+
+@pytest.mark.parametrize("name", sorted(name for name in READS if _is_api(name)))
+def test_an_ingest_token_reads_nothing(name, world):
+    client = _client_for(INGEST, True, None)
+
+    response = client.get(READS[name](world))
+
+    assert response.status_code in (401, 403)
+
+
+def test_an_ingest_token_opens_no_page(world):
+    key = ingest_token_create(name="ci")[1]
+
+    response = Client().get("/incidents/new/", HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+# --- Ingest tokens -------------------------------------------------------------------------------
+
+
+def _post_deploy(key: str, external_id: str = "ci-1"):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    body = {"service": "web", "environment": "production", "version": "v2", "deployer": "ci", "external_id": external_id}
+    return client.post("/api/deploys/", body, format="json")
+
+
+def test_an_ingest_token_keeps_only_a_digest_and_records_its_use():
+    token, key = ingest_token_create(name="jenkins")
+
+    assert key.startswith("oli_") and len(key) > 40
+    stored = IngestToken.objects.values_list("key_digest", "key_start").get(pk=token.pk)
+    assert key not in stored[0] and stored[1] == key[:12]
+    assert token.last_used_at is None
+
+    assert _post_deploy(key).status_code == 201
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_a_revoked_or_unknown_ingest_token_is_a_401():
+    token, key = ingest_token_create(name="jenkins")
+    ingest_token_revoke(token=token)
+
+    assert _post_deploy(key).status_code == 401
+    assert _post_deploy(key[:-2] + "xx").status_code == 401
+    assert Deploy.objects.count() == 0
+
+
+def test_user_tokens_are_not_taken_for_ingest_tokens(user):
+    """A user's API token still works beside ingest tokens: only `oli_` keys are ingest keys."""
+    assert _post_deploy(Token.objects.create(user=user).key).status_code == 201
+
+
+def test_create_ingest_token_command_prints_a_working_key(capsys):
+    from django.core.management import call_command
+
+    call_command("create_ingest_token", "github-actions")
+    key = capsys.readouterr().out.strip()
+
+    assert IngestToken.objects.get().name == "github-actions"
+    assert _post_deploy(key).status_code == 201
+
+
+def test_the_admin_shows_a_new_ingest_token_once(admin_client):
+    response = admin_client.post("/admin/deploys/ingesttoken/add/", {"name": "gitlab-ci"}, follow=True)
+
+    token = IngestToken.objects.get(name="gitlab-ci")
+    shown = [str(m) for m in response.context["messages"]]
+    key = re.search(r"\b(oli_\S+)", " ".join(shown)).group(1)
+    assert _post_deploy(key).status_code == 201
+    assert token.created_by.username == "admin"
+    assert key not in admin_client.get(f"/admin/deploys/ingesttoken/{token.pk}/change/").content.decode()
+
+
+def test_the_admin_revokes_without_deleting(admin_client):
+    token, key = ingest_token_create(name="old-ci")
+
+    admin_client.post(
+        "/admin/deploys/ingesttoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True
+    )
+
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert _post_deploy(key).status_code == 401
+
+
+# --- Setting roles -------------------------------------------------------------------------------
+
+
+def test_a_new_account_is_a_viewer_and_set_role_changes_it(django_user_model):
+    from django.core.management import call_command
+
+    user = django_user_model.objects.create_user(username="sam")
+    assert role_of(user) == VIEWER
+
+    call_command("set_role", "sam", "responder")
+    user = django_user_model.objects.get(pk=user.pk)
+    assert role_of(user) == RESPONDER and not user.is_staff
+
+    call_command("set_role", "sam", "admin")
+    user = django_user_model.objects.get(pk=user.pk)
+    assert role_of(user) == ADMIN and user.is_superuser and user.is_staff
+
+    call_command("set_role", "sam", "viewer")
+    user = django_user_model.objects.get(pk=user.pk)
+    assert role_of(user) == VIEWER and not user.is_superuser and not user.groups.exists()
+
+
+def test_set_role_refuses_an_unknown_user():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("set_role", "nobody", "viewer")
+
+
+def test_a_viewer_sees_no_buttons_it_cannot_use(client, viewer, world):
+    client.force_login(viewer)
+
+    page = client.get(f"/incidents/{world.incident.pk}/")
+
+    assert page.context["can_respond"] is False and page.context["is_admin"] is False
+    assert f'action="/incidents/{world.incident.pk}/stamp/' not in page.content.decode()
+    assert has_role(viewer, VIEWER) and not has_role(viewer, RESPONDER)

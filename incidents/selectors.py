@@ -141,7 +141,8 @@ def follow_through(queryset: QuerySet[Remediation], *, today: dt.date | None = N
 
 def remediations_due_for_reminder(*, today: dt.date | None = None) -> QuerySet[Remediation]:
     """Open remediations due within two days or overdue, with an owner who has an email address,
-    not yet reminded today."""
+    not yet reminded today. An archived incident's remediations (filed by mistake, a duplicate)
+    remind nobody."""
     today = today or timezone.localdate()
     return (
         Remediation.objects.filter(
@@ -152,6 +153,7 @@ def remediations_due_for_reminder(*, today: dt.date | None = None) -> QuerySet[R
             owner__is_active=True,
         )
         .exclude(owner__email="")
+        .filter(postmortem__incident__archived_at__isnull=True)
         .filter(Q(last_reminded_on__isnull=True) | Q(last_reminded_on__lt=today))
         .select_related("owner", "postmortem__incident")
     )

@@ -17,6 +17,7 @@ from incidents.factories import (
 )
 from incidents.models import IncidentDeploy, PostMortem, PostMortemRevision, Remediation
 from incidents.services import EditConflict
+from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +88,7 @@ def test_starting_twice_returns_the_first(started, incident):
 
 
 def test_every_save_keeps_a_revision_with_who_and_when(started, user, django_user_model, clock):
-    colleague = django_user_model.objects.create_user(username="jallen")
+    colleague = responder(django_user_model.objects.create_user(username="jallen"))
 
     clock.now = dt.datetime(2024, 7, 10, 12, 0, tzinfo=UTC)
     services.postmortem_save(postmortem=started, changes={"impact": "1,200 customers."}, base_version=1, by=user)
@@ -116,7 +117,7 @@ def test_a_save_that_changes_nothing_keeps_the_version(started):
 
 
 def test_a_stale_base_version_raises_edit_conflict_and_writes_nothing(started, user, django_user_model):
-    colleague = django_user_model.objects.create_user(username="jallen")
+    colleague = responder(django_user_model.objects.create_user(username="jallen"))
     services.postmortem_save(postmortem=started, changes={"summary": "Theirs."}, base_version=1, by=colleague)
 
     with pytest.raises(EditConflict) as caught:
@@ -403,8 +404,8 @@ def test_markdown_export_without_remediations(started):
 
 def test_reminders_are_due_within_two_days_or_overdue_for_owners_with_an_email(started, django_user_model):
     today = dt.date(2024, 7, 10)
-    with_email = django_user_model.objects.create_user(username="sam", email="sam@example.com")
-    without = django_user_model.objects.create_user(username="jo", email="")
+    with_email = responder(django_user_model.objects.create_user(username="sam", email="sam@example.com"))
+    without = responder(django_user_model.objects.create_user(username="jo", email=""))
 
     def make(days, **kwargs):
         kwargs.setdefault("owner", with_email)
@@ -419,3 +420,14 @@ def test_reminders_are_due_within_two_days_or_overdue_for_owners_with_an_email(s
     wanted.add(make(-1, last_reminded_on=today - dt.timedelta(days=1)))
 
     assert set(selectors.remediations_due_for_reminder(today=today)) == wanted
+
+
+def test_an_archived_incidents_remediations_remind_nobody(started, django_user_model):
+    today = dt.date(2024, 7, 10)
+    owner = django_user_model.objects.create_user(username="sam", email="sam@example.com")
+    overdue = RemediationFactory(postmortem=started, owner=owner, due_date=today - dt.timedelta(days=1))
+    assert list(selectors.remediations_due_for_reminder(today=today)) == [overdue]
+
+    services.incident_archive(incident=started.incident, reason="duplicate of #1", by=owner)
+
+    assert list(selectors.remediations_due_for_reminder(today=today)) == []

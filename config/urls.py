@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("reports.urls_integrations")),
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
+    path("postmortems/", include("incidents.urls_postmortems")),
     path("remediations/", include("incidents.urls_remediations")),
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),

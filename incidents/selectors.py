@@ -1,14 +1,22 @@
 """Reads for incidents."""
 
 import datetime as dt
+import difflib
+import statistics
+import zoneinfo
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils import timezone
 from django.db import connection
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import (
+    Case, Count, F, FloatField, Func, IntegerField, Prefetch, Q, QuerySet, Value, When,
+)
+from django.db.models.aggregates import Aggregate
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
-from deploys.models import Deploy
-from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from deploys.models import ChangeRecord, Deploy
+from incidents.models import Alert, Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
 
 
 def incident_list() -> QuerySet[Incident]:
@@ -17,6 +25,22 @@ def incident_list() -> QuerySet[Incident]:
         Incident.objects.open_first()
         .prefetch_related("services")
         .annotate_deploy_related()
+    )
+
+
+def postmortem_list() -> QuerySet[PostMortem]:
+    """Newest incident first, with what the post-mortem list shows: the incident and its services,
+    and the remediations counted by state (one query for the page, one for the services)."""
+    open_states = ["open", "in_progress"]
+    return (
+        PostMortem.objects.select_related("incident", "updated_by")
+        .prefetch_related("incident__services")
+        .annotate(
+            remediations_open=Count("remediations", filter=Q(remediations__status__in=open_states)),
+            remediations_done=Count("remediations", filter=Q(remediations__status="done")),
+            remediations_total=Count("remediations"),
+        )
+        .order_by("-incident__started_at", "-pk")
     )
 
 
@@ -75,14 +99,6 @@ def incident_detail(pk: int) -> Incident:
 
 
 # --- Post-mortems and remediations -------------------------------------------------------------
-
-import difflib  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from django.db.models import Case, IntegerField, Q, Value, When  # noqa: E402
-
-from deploys.models import ChangeRecord  # noqa: E402
-from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
 
 
 def remediation_list(*, today: dt.date | None = None) -> QuerySet[Remediation]:
@@ -254,14 +270,6 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
 
 # --- Alerts and the monthly alert review -------------------------------------------------------
 
-import statistics  # noqa: E402
-import zoneinfo  # noqa: E402
-
-from django.db.models import Count, FloatField, Func  # noqa: E402
-from django.db.models.aggregates import Aggregate  # noqa: E402
-from django.db.models.functions import TruncMonth  # noqa: E402
-
-from incidents.models import Alert  # noqa: E402
 
 # Like the monthly report's longest range.
 ALERT_REVIEW_MAX_MONTHS = 240

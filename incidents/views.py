@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from config.roles import ADMIN, RESPONDER, role_required
 from incidents import blame, selectors, services
-from incidents.filters import IncidentFilter
+from incidents.filters import IncidentFilter, PostMortemFilter
 from incidents.forms import (
     DeployLinkForm,
     DeploySearchForm,
@@ -562,6 +562,23 @@ def postmortem_export(request, pk: int):
 def postmortem_print(request, pk: int):
     postmortem = _get_postmortem(pk)
     return render(request, "incidents/postmortem_print.html", _postmortem_context(postmortem))
+
+
+def postmortem_list(request):
+    """Every post-mortem, newest incident first: morgue's front page. Filters: status, service,
+    incident start dates; those of archived incidents are hidden unless asked for."""
+    filterset = PostMortemFilter(request.GET or None, queryset=selectors.postmortem_list())
+    postmortems = selectors.postmortem_list().filter(incident__archived_at__isnull=True)
+    if filterset.is_bound:
+        postmortems = filterset.qs if filterset.is_valid() else postmortems.none()
+    page = Paginator(postmortems, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "incidents/postmortem_list.html",
+        {"filter": filterset, "page": page, "query": query.urlencode()},
+    )
 
 
 # --- Remediations -----------------------------------------------------------------------------

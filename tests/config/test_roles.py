@@ -233,6 +233,7 @@ READS = {
     "incidents:postmortem_export": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/export.md",
     "incidents:postmortem_print": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/print/",
     "remediations:list": lambda w: "/remediations/",
+    "postmortems:list": lambda w: "/postmortems/",
     "api-docs": lambda w: "/api/docs/",
     "api-schema": lambda w: "/api/schema/",
     "api:api-root": lambda w: "/api/",

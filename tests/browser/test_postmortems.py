@@ -35,7 +35,7 @@ def test_write_a_postmortem_see_the_blame_hint_add_remediations_publish_and_expo
 
     # From the incident's page to a new post-mortem.
     log_in(page, live_server, browser_user, next_path=f"/incidents/{incident.pk}/")
-    page.get_by_role("link", name="Post-mortem").click()
+    page.get_by_role("link", name="Post-mortem", exact=True).click()
     page.get_by_role("button", name="Start the post-mortem").click()
 
     # The editor, with the incident's timeline already in it.

@@ -167,6 +167,9 @@ class BulkResult:
     deploys: list[Deploy]
     created: int
     existing: int
+    # Each deploy's commits by deploy id, in DeployCommit's order: with `deploys` (service and
+    # environment loaded), all an answer needs without reading the rows back.
+    commits: dict[int, list[DeployCommit]] = field(default_factory=dict)
 
 
 def deploy_record_bulk(*, items: Sequence[DeployInput]) -> BulkResult:
@@ -201,6 +204,9 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
     for service_id, ids in wanted_ids.items():
         for deploy in Deploy.objects.filter(service_id=service_id, external_id__in=ids).with_related():
             existing[(service_id, deploy.external_id)] = deploy
+    commits_of: dict[int, list[DeployCommit]] = {}
+    for commit in DeployCommit.objects.filter(deploy__in=[d.pk for d in existing.values()]):
+        commits_of.setdefault(commit.deploy_id, []).append(commit)
 
     now = timezone.now()
     results: list[Deploy | None] = [None] * len(items)
@@ -235,7 +241,19 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
         results[index] = deploy
     DeployCommit.objects.bulk_create(commits)
     commit_deliveries_refresh(shas=[commit.sha for commit in commits])
-    return BulkResult(deploys=results, created=len(new), existing=len(items) - len(new))
+    for commit in _in_commit_order(commits):
+        commits_of.setdefault(commit.deploy_id, []).append(commit)
+    return BulkResult(deploys=results, created=len(new), existing=len(items) - len(new), commits=commits_of)
+
+
+def _in_commit_order(commits: list[DeployCommit]) -> list[DeployCommit]:
+    # DeployCommit.Meta.ordering as the database applies it: PostgreSQL puts a missing
+    # authored_at last, SQLite first.
+    missing_last = connection.vendor == "postgresql"
+    return sorted(
+        commits,
+        key=lambda c: ((c.authored_at is None) == missing_last, c.authored_at, c.pk),
+    )
 
 
 def _fill_previous_versions(pairs: list[tuple[DeployInput, Deploy]]) -> None:

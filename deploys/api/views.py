@@ -15,6 +15,7 @@ from deploys.api.serializers import (
     DeployBulkResultSerializer,
     DeployInputSerializer,
     DeploySerializer,
+    deploy_answers,
     to_deploy_input,
 )
 from deploys.filters import ChangeRecordFilter, DeployFilter
@@ -71,13 +72,12 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         result = services.deploy_record_bulk(
             items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]]
         )
-        ids = [deploy.pk for deploy in result.deploys]
-        by_id = _deploys_with_commits().in_bulk(ids)
-        output = DeployBulkResultSerializer(
-            {"created": result.created, "existing": result.existing, "deploys": [by_id[i] for i in ids]},
-            context=self.get_serializer_context(),
+        # The answer comes from the rows just stored (and those found already there), not a reload.
+        deploys = deploy_answers(result.deploys, result.commits, request=request, format=self.format_kwarg)
+        return Response(
+            {"created": result.created, "existing": result.existing, "deploys": deploys},
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
-        return Response(output.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Attach a change record to a deploy, or detach it with null",

@@ -76,6 +76,11 @@ def role_required(role: str):
     return decorator
 
 
+def admin_site_permission(request) -> bool:
+    """Who may use the Django admin: active admins only."""
+    return request.user.is_active and has_role(request.user, ADMIN)
+
+
 class RolePermission(BasePermission):
     """DRF's default permission. Reads need any role; writes need the view's `write_role`
     (responder unless it says otherwise); actions named in the view's `admin_actions` need admin.

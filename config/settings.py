@@ -196,8 +196,6 @@ CACHES = {"default": env_cache("OPSLOG_CACHE_URL")}
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # `Token oli_…` keys are ingest tokens (deploys only); any other key is a user's API token.
-        "deploys.auth.IngestTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

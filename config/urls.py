@@ -7,12 +7,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from config import views
+from config.roles import admin_site_permission
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import AlertReviewView, IncidentViewSet, PostMortemViewSet, RemediationViewSet
 from reports import views as report_views
 from reports.api.views import MonthlyReportView, YearlyReportView
 
+# No `.json` URL suffixes: `?format=` chooses a format, and the viewsets' actions take no `format` argument.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("deploys", DeployViewSet, basename="deploy")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("postmortems", PostMortemViewSet, basename="postmortem")
@@ -20,6 +23,10 @@ router.register("remediations", RemediationViewSet, basename="remediation")
 router.register("changes", ChangeRecordViewSet, basename="changerecord")
 
 handler404 = "config.api.not_found"
+
+# The admin site is the admin role's (config.roles), not every staff account's: Django's default
+# would let a staff user who isn't a superuser write with whatever model permissions they hold.
+admin.site.has_permission = admin_site_permission
 
 urlpatterns = [
     path("", report_views.dashboard, name="home"),

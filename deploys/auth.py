@@ -45,7 +45,11 @@ class IngestTokenAuthentication(TokenAuthentication):
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "").split()
-        if len(header) != 2 or header[0] != self.keyword or not header[1].startswith(IngestToken.KEY_PREFIX):
+        if (
+            len(header) != 2
+            or header[0].lower() != self.keyword.lower()
+            or not header[1].startswith(IngestToken.KEY_PREFIX)
+        ):
             return None
         return self.authenticate_credentials(header[1])
 

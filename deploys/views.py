@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.roles import RESPONDER, role_required
 from deploys import selectors, services
@@ -14,6 +14,7 @@ from deploys.models import ChangeRecord, Deploy, DeployCommit
 PAGE_SIZE = 50
 
 
+@require_safe
 def deploy_list(request):
     filterset = DeployFilter(request.GET or None, queryset=selectors.deploy_log())
     deploys = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.deploy_log()
@@ -34,6 +35,7 @@ def deploy_list(request):
     )
 
 
+@require_safe
 def deploy_detail(request, pk: int):
     deploy = get_object_or_404(
         Deploy.objects.with_related()
@@ -102,6 +104,7 @@ def deploy_change_record(request, pk: int):
 # --- Change records ---------------------------------------------------------------------------
 
 
+@require_safe
 def change_list(request):
     records = (
         ChangeRecord.objects.select_related("service")
@@ -141,6 +144,7 @@ def change_edit(request, pk: int):
     return render(request, "deploys/changerecord_form.html", {"form": form, "record": record})
 
 
+@require_safe
 def change_detail(request, pk: int):
     record = get_object_or_404(ChangeRecord.objects.select_related("service", "created_by"), pk=pk)
     deploys = record.deploys.with_related().newest_first()

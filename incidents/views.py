@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.roles import ADMIN, RESPONDER, role_required
 from incidents import blame, selectors, services
@@ -42,6 +42,7 @@ PAGE_SIZE = 50
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
 
 
+@require_safe
 def incident_list(request):
     filterset = IncidentFilter(request.GET or None, queryset=selectors.incident_list())
     # Unfiltered, the list still hides archived incidents (IncidentFilter's `archived` default).
@@ -85,6 +86,7 @@ def _by_day(entries: list[TimelineEntry]) -> list[tuple[dt.date, list[TimelineEn
     ]
 
 
+@require_safe
 def incident_detail(request, pk: int):
     incident = _get_incident(pk)
     links = list(incident.deploy_links.all())
@@ -348,6 +350,7 @@ def _render_postmortem(request, postmortem: PostMortem, *, adding: RemediationFo
     return render(request, "incidents/postmortem_detail.html", context)
 
 
+@require_safe
 def postmortem(request, pk: int):
     postmortem = _find_postmortem(pk)
     if postmortem is None:
@@ -513,6 +516,7 @@ def postmortem_status(request, pk: int):
     return redirect(postmortem)
 
 
+@require_safe
 def postmortem_history(request, pk: int):
     postmortem = _find_postmortem(pk)
     if postmortem is None:
@@ -550,6 +554,7 @@ def postmortem_history(request, pk: int):
     )
 
 
+@require_safe
 def postmortem_export(request, pk: int):
     postmortem = _get_postmortem(pk)
     response = HttpResponse(selectors.postmortem_markdown(postmortem), content_type="text/markdown; charset=utf-8")
@@ -559,11 +564,13 @@ def postmortem_export(request, pk: int):
     return response
 
 
+@require_safe
 def postmortem_print(request, pk: int):
     postmortem = _get_postmortem(pk)
     return render(request, "incidents/postmortem_print.html", _postmortem_context(postmortem))
 
 
+@require_safe
 def postmortem_list(request):
     """Every post-mortem, newest incident first: morgue's front page. Filters: status, service,
     incident start dates; those of archived incidents are hidden unless asked for."""
@@ -645,6 +652,7 @@ def remediation_delete(request, pk: int):
     return redirect(f"{postmortem.get_absolute_url()}#remediations")
 
 
+@require_safe
 def remediation_list(request):
     """Follow-through: open remediations first, overdue first among them."""
     form = RemediationFilterForm(request.GET or None)

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.roles import RESPONDER, role_required
 from incidents import selectors, services
@@ -22,6 +22,7 @@ from incidents.models import Alert
 PAGE_SIZE = 50
 
 
+@require_safe
 def alert_list(request):
     form = AlertFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
@@ -38,6 +39,7 @@ def alert_list(request):
     )
 
 
+@require_safe
 def alert_detail(request, pk: int):
     try:
         alert = selectors.alert_detail(pk)
@@ -65,6 +67,7 @@ def alert_promote(request, pk: int):
     return redirect(incident)
 
 
+@require_safe
 def alert_review(request):
     form = AlertReviewMonthForm(request.GET or None)
     if form.is_bound and not form.is_valid():

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from reports import selectors
 from reports.forms import ReportForm
@@ -77,6 +78,7 @@ class Row:
     links: dict[str, Link]
 
 
+@require_safe
 def dashboard(request):
     form = ReportForm(request.GET)
     context = {"form": form, "time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS}
@@ -107,6 +109,7 @@ def dashboard(request):
     return render(request, "reports/dashboard.html", context)
 
 
+@require_safe
 def how_we_count(request):
     return render(
         request,

@@ -4,8 +4,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from deploys import services
+from deploys.auth import IngestTokenAuthentication
 from deploys.api.serializers import (
     ChangeRecordInputSerializer,
     ChangeRecordSerializer,
@@ -36,7 +38,9 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     queryset = _deploys_with_commits().newest_first()
     serializer_class = DeploySerializer
     filterset_class = DeployFilter
-    # config.roles: what an ingest token (a CI system's key) may do, and all it may do.
+    # Ingest tokens (a CI system's `Token oli_…` key) are accepted here only, and config.roles
+    # lets them do these actions and nothing else. Everywhere else an `oli_` key is a 401.
+    authentication_classes = [IngestTokenAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     ingest_actions = ("create", "bulk")
 
     @extend_schema(

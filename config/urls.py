@@ -34,6 +34,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/token/", views.api_token, name="api_token"),
     path("admin/", admin.site.urls),
     path("hooks/", include("deploys.urls_hooks")),
     path("alerts/", include("incidents.urls_alerts")),

@@ -282,7 +282,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deploys.tasks.requeue_stale_deliveries",
         "schedule": 300.0,
     },
+    "purge-old-deliveries": {
+        "task": "deploys.tasks.purge_old_deliveries",
+        "schedule": 24 * 3600.0,
+    },
 }
+# How long finished webhook deliveries (raw bodies and headers) are kept; 0 keeps them forever.
+OPSLOG_DELIVERY_RETENTION_DAYS = env_int("OPSLOG_DELIVERY_RETENTION_DAYS", 90, minimum=0)
 # Who gets the monthly summary email: comma-separated addresses; empty sends nothing.
 OPSLOG_SUMMARY_EMAILS = env_emails("OPSLOG_SUMMARY_EMAILS")
 

@@ -495,6 +495,17 @@ def delivery_requeue_stale(*, older_than: timedelta) -> int:
     return len(stale)
 
 
+def delivery_purge(*, older_than: timedelta) -> int:
+    """Delete the deliveries received more than `older_than` ago that are done with (processed,
+    ignored or failed): their bodies can be megabytes and carry senders' names and emails. The
+    records they made (deploys, incidents, alerts) stay. One still waiting is kept, whatever its age."""
+    finished = [Delivery.Status.PROCESSED, Delivery.Status.IGNORED, Delivery.Status.FAILED]
+    deleted, _ = Delivery.objects.filter(
+        status__in=finished, received_at__lt=timezone.now() - older_than
+    ).delete()
+    return deleted
+
+
 def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
     """Run a stored delivery through its adapter again (from the staff page), now."""
     return delivery_process(delivery_id=delivery.pk, replay=True)

@@ -85,3 +85,10 @@ def requeue_stale_deliveries() -> int:
     """Beat: deliveries still unprocessed after a while (their task was never queued or was lost)
     are queued again, so a broker outage costs time, never a delivery."""
     return services.delivery_requeue_stale(older_than=dt.timedelta(minutes=10))
+
+
+@shared_task
+def purge_old_deliveries() -> int:
+    """Beat, daily: finished webhook deliveries older than OPSLOG_DELIVERY_RETENTION_DAYS go."""
+    days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
+    return services.delivery_purge(older_than=dt.timedelta(days=days)) if days else 0

@@ -4,6 +4,11 @@ Deploy-side figures are SQL aggregates. Durations are seconds, never rounded. Me
 are computed by the database on PostgreSQL (AVG, percentile_cont); SQLite has no percentile
 function, so there the duration values are fetched and the median taken in Python with
 `statistics.median` (the same interpolation between the two middle values).
+
+On PostgreSQL, deploy counts and lead-time medians come from per-month rollups (reports.models,
+kept exact by triggers) when they are bucketed in OPSLOG_REPORT_TIME_ZONE; otherwise, and for a
+filter on environments' lead times, the deploys and commits are scanned. Both ways give the same
+numbers to the bit (tests/reports/test_rollup.py).
 """
 
 import datetime as dt
@@ -274,9 +279,17 @@ def _report(*, first: dt.date, last: dt.date, filters: Filters, grain: str) -> R
                 # (4, for spinning disks) the planner seq-scans a million deploys to join ten
                 # thousand incident links instead of looking each one up by primary key.
                 cursor.execute("SET LOCAL random_page_cost = 1.1")
-        _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals)
+        # The rollups are bucketed in one zone: in another, months would start at other instants.
+        rollup = _postgres() and rollup_zone() == settings.OPSLOG_REPORT_TIME_ZONE
+        if rollup:
+            _rollup_deploy_figures(filters, since, until, starts, ends, bounds, buckets, totals)
+        else:
+            _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals)
         _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals)
-        _lead_times(_first_production_commits(filters, since, until), tz, starts, ends, bounds, buckets, totals)
+        if rollup and not filters.environments:
+            _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals)
+        else:
+            _lead_times(_first_production_commits(filters, since, until), tz, starts, ends, bounds, buckets, totals)
 
     periods = [_figures(s, e, buckets[s]) for s, e in zip(starts, ends)]
     return Report(
@@ -408,12 +421,158 @@ def _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, b
         ):
             buckets[_period_key(row.pop("period"), tz)].update(row)
     totals["deployers"] = _distinct_deployers(deploys)
+    _failed_and_totals(buckets, totals)
 
+
+def _failed_and_totals(buckets: dict, totals: dict) -> None:
     for bucket in buckets.values():
         bucket["failed_deploys"] = (bucket.get("rolled_back") or 0) + (bucket.get("caused") or 0)
     # Every deploy falls in exactly one period, so these do add up.
     for name in ("deploys", "failed_deploys", "rework_deploys"):
         totals[name] = sum(bucket.get(name) or 0 for bucket in buckets.values())
+
+
+def rollup_zone() -> str | None:
+    """The time zone the report rollups (reports.models) are bucketed in; None where there are none."""
+    if not _postgres():
+        return None
+    from reports.models import RollupZone
+
+    return RollupZone.objects.values_list("zone", flat=True).first()
+
+
+def _service_filter_sql(filters: Filters, alias: str) -> tuple[str, list]:
+    """SQL conditions on the service table (aliased `alias`) for the service and team filters."""
+    sql, params = "", []
+    if filters.services:
+        sql += f" AND {alias}.slug = ANY(%s)"
+        params.append(list(filters.services))
+    if filters.teams:
+        sql += f" AND {alias}.dev_team = ANY(%s)"
+        params.append(list(filters.teams))
+    return sql, params
+
+
+def _rollup_deploy_figures(filters, since, until, starts, ends, bounds, buckets, totals) -> None:
+    """PostgreSQL, from reports_deployrollup: a few thousand pre-counted rows instead of every deploy.
+
+    Deploys, rolled back and distinct deployers per period, and distinct deployers over the range
+    (the grouping set without the period); causing and remediating deploys from the link table,
+    which is small.
+    """
+    conditions, params = _service_filter_sql(filters, "s")
+    if filters.environments:
+        conditions += " AND e.slug = ANY(%s)"
+        params.append(list(filters.environments))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH rows AS (
+                    SELECT width_bucket(r.month, %s::date[]) AS period, r.deployer, r.deploys, r.rolled_back
+                    FROM reports_deployrollup r
+                    JOIN deploys_environment e ON e.id = r.environment_id
+                    JOIN deploys_service s ON s.id = r.service_id
+                    WHERE r.month >= %s AND r.month < %s AND e.is_production {conditions}
+                )
+                SELECT g.period, sum(g.deploys)::bigint, count(*), sum(g.rolled_back)::bigint
+                FROM (SELECT period, deployer, sum(deploys) AS deploys, sum(rolled_back) AS rolled_back
+                      FROM rows GROUP BY GROUPING SETS ((period, deployer), (deployer))
+                      HAVING sum(deploys) > 0) AS g
+                GROUP BY g.period""",
+            [starts, starts[0], ends[-1], *params],
+        )
+        for index, count, deployers, rolled_back in cursor.fetchall():
+            if index is None:
+                totals["deployers"] = deployers
+            else:
+                buckets[starts[index - 1]].update(deploys=count, deployers=deployers, rolled_back=rolled_back)
+
+    cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
+    links = (
+        IncidentDeploy.objects.filter(_counted_deploy_q(filters, since, until, "deploy__"),
+                                      incident__archived_at__isnull=True)
+        .annotate(at=F("deploy__deployed_at"), deploy_status=F("deploy__status"))
+        .values("deploy_id", "relation", "at", "deploy_status")
+        .order_by()
+    )
+    sql, link_params = links.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # A deploy that caused two incidents counts once; a rolled-back one is already a failure.
+        cursor.execute(
+            f"""SELECT width_bucket(x.at, %s::timestamptz[]),
+                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s AND x.deploy_status <> %s),
+                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s)
+                FROM ({sql}) AS x GROUP BY 1""",
+            [bounds[0], cause, Deploy.Status.ROLLED_BACK, remediation, *link_params],
+        )
+        for index, caused, rework in cursor.fetchall():
+            buckets[starts[index - 1]].update(caused=caused, rework_deploys=rework)
+
+    totals.setdefault("deployers", 0)
+    _failed_and_totals(buckets, totals)
+
+
+def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals) -> None:
+    """PostgreSQL: exact lead-time medians per period and over the range, in one query.
+
+    reports_leadtimerollup counts first deliveries per month and lead-time bucket; its running
+    sums say which bucket holds each middle value (the two ranks percentile_cont interpolates
+    between) and at which offset. Only that bucket's values are then read, off
+    reports_commit_lead_bucket_idx (a short range scan of one bucket and period), sorted and the
+    one value taken. The last bounds are the whole range's (the grouping set without the period).
+    """
+    conditions, params = _service_filter_sql(filters, "s")
+    values_join = values_condition = ""
+    values_params = []
+    if conditions:
+        values_join = "JOIN deploys_deploy d ON d.id = c.deploy_id"
+        values_condition = f"AND d.service_id IN (SELECT s.id FROM deploys_service s WHERE true {conditions})"
+        values_params = params
+    whole = len(starts) + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH rows AS (
+                    SELECT width_bucket(r.month, %s::date[]) AS period, r.bucket, r.commits
+                    FROM reports_leadtimerollup r JOIN deploys_service s ON s.id = r.service_id
+                    WHERE r.month >= %s AND r.month < %s {conditions}
+                ), counts AS (
+                    SELECT coalesce(period, %s) AS period, bucket, sum(commits)::bigint AS n
+                    FROM rows GROUP BY GROUPING SETS ((period, bucket), (bucket))
+                    HAVING sum(commits) > 0
+                ), running AS (
+                    SELECT period, bucket, n,
+                           (sum(n) OVER (PARTITION BY period ORDER BY bucket))::bigint - n AS below,
+                           (sum(n) OVER (PARTITION BY period))::bigint AS total
+                    FROM counts
+                ), targets AS (
+                    -- 0-based ranks of the middle value(s): equal for an odd count.
+                    SELECT DISTINCT r.period, r.total, k.rank, r.bucket, k.rank - r.below AS skip
+                    FROM running r CROSS JOIN LATERAL (VALUES ((r.total - 1) / 2), (r.total / 2)) AS k(rank)
+                    WHERE k.rank >= r.below AND k.rank < r.below + r.n
+                )
+                SELECT t.period, t.total, t.rank, v.lead
+                FROM targets t
+                JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, period)
+                  ON b.period = t.period
+                CROSS JOIN LATERAL (
+                    SELECT c.lead_seconds AS lead
+                    FROM deploys_deploycommit c {values_join}
+                    WHERE c.lead_seconds IS NOT NULL AND reports_lead_bucket(c.lead_seconds) = t.bucket
+                      AND c.first_delivered_at >= b.since AND c.first_delivered_at < b.until {values_condition}
+                    ORDER BY c.lead_seconds OFFSET t.skip LIMIT 1
+                ) AS v""",
+            [starts, starts[0], ends[-1], *params, whole, [*bounds[0], since], [*bounds[1], until], *values_params],
+        )
+        middles: dict[int, dict[int, float]] = {}
+        counts: dict[int, int] = {}
+        for index, total, rank, lead in cursor.fetchall():
+            middles.setdefault(index, {})[rank] = lead
+            counts[index] = total
+    for index, values in middles.items():
+        total = counts[index]
+        lower, upper = values[(total - 1) // 2], values[total // 2]
+        # percentile_cont's interpolation, to the bit: lower + 0.5 * (upper - lower).
+        median = lower if total % 2 else lower + (upper - lower) * 0.5
+        (totals if index == whole else buckets[starts[index - 1]])["lead_median"] = median
 
 
 def _linked_deploy_ids(relation: str) -> tuple[str, tuple]:

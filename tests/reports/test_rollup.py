@@ -1,0 +1,363 @@
+"""The report rollups (reports.models): exact through every kind of write, and used only when they
+are in the reporting time zone.
+
+"Exact" is checked against a recount in Python from the deploys and commits (not the rebuild's
+SQL), and the report read through the rollups against the same report read by scanning.
+"""
+
+import bisect
+import datetime as dt
+import io
+import threading
+import zoneinfo
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from deploys.models import Deploy, DeployCommit, Environment, Service
+from deploys.services import CommitInput, DeployInput, commit_deliveries_refresh, deploy_record, deploy_record_bulk
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from reports import selectors
+from reports.selectors import Filters, monthly_report, rollup_zone, yearly_report
+
+UTC = dt.timezone.utc
+on_postgres = [pytest.mark.postgres_only, pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")]
+
+# The bounds of reports_lead_bucket, written out again: width_bucket counts the bounds ≤ a value.
+LEAD_BOUNDS = [2 ** (k / 16) for k in range(16 * 36 + 1)]
+
+
+def lead_bucket(seconds: float) -> int:
+    return bisect.bisect_right(LEAD_BOUNDS, seconds)
+
+
+def month(moment: dt.datetime, zone: str) -> dt.date:
+    return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(day=1)
+
+
+def recount(zone: str) -> tuple[dict, dict]:
+    deploys: Counter = Counter()
+    rolled_back: Counter = Counter()
+    for at, service, environment, deployer, status in Deploy.objects.filter(
+        status__in=Deploy.COUNTED_STATUSES
+    ).values_list("deployed_at", "service_id", "environment_id", "deployer", "status"):
+        key = (month(at, zone), service, environment, deployer)
+        deploys[key] += 1
+        rolled_back[key] += status == Deploy.Status.ROLLED_BACK
+    leads: Counter = Counter()
+    for delivered, lead, service in DeployCommit.objects.filter(
+        lead_seconds__isnull=False, first_delivered_at__isnull=False
+    ).values_list("first_delivered_at", "lead_seconds", "deploy__service_id"):
+        leads[(month(delivered, zone), service, lead_bucket(lead))] += 1
+    return {key: (n, rolled_back[key]) for key, n in deploys.items()}, dict(leads)
+
+
+def stored() -> tuple[dict, dict]:
+    from reports.models import DeployRollup, LeadTimeRollup
+
+    deploys = {
+        (row["month"], row["service_id"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
+        for row in DeployRollup.objects.values("month", "service_id", "environment_id", "deployer")
+        .annotate(n=Sum("deploys"), rolled=Sum("rolled_back")).order_by()
+        if (row["n"], row["rolled"]) != (0, 0)
+    }
+    leads = {
+        (row["month"], row["service_id"], row["bucket"]): row["n"]
+        for row in LeadTimeRollup.objects.values("month", "service_id", "bucket").annotate(n=Sum("commits")).order_by()
+        if row["n"]
+    }
+    return deploys, leads
+
+
+def assert_exact():
+    zone = rollup_zone()
+    assert zone is not None
+    assert stored() == recount(zone)
+
+
+def reads_rollups(queries) -> bool:
+    return any("reports_deployrollup" in q["sql"] or "reports_leadtimerollup" in q["sql"] for q in queries)
+
+
+def through_both(**kwargs):
+    """The report read through the rollups, checked equal to the same report read by scanning."""
+    report = kwargs.pop("report", monthly_report)
+    with CaptureQueriesContext(connection) as ctx:
+        fast = report(**kwargs)
+    assert reads_rollups(ctx.captured_queries)
+    real = selectors.rollup_zone
+    selectors.rollup_zone = lambda: None
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            slow = report(**kwargs)
+        assert not reads_rollups(ctx.captured_queries)
+    finally:
+        selectors.rollup_zone = real
+    assert fast == slow
+    return fast
+
+
+def record(service, at, *, deployer="ann", environment="production", status="succeeded", commits=()):
+    return deploy_record(data=DeployInput(
+        service=service, environment=environment, version=at.isoformat(), deployer=deployer, deployed_at=at,
+        status=status, commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead))
+                                for sha, ahead in commits],
+    ), notify=False)[0]
+
+
+MARCH, APRIL = dt.date(2024, 3, 1), dt.date(2024, 4, 1)
+
+
+@pytest.fixture
+def rows(db):
+    """Deploys in March and April 2024 (UTC), with commits and an incident link."""
+    march = dt.datetime(2024, 3, 10, 12, tzinfo=UTC)
+    d1 = record("web", march, commits=[("a1", 3600), ("a2", 7200)])
+    d2 = record("web", march + dt.timedelta(days=1), deployer="bob", status="rolled_back", commits=[("a3", 60)])
+    d3 = record("api", march + dt.timedelta(days=2), commits=[("a1", 9000), ("b1", 86400)])  # a1 shipped before
+    d4 = record("api", march + dt.timedelta(days=15), deployer="bob", environment="staging", commits=[("c1", 10)])
+    d5 = record("web", dt.datetime(2024, 4, 2, tzinfo=UTC), deployer="cy", commits=[("d1", 500), ("d2", 500)])
+    IncidentDeployFactory(deploy=d1, incident=IncidentFactory(started_at=march), relation="cause")
+    return {"d1": d1, "d2": d2, "d3": d3, "d4": d4, "d5": d5}
+
+
+# --- Every write path ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+class TestWrites:
+    pytestmark = on_postgres
+
+    def test_the_migration_built_it_in_the_reporting_time_zone(self, settings):
+        assert rollup_zone() == settings.OPSLOG_REPORT_TIME_ZONE == "UTC"
+        assert_exact()
+
+    def test_inserts_through_the_services(self, rows):
+        assert_exact()
+        report = through_both(first=MARCH, last=APRIL)
+        assert [p.deploys for p in report.periods] == [3, 1]
+        assert report.periods[0].lead_time_seconds.median == 5400  # a3 60, a1 3600, a2 7200, b1 86400
+        assert report.totals.deployers == 3
+
+    def test_bulk_inserts(self, rows):
+        at = dt.datetime(2024, 3, 31, 23, 59, tzinfo=UTC)
+        deploy_record_bulk(items=[
+            DeployInput(service="web" if n % 2 else "search", environment="production", version=f"b{n}",
+                        deployer=f"dev{n % 3}", deployed_at=at + dt.timedelta(minutes=n),
+                        status="rolled_back" if n % 5 == 0 else "succeeded",
+                        commits=[CommitInput(sha=f"bulk{n}", authored_at=at - dt.timedelta(hours=n))])
+            for n in range(40)
+        ])
+        assert_exact()
+        through_both(first=MARCH, last=APRIL)
+
+    def test_status_changes_time_changes_and_deletes(self, rows):
+        Deploy.objects.filter(pk=rows["d1"].pk).update(status="failed")  # queryset.update
+        assert_exact()
+        Deploy.objects.filter(pk__in=[rows["d1"].pk, rows["d3"].pk]).update(status="rolled_back")
+        assert_exact()
+        d2 = rows["d2"]
+        d2.deployed_at = dt.datetime(2024, 4, 30, 23, tzinfo=UTC)  # a model save, into another month
+        d2.status = "succeeded"
+        d2.save()
+        assert_exact()
+        # What the admin does after such edits: the first deliveries move, and their lead times.
+        commit_deliveries_refresh(shas=["a1", "a2", "a3", "b1"])
+        assert_exact()
+        rows["d5"].delete()  # its commits go first, as Django deletes
+        assert_exact()
+        DeployCommit.objects.filter(sha="b1").delete()
+        assert_exact()
+        through_both(first=MARCH, last=APRIL)
+
+    def test_a_deploy_moved_to_another_service_moves_its_commits(self, rows):
+        search = Service.objects.create(slug="search", dev_team="discovery")
+        Deploy.objects.filter(pk=rows["d1"].pk).update(service=search)
+        assert_exact()
+        report = through_both(first=MARCH, last=MARCH, filters=Filters(services=("search",)))
+        assert report.totals.deploys == 1
+        assert report.totals.lead_time_seconds.median == (3600 + 7200) / 2
+
+    def test_environment_and_team_edits_need_no_upkeep(self, rows):
+        # Joined at report time: no rollup row changes, the report changes with them.
+        before = stored()
+        Environment.objects.filter(slug="staging").update(is_production=True)
+        Service.objects.filter(slug="api").update(dev_team="search-team")
+        assert stored() == before
+        march = through_both(first=MARCH, last=MARCH, filters=Filters(teams=("search-team",))).periods[0]
+        assert (march.deploys, march.deployers) == (2, 2)
+        staging = through_both(first=MARCH, last=MARCH, filters=Filters(environments=("staging",))).periods[0]
+        assert staging.deploys == 1
+
+    def test_raw_sql_in_either_order_under_deferred_foreign_keys(self, rows):
+        web = Service.objects.get(slug="web")
+        production = Environment.objects.get(slug="production")
+        with transaction.atomic(), connection.cursor() as cursor:
+            # A commit before its deploy, then the deploy; a deploy deleted before its commits.
+            cursor.execute(
+                "INSERT INTO deploys_deploycommit (deploy_id, sha, authored_at, message, first_delivered_at, "
+                "lead_seconds) VALUES (999999, 'raw', now(), '', '2024-03-20T00:00:00Z', 42.5)"
+            )
+            cursor.execute(
+                "INSERT INTO deploys_deploy (id, service_id, environment_id, version, previous_version, deployer, "
+                "message, deployed_at, status, diff_url, external_id, created_at) VALUES (999999, %s, %s, 'r', '', "
+                "'raw', '', '2024-03-20T00:00:00Z', 'succeeded', '', '', now())",
+                [web.pk, production.pk],
+            )
+        assert_exact()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM deploys_deploy WHERE id IN (999999, %s)", [rows["d3"].pk])
+            cursor.execute("DELETE FROM deploys_deploycommit WHERE deploy_id IN (999999, %s)", [rows["d3"].pk])
+        assert_exact()
+
+    def test_truncate_empties_it(self, rows):
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending foreign-key checks
+            cursor.execute("TRUNCATE deploys_deploy CASCADE")
+        assert stored() == ({}, {})
+
+    def test_each_write_folds_a_keys_rows_into_one(self, rows):
+        from reports.models import DeployRollup
+
+        at = dt.datetime(2024, 3, 15, tzinfo=UTC)
+        for n in range(5):
+            record("web", at + dt.timedelta(minutes=n))
+        assert_exact()
+        # With no other transaction holding them, each statement folded the key's rows into its own.
+        key = DeployRollup.objects.filter(month=MARCH, deployer="ann", service_id=rows["d1"].service_id)
+        assert key.count() == 1
+
+
+# --- The reporting time zone ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only")
+def test_a_zone_change_falls_back_to_the_scan_until_the_rollup_is_rebuilt(rows, settings):
+    # 23:30 UTC on 31 March is April in Berlin.
+    record("web", dt.datetime(2024, 3, 31, 23, 30, tzinfo=UTC), deployer="late", commits=[("z1", 100)])
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
+
+    with CaptureQueriesContext(connection) as ctx:
+        scanned = monthly_report(first=MARCH, last=APRIL)
+    assert not reads_rollups(ctx.captured_queries)
+    assert [p.deploys for p in scanned.periods] == [3, 2]
+    # Meanwhile the triggers keep it exact in the zone it was built in.
+    record("api", dt.datetime(2024, 4, 10, tzinfo=UTC), commits=[("z2", 200)])
+    assert rollup_zone() == "UTC"
+    assert_exact()
+
+    out = io.StringIO()
+    call_command("rebuild_report_rollup", stdout=out)
+
+    assert "Europe/Berlin" in out.getvalue()
+    assert rollup_zone() == "Europe/Berlin"
+    assert_exact()
+    report = through_both(first=MARCH, last=APRIL)
+    assert [p.deploys for p in report.periods] == [3, 3]
+    assert through_both(report=yearly_report, first=MARCH, last=APRIL).periods[0].deploys == 6
+
+
+@pytest.mark.django_db
+def test_the_rebuild_command_does_nothing_on_sqlite():
+    out = io.StringIO()
+    call_command("rebuild_report_rollup", stdout=out)
+    if connection.vendor == "postgresql":
+        assert "rebuilt" in out.getvalue()
+    else:
+        assert "PostgreSQL only" in out.getvalue()
+        assert rollup_zone() is None
+
+
+# --- Concurrency ------------------------------------------------------------------------------------
+
+WRITERS = 6
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL's real concurrency")
+def test_concurrent_writers_on_their_own_connections_keep_it_exact():
+    """Single and bulk ingests, status changes and deletes from several connections at once, all on
+    the same few keys (one month, two services, two deployers): no deadlock, no lost count."""
+    at = dt.datetime(2024, 3, 10, tzinfo=UTC)
+    barrier = threading.Barrier(WRITERS)
+    errors = []
+
+    def write(n):
+        try:
+            barrier.wait()
+            for k in range(6):
+                deploy = record("web" if k % 2 else "api", at + dt.timedelta(minutes=n * 100 + k),
+                                deployer=f"dev{k % 2}", commits=[(f"w{n}-{k}", 600 + k), ("shared", 60 * (n + 1))])
+                if k == 3:
+                    Deploy.objects.filter(pk=deploy.pk).update(status="rolled_back")
+                if k == 4:
+                    with transaction.atomic():
+                        shas = list(deploy.commits.values_list("sha", flat=True))
+                        deploy.delete()
+                        commit_deliveries_refresh(shas=shas)
+            deploy_record_bulk(items=[
+                DeployInput(service="web", environment="production", version=f"{n}-{m}", deployer=f"dev{m % 2}",
+                            deployed_at=at + dt.timedelta(hours=n, minutes=m),
+                            commits=[CommitInput(sha=f"bulk{n}-{m}", authored_at=at - dt.timedelta(hours=m))])
+                for m in range(25)
+            ])
+        except Exception as error:  # reported below, with the thread's number
+            errors.append((n, repr(error)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Deploy.objects.count() == WRITERS * (6 - 1 + 25)
+    assert_exact()
+    through_both(first=MARCH, last=MARCH, filters=Filters(services=("web",)))
+
+
+# --- Lead-time medians: the bucket and offset arithmetic ----------------------------------------
+
+
+# Values bunched into a few buckets, with ties, so middle values share buckets, sit at a bucket's
+# first or last place, or straddle two buckets.
+leads = st.one_of(st.sampled_from([59.0, 60.0, 61.0, 3600.0, 3600.5, 3601.0, 3700.0, 86400.0]),
+                  st.floats(min_value=1e-3, max_value=3e7, allow_nan=False), st.integers(1, 200).map(float))
+commit_rows = st.lists(st.tuples(st.sampled_from(["web", "api"]), st.integers(0, 89), leads), max_size=40)
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only")
+@hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(commit_rows, st.sampled_from([(), ("web",)]))
+def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
+    DeployCommit.objects.all().delete()
+    Deploy.objects.all().delete()
+    production = Environment.objects.get(slug="production")
+    by_slug = {slug: Service.objects.get_or_create(slug=slug)[0] for slug in ("web", "api")}
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    deploys = Deploy.objects.bulk_create([
+        Deploy(service=by_slug[service], environment=production, version=str(n), deployer="ann",
+               deployed_at=start + dt.timedelta(days=day)) for n, (service, day, _) in enumerate(data)
+    ])
+    # The first-delivery fields as deploys.services would set them (each sha shipped once).
+    DeployCommit.objects.bulk_create([
+        DeployCommit(deploy=deploy, sha=f"s{n}", authored_at=deploy.deployed_at - dt.timedelta(seconds=lead),
+                     first_delivered_at=deploy.deployed_at, lead_seconds=lead)
+        for n, (deploy, (_, _, lead)) in enumerate(zip(deploys, data))
+    ])
+    assert_exact()
+    through_both(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=Filters(services=services))

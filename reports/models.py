@@ -65,3 +65,18 @@ class LeadTimeRollup(models.Model):
     class Meta:
         managed = False
         db_table = "reports_leadtimerollup"
+
+
+class SummarySent(models.Model):
+    """The monthly summary emails beat has sent: one row per month, so a redelivered or doubled
+    beat task doesn't email everyone twice (reports.tasks.send_monthly_summary)."""
+
+    month = models.DateField(unique=True)  # first day of the month summarized
+    sent_at = models.DateTimeField()
+    recipients = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} summary, sent {self.sent_at:%Y-%m-%d %H:%M}"

@@ -8,10 +8,13 @@ from urllib.parse import urlencode
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from deploys.fields import MONTH_RE, this_month
 from reports import selectors
+from reports.models import SummarySent
 from reports.selectors import Figures
 from reports.templatetags.reports import for_people as duration
 
@@ -110,9 +113,12 @@ def send_monthly_summary(month: str | None = None) -> int:
     OPSLOG_SUMMARY_EMAILS. Returns how many addresses it was sent to (0 when the list is empty).
 
     Celery beat runs it once, on the 1st of each month (CELERY_BEAT_SCHEDULE); "last month" is
-    the month before the current one in the reporting time zone. It keeps no record of what it
-    sent: running it again by hand sends the email again, with the numbers as they are then
-    (an incident filed late changes them).
+    the month before the current one in the reporting time zone. Without `month` it sends each
+    month's summary once (reports.SummarySent): a beat task delivered twice, or re-queued after a
+    worker died, sends nothing the second time. The mark is made in the same transaction as the
+    send, so a failed send leaves none and the retry sends; a worker killed between the mail
+    server's answer and the commit sends again (at least once, never lost). With `month` — by
+    hand — it always sends, with the numbers as they are then (an incident filed late changes them).
     """
     recipients = list(settings.OPSLOG_SUMMARY_EMAILS)
     if not recipients:
@@ -125,6 +131,21 @@ def send_monthly_summary(month: str | None = None) -> int:
         if not match or not 1 <= int(match[2]) <= 12:
             raise ValueError(f"month must be YYYY-MM, not {month!r}")
         first = dt.date(int(match[1]), int(match[2]), 1)
-    subject, body = summary_email(first)
-    send_mail(subject, body, None, recipients)
+    if month is not None:
+        _send(first, recipients)
+        return len(recipients)
+    with transaction.atomic():
+        # A second run for the month waits here for the first to commit, then finds its mark.
+        _, created = SummarySent.objects.select_for_update().get_or_create(
+            month=first, defaults={"sent_at": timezone.now(), "recipients": len(recipients)}
+        )
+        if not created:
+            logger.info("monthly summary for %s: already sent, nothing sent again", f"{first:%Y-%m}")
+            return 0
+        _send(first, recipients)
     return len(recipients)
+
+
+def _send(month: dt.date, recipients: list[str]) -> None:
+    subject, body = summary_email(month)
+    send_mail(subject, body, None, recipients)

@@ -148,3 +148,41 @@ def test_beat_sends_it_on_the_first_of_each_month(settings):
 )
 def test_lines(line, text):
     assert str(line) == text
+
+
+# --- Once per month ------------------------------------------------------------------------------
+
+
+def test_beat_sends_each_months_summary_once(recipients, in_may_2024):
+    from reports.models import SummarySent
+
+    assert send_monthly_summary.delay().get() == 2
+    assert send_monthly_summary.delay().get() == 0  # the same beat task delivered again
+
+    assert len(mail.outbox) == 1
+    sent = SummarySent.objects.get()
+    assert (sent.month, sent.recipients) == (dt.date(2024, 4, 1), 2)
+
+
+def test_a_failed_send_leaves_no_mark_so_the_retry_sends(recipients, in_may_2024, monkeypatch):
+    from reports.models import SummarySent
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr("reports.tasks.send_mail", refuse)
+    with pytest.raises(ConnectionRefusedError):
+        send_monthly_summary()
+    assert not SummarySent.objects.exists()
+
+    monkeypatch.undo()
+    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-05-01T12:05:00Z"))
+    assert send_monthly_summary() == 2
+    assert len(mail.outbox) == 1
+
+
+def test_a_month_given_by_hand_is_sent_again(recipients, two_months):
+    send_monthly_summary("2024-03")
+    send_monthly_summary("2024-03")
+
+    assert len(mail.outbox) == 2

@@ -245,7 +245,8 @@ CELERY_TASK_EAGER_PROPAGATES = False
 # may run twice; running again after a crash is harmless: notifications and webhook processing
 # skip what they already recorded as done, reminders claim each remediation for the day before
 # emailing (a crash between the two skips that one until tomorrow's run), and the monthly summary
-# at worst sends its email a second time.
+# marks its month in the transaction that sends it (a second delivery sends nothing; only a crash
+# between the mail server's answer and the commit sends it twice).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Redis: a message taken by a worker that is then killed outright (SIGKILL, out of memory, a lost

@@ -57,7 +57,9 @@ def test_choose_months_and_a_service_then_follow_a_months_deploy_count(page, liv
     expect(march.locator("td.deploys")).to_have_text("3")
     expect(month("Feb 2024").locator("td.deploys")).to_have_text("1")
     expect(month("Apr 2024").locator("td.deploys")).to_have_text("1")
-    # The charts are drawn by the vendored Chart.js, from the page's own server.
+    # The charts are drawn by the vendored Chart.js, from the page's own server (a deferred script:
+    # the table can be there before it has run, on a busy machine).
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-deploys') && Chart.getChart('chart-failures')")
     assert page.evaluate("() => Chart.getChart('chart-deploys').data.datasets[0].data") == [0, 1, 3, 1, 0, 0]
     assert page.evaluate("() => Chart.getChart('chart-failures') !== undefined")
 

@@ -119,8 +119,18 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+# IANA names that PostgreSQL reads as fixed-offset abbreviations, without the summer time Python
+# applies: the database and the app would disagree about when a month starts.
+ABBREVIATION_ZONES = {"CET": "Europe/Paris", "EET": "Europe/Athens", "MET": "Europe/Paris", "WET": "Europe/Lisbon"}
+
+
 def env_time_zone(name: str, default: str = "UTC") -> str:
     raw = os.environ.get(name, default).strip() or default
+    if raw.upper() in ABBREVIATION_ZONES:
+        raise ImproperlyConfigured(
+            f"{name}: {raw!r} means different things to PostgreSQL (a fixed offset) and to Python (with "
+            f"summer time); use a place name such as {ABBREVIATION_ZONES[raw.upper()]!r}."
+        )
     try:
         zoneinfo.ZoneInfo(raw)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -12,9 +12,10 @@ numbers to the bit (tests/reports/test_rollup.py).
 """
 
 import datetime as dt
-from contextlib import nullcontext
+import logging
 import statistics
 import zoneinfo
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -35,6 +36,8 @@ from django.db.models.functions import TruncMonth, TruncYear
 
 from deploys.models import Deploy, DeployCommit, Environment
 from incidents.models import Incident, IncidentDeploy
+
+logger = logging.getLogger(__name__)
 
 COUNTED_STATUSES = list(Deploy.COUNTED_STATUSES)
 MAX_MONTHS = 240
@@ -280,15 +283,19 @@ def _report(*, first: dt.date, last: dt.date, filters: Filters, grain: str) -> R
                 # thousand incident links instead of looking each one up by primary key.
                 cursor.execute("SET LOCAL random_page_cost = 1.1")
         # The rollups are bucketed in one zone: in another, months would start at other instants.
-        rollup = _postgres() and rollup_zone() == settings.OPSLOG_REPORT_TIME_ZONE
+        zone = rollup_zone()
+        rollup = zone is not None and zone == settings.OPSLOG_REPORT_TIME_ZONE
+        if zone is not None and not rollup:
+            _warn_zone_once(zone)
         if rollup:
             _rollup_deploy_figures(filters, since, until, starts, ends, bounds, buckets, totals)
         else:
             _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals)
         _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals)
-        if rollup and not filters.environments:
-            _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals)
-        else:
+        if not (
+            rollup and not filters.environments
+            and _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals)
+        ):
             _lead_times(_first_production_commits(filters, since, until), tz, starts, ends, bounds, buckets, totals)
 
     periods = [_figures(s, e, buckets[s]) for s, e in zip(starts, ends)]
@@ -432,6 +439,18 @@ def _failed_and_totals(buckets: dict, totals: dict) -> None:
         totals[name] = sum(bucket.get(name) or 0 for bucket in buckets.values())
 
 
+_warned_zones: set[str] = set()
+
+
+def _warn_zone_once(zone: str) -> None:
+    if zone not in _warned_zones:
+        _warned_zones.add(zone)
+        logger.warning(
+            "report: the rollups are in %s, not OPSLOG_REPORT_TIME_ZONE=%s; reports scan (slower) until "
+            "`manage.py rebuild_report_rollup` is run", zone, settings.OPSLOG_REPORT_TIME_ZONE,
+        )
+
+
 def rollup_zone() -> str | None:
     """The time zone the report rollups (reports.models) are bucketed in; None where there are none."""
     if not _postgres():
@@ -511,7 +530,7 @@ def _rollup_deploy_figures(filters, since, until, starts, ends, bounds, buckets,
     _failed_and_totals(buckets, totals)
 
 
-def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals) -> None:
+def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals) -> bool:
     """PostgreSQL: exact lead-time medians per period and over the range, in one query.
 
     reports_leadtimerollup counts first deliveries per month and lead-time bucket; its running
@@ -519,6 +538,10 @@ def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, t
     between) and at which offset. Only that bucket's values are then read, off
     reports_commit_lead_bucket_idx (a short range scan of one bucket and period), sorted and the
     one value taken. The last bounds are the whole range's (the grouping set without the period).
+
+    False, with nothing set, when the rollup promises a value the commits don't have: it has
+    drifted (rows loaded with triggers off, e.g. `pg_restore --disable-triggers`); the caller
+    then reads the lead times the slow way, and `rebuild_report_rollup` mends it.
     """
     conditions, params = _service_filter_sql(filters, "s")
     values_join = values_condition = ""
@@ -553,13 +576,13 @@ def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, t
                 FROM targets t
                 JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, period)
                   ON b.period = t.period
-                CROSS JOIN LATERAL (
+                LEFT JOIN LATERAL (
                     SELECT c.lead_seconds AS lead
                     FROM deploys_deploycommit c {values_join}
                     WHERE c.lead_seconds IS NOT NULL AND reports_lead_bucket(c.lead_seconds) = t.bucket
                       AND c.first_delivered_at >= b.since AND c.first_delivered_at < b.until {values_condition}
                     ORDER BY c.lead_seconds OFFSET t.skip LIMIT 1
-                ) AS v""",
+                ) AS v ON true""",
             [starts, starts[0], ends[-1], *params, whole, [*bounds[0], since], [*bounds[1], until], *values_params],
         )
         middles: dict[int, dict[int, float]] = {}
@@ -567,12 +590,17 @@ def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, t
         for index, total, rank, lead in cursor.fetchall():
             middles.setdefault(index, {})[rank] = lead
             counts[index] = total
+    if any(values.get((counts[index] - 1) // 2) is None or values.get(counts[index] // 2) is None
+           for index, values in middles.items()):
+        logger.warning("report: the lead-time rollup disagrees with the commits; run rebuild_report_rollup")
+        return False
     for index, values in middles.items():
         total = counts[index]
         lower, upper = values[(total - 1) // 2], values[total // 2]
         # percentile_cont's interpolation, to the bit: lower + 0.5 * (upper - lower).
         median = lower if total % 2 else lower + (upper - lower) * 0.5
         (totals if index == whole else buckets[starts[index - 1]])["lead_median"] = median
+    return True
 
 
 def _linked_deploy_ids(relation: str) -> tuple[str, tuple]:

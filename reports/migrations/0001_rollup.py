@@ -110,9 +110,12 @@ CREATE FUNCTION reports_lead_delta_sql(commits text) RETURNS text LANGUAGE sql I
     $q$, commits)
 $$;
 
+-- The trigger functions keep the search_path of the migration: pg_dump and pg_restore run with an
+-- empty one, and a data-only restore fires these triggers, which name the rollup tables unqualified.
 -- Statement-level, with transition tables: one aggregated change per statement, whatever the
 -- number of rows (a COPY of a million deploys is one GROUP BY).
-CREATE FUNCTION reports_rollup_deploys() RETURNS trigger LANGUAGE plpgsql AS $f$
+CREATE FUNCTION reports_rollup_deploys() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
 DECLARE
     rows text;
     counted boolean;
@@ -193,7 +196,8 @@ BEGIN
 END
 $f$;
 
-CREATE FUNCTION reports_rollup_commits() RETURNS trigger LANGUAGE plpgsql AS $f$
+CREATE FUNCTION reports_rollup_commits() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
 DECLARE
     rows text;
 BEGIN
@@ -227,7 +231,8 @@ BEGIN
 END
 $f$;
 
-CREATE FUNCTION reports_rollup_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$
+CREATE FUNCTION reports_rollup_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
 BEGIN
     IF TG_TABLE_NAME = 'deploys_deploy' THEN
         DELETE FROM reports_deployrollup;
@@ -257,7 +262,8 @@ CREATE TRIGGER reports_rollup_truncate AFTER TRUNCATE ON deploys_deploycommit
 
 -- Recount everything from the rows, with months in `new_zone` (manage.py rebuild_report_rollup).
 -- Writes to deploys and commits wait meanwhile, so none is missed or counted twice.
-CREATE FUNCTION reports_rollup_rebuild(new_zone text) RETURNS void LANGUAGE plpgsql AS $f$
+CREATE FUNCTION reports_rollup_rebuild(new_zone text) RETURNS void LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
 BEGIN
     PERFORM now() AT TIME ZONE new_zone;  -- an unknown zone fails here, before anything changes
     LOCK TABLE deploys_deploy, deploys_deploycommit IN SHARE MODE;

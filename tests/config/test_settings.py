@@ -37,6 +37,9 @@ def test_defaults_start():
         ("DATABASE_URL", "postgres://user@host:notaport/db"),
         ("CELERY_BROKER_URL", "localhost:6379"),
         ("OPSLOG_REPORT_TIME_ZONE", "Mars/Olympus_Mons"),
+        # PostgreSQL reads CET as +01:00 all year; Python gives it summer time.
+        ("OPSLOG_REPORT_TIME_ZONE", "CET"),
+        ("OPSLOG_DELIVERY_RETENTION_DAYS", "-1"),
         ("EMAIL_PORT", "twenty-five"),
         ("EMAIL_USE_TLS", "sometimes"),
         ("OPSLOG_CHAT_WEBHOOK_URL", "hooks.slack.com/services/x"),

@@ -361,3 +361,44 @@ def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
     ])
     assert_exact()
     through_both(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=Filters(services=services))
+
+
+@on_postgres[0]
+@on_postgres[1]
+def test_triggers_work_under_an_empty_search_path_as_pg_restore_sets(rows):
+    deploy = Deploy.objects.filter(status="succeeded").first()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL search_path TO ''")
+        cursor.execute("UPDATE public.deploys_deploy SET deployer = 'restored' WHERE id = %s", [deploy.pk])
+        cursor.execute("UPDATE public.deploys_deploycommit SET lead_seconds = lead_seconds + 1")
+        cursor.execute("SET LOCAL search_path TO DEFAULT")  # the test's own transaction goes on
+
+    assert_exact()
+
+
+@on_postgres[0]
+@on_postgres[1]
+def test_a_drifted_lead_time_rollup_falls_back_to_the_scan(rows):
+    """Rows changed with triggers off (a restore with --disable-triggers): the report notices
+    that the rollup promises values the commits don't have, and reads them the slow way."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM deploys_deploycommit WHERE lead_seconds IS NOT NULL")
+
+    report = monthly_report(first=MARCH, last=APRIL)
+
+    assert [p.lead_time_seconds.median for p in report.periods] == [None, None]
+    assert report.totals.lead_time_seconds.median is None
+
+
+@on_postgres[0]
+@on_postgres[1]
+def test_a_zone_mismatch_is_logged_once(rows, settings, caplog):
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "America/Chicago"
+
+    monthly_report(first=MARCH, last=APRIL)
+    monthly_report(first=MARCH, last=APRIL)
+
+    warnings = [r.getMessage() for r in caplog.records if "rebuild_report_rollup" in r.getMessage()]
+    assert len(warnings) == 1 and "America/Chicago" in warnings[0]

@@ -1,17 +1,16 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from config.pagination import page_of
 from config.roles import RESPONDER, role_required
 from deploys import selectors, services
 from deploys.filters import DeployFilter
 from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_errors
 from deploys.models import ChangeRecord, Deploy, DeployCommit
 
-PAGE_SIZE = 50
 
 
 @require_safe
@@ -20,16 +19,14 @@ def deploy_list(request):
     deploys = filterset.qs if filterset.is_bound and filterset.is_valid() else selectors.deploy_log()
     if filterset.is_bound and not filterset.is_valid():
         deploys = deploys.none()
-    page = Paginator(deploys, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, deploys)
     return render(
         request,
         "deploys/deploy_list.html",
         {
             "filter": filterset,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "current": selectors.current_production_deploys(),
         },
     )
@@ -111,7 +108,7 @@ def change_list(request):
         .annotate(deploy_count=Count("deploys"))
         .order_by("-planned_at", "-id")
     )
-    page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
+    page, _ = page_of(request, records)
     return render(request, "deploys/changerecord_list.html", {"page": page})
 
 

@@ -5,17 +5,16 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from config.pagination import page_of
 from config.roles import ADMIN, role_required
 from deploys import services
 from deploys.models import Delivery, Integration
 
-PAGE_SIZE = 50
 
 
 class DeliveryFilterForm(forms.Form):
@@ -42,13 +41,11 @@ def delivery_list(request):
     else:
         data = form.cleaned_data if form.is_bound else {}
         deliveries = deliveries_newest_first(kind=data.get("kind", ""), status=data.get("status", ""))
-    page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, deliveries)
     return render(
         request,
         "deploys/integrations/delivery_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "here": request.get_full_path()},
+        {"form": form, "page": page, "query": query, "here": request.get_full_path()},
     )
 
 

@@ -8,7 +8,6 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import F
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
 
+from config.pagination import page_of
 from config.roles import ADMIN, RESPONDER, role_required
 from incidents import blame, selectors, services
 from incidents.filters import IncidentFilter, PostMortemFilter
@@ -38,7 +38,6 @@ from incidents.markdown import render_markdown
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
 
 
-PAGE_SIZE = 50
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
 
 
@@ -49,13 +48,11 @@ def incident_list(request):
     incidents = selectors.incident_list().not_archived()
     if filterset.is_bound:
         incidents = filterset.qs if filterset.is_valid() else incidents.none()
-    page = Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, incidents)
     return render(
         request,
         "incidents/incident_list.html",
-        {"filter": filterset, "page": page, "query": query.urlencode()},
+        {"filter": filterset, "page": page, "query": query},
     )
 
 
@@ -578,13 +575,11 @@ def postmortem_list(request):
     postmortems = selectors.postmortem_list().filter(incident__archived_at__isnull=True)
     if filterset.is_bound:
         postmortems = filterset.qs if filterset.is_valid() else postmortems.none()
-    page = Paginator(postmortems, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, postmortems)
     return render(
         request,
         "incidents/postmortem_list.html",
-        {"filter": filterset, "page": page, "query": query.urlencode()},
+        {"filter": filterset, "page": page, "query": query},
     )
 
 
@@ -665,9 +660,7 @@ def remediation_list(request):
         # Follow-through counts every status, so "done on time" means something on the open list too.
         figures = selectors.follow_through(scoped)
         remediations = form.by_status(scoped)
-    page = Paginator(remediations, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, remediations)
     on_time = figures.on_time_rate if figures else None
     return render(
         request,
@@ -675,7 +668,7 @@ def remediation_list(request):
         {
             "filter": form,
             "page": page,
-            "query": query.urlencode(),
+            "query": query,
             "figures": figures,
             "on_time_percent": round(on_time * 100) if on_time is not None else None,
         },

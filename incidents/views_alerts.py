@@ -9,17 +9,16 @@ import datetime as dt
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from config.pagination import page_of
 from config.roles import RESPONDER, role_required
 from incidents import selectors, services
 from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_month
 from incidents.models import Alert
 
-PAGE_SIZE = 50
 
 
 @require_safe
@@ -29,13 +28,11 @@ def alert_list(request):
     alerts = selectors.alert_list(status=filters.get("status", ""), name=filters.get("name", ""))
     if form.is_bound and not form.is_valid():
         alerts = alerts.none()
-    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page, query = page_of(request, alerts)
     return render(
         request,
         "incidents/alert_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "names": selectors.alert_names()},
+        {"form": form, "page": page, "query": query, "names": selectors.alert_names()},
     )
 
 

@@ -403,3 +403,25 @@ def test_a_zone_mismatch_is_logged_once(rows, settings, caplog, monkeypatch):
 
     warnings = [r.getMessage() for r in caplog.records if "rebuild_report_rollup" in r.getMessage()]
     assert len(warnings) == 1 and "America/Chicago" in warnings[0]
+
+
+@on_postgres[0]
+@on_postgres[1]
+def test_the_check_finds_drift_and_a_rebuild_mends_it(rows):
+    from django.core.management import CommandError
+
+    out = io.StringIO()
+    call_command("rebuild_report_rollup", "--check", stdout=out)
+    assert "match" in out.getvalue()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("DELETE FROM deploys_deploycommit WHERE sha = 'a3'")
+        cursor.execute("UPDATE deploys_deploy SET deployer = 'someone else' WHERE deployer = 'cy'")
+
+    # cy's deploy moved to another deployer: two deploy keys; a3 gone: one lead-time bucket.
+    with pytest.raises(CommandError, match=r"2 deploy key\(s\) and 1 lead-time key\(s\)"):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    assert_exact()

@@ -1,6 +1,37 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+
+# One statement, so one snapshot: writes going on meanwhile can't make a false difference.
+CHECK = """
+WITH zone AS (SELECT zone FROM reports_rollupzone),
+fresh_deploys AS (
+    SELECT date_trunc('month', deployed_at AT TIME ZONE (SELECT zone FROM zone))::date AS month,
+           service_id, environment_id, deployer,
+           count(*) AS deploys, count(*) FILTER (WHERE status = 'rolled_back') AS rolled_back
+    FROM deploys_deploy WHERE status IN ('succeeded', 'rolled_back')
+    GROUP BY 1, 2, 3, 4
+), kept_deploys AS (
+    SELECT month, service_id, environment_id, deployer, sum(deploys) AS deploys, sum(rolled_back) AS rolled_back
+    FROM reports_deployrollup GROUP BY 1, 2, 3, 4
+    HAVING sum(deploys) <> 0 OR sum(rolled_back) <> 0
+), fresh_leads AS (
+    SELECT date_trunc('month', c.first_delivered_at AT TIME ZONE (SELECT zone FROM zone))::date AS month,
+           d.service_id, reports_lead_bucket(c.lead_seconds) AS bucket, count(*) AS commits
+    FROM deploys_deploycommit c JOIN deploys_deploy d ON d.id = c.deploy_id
+    WHERE c.lead_seconds IS NOT NULL AND c.first_delivered_at IS NOT NULL
+    GROUP BY 1, 2, 3
+), kept_leads AS (
+    SELECT month, service_id, bucket, sum(commits) AS commits
+    FROM reports_leadtimerollup GROUP BY 1, 2, 3 HAVING sum(commits) <> 0
+)
+SELECT (SELECT zone FROM zone),
+       (SELECT count(*) FROM fresh_deploys f FULL JOIN kept_deploys k
+            USING (month, service_id, environment_id, deployer)
+        WHERE f.deploys IS DISTINCT FROM k.deploys OR f.rolled_back IS DISTINCT FROM k.rolled_back),
+       (SELECT count(*) FROM fresh_leads f FULL JOIN kept_leads k USING (month, service_id, bucket)
+        WHERE f.commits IS DISTINCT FROM k.commits)
+"""
 
 
 class Command(BaseCommand):
@@ -8,13 +39,21 @@ class Command(BaseCommand):
         "Recount the monthly report's rollups (reports.models) from the deploys and commits, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
-        "(pg_restore --disable-triggers). Writes to deploys wait while it runs. PostgreSQL only."
+        "(pg_restore --disable-triggers). Writes to deploys wait while it runs. With --check, only "
+        "compare them with a recount (read-only; exit status 1 when they differ). PostgreSQL only."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check", action="store_true", help="Compare the rollups with a recount; change nothing."
+        )
+
+    def handle(self, *args, check: bool = False, **options):
         if connection.vendor != "postgresql":
             self.stdout.write("Nothing to do: the report rollups exist on PostgreSQL only.")
             return
+        if check:
+            return self.check_rollups()
         zone = settings.OPSLOG_REPORT_TIME_ZONE
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT reports_rollup_rebuild(%s)", [zone])
@@ -22,3 +61,20 @@ class Command(BaseCommand):
                            "(SELECT count(*) FROM reports_leadtimerollup)")
             deploy_rows, lead_rows = cursor.fetchone()
         self.stdout.write(f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows.")
+
+    def check_rollups(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(CHECK)
+            zone, deploy_keys, lead_keys = cursor.fetchone()
+        if zone is None:
+            raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")
+        if deploy_keys or lead_keys:
+            raise CommandError(
+                f"The report rollups differ from a recount in {deploy_keys} deploy key(s) and {lead_keys} "
+                "lead-time key(s): run rebuild_report_rollup."
+            )
+        note = "" if zone == settings.OPSLOG_REPORT_TIME_ZONE else (
+            f" They are in {zone}, not OPSLOG_REPORT_TIME_ZONE={settings.OPSLOG_REPORT_TIME_ZONE}: "
+            "reports scan until rebuild_report_rollup is run."
+        )
+        self.stdout.write(f"The report rollups match the deploys and commits ({zone}).{note}")

@@ -306,33 +306,53 @@ def commit_deliveries_refresh(*, shas: Iterable[str]) -> int:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DELIVERIES_LOCK])
     changed = 0
     for chunk in batched(wanted, 500):
+        # Plain value rows, not model instances: a backfill refreshes thousands of commits a request.
         rows = list(
-            DeployCommit.objects.filter(sha__in=chunk).select_related("deploy__environment").only(
-                "sha", "authored_at", "first_delivered_at", "lead_seconds",
-                "deploy__deployed_at", "deploy__status", "deploy__environment__is_production",
+            DeployCommit.objects.filter(sha__in=chunk).values_list(
+                "pk", "sha", "authored_at", "first_delivered_at", "lead_seconds",
+                "deploy_id", "deploy__deployed_at", "deploy__status", "deploy__environment__is_production",
             )
         )
-        first: dict[str, DeployCommit] = {}
-        for row in rows:
-            deploy = row.deploy
-            if not (deploy.environment.is_production and deploy.status in Deploy.COUNTED_STATUSES):
+        first: dict[str, tuple[tuple, int]] = {}  # sha → ((deployed_at, deploy id), commit row id)
+        for pk, sha, _, _, _, deploy_id, deployed_at, status, is_production in rows:
+            if not (is_production and status in Deploy.COUNTED_STATUSES):
                 continue
-            best = first.get(row.sha)
-            if best is None or (deploy.deployed_at, deploy.pk) < (best.deploy.deployed_at, best.deploy.pk):
-                first[row.sha] = row
+            if sha not in first or (deployed_at, deploy_id) < first[sha][0]:
+                first[sha] = ((deployed_at, deploy_id), pk)
         stale = []
-        for row in rows:
+        for pk, sha, authored_at, delivered_before, lead_before, _, deployed_at, _, _ in rows:
             delivered_at = lead = None
-            if first.get(row.sha) is row:
-                delivered_at = row.deploy.deployed_at
-                if row.authored_at is not None and row.authored_at < delivered_at:
-                    lead = (delivered_at - row.authored_at).total_seconds()
-            if (row.first_delivered_at, row.lead_seconds) != (delivered_at, lead):
-                row.first_delivered_at, row.lead_seconds = delivered_at, lead
-                stale.append(row)
-        DeployCommit.objects.bulk_update(stale, ["first_delivered_at", "lead_seconds"], batch_size=500)
+            if sha in first and first[sha][1] == pk:
+                delivered_at = deployed_at
+                if authored_at is not None and authored_at < delivered_at:
+                    lead = (delivered_at - authored_at).total_seconds()
+            if (delivered_before, lead_before) != (delivered_at, lead):
+                stale.append((pk, delivered_at, lead))
+        _write_deliveries(stale)
         changed += len(stale)
     return changed
+
+
+def _write_deliveries(rows: list[tuple[int, datetime | None, float | None]]) -> None:
+    """Set (first_delivered_at, lead_seconds) of commit rows by id: one UPDATE on PostgreSQL."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        DeployCommit.objects.bulk_update(
+            [DeployCommit(pk=pk, first_delivered_at=at, lead_seconds=lead) for pk, at, lead in rows],
+            ["first_delivered_at", "lead_seconds"], batch_size=500,
+        )
+        return
+    ids, times, leads = (list(column) for column in zip(*rows))
+    with connection.cursor() as cursor:
+        # bulk_update writes a CASE WHEN branch per row; joining the new values as arrays is one
+        # short statement whatever the number of rows.
+        cursor.execute(
+            "UPDATE deploys_deploycommit AS c SET first_delivered_at = v.at, lead_seconds = v.lead "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::double precision[]) AS v(id, at, lead) "
+            "WHERE c.id = v.id",
+            [ids, times, leads],
+        )
 
 
 def commit_deliveries_refresh_all(*, chunk: int = 5000) -> int:

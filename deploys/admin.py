@@ -237,16 +237,21 @@ class IngestTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key_start"]
-    fields = ["name", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+    fields = ["name", "services", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+    filter_horizontal = ["services"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
-        return self.fields if obj else ["key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+        # Made once, then only revoked: a token's name and scope are what it was given out with.
+        made = ["key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+        return ["name", "services", *made] if obj else made
 
     def save_model(self, request, obj, form, change):
         if change:
             return
-        token, key = ingest_token_create(name=form.cleaned_data["name"], by=request.user)
+        token, key = ingest_token_create(
+            name=form.cleaned_data["name"], services=form.cleaned_data["services"], by=request.user
+        )
         obj.pk = token.pk
         obj.refresh_from_db()
         messages.warning(
@@ -254,6 +259,9 @@ class IngestTokenAdmin(admin.ModelAdmin):
             f"The key of ingest token “{token.name}” is {key} — copy it into your CI system's secrets now "
             "(header: Authorization: Token <key>); it won't be shown again.",
         )
+
+    def save_related(self, request, form, formsets, change):
+        pass  # ingest_token_create set the services; a made token's are read-only
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -386,12 +386,22 @@ class IngestToken(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    services = models.ManyToManyField(
+        Service, blank=True, related_name="+",
+        help_text="The services it may post deploys of; none: any service, including new ones. "
+                  "A leaked key then can't write another team's history.",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_start}…)"
+
+    def refused_services(self, slugs) -> list[str]:
+        """Of these service slugs, those this token may not post deploys of (sorted)."""
+        allowed = {service.slug for service in self.services.all()}
+        return sorted(set(slugs) - allowed) if allowed else []
 
     @property
     def is_active(self) -> bool:

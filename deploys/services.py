@@ -657,14 +657,17 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     )
 
 
-def ingest_token_create(*, name: str, by=None) -> tuple[IngestToken, str]:
-    """A new ingest token and its key. The key is returned once and never stored."""
+@transaction.atomic
+def ingest_token_create(*, name: str, services: Iterable[Service] = (), by=None) -> tuple[IngestToken, str]:
+    """A new ingest token and its key, limited to `services` (none: any). The key is returned once
+    and never stored."""
     from deploys.auth import key_digest
 
     key = IngestToken.KEY_PREFIX + secrets.token_urlsafe(32)
     token = IngestToken(name=name, key_digest=key_digest(key), key_start=key[:12], created_by=by)
     token.full_clean()
     token.save()
+    token.services.set(services)
     return token, key
 
 

@@ -2,6 +2,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -21,7 +22,7 @@ from deploys.api.serializers import (
     to_deploy_input,
 )
 from deploys.filters import ChangeRecordFilter, DeployFilter
-from deploys.models import ChangeRecord, Deploy, DeployCommit
+from deploys.models import ChangeRecord, Deploy, DeployCommit, IngestToken
 
 
 def _deploys_with_commits():
@@ -43,6 +44,16 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     authentication_classes = [IngestTokenAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
     ingest_actions = ("create", "bulk")
 
+    def _check_ingest_scope(self, request, slugs) -> None:
+        """An ingest token limited to some services may post deploys of those only."""
+        token = request.auth if isinstance(request.auth, IngestToken) else None
+        refused = token.refused_services(slugs) if token else []
+        if refused:
+            raise PermissionDenied(
+                f"This ingest token may not post deploys of {', '.join(refused)}; it is for "
+                f"{', '.join(sorted(s.slug for s in token.services.all()))}."
+            )
+
     @extend_schema(
         summary="Record a deploy",
         request=DeployInputSerializer,
@@ -55,6 +66,7 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request):
         serializer = DeployInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        self._check_ingest_scope(request, [serializer.validated_data["service"]])
         deploy, created = services.deploy_record(data=serializer.to_deploy_input())
         deploy = _deploys_with_commits().get(pk=deploy.pk)
         output = DeploySerializer(deploy, context=self.get_serializer_context())
@@ -73,6 +85,7 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def bulk(self, request):
         serializer = DeployBulkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        self._check_ingest_scope(request, {item["service"] for item in serializer.validated_data["deploys"]})
         result = services.deploy_record_bulk(
             items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]]
         )

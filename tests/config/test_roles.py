@@ -537,3 +537,55 @@ def test_a_viewer_sees_no_buttons_it_cannot_use(client, viewer, world):
     assert page.context["can_respond"] is False and page.context["is_admin"] is False
     assert f'action="/incidents/{world.incident.pk}/stamp/' not in page.content.decode()
     assert has_role(viewer, VIEWER) and not has_role(viewer, RESPONDER)
+
+
+# --- Ingest tokens limited to services -----------------------------------------------------------
+
+
+def _deploy(service: str, external_id: str) -> dict:
+    return {"service": service, "environment": "production", "version": "v1", "deployer": "ci", "external_id": external_id}
+
+
+def test_a_token_limited_to_services_posts_only_theirs(db):
+    web, api = ServiceFactory(slug="web"), ServiceFactory(slug="api")
+    _, key = ingest_token_create(name="web-ci", services=[web])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert client.post("/api/deploys/", _deploy("web", "w1"), format="json").status_code == 201
+    refused = client.post("/api/deploys/", _deploy("api", "a1"), format="json")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "This ingest token may not post deploys of api; it is for web."}
+    # A new service is another service too: a scoped key can't create one.
+    assert client.post("/api/deploys/", _deploy("payments", "p1"), format="json").status_code == 403
+    batch = {"deploys": [_deploy("web", "w2"), _deploy("api", "a2")]}
+    assert client.post("/api/deploys/bulk/", batch, format="json").status_code == 403
+
+    assert list(Deploy.objects.values_list("external_id", flat=True)) == ["w1"]
+    assert not ServiceFactory._meta.model.objects.filter(slug="payments").exists()
+    assert api.deploys.count() == 0
+
+
+def test_create_ingest_token_limits_to_the_services_named(capsys, db):
+    from django.core.management import CommandError, call_command
+
+    ServiceFactory(slug="web")
+    call_command("create_ingest_token", "web-ci", "--service", "web")
+    key = capsys.readouterr().out.strip()
+
+    assert [s.slug for s in IngestToken.objects.get(name="web-ci").services.all()] == ["web"]
+    assert _post_deploy(key).status_code == 201  # a web deploy
+    with pytest.raises(CommandError, match="No service nope"):
+        call_command("create_ingest_token", "other", "--service", "nope")
+    assert not IngestToken.objects.filter(name="other").exists()
+
+
+def test_the_admin_makes_a_token_limited_to_services(admin_client, db):
+    web = ServiceFactory(slug="web")
+
+    response = admin_client.post("/admin/deploys/ingesttoken/add/", {"name": "web-ci", "services": [web.pk]}, follow=True)
+
+    token = IngestToken.objects.get(name="web-ci")
+    assert list(token.services.all()) == [web]
+    key = re.search(r"\b(oli_\S+)", " ".join(str(m) for m in response.context["messages"])).group(1)
+    assert _post_deploy(key).status_code == 201

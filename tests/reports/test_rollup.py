@@ -425,3 +425,27 @@ def test_the_check_finds_drift_and_a_rebuild_mends_it(rows):
     call_command("rebuild_report_rollup", stdout=io.StringIO())
     call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
     assert_exact()
+
+
+@on_postgres[0]
+@on_postgres[1]
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_gives_up_rather_than_queue_behind_a_long_write(settings):
+    """Another connection holds a write lock on deploys: the rebuild says so after its lock timeout
+    instead of making every ingest wait behind it; the rollups are left as they were."""
+    import psycopg
+    from django.core.management import CommandError
+
+    from deploys.factories import DeployFactory
+
+    DeployFactory()
+    params = connection.get_connection_params()
+    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=False)
+    try:
+        other.execute("LOCK TABLE deploys_deploy IN ROW EXCLUSIVE MODE")
+        with pytest.raises(CommandError, match="stayed locked by other writes for 0.2 s"):
+            call_command("rebuild_report_rollup", "--lock-timeout", "0.2", stdout=io.StringIO())
+    finally:
+        other.rollback()
+        other.close()
+    assert_exact()

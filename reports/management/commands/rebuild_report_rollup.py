@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 # One statement, so one snapshot: writes going on meanwhile can't make a false difference.
 CHECK = """
@@ -47,20 +47,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check", action="store_true", help="Compare the rollups with a recount; change nothing."
         )
+        parser.add_argument(
+            "--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+            help="Give up when other writes hold deploys or commits this long (default 10).",
+        )
 
-    def handle(self, *args, check: bool = False, **options):
+    def handle(self, *args, check: bool = False, lock_timeout: float = 10.0, **options):
         if connection.vendor != "postgresql":
             self.stdout.write("Nothing to do: the report rollups exist on PostgreSQL only.")
             return
         if check:
             return self.check_rollups()
         zone = settings.OPSLOG_REPORT_TIME_ZONE
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT reports_rollup_rebuild(%s)", [zone])
-            cursor.execute("SELECT (SELECT count(*) FROM reports_deployrollup), "
-                           "(SELECT count(*) FROM reports_leadtimerollup)")
-            deploy_rows, lead_rows = cursor.fetchone()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # The rebuild locks deploys and commits against writes: rather than queue behind a
+                # long write (and make every ingest queue behind it), give up and say so.
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout * 1000)}ms"])
+                cursor.execute("SELECT reports_rollup_rebuild(%s)", [zone])
+                deploy_rows, lead_rows = self._rows(cursor)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            raise CommandError(
+                f"Deploys or commits stayed locked by other writes for {lock_timeout:g} s; nothing changed. Try again."
+            )
         self.stdout.write(f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows.")
+
+    @staticmethod
+    def _rows(cursor) -> tuple[int, int]:
+        cursor.execute("SELECT (SELECT count(*) FROM reports_deployrollup), "
+                       "(SELECT count(*) FROM reports_leadtimerollup)")
+        return cursor.fetchone()
 
     def check_rollups(self) -> None:
         with connection.cursor() as cursor:

@@ -561,7 +561,44 @@ def pushed_commits_record(*, service: str, commits: Sequence[CommitInput]) -> in
         )
     # ignore_conflicts: a concurrent delivery of the same push may have stored some of these meanwhile.
     PushedCommit.objects.bulk_create(rows, ignore_conflicts=True)
+    _backfill_head_only_deploys(service=target, shas=[row.sha for row in rows])
     return len(rows)
+
+
+def _backfill_head_only_deploys(*, service: Service, shas: Sequence[str]) -> int:
+    """Deploys of these heads recorded before their push arrived (webhooks don't keep order, and a
+    deploy may come first) were given the head alone, with no authored time (_shipped_commits):
+    now that the push is known they get the commits they shipped, so their lead time counts.
+    Returns how many deploys were filled in."""
+    if not shas:
+        return 0
+    deploys = (
+        Deploy.objects.select_for_update()
+        .filter(service=service, version__in=shas)
+        .select_related("environment")
+        .prefetch_related("commits")
+        .order_by("deployed_at", "id")  # an earlier deploy's commits are not due to a later one
+    )
+    filled, touched = 0, set()
+    for deploy in deploys:
+        commits = list(deploy.commits.all())
+        if len(commits) != 1 or not _is_head_alone(commits[0], deploy):
+            continue
+        shipped = _shipped_commits(
+            service=service, environment=deploy.environment, head_sha=deploy.version, before=deploy.deployed_at
+        )
+        if [(c.sha, c.authored_at, c.message) for c in shipped] == [(deploy.version, None, "")]:
+            continue  # the push told nothing more (a commit with no time or message)
+        DeployCommit.objects.filter(deploy=deploy).delete()
+        DeployCommit.objects.bulk_create(_commit_rows(deploy, shipped))
+        touched.update(c.sha for c in shipped)
+        filled += 1
+    commit_deliveries_refresh(shas=touched)
+    return filled
+
+
+def _is_head_alone(commit: DeployCommit, deploy: Deploy) -> bool:
+    return commit.sha == deploy.version and commit.authored_at is None and not commit.message
 
 
 def _shipped_commits(*, service: Service, environment: Environment, head_sha: str, before) -> list[CommitInput]:
@@ -570,8 +607,9 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
     # so its retry lists the same commits and the lead time counts from the one that went live.
     head = PushedCommit.objects.filter(service=service, sha=head_sha).first()
     if head is None:
-        # Never pushed (a push before the integration existed, another branch): the head alone,
-        # without an authored time, so the deploy still names what it shipped.
+        # Not pushed yet (the push webhook comes later, or before the integration existed, or to
+        # another branch): the head alone, without an authored time, so the deploy still names what
+        # it shipped; a later push of it fills the rest in (_backfill_head_only_deploys).
         return [CommitInput(sha=head_sha)]
     shipped = DeployCommit.objects.filter(
         deploy__in=Deploy.objects.live().filter(service=service, environment=environment, deployed_at__lt=before)

@@ -12,6 +12,7 @@ import pytest
 from deploys.factories import IntegrationFactory
 from deploys.models import Delivery, Deploy, DeployCommit, PushedCommit
 from deploys.services import delivery_replay
+from reports.selectors import monthly_report
 from tests.deploys.hooks_support import SECRET, github_example, github_examples, post_github
 
 pytestmark = pytest.mark.django_db
@@ -202,6 +203,69 @@ def test_a_deploy_ships_the_commits_pushed_up_to_its_sha_not_yet_shipped(client,
     assert list(second.commits.values_list("sha", "lead_seconds")) == [(shas[2], 4 * 3600.0)]
     assert second.previous_version == shas[1]
     assert second.diff_url == f"https://github.com/Codertocat/Hello-World/compare/{shas[1]}...{shas[2]}"
+
+
+def three_commit_push(push: dict) -> list[str]:
+    """The published push made into three commits, authored at 12:00, 13:00 and 14:00Z."""
+    template = push["commits"][0]
+    shas = ["a" * 40, "b" * 40, "c" * 40]
+    push["commits"] = [
+        {**template, "id": sha, "message": f"change {n}", "timestamp": f"2019-05-15T1{2 + n}:00:00Z"}
+        for n, sha in enumerate(shas)
+    ]
+    return shas
+
+
+def deploy_of(client, sha: str, status_id: int, at: str, environment: str = "production") -> Deploy:
+    status = github_example("deployment_status", state="success")
+    status["deployment"]["sha"] = sha
+    status["deployment"]["environment"] = environment
+    status["deployment_status"]["id"] = status_id
+    status["deployment_status"]["updated_at"] = at
+    post_github(client, "deployment_status", status)
+    return Deploy.objects.get(external_id=f"github-deployment-status:{status_id}")
+
+
+def test_a_push_that_arrives_after_its_deploy_fills_in_the_deploys_commits(client, integration, push):
+    shas = three_commit_push(push)
+    # GitHub doesn't keep order between webhooks: the deploys of b (16:00Z, to staging then
+    # production) arrive before the push, and get b alone, with no lead time.
+    staging = deploy_of(client, shas[1], 1, "2019-05-15T15:30:00Z", environment="staging")
+    production = deploy_of(client, shas[1], 2, "2019-05-15T16:00:00Z")
+    assert list(production.commits.values_list("sha", "authored_at")) == [(shas[1], None)]
+
+    post_github(client, "push", push)
+
+    # Each environment's deploy of b shipped a and b; c was pushed after, for a later deploy.
+    assert list(staging.commits.values_list("sha", "message")) == [(shas[0], "change 0"), (shas[1], "change 1")]
+    assert list(production.commits.values_list("sha", "lead_seconds", "first_delivered_at")) == [
+        (shas[0], 4 * 3600.0, production.deployed_at),
+        (shas[1], 3 * 3600.0, production.deployed_at),
+    ]
+    later = deploy_of(client, shas[2], 3, "2019-05-15T18:00:00Z")
+    assert list(later.commits.values_list("sha", "lead_seconds")) == [(shas[2], 4 * 3600.0)]
+    # The report counts them: lead times 4 h, 3 h and 4 h, median 4 h.
+    may = monthly_report(first=dt.date(2019, 5, 1), last=dt.date(2019, 5, 1)).totals
+    assert may.lead_time_seconds.median == 4 * 3600.0
+
+
+def test_a_late_push_leaves_deploys_that_listed_their_commits_alone(client, integration, push, ingest_key):
+    shas = three_commit_push(push)
+    # A CI system posted this deploy of b with the one commit it knows, authored at 15:00Z.
+    listed = {
+        "service": "hello-world", "environment": "production", "version": shas[1], "deployer": "ci",
+        "deployed_at": "2019-05-15T16:00:00Z", "commits": [{"sha": shas[1], "authored_at": "2019-05-15T15:00:00Z"}],
+    }
+    response = client.post("/api/deploys/", listed, content_type="application/json", HTTP_AUTHORIZATION=f"Token {ingest_key}")
+    assert response.status_code == 201, response.content
+    of_a = deploy_of(client, shas[0], 1, "2019-05-15T15:00:00Z")  # a, before the push: a alone
+
+    post_github(client, "push", push)
+    post_github(client, "push", push)  # redelivered: nothing more changes
+
+    deploy = Deploy.objects.get(pk=response.json()["id"])
+    assert list(deploy.commits.values_list("sha", "lead_seconds")) == [(shas[1], 3600.0)]
+    assert list(of_a.commits.values_list("sha", "lead_seconds")) == [(shas[0], 3 * 3600.0)]
 
 
 def test_the_same_push_twice_stores_each_commit_once(client, integration, push):

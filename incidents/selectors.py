@@ -2,6 +2,7 @@
 
 import datetime as dt
 import difflib
+import re
 import statistics
 import zoneinfo
 from dataclasses import dataclass
@@ -204,9 +205,24 @@ FIELD_HEADINGS = {name: heading for name, heading, _ in PostMortem.SECTIONS} | {
 }
 
 
+class _SideBySideDiff(difflib.HtmlDiff):
+    """difflib's side-by-side table without its navigation column: the "f", "n" and "t" links
+    that jump between changes in a long file. make_table always writes that column (a cell before
+    each side's line number, and its header), so it is taken out of the finished table."""
+
+    # Only difflib's own markup matches: it escapes "<" in the compared text.
+    _NAVIGATION = re.compile(r'<t([dh]) class="diff_next"[^>]*>.*?</t\1>')
+    # One column group per column: a line number and a text per side, four instead of six.
+    _COLUMN_GROUPS = re.compile(r"(?:<colgroup></colgroup>\s*)+")
+
+    def make_table(self, *args, **kwargs) -> str:
+        table = self._NAVIGATION.sub("", super().make_table(*args, **kwargs))
+        return self._COLUMN_GROUPS.sub("<colgroup></colgroup>" * 4 + "\n        ", table, count=1)
+
+
 def content_diff(old: dict, new: dict) -> list[SectionDiff]:
     """Side-by-side diffs, field by field, of two versions' content (escaped HTML tables)."""
-    differ = difflib.HtmlDiff(wrapcolumn=70)
+    differ = _SideBySideDiff(wrapcolumn=70)
     result = []
     for field, heading in FIELD_HEADINGS.items():
         before, after = str(old.get(field) or ""), str(new.get(field) or "")

@@ -19,4 +19,5 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No user named {username!r}.")
         role_set(user=user, role=role)
-        self.stdout.write(f"{username} is now a {role}.")
+        article = "an" if role[0] in "aeiou" else "a"
+        self.stdout.write(f"{username} is now {article} {role}.")

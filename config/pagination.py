@@ -1,11 +1,28 @@
 from django.core.paginator import Page, Paginator
+from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 
 
 class Pagination(PageNumberPagination):
+    """DRF's page numbers, 50 to a page (`page_size` up to 500). A page past the end is DRF's 404
+    "Invalid page."; a `page` that isn't a page number at all (`abc`, `0`) is a 400 saying so, as
+    for any other bad parameter."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)  # `last` is the last page's number
+        try:
+            valid = int(number) >= 1
+        except ValueError:
+            valid = False
+        if not valid:
+            raise exceptions.ValidationError(
+                {self.page_query_param: [f"Enter a page number from 1 (or “last”); “{number}” is not one."]}
+            )
+        return number
 
 
 def page_of(request, items) -> tuple[Page, str]:

@@ -195,13 +195,19 @@ CACHES = {"default": env_cache("OPSLOG_CACHE_URL")}
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Ingest tokens (`Token oli_…`) first: every API knows one, so it is refused with the same 403
+    # everywhere but where it may post (config.roles), rather than a misleading 401 "Invalid token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "deploys.auth.IngestTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need a role, writes the view's role (config/roles.py); ingest tokens only post deploys.
     "DEFAULT_PERMISSION_CLASSES": ["config.roles.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # An unknown ?format= is a 400 naming the formats, not DRF's 404.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
+    # A ?page= that isn't a page number is a 400; one past the end stays a 404.
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",

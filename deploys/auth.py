@@ -69,6 +69,13 @@ class IngestTokenScheme(OpenApiAuthenticationExtension):
     target_class = IngestTokenAuthentication
     name = "ingestToken"
 
+    def get_security_requirement(self, auto_schema):
+        # Every API knows an ingest token, but only to refuse it (a 403) outside the operations
+        # that take one (the views' `ingest_actions`, config.roles): only those list it.
+        if getattr(auto_schema.view, "action", None) in getattr(auto_schema.view, "ingest_actions", ()):
+            return super().get_security_requirement(auto_schema)
+        return None
+
     def get_security_definition(self, auto_schema):
         return {
             "type": "apiKey",

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
 
-from deploys.fields import is_plausible
+from deploys.fields import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH, is_plausible
 from deploys.models import Deploy, Environment, Service, slug_validator
 from deploys.services import DeployInput
 
@@ -95,6 +95,11 @@ def _deploy_field(name: str, value: str, *, required: bool = False) -> str:
     return _text(name, value, required=required, max_length=_max_length(Deploy, name))
 
 
+def _message(value: str) -> str:
+    # The API's limit (deploys.fields): the message is shown whole on the deploy's page.
+    return _text("message", value, required=False, max_length=MAX_DEPLOY_MESSAGE_LENGTH)
+
+
 def _finish(data: DeployInput) -> DeployInput:
     if not data.external_id:
         assert data.deployed_at is not None
@@ -151,7 +156,7 @@ def parse_log_line(line: str) -> DeployInput:
             version=version,
             previous_version=previous_version,
             deployer=deployer,
-            message=raw_message,
+            message=_message(raw_message),
             deployed_at=deployed_at,
             status=Deploy.Status.SUCCEEDED,
         )
@@ -213,6 +218,8 @@ def _duration(value: str) -> float | None:
         raise ParseError(f"duration_seconds {text!r} is not a finite number")
     if seconds < 0:
         raise ParseError(f"duration_seconds {text!r} is negative")
+    if seconds > MAX_DEPLOY_DURATION_SECONDS:
+        raise ParseError(f"duration_seconds {text!r} is more than {MAX_DEPLOY_DURATION_SECONDS} (a week)")
     return seconds
 
 
@@ -237,7 +244,7 @@ def parse_csv_row(row: Mapping[str, str]) -> DeployInput:
             version=_deploy_field("version", row["version"], required=True),
             # Empty means "not given", as in the log format: the service takes the live version.
             previous_version=_deploy_field("previous_version", row.get("previous_version", "")) or None,
-            message=row.get("message", "").strip(),
+            message=_message(row.get("message", "")),
             status=_status(row.get("status", "")),
             duration_seconds=_duration(row.get("duration_seconds", "")),
             diff_url=_diff_url(row.get("diff_url", "")),

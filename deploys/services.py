@@ -623,7 +623,9 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
 def _check_hook_input(data: DeployInput) -> None:
     """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
     authenticated, not trusted to send well-formed values."""
-    from deploys.fields import FUTURE_SLACK, is_plausible
+    from deploys.fields import (
+        FUTURE_SLACK, MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH, is_plausible,
+    )
     from deploys.webhooks import DeliveryRejected
 
     for name, value, limit in [
@@ -639,6 +641,21 @@ def _check_hook_input(data: DeployInput) -> None:
             raise DeliveryRejected(f"The deploy's {name} has line breaks or control characters.")
     if "\x00" in data.message:
         raise DeliveryRejected("The deploy's message has a NUL character.")
+    if len(data.message) > MAX_DEPLOY_MESSAGE_LENGTH:
+        raise DeliveryRejected(
+            f"The deploy's message is longer than {MAX_DEPLOY_MESSAGE_LENGTH:,} characters ({len(data.message):,})."
+        )
+    # Also refuses NaN and infinities.
+    if data.duration_seconds is not None and not 0 <= data.duration_seconds <= MAX_DEPLOY_DURATION_SECONDS:
+        raise DeliveryRejected(
+            f"The deploy's duration {data.duration_seconds!r} s is not between 0 and "
+            f"{MAX_DEPLOY_DURATION_SECONDS:,} s (a week)."
+        )
+    # The commits the sender lists; those a deploy gets from earlier pushes (_shipped_commits) are Opslog's own.
+    if len(data.commits) > MAX_DEPLOY_COMMITS:
+        raise DeliveryRejected(
+            f"The deploy lists {len(data.commits):,} commits; a deploy may list up to {MAX_DEPLOY_COMMITS:,}."
+        )
     if data.deployed_at is not None and (
         not is_plausible(data.deployed_at) or data.deployed_at > timezone.now() + FUTURE_SLACK
     ):

@@ -213,11 +213,15 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
     """Stamp acknowledged / mitigated / resolved at `at` (default now).
 
     A stage already stamped keeps its first time: pressing Resolved twice, or two people pressing
-    it at once, records one resolution. Raises ValidationError if the time would be out of order.
+    it at once, records one resolution. Raises ValidationError if the time would be out of order,
+    or if it is in the future — that one whatever the stage's state, stamped already or not.
     """
     name = STAMPS[stage]
     now = timezone.now()
     at = at or now
+    if at > now + CLOCK_SKEW:
+        # The same message as validate_lifecycle's, which checks it when the stage is stamped.
+        raise ValidationError({name: [f"{LIFECYCLE_LABELS[name].capitalize()} time can't be in the future."]})
     locked = _locked(incident)
     if getattr(locked, name) is not None:
         return locked
@@ -386,6 +390,8 @@ def incident_unarchive(*, incident: Incident, by=None, now: dt.datetime | None =
 
 # --- Post-mortems -------------------------------------------------------------------------------
 
+from django.shortcuts import get_object_or_404  # noqa: E402
+
 from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
 
 
@@ -502,16 +508,26 @@ def _check_content(postmortem: PostMortem) -> None:
         raise ValidationError(errors)
 
 
+def _will_be_done(postmortem: PostMortem, *, without: Remediation | None = None) -> bool:
+    """Whether the post-mortem has a remediation that will be done (any status but won't do),
+    leaving `without` out. A won't-do remediation was considered and dropped: it doesn't make the
+    write-up actionable."""
+    remediations = postmortem.remediations.exclude(status=Remediation.Status.WONT_DO)
+    if without is not None:
+        remediations = remediations.exclude(pk=without.pk)
+    return remediations.exists()
+
+
 def _check_publishable(postmortem: PostMortem) -> None:
-    """The rule for publishing. It is checked when publishing: afterwards, a remediation may
-    still be dropped (won't do, with a reason), which is an honest decision, not a loophole."""
+    """The rule for publishing. It is checked when publishing, and kept while published: the
+    remediation functions refuse to drop or delete the last remediation that will be done
+    (_check_keeps_publish_rule)."""
     _check_content(postmortem)
     if postmortem.no_action_needed:
         if not postmortem.no_action_reason.strip():
             raise ValidationError({"no_action_reason": ["Say why no action is needed."]})
         return
-    # A won't-do remediation was considered and dropped: it doesn't make the write-up actionable.
-    if not postmortem.remediations.exclude(status=Remediation.Status.WONT_DO).exists():
+    if not _will_be_done(postmortem):
         raise ValidationError(
             {
                 "status": [
@@ -593,34 +609,92 @@ def remediation_create(*, postmortem: PostMortem, data: dict, by=None) -> Remedi
     return remediation
 
 
+def _locked_postmortem(pk: int) -> PostMortem:
+    # Row lock on the post-mortem, taken before its remediation's: changes to its remediations,
+    # publishing and deleting check the publish rule one after the other (PostgreSQL).
+    return get_object_or_404(PostMortem.objects.select_for_update(), pk=pk)
+
+
+def _check_keeps_publish_rule(postmortem: PostMortem, *, dropping: Remediation) -> None:
+    """A published post-mortem keeps the rule it was published under: `dropping` (about to be
+    marked won't do) may not be its last remediation that will be done, unless it is marked
+    "no action needed" with a reason. `postmortem` must be locked."""
+    if postmortem.status != PostMortem.Status.PUBLISHED:
+        return
+    if postmortem.no_action_needed and postmortem.no_action_reason.strip():
+        return
+    if not _will_be_done(postmortem, without=dropping):
+        raise ValidationError(
+            {
+                "status": [
+                    "This is the last remediation of a published post-mortem that will be done, so it can't be "
+                    "marked won't do: a published post-mortem keeps at least one (or “no action needed” with a "
+                    "reason). Add the remediation that replaces it first, or move the post-mortem back to draft."
+                ]
+            }
+        )
+
+
 @transaction.atomic
 def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> Remediation:
-    """Change a remediation; marking it done stamps when, for "done on time"."""
-    locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
+    """Change a remediation; marking it done stamps when, for "done on time".
+
+    Raises ValidationError naming the fields, and then nothing is saved — also when it would leave
+    a published post-mortem without a remediation that will be done (see _check_keeps_publish_rule).
+    Raises Http404 when it was deleted meanwhile.
+    """
+    postmortem = _locked_postmortem(remediation.postmortem_id)
+    locked = get_object_or_404(Remediation.objects.select_for_update(), pk=remediation.pk)
+    old_status = locked.status
     _apply_remediation(locked, changes, timezone.now())
+    if locked.status == Remediation.Status.WONT_DO and old_status != Remediation.Status.WONT_DO:
+        _check_keeps_publish_rule(postmortem, dropping=locked)
     locked.save()
     return locked
 
 
+def remediation_delete_refusal(*, remediation: Remediation, postmortem: PostMortem) -> str | None:
+    """Why the remediation can't be deleted, or None when it can.
+
+    Remediations are tracked to done and kept: only one still open (or in progress) on a
+    post-mortem that isn't published — added by mistake, or twice — can be deleted. A done one is
+    the record of what was done, a won't-do one of a decision and its reason; on a published
+    post-mortem, dropping one is marking it won't do with a reason.
+    """
+    if remediation.status == Remediation.Status.DONE:
+        return (
+            "A done remediation is the record of what was done: it can't be deleted. If it was marked done by "
+            "mistake, change its status; if it won't be done after all, mark it won't do with a reason."
+        )
+    if remediation.status == Remediation.Status.WONT_DO:
+        return "A won't-do remediation is the record of that decision and its reason: it can't be deleted."
+    if postmortem.status == PostMortem.Status.PUBLISHED:
+        if not (postmortem.no_action_needed and postmortem.no_action_reason.strip()) and not _will_be_done(
+            postmortem, without=remediation
+        ):
+            return (
+                "This is the last remediation of a published post-mortem that will be done, and the remediations "
+                "of a published post-mortem are kept: it can't be deleted. To drop it, add the one that replaces "
+                "it, then mark this one won't do with a reason — or move the post-mortem back to draft."
+            )
+        return (
+            "The remediations of a published post-mortem are kept: this one can't be deleted. Mark it won't do "
+            "with a reason instead."
+        )
+    return None
+
+
 @transaction.atomic
 def remediation_delete(*, remediation: Remediation, by=None) -> None:
-    """Remove a remediation — not the last one of a published post-mortem, which would break the
-    rule it was published under (mark it won't do with a reason instead)."""
-    postmortem = PostMortem.objects.select_for_update().get(pk=remediation.postmortem_id)
-    if (
-        postmortem.status == PostMortem.Status.PUBLISHED
-        and not postmortem.no_action_needed
-        and not postmortem.remediations.exclude(pk=remediation.pk).exists()
-    ):
-        raise ValidationError(
-            {
-                "remediation": [
-                    "This is the last remediation of a published post-mortem. Mark it won't do with a reason, "
-                    "or move the post-mortem back to draft first."
-                ]
-            }
-        )
-    remediation.delete()
+    """Delete a remediation that is still open on a post-mortem that isn't published (see
+    remediation_delete_refusal). Raises ValidationError saying why not, and then nothing changes;
+    Http404 when it was deleted meanwhile."""
+    postmortem = _locked_postmortem(remediation.postmortem_id)
+    locked = get_object_or_404(Remediation.objects.select_for_update(), pk=remediation.pk)
+    refusal = remediation_delete_refusal(remediation=locked, postmortem=postmortem)
+    if refusal is not None:
+        raise ValidationError({"remediation": [refusal]})
+    locked.delete()
 
 
 # --- Alerts and paging webhooks (Alertmanager, PagerDuty) ---------------------------------------

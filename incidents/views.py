@@ -629,7 +629,14 @@ def remediation_edit(request, pk: int):
     return render(
         request,
         "incidents/remediation_edit.html",
-        {"remediation": remediation, "postmortem": postmortem, "incident": postmortem.incident, "form": form},
+        {
+            "remediation": remediation,
+            "postmortem": postmortem,
+            "incident": postmortem.incident,
+            "form": form,
+            # The delete button only where deleting is allowed; otherwise, why not.
+            "delete_refusal": services.remediation_delete_refusal(remediation=remediation, postmortem=postmortem),
+        },
     )
 
 

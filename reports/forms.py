@@ -26,7 +26,10 @@ def month_label(month: dt.date) -> str:
 class YearOrMonthField(MonthField):
     """`YYYY` (January of that year) or `YYYY-MM`; the yearly report widens either to whole years."""
 
-    default_error_messages = {"invalid": "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."}
+    default_error_messages = {
+        "invalid": "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM.",
+        "range": f"Enter a year between {FIRST_YEAR} and {LAST_YEAR}.",
+    }
 
     def to_python(self, value):
         text = "" if value in self.empty_values else str(value).strip()
@@ -116,13 +119,18 @@ class ReportForm(forms.Form):
         if first is None:
             first = add_months(last, -(DEFAULT_MONTHS - 1))
         cleaned["from"], cleaned["to"] = first, last
-        if first > last:
-            self.add_error(
-                "from", f"The first month ({month_label(first)}) is after the last one ({month_label(last)})."
-            )
+        order_error = self.order_error(first, last)
+        if order_error:
+            self.add_error("from", order_error)
         else:
             self.check_length(first, last)
         return cleaned
+
+    def order_error(self, first: dt.date, last: dt.date) -> str | None:
+        """What is wrong when `first` is after `last`; None when it isn't."""
+        if first > last:
+            return f"The first month ({month_label(first)}) is after the last one ({month_label(last)})."
+        return None
 
     def check_length(self, first: dt.date, last: dt.date) -> None:
         months = months_between(first, last)
@@ -159,6 +167,12 @@ class YearlyReportForm(ReportForm):
     calendar year from `from`'s to `to`'s, at most 20. Default: the years of the last 12 months."""
 
     month_field = YearOrMonthField
+
+    def order_error(self, first: dt.date, last: dt.date) -> str | None:
+        # In years: `from=2010-05&to=2010-03` stands for 2010 to 2010, a report of one year.
+        if first.year > last.year:
+            return f"The first year ({first.year}) is after the last one ({last.year})."
+        return None
 
     def check_length(self, first: dt.date, last: dt.date) -> None:
         years = last.year - first.year + 1

@@ -1,9 +1,10 @@
 import datetime as dt
-import math
 import re
 from collections.abc import Mapping
+from functools import cached_property
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.urls import reverse as django_reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -11,13 +12,74 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.reverse import reverse as drf_reverse
 
-from deploys.fields import FUTURE_SLACK, AwareDateTimeField, is_plausible
+from deploys.fields import (
+    COMMIT_SHA_CHARACTERS,
+    COMMIT_SHA_MAX_LENGTH,
+    COMMIT_SHA_MESSAGE,
+    COMMIT_SHA_MIN_LENGTH,
+    FUTURE_SLACK,
+    MAX_DEPLOY_COMMITS,
+    MAX_DEPLOY_DURATION_SECONDS,
+    MAX_DEPLOY_MESSAGE_LENGTH,
+    AwareDateTimeField,
+    StrictCharField,
+    is_plausible,
+)
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service, single_line_validator, slug_validator
 from deploys.services import CommitInput, DeployInput
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
 from incidents.markdown import render_markdown
 
 MAX_BULK = 1000
+
+
+# --- Strict input, shared with the incidents API -----------------------------------------------------
+
+UNKNOWN = "Unknown field."
+READ_ONLY = "This field is read-only."
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Refuses keys it doesn't take instead of dropping them: a misspelt `acknowleged_at` or a
+    `status` must not look as if it had been saved."""
+
+    # Keys of the output that can't be written here, with the reason.
+    read_only_keys: dict[str, str] = {}
+
+    def to_internal_value(self, data):
+        errors = {}
+        if isinstance(data, Mapping):
+            for key in data:
+                # The browsable API's forms send the CSRF token along.
+                if key not in self.fields and key != "csrfmiddlewaretoken":
+                    errors[key] = [self.read_only_keys.get(key, UNKNOWN)]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if errors and isinstance(exc.detail, Mapping):
+                raise serializers.ValidationError({**exc.detail, **errors}) from None
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class BoundedListSerializer(serializers.ListSerializer):
+    """A list of objects whose length limits the schema shows as maxItems and minItems (drf-spectacular
+    leaves a ListSerializer's max_length and allow_empty out)."""
+
+
+class _BoundedListSerializerSchema(OpenApiSerializerFieldExtension):
+    target_class = BoundedListSerializer
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if self.target.max_length is not None:
+            schema["maxItems"] = self.target.max_length
+        if not self.target.allow_empty:
+            schema["minItems"] = max(1, self.target.min_length or 0)
+        return schema
 
 
 # --- The bulk endpoint's fast path ---------------------------------------------------------------
@@ -32,9 +94,19 @@ class _Defer(Exception):
     """Not plainly valid: DRF's own validation looks at the item."""
 
 
+class _FastPath:
+    @cached_property
+    def _field_names(self) -> frozenset[str]:
+        # A key the serializer doesn't take (StrictInputSerializer refuses it) is left to DRF. A set:
+        # `in` on the serializer's own field mapping costs a few µs an item.
+        return frozenset(self.fields)
+
+
 # CharField refuses NUL and lone surrogates; single_line_validator also every other control character.
 _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 _NOT_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# CommitInputSerializer's sha rules in one: its length limits and its characters.
+_COMMIT_SHA = re.compile(f"[0-9A-Za-z._-]{{{COMMIT_SHA_MIN_LENGTH},{COMMIT_SHA_MAX_LENGTH}}}")
 
 
 def _text(value, max_length: int | None = None, *, blank: bool = False, single_line: bool = False) -> str:
@@ -69,24 +141,51 @@ def _time(value) -> dt.datetime:
         raise _Defer from None
 
 
-class CommitInputSerializer(serializers.Serializer):
-    sha = serializers.CharField(max_length=64, validators=[single_line_validator])
+class CommitListSerializer(BoundedListSerializer):
+    """A deploy's commits. Too many is one message under `commits`, naming the limit, rather than DRF's
+    non_field_errors inside it; checked before any commit is."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            raise serializers.ValidationError(
+                f"A deploy may list up to {self.max_length:,} commits; this one lists {len(data):,}.",
+                code="max_length",
+            )
+        return super().to_internal_value(data)
+
+
+class CommitInputSerializer(_FastPath, StrictInputSerializer):
+    sha = StrictCharField(
+        min_length=COMMIT_SHA_MIN_LENGTH,
+        max_length=COMMIT_SHA_MAX_LENGTH,
+        validators=[RegexValidator(COMMIT_SHA_CHARACTERS, COMMIT_SHA_MESSAGE)],
+        help_text="The commit's id, e.g. a git sha (4 to 64 letters, digits, '.', '_' or '-').",
+    )
     authored_at = AwareDateTimeField(required=False, allow_null=True)
     message = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class Meta:
+        list_serializer_class = CommitListSerializer
 
     def fast_internal_value(self, data) -> dict:
         """See DeployInputSerializer.fast_internal_value."""
         fields = self.fields
-        if type(data) is not dict:
+        if type(data) is not dict or not data.keys() <= self._field_names:
             raise _Defer
-        value = {"sha": _text(data.get("sha"), fields["sha"].max_length, single_line=True)}
+        sha = data.get("sha")
+        if type(sha) is not str:
+            raise _Defer
+        sha = sha.strip()
+        if not _COMMIT_SHA.fullmatch(sha):
+            raise _Defer
+        value = {"sha": sha}
         if "authored_at" in data:
             value["authored_at"] = None if data["authored_at"] is None else _time(data["authored_at"])
         value["message"] = _text(data["message"], blank=True) if "message" in data else fields["message"].default
         return value
 
 
-class DeployListSerializer(serializers.ListSerializer):
+class DeployListSerializer(BoundedListSerializer):
     """The bulk endpoint's list: each item through the fast path, or through DRF when it defers or a
     validate_* method refuses it (DRF then reports the item's every error, under its index)."""
 
@@ -97,23 +196,27 @@ class DeployListSerializer(serializers.ListSerializer):
             return super().run_child_validation(data)
 
 
-class DeployInputSerializer(serializers.Serializer):
+class DeployInputSerializer(_FastPath, StrictInputSerializer):
     """A deploy as a CI system reports it. Unknown service and environment slugs are created."""
 
-    service = serializers.CharField(max_length=100, help_text="Service slug, e.g. `web`.")
-    environment = serializers.CharField(max_length=100, help_text="Environment slug, e.g. `production`.")
-    version = serializers.CharField(max_length=200, validators=[single_line_validator])
-    previous_version = serializers.CharField(
+    service = StrictCharField(max_length=100, help_text="Service slug, e.g. `web`.")
+    environment = StrictCharField(max_length=100, help_text="Environment slug, e.g. `production`.")
+    version = StrictCharField(max_length=200, validators=[single_line_validator])
+    previous_version = StrictCharField(
         max_length=200,
         validators=[single_line_validator],
         required=False,
         allow_blank=True,
         help_text="Omit it to take the version of the latest earlier successful deploy here.",
     )
-    deployer = serializers.CharField(max_length=200, validators=[single_line_validator])
-    message = serializers.CharField(required=False, allow_blank=True, default="")
+    deployer = StrictCharField(max_length=200, validators=[single_line_validator])
+    message = serializers.CharField(
+        max_length=MAX_DEPLOY_MESSAGE_LENGTH, required=False, allow_blank=True, default=""
+    )
     deployed_at = AwareDateTimeField(required=False, help_text="When it went live; default now.")
-    duration_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    duration_seconds = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_DEPLOY_DURATION_SECONDS, help_text="Up to a week."
+    )
     status = serializers.ChoiceField(choices=Deploy.Status.choices, default=Deploy.Status.SUCCEEDED)
     diff_url = serializers.URLField(max_length=1000, required=False, allow_blank=True, default="")
     external_id = serializers.CharField(
@@ -124,12 +227,15 @@ class DeployInputSerializer(serializers.Serializer):
         validators=[single_line_validator],
         help_text="Your idempotency key: a repeat with the same service and external_id returns the first deploy.",
     )
-    commits = CommitInputSerializer(many=True, required=False, default=list)
+    commits = CommitInputSerializer(many=True, required=False, default=list, max_length=MAX_DEPLOY_COMMITS)
     change_record = serializers.IntegerField(
         required=False,
         allow_null=True,
         help_text="The id of the change record (the four questions) this deploy ships, if it has one.",
     )
+
+    # What GET answers and can't be sent.
+    read_only_keys = {key: READ_ONLY for key in ("id", "url", "html_url", "production", "created_at")}
 
     class Meta:
         list_serializer_class = DeployListSerializer
@@ -171,7 +277,7 @@ class DeployInputSerializer(serializers.Serializer):
 
         Raises serializers.ValidationError from the validate_* methods it shares with DRF's path."""
         fields = self.fields
-        if type(data) is not dict:
+        if type(data) is not dict or not data.keys() <= self._field_names:
             raise _Defer
         value = {}
         for name in ("service", "environment"):
@@ -185,7 +291,11 @@ class DeployInputSerializer(serializers.Serializer):
                 data["previous_version"], fields["previous_version"].max_length, blank=True, single_line=True
             )
         value["deployer"] = _text(data.get("deployer"), fields["deployer"].max_length, single_line=True)
-        value["message"] = _text(data["message"], blank=True) if "message" in data else fields["message"].default
+        value["message"] = (
+            _text(data["message"], fields["message"].max_length, blank=True)
+            if "message" in data
+            else fields["message"].default
+        )
         if "deployed_at" in data:
             value["deployed_at"] = self.validate_deployed_at(_time(data["deployed_at"]))
         if "duration_seconds" in data:
@@ -197,7 +307,8 @@ class DeployInputSerializer(serializers.Serializer):
                     duration = float(duration)
                 except OverflowError:
                     raise _Defer from None
-                if not math.isfinite(duration) or duration < 0:
+                # Also refuses NaN and infinities.
+                if not 0 <= duration <= MAX_DEPLOY_DURATION_SECONDS:
                     raise _Defer
             value["duration_seconds"] = duration
         if "status" in data:
@@ -222,7 +333,7 @@ class DeployInputSerializer(serializers.Serializer):
                 data["external_id"], fields["external_id"].max_length, blank=True, single_line=True
             )
         commits = data.get("commits", [])
-        if type(commits) is not list:
+        if type(commits) is not list or len(commits) > MAX_DEPLOY_COMMITS:
             raise _Defer
         value["commits"] = [fields["commits"].child.fast_internal_value(commit) for commit in commits]
         if "change_record" in data:
@@ -376,37 +487,6 @@ class DeployBulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     existing = serializers.IntegerField()
     deploys = DeploySerializer(many=True)
-
-
-# --- Strict input, shared with the incidents API -----------------------------------------------------
-
-UNKNOWN = "Unknown field."
-READ_ONLY = "This field is read-only."
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Refuses keys it doesn't take instead of dropping them: a misspelt `acknowleged_at` or a
-    `status` must not look as if it had been saved."""
-
-    # Keys of the output that can't be written here, with the reason.
-    read_only_keys: dict[str, str] = {}
-
-    def to_internal_value(self, data):
-        errors = {}
-        if isinstance(data, Mapping):
-            for key in data:
-                # The browsable API's forms send the CSRF token along.
-                if key not in self.fields and key != "csrfmiddlewaretoken":
-                    errors[key] = [self.read_only_keys.get(key, UNKNOWN)]
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if errors and isinstance(exc.detail, Mapping):
-                raise serializers.ValidationError({**exc.detail, **errors}) from None
-            raise
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
 
 
 class PlainChoiceField(serializers.ChoiceField):

@@ -5,10 +5,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from deploys import services
-from deploys.auth import IngestTokenAuthentication
 from deploys.api.serializers import (
     ChangeRecordInputSerializer,
     ChangeRecordSerializer,
@@ -39,9 +37,8 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     queryset = _deploys_with_commits().newest_first()
     serializer_class = DeploySerializer
     filterset_class = DeployFilter
-    # Ingest tokens (a CI system's `Token oli_…` key) are accepted here only, and config.roles
-    # lets them do these actions and nothing else. Everywhere else an `oli_` key is a 401.
-    authentication_classes = [IngestTokenAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    # config.roles lets an ingest token (a CI system's `Token oli_…` key) do these actions and
+    # nothing else: on every other action and API it is a 403.
     ingest_actions = ("create", "bulk")
 
     def _check_ingest_scope(self, request, slugs) -> None:

@@ -47,7 +47,10 @@ def _incidents():
 
 STAMP_RESPONSES = {
     200: OpenApiResponse(IncidentSerializer, description="Stamped, or already stamped: the first time is kept."),
-    400: OpenApiResponse(description="The time is out of order or in the future; the message names the field."),
+    400: OpenApiResponse(
+        description="The time is out of order, or in the future (also when already stamped); the message names the "
+        "field."
+    ),
 }
 LINK_RESPONSES = {
     201: OpenApiResponse(DeployLinkSerializer, description="Linked."),
@@ -652,7 +655,10 @@ class RemediationViewSet(
         request=RemediationUpdateSerializer,
         responses={
             200: RemediationSerializer,
-            400: OpenApiResponse(description="A message per invalid or read-only field; nothing was saved."),
+            400: OpenApiResponse(
+                description="A message per invalid or read-only field, or under `status` when it would mark won't "
+                "do the last remediation that will be done of a published post-mortem; nothing was saved."
+            ),
         },
     )
     def partial_update(self, request, pk=None):
@@ -662,7 +668,16 @@ class RemediationViewSet(
         services.remediation_update(remediation=remediation, changes=serializer.data_for_service(), by=request.user)
         return self._answer(remediation)
 
-    @extend_schema(summary="Delete a remediation", responses={204: OpenApiResponse(description="Deleted.")})
+    @extend_schema(
+        summary="Delete a remediation added by mistake (one still open, of a post-mortem not published)",
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            400: OpenApiResponse(
+                description="Under `remediation`, why it is kept: it is done or won't do, or its post-mortem is "
+                "published (mark it won't do with a reason instead). Nothing changed."
+            ),
+        },
+    )
     def destroy(self, request, pk=None):
         services.remediation_delete(remediation=self._remediation(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deploys.auth import IngestTokenAuthentication
+from deploys.models import IngestToken
 from reports.markers import MAX_LIMIT, TIME_HELP, AnnotationForm, annotations
 from reports.metrics import metrics_text
 
@@ -29,6 +31,9 @@ class TokenBasicAuthentication(BasicAuthentication):
     def authenticate_credentials(self, userid, password, request=None):
         from rest_framework.authtoken.models import Token
 
+        if password.startswith(IngestToken.KEY_PREFIX):
+            # An ingest token given as the password: refused with the same 403 as everywhere.
+            return IngestTokenAuthentication().authenticate_credentials(password)
         token = Token.objects.select_related("user").filter(key=password).first()
         if token is None or not token.user.is_active or not hmac.compare_digest(
             token.user.get_username().encode(), userid.encode()
@@ -67,7 +72,10 @@ ANNOTATION = inline_serializer(
 
 
 class AnnotationsView(APIView):
-    authentication_classes = [TokenAuthentication, TokenBasicAuthentication, SessionAuthentication]
+    # An ingest token is known here too, to be refused with the same 403 as on every API.
+    authentication_classes = [
+        IngestTokenAuthentication, TokenAuthentication, TokenBasicAuthentication, SessionAuthentication
+    ]
     renderer_classes = [JSONRenderer]
 
     @extend_schema(

@@ -86,6 +86,10 @@ def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
 
 def _responses(serializer, *, yearly: bool) -> dict:
     period = "year" if yearly else "month"
+    bad_period = "year or month" if yearly else "month"
+    bad_example = (
+        "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM." if yearly else "Enter a month as YYYY-MM, e.g. 2010-05."
+    )
     return {
         (200, "application/json"): OpenApiResponse(
             serializer, description=f"Every {period} of the range, including empty ones, and totals over the range."
@@ -93,12 +97,15 @@ def _responses(serializer, *, yearly: bool) -> dict:
         (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=f"With format=csv: one row per {period}."),
         (400, "application/json"): OpenApiResponse(
             ReportErrorSerializer,
-            description="A bad month, `from` after `to`, a range too long, an unknown service, team or severity.",
+            description=(
+                f"A bad {bad_period}, `from` after `to`, a range too long, an unknown service, team, severity or "
+                "format."
+            ),
             examples=[
                 OpenApiExample(
                     "Bad values",
                     value={
-                        "from": ["Enter a month as YYYY-MM, e.g. 2010-05."],
+                        "from": [bad_example],
                         "service": ["Unknown service: “serach”."],
                     },
                 )

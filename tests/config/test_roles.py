@@ -28,6 +28,7 @@ from incidents.models import Alert, Incident
 pytestmark = pytest.mark.django_db
 
 INGEST = "ingest"  # not a role: an ingest token, for CI systems
+INGEST_REFUSED = "An ingest token may only post deploys."
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
 
 
@@ -359,8 +360,9 @@ def test_each_role_on_each_write(case, role, world, django_user_model):
         if case.writes:
             assert writes, "allowed, but nothing was written"
     else:
-        # An ingest key is only accepted by the deploy endpoints: elsewhere it is no credential (401).
-        assert response.status_code in ((401, 403) if role == INGEST else (403,)), response.content[:300]
+        assert response.status_code == 403, response.content[:300]
+        if role == INGEST:  # a valid key, refused by every endpoint but the deploy posts
+            assert response.json() == {"detail": INGEST_REFUSED}
         assert writes == []
 
 
@@ -392,11 +394,13 @@ def test_a_read_only_page_takes_no_post(name, world, viewer):
 
 @pytest.mark.parametrize("name", sorted(name for name in READS if _is_api(name)))
 def test_an_ingest_token_reads_nothing(name, world):
+    """The same 403 on every API, not a 401 "Invalid token": the key is valid, just not for this."""
     client = _client_for(INGEST, True, None)
 
-    response = client.get(READS[name](world))
+    response = client.get(READS[name](world), HTTP_ACCEPT="application/json")
 
-    assert response.status_code in (401, 403)
+    assert response.status_code == 403, response.content[:300]
+    assert response.json() == {"detail": INGEST_REFUSED}
 
 
 def test_an_ingest_token_opens_no_page(world):

@@ -4,13 +4,15 @@ DRF and DeploySerializer give: the same validated data, the same errors, the sam
 
 import datetime as dt
 import json
+import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
-from deploys.api.serializers import DeployInputSerializer, _Defer
+from deploys.api.serializers import CommitInputSerializer, DeployInputSerializer, _Defer
+from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.models import Deploy, DeployCommit, Service
 
@@ -57,6 +59,23 @@ ODD_TIMES = [
     "2999-12-31T23:59:59+00:00", "9999-12-31T23:30:00Z", "2999-01-01T00:00:00Z", "2010-05-18", "20100518T222050Z",
     "2010-05-18T22:20:50+25:00",
 ]
+# Each limit's both sides (deploys.fields).
+LONG_MESSAGES = [
+    "m" * MAX_DEPLOY_MESSAGE_LENGTH,
+    " " + "m" * MAX_DEPLOY_MESSAGE_LENGTH + "\n",
+    "m" * (MAX_DEPLOY_MESSAGE_LENGTH + 1),
+]
+WEEK = MAX_DEPLOY_DURATION_SECONDS
+DURATIONS_AT_THE_LIMIT = [WEEK, float(WEEK), WEEK - 0.5]
+DURATIONS_OVER_THE_LIMIT = [WEEK + 1, math.nextafter(WEEK, math.inf), 10**6, 1e308]
+SHAS = ["a" * 40, " abc1234 ", "x" * 64, "abcd", "ABCD", "r1234", "v1.2_3-x", "0" * 64]
+ODD_SHAS = [
+    "abc", "zz", "a", "abc d", "a" * 65, " " + "b" * 64 + " ", "abc/def", "ab:cd", "abc+", "ÄBCD",
+    "\u0661\u0662\u0663\u0664", "abcd\x00", "ab\ncd", 1234567, 12.5,
+]
+# A list of commits at the limit and one over it.
+MOST_COMMITS = [{"sha": f"{n:040x}"} for n in range(MAX_DEPLOY_COMMITS)]
+TOO_MANY_COMMITS = MOST_COMMITS + [{"sha": "f" * 40}]
 URLS = [
     "", "https://git.example.com/acme/web/compare/1...2", "http://example.com", "ftp://example.com/x",
     "javascript:alert(1)", "not a url", "https://exa mple.com", "https://" + "a" * 995 + ".com",
@@ -98,14 +117,22 @@ def with_one_odd(valid: st.SearchStrategy, odd_values: dict) -> st.SearchStrateg
 
 commit_items = with_one_odd(
     st.fixed_dictionaries(
-        {"sha": st.one_of(st.sampled_from(["a" * 40, " abc1234 ", "x" * 64]), SOME_TEXT)},
+        {"sha": st.one_of(st.sampled_from(SHAS), st.text("0123456789abcdefXYZ._-", min_size=4, max_size=64))},
         optional={
             "authored_at": st.one_of(st.none(), VALID_TIMES),
-            "message": st.one_of(st.sampled_from(["Fix", "", "Fix\n\nLonger body\n"]), SOME_TEXT),
-            "unknown": st.integers(),
+            "message": st.one_of(st.sampled_from(["Fix", "", "Fix\n\nLonger body\n", *LONG_MESSAGES]), SOME_TEXT),
         },
     ),
-    {"sha": odd(*ODD_TEXT), "authored_at": odd(*ODD_TIMES), "message": odd(*ODD_TEXT)},
+    {
+        "sha": st.one_of(
+            odd(*ODD_TEXT, *ODD_SHAS), st.sampled_from(ODD_SHAS), st.text(min_size=3, max_size=6)
+        ),
+        "authored_at": odd(*ODD_TIMES),
+        "message": odd(*ODD_TEXT),
+        # Keys the API doesn't take.
+        "unknown": st.integers(),
+        "author": st.text(max_size=3),
+    },
 )
 
 deploy_items = with_one_odd(
@@ -118,17 +145,21 @@ deploy_items = with_one_odd(
         },
         optional={
             "previous_version": st.one_of(st.sampled_from(["", "  ", "25134"]), SOME_TEXT),
-            "message": st.one_of(st.sampled_from(["", "Production Deploy", "two\nlines"]), SOME_TEXT),
+            "message": st.one_of(
+                st.sampled_from(["", "Production Deploy", "two\nlines", *LONG_MESSAGES[:2]]), SOME_TEXT
+            ),
             "deployed_at": VALID_TIMES,
             "duration_seconds": st.one_of(
-                st.none(), st.integers(0, 10**6), st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+                st.none(),
+                st.integers(0, WEEK),
+                st.floats(min_value=0, max_value=WEEK),
+                st.sampled_from(DURATIONS_AT_THE_LIMIT),
             ),
             "status": st.sampled_from(["succeeded", "failed", "rolled_back"]),
             "diff_url": st.sampled_from(URLS[:4]),
             "external_id": st.one_of(st.sampled_from(["", "ci-run-1"]), SOME_TEXT),
-            "commits": st.lists(commit_items, max_size=3),
+            "commits": st.one_of(st.lists(commit_items, max_size=3), st.just(MOST_COMMITS)),
             "change_record": st.sampled_from([None, "record"]),
-            "unknown": st.integers(),
         },
     ),
     {
@@ -137,14 +168,25 @@ deploy_items = with_one_odd(
         "version": odd(*ODD_TEXT),
         "deployer": odd(*ODD_TEXT),
         "previous_version": odd(*ODD_TEXT),
-        "message": odd(*ODD_TEXT),
+        "message": odd(*ODD_TEXT, *LONG_MESSAGES),
         "deployed_at": odd(*ODD_TIMES),
-        "duration_seconds": odd(-1, "30", "1e400", 1e308, -0.0, 10**400),
+        "duration_seconds": st.one_of(
+            odd(-1, "30", "1e400", -0.0, 10**400, "604800", *DURATIONS_OVER_THE_LIMIT),
+            st.floats(min_value=WEEK, exclude_min=True),
+            st.integers(min_value=WEEK + 1),
+        ),
         "status": odd("exploded", "Failed", ""),
         "diff_url": odd(*URLS),
         "external_id": odd(*ODD_TEXT),
-        "commits": odd(*ODD_TEXT),
+        "commits": odd(*ODD_TEXT, TOO_MANY_COMMITS, MOST_COMMITS[:1] + ["abc"]),
         "change_record": odd(424242, "record-as-text", 1.0, True),
+        # Keys the API doesn't take: what GET shows and can't be sent, a misspelling, the browsable
+        # API's CSRF token (DRF drops it; the fast path leaves it to DRF).
+        "unknown": st.integers(),
+        "id": st.integers(),
+        "created_at": VALID_TIMES,
+        "deployed": VALID_TIMES,
+        "csrfmiddlewaretoken": st.text(max_size=3),
     },
 )
 
@@ -172,12 +214,31 @@ def test_the_fast_path_takes_only_what_drf_takes_and_gives_the_same_data(data, r
     try:
         taken = DeployInputSerializer(many=True).child.fast_internal_value(data)
     except _Defer:
+        event(f"left to DRF, which {'takes' if valid else 'refuses'} it")
         return
     except serializers.ValidationError:
         # A validate_* method (shared with DRF's path) refused it: DRF refuses it too.
         assert not valid
         return
 
+    event("taken by the fast path")
+    assert valid, (data, drf.errors)
+    assert taken == drf.validated_data
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(data=commit_items)
+def test_the_commit_fast_path_takes_only_what_drf_takes_and_gives_the_same_data(data):
+    # A commit's own rules (the sha's above all) more often than one commit in an item's list gets them.
+    drf = CommitInputSerializer(data=data)
+    valid = drf.is_valid()
+    try:
+        taken = CommitInputSerializer().fast_internal_value(data)
+    except _Defer:
+        event(f"left to DRF, which {'takes' if valid else 'refuses'} it")
+        return
+
+    event("taken by the fast path")
     assert valid, (data, drf.errors)
     assert taken == drf.validated_data
 
@@ -194,6 +255,38 @@ def test_plain_items_take_the_fast_path(record):
     assert fast(item()) == DeployInputSerializer(data=item()).run_validation(item())
     assert fast(with_everything) == DeployInputSerializer(data=with_everything).run_validation(with_everything)
     assert fast(item(duration_seconds="34.9")) is None  # DRF's to read a number from a string
+
+
+@pytest.mark.parametrize(
+    "at_the_limit, over_it",
+    [
+        ({"message": "m" * MAX_DEPLOY_MESSAGE_LENGTH}, {"message": "m" * (MAX_DEPLOY_MESSAGE_LENGTH + 1)}),
+        ({"duration_seconds": WEEK}, {"duration_seconds": WEEK + 0.001}),
+        ({"duration_seconds": float(WEEK)}, {"duration_seconds": 1e308}),
+        ({"commits": MOST_COMMITS}, {"commits": TOO_MANY_COMMITS}),
+        ({"commits": [{"sha": "abcd"}]}, {"commits": [{"sha": "abc"}]}),
+        ({"commits": [{"sha": "x" * 64}]}, {"commits": [{"sha": "x" * 65}]}),
+        ({"commits": [{"sha": "r1234.hg_x-Y"}]}, {"commits": [{"sha": "r1234 hg"}]}),
+        ({"commits": [{"sha": "abcdef"}]}, {"commits": [{"sha": "abc/def"}]}),
+        ({"commits": [{"sha": "ABCDEF"}]}, {"commits": [{"sha": "ÄBCDEF"}]}),
+        ({"commits": [{"sha": "1234"}]}, {"commits": [{"sha": "\u0661\u0662\u0663\u0664"}]}),
+        ({"commits": [{"sha": "abcd"}]}, {"commits": [{"sha": "ab\x7fcd"}]}),
+        ({"commits": [{"sha": "a" * 40}]}, {"commits": [{"sha": "a" * 40, "author": "sandrews"}]}),
+        ({"version": "25145"}, {"version": 25145}),
+        ({"service": "web"}, {"service": 5}),
+        ({"environment": "production"}, {"environment": True}),
+        ({"deployer": "sandrews"}, {"deployer": 1.5}),
+        ({"external_id": "ci-run-1"}, {"id": 1}),
+        ({"external_id": "ci-run-1"}, {"foo": 1}),
+    ],
+)
+def test_the_fast_path_takes_each_limit_and_leaves_what_is_past_it_to_drf(at_the_limit, over_it):
+    """Past a limit DRF refuses the item, with its message; at the limit both take it, alike."""
+    assert fast(item(**at_the_limit)) == DeployInputSerializer(data=item(**at_the_limit)).run_validation(
+        item(**at_the_limit)
+    )
+    assert fast(item(**over_it)) is None
+    assert not DeployInputSerializer(data=item(**over_it)).is_valid()
 
 
 def test_the_fast_path_knows_every_field():
@@ -244,6 +337,20 @@ def test_the_fast_path_knows_every_field():
         {"commits": [{"sha": "abc", "message": None}]},
         {"commits": [{"sha": "a\nb"}]},
         {"commits": [{"sha": "x" * 65}]},
+        {"commits": [{"sha": "zz"}, {"sha": "a" * 40}, {"sha": "abc def"}, {"sha": "abc/def"}]},
+        {"commits": [{"sha": 1234567}]},
+        {"commits": [{"sha": "a" * 40, "author": "sandrews"}]},
+        {"commits": [{"sha": f"{n:040x}"} for n in range(MAX_DEPLOY_COMMITS + 1)]},
+        {"message": "m" * (MAX_DEPLOY_MESSAGE_LENGTH + 1)},
+        {"duration_seconds": 1e308},
+        {"duration_seconds": MAX_DEPLOY_DURATION_SECONDS + 1},
+        {"foo": 1},
+        {"id": 1, "url": "https://opslog.example.com/api/deploys/1/"},
+        {"service": 5},
+        {"environment": 5},
+        {"version": 25145},
+        {"previous_version": 25134},
+        {"deployer": False},
     ],
 )
 def test_a_bad_item_gets_the_single_posts_errors_under_its_index(api, overrides):
@@ -273,15 +380,14 @@ def test_an_overflowing_number_is_refused_as_in_a_single_post(api):
 def test_items_drf_reads_leniently_are_stored_as_drf_reads_them(api):
     items = [
         item(external_id="a", duration_seconds="34.5", version=" 7 ", service=" Web "),
-        item(external_id="b", version=25146, change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
+        item(external_id=25146, version="8", change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
     ]
 
     response = api.post("/api/deploys/bulk/", {"deploys": items}, format="json")
 
     assert response.status_code == 201, response.content
-    assert [(d["version"], d["duration_seconds"], d["service"]) for d in response.json()["deploys"]] == [
-        ("7", 34.5, "web"), ("25146", 34.9, "web"),
-    ]
+    stored = [(d["version"], d["duration_seconds"], d["service"], d["external_id"]) for d in response.json()["deploys"]]
+    assert stored == [("7", 34.5, "web", "a"), ("8", 34.9, "web", "25146")]
     assert response.json()["deploys"][1]["commits"][0]["sha"] == "c" * 40
 
 

@@ -11,7 +11,8 @@ from django.utils import timezone
 from deploys import tasks
 from deploys.factories import DeliveryFactory, IntegrationFactory
 from deploys.models import Delivery, Deploy
-from deploys.services import delivery_process
+from deploys.services import CommitInput, DeployInput, delivery_process, deploy_record_from_hook
+from deploys.webhooks import DeliveryRejected
 from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, derive
 from tests.deploys.hooks_support import github_headers, post, post_gitlab
 
@@ -39,6 +40,8 @@ def only_delivery() -> Delivery:
     ({"status_changed_at": "2999-06-01 10:00:00 +0000"}, "in the future or before 1970"),
     ({"status_changed_at": "9999-12-31 23:59:59 -1400"}, "not between 1970 and 2999"),
     ({"deployment_id": "9" * 300}, "external_id is longer than 200 characters"),
+    # The deploys API's limit (deploys.fields.MAX_DEPLOY_MESSAGE_LENGTH).
+    ({"commit_title": "m" * 10_001}, "The deploy's message is longer than 10,000 characters (10,001)."),
 ])
 def test_a_bad_value_fails_the_delivery_with_the_reason_and_stores_no_deploy(client, gitlab, changes, reason):
     response = post_gitlab(client, DEPLOYMENT_EVENT, derive(DEPLOYMENT, **changes))
@@ -50,6 +53,49 @@ def test_a_bad_value_fails_the_delivery_with_the_reason_and_stores_no_deploy(cli
     assert not Deploy.objects.exists()
     # Refused, not an error to retry.
     assert delivery_process(delivery_id=delivery.pk, replay=True).retry is False
+
+
+def test_a_message_of_10000_characters_is_recorded(client, gitlab):
+    post_gitlab(client, DEPLOYMENT_EVENT, derive(DEPLOYMENT, commit_title="m" * 10_000))
+
+    assert only_delivery().status == Delivery.Status.PROCESSED, only_delivery().outcome
+    assert len(Deploy.objects.get().message) == 10_000
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"duration_seconds": 1e308}, "The deploy's duration 1e+308 s is not between 0 and 604,800 s (a week)."),
+    ({"duration_seconds": float("nan")}, "The deploy's duration nan s is not between 0 and 604,800 s (a week)."),
+    ({"duration_seconds": -1.0}, "The deploy's duration -1.0 s is not between 0 and 604,800 s (a week)."),
+    (
+        {"commits": [CommitInput(sha=f"{n:040x}") for n in range(1001)]},
+        "The deploy lists 1,001 commits; a deploy may list up to 1,000.",
+    ),
+])
+def test_a_hook_deploy_past_the_apis_limits_is_refused(changes, reason):
+    # No sender's adapter gives a duration or a list of commits today; the rules hold for the one that will.
+    data = DeployInput(
+        service="web", environment="production", version="a" * 40, deployer="sandrews",
+        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.timezone.utc), **changes,
+    )
+
+    with pytest.raises(DeliveryRejected) as refusal:
+        deploy_record_from_hook(data=data)
+
+    assert str(refusal.value) == reason
+    assert not Deploy.objects.exists()
+
+
+def test_a_hook_deploy_at_the_apis_limits_is_recorded():
+    data = DeployInput(
+        service="web", environment="production", version="a" * 40, deployer="sandrews", message="m" * 10_000,
+        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.timezone.utc), duration_seconds=604_800.0,
+        commits=[CommitInput(sha=f"{n:040x}") for n in range(1000)],
+    )
+
+    deploy, created = deploy_record_from_hook(data=data)
+
+    assert created
+    assert deploy.duration_seconds == 604_800.0
 
 
 def test_a_nul_byte_in_the_body_is_refused_before_anything_is_stored(client, github):

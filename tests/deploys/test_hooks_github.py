@@ -205,6 +205,17 @@ def test_a_deploy_ships_the_commits_pushed_up_to_its_sha_not_yet_shipped(client,
     assert second.diff_url == f"https://github.com/Codertocat/Hello-World/compare/{shas[1]}...{shas[2]}"
 
 
+def test_a_push_of_more_commits_than_a_deploy_may_list_is_recorded(client, integration, push):
+    # GitHub lists up to 2,048 commits in a push; the API's 1,000 a deploy is for what a sender lists.
+    template = push["commits"][0]
+    push["commits"] = [{**template, "id": f"{n:040x}"} for n in range(1, 1202)]
+
+    assert post_github(client, "push", push).status_code == 202
+
+    assert only_delivery().status == Delivery.Status.PROCESSED, only_delivery().outcome
+    assert PushedCommit.objects.count() == 1201
+
+
 def three_commit_push(push: dict) -> list[str]:
     """The published push made into three commits, authored at 12:00, 13:00 and 14:00Z."""
     template = push["commits"][0]

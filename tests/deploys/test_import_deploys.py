@@ -223,6 +223,37 @@ def test_csv_bad_status_is_an_error_for_that_line(tmp_path):
     assert list(Deploy.objects.values_list("version", "status")) == [("25146", "failed")]
 
 
+def test_csv_rows_past_the_apis_limits_are_errors_for_their_lines(tmp_path):
+    path = write(
+        tmp_path,
+        "history.csv",
+        "service,environment,deployed_at,deployer,version,message,duration_seconds",
+        f"web,production,2010-05-18T21:00:00Z,alice,25144,{'m' * 10_000},604800",
+        f"web,production,2010-05-18T22:00:00Z,alice,25145,{'m' * 10_001},30",
+        "web,production,2010-05-18T22:20:50Z,sandrews,25146,Production Deploy,1e308",
+    )
+
+    out, err, error = run(path)
+
+    assert error is not None
+    assert err.splitlines() == [
+        "line 3: message is longer than 10000 characters",
+        "line 4: duration_seconds '1e308' is more than 604800 (a week)",
+    ]
+    assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 2 lines with errors."
+    assert list(Deploy.objects.values_list("version", "duration_seconds")) == [("25144", 604800.0)]
+
+
+def test_a_log_line_with_a_message_past_the_apis_limit_is_an_error_for_that_line(tmp_path):
+    path = write(tmp_path, "deploys.log", EXAMPLE + " " + "m" * 10_000, EXAMPLE.replace("25145", "25146"))
+
+    out, err, error = run(path)
+
+    assert error is not None
+    assert err.splitlines() == ["line 1: message is longer than 10000 characters"]
+    assert list(Deploy.objects.values_list("version", flat=True)) == ["25146"]
+
+
 def test_csv_header_missing_required_columns_aborts(tmp_path):
     path = write(
         tmp_path,

@@ -284,7 +284,7 @@ def test_errors_are_json_when_csv_was_asked_for(api):
     ("query", "errors"),
     [
         ("from=2010-13", {"from": ["Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."]}),
-        ("from=2012&to=2010", {"from": ["The first month (2012-01) is after the last one (2010-01)."]}),
+        ("from=2012&to=2010", {"from": ["The first year (2012) is after the last one (2010)."]}),
         ("from=2000&to=2020", {"to": ["A report covers at most 20 calendar years; 2000 to 2020 is 21."]}),
     ],
 )

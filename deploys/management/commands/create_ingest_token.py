@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from deploys.models import Service
 from deploys.services import ingest_token_create
 
+SHOWN = 30  # services named in the error for an unknown one
+
 
 class Command(BaseCommand):
     help = (
@@ -15,14 +17,21 @@ class Command(BaseCommand):
         parser.add_argument("name", help="Who uses it, e.g. 'jenkins-deploy'.")
         parser.add_argument(
             "--service", action="append", default=[], metavar="SLUG",
-            help="Limit it to this service (repeat for more); without it, any service.",
+            help="Limit it to this service, which must exist already (repeat for more); without it, any service.",
         )
 
     def handle(self, *args, name: str, service: list[str], **options):
         found = {s.slug: s for s in Service.objects.filter(slug__in=service)}
         unknown = sorted(set(service) - set(found))
         if unknown:
-            raise CommandError(f"No service {', '.join(unknown)}: make it first (a deploy of it, or the admin).")
+            slugs = list(Service.objects.order_by("slug").values_list("slug", flat=True)[: SHOWN + 1])
+            known = f"The services are {', '.join(slugs[:SHOWN])}" if slugs else "There are no services yet"
+            if len(slugs) > SHOWN:
+                known += ", …"
+            raise CommandError(
+                f"No service {', '.join(unknown)}. {known}; a service is made by its first deploy "
+                "(with a token for any service) or in the admin (Services)."
+            )
         try:
             _, key = ingest_token_create(name=name, services=found.values())
         except ValidationError as exc:

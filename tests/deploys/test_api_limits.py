@@ -7,25 +7,15 @@ import pytest
 
 from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
+from tests.deploys.test_bulk_fast_path import item
 
 pytestmark = pytest.mark.django_db
 
 SHA_MESSAGE = "Enter a commit id of letters, digits, '.', '_' and '-' only, e.g. a git sha."
 
 
-def payload(**overrides):
-    data = {
-        "service": "web",
-        "environment": "production",
-        "version": "25145",
-        "deployer": "sandrews",
-        "message": "Production Deploy",
-        "deployed_at": "2010-05-18T22:20:50Z",
-        "duration_seconds": 34.9,
-        "external_id": "ci-run-1",
-    }
-    data.update(overrides)
-    return data
+# One valid deploy, the same as the bulk fast-path tests post.
+payload = item
 
 
 def refused(response, errors: dict) -> None:

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev migrate demo clean webhook-examples
+.PHONY: run test lint format install install-dev migrate demo clean webhook-examples
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Opslog needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -51,6 +51,16 @@ webhook-examples:
 
 test: install-dev webhook-examples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Ruff (lint and format check) and the one-way dependencies between the apps (import-linter).
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

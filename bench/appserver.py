@@ -146,18 +146,22 @@ class App:
         print(f"migrated and seeded in {time.perf_counter() - started:.0f} s", flush=True)
         self.manage("collectstatic", "--no-input", "-v", "0")
         # A superuser (allowed everywhere) with a known password for the login form, and its API token.
-        self.token = self.manage(
-            "shell",
-            "-c",
-            "import os\n"
-            "from django.contrib.auth import get_user_model\n"
-            "from rest_framework.authtoken.models import Token\n"
-            f"user, _ = get_user_model().objects.get_or_create(username={BENCH_USER!r}, "
-            "defaults={'is_staff': True, 'is_superuser': True})\n"
-            "user.set_password(os.environ['BENCH_PASSWORD'])\n"
-            "user.save()\n"
-            "print(Token.objects.get_or_create(user=user)[0].key)\n",
-        ).strip().splitlines()[-1]
+        self.token = (
+            self.manage(
+                "shell",
+                "-c",
+                "import os\n"
+                "from django.contrib.auth import get_user_model\n"
+                "from rest_framework.authtoken.models import Token\n"
+                f"user, _ = get_user_model().objects.get_or_create(username={BENCH_USER!r}, "
+                "defaults={'is_staff': True, 'is_superuser': True})\n"
+                "user.set_password(os.environ['BENCH_PASSWORD'])\n"
+                "user.save()\n"
+                "print(Token.objects.get_or_create(user=user)[0].key)\n",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
         print(f"database ready in {time.perf_counter() - started:.0f} s")
 
     # --- gunicorn ----------------------------------------------------------------------------------
@@ -166,11 +170,18 @@ class App:
         self.port = free_port()
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "config.wsgi",
-                "--workers", str(self.workers),
-                "--bind", f"127.0.0.1:{self.port}",
-                "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
-                "--error-logfile", "-",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--workers",
+                str(self.workers),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--worker-tmp-dir",
+                "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
+                "--error-logfile",
+                "-",
             ],
             cwd=ROOT,
             env=self.env,

@@ -62,8 +62,11 @@ def single_deploy(now: dt.datetime) -> dict:
         "duration_seconds": 30.0,
         "external_id": f"single-{key}",
         "commits": [
-            {"sha": uuid.uuid4().hex + key[:8], "authored_at": (now - dt.timedelta(hours=h)).isoformat(),
-             "message": f"Change {h}"}
+            {
+                "sha": uuid.uuid4().hex + key[:8],
+                "authored_at": (now - dt.timedelta(hours=h)).isoformat(),
+                "message": f"Change {h}",
+            }
             for h in (3, 7)
         ],
     }
@@ -82,7 +85,7 @@ def run_single(url: str, token: str, clients: int, seconds: float) -> dict:
             session.headers["Authorization"] = f"Token {token}"
             start.wait()
             while time.perf_counter() < stop_at[0]:
-                body = single_deploy(dt.datetime.now(dt.timezone.utc))
+                body = single_deploy(dt.datetime.now(dt.UTC))
                 began = time.perf_counter()
                 try:
                     answer = session.post(f"{url}/api/deploys/", json=body, timeout=60)
@@ -106,13 +109,19 @@ def run_single(url: str, token: str, clients: int, seconds: float) -> dict:
         thread.join()
     elapsed = time.perf_counter() - began
     p50, p95, p99 = quantiles(latencies)
-    return {"requests": len(latencies), "rate": len(latencies) / elapsed, "p50": p50, "p95": p95, "p99": p99,
-            "errors": errors}
+    return {
+        "requests": len(latencies),
+        "rate": len(latencies) / elapsed,
+        "p50": p50,
+        "p95": p95,
+        "p99": p99,
+        "errors": errors,
+    }
 
 
 def bulk_batches(batches: int, commits: int, prefix: str) -> list[list[dict]]:
     """`batches` × 1,000 past deploys in time order: a backfill, oldest first."""
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     total = batches * BATCH
     first = now - dt.timedelta(days=30)
     step = (now - dt.timedelta(hours=1) - first) / total
@@ -122,22 +131,27 @@ def bulk_batches(batches: int, commits: int, prefix: str) -> list[list[dict]]:
         for i in range(BATCH):
             n = b * BATCH + i
             at = first + step * n
-            batch.append({
-                "service": SERVICES[n % len(SERVICES)],
-                "environment": "production" if n % 2 else "staging",
-                "version": f"v{n}",
-                "deployer": f"dev{n % 40:02d}",
-                "message": "Backfilled deploy",
-                "deployed_at": at.isoformat(),
-                "duration_seconds": 30.0,
-                "status": "succeeded",
-                "external_id": f"{prefix}-{n}",
-                "commits": [
-                    {"sha": f"{n:024x}{c:016x}", "authored_at": (at - dt.timedelta(hours=2)).isoformat(),
-                     "message": "Backfilled commit"}
-                    for c in range(commits)
-                ],
-            })
+            batch.append(
+                {
+                    "service": SERVICES[n % len(SERVICES)],
+                    "environment": "production" if n % 2 else "staging",
+                    "version": f"v{n}",
+                    "deployer": f"dev{n % 40:02d}",
+                    "message": "Backfilled deploy",
+                    "deployed_at": at.isoformat(),
+                    "duration_seconds": 30.0,
+                    "status": "succeeded",
+                    "external_id": f"{prefix}-{n}",
+                    "commits": [
+                        {
+                            "sha": f"{n:024x}{c:016x}",
+                            "authored_at": (at - dt.timedelta(hours=2)).isoformat(),
+                            "message": "Backfilled commit",
+                        }
+                        for c in range(commits)
+                    ],
+                }
+            )
         out.append(batch)
     return out
 
@@ -158,12 +172,24 @@ def run_bulk(url: str, token: str, batches: list[list[dict]]) -> dict:
                 answer.json()  # read and parse the whole answer, as a client would
         elapsed = time.perf_counter() - began
     deploys = sum(len(batch) for batch in batches)
-    return {"deploys": deploys, "rate": deploys / elapsed, "median_batch": statistics.median(times),
-            "errors": errors}
+    return {"deploys": deploys, "rate": deploys / elapsed, "median_batch": statistics.median(times), "errors": errors}
 
 
-COLUMNS = ["service_id", "environment_id", "version", "previous_version", "deployer", "message", "deployed_at",
-           "duration_seconds", "status", "diff_url", "external_id", "created_at", "change_record_id"]
+COLUMNS = [
+    "service_id",
+    "environment_id",
+    "version",
+    "previous_version",
+    "deployer",
+    "message",
+    "deployed_at",
+    "duration_seconds",
+    "status",
+    "diff_url",
+    "external_id",
+    "created_at",
+    "change_record_id",
+]
 
 
 def run_ceiling(database_url: str, batches: list[list[dict]], *, triggers: bool = True) -> dict:
@@ -180,13 +206,27 @@ def run_ceiling(database_url: str, batches: list[list[dict]], *, triggers: bool 
         ids = dict(conn.execute("SELECT slug, id FROM deploys_service").fetchall())
         envs = dict(conn.execute("SELECT slug, id FROM deploys_environment").fetchall())
         conn.commit()
-        statement = (f"INSERT INTO deploys_deploy ({', '.join(COLUMNS)}) "
-                     f"VALUES ({', '.join(['%s'] * len(COLUMNS))})")
+        statement = f"INSERT INTO deploys_deploy ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
         # Rows built before the clock starts, as the API's clients send theirs ready-made.
         row_batches = [
-            [(ids[d["service"]], envs[d["environment"]], d["version"], "", d["deployer"], d["message"],
-              dt.datetime.fromisoformat(d["deployed_at"]), d["duration_seconds"], d["status"], "",
-              prefix + d["external_id"], dt.datetime.now(dt.timezone.utc), None) for d in batch]
+            [
+                (
+                    ids[d["service"]],
+                    envs[d["environment"]],
+                    d["version"],
+                    "",
+                    d["deployer"],
+                    d["message"],
+                    dt.datetime.fromisoformat(d["deployed_at"]),
+                    d["duration_seconds"],
+                    d["status"],
+                    "",
+                    prefix + d["external_id"],
+                    dt.datetime.now(dt.UTC),
+                    None,
+                )
+                for d in batch
+            ]
             for batch in batches
         ]
         began = time.perf_counter()
@@ -222,31 +262,44 @@ def main() -> int:
 
         print(f"\n1. single POST /api/deploys/: {args.clients} clients for {args.single_seconds:.0f} s…", flush=True)
         single = run_single(app.url, app.token, args.clients, args.single_seconds)
-        print(f"   {single['requests']:,} requests, {single['rate']:.1f} requests/s, "
-              f"p50 {single['p50'] * 1000:.0f} ms, p95 {single['p95'] * 1000:.0f} ms, "
-              f"p99 {single['p99'] * 1000:.0f} ms, errors {len(single['errors'])}", flush=True)
+        print(
+            f"   {single['requests']:,} requests, {single['rate']:.1f} requests/s, "
+            f"p50 {single['p50'] * 1000:.0f} ms, p95 {single['p95'] * 1000:.0f} ms, "
+            f"p99 {single['p99'] * 1000:.0f} ms, errors {len(single['errors'])}",
+            flush=True,
+        )
         for error in sorted(set(single["errors"]))[:5]:
             print(f"   error: {error}")
 
         batches = bulk_batches(args.batches, args.bulk_commits, "bulk")
-        print(f"\n2. POST /api/deploys/bulk/: {args.batches} batches of {BATCH:,}"
-              f" ({args.bulk_commits} commits each deploy)…", flush=True)
+        print(
+            f"\n2. POST /api/deploys/bulk/: {args.batches} batches of {BATCH:,}"
+            f" ({args.bulk_commits} commits each deploy)…",
+            flush=True,
+        )
         bulk = run_bulk(app.url, app.token, batches)
-        print(f"   {bulk['deploys']:,} deploys, {bulk['rate']:,.0f} deploys/s, "
-              f"{bulk['median_batch'] * 1000:.0f} ms per batch (median), errors {len(bulk['errors'])}", flush=True)
+        print(
+            f"   {bulk['deploys']:,} deploys, {bulk['rate']:,.0f} deploys/s, "
+            f"{bulk['median_batch'] * 1000:.0f} ms per batch (median), errors {len(bulk['errors'])}",
+            flush=True,
+        )
         for error in bulk["errors"][:3]:
             print(f"   error: {error}")
 
         print(f"\n3. ceiling: executemany of the same {bulk['deploys']:,} rows into deploys_deploy…", flush=True)
         ceiling = run_ceiling(args.database_url, batches)
-        print(f"   {ceiling['rows']:,} rows, {ceiling['rate']:,.0f} rows/s (the report rollup's triggers run per INSERT)")
+        print(
+            f"   {ceiling['rows']:,} rows, {ceiling['rate']:,.0f} rows/s (the report rollup's triggers run per INSERT)"
+        )
         bare = run_ceiling(args.database_url, batches, triggers=False)
         print(f"   without triggers: {bare['rows']:,} rows, {bare['rate']:,.0f} rows/s (the bare insert rate)")
 
         met = bulk["rate"] >= 5000 and not bulk["errors"]
-        print(f"\nbulk is {bulk['rate'] / ceiling['rate']:.0%} of the executemany ceiling with triggers, "
-              f"{bulk['rate'] / bare['rate']:.0%} of the bare insert rate; goal ≥ 5,000 deploys/s: "
-              f"{'met' if met else 'NOT met'}")
+        print(
+            f"\nbulk is {bulk['rate'] / ceiling['rate']:.0%} of the executemany ceiling with triggers, "
+            f"{bulk['rate'] / bare['rate']:.0%} of the bare insert rate; goal ≥ 5,000 deploys/s: "
+            f"{'met' if met else 'NOT met'}"
+        )
         print(f"load average after: {load_average()}")
         if single["errors"] or bulk["errors"]:
             print(app.log_tail())

@@ -73,7 +73,7 @@ class Opslog(HttpUser):
 
     @task(2)
     def post_deploy(self):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         key = uuid.uuid4().hex
         body = {
             "service": SERVICES[int(key[:2], 16) % len(SERVICES)],
@@ -85,14 +85,21 @@ class Opslog(HttpUser):
             "duration_seconds": 42.0,
             "external_id": f"load-{key}",
             "commits": [
-                {"sha": uuid.uuid4().hex + key[:8], "authored_at": (now - dt.timedelta(hours=h)).isoformat(),
-                 "message": f"Change {h}"}
+                {
+                    "sha": uuid.uuid4().hex + key[:8],
+                    "authored_at": (now - dt.timedelta(hours=h)).isoformat(),
+                    "message": f"Change {h}",
+                }
                 for h in (2, 5)
             ],
         }
         with self.client.post(
-            "/api/deploys/", json=body, name="POST deploy", headers={"Authorization": f"Token {self.token}"},
-            allow_redirects=False, catch_response=True,
+            "/api/deploys/",
+            json=body,
+            name="POST deploy",
+            headers={"Authorization": f"Token {self.token}"},
+            allow_redirects=False,
+            catch_response=True,
         ) as answer:
             if answer.status_code != 201:
                 answer.failure(f"{answer.status_code} {answer.text[:200]}")
@@ -104,13 +111,17 @@ def percentile(entry, fraction: float) -> int:
 
 def report(stats, seconds: float) -> dict:
     rows = sorted(stats.entries.values(), key=lambda e: e.name)
-    print(f"\n{'endpoint':<16} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'errors':>7}")
+    print(
+        f"\n{'endpoint':<16} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'max ms':>7} {'errors':>7}"
+    )
     for entry in [*rows, stats.total]:
         name = "all" if entry is stats.total else entry.name
-        print(f"{name:<16} {entry.num_requests:>9,} {entry.num_requests / seconds:>7.1f} "
-              f"{percentile(entry, 0.5):>7} {percentile(entry, 0.95):>7} {percentile(entry, 0.99):>7} "
-              f"{int(entry.max_response_time or 0):>7} {entry.num_failures:>7}")
+        print(
+            f"{name:<16} {entry.num_requests:>9,} {entry.num_requests / seconds:>7.1f} "
+            f"{percentile(entry, 0.5):>7} {percentile(entry, 0.95):>7} {percentile(entry, 0.99):>7} "
+            f"{int(entry.max_response_time or 0):>7} {entry.num_failures:>7}"
+        )
     for error in stats.errors.values():
         print(f"error: {error.method} {error.name}: {error.error} ×{error.occurrences}")
     return {"p95": percentile(stats.total, 0.95), "errors": stats.total.num_failures}
@@ -132,12 +143,16 @@ def main() -> int:
     with App(args.database_url, workers=args.workers, seed_days=args.days, keep_db=args.keep_db) as app:
         # Every user has a session of its own, from a real login (not counted in the figures).
         sessions = [app.login_cookies() for _ in range(args.users)]
-        user_class = type("OpslogUser", (Opslog,), {
-            "abstract": False,
-            "wait_time": between(args.wait_min, args.wait_max),
-            "sessions": itertools.cycle(sessions),
-            "token": app.token,
-        })
+        user_class = type(
+            "OpslogUser",
+            (Opslog,),
+            {
+                "abstract": False,
+                "wait_time": between(args.wait_min, args.wait_max),
+                "sessions": itertools.cycle(sessions),
+                "token": app.token,
+            },
+        )
         env = Environment(user_classes=[user_class], host=app.url)
         runner = env.create_local_runner()
         try:
@@ -146,8 +161,10 @@ def main() -> int:
                 gevent.sleep(0.05)
             gevent.sleep(0.5)
             env.stats.reset_all()
-            print(f"{args.users} users, think time {args.wait_min}–{args.wait_max} s, "
-                  f"measuring {args.duration:.0f} s…", flush=True)
+            print(
+                f"{args.users} users, think time {args.wait_min}–{args.wait_max} s, measuring {args.duration:.0f} s…",
+                flush=True,
+            )
             started = time.perf_counter()
             load_during = []
             end = started + args.duration
@@ -160,8 +177,10 @@ def main() -> int:
             runner.quit()
         figures = report(env.stats, seconds)
         print(f"\nload average (1 min) during the run: {', '.join(load_during)}; after: {load_average()}")
-        print(f"goals: zero errors — {'met' if figures['errors'] == 0 else 'NOT met'}; "
-              f"p95 under 300 ms — {'met' if figures['p95'] < 300 else 'NOT met'} ({figures['p95']} ms)")
+        print(
+            f"goals: zero errors — {'met' if figures['errors'] == 0 else 'NOT met'}; "
+            f"p95 under 300 ms — {'met' if figures['p95'] < 300 else 'NOT met'} ({figures['p95']} ms)"
+        )
         if figures["errors"]:
             print(app.log_tail())
     return 0 if figures["errors"] == 0 and figures["p95"] < 300 else 1

@@ -46,8 +46,8 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-START = dt.datetime(2016, 1, 1, tzinfo=dt.timezone.utc)
-END = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+START = dt.datetime(2016, 1, 1, tzinfo=dt.UTC)
+END = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 MARKER = "bench-loaded"
 
 
@@ -66,9 +66,16 @@ def load(deploys: int) -> None:
     from deploys.models import Environment, Service
 
     rng = random.Random(2010)
-    services = [Service.objects.get_or_create(slug=s, defaults={"name": s, "dev_team": t})[0]
-                for s, t in [("web", "storefront"), ("api", "platform"), ("search", "discovery"),
-                             ("payments", "checkout"), ("images", "platform")]]
+    services = [
+        Service.objects.get_or_create(slug=s, defaults={"name": s, "dev_team": t})[0]
+        for s, t in [
+            ("web", "storefront"),
+            ("api", "platform"),
+            ("search", "discovery"),
+            ("payments", "checkout"),
+            ("images", "platform"),
+        ]
+    ]
     production = Environment.objects.get(slug="production")
     staging = Environment.objects.get(slug="staging")
     span = (END - START).total_seconds()
@@ -80,15 +87,51 @@ def load(deploys: int) -> None:
             # Volume grows over the decade: later times are likelier.
             at = START + dt.timedelta(seconds=span * (rng.random() ** 0.7))
             status = "rolled_back" if rng.random() < 0.02 else "failed" if rng.random() < 0.02 else "succeeded"
-            yield (rng.choice(services).pk, production.pk, str(100000 + n), "", rng.choice(deployers),
-                   "Production deploy", at, 42.0, status, "", f"{MARKER}-{n}", at)
+            yield (
+                rng.choice(services).pk,
+                production.pk,
+                str(100000 + n),
+                "",
+                rng.choice(deployers),
+                "Production deploy",
+                at,
+                42.0,
+                status,
+                "",
+                f"{MARKER}-{n}",
+                at,
+            )
         for n in range(deploys // 4):
             at = START + dt.timedelta(seconds=span * rng.random())
-            yield (rng.choice(services).pk, staging.pk, str(5000000 + n), "", rng.choice(deployers),
-                   "Staging deploy", at, 30.0, "succeeded", "", f"{MARKER}-s{n}", at)
+            yield (
+                rng.choice(services).pk,
+                staging.pk,
+                str(5000000 + n),
+                "",
+                rng.choice(deployers),
+                "Staging deploy",
+                at,
+                30.0,
+                "succeeded",
+                "",
+                f"{MARKER}-s{n}",
+                at,
+            )
 
-    columns = ["service_id", "environment_id", "version", "previous_version", "deployer", "message", "deployed_at",
-               "duration_seconds", "status", "diff_url", "external_id", "created_at"]
+    columns = [
+        "service_id",
+        "environment_id",
+        "version",
+        "previous_version",
+        "deployer",
+        "message",
+        "deployed_at",
+        "duration_seconds",
+        "status",
+        "diff_url",
+        "external_id",
+        "created_at",
+    ]
     print(f"loading {deploys:,} production deploys (+{deploys // 4:,} staging)…", flush=True)
     copy_rows("deploys_deploy", columns, deploy_rows())
 
@@ -120,22 +163,64 @@ def load(deploys: int) -> None:
             at = START + dt.timedelta(seconds=span * rng.random())
             detected = at + dt.timedelta(seconds=rng.uniform(10, 7200))
             resolved = detected + dt.timedelta(seconds=rng.uniform(60, 86400)) if rng.random() < 0.98 else None
-            yield (f"Incident {n}", rng.randint(1, 4), at, detected, None, None, resolved, "monitoring", "", "",
-                   "", "[]", "bench", f"{MARKER}-{n}", at, at, "")
+            yield (
+                f"Incident {n}",
+                rng.randint(1, 4),
+                at,
+                detected,
+                None,
+                None,
+                resolved,
+                "monitoring",
+                "",
+                "",
+                "",
+                "[]",
+                "bench",
+                f"{MARKER}-{n}",
+                at,
+                at,
+                "",
+            )
 
     print(f"loading {incidents:,} incidents…", flush=True)
-    copy_rows("incidents_incident",
-              ["title", "severity", "started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at",
-               "detected_by", "detection_source", "summary", "commander", "participants", "source", "external_id",
-               "created_at", "updated_at", "archive_reason"], incident_rows())
+    copy_rows(
+        "incidents_incident",
+        [
+            "title",
+            "severity",
+            "started_at",
+            "detected_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "detected_by",
+            "detection_source",
+            "summary",
+            "commander",
+            "participants",
+            "source",
+            "external_id",
+            "created_at",
+            "updated_at",
+            "archive_reason",
+        ],
+        incident_rows(),
+    )
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM incidents_incident WHERE source = 'bench' ORDER BY id")
         incident_ids = [row[0] for row in cursor.fetchall()]
     deploy_ids = [row[0] for row in production_deploys]
-    copy_rows("incidents_incident_services", ["incident_id", "service_id"],
-              ((i, rng.choice(services).pk) for i in incident_ids))
-    copy_rows("incidents_incidentdeploy", ["incident_id", "deploy_id", "relation", "note", "created_at"],
-              ((i, rng.choice(deploy_ids), "cause", "", START) for i in incident_ids[: incidents // 5]))
+    copy_rows(
+        "incidents_incident_services",
+        ["incident_id", "service_id"],
+        ((i, rng.choice(services).pk) for i in incident_ids),
+    )
+    copy_rows(
+        "incidents_incidentdeploy",
+        ["incident_id", "deploy_id", "relation", "note", "created_at"],
+        ((i, rng.choice(deploy_ids), "cause", "", START) for i in incident_ids[: incidents // 5]),
+    )
     print("marking each sha's first production delivery…", flush=True)
     with connection.cursor() as cursor:
         # The rule of deploys.services.commit_deliveries_refresh, in one statement for the bulk load.
@@ -165,8 +250,10 @@ def loaded() -> bool:
 
 def wipe() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE deploys_deploy, deploys_deploycommit, incidents_incident, "
-                       "incidents_incident_services, incidents_incidentdeploy, incidents_timelineentry CASCADE")
+        cursor.execute(
+            "TRUNCATE deploys_deploy, deploys_deploycommit, incidents_incident, "
+            "incidents_incident_services, incidents_incidentdeploy, incidents_timelineentry CASCADE"
+        )
     call_command("flush", interactive=False, verbosity=0)
 
 
@@ -237,8 +324,10 @@ def main() -> None:
             selectors.rollup_zone = real
 
     if selectors.rollup_zone() != settings.OPSLOG_REPORT_TIME_ZONE:
-        sys.exit(f"the report rollups are in {selectors.rollup_zone()}, not {settings.OPSLOG_REPORT_TIME_ZONE}: "
-                 "run manage.py rebuild_report_rollup")
+        sys.exit(
+            f"the report rollups are in {selectors.rollup_zone()}, not {settings.OPSLOG_REPORT_TIME_ZONE}: "
+            "run manage.py rebuild_report_rollup"
+        )
 
     def through_api():
         response = api.get("/api/reports/monthly/?from=2016-01&to=2025-12")
@@ -269,8 +358,10 @@ def main() -> None:
     print(f"data: {deploy_rows:,} deploys, {commit_rows:,} commits")
     print(f"1-minute load average: {load_before:.2f} before the timings, {os.getloadavg()[0]:.2f} after")
     print(f"baseline GROUP BY (deploys per month): {baseline_s * 1000:8.1f} ms")
-    print(f"120-month report, selector:            {report_s * 1000:8.1f} ms  (goal < 1000 ms; "
-          f"{report_s / baseline_s:.1f}x baseline, goal <= 3x)")
+    print(
+        f"120-month report, selector:            {report_s * 1000:8.1f} ms  (goal < 1000 ms; "
+        f"{report_s / baseline_s:.1f}x baseline, goal <= 3x)"
+    )
     print(f"120-month report, API:                 {api_s * 1000:8.1f} ms")
     print(f"12-month dashboard page:               {dashboard_s * 1000:8.1f} ms  (goal < 300 ms)")
     print(f"120-month report without the rollups:  {scan_s * 1000:8.1f} ms  (same answer)")

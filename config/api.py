@@ -67,9 +67,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, TooManyFieldsSent):
-        exc = exceptions.ParseError(
-            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields."
-        )
+        exc = exceptions.ParseError(f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields.")
     return drf_exception_handler(exc, context)
 
 

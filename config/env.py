@@ -84,8 +84,8 @@ def env_origins(name: str) -> list[str]:
 
 
 def env_emails(name: str, default: list[str] | None = None) -> list[str]:
-    from django.core.validators import validate_email
     from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
 
     addresses = env_list(name, default)
     for address in addresses:
@@ -160,8 +160,18 @@ def env_database(name: str, default: str) -> dict:
 
 # DRF's throttles read only the period's first letter, so "5/month" would mean five a minute:
 # accept only the spellings that mean what they say.
-_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-                 "d": 86400, "day": 86400}
+_RATE_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def env_rate(name: str, default: str) -> str | None:

@@ -18,6 +18,10 @@ class ContentNegotiation(DefaultContentNegotiation):
             # message names the formats the schema documents.
             formats = [r.format for r in renderers if not isinstance(r, BrowsableAPIRenderer)]
             raise exceptions.ValidationError(
-                {api_settings.URL_FORMAT_OVERRIDE or "format": [f"Unknown format “{format}”: use {' or '.join(formats)}."]}
+                {
+                    api_settings.URL_FORMAT_OVERRIDE or "format": [
+                        f"Unknown format “{format}”: use {' or '.join(formats)}."
+                    ]
+                }
             )
         return matching

@@ -239,9 +239,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_url(
-    "CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "amqps", "pyamqp")
-)
+CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", schemes=("redis", "rediss", "amqp", "amqps", "pyamqp"))
 # Embedded default: with no broker, tasks run in-process right away.
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -302,9 +300,7 @@ OPSLOG_SUMMARY_EMAILS = env_emails("OPSLOG_SUMMARY_EMAILS")
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend"
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )
 EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)  # 465 with EMAIL_USE_SSL
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -327,9 +323,7 @@ OPSLOG_BASE_URL = env_url("OPSLOG_BASE_URL")
 # Tracker keys such as OPS-123 in post-mortems and remediations link here; {key} is the key.
 OPSLOG_TRACKER_URL = env_url("OPSLOG_TRACKER_URL")
 if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:
-    raise ImproperlyConfigured(
-        "OPSLOG_TRACKER_URL must contain {key}, e.g. https://tracker.example.com/browse/{key}."
-    )
+    raise ImproperlyConfigured("OPSLOG_TRACKER_URL must contain {key}, e.g. https://tracker.example.com/browse/{key}.")
 # Only these tracker projects' keys become links (e.g. "OPS,DEV"); empty: any key but the
 # look-alikes of standards (UTF-8, ISO-8601, SHA-256…).
 OPSLOG_TRACKER_PROJECTS = [p.upper() for p in env_list("OPSLOG_TRACKER_PROJECTS")]

@@ -38,7 +38,8 @@ def api_token(request):
             Token.objects.filter(user=request.user).delete()
             token = Token.objects.create(user=request.user)
         messages.warning(
-            request, f"Your API token is {token.key} — copy it now: this page won't show it again. "
+            request,
+            f"Your API token is {token.key} — copy it now: this page won't show it again. "
             "The previous one, if any, no longer works.",
         )
         return redirect("api_token")

@@ -8,7 +8,7 @@ how it stays idempotent lives there. Payload shapes:
 """
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.http import HttpRequest
 
@@ -80,7 +80,7 @@ def parse_gitlab_time(payload: object, path: str) -> datetime:
         except ValueError:
             continue
         if parsed.tzinfo is None and raw.endswith(" UTC"):
-            parsed = parsed.replace(tzinfo=timezone.utc)  # strptime's %Z parses the name, sets no zone
+            parsed = parsed.replace(tzinfo=UTC)  # strptime's %Z parses the name, sets no zone
         return _aware(parsed, path, raw)
     raise DeliveryRejected(f"{path} is not a GitLab time like '2021-04-28 21:50:00 +0200': {raw!r}"[:300])
 

@@ -125,15 +125,19 @@ class IntegrationForm(forms.ModelForm):
 
     # render_value=False: a form redisplayed after an error doesn't send a pasted secret back either.
     secret = forms.CharField(
-        required=False, strip=True, min_length=16, max_length=500,
+        required=False,
+        strip=True,
+        min_length=16,
+        max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Leave blank to generate a strong one. Paste one only when the sender makes its own "
-                  "(PagerDuty shows a signing secret when you add the webhook). Shown once, after saving.",
+        "(PagerDuty shows a signing secret when you add the webhook). Shown once, after saving.",
     )
     generate_secret = forms.BooleanField(
-        required=False, label="Generate a new secret",
+        required=False,
+        label="Generate a new secret",
         help_text="Replace the secret with a newly generated one, shown once after saving. The sender "
-                  "must be given it: deliveries signed with the old one are refused from then on.",
+        "must be given it: deliveries signed with the old one are refused from then on.",
     )
 
     class Meta:
@@ -145,7 +149,9 @@ class IntegrationForm(forms.ModelForm):
         if self.instance.pk:
             # self.fields is this form's own copy: the add form keeps its label and help.
             self.fields["secret"].label = "New secret"
-            self.fields["secret"].help_text = (
+            self.fields[
+                "secret"
+            ].help_text = (
                 "The current secret can't be shown. Paste a new one here to replace it; leave blank to keep it."
             )
 
@@ -176,7 +182,14 @@ class IntegrationAdmin(admin.ModelAdmin):
         if obj is None:
             return ["kind", "name", "secret", "service_mapping", "options", "is_active"]
         return [
-            "kind", "name", "webhook_url", "secret", "generate_secret", "service_mapping", "options", "is_active",
+            "kind",
+            "name",
+            "webhook_url",
+            "secret",
+            "generate_secret",
+            "service_mapping",
+            "options",
+            "is_active",
             "created_at",
         ]
 
@@ -208,8 +221,17 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ["delivery_id", "event", "outcome"]
     date_hierarchy = "received_at"
     fields = [
-        "integration", "kind", "event", "delivery_id", "status", "outcome", "attempts", "received_at",
-        "processed_at", "headers", "body",
+        "integration",
+        "kind",
+        "event",
+        "delivery_id",
+        "status",
+        "outcome",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "headers",
+        "body",
     ]
     readonly_fields = fields
 

@@ -19,9 +19,26 @@ SERVICES = [
     ("payments", "Payments", "Checkout", "Grace Okafor"),
 ]
 DEPLOYERS = [
-    "akhan", "bmoreau", "cliu", "dokoye", "eharper", "fsilva", "gpetrov", "hnguyen", "ibrahim",
-    "jmurphy", "kweber", "lrossi", "mgarcia", "nlindqvist", "oadeyemi", "pkowalski", "qzhang",
-    "rsantos", "sdubois", "tyamada",
+    "akhan",
+    "bmoreau",
+    "cliu",
+    "dokoye",
+    "eharper",
+    "fsilva",
+    "gpetrov",
+    "hnguyen",
+    "ibrahim",
+    "jmurphy",
+    "kweber",
+    "lrossi",
+    "mgarcia",
+    "nlindqvist",
+    "oadeyemi",
+    "pkowalski",
+    "qzhang",
+    "rsantos",
+    "sdubois",
+    "tyamada",
 ]
 MESSAGES = [
     "Tweak search ranking for long-tail queries",
@@ -57,8 +74,7 @@ def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResu
     today = timezone.localtime(now, tz).date()
     first_day = today - dt.timedelta(days=days)
     services = {
-        slug: ServiceFactory(slug=slug, name=name, dev_team=team, ops_contact=ops)
-        for slug, name, team, ops in SERVICES
+        slug: ServiceFactory(slug=slug, name=name, dev_team=team, ops_contact=ops) for slug, name, team, ops in SERVICES
     }
     environments = {e.slug: e for e in Environment.objects.filter(slug__in=[p[0] for p in PIPELINE])}
 
@@ -71,16 +87,12 @@ def seed_deploys(*, days: int = 730, now: dt.datetime | None = None) -> DemoResu
         day += dt.timedelta(days=1)
     _chain_versions(deploys)
 
-    existing_ids = set(
-        Deploy.objects.filter(external_id__startswith="demo-").values_list("external_id", flat=True)
-    )
+    existing_ids = set(Deploy.objects.filter(external_id__startswith="demo-").values_list("external_id", flat=True))
     new = [d for d in deploys if d.external_id not in existing_ids]
     with transaction.atomic():
         Deploy.objects.bulk_create(new, batch_size=500)
         new_ids = {id(d) for d in new}
-        created = DeployCommit.objects.bulk_create(
-            [c for c in commits if id(c.deploy) in new_ids], batch_size=500
-        )
+        created = DeployCommit.objects.bulk_create([c for c in commits if id(c.deploy) in new_ids], batch_size=500)
         services_module.commit_deliveries_refresh(shas=[c.sha for c in created])
     return DemoResult(created=len(new), existing=len(deploys) - len(new))
 
@@ -102,8 +114,7 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
         version = str(20000 + day_number * 8 + index)
         start = dt.datetime.combine(day, dt.time(9, 0), tzinfo=tz) + dt.timedelta(minutes=slot * 60 + rng.randint(0, 5))
         shas = [
-            (_sha(slug, version, n), start - dt.timedelta(hours=rng.uniform(0.5, 72)))
-            for n in range(rng.randint(1, 4))
+            (_sha(slug, version, n), start - dt.timedelta(hours=rng.uniform(0.5, 72))) for n in range(rng.randint(1, 4))
         ]
         for env_slug, offset in PIPELINE:
             at = start + dt.timedelta(minutes=offset + rng.randint(0, 10))
@@ -122,7 +133,7 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
                 version=version,
                 deployer=deployer,
                 message=f"{environments[env_slug].name} deploy: {message}",
-                deployed_at=at.astimezone(dt.timezone.utc),
+                deployed_at=at.astimezone(dt.UTC),
                 duration_seconds=round(rng.uniform(20, 140) * (1.5 if env_slug == "production" else 1), 1),
                 status=status,
                 external_id=f"demo-{slug}-{env_slug}-{version}",

@@ -46,7 +46,9 @@ class DeployFactory(factory.django.DjangoModelFactory):
     duration_seconds = 34.9
     status = Deploy.Status.SUCCEEDED
     diff_url = factory.LazyAttribute(
-        lambda o: f"https://git.example.com/acme/{o.service.slug}/compare/{o.previous_version or 'HEAD~1'}...{o.version}"
+        lambda o: (
+            f"https://git.example.com/acme/{o.service.slug}/compare/{o.previous_version or 'HEAD~1'}...{o.version}"
+        )
     )
     external_id = ""
 

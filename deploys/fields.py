@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 NAIVE_MESSAGE = "Include a UTC offset, e.g. 2024-05-18T22:20:50Z or 2024-05-18T22:20:50+02:00."
 # Far-off years overflow when converted between time zones; no real record needs them.
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.timezone.utc)
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 RANGE_MESSAGE = "Enter a time between 1970 and 2999."
 # A deploy time a little ahead of ours is a sender's clock drift; more is a mistake.
 FUTURE_SLACK = dt.timedelta(minutes=5)
@@ -34,7 +34,7 @@ class AwareDateTimeField(serializers.DateTimeField):
     default_error_messages = {"naive": NAIVE_MESSAGE, "range": RANGE_MESSAGE}
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("default_timezone", dt.timezone.utc)
+        kwargs.setdefault("default_timezone", dt.UTC)
         super().__init__(**kwargs)
 
     def to_internal_value(self, value):

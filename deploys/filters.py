@@ -159,8 +159,10 @@ class TeamsField(forms.Field):
             return []
         candidates = set(values) | set(split_values(values))
         known = set(
-            Service.objects.filter(dev_team__in=candidates).exclude(dev_team="")
-            .values_list("dev_team", flat=True).distinct()
+            Service.objects.filter(dev_team__in=candidates)
+            .exclude(dev_team="")
+            .values_list("dev_team", flat=True)
+            .distinct()
         )
         teams = []
         for value in values:
@@ -233,14 +235,16 @@ class DeployFilter(django_filters.FilterSet):
     # Labels, not help texts, for the fields the page shows: a help text would make the widget
     # point (aria-describedby) at a text the page doesn't show. The API docs show the labels.
     service = ListModelChoiceFilter(
-        queryset=Service.objects.all(), empty_label="All services",
+        queryset=Service.objects.all(),
+        empty_label="All services",
         label="Service slugs: service=web&service=api, or comma-separated.",
     )
     team = TeamFilter(
         label="Teams: deploys of their services (Service.dev_team); team=Storefront&team=Platform, or comma-separated.",
     )
     environment = ListModelChoiceFilter(
-        queryset=Environment.objects.all(), empty_label="All environments",
+        queryset=Environment.objects.all(),
+        empty_label="All environments",
         label="Environment slugs: environment=production&environment=production-eu, or comma-separated.",
     )
     production = true_or_false_filter(
@@ -248,16 +252,19 @@ class DeployFilter(django_filters.FilterSet):
     )
     deployer = django_filters.CharFilter(method="filter_deployer")
     status = ListChoiceFilter(
-        choices=Deploy.Status.choices, empty_label="Any status",
+        choices=Deploy.Status.choices,
+        empty_label="Any status",
         label="Statuses: status=succeeded&status=rolled_back, or comma-separated.",
     )
     failed_change = true_or_false_filter(
-        "filter_failed_change", "Failed change",
+        "filter_failed_change",
+        "Failed change",
         "true: deploys that caused at least one incident or were rolled back (the change failure "
         "rate's numerator); false: the others.",
     )
     remediates = true_or_false_filter(
-        "filter_remediates", "Remediates",
+        "filter_remediates",
+        "Remediates",
         "true: deploys made to fix an incident (rollback, hotfix: the rework rate's numerator); false: the others.",
     )
     since = DateOrAwareDateTimeFilter(
@@ -270,8 +277,16 @@ class DeployFilter(django_filters.FilterSet):
     class Meta:
         model = Deploy
         fields = [
-            "service", "team", "environment", "production", "deployer", "status", "failed_change", "remediates",
-            "since", "until",
+            "service",
+            "team",
+            "environment",
+            "production",
+            "deployer",
+            "status",
+            "failed_change",
+            "remediates",
+            "since",
+            "until",
         ]
 
     # The deploy log's form has fields for these; the other filters are kept as hidden inputs and
@@ -388,11 +403,13 @@ class ChangeRecordFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ChangeRecord.Kind.choices, empty_label="Any kind")
     owner = django_filters.CharFilter(method="filter_owner", help_text="Who makes the change (any case).")
     since = DateOrAwareDateTimeFilter(
-        method="filter_since", label="Planned since",
+        method="filter_since",
+        label="Planned since",
         help_text="A date (whole day, reporting time zone) or a time with offset.",
     )
     until = DateOrAwareDateTimeFilter(
-        method="filter_until", label="Planned until",
+        method="filter_until",
+        label="Planned until",
         help_text="A date (inclusive) or a time with offset (exclusive).",
     )
 

@@ -51,7 +51,9 @@ class ChangeRecordForm(forms.Form):
     what will happen when it goes wrong; what will you do when it does."""
 
     title = forms.CharField(
-        max_length=200, label="What is changing", help_text="In a line: “Add an index to orders.created_at”.",
+        max_length=200,
+        label="What is changing",
+        help_text="In a line: “Add an index to orders.created_at”.",
         widget=forms.TextInput(attrs={"autofocus": True}),
     )
     owner = forms.CharField(max_length=200, label="Who is making the change")
@@ -61,19 +63,28 @@ class ChangeRecordForm(forms.Form):
         queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="—"
     )
     done_before = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="Have you done this before?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=10_000,
+        label="Have you done this before?",
         help_text="Here or elsewhere; how did it go?",
     )
     failure_impact = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="What will happen when it goes wrong?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=10_000,
+        label="What will happen when it goes wrong?",
         help_text="Not if: when. Who notices, and what do they see?",
     )
     failure_response = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="What will you do when it does go wrong?",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=10_000,
+        label="What will you do when it does go wrong?",
         help_text="How to roll back or forward, and how long that takes.",
     )
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), max_length=20_000, required=False, label="Details",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=20_000,
+        required=False,
+        label="Details",
         help_text="Anything else: the plan, links, who to call.",
     )
 

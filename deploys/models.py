@@ -85,7 +85,11 @@ class Deploy(models.Model):
         max_length=200, blank=True, help_text="The sender's idempotency key, unique per service."
     )
     change_record = models.ForeignKey(
-        "ChangeRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="deploys",
+        "ChangeRecord",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deploys",
         help_text="The risky change this deploy ships, if it had a change record.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -254,12 +258,14 @@ class Integration(models.Model):
     name = models.CharField(max_length=100, unique=True, help_text="A name for people, e.g. 'GitHub acme org'.")
     secret_encrypted = models.TextField(editable=False)
     service_mapping = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='The sender\'s name for a service → an Opslog service slug, e.g. {"acme/web-app": "web"}. '
-                  "Unmapped names fall back to the sender's own (for GitHub, the repository name).",
+        "Unmapped names fall back to the sender's own (for GitHub, the repository name).",
     )
     options = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Kind-specific settings, e.g. for Alertmanager {"promote_labels": {"severity": "critical"}}.',
     )
     is_active = models.BooleanField(default=True)
@@ -381,15 +387,21 @@ class IngestToken(models.Model):
     key_start = models.CharField(max_length=12, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
         related_name="+",
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     services = models.ManyToManyField(
-        Service, blank=True, related_name="+",
+        Service,
+        blank=True,
+        related_name="+",
         help_text="The services it may post deploys of; none: any service, including new ones. "
-                  "A leaked key then can't write another team's history.",
+        "A leaked key then can't write another team's history.",
     )
 
     class Meta:

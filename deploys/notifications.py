@@ -40,8 +40,7 @@ def send_chat(deploy: Deploy) -> None:
 
 def send_email(deploy: Deploy) -> None:
     subject = (
-        f"[Opslog] {deploy.service.slug} {deploy.version} deployed to "
-        f"{deploy.environment.slug} by {deploy.deployer}"
+        f"[Opslog] {deploy.service.slug} {deploy.version} deployed to {deploy.environment.slug} by {deploy.deployer}"
     )
     body = [chat_line(deploy), ""]
     if deploy.message:

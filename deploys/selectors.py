@@ -15,13 +15,7 @@ def current_production_deploys() -> list[Deploy]:
 
     Two queries whatever the number of services or deploys.
     """
-    latest = (
-        Deploy.objects.production()
-        .live()
-        .filter(service=OuterRef("pk"))
-        .newest_first()
-        .values("pk")[:1]
-    )
+    latest = Deploy.objects.production().live().filter(service=OuterRef("pk")).newest_first().values("pk")[:1]
     ids = [
         pk
         for pk in Service.objects.annotate(live_deploy_id=Subquery(latest)).values_list("live_deploy_id", flat=True)
@@ -34,9 +28,13 @@ def deploy_neighbours(deploy: Deploy) -> tuple[Deploy | None, Deploy | None]:
     """The deploys just before and after this one of the same service in the same environment."""
     stream = Deploy.objects.filter(service_id=deploy.service_id, environment_id=deploy.environment_id)
     earlier = (
-        stream.filter(deployed_at__lt=deploy.deployed_at)
-        | stream.filter(deployed_at=deploy.deployed_at, pk__lt=deploy.pk)
-    ).newest_first().first()
+        (
+            stream.filter(deployed_at__lt=deploy.deployed_at)
+            | stream.filter(deployed_at=deploy.deployed_at, pk__lt=deploy.pk)
+        )
+        .newest_first()
+        .first()
+    )
     later = (
         (
             stream.filter(deployed_at__gt=deploy.deployed_at)

@@ -14,7 +14,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from deploys.models import (
-    ChangeRecord, Delivery, Deploy, DeployCommit, Environment, IngestToken, Integration, PushedCommit, Service,
+    ChangeRecord,
+    Delivery,
+    Deploy,
+    DeployCommit,
+    Environment,
+    IngestToken,
+    Integration,
+    PushedCommit,
+    Service,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,9 +115,7 @@ def _commit_rows(deploy: Deploy, commits: Iterable[CommitInput]) -> list[DeployC
         if commit.sha in seen:
             continue
         seen.add(commit.sha)
-        rows.append(
-            DeployCommit(deploy=deploy, sha=commit.sha, authored_at=commit.authored_at, message=commit.message)
-        )
+        rows.append(DeployCommit(deploy=deploy, sha=commit.sha, authored_at=commit.authored_at, message=commit.message))
     return rows
 
 
@@ -266,17 +272,12 @@ def _fill_previous_versions(pairs: list[tuple[DeployInput, Deploy]]) -> None:
         latest = max(d.deployed_at for d in deploys)
         stored = Deploy.objects.live().filter(service_id=service_id, environment_id=environment_id)
         # What was live when the batch starts, plus everything that went live during it.
-        live = list(
-            stored.filter(deployed_at__lt=earliest).newest_first().values_list("deployed_at", "version")[:1]
-        )
-        live += stored.filter(deployed_at__gte=earliest, deployed_at__lt=latest).values_list(
-            "deployed_at", "version"
-        )
+        live = list(stored.filter(deployed_at__lt=earliest).newest_first().values_list("deployed_at", "version")[:1])
+        live += stored.filter(deployed_at__gte=earliest, deployed_at__lt=latest).values_list("deployed_at", "version")
         live += [
             (d.deployed_at, d.version)
             for _, d in pairs
-            if (d.service_id, d.environment_id) == (service_id, environment_id)
-            and d.status == Deploy.Status.SUCCEEDED
+            if (d.service_id, d.environment_id) == (service_id, environment_id) and d.status == Deploy.Status.SUCCEEDED
         ]
         live.sort(key=lambda row: row[0])
         times = [row[0] for row in live]
@@ -309,8 +310,15 @@ def commit_deliveries_refresh(*, shas: Iterable[str]) -> int:
         # Plain value rows, not model instances: a backfill refreshes thousands of commits a request.
         rows = list(
             DeployCommit.objects.filter(sha__in=chunk).values_list(
-                "pk", "sha", "authored_at", "first_delivered_at", "lead_seconds",
-                "deploy_id", "deploy__deployed_at", "deploy__status", "deploy__environment__is_production",
+                "pk",
+                "sha",
+                "authored_at",
+                "first_delivered_at",
+                "lead_seconds",
+                "deploy_id",
+                "deploy__deployed_at",
+                "deploy__status",
+                "deploy__environment__is_production",
             )
         )
         first: dict[str, tuple[tuple, int]] = {}  # sha → ((deployed_at, deploy id), commit row id)
@@ -340,7 +348,8 @@ def _write_deliveries(rows: list[tuple[int, datetime | None, float | None]]) -> 
     if connection.vendor != "postgresql":
         DeployCommit.objects.bulk_update(
             [DeployCommit(pk=pk, first_delivered_at=at, lead_seconds=lead) for pk, at, lead in rows],
-            ["first_delivered_at", "lead_seconds"], batch_size=500,
+            ["first_delivered_at", "lead_seconds"],
+            batch_size=500,
         )
         return
     ids, times, leads = (list(column) for column in zip(*rows))
@@ -370,7 +379,14 @@ def deploy_shas(deploy_ids: Iterable[int]) -> list[str]:
 
 
 CHANGE_RECORD_FIELDS = [
-    "title", "kind", "service", "owner", "planned_at", "description", "done_before", "failure_impact",
+    "title",
+    "kind",
+    "service",
+    "owner",
+    "planned_at",
+    "description",
+    "done_before",
+    "failure_impact",
     "failure_response",
 ]
 
@@ -417,8 +433,12 @@ def delivery_receive(
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
-                integration=integration, kind=integration.kind, event=event[:100], delivery_id=delivery_id[:200],
-                headers=headers, body=body,
+                integration=integration,
+                kind=integration.kind,
+                event=event[:100],
+                delivery_id=delivery_id[:200],
+                headers=headers,
+                body=body,
             )
     except IntegrityError:
         existing = Delivery.objects.filter(integration=integration, delivery_id=delivery_id[:200]).first()
@@ -454,9 +474,7 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
     from deploys.webhooks import SENDERS, DeliveryIgnored, DeliveryRejected
 
     with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
-        )
+        delivery = Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
         if delivery is None:
             return None
         if not replay and delivery.status in (Delivery.Status.PROCESSED, Delivery.Status.IGNORED):
@@ -469,7 +487,9 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
                 # Only here: a ValueError from inside an adapter is a bug to retry, not a bad body.
                 raise DeliveryRejected(f"The body is not valid JSON: {exc}"[:300]) from None
             if _has_nul(payload):
-                raise DeliveryRejected("The body has a NUL character (\\u0000) in a string; the database can't store it.")
+                raise DeliveryRejected(
+                    "The body has a NUL character (\\u0000) in a string; the database can't store it."
+                )
             with transaction.atomic():
                 outcome = SENDERS[delivery.kind].process(delivery, payload)
             status = Delivery.Status.PROCESSED
@@ -508,7 +528,8 @@ def delivery_requeue_stale(*, older_than: timedelta) -> int:
     delivery whose task is merely slow is safe to queue twice."""
     stale = list(
         Delivery.objects.filter(status=Delivery.Status.RECEIVED, received_at__lt=timezone.now() - older_than)
-        .order_by("received_at").values_list("pk", flat=True)[:1000]
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
     )
     for delivery_id in stale:
         delivery_queue(delivery_id)
@@ -520,9 +541,7 @@ def delivery_purge(*, older_than: timedelta) -> int:
     ignored or failed): their bodies can be megabytes and carry senders' names and emails. The
     records they made (deploys, incidents, alerts) stay. One still waiting is kept, whatever its age."""
     finished = [Delivery.Status.PROCESSED, Delivery.Status.IGNORED, Delivery.Status.FAILED]
-    deleted, _ = Delivery.objects.filter(
-        status__in=finished, received_at__lt=timezone.now() - older_than
-    ).delete()
+    deleted, _ = Delivery.objects.filter(status__in=finished, received_at__lt=timezone.now() - older_than).delete()
     return deleted
 
 
@@ -614,9 +633,7 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
     shipped = DeployCommit.objects.filter(
         deploy__in=Deploy.objects.live().filter(service=service, environment=environment, deployed_at__lt=before)
     ).values("sha")
-    pending = (
-        PushedCommit.objects.filter(service=service, id__lte=head.id).exclude(sha__in=shipped).order_by("id")
-    )
+    pending = PushedCommit.objects.filter(service=service, id__lte=head.id).exclude(sha__in=shipped).order_by("id")
     return [CommitInput(sha=c.sha, authored_at=c.authored_at, message=c.message) for c in pending]
 
 
@@ -624,7 +641,11 @@ def _check_hook_input(data: DeployInput) -> None:
     """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
     authenticated, not trusted to send well-formed values."""
     from deploys.fields import (
-        FUTURE_SLACK, MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH, is_plausible,
+        FUTURE_SLACK,
+        MAX_DEPLOY_COMMITS,
+        MAX_DEPLOY_DURATION_SECONDS,
+        MAX_DEPLOY_MESSAGE_LENGTH,
+        is_plausible,
     )
     from deploys.webhooks import DeliveryRejected
 

@@ -12,7 +12,6 @@ from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_
 from deploys.models import ChangeRecord, Deploy, DeployCommit
 
 
-
 @require_safe
 def deploy_list(request):
     filterset = DeployFilter(request.GET or None, queryset=selectors.deploy_log())
@@ -71,7 +70,9 @@ RECENT_CHANGE_RECORDS = 30
 
 def _recent_change_records(deploy: Deploy) -> list[ChangeRecord]:
     """The latest change records, those of the deploy's service first."""
-    same_service = Case(When(service_id=deploy.service_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+    same_service = Case(
+        When(service_id=deploy.service_id, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
     return list(
         ChangeRecord.objects.select_related("service")
         .annotate(other_service=same_service)
@@ -146,4 +147,3 @@ def change_detail(request, pk: int):
     record = get_object_or_404(ChangeRecord.objects.select_related("service", "created_by"), pk=pk)
     deploys = record.deploys.with_related().newest_first()
     return render(request, "deploys/changerecord_detail.html", {"record": record, "deploys": deploys})
-

@@ -31,8 +31,11 @@ def _signed_by(sender, request, body: bytes, integration: Integration) -> bool:
     except ImproperlyConfigured:
         # One integration whose secret can't be decrypted (OPSLOG_SECRETS_KEY changed) must not
         # turn every delivery of its kind into an error: skip it, loudly.
-        logger.error("integration %s (%s): its secret can't be decrypted; set it again in the admin",
-                     integration.pk, integration.name)
+        logger.error(
+            "integration %s (%s): its secret can't be decrypted; set it again in the admin",
+            integration.pk,
+            integration.name,
+        )
         return False
     return sender.verify(request, body, secret)
 
@@ -72,8 +75,11 @@ def hook_receive(request, kind: str):
         # A body we can't read still gets stored, so the failure is visible and replayable.
         event, delivery_id = "", ""
     delivery, created = delivery_receive(
-        integration=integration, event=event, delivery_id=delivery_id or body_digest(body),
-        headers=stored_headers(request), body=text,
+        integration=integration,
+        event=event,
+        delivery_id=delivery_id or body_digest(body),
+        headers=stored_headers(request),
+        body=text,
     )
     if not created and delivery.status == Delivery.Status.RECEIVED:
         # The sender retries because it saw no success, or the first task was never queued (the

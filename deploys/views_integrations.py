@@ -16,7 +16,6 @@ from deploys import services
 from deploys.models import Delivery, Integration
 
 
-
 class DeliveryFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *Integration.Kind.choices])
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Delivery.Status.choices])

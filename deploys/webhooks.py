@@ -40,8 +40,14 @@ SENDERS: dict[str, Sender] = {}
 # Headers stored as "[redacted]": they carry the integration's secret, or (signatures) enough to
 # guess it offline from the stored body. A replay doesn't check signatures again: it needs none.
 SECRET_HEADERS = {
-    "authorization", "proxy-authorization", "x-api-key", "x-gitlab-token", "cookie",
-    "x-hub-signature", "x-hub-signature-256", "x-pagerduty-signature",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "x-gitlab-token",
+    "cookie",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-pagerduty-signature",
 }
 
 
@@ -65,6 +71,5 @@ def body_digest(body: bytes) -> str:
 
 def stored_headers(request: HttpRequest) -> dict[str, str]:
     return {
-        name: ("[redacted]" if name.lower() in SECRET_HEADERS else value)
-        for name, value in request.headers.items()
+        name: ("[redacted]" if name.lower() in SECRET_HEADERS else value) for name, value in request.headers.items()
     }

@@ -111,7 +111,7 @@ def _pagerduty_verify(request, body: bytes, secret: str) -> bool:
     # Several signatures during a secret rotation; any one matching will do. Every one is compared,
     # in constant time.
     given = [part.strip() for part in request.headers.get("X-PagerDuty-Signature", "").split(",")]
-    return any([same(part, expected) for part in given if part])
+    return any(same(part, expected) for part in given if part)
 
 
 def _pagerduty_identify(request, body: bytes) -> tuple[str, str]:
@@ -234,8 +234,11 @@ def _alertmanager_process(delivery, payload) -> str:
         counts[what] += 1
         # Only while it fires: one already over when Opslog hears of it is a person's call, and an
         # incident promoted from it would sit open with nobody to resolve it.
-        if (alert.incident_id is None and alert.status == Alert.Status.FIRING
-                and services.promote_rule_matches(alert.labels, rule)):
+        if (
+            alert.incident_id is None
+            and alert.status == Alert.Status.FIRING
+            and services.promote_rule_matches(alert.labels, rule)
+        ):
             try:
                 incident, _ = services.alert_promote(alert=alert)
             except ValidationError as error:

@@ -1,9 +1,7 @@
 from django.contrib import admin
 
 from incidents import services
-
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
-
 
 # The admin shows incidents' history but doesn't change it: timestamps, severity, services and
 # deploy links change through the incident pages and the API, which write the timeline.
@@ -41,9 +39,22 @@ class IncidentAdmin(admin.ModelAdmin):
     search_fields = ["title", "summary", "external_id"]
     date_hierarchy = "started_at"
     readonly_fields = [
-        "severity", "services_list", "started_at", "detected_at", "acknowledged_at", "mitigated_at",
-        "resolved_at", "source", "external_id", "created_at", "created_by", "updated_at", "updated_by",
-        "archived_at", "archived_by", "archive_reason",
+        "severity",
+        "services_list",
+        "started_at",
+        "detected_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "source",
+        "external_id",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "archived_at",
+        "archived_by",
+        "archive_reason",
     ]
     exclude = ["services"]
     inlines = [IncidentDeployInline, TimelineEntryInline]
@@ -136,6 +147,16 @@ class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "starts_at"
     raw_id_fields = ["incident", "integration"]
     readonly_fields = [
-        "integration", "fingerprint", "name", "labels", "annotations", "starts_at", "ends_at", "status",
-        "generator_url", "incident", "created_at", "updated_at",
+        "integration",
+        "fingerprint",
+        "name",
+        "labels",
+        "annotations",
+        "starts_at",
+        "ends_at",
+        "status",
+        "generator_url",
+        "incident",
+        "created_at",
+        "updated_at",
     ]

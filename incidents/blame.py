@@ -15,7 +15,10 @@ SUGGESTION = (
 
 PHRASES: list[tuple[str, str]] = [
     (r"\bshould(?: have|['’]ve)\b", "“Should have” judges with hindsight. What did the person know at the time?"),
-    (r"\bshouldn['’]t(?: have|['’]ve)\b", "“Shouldn't have” judges with hindsight. What did the person know at the time?"),
+    (
+        r"\bshouldn['’]t(?: have|['’]ve)\b",
+        "“Shouldn't have” judges with hindsight. What did the person know at the time?",
+    ),
     (r"\bcareless(ly|ness)?\b", "“Careless” blames a person. What made the mistake easy to make?"),
     (r"\bhuman error\b", "“Human error” is where the investigation starts, not where it ends."),
     (r"\bfault\b(?!-)", "“Fault” looks for someone to blame. Which conditions contributed?"),

@@ -114,7 +114,8 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
         acknowledged_at=acknowledged,
         mitigated_at=mitigated,
         resolved_at=resolved,
-        detected_by=Incident.DetectedBy.CUSTOMER if "ustomer" in source_text or "Support" in source_text
+        detected_by=Incident.DetectedBy.CUSTOMER
+        if "ustomer" in source_text or "Support" in source_text
         else Incident.DetectedBy.MONITORING,
         detection_source=source_text,
         summary=f"**What users saw:** {title.lower()}.\n\nFirst noticed through: {source_text}.",
@@ -150,8 +151,11 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
         if fix is not None:
             IncidentDeployFactory(incident=incident, deploy=fix, relation=IncidentDeploy.Relation.REMEDIATION)
             entries.append(
-                (fix.deployed_at, TimelineEntry.Kind.DEPLOY_LINKED,
-                 f"Linked {fix.service.slug} {fix.version} to production (deploy #{fix.pk}) as remediating.")
+                (
+                    fix.deployed_at,
+                    TimelineEntry.Kind.DEPLOY_LINKED,
+                    f"Linked {fix.service.slug} {fix.version} to production (deploy #{fix.pk}) as remediating.",
+                )
             )
     for at, kind, text in entries:
         TimelineEntryFactory(incident=incident, at=at, kind=kind, text=text, created_at=at)
@@ -171,13 +175,27 @@ REMEDIATIONS = [
     ("ops", "Dashboard for indexer lag per shard"),
 ]
 CHANGE_RECORDS = [
-    ("Add an index to orders.created_at", "schema", "Yes, on listings last quarter.",
-     "Writes to orders lock while the index builds; checkout stalls.",
-     "Cancel the migration and drop the half-built index; build it concurrently at night."),
-    ("New checkout flow at 10 %", "feature", "We have ramped features behind flags before, not checkout.",
-     "Payments fail for the 10 % cohort.", "Turn the flag off; it takes effect within a minute."),
-    ("Move image storage to the new bucket", "storage", "No.",
-     "Images 404 on product pages.", "Switch the CDN origin back to the old bucket."),
+    (
+        "Add an index to orders.created_at",
+        "schema",
+        "Yes, on listings last quarter.",
+        "Writes to orders lock while the index builds; checkout stalls.",
+        "Cancel the migration and drop the half-built index; build it concurrently at night.",
+    ),
+    (
+        "New checkout flow at 10 %",
+        "feature",
+        "We have ramped features behind flags before, not checkout.",
+        "Payments fail for the 10 % cohort.",
+        "Turn the flag off; it takes effect within a minute.",
+    ),
+    (
+        "Move image storage to the new bucket",
+        "storage",
+        "No.",
+        "Images 404 on product pages.",
+        "Switch the CDN origin back to the old bucket.",
+    ),
 ]
 
 
@@ -210,8 +228,10 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
             # Minor ones caused upstream sometimes need no action from us.
             no_action = incident.severity == 4 and rng.random() < 0.4
             if no_action:
-                text.update(no_action_needed=True,
-                            no_action_reason="A one-off outage at our CDN provider; nothing of ours to change.")
+                text.update(
+                    no_action_needed=True,
+                    no_action_reason="A one-off outage at our CDN provider; nothing of ours to change.",
+                )
             postmortem = PostMortemFactory(
                 incident=incident,
                 status=PostMortem.Status.PUBLISHED if published else PostMortem.Status.DRAFT,
@@ -223,9 +243,12 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                 **text,
             )
             _history(postmortem, rng)
-            for kind, description in [] if no_action else rng.sample(
-                [r for r in REMEDIATIONS if r[0] == "dev"], rng.randint(1, 2)
-            ) + rng.sample([r for r in REMEDIATIONS if r[0] == "ops"], rng.randint(1, 2)):
+            for kind, description in (
+                []
+                if no_action
+                else rng.sample([r for r in REMEDIATIONS if r[0] == "dev"], rng.randint(1, 2))
+                + rng.sample([r for r in REMEDIATIONS if r[0] == "ops"], rng.randint(1, 2))
+            ):
                 due = timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.choice([7, 14, 30]))
                 roll = rng.random()
                 if due < today and roll < 0.8:
@@ -242,8 +265,11 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                     kind=kind,
                     description=description,
                     # Half owned by users (who get reminder emails), half by a name.
-                    **({"owner": rng.choice(owners), "owner_name": ""} if rng.random() < 0.5
-                       else {"owner_name": rng.choice(COMMANDERS)}),
+                    **(
+                        {"owner": rng.choice(owners), "owner_name": ""}
+                        if rng.random() < 0.5
+                        else {"owner_name": rng.choice(COMMANDERS)}
+                    ),
                     due_date=due,
                     status=status,
                     completed_at=completed,
@@ -256,9 +282,14 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
         if causes and rng.random() < 0.5 and causes[0].change_record_id is None:
             title, kind, before, impact, response = rng.choice(CHANGE_RECORDS)
             record = ChangeRecordFactory(
-                title=title, kind=kind, service=causes[0].service, owner=causes[0].deployer,
-                planned_at=causes[0].deployed_at - dt.timedelta(days=1), done_before=before,
-                failure_impact=impact, failure_response=response,
+                title=title,
+                kind=kind,
+                service=causes[0].service,
+                owner=causes[0].deployer,
+                planned_at=causes[0].deployed_at - dt.timedelta(days=1),
+                done_before=before,
+                failure_impact=impact,
+                failure_response=response,
             )
             Deploy.objects.filter(pk=causes[0].pk).update(change_record=record)
     # The latest draft is with reviewers.
@@ -267,8 +298,12 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
         latest_draft.status = PostMortem.Status.IN_REVIEW
         latest_draft.version += 1
         latest_draft.save(update_fields=["status", "version"])
-        PostMortemRevision.objects.create(postmortem=latest_draft, version=latest_draft.version,
-                                          content=latest_draft.content(), saved_at=latest_draft.updated_at)
+        PostMortemRevision.objects.create(
+            postmortem=latest_draft,
+            version=latest_draft.version,
+            content=latest_draft.content(),
+            saved_at=latest_draft.updated_at,
+        )
     return created
 
 
@@ -280,8 +315,8 @@ def _demo_owners():
     for name in COMMANDERS:
         first, last = name.split(" ", 1)
         user, created = get_user_model().objects.get_or_create(
-            username=first.lower(), defaults={"first_name": first, "last_name": last,
-                                               "email": f"{first.lower()}@example.com"}
+            username=first.lower(),
+            defaults={"first_name": first, "last_name": last, "email": f"{first.lower()}@example.com"},
         )
         if created:
             user.set_unusable_password()
@@ -296,15 +331,18 @@ def _history(postmortem, rng) -> None:
     from incidents.models import PostMortem, PostMortemRevision
 
     final = postmortem.content()
-    draft = dict(final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="",
-                 contributing_factors="")
+    draft = dict(
+        final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="", contributing_factors=""
+    )
     steps = [draft, dict(final, status="draft")]
     if postmortem.status == PostMortem.Status.PUBLISHED:
         steps.append(final)
     start = postmortem.created_at
     for number, content in enumerate(steps, start=1):
         PostMortemRevision.objects.create(
-            postmortem=postmortem, version=number, content=content,
+            postmortem=postmortem,
+            version=number,
+            content=content,
             saved_at=start + (postmortem.updated_at - start) * number / len(steps),
         )
     PostMortem.objects.filter(pk=postmortem.pk).update(version=len(steps))
@@ -347,18 +385,25 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     first = now - dt.timedelta(days=days)
     alerts = []
-    for incident in Incident.objects.filter(source=SOURCE, detected_by=Incident.DetectedBy.MONITORING,
-                                            started_at__gte=first).prefetch_related("services"):
+    for incident in Incident.objects.filter(
+        source=SOURCE, detected_by=Incident.DetectedBy.MONITORING, started_at__gte=first
+    ).prefetch_related("services"):
         service = next(iter(incident.services.all()), None)
         name = "".join(word.capitalize() for word in (incident.detection_source or incident.title).split()[:3])
         fired = incident.detected_at or incident.started_at
         ended = incident.mitigated_at or incident.resolved_at
-        alerts.append(Alert(
-            fingerprint=_fingerprint(name, service.slug if service else ""), name=name[:200],
-            labels={"alertname": name, "severity": "critical", "service": service.slug if service else ""},
-            annotations={"summary": incident.title}, starts_at=fired, ends_at=ended,
-            status=Alert.Status.RESOLVED if ended else Alert.Status.FIRING, incident=incident,
-        ))
+        alerts.append(
+            Alert(
+                fingerprint=_fingerprint(name, service.slug if service else ""),
+                name=name[:200],
+                labels={"alertname": name, "severity": "critical", "service": service.slug if service else ""},
+                annotations={"summary": incident.title},
+                starts_at=fired,
+                ends_at=ended,
+                status=Alert.Status.RESOLVED if ended else Alert.Status.FIRING,
+                incident=incident,
+            )
+        )
     day = first.date()
     while day <= now.date():
         rng = random.Random(f"opslog-demo-alerts-{day.isoformat()}")
@@ -369,12 +414,17 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
             ends = starts + dt.timedelta(minutes=rng.randint(shortest, longest))
             if ends > now:
                 continue
-            alerts.append(Alert(
-                fingerprint=_fingerprint(name, service), name=name,
-                labels={"alertname": name, "severity": severity, "service": service},
-                annotations={"summary": f"{name} on {service}"}, starts_at=starts, ends_at=ends,
-                status=Alert.Status.RESOLVED,
-            ))
+            alerts.append(
+                Alert(
+                    fingerprint=_fingerprint(name, service),
+                    name=name,
+                    labels={"alertname": name, "severity": severity, "service": service},
+                    annotations={"summary": f"{name} on {service}"},
+                    starts_at=starts,
+                    ends_at=ends,
+                    status=Alert.Status.RESOLVED,
+                )
+            )
         day += dt.timedelta(days=1)
     before = Alert.objects.count()
     Alert.objects.bulk_create(alerts, batch_size=500, ignore_conflicts=True)

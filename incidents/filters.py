@@ -23,7 +23,10 @@ from incidents.querysets import ARCHIVED_CHOICES
 def archived_filter(help_text: str) -> django_filters.ChoiceFilter:
     # A choice, so `archived=perhaps` is an error; no value means "false" (HideArchivedMixin).
     return django_filters.ChoiceFilter(
-        choices=ARCHIVED_CHOICES, method="filter_archived", label="Archived", empty_label="Not archived",
+        choices=ARCHIVED_CHOICES,
+        method="filter_archived",
+        label="Archived",
+        empty_label="Not archived",
         help_text=help_text,
     )
 
@@ -44,18 +47,25 @@ class HideArchivedMixin:
 
 
 class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=Incident.Status.choices, method="filter_status", empty_label="Any status")
+    status = django_filters.ChoiceFilter(
+        choices=Incident.Status.choices, method="filter_status", empty_label="Any status"
+    )
     # Labels, not help texts, for the fields the page shows (see DeployFilter).
     severity = ListChoiceFilter(
-        choices=Incident.Severity.choices, empty_label="Any severity",
+        choices=Incident.Severity.choices,
+        empty_label="Any severity",
         label="Severities: severity=1&severity=2, or comma-separated.",
     )
     service = ListModelChoiceFilter(
-        queryset=Service.objects.all(), field_name="services", method="filter_affected", empty_label="All services",
+        queryset=Service.objects.all(),
+        field_name="services",
+        method="filter_affected",
+        empty_label="All services",
         label="Affected service slugs: service=web&service=api, or comma-separated.",
     )
     team = TeamFilter(
-        field_name="team", method="filter_affected",
+        field_name="team",
+        method="filter_affected",
         label="Teams: incidents affecting their services (Service.dev_team); team=Storefront&team=Platform, "
         "or comma-separated. With `service`, an affected service must be one of those and of one of these teams.",
     )
@@ -69,7 +79,8 @@ class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
         empty_label="Deploy-related or not",
     )
     resolved = true_or_false_filter(
-        "filter_resolved", "Resolved",
+        "filter_resolved",
+        "Resolved",
         "false: incidents with no resolved time (the report's unresolved incidents, whatever their stage: "
         "open, acknowledged or mitigated); true: those with one.",
     )
@@ -82,7 +93,16 @@ class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
     class Meta:
         model = Incident
         fields = [
-            "status", "severity", "service", "team", "since", "until", "deploy_related", "resolved", "q", "archived",
+            "status",
+            "severity",
+            "service",
+            "team",
+            "since",
+            "until",
+            "deploy_related",
+            "resolved",
+            "q",
+            "archived",
         ]
 
     # The incident list's form has fields for these; the others are kept as hidden inputs and said
@@ -163,8 +183,11 @@ class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=PostMortem.Status.choices, empty_label="Any status")
     incident = django_filters.ModelChoiceFilter(queryset=Incident.objects.all(), label="Incident id")
     service = django_filters.ModelChoiceFilter(
-        queryset=Service.objects.all(), to_field_name="slug", field_name="incident__services",
-        empty_label="All services", distinct=True,
+        queryset=Service.objects.all(),
+        to_field_name="slug",
+        field_name="incident__services",
+        empty_label="All services",
+        distinct=True,
     )
     since = DateOrAwareDateTimeFilter(method="filter_since", label="Incident started since")
     until = DateOrAwareDateTimeFilter(method="filter_until", label="Incident started until")
@@ -199,8 +222,11 @@ class RemediationFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=Remediation.Kind.choices, empty_label="Dev and ops")
     status = django_filters.ChoiceFilter(choices=Remediation.Status.choices, empty_label="Any status")
     service = django_filters.ModelChoiceFilter(
-        queryset=Service.objects.all(), to_field_name="slug", field_name="postmortem__incident__services",
-        empty_label="All services", distinct=True,
+        queryset=Service.objects.all(),
+        to_field_name="slug",
+        field_name="postmortem__incident__services",
+        empty_label="All services",
+        distinct=True,
     )
     # A choice rather than a boolean, so `overdue=perhaps` is an error instead of being ignored.
     overdue = django_filters.ChoiceFilter(
@@ -220,9 +246,7 @@ class RemediationFilter(django_filters.FilterSet):
         if not value:
             return queryset
         # The owner as shown: the user when there is one, else the name.
-        return queryset.annotate(
-            owner_full_name=Concat("owner__first_name", Value(" "), "owner__last_name")
-        ).filter(
+        return queryset.annotate(owner_full_name=Concat("owner__first_name", Value(" "), "owner__last_name")).filter(
             Q(owner__isnull=False, owner__username__iexact=value)
             | Q(owner__isnull=False, owner_full_name__iexact=value)
             | Q(owner__isnull=True, owner_name__iexact=value)

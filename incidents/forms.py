@@ -1,8 +1,7 @@
 """Forms for the incident pages. They validate input; the writes are incidents.services'."""
 
 import re
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -57,7 +56,7 @@ class LocalDateTimeField(forms.DateTimeField):
             return None
         zone = timezone.get_current_timezone()
         first = naive.replace(tzinfo=zone, fold=0)
-        if first.astimezone(dt_timezone.utc).astimezone(zone).replace(tzinfo=None) != naive:
+        if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
             return None  # skipped by a DST change
         return first
 
@@ -141,9 +140,7 @@ class IncidentForm(forms.Form):
     @property
     def severity_options(self) -> list[tuple]:
         """Each severity's radio button with its one-line description."""
-        return [
-            (radio, Incident.SEVERITY_DESCRIPTIONS[int(radio.data["value"])]) for radio in self["severity"]
-        ]
+        return [(radio, Incident.SEVERITY_DESCRIPTIONS[int(radio.data["value"])]) for radio in self["severity"]]
 
     @property
     def optional_fields(self) -> list:
@@ -217,7 +214,7 @@ class DeployLinkForm(forms.Form):
 
 
 class DeploySearchForm(forms.Form):
-    """"Find another deploy": by its id, or by service and version text."""
+    """ "Find another deploy": by its id, or by service and version text."""
 
     RESULTS = 20
 
@@ -274,9 +271,7 @@ class PostMortemForm(forms.Form):
     """The whole write-up at once. `base_version` is the version the editor was opened on: the
     service refuses the save if someone saved after it."""
 
-    facilitator = forms.CharField(
-        max_length=200, required=False, help_text="Runs the meeting and keeps it blameless."
-    )
+    facilitator = forms.CharField(max_length=200, required=False, help_text="Runs the meeting and keeps it blameless.")
     meeting_date = forms.DateField(required=False, widget=DateInput, label="Meeting date")
     no_action_needed = forms.BooleanField(
         required=False, label="No action needed", help_text="Publish without remediations; say why."
@@ -339,7 +334,9 @@ class RemediationForm(forms.Form):
     status or reason — the kind comes from the column it is added in)."""
 
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, label="What is to be done",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        label="What is to be done",
         help_text="Tracker keys such as OPS-123 become links.",
     )
     kind = forms.ChoiceField(choices=Remediation.Kind.choices, widget=forms.RadioSelect)
@@ -350,7 +347,10 @@ class RemediationForm(forms.Form):
     due_date = forms.DateField(required=False, widget=DateInput, label="Due")
     status = forms.ChoiceField(choices=Remediation.Status.choices, initial=Remediation.Status.OPEN)
     wont_do_reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), max_length=5000, required=False, label="Why it won't be done",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+        label="Why it won't be done",
         help_text="Needed when the status is “Won't do”.",
     )
     tracker_ref = forms.CharField(max_length=100, required=False, label="Tracker", help_text="e.g. OPS-123, or a URL.")

@@ -6,6 +6,7 @@ from deploys.fields import MonthField, this_month
 from incidents.models import Alert
 from incidents.selectors import ALERT_REVIEW_MAX_MONTHS
 
+
 class AlertFilterForm(forms.Form):
     """The alerts list's filters: `status` and `name` (an exact alert name)."""
 

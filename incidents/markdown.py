@@ -16,8 +16,24 @@ ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"}
 # Issue keys as Jira, Linear, YouTrack and others write them: OPS-123 — not inside a word or a URL.
 TRACKER_KEY = re.compile(r"(?<![\w/.#-])([A-Z][A-Z0-9]{1,9})-(\d{1,7})\b(?!-)")
 # Standards and encodings that look like keys.
-NOT_TRACKER_PROJECTS = {"UTF", "ISO", "SHA", "HTTP", "CVE", "RFC", "TLS", "SSL", "MD", "UTC", "GMT", "IPV", "IEEE",
-                        "ECMA", "PEP", "X"}
+NOT_TRACKER_PROJECTS = {
+    "UTF",
+    "ISO",
+    "SHA",
+    "HTTP",
+    "CVE",
+    "RFC",
+    "TLS",
+    "SSL",
+    "MD",
+    "UTC",
+    "GMT",
+    "IPV",
+    "IEEE",
+    "ECMA",
+    "PEP",
+    "X",
+}
 
 
 def tracker_url(key: str) -> str | None:

@@ -167,9 +167,7 @@ def validate_lifecycle(values: dict, *, now: dt.datetime | None = None) -> None:
     present = [(name, values.get(name)) for name in LIFECYCLE if values.get(name) is not None]
     for index, (name, value) in enumerate(present):
         if value > now + CLOCK_SKEW:
-            errors.setdefault(name, []).append(
-                f"{LIFECYCLE_LABELS[name].capitalize()} time can't be in the future."
-            )
+            errors.setdefault(name, []).append(f"{LIFECYCLE_LABELS[name].capitalize()} time can't be in the future.")
         for earlier_name, earlier_value in present[:index]:
             if value < earlier_value:
                 errors.setdefault(name, []).append(
@@ -202,9 +200,7 @@ class IncidentDeploy(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["incident", "deploy", "relation"], name="incidentdeploy_unique_link"
-            ),
+            models.UniqueConstraint(fields=["incident", "deploy", "relation"], name="incidentdeploy_unique_link"),
         ]
         indexes = [
             # The deploy page's "incidents it caused or fixed", and change failure rate per deploy.
@@ -268,7 +264,11 @@ class PostMortem(models.Model):
         ("impact", "Impact", "Who was hurt, and how much? Users, orders, revenue, duration."),
         ("timeline_narrative", "Timeline", "What happened when. Prefilled from the incident's timeline."),
         ("detection", "Detection", "How was it found, and why not sooner?"),
-        ("contributing_factors", "Contributing factors", "The conditions that let it happen — there is rarely one root cause."),
+        (
+            "contributing_factors",
+            "Contributing factors",
+            "The conditions that let it happen — there is rarely one root cause.",
+        ),
         ("went_well", "What went well", ""),
         ("went_poorly", "What went poorly", ""),
         ("got_lucky", "Where we got lucky", ""),
@@ -364,7 +364,11 @@ class Remediation(models.Model):
     description = models.TextField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="remediations",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="remediations",
         help_text="A user (gets reminder emails)…",
     )
     owner_name = models.CharField(max_length=200, blank=True, help_text="…or just a name.")
@@ -439,7 +443,11 @@ class Alert(models.Model):
         RESOLVED = "resolved", "Resolved"
 
     integration = models.ForeignKey(
-        "deploys.Integration", on_delete=models.PROTECT, null=True, blank=True, related_name="alerts",
+        "deploys.Integration",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="alerts",
         help_text="The Alertmanager that first reported it.",
     )
     fingerprint = models.CharField(max_length=100, help_text="Alertmanager's hash of the alert's labels.")
@@ -451,7 +459,11 @@ class Alert(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.FIRING)
     generator_url = models.TextField(blank=True, help_text="The rule's graph in Prometheus.")
     incident = models.ForeignKey(
-        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts",
+        Incident,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
         help_text="The incident it was promoted to.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -3,7 +3,6 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 
-
 # The `archived` filter's values: hidden by default, only the archived ones, or both.
 ARCHIVED_CHOICES = [("false", "Not archived"), ("true", "Archived only"), ("all", "Archived or not")]
 

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    Case, Count, F, FloatField, Func, IntegerField, Prefetch, Q, QuerySet, Value, When,
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
 )
 from django.db.models.aggregates import Aggregate
 from django.db.models.functions import TruncMonth
@@ -22,11 +32,7 @@ from incidents.models import Alert, Incident, IncidentDeploy, PostMortem, PostMo
 
 def incident_list() -> QuerySet[Incident]:
     """Open incidents first, then newest first, with what the list shows of each."""
-    return (
-        Incident.objects.open_first()
-        .prefetch_related("services")
-        .annotate_deploy_related()
-    )
+    return Incident.objects.open_first().prefetch_related("services").annotate_deploy_related()
 
 
 def postmortem_list() -> QuerySet[PostMortem]:
@@ -56,7 +62,9 @@ def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
         vector = SearchVector("title", weight="A", config="english") + SearchVector(
             "summary", weight="B", config="english"
         )
-        return queryset.annotate(search=vector).filter(search=SearchQuery(text, config="english", search_type="websearch"))
+        return queryset.annotate(search=vector).filter(
+            search=SearchQuery(text, config="english", search_type="websearch")
+        )
     from django.db.models import Q
 
     condition = Q()
@@ -252,8 +260,11 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         ("Facilitator", postmortem.facilitator or "—"),
         ("Meeting", postmortem.meeting_date.isoformat() if postmortem.meeting_date else "—"),
     ]
-    for label, stamp in (("Started", incident.started_at), ("Detected", incident.detected_at),
-                         ("Resolved", incident.resolved_at)):
+    for label, stamp in (
+        ("Started", incident.started_at),
+        ("Detected", incident.detected_at),
+        ("Resolved", incident.resolved_at),
+    ):
         facts.append((label, timezone.localtime(stamp).strftime("%Y-%m-%d %H:%M %Z") if stamp else "—"))
     lines += [f"- **{label}:** {value}" for label, value in facts] + [""]
     for name, heading, _ in PostMortem.SECTIONS:
@@ -274,8 +285,14 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         lines += ["| Kind | What | Owner | Due | Status | Tracker |", "|---|---|---|---|---|---|"]
         for r in remediations:
             status = r.get_status_display() + (f" ({r.wont_do_reason})" if r.status == "wont_do" else "")
-            cells = [r.get_kind_display(), r.description, r.owner_display or "—",
-                     r.due_date.isoformat() if r.due_date else "—", status, r.tracker_ref or "—"]
+            cells = [
+                r.get_kind_display(),
+                r.description,
+                r.owner_display or "—",
+                r.due_date.isoformat() if r.due_date else "—",
+                status,
+                r.tracker_ref or "—",
+            ]
             lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     elif postmortem.no_action_needed:
         lines.append(f"No action needed: {postmortem.no_action_reason}")

@@ -60,7 +60,7 @@ def _display(name: str, value) -> str:
 
 def _json(value):
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, set):
         return sorted(value)
     return value
@@ -344,8 +344,12 @@ def incident_archive(*, incident: Incident, by=None, reason: str, now: dt.dateti
     locked = _locked(incident)
     if locked.archived_at is not None:
         raise ValidationError(
-            {"archived": [f"Incident #{locked.pk} is already archived (since {_display('archived_at', locked.archived_at)}: "
-                          f"{locked.archive_reason})."]}
+            {
+                "archived": [
+                    f"Incident #{locked.pk} is already archived (since {_display('archived_at', locked.archived_at)}: "
+                    f"{locked.archive_reason})."
+                ]
+            }
         )
     locked.archived_at, locked.archived_by, locked.archive_reason = now, by, reason
     locked.updated_at, locked.updated_by = now, by
@@ -539,7 +543,9 @@ def _check_publishable(postmortem: PostMortem) -> None:
 
 
 @transaction.atomic
-def postmortem_set_status(*, postmortem: PostMortem, status: str, base_version: int | None = None, by=None) -> PostMortem:
+def postmortem_set_status(
+    *, postmortem: PostMortem, status: str, base_version: int | None = None, by=None
+) -> PostMortem:
     """Move through draft → in review → published (and back, to correct a published one)."""
     if status not in PostMortem.Status.values:
         raise ValidationError({"status": [f"Unknown status {status!r}."]})
@@ -562,7 +568,16 @@ def postmortem_set_status(*, postmortem: PostMortem, status: str, base_version: 
 
 
 MAX_TEXT_LENGTH = 10_000
-REMEDIATION_EDITABLE = ["description", "kind", "owner", "owner_name", "due_date", "status", "wont_do_reason", "tracker_ref"]
+REMEDIATION_EDITABLE = [
+    "description",
+    "kind",
+    "owner",
+    "owner_name",
+    "due_date",
+    "status",
+    "wont_do_reason",
+    "tracker_ref",
+]
 
 
 def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:

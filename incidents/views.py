@@ -37,7 +37,6 @@ from incidents.forms import (
 from incidents.markdown import render_markdown
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
 
-
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
 
 
@@ -78,9 +77,7 @@ def _get_incident(pk: int) -> Incident:
 
 def _by_day(entries: list[TimelineEntry]) -> list[tuple[dt.date, list[TimelineEntry]]]:
     """Timeline entries grouped by their day in the reporting time zone, in order."""
-    return [
-        (day, list(group)) for day, group in groupby(entries, key=lambda entry: timezone.localdate(entry.at))
-    ]
+    return [(day, list(group)) for day, group in groupby(entries, key=lambda entry: timezone.localdate(entry.at))]
 
 
 @require_safe
@@ -143,9 +140,7 @@ def incident_edit(request, pk: int):
         else:
             # Only what this person changed; what others changed meanwhile stays.
             changes = {
-                name: value
-                for name, value in form.cleaned_data.items()
-                if comparable(name, value) != seen.get(name)
+                name: value for name, value in form.cleaned_data.items() if comparable(name, value) != seen.get(name)
             }
             clashes = [name for name in changes if current.get(name) != seen.get(name)]
         if clashes:
@@ -272,7 +267,10 @@ def incident_unlink(request, pk: int):
 
 # The buttons each status offers: (status to move to, label).
 STATUS_BUTTONS = {
-    PostMortem.Status.DRAFT: [(PostMortem.Status.IN_REVIEW, "Submit for review"), (PostMortem.Status.PUBLISHED, "Publish")],
+    PostMortem.Status.DRAFT: [
+        (PostMortem.Status.IN_REVIEW, "Submit for review"),
+        (PostMortem.Status.PUBLISHED, "Publish"),
+    ],
     PostMortem.Status.IN_REVIEW: [(PostMortem.Status.PUBLISHED, "Publish"), (PostMortem.Status.DRAFT, "Back to draft")],
     PostMortem.Status.PUBLISHED: [(PostMortem.Status.DRAFT, "Back to draft")],
 }
@@ -481,9 +479,7 @@ def markdown_preview(request):
     """Sanitized HTML for the editor's live preview (incidents.markdown.render_markdown)."""
     form = MarkdownPreviewForm(request.POST)
     if not form.is_valid():
-        return HttpResponse(
-            "Too long to preview.", status=400, content_type="text/plain; charset=utf-8"
-        )
+        return HttpResponse("Too long to preview.", status=400, content_type="text/plain; charset=utf-8")
     return HttpResponse(render_markdown(form.cleaned_data["text"]), content_type="text/html; charset=utf-8")
 
 

@@ -20,7 +20,6 @@ from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_m
 from incidents.models import Alert
 
 
-
 @require_safe
 def alert_list(request):
     form = AlertFilterForm(request.GET or None)
@@ -42,12 +41,16 @@ def alert_detail(request, pk: int):
         alert = selectors.alert_detail(pk)
     except Alert.DoesNotExist:
         raise Http404("No such alert.") from None
+
     # Pairs, not `labels.items` in the template: a label named "items" would shadow the method.
     def pairs(value) -> list[tuple[str, object]]:
         return sorted(value.items()) if isinstance(value, dict) else []
 
-    return render(request, "incidents/alert_detail.html",
-                  {"alert": alert, "labels": pairs(alert.labels), "annotations": pairs(alert.annotations)})
+    return render(
+        request,
+        "incidents/alert_detail.html",
+        {"alert": alert, "labels": pairs(alert.labels), "annotations": pairs(alert.annotations)},
+    )
 
 
 @require_POST

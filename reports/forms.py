@@ -72,9 +72,7 @@ class ValueListField(forms.Field):
         allowed = {str(choice) for choice, _ in self.choices}
         unknown = [v for v in value if v not in allowed]
         if unknown:
-            message = self.error_messages["unknown"].format(
-                noun=self.noun, values=", ".join(f"“{v}”" for v in unknown)
-            )
+            message = self.error_messages["unknown"].format(noun=self.noun, values=", ".join(f"“{v}”" for v in unknown))
             if self.known:
                 message += f" {self.known}"
             raise forms.ValidationError(message, code="unknown")

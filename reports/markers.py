@@ -92,7 +92,7 @@ class GraphiteTimeField(forms.Field):
             if number >= EPOCH_MS_FROM:
                 number /= 1000
             try:
-                return dt.datetime.fromtimestamp(number, tz=dt.timezone.utc)
+                return dt.datetime.fromtimestamp(number, tz=dt.UTC)
             except (OverflowError, OSError, ValueError):
                 raise forms.ValidationError(self.error_messages["range"], code="range") from None
         if len(text) == 10:
@@ -140,11 +140,14 @@ class AnnotationForm(forms.Form):
     environment = ValueListField(noun="environment")
     tags = TagsField(required=False)
     incidents = forms.ChoiceField(
-        required=False, choices=[("true", "true"), ("false", "false")],
+        required=False,
+        choices=[("true", "true"), ("false", "false")],
         error_messages={"invalid_choice": "Use true or false."},
     )
     limit = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_LIMIT,
+        required=False,
+        min_value=1,
+        max_value=MAX_LIMIT,
         error_messages={"invalid": f"Enter a whole number from 1 to {MAX_LIMIT}."},
     )
 
@@ -176,7 +179,7 @@ class AnnotationForm(forms.Form):
         until = cleaned.get("to") or cleaned.get("until") or self.now
         since = cleaned.get("from") or until - DEFAULT_WINDOW
         if since > until:
-            utc, iso = dt.timezone.utc, "%Y-%m-%dT%H:%M:%SZ"
+            utc, iso = dt.UTC, "%Y-%m-%dT%H:%M:%SZ"
             self.add_error(
                 "from", f"`from` ({since.astimezone(utc):{iso}}) is after `to` ({until.astimezone(utc):{iso}})."
             )
@@ -225,8 +228,14 @@ def _deploy_annotations(*, since, until, services, environments, tags, limit) ->
         if tag != "deploy":
             qs = qs.filter(Q(service__slug=tag) | Q(environment__slug=tag))
     rows = qs.order_by("-deployed_at", "-id").values_list(
-        "deployed_at", "service__slug", "environment__slug", "version", "previous_version", "deployer",
-        "diff_url", "status",
+        "deployed_at",
+        "service__slug",
+        "environment__slug",
+        "version",
+        "previous_version",
+        "deployer",
+        "diff_url",
+        "status",
     )[:limit]
     annotations = []
     for at, service, environment, version, previous, deployer, diff_url, status in rows:
@@ -274,8 +283,14 @@ def _incident_annotations(*, since, until, services, tags, limit) -> list[tuple[
 
 
 def annotations(
-    *, since: dt.datetime, until: dt.datetime, services: list[str], environments: list[str], tags: list[str],
-    incidents: bool, limit: int,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    services: list[str],
+    environments: list[str],
+    tags: list[str],
+    incidents: bool,
+    limit: int,
 ) -> list[dict]:
     """Deploys (and incidents when asked) from `since` to `until`, both included, as Graphite events,
     oldest first: at most `limit`, the newest ones. `environments` applies to deploys only (an

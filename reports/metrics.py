@@ -37,7 +37,7 @@ class OpslogCollector(Collector):
         incidents = CounterMetricFamily(
             "opslog_incidents",
             "Incidents recorded, by affected service. An incident affecting two services counts under each; "
-            "one affecting none has service=\"\".",
+            'one affecting none has service="".',
             labels=["service"],
         )
         by_service: Counter = Counter()
@@ -52,9 +52,7 @@ class OpslogCollector(Collector):
             "Incidents not resolved yet (open, acknowledged or mitigated), by severity.",
             labels=["severity"],
         )
-        counts = dict(
-            Incident.objects.unresolved().order_by().values_list("severity").annotate(n=Count("id"))
-        )
+        counts = dict(Incident.objects.unresolved().order_by().values_list("severity").annotate(n=Count("id")))
         # Every severity, 0 included: an alert on a series that vanishes at zero never resolves.
         for severity in Incident.Severity.values:
             open_incidents.add_metric([str(severity)], counts.get(severity, 0))

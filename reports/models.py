@@ -33,6 +33,9 @@ class RollupZone(models.Model):
         managed = False
         db_table = "reports_rollupzone"
 
+    def __str__(self):
+        return f"rollups in {self.zone}"
+
 
 class DeployRollup(models.Model):
     """Counted deploys (succeeded or rolled back) per month of deployed_at, service, environment
@@ -50,6 +53,9 @@ class DeployRollup(models.Model):
         managed = False
         db_table = "reports_deployrollup"
 
+    def __str__(self):
+        return f"{self.month:%Y-%m} service {self.service_id}: {self.deploys} deploys"
+
 
 class LeadTimeRollup(models.Model):
     """Commits with a lead time (first production deliveries, lead > 0) per month of delivery,
@@ -65,6 +71,9 @@ class LeadTimeRollup(models.Model):
     class Meta:
         managed = False
         db_table = "reports_leadtimerollup"
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} service {self.service_id} bucket {self.bucket}: {self.commits} commits"
 
 
 class SummarySent(models.Model):

@@ -293,7 +293,8 @@ def _report(*, first: dt.date, last: dt.date, filters: Filters, grain: str) -> R
             _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, buckets, totals)
         _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals)
         if not (
-            rollup and not filters.environments
+            rollup
+            and not filters.environments
             and _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, totals)
         ):
             _lead_times(_first_production_commits(filters, since, until), tz, starts, ends, bounds, buckets, totals)
@@ -388,27 +389,37 @@ def _deploy_figures(deploys, filters, since, until, trunc, tz, starts, bounds, b
         # the period's every deploy.
         caused_sql, caused_params = _linked_deploy_ids(cause)
         rework_sql, rework_params = _linked_deploy_ids(remediation)
-        rows = _per_bucket(
-            scanned.values("id", "deployed_at", "deployer", "status"), "deployed_at", bounds,
-            "coalesce(sum(g.n), 0)::bigint, count(*), coalesce(sum(g.rolled_back), 0)::bigint, "
-            "coalesce(sum(g.caused), 0)::bigint, coalesce(sum(g.rework), 0)::bigint",
-            per_group=(
-                "deployer",
-                'count(*) AS n, count(*) FILTER (WHERE x."status" = %s) AS rolled_back, '
-                f'count(*) FILTER (WHERE x."status" <> %s AND x."id" IN ({caused_sql})) AS caused, '
-                f'count(*) FILTER (WHERE x."id" IN ({rework_sql})) AS rework',
-            ),
-            params=[rolled_back, rolled_back, *caused_params, *rework_params],
-        ) if ids else [(0, 0, 0, 0, 0)] * len(starts)
+        rows = (
+            _per_bucket(
+                scanned.values("id", "deployed_at", "deployer", "status"),
+                "deployed_at",
+                bounds,
+                "coalesce(sum(g.n), 0)::bigint, count(*), coalesce(sum(g.rolled_back), 0)::bigint, "
+                "coalesce(sum(g.caused), 0)::bigint, coalesce(sum(g.rework), 0)::bigint",
+                per_group=(
+                    "deployer",
+                    'count(*) AS n, count(*) FILTER (WHERE x."status" = %s) AS rolled_back, '
+                    f'count(*) FILTER (WHERE x."status" <> %s AND x."id" IN ({caused_sql})) AS caused, '
+                    f'count(*) FILTER (WHERE x."id" IN ({rework_sql})) AS rework',
+                ),
+                params=[rolled_back, rolled_back, *caused_params, *rework_params],
+            )
+            if ids
+            else [(0, 0, 0, 0, 0)] * len(starts)
+        )
         for start, (count, deployers, rolled, caused, rework) in zip(starts, rows):
-            buckets[start].update(deploys=count, deployers=deployers, rolled_back=rolled, caused=caused,
-                                  rework_deploys=rework)
+            buckets[start].update(
+                deploys=count, deployers=deployers, rolled_back=rolled, caused=caused, rework_deploys=rework
+            )
     else:
         for row in (
             deploys.annotate(period=trunc("deployed_at", tzinfo=tz))
             .values("period")
-            .annotate(deploys=Count("id"), deployers=Count("deployer", distinct=True),
-                      rolled_back=Count("id", filter=Q(status=rolled_back)))
+            .annotate(
+                deploys=Count("id"),
+                deployers=Count("deployer", distinct=True),
+                rolled_back=Count("id", filter=Q(status=rolled_back)),
+            )
             .order_by()
         ):
             buckets[_period_key(row.pop("period"), tz)].update(row)
@@ -447,7 +458,9 @@ def _warn_zone_once(zone: str) -> None:
         _warned_zones.add(zone)
         logger.warning(
             "report: the rollups are in %s, not OPSLOG_REPORT_TIME_ZONE=%s; reports scan (slower) until "
-            "`manage.py rebuild_report_rollup` is run", zone, settings.OPSLOG_REPORT_TIME_ZONE,
+            "`manage.py rebuild_report_rollup` is run",
+            zone,
+            settings.OPSLOG_REPORT_TIME_ZONE,
         )
 
 
@@ -507,8 +520,9 @@ def _rollup_deploy_figures(filters, since, until, starts, ends, bounds, buckets,
 
     cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
     links = (
-        IncidentDeploy.objects.filter(_counted_deploy_q(filters, since, until, "deploy__"),
-                                      incident__archived_at__isnull=True)
+        IncidentDeploy.objects.filter(
+            _counted_deploy_q(filters, since, until, "deploy__"), incident__archived_at__isnull=True
+        )
         .annotate(at=F("deploy__deployed_at"), deploy_status=F("deploy__status"))
         .values("deploy_id", "relation", "at", "deploy_status")
         .order_by()
@@ -590,8 +604,10 @@ def _rollup_lead_medians(filters, since, until, starts, ends, bounds, buckets, t
         for index, total, rank, lead in cursor.fetchall():
             middles.setdefault(index, {})[rank] = lead
             counts[index] = total
-    if any(values.get((counts[index] - 1) // 2) is None or values.get(counts[index] // 2) is None
-           for index, values in middles.items()):
+    if any(
+        values.get((counts[index] - 1) // 2) is None or values.get(counts[index] // 2) is None
+        for index, values in middles.items()
+    ):
         logger.warning("report: the lead-time rollup disagrees with the commits; run rebuild_report_rollup")
         return False
     for index, values in middles.items():
@@ -669,8 +685,12 @@ def _incident_figures(incidents, trunc, tz, starts, ends, buckets, totals) -> No
 
 def _lead_times(lead, tz, starts, ends, bounds, buckets, totals) -> None:
     if _postgres():
-        rows = _per_bucket(lead.values("delivered", "lead"), "delivered", bounds,
-                           'count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY x."lead")')
+        rows = _per_bucket(
+            lead.values("delivered", "lead"),
+            "delivered",
+            bounds,
+            'count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY x."lead")',
+        )
         for start, (_, median) in zip(starts, rows):
             buckets[start]["lead_median"] = median
         # A short range's median: sort its values (half a million sort in about 100 ms).
@@ -680,7 +700,7 @@ def _lead_times(lead, tz, starts, ends, bounds, buckets, totals) -> None:
         if 0 < count <= SORTED_MEDIAN_MAX_ROWS:
             totals["lead_median"] = lead.order_by().aggregate(median=_Median("lead"))["median"]
         elif count:
-            middle = list(lead.order_by("lead").values_list("lead", flat=True)[(count - 1) // 2:(count - 1) // 2 + 2])
+            middle = list(lead.order_by("lead").values_list("lead", flat=True)[(count - 1) // 2 : (count - 1) // 2 + 2])
             lower = middle[0]
             totals["lead_median"] = lower if count % 2 else lower + (middle[1] - lower) * 0.5
         return

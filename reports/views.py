@@ -122,8 +122,15 @@ def how_we_count(request):
 
 # The DORA 2023 bands, as in the glossary: (metric, what it measures, elite, high, medium, low).
 DORA_BANDS = [
-    ("deploy_frequency", "Deploy frequency", "deploys ÷ days in the period",
-     "≥ 1 a day", "≥ 1 a week", "≥ 1 a month", "less"),
+    (
+        "deploy_frequency",
+        "Deploy frequency",
+        "deploys ÷ days in the period",
+        "≥ 1 a day",
+        "≥ 1 a week",
+        "≥ 1 a month",
+        "less",
+    ),
     ("lead_time", "Lead time for changes", "median", "< 1 day", "< 1 week", "< 1 month", "longer"),
     ("change_failure_rate", "Change failure rate", "", "≤ 5 %", "≤ 10 %", "≤ 15 %", "more"),
     ("time_to_restore", "Time to restore", "median", "< 1 hour", "< 1 day", "< 1 week", "longer"),
@@ -143,7 +150,9 @@ class DoraMetric:
 
 def dora_summary(figures: Figures) -> list[DoraMetric]:
     lead, restore, failures = (
-        figures.lead_time_seconds.median, figures.time_to_restore_seconds.median, figures.change_failure_rate
+        figures.lead_time_seconds.median,
+        figures.time_to_restore_seconds.median,
+        figures.change_failure_rate,
     )
     values = {
         "deploy_frequency": frequency_text(figures.deploys, figures.days),
@@ -153,8 +162,12 @@ def dora_summary(figures: Figures) -> list[DoraMetric]:
     }
     return [
         DoraMetric(
-            key=key, name=name, measure=measure, bands=list(zip(LEVELS, bands)),
-            level=getattr(figures.dora, key), value=values[key],
+            key=key,
+            name=name,
+            measure=measure,
+            bands=list(zip(LEVELS, bands)),
+            level=getattr(figures.dora, key),
+            value=values[key],
         )
         for key, name, measure, *bands in DORA_BANDS
     ]
@@ -187,7 +200,6 @@ def chart_data(months: list[Row]) -> dict:
         "time_to_restore_median": [f.time_to_restore_seconds.median for f in figures],
         "change_failure_rate": [f.change_failure_rate for f in figures],
         "links": {
-            what: [r.links[what].url for r in months]
-            for what in ("deploys", "incidents", "deploy_related_incidents")
+            what: [r.links[what].url for r in months] for what in ("deploys", "incidents", "deploy_related_incidents")
         },
     }

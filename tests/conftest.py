@@ -4,7 +4,6 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-
 _skipped: list[str] = []
 
 

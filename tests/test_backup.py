@@ -103,7 +103,10 @@ def test_a_custom_format_dump_restores_into_an_empty_database_with_every_row(tmp
 
         # Then the README's two commands against the restored copy.
         app_env = {
-            **env, "DATABASE_URL": _url(scratch), "DJANGO_DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings",
+            **env,
+            "DATABASE_URL": _url(scratch),
+            "DJANGO_DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
         }
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         _run(sys.executable, manage, "migrate", "--no-input", "-v", "0", env=app_env)

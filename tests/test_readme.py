@@ -25,13 +25,22 @@ EXAMPLE_URL = re.compile(r"http://127\.0\.0\.1:8000/(?:api/|hooks/|events/|metri
 # The integrations the README's webhook examples assume ("## Integrations"), and the variables its
 # examples read their secrets from.
 INTEGRATIONS = {
-    "OPSLOG_GITHUB_SECRET": {"kind": "github", "secret": "readme-github-secret-0123456789",
-                             "service_mapping": {"acme/web-app": "web"}},
+    "OPSLOG_GITHUB_SECRET": {
+        "kind": "github",
+        "secret": "readme-github-secret-0123456789",
+        "service_mapping": {"acme/web-app": "web"},
+    },
     "OPSLOG_GITLAB_SECRET": {"kind": "gitlab", "secret": "readme-gitlab-secret-0123456789"},
-    "OPSLOG_PAGERDUTY_SECRET": {"kind": "pagerduty", "secret": "readme-pagerduty-secret-0123456789",
-                                "service_mapping": {"API Service": "api"}},
-    "OPSLOG_ALERTMANAGER_SECRET": {"kind": "alertmanager", "secret": "readme-alertmanager-secret-0123456789",
-                                   "options": {"promote_labels": {"severity": "critical"}}},
+    "OPSLOG_PAGERDUTY_SECRET": {
+        "kind": "pagerduty",
+        "secret": "readme-pagerduty-secret-0123456789",
+        "service_mapping": {"API Service": "api"},
+    },
+    "OPSLOG_ALERTMANAGER_SECRET": {
+        "kind": "alertmanager",
+        "secret": "readme-alertmanager-secret-0123456789",
+        "options": {"promote_labels": {"severity": "critical"}},
+    },
 }
 METRICS_TOKEN = "readme-metrics-token-0123456789"
 
@@ -71,8 +80,12 @@ def run_script(live_server, token, bodies, **env):
     return subprocess.run(
         ["bash", "-c", script.replace("http://127.0.0.1:8000", live_server.url)],
         env={
-            **os.environ, "OPSLOG_TOKEN": token.key, "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"readme-{uuid.uuid4().hex}")[1],
-            **secrets, "OPSLOG_METRICS_TOKEN": METRICS_TOKEN, **env,
+            **os.environ,
+            "OPSLOG_TOKEN": token.key,
+            "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"readme-{uuid.uuid4().hex}")[1],
+            **secrets,
+            "OPSLOG_METRICS_TOKEN": METRICS_TOKEN,
+            **env,
         },
         capture_output=True,
         text=True,
@@ -98,11 +111,32 @@ def the_one(examples, outputs, needle):
 def test_there_are_examples_for_each_endpoint():
     text = "\n".join(body for body, _ in curl_examples())
 
-    for path in ("/api/deploys/ ", "/api/deploys/bulk/", "/api/deploys/?", "/api/incidents/ ", "/acknowledge/",
-                 "/causes/", "/timeline/", "/api/incidents/?", "/api/postmortems/ ", "/status/", "/diff/", "/export/",
-                 "/api/remediations/ ", "/follow-through/", "/api/changes/ ", "/change-record/",
-                 "/hooks/github/", "/hooks/gitlab/", "/hooks/pagerduty/", "/hooks/alertmanager/",
-                 "/api/alerts/review/", "/api/annotations/", "/events/get_data", "/metrics"):
+    for path in (
+        "/api/deploys/ ",
+        "/api/deploys/bulk/",
+        "/api/deploys/?",
+        "/api/incidents/ ",
+        "/acknowledge/",
+        "/causes/",
+        "/timeline/",
+        "/api/incidents/?",
+        "/api/postmortems/ ",
+        "/status/",
+        "/diff/",
+        "/export/",
+        "/api/remediations/ ",
+        "/follow-through/",
+        "/api/changes/ ",
+        "/change-record/",
+        "/hooks/github/",
+        "/hooks/gitlab/",
+        "/hooks/pagerduty/",
+        "/hooks/alertmanager/",
+        "/api/alerts/review/",
+        "/api/annotations/",
+        "/events/get_data",
+        "/metrics",
+    ):
         assert path in text, path
 
 
@@ -141,7 +175,11 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert outputs[14]["version"] == 2
     assert [h["text"] for h in outputs[14]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
     assert outputs[15]["version"] == 3 and outputs[15]["blame_hints"]["contributing_factors"] == []
-    assert (outputs[16]["current_version"], outputs[16]["your_version"], list(outputs[16]["diff"])) == (3, 2, ["went_well"])
+    assert (outputs[16]["current_version"], outputs[16]["your_version"], list(outputs[16]["diff"])) == (
+        3,
+        2,
+        ["went_well"],
+    )
     assert postmortem.went_well == ""  # the 409 saved nothing
     assert (outputs[18]["kind"], outputs[19]["kind"]) == ("dev", "ops")
     assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", False)
@@ -165,9 +203,13 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     # GitHub: the push's two commits shipped with the deployment of its head, with their lead times.
     github = Deploy.objects.get(external_id="github-deployment-status:1001")
     assert (github.service.slug, github.environment.slug, github.version, github.deployer, github.status) == (
-        "web", "production", "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "octocat", "succeeded"
+        "web",
+        "production",
+        "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+        "octocat",
+        "succeeded",
     )
-    assert github.deployed_at == dt.datetime(2024, 1, 15, 9, 40, tzinfo=dt.timezone.utc)
+    assert github.deployed_at == dt.datetime(2024, 1, 15, 9, 40, tzinfo=dt.UTC)
     assert github.previous_version == "25145"
     assert list(github.commits.order_by("authored_at").values_list("sha", "lead_seconds")) == [
         ("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", (2 * 60 + 35) * 60.0),
@@ -176,23 +218,29 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     # GitLab: the full sha from commit_url, GitLab's time format, the unmapped project's name.
     gitlab = Deploy.objects.get(service__slug="search")
     assert (gitlab.version, gitlab.deployer, gitlab.environment.slug) == (
-        "279484c09fbe69ededfced8c1bb6e6d24616b468", "root", "production"
+        "279484c09fbe69ededfced8c1bb6e6d24616b468",
+        "root",
+        "production",
     )
-    assert gitlab.deployed_at == dt.datetime(2024, 1, 15, 10, 0, tzinfo=dt.timezone.utc)
+    assert gitlab.deployed_at == dt.datetime(2024, 1, 15, 10, 0, tzinfo=dt.UTC)
     # PagerDuty: filed, SEV2 from the high urgency (no priority), the mapped service.
     paged = Incident.objects.get(source="pagerduty", external_id="PGR0VU2")
     assert (paged.title, paged.severity, [s.slug for s in paged.services.all()]) == (
-        "A little bump in the road", 2, ["api"]
+        "A little bump in the road",
+        2,
+        ["api"],
     )
-    assert paged.started_at == paged.detected_at == dt.datetime(2020, 4, 9, 15, 16, 27, tzinfo=dt.timezone.utc)
+    assert paged.started_at == paged.detected_at == dt.datetime(2020, 4, 9, 15, 16, 27, tzinfo=dt.UTC)
     # Alertmanager: both alerts; the critical one promoted by the label rule, the warning not.
     firing, resolved = Alert.objects.get(name="HighErrorRate"), Alert.objects.get(name="HighLatency")
     assert (firing.status, firing.ends_at) == ("firing", None)
-    assert firing.starts_at == dt.datetime(2024, 1, 15, 10, 0, 0, 123456, tzinfo=dt.timezone.utc)
+    assert firing.starts_at == dt.datetime(2024, 1, 15, 10, 0, 0, 123456, tzinfo=dt.UTC)
     assert (resolved.status, resolved.incident) == ("resolved", None)
     promoted = firing.incident
     assert (promoted.title, promoted.source, [s.slug for s in promoted.services.all()]) == (
-        "High 5xx rate on web", "alertmanager", ["web"]
+        "High 5xx rate on web",
+        "alertmanager",
+        ["web"],
     )
     assert list(suspect_deploys(promoted)) == [github]
 
@@ -200,8 +248,12 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     with_incidents = the_one(examples, outputs, "incidents=true")
     assert with_incidents == [
         *the_one(examples, outputs, "/api/annotations/?from=2010-05-18T00:00:00Z"),
-        {"when": 1274221500, "what": f"SEV1 incident #{incident.pk}: Checkout returns 502",
-         "tags": ["incident", "sev1", "web"], "data": f"Acknowledged: /incidents/{incident.pk}/"},
+        {
+            "when": 1274221500,
+            "what": f"SEV1 incident #{incident.pk}: Checkout returns 502",
+            "tags": ["incident", "sev1", "web"],
+            "data": f"Acknowledged: /incidents/{incident.pk}/",
+        },
     ]
     # Metrics: every line the README shows (but "…") is in the scrape.
     index = next(i for i, (body, _) in enumerate(examples) if "/metrics" in body)

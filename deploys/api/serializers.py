@@ -27,6 +27,7 @@ from deploys.fields import (
 )
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service, single_line_validator, slug_validator
 from deploys.services import CommitInput, DeployInput
+
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
 from incidents.markdown import render_markdown
 
@@ -118,9 +119,9 @@ def _text(value, max_length: int | None = None, *, blank: bool = False, single_l
         if blank:
             return ""
         raise _Defer
-    if (max_length is not None and len(value) > max_length) or (
-        _NOT_SINGLE_LINE if single_line else _NOT_TEXT
-    ).search(value):
+    if (max_length is not None and len(value) > max_length) or (_NOT_SINGLE_LINE if single_line else _NOT_TEXT).search(
+        value
+    ):
         raise _Defer
     return value
 
@@ -136,7 +137,7 @@ def _time(value) -> dt.datetime:
     if parsed is None or timezone.is_naive(parsed) or not is_plausible(parsed):
         raise _Defer
     try:
-        return parsed.astimezone(dt.timezone.utc)
+        return parsed.astimezone(dt.UTC)
     except OverflowError:
         raise _Defer from None
 
@@ -210,9 +211,7 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
         help_text="Omit it to take the version of the latest earlier successful deploy here.",
     )
     deployer = StrictCharField(max_length=200, validators=[single_line_validator])
-    message = serializers.CharField(
-        max_length=MAX_DEPLOY_MESSAGE_LENGTH, required=False, allow_blank=True, default=""
-    )
+    message = serializers.CharField(max_length=MAX_DEPLOY_MESSAGE_LENGTH, required=False, allow_blank=True, default="")
     deployed_at = AwareDateTimeField(required=False, help_text="When it went live; default now.")
     duration_seconds = serializers.FloatField(
         required=False, allow_null=True, min_value=0, max_value=MAX_DEPLOY_DURATION_SECONDS, help_text="Up to a week."
@@ -235,7 +234,7 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
     )
 
     # What GET answers and can't be sent.
-    read_only_keys = {key: READ_ONLY for key in ("id", "url", "html_url", "production", "created_at")}
+    read_only_keys = dict.fromkeys(("id", "url", "html_url", "production", "created_at"), READ_ONLY)
 
     class Meta:
         list_serializer_class = DeployListSerializer

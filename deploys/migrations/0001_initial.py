@@ -7,97 +7,168 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Environment',
+            name="Environment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.CharField(max_length=100, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9._-]*$', "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.")])),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('is_production', models.BooleanField(default=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "slug",
+                    models.CharField(
+                        max_length=100,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9._-]*$",
+                                "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("is_production", models.BooleanField(default=False)),
             ],
             options={
-                'ordering': ['-is_production', 'slug'],
+                "ordering": ["-is_production", "slug"],
             },
         ),
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.CharField(max_length=100, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9._-]*$', "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.")])),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('dev_team', models.CharField(blank=True, max_length=200)),
-                ('ops_contact', models.CharField(blank=True, help_text='The designated ops person or rota for this service.', max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "slug",
+                    models.CharField(
+                        max_length=100,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9._-]*$",
+                                "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("dev_team", models.CharField(blank=True, max_length=200)),
+                (
+                    "ops_contact",
+                    models.CharField(
+                        blank=True, help_text="The designated ops person or rota for this service.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Deploy',
+            name="Deploy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=200)),
-                ('previous_version', models.CharField(blank=True, max_length=200)),
-                ('deployer', models.CharField(max_length=200)),
-                ('message', models.TextField(blank=True)),
-                ('deployed_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it went live.')),
-                ('duration_seconds', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0)])),
-                ('status', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rolled_back', 'Rolled back')], default='succeeded', max_length=20)),
-                ('diff_url', models.URLField(blank=True, max_length=1000)),
-                ('external_id', models.CharField(blank=True, help_text="The sender's idempotency key, unique per service.", max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('environment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deploys', to='deploys.environment')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deploys', to='deploys.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=200)),
+                ("previous_version", models.CharField(blank=True, max_length=200)),
+                ("deployer", models.CharField(max_length=200)),
+                ("message", models.TextField(blank=True)),
+                (
+                    "deployed_at",
+                    models.DateTimeField(default=django.utils.timezone.now, help_text="When it went live."),
+                ),
+                (
+                    "duration_seconds",
+                    models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0)]),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("succeeded", "Succeeded"), ("failed", "Failed"), ("rolled_back", "Rolled back")],
+                        default="succeeded",
+                        max_length=20,
+                    ),
+                ),
+                ("diff_url", models.URLField(blank=True, max_length=1000)),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True, help_text="The sender's idempotency key, unique per service.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="deploys", to="deploys.environment"
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="deploys", to="deploys.service"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-deployed_at', '-id'],
+                "ordering": ["-deployed_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='DeployCommit',
+            name="DeployCommit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sha', models.CharField(max_length=64)),
-                ('authored_at', models.DateTimeField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('deploy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commits', to='deploys.deploy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sha", models.CharField(max_length=64)),
+                ("authored_at", models.DateTimeField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                (
+                    "deploy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="commits", to="deploys.deploy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['authored_at', 'id'],
-                'indexes': [models.Index(fields=['sha'], name='deploycommit_sha_idx')],
-                'constraints': [models.UniqueConstraint(fields=('deploy', 'sha'), name='deploycommit_unique_sha_per_deploy')],
+                "ordering": ["authored_at", "id"],
+                "indexes": [models.Index(fields=["sha"], name="deploycommit_sha_idx")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("deploy", "sha"), name="deploycommit_unique_sha_per_deploy")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='deploy',
-            index=models.Index(fields=['-deployed_at', '-id'], name='deploy_log_idx'),
+            model_name="deploy",
+            index=models.Index(fields=["-deployed_at", "-id"], name="deploy_log_idx"),
         ),
         migrations.AddIndex(
-            model_name='deploy',
-            index=models.Index(fields=['service', 'environment', '-deployed_at'], name='deploy_svc_env_time_idx'),
+            model_name="deploy",
+            index=models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_svc_env_time_idx"),
         ),
         migrations.AddIndex(
-            model_name='deploy',
-            index=models.Index(fields=['deployer', '-deployed_at'], name='deploy_deployer_time_idx'),
+            model_name="deploy",
+            index=models.Index(fields=["deployer", "-deployed_at"], name="deploy_deployer_time_idx"),
         ),
         migrations.AddConstraint(
-            model_name='deploy',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('service', 'external_id'), name='deploy_unique_external_id_per_service'),
+            model_name="deploy",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("service", "external_id"),
+                name="deploy_unique_external_id_per_service",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deploy',
-            constraint=models.CheckConstraint(condition=models.Q(('duration_seconds__isnull', True), ('duration_seconds__gte', 0), _connector='OR'), name='deploy_duration_not_negative'),
+            model_name="deploy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("duration_seconds__isnull", True), ("duration_seconds__gte", 0), _connector="OR"),
+                name="deploy_duration_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='deploy',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['succeeded', 'failed', 'rolled_back'])), name='deploy_status_valid'),
+            model_name="deploy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["succeeded", "failed", "rolled_back"])), name="deploy_status_valid"
+            ),
         ),
     ]

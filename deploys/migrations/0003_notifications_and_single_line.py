@@ -7,41 +7,72 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0002_default_environments'),
+        ("deploys", "0002_default_environments"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='deploy',
-            name='deployer',
-            field=models.CharField(max_length=200, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*\\Z', 'Use a single line of text, without line breaks or control characters.')]),
+            model_name="deploy",
+            name="deployer",
+            field=models.CharField(
+                max_length=200,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^\\x00-\\x1f\\x7f]*\\Z",
+                        "Use a single line of text, without line breaks or control characters.",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='deploy',
-            name='previous_version',
-            field=models.CharField(blank=True, max_length=200, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*\\Z', 'Use a single line of text, without line breaks or control characters.')]),
+            model_name="deploy",
+            name="previous_version",
+            field=models.CharField(
+                blank=True,
+                max_length=200,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^\\x00-\\x1f\\x7f]*\\Z",
+                        "Use a single line of text, without line breaks or control characters.",
+                    )
+                ],
+            ),
         ),
         migrations.AlterField(
-            model_name='deploy',
-            name='version',
-            field=models.CharField(max_length=200, validators=[django.core.validators.RegexValidator('^[^\\x00-\\x1f\\x7f]*\\Z', 'Use a single line of text, without line breaks or control characters.')]),
+            model_name="deploy",
+            name="version",
+            field=models.CharField(
+                max_length=200,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[^\\x00-\\x1f\\x7f]*\\Z",
+                        "Use a single line of text, without line breaks or control characters.",
+                    )
+                ],
+            ),
         ),
         migrations.CreateModel(
-            name='DeployNotification',
+            name="DeployNotification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('chat', 'Chat'), ('email', 'Email')], max_length=10)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.CharField(blank=True, max_length=500)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('deploy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='deploys.deploy')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("chat", "Chat"), ("email", "Email")], max_length=10)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.CharField(blank=True, max_length=500)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "deploy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notifications", to="deploys.deploy"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
-                'constraints': [models.UniqueConstraint(fields=('deploy', 'channel'), name='deploynotification_unique_channel')],
+                "ordering": ["-updated_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("deploy", "channel"), name="deploynotification_unique_channel")
+                ],
             },
         ),
     ]

@@ -7,36 +7,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0003_notifications_and_single_line'),
+        ("deploys", "0003_notifications_and_single_line"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChangeRecord',
+            name="ChangeRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(help_text='What is changing, in a line.', max_length=200)),
-                ('kind', models.CharField(choices=[('schema', 'Schema change'), ('feature', 'New feature'), ('storage', 'Storage change'), ('infrastructure', 'Infrastructure change'), ('other', 'Other')], default='other', max_length=20)),
-                ('owner', models.CharField(help_text='Who is making the change.', max_length=200)),
-                ('planned_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it is meant to happen.')),
-                ('description', models.TextField(blank=True, help_text='What will change, in Markdown.')),
-                ('done_before', models.TextField(help_text='Have you done this before?')),
-                ('failure_impact', models.TextField(help_text='What will happen when it goes wrong?')),
-                ('failure_response', models.TextField(help_text='What will you do when it does go wrong?')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='change_records', to='deploys.service')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(help_text="What is changing, in a line.", max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("schema", "Schema change"),
+                            ("feature", "New feature"),
+                            ("storage", "Storage change"),
+                            ("infrastructure", "Infrastructure change"),
+                            ("other", "Other"),
+                        ],
+                        default="other",
+                        max_length=20,
+                    ),
+                ),
+                ("owner", models.CharField(help_text="Who is making the change.", max_length=200)),
+                (
+                    "planned_at",
+                    models.DateTimeField(default=django.utils.timezone.now, help_text="When it is meant to happen."),
+                ),
+                ("description", models.TextField(blank=True, help_text="What will change, in Markdown.")),
+                ("done_before", models.TextField(help_text="Have you done this before?")),
+                ("failure_impact", models.TextField(help_text="What will happen when it goes wrong?")),
+                ("failure_response", models.TextField(help_text="What will you do when it does go wrong?")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="change_records",
+                        to="deploys.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-planned_at', '-id'],
+                "ordering": ["-planned_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='deploy',
-            name='change_record',
-            field=models.ForeignKey(blank=True, help_text='The risky change this deploy ships, if it had a change record.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deploys', to='deploys.changerecord'),
+            model_name="deploy",
+            name="change_record",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The risky change this deploy ships, if it had a change record.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="deploys",
+                to="deploys.changerecord",
+            ),
         ),
     ]

@@ -10,8 +10,9 @@ def fill_first_deliveries(apps, schema_editor):
     DeployCommit = apps.get_model("deploys", "DeployCommit")
     first = {}
     rows = (
-        DeployCommit.objects.filter(deploy__environment__is_production=True,
-                                    deploy__status__in=["succeeded", "rolled_back"])
+        DeployCommit.objects.filter(
+            deploy__environment__is_production=True, deploy__status__in=["succeeded", "rolled_back"]
+        )
         .values_list("id", "sha", "authored_at", "deploy_id", "deploy__deployed_at")
         .iterator(chunk_size=5000)
     )
@@ -27,104 +28,176 @@ def fill_first_deliveries(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0004_changerecord_deploy_change_record'),
+        ("deploys", "0004_changerecord_deploy_change_record"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('github', 'GitHub'), ('gitlab', 'GitLab'), ('pagerduty', 'PagerDuty'), ('alertmanager', 'Prometheus Alertmanager')], max_length=20)),
-                ('delivery_id', models.CharField(max_length=200)),
-                ('event', models.CharField(blank=True, max_length=100)),
-                ('headers', models.JSONField(default=dict)),
-                ('body', models.TextField()),
-                ('status', models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], default='received', max_length=20)),
-                ('outcome', models.TextField(blank=True, help_text='What processing did, or why it failed.')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("github", "GitHub"),
+                            ("gitlab", "GitLab"),
+                            ("pagerduty", "PagerDuty"),
+                            ("alertmanager", "Prometheus Alertmanager"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("delivery_id", models.CharField(max_length=200)),
+                ("event", models.CharField(blank=True, max_length=100)),
+                ("headers", models.JSONField(default=dict)),
+                ("body", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=20,
+                    ),
+                ),
+                ("outcome", models.TextField(blank=True, help_text="What processing did, or why it failed.")),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['-received_at', '-id'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["-received_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Integration',
+            name="Integration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('github', 'GitHub'), ('gitlab', 'GitLab'), ('pagerduty', 'PagerDuty'), ('alertmanager', 'Prometheus Alertmanager')], max_length=20)),
-                ('name', models.CharField(help_text="A name for people, e.g. 'GitHub acme org'.", max_length=100, unique=True)),
-                ('secret_encrypted', models.TextField(editable=False)),
-                ('service_mapping', models.JSONField(blank=True, default=dict, help_text='The sender\'s name for a service → an Opslog service slug, e.g. {"acme/web-app": "web"}. Unmapped names fall back to the sender\'s own (for GitHub, the repository name).')),
-                ('options', models.JSONField(blank=True, default=dict, help_text='Kind-specific settings, e.g. for Alertmanager {"promote_labels": {"severity": "critical"}}.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("github", "GitHub"),
+                            ("gitlab", "GitLab"),
+                            ("pagerduty", "PagerDuty"),
+                            ("alertmanager", "Prometheus Alertmanager"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="A name for people, e.g. 'GitHub acme org'.", max_length=100, unique=True
+                    ),
+                ),
+                ("secret_encrypted", models.TextField(editable=False)),
+                (
+                    "service_mapping",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='The sender\'s name for a service → an Opslog service slug, e.g. {"acme/web-app": "web"}. Unmapped names fall back to the sender\'s own (for GitHub, the repository name).',
+                    ),
+                ),
+                (
+                    "options",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Kind-specific settings, e.g. for Alertmanager {"promote_labels": {"severity": "critical"}}.',
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
             ],
             options={
-                'ordering': ['kind', 'name'],
+                "ordering": ["kind", "name"],
             },
         ),
         migrations.CreateModel(
-            name='PushedCommit',
+            name="PushedCommit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sha', models.CharField(max_length=64)),
-                ('authored_at', models.DateTimeField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('pushed_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("sha", models.CharField(max_length=64)),
+                ("authored_at", models.DateTimeField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                ("pushed_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddField(
-            model_name='deploycommit',
-            name='first_delivered_at',
+            model_name="deploycommit",
+            name="first_delivered_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='deploycommit',
-            name='lead_seconds',
+            model_name="deploycommit",
+            name="lead_seconds",
             field=models.FloatField(blank=True, editable=False, null=True),
         ),
         migrations.AddIndex(
-            model_name='deploy',
-            index=models.Index(fields=['deployed_at'], include=('environment', 'status', 'service', 'deployer', 'id'), name='deploy_report_idx'),
+            model_name="deploy",
+            index=models.Index(
+                fields=["deployed_at"],
+                include=("environment", "status", "service", "deployer", "id"),
+                name="deploy_report_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='deploycommit',
-            index=models.Index(condition=models.Q(('lead_seconds__isnull', False)), fields=['first_delivered_at'], include=('lead_seconds', 'deploy'), name='deploycommit_lead_idx'),
+            model_name="deploycommit",
+            index=models.Index(
+                condition=models.Q(("lead_seconds__isnull", False)),
+                fields=["first_delivered_at"],
+                include=("lead_seconds", "deploy"),
+                name="deploycommit_lead_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='integration',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='deploys.integration'),
+            model_name="delivery",
+            name="integration",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="deliveries", to="deploys.integration"
+            ),
         ),
         migrations.AddField(
-            model_name='pushedcommit',
-            name='service',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pushed_commits', to='deploys.service'),
+            model_name="pushedcommit",
+            name="service",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="pushed_commits", to="deploys.service"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['kind', 'status', '-received_at'], name='delivery_kind_status_idx'),
+            model_name="delivery",
+            index=models.Index(fields=["kind", "status", "-received_at"], name="delivery_kind_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('integration', 'delivery_id'), name='delivery_unique_per_integration'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("integration", "delivery_id"), name="delivery_unique_per_integration"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pushedcommit',
-            constraint=models.UniqueConstraint(fields=('service', 'sha'), name='pushedcommit_unique_sha_per_service'),
+            model_name="pushedcommit",
+            constraint=models.UniqueConstraint(fields=("service", "sha"), name="pushedcommit_unique_sha_per_service"),
         ),
         migrations.AddIndex(
-            model_name='deploycommit',
-            index=models.Index(condition=models.Q(('lead_seconds__isnull', False)), fields=['lead_seconds'], include=('first_delivered_at', 'deploy'), name='deploycommit_lead_order_idx'),
+            model_name="deploycommit",
+            index=models.Index(
+                condition=models.Q(("lead_seconds__isnull", False)),
+                fields=["lead_seconds"],
+                include=("first_delivered_at", "deploy"),
+                name="deploycommit_lead_order_idx",
+            ),
         ),
         migrations.RunPython(fill_first_deliveries, migrations.RunPython.noop),
     ]

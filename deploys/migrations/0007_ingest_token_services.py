@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0006_ingest_token'),
+        ("deploys", "0006_ingest_token"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ingesttoken',
-            name='services',
-            field=models.ManyToManyField(blank=True, help_text="The services it may post deploys of; none: any service, including new ones. A leaked key then can't write another team's history.", related_name='+', to='deploys.service'),
+            model_name="ingesttoken",
+            name="services",
+            field=models.ManyToManyField(
+                blank=True,
+                help_text="The services it may post deploys of; none: any service, including new ones. A leaked key then can't write another team's history.",
+                related_name="+",
+                to="deploys.service",
+            ),
         ),
     ]

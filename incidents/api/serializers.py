@@ -14,9 +14,7 @@ from incidents.markdown import render_markdown
 from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
 from incidents.services import IncidentInput
 
-STATUS_IS_DERIVED = (
-    "Status is derived from the timestamps: set acknowledged_at, mitigated_at or resolved_at instead."
-)
+STATUS_IS_DERIVED = "Status is derived from the timestamps: set acknowledged_at, mitigated_at or resolved_at instead."
 READ_ONLY = "This field is read-only."
 ONE_LINE = [single_line_validator]
 
@@ -43,9 +41,7 @@ def _read_only(*, writable: set[str]) -> dict[str, str]:
     keys = {key: READ_ONLY for key in _incident_output_keys() if key not in writable}
     keys["status"] = STATUS_IS_DERIVED
     keys["causes"] = "This field is read-only: link deploys with POST /api/incidents/{id}/causes/."
-    keys["remediations"] = (
-        "This field is read-only: link deploys with POST /api/incidents/{id}/remediating-deploys/."
-    )
+    keys["remediations"] = "This field is read-only: link deploys with POST /api/incidents/{id}/remediating-deploys/."
     for key in ("archived", "archived_at", "archived_by", "archive_reason"):
         keys[key] = ARCHIVE_IS_AN_ACTION
     return keys
@@ -66,9 +62,7 @@ class IncidentInputSerializer(StrictInputSerializer):
         default=Incident.Severity.SEV3,
         help_text="1 (critical) … 4 (minor); default 3.",
     )
-    services = ServiceSlugsField(
-        required=False, default=list, help_text="Slugs of affected services; each must exist."
-    )
+    services = ServiceSlugsField(required=False, default=list, help_text="Slugs of affected services; each must exist.")
     started_at = AwareDateTimeField(help_text="When the impact began.")
     detected_at = AwareDateTimeField(required=False, allow_null=True, help_text="When we knew; default now.")
     acknowledged_at = AwareDateTimeField(required=False, allow_null=True)
@@ -167,7 +161,11 @@ class WholeIdField(serializers.PrimaryKeyRelatedField):
     """A record's id: 12 or "12", never 12.5 (which a plain lookup would quietly read as 12)."""
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, float)) or (isinstance(data, str) and not data.strip().isdigit()):
+        if (
+            isinstance(data, bool)
+            or (isinstance(data, float))
+            or (isinstance(data, str) and not data.strip().isdigit())
+        ):
             self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)
 
@@ -261,7 +259,8 @@ class IncidentSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
     updated_by = serializers.CharField(source="updated_by.username", read_only=True, allow_null=True)
     archived = serializers.BooleanField(
-        source="is_archived", read_only=True,
+        source="is_archived",
+        read_only=True,
         help_text="Archived incidents are left out of the lists (unless `archived=true|all`) and of the numbers.",
     )
     archived_at = AwareDateTimeField(read_only=True, allow_null=True)
@@ -609,7 +608,11 @@ class RemediationInputSerializer(StrictInputSerializer):
         error_messages={"does_not_exist": 'No user with username "{value}".'},
     )
     owner_name = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE,
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
         help_text="…or just a name.",
     )
     due_date = serializers.DateField(
@@ -620,7 +623,11 @@ class RemediationInputSerializer(StrictInputSerializer):
         required=False, allow_blank=True, default="", help_text="Required when the status is wont_do."
     )
     tracker_ref = serializers.CharField(
-        max_length=100, required=False, allow_blank=True, default="", validators=ONE_LINE,
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
         help_text="e.g. OPS-123.",
     )
 
@@ -665,7 +672,8 @@ class PostMortemSerializer(serializers.ModelSerializer):
     )
     incident_title = serializers.CharField(source="incident.title", read_only=True)
     archived = serializers.BooleanField(
-        source="incident.is_archived", read_only=True,
+        source="incident.is_archived",
+        read_only=True,
         help_text="Archived with its incident: left out of the list unless `archived=true|all`.",
     )
     services = serializers.SerializerMethodField()

@@ -152,9 +152,7 @@ class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveM
         incident = self._incident()
         serializer = StampInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.incident_stamp(
-            incident=incident, stage=stage, by=request.user, at=serializer.validated_data.get("at")
-        )
+        services.incident_stamp(incident=incident, stage=stage, by=request.user, at=serializer.validated_data.get("at"))
         return self._answer(incident)
 
     @extend_schema(summary="Acknowledge (default now)", request=StampInputSerializer, responses=STAMP_RESPONSES)
@@ -455,7 +453,10 @@ class PostMortemViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.Retriev
             "saved_at": current.updated_at,
             "current": content,
             "diff": unified_diffs(
-                content, exc.submitted, old_label=f"version {current.version}", new_label="yours",
+                content,
+                exc.submitted,
+                old_label=f"version {current.version}",
+                new_label="yours",
                 fields=set(exc.submitted),
             ),
             "changes_since_your_version": unified_diffs(

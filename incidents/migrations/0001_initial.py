@@ -7,106 +7,227 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('deploys', '0002_default_environments'),
+        ("deploys", "0002_default_environments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Incident',
+            name="Incident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('severity', models.PositiveSmallIntegerField(choices=[(1, 'SEV1 · critical'), (2, 'SEV2 · major'), (3, 'SEV3 · moderate'), (4, 'SEV4 · minor')], default=3)),
-                ('started_at', models.DateTimeField(help_text='When the impact began.')),
-                ('detected_at', models.DateTimeField(blank=True, help_text='When we knew.', null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('mitigated_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('detected_by', models.CharField(choices=[('monitoring', 'Monitoring alert'), ('customer', 'Customer report'), ('staff', 'Staff'), ('other', 'Other')], default='monitoring', max_length=20)),
-                ('detection_source', models.CharField(blank=True, help_text="The alert's name, the customer ticket, who noticed…", max_length=200)),
-                ('summary', models.TextField(blank=True, help_text='What is happening, in Markdown.')),
-                ('commander', models.CharField(blank=True, help_text='The incident commander.', max_length=200)),
-                ('participants', models.JSONField(blank=True, default=list)),
-                ('source', models.CharField(blank=True, help_text="Who filed it: a tool's name, or empty.", max_length=50)),
-                ('external_id', models.CharField(blank=True, help_text="The source's idempotency key, unique per source.", max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('services', models.ManyToManyField(blank=True, related_name='incidents', to='deploys.service')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                (
+                    "severity",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "SEV1 · critical"),
+                            (2, "SEV2 · major"),
+                            (3, "SEV3 · moderate"),
+                            (4, "SEV4 · minor"),
+                        ],
+                        default=3,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(help_text="When the impact began.")),
+                ("detected_at", models.DateTimeField(blank=True, help_text="When we knew.", null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("mitigated_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "detected_by",
+                    models.CharField(
+                        choices=[
+                            ("monitoring", "Monitoring alert"),
+                            ("customer", "Customer report"),
+                            ("staff", "Staff"),
+                            ("other", "Other"),
+                        ],
+                        default="monitoring",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "detection_source",
+                    models.CharField(
+                        blank=True, help_text="The alert's name, the customer ticket, who noticed…", max_length=200
+                    ),
+                ),
+                ("summary", models.TextField(blank=True, help_text="What is happening, in Markdown.")),
+                ("commander", models.CharField(blank=True, help_text="The incident commander.", max_length=200)),
+                ("participants", models.JSONField(blank=True, default=list)),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="Who filed it: a tool's name, or empty.", max_length=50),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        blank=True, help_text="The source's idempotency key, unique per source.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("services", models.ManyToManyField(blank=True, related_name="incidents", to="deploys.service")),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='IncidentDeploy',
+            name="IncidentDeploy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('relation', models.CharField(choices=[('cause', 'Caused it'), ('remediation', 'Remediated it')], max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deploy', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='incident_links', to='deploys.deploy')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deploy_links', to='incidents.incident')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "relation",
+                    models.CharField(choices=[("cause", "Caused it"), ("remediation", "Remediated it")], max_length=20),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deploy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="incident_links", to="deploys.deploy"
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deploy_links",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.AddField(
-            model_name='incident',
-            name='deploys',
-            field=models.ManyToManyField(blank=True, related_name='incidents', through='incidents.IncidentDeploy', to='deploys.deploy'),
+            model_name="incident",
+            name="deploys",
+            field=models.ManyToManyField(
+                blank=True, related_name="incidents", through="incidents.IncidentDeploy", to="deploys.deploy"
+            ),
         ),
         migrations.CreateModel(
-            name='TimelineEntry',
+            name="TimelineEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it happened.')),
-                ('kind', models.CharField(choices=[('note', 'Note'), ('status', 'Status change'), ('edit', 'Field edited'), ('deploy_linked', 'Deploy linked'), ('deploy_unlinked', 'Deploy unlinked'), ('imported', 'Imported')], max_length=20)),
-                ('text', models.TextField()),
-                ('changes', models.JSONField(blank=True, default=dict, help_text='{"field": {"old": …, "new": …}} for edits and status changes.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='timeline', to='incidents.incident')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now, help_text="When it happened.")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("note", "Note"),
+                            ("status", "Status change"),
+                            ("edit", "Field edited"),
+                            ("deploy_linked", "Deploy linked"),
+                            ("deploy_unlinked", "Deploy unlinked"),
+                            ("imported", "Imported"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.TextField()),
+                (
+                    "changes",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='{"field": {"old": …, "new": …}} for edits and status changes.',
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="timeline", to="incidents.incident"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'timeline entries',
-                'ordering': ['at', 'id'],
+                "verbose_name_plural": "timeline entries",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='incidentdeploy',
-            index=models.Index(fields=['deploy', 'relation'], name='incidentdeploy_deploy_idx'),
+            model_name="incidentdeploy",
+            index=models.Index(fields=["deploy", "relation"], name="incidentdeploy_deploy_idx"),
         ),
         migrations.AddConstraint(
-            model_name='incidentdeploy',
-            constraint=models.UniqueConstraint(fields=('incident', 'deploy', 'relation'), name='incidentdeploy_unique_link'),
+            model_name="incidentdeploy",
+            constraint=models.UniqueConstraint(
+                fields=("incident", "deploy", "relation"), name="incidentdeploy_unique_link"
+            ),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['-started_at', '-id'], name='incident_started_idx'),
+            model_name="incident",
+            index=models.Index(fields=["-started_at", "-id"], name="incident_started_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['resolved_at'], name='incident_resolved_idx'),
+            model_name="incident",
+            index=models.Index(fields=["resolved_at"], name="incident_resolved_idx"),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('source', 'external_id'), name='incident_unique_external_id_per_source'),
+            model_name="incident",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("external_id", ""), _negated=True),
+                fields=("source", "external_id"),
+                name="incident_unique_external_id_per_source",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.CheckConstraint(condition=models.Q(('severity__in', [1, 2, 3, 4])), name='incident_severity_valid'),
+            model_name="incident",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("severity__in", [1, 2, 3, 4])), name="incident_severity_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='timelineentry',
-            index=models.Index(fields=['incident', 'at', 'id'], name='timeline_incident_at_idx'),
+            model_name="timelineentry",
+            index=models.Index(fields=["incident", "at", "id"], name="timeline_incident_at_idx"),
         ),
     ]

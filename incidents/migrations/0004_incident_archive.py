@@ -6,31 +6,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0003_alert'),
+        ("incidents", "0003_alert"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='archive_reason',
-            field=models.CharField(blank=True, editable=False, help_text='Why it was archived, e.g. “duplicate of #12”.', max_length=500),
+            model_name="incident",
+            name="archive_reason",
+            field=models.CharField(
+                blank=True, editable=False, help_text="Why it was archived, e.g. “duplicate of #12”.", max_length=500
+            ),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='archived_at',
+            model_name="incident",
+            name="archived_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='archived_by',
-            field=models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="incident",
+            name="archived_by",
+            field=models.ForeignKey(
+                blank=True,
+                editable=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='timelineentry',
-            name='kind',
-            field=models.CharField(choices=[('note', 'Note'), ('status', 'Status change'), ('edit', 'Field edited'), ('deploy_linked', 'Deploy linked'), ('deploy_unlinked', 'Deploy unlinked'), ('imported', 'Imported'), ('archived', 'Archived'), ('restored', 'Restored')], max_length=20),
+            model_name="timelineentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("note", "Note"),
+                    ("status", "Status change"),
+                    ("edit", "Field edited"),
+                    ("deploy_linked", "Deploy linked"),
+                    ("deploy_unlinked", "Deploy unlinked"),
+                    ("imported", "Imported"),
+                    ("archived", "Archived"),
+                    ("restored", "Restored"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -35,8 +35,10 @@ class TokenBasicAuthentication(BasicAuthentication):
             # An ingest token given as the password: refused with the same 403 as everywhere.
             return IngestTokenAuthentication().authenticate_credentials(password)
         token = Token.objects.select_related("user").filter(key=password).first()
-        if token is None or not token.user.is_active or not hmac.compare_digest(
-            token.user.get_username().encode(), userid.encode()
+        if (
+            token is None
+            or not token.user.is_active
+            or not hmac.compare_digest(token.user.get_username().encode(), userid.encode())
         ):
             raise exceptions.AuthenticationFailed("Invalid user name or API token.")
         return token.user, token
@@ -61,7 +63,7 @@ ANNOTATION = inline_serializer(
         "what": serializers.CharField(help_text="`web 25145 to production`; `SEV2 incident #12: Checkout errors`."),
         "tags": serializers.ListField(
             child=serializers.CharField(),
-            help_text="`[\"deploy\", service, environment]`, or `[\"incident\", \"sev<N>\", services…]`.",
+            help_text='`["deploy", service, environment]`, or `["incident", "sev<N>", services…]`.',
         ),
         "data": serializers.CharField(
             help_text="`sandrews: old 25134, new 25145, <diff url>`; an incident's status and link."
@@ -74,7 +76,10 @@ ANNOTATION = inline_serializer(
 class AnnotationsView(APIView):
     # An ingest token is known here too, to be refused with the same 403 as on every API.
     authentication_classes = [
-        IngestTokenAuthentication, TokenAuthentication, TokenBasicAuthentication, SessionAuthentication
+        IngestTokenAuthentication,
+        TokenAuthentication,
+        TokenBasicAuthentication,
+        SessionAuthentication,
     ]
     renderer_classes = [JSONRenderer]
 
@@ -86,26 +91,37 @@ class AnnotationsView(APIView):
             f"`limit` (default and most {MAX_LIMIT}), the newest ones."
         ),
         parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, description=f"Start. {TIME_HELP} Default: 24 hours before `to`."),
+            OpenApiParameter(
+                "from", OpenApiTypes.STR, description=f"Start. {TIME_HELP} Default: 24 hours before `to`."
+            ),
             OpenApiParameter(
                 "to", OpenApiTypes.STR, description=f"End. {TIME_HELP} Default: now. `until` is its Graphite name."
             ),
             OpenApiParameter(
-                "service", OpenApiTypes.STR, many=True, explode=True,
+                "service",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
                 description="Only these services' deploys and incidents (repeat or comma-separate).",
             ),
             OpenApiParameter(
-                "environment", OpenApiTypes.STR, many=True, explode=True,
+                "environment",
+                OpenApiTypes.STR,
+                many=True,
+                explode=True,
                 description="Only deploys to these environments (incidents have none).",
             ),
             OpenApiParameter(
-                "incidents", OpenApiTypes.STR, enum=["true", "false"],
+                "incidents",
+                OpenApiTypes.STR,
+                enum=["true", "false"],
                 description="`true`: incidents too, at their start, tagged incident, sev<N> and their services.",
             ),
             OpenApiParameter(
-                "tags", OpenApiTypes.STR,
+                "tags",
+                OpenApiTypes.STR,
                 description="Graphite's filter: space-separated tags an event must all carry (`deploy production`, "
-                            "`incident sev1`). `incident` among them includes incidents.",
+                "`incident sev1`). `incident` among them includes incidents.",
             ),
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"1 to {MAX_LIMIT}; default {MAX_LIMIT}."),
         ],
@@ -140,8 +156,9 @@ def metrics(request):
         raise Http404("Metrics are off: set OPSLOG_METRICS_TOKEN.")
     given = _bearer(request)
     if not given:
-        response = HttpResponse("Send Authorization: Bearer <OPSLOG_METRICS_TOKEN>.\n", status=401,
-                                content_type="text/plain")
+        response = HttpResponse(
+            "Send Authorization: Bearer <OPSLOG_METRICS_TOKEN>.\n", status=401, content_type="text/plain"
+        )
         response["WWW-Authenticate"] = 'Bearer realm="opslog-metrics"'
         return response
     # Constant time: the response's timing says nothing about how much of the token was right.

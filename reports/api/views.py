@@ -64,21 +64,32 @@ def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
         OpenApiParameter("from", OpenApiTypes.STR, description=f"The first period. {when} {span} {from_default}"),
         OpenApiParameter("to", OpenApiTypes.STR, description=f"The last period, included. {when} {to_default}"),
         OpenApiParameter(
-            "service", OpenApiTypes.STR, many=True, explode=True,
+            "service",
+            OpenApiTypes.STR,
+            many=True,
+            explode=True,
             description=f"Only these services (slugs), for deploys and incidents. {many('service', 'web,api')}",
         ),
         OpenApiParameter(
-            "team", OpenApiTypes.STR, many=True, explode=True,
+            "team",
+            OpenApiTypes.STR,
+            many=True,
+            explode=True,
             description=f"Only the services of these dev teams. {many('team', 'Storefront,Platform')}",
         ),
         OpenApiParameter(
-            "severity", OpenApiTypes.STR, many=True, explode=True,
+            "severity",
+            OpenApiTypes.STR,
+            many=True,
+            explode=True,
             description=(
                 f"Only incidents of these severities (1–4); deploys are not filtered. {many('severity', '1,2')}"
             ),
         ),
         OpenApiParameter(
-            "format", OpenApiTypes.STR, enum=["json", "csv"],
+            "format",
+            OpenApiTypes.STR,
+            enum=["json", "csv"],
             description="`csv`: text/csv, one flat row per period (mttd_seconds_mean, dora_overall, …), no totals.",
         ),
     ]
@@ -88,7 +99,9 @@ def _responses(serializer, *, yearly: bool) -> dict:
     period = "year" if yearly else "month"
     bad_period = "year or month" if yearly else "month"
     bad_example = (
-        "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM." if yearly else "Enter a month as YYYY-MM, e.g. 2010-05."
+        "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."
+        if yearly
+        else "Enter a month as YYYY-MM, e.g. 2010-05."
     )
     return {
         (200, "application/json"): OpenApiResponse(

@@ -318,8 +318,9 @@ def create(apps, schema_editor):
         cursor.execute(CREATE)
         # A zone this server's time zone database lacks leaves the rollups unbuilt (the report
         # scans) rather than failing the migration.
-        cursor.execute("SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)",
-                       [settings.OPSLOG_REPORT_TIME_ZONE])
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)", [settings.OPSLOG_REPORT_TIME_ZONE]
+        )
         if cursor.fetchone()[0]:
             cursor.execute("SELECT reports_rollup_rebuild(%s)", [settings.OPSLOG_REPORT_TIME_ZONE])
 
@@ -332,7 +333,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("deploys", "0005_integrations_and_first_delivery"),
     ]

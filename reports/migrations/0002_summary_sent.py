@@ -4,22 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0001_rollup'),
+        ("reports", "0001_rollup"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SummarySent',
+            name="SummarySent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month', models.DateField(unique=True)),
-                ('sent_at', models.DateTimeField()),
-                ('recipients', models.PositiveIntegerField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("month", models.DateField(unique=True)),
+                ("sent_at", models.DateTimeField()),
+                ("recipients", models.PositiveIntegerField()),
             ],
             options={
-                'ordering': ['-month'],
+                "ordering": ["-month"],
             },
         ),
     ]

@@ -31,9 +31,11 @@ def test_choose_months_and_a_service_then_follow_a_months_deploy_count(page, liv
     outside = []
     page.route(
         "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith(live_server.url)
-        else (outside.append(route.request.url), route.abort()),
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live_server.url)
+            else (outside.append(route.request.url), route.abort())
+        ),
     )
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -50,6 +52,7 @@ def test_choose_months_and_a_service_then_follow_a_months_deploy_count(page, liv
 
     expect(page.locator("table.report tbody tr")).to_have_count(6)
     assert "from=2024-01" in page.url and "to=2024-06" in page.url and "service=web" in page.url
+
     def month(label):
         return page.locator("table.report tbody tr", has=page.locator("th", has_text=label))
 

@@ -8,7 +8,7 @@ from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_log_in_filter_to_production_and_follow_a_deploy(page, live_server, browser_user):
@@ -18,8 +18,13 @@ def test_log_in_filter_to_production_and_follow_a_deploy(page, live_server, brow
     for n in range(6):
         DeployFactory(service=web, environment=staging, version=f"s{n}", deployed_at=start + dt.timedelta(hours=n))
     DeployFactory(
-        service=web, environment=production, version="25145", previous_version="25134", deployer="sandrews",
-        deployed_at=start + dt.timedelta(hours=7), diff_url="https://git.example.com/acme/web/compare/25134...25145",
+        service=web,
+        environment=production,
+        version="25145",
+        previous_version="25134",
+        deployer="sandrews",
+        deployed_at=start + dt.timedelta(hours=7),
+        diff_url="https://git.example.com/acme/web/compare/25134...25145",
     )
     DeployFactory(service=search, environment=production, version="900", deployed_at=start + dt.timedelta(hours=8))
 
@@ -55,9 +60,11 @@ def test_api_docs_render_without_internet(page, live_server, browser_user):
     blocked = []
     page.route(
         "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith(live_server.url)
-        else (blocked.append(route.request.url), route.abort()),
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live_server.url)
+            else (blocked.append(route.request.url), route.abort())
+        ),
     )
 
     log_in(page, live_server, browser_user, next_path="/api/docs/")

@@ -24,7 +24,10 @@ def test_file_find_acknowledge_resolve_and_link_the_causing_deploy(page, live_se
     ServiceFactory(slug="search")
     production = EnvironmentFactory(slug="production")
     suspect = DeployFactory(
-        service=checkout, environment=production, version="v42", previous_version="v41",
+        service=checkout,
+        environment=production,
+        version="v42",
+        previous_version="v41",
         deployed_at=now - dt.timedelta(minutes=30),
         diff_url="https://git.example.com/acme/checkout/compare/v41...v42",
     )
@@ -116,9 +119,7 @@ def test_out_of_order_times_are_shown_next_to_their_fields_and_nothing_is_saved(
     page.get_by_label("Resolved at").fill(_local(now - dt.timedelta(hours=4)))  # before it started
     page.get_by_role("button", name="Save changes").click()
 
-    expect(page.locator("#id_detected_at_error")).to_contain_text(
-        "Detected time can't be before the started time"
-    )
+    expect(page.locator("#id_detected_at_error")).to_contain_text("Detected time can't be before the started time")
     expect(page.locator("#id_resolved_at_error")).to_contain_text("Resolved time can't be before the started time")
     expect(page.get_by_label("Resolved at")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#id_started_at_error")).to_have_count(0)

@@ -46,7 +46,10 @@ def long_deploy():
     for n in range(3):
         DeployFactory(service=checkout, deployed_at=now - dt.timedelta(days=3 * n + 1), previous_version=str(24990 + n))
     deploy = DeployFactory(
-        service=checkout, message=_unbroken(20_000), version=_unbroken(200), previous_version=_unbroken(200),
+        service=checkout,
+        message=_unbroken(20_000),
+        version=_unbroken(200),
+        previous_version=_unbroken(200),
         deployed_at=now - dt.timedelta(hours=1),
     )
     DeployCommitFactory(deploy=deploy, sha=_unbroken(40), message=_unbroken(5_000))
@@ -57,8 +60,11 @@ def long_deploy():
     postmortem = PostMortemFactory(incident=incident, facilitator=_unbroken(150))
     RemediationFactory(postmortem=postmortem, description=_unbroken(2_000), owner_name=_unbroken(150))
     Alert.objects.create(
-        fingerprint=_unbroken(100), name=_unbroken(200), annotations={"summary": _unbroken(2_000)},
-        starts_at=now - dt.timedelta(hours=2), incident=incident,
+        fingerprint=_unbroken(100),
+        name=_unbroken(200),
+        annotations={"summary": _unbroken(2_000)},
+        starts_at=now - dt.timedelta(hours=2),
+        incident=incident,
     )
     return deploy
 
@@ -92,7 +98,13 @@ def test_every_page_fits_a_phone_with_the_whole_menu_in_view(page, live_server, 
     page.set_viewport_size(PHONE)
     log_in(page, live_server, admin)
     paths = [
-        "/", "/deploys/", "/deploys/changes/", "/incidents/", "/alerts/", "/postmortems/", "/remediations/",
+        "/",
+        "/deploys/",
+        "/deploys/changes/",
+        "/incidents/",
+        "/alerts/",
+        "/postmortems/",
+        "/remediations/",
         f"/deploys/{long_deploy.pk}/",
     ]
 

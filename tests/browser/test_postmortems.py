@@ -26,7 +26,9 @@ def _incident():
             commander="dana",
         )
     )
-    services.incident_add_note(incident=incident, text="Rolled back checkout to v41.", at=now - dt.timedelta(hours=2, minutes=10))
+    services.incident_add_note(
+        incident=incident, text="Rolled back checkout to v41.", at=now - dt.timedelta(hours=2, minutes=10)
+    )
     return incident
 
 
@@ -109,7 +111,9 @@ def test_write_a_postmortem_see_the_blame_hint_add_remediations_publish_and_expo
     assert "## What went poorly\n\nBob should have checked the config\n" in markdown
     assert "## Impact\n\nAbout **1,200** customers could not pay for 40 minutes.\n" in markdown
     assert "Rolled back checkout to v41." in markdown
-    assert re.search(r"\| Dev \| Validate the config in CI before deploys \| oncall \| \d{4}-\d\d-\d\d \| Open \| — \|", markdown)
+    assert re.search(
+        r"\| Dev \| Validate the config in CI before deploys \| oncall \| \d{4}-\d\d-\d\d \| Open \| — \|", markdown
+    )
     assert "| Ops | Alert on the checkout error rate | ops rota | — | Open | OPS-42 |" in markdown
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 INGEST_REFUSED = {"detail": "An ingest token may only post deploys."}
-T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
 
 def _ingest_client(key: str) -> APIClient:
@@ -199,7 +199,8 @@ def test_a_stamp_in_the_future_on_an_open_incident_is_the_same_400(api):
     response = api.post(f"/api/incidents/{incident.pk}/acknowledge/", {"at": "2999-01-01T00:00:00Z"}, format="json")
 
     assert (response.status_code, response.json()) == (
-        400, {"acknowledged_at": ["Acknowledged time can't be in the future."]}
+        400,
+        {"acknowledged_at": ["Acknowledged time can't be in the future."]},
     )
 
 

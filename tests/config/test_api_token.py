@@ -40,9 +40,16 @@ def test_a_new_token_ends_the_old_one_and_the_key_is_shown_once(logged_in, user)
 
     assert new != old
     assert api_as(old).get("/api/deploys/").status_code == 401
-    assert api_as(new).post(
-        "/api/deploys/", {"service": "web", "environment": "qa", "version": "1", "deployer": "ekastner"}, format="json"
-    ).status_code == 201
+    assert (
+        api_as(new)
+        .post(
+            "/api/deploys/",
+            {"service": "web", "environment": "qa", "version": "1", "deployer": "ekastner"},
+            format="json",
+        )
+        .status_code
+        == 201
+    )
     page = logged_in.get("/accounts/token/")
     assert new not in page.content.decode()
     assert page.context["token"].key == new and page.context["role"] == "responder"

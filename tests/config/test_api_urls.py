@@ -4,8 +4,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    "url", ["/api/deploys.json", "/api/deploys/bulk.json", "/api/changes.json", "/api/incidents.json",
-            "/api/incidents/1/resolve.json", "/api/remediations.json"],
+    "url",
+    [
+        "/api/deploys.json",
+        "/api/deploys/bulk.json",
+        "/api/changes.json",
+        "/api/incidents.json",
+        "/api/incidents/1/resolve.json",
+        "/api/remediations.json",
+    ],
 )
 def test_format_suffixes_are_not_urls(api, url):
     """`.json` suffixes used to reach actions that take no `format` argument: a 500 on every write."""

@@ -110,18 +110,32 @@ def demo():
     integration = IntegrationFactory(kind="alertmanager")
     now = timezone.now()
     alert = Alert.objects.create(
-        integration=integration, fingerprint="a1", name="HighErrorRate", labels={"alertname": "HighErrorRate"},
-        annotations={"summary": "errors"}, starts_at=now - dt.timedelta(hours=1),
+        integration=integration,
+        fingerprint="a1",
+        name="HighErrorRate",
+        labels={"alertname": "HighErrorRate"},
+        annotations={"summary": "errors"},
+        starts_at=now - dt.timedelta(hours=1),
     )
     promoted_alert = Alert.objects.create(
-        integration=integration, fingerprint="a2", name="HighLatency", labels={"alertname": "HighLatency"},
-        starts_at=now - dt.timedelta(hours=3), ends_at=now - dt.timedelta(hours=2), status=Alert.Status.RESOLVED,
+        integration=integration,
+        fingerprint="a2",
+        name="HighLatency",
+        labels={"alertname": "HighLatency"},
+        starts_at=now - dt.timedelta(hours=3),
+        ends_at=now - dt.timedelta(hours=2),
+        status=Alert.Status.RESOLVED,
         incident=fresh_incident,
     )
     delivery = DeliveryFactory(integration=IntegrationFactory())
     return {
-        "deploy": deploy.pk, "change": change.pk, "incident": incident.pk, "fresh_incident": fresh_incident.pk,
-        "remediation": remediation.pk, "alert": alert.pk, "promoted_alert": promoted_alert.pk,
+        "deploy": deploy.pk,
+        "change": change.pk,
+        "incident": incident.pk,
+        "fresh_incident": fresh_incident.pk,
+        "remediation": remediation.pk,
+        "alert": alert.pk,
+        "promoted_alert": promoted_alert.pk,
         "delivery": delivery.pk,
     }
 
@@ -196,7 +210,9 @@ def test_a_post_with_the_token_gets_through(staff_client, demo):
     page = strict.get(f"/incidents/{demo['fresh_incident']}/")
     token = strict.cookies["csrftoken"].value
 
-    response = strict.post(f"/incidents/{demo['fresh_incident']}/notes/", {"text": "Rolled back.", "csrfmiddlewaretoken": token})
+    response = strict.post(
+        f"/incidents/{demo['fresh_incident']}/notes/", {"text": "Rolled back.", "csrfmiddlewaretoken": token}
+    )
 
     assert page.status_code == 200
     assert response.status_code == 302

@@ -17,7 +17,7 @@ def test_a_viewer_refused_a_responder_page_is_told_why_with_the_site_menu(client
     html = response.content.decode()
     assert response.status_code == 403
     assert "This needs the responder role; you are a viewer." in html
-    assert '<nav>' in html and 'href="/incidents/"' in html and 'href="/remediations/"' in html
+    assert "<nav>" in html and 'href="/incidents/"' in html and 'href="/remediations/"' in html
     assert 'href="/"' in html  # the way back
     assert "<title>Not allowed · Opslog</title>" in html
 

@@ -7,8 +7,8 @@ ship without saying who may use it.
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from django.db import connection
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 INGEST = "ingest"  # not a role: an ingest token, for CI systems
 INGEST_REFUSED = "An ingest token may only post deploys."
-T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -57,8 +57,9 @@ def world(admin_user) -> World:
     IncidentDeployFactory(incident=linked, deploy=deploy)
     IncidentDeployFactory(incident=linked, deploy=deploy, relation="remediation")
     postmortem, _ = postmortem_start(incident=IncidentFactory(started_at=T0), by=admin_user)
-    postmortem = postmortem_save(postmortem=postmortem, changes={"summary": "Checkout failed."},
-                                 base_version=postmortem.version, by=admin_user)
+    postmortem = postmortem_save(
+        postmortem=postmortem, changes={"summary": "Checkout failed."}, base_version=postmortem.version, by=admin_user
+    )
     return World(
         deploy=deploy,
         other_deploy=DeployFactory(service=web, environment=production, deployed_at=T0 + dt.timedelta(hours=1)),
@@ -69,8 +70,11 @@ def world(admin_user) -> World:
         remediation=RemediationFactory(postmortem=postmortem),
         change=ChangeRecordFactory(),
         alert=Alert.objects.create(
-            fingerprint="f1", name="HighErrorRate", starts_at=T0,
-            labels={"alertname": "HighErrorRate", "service": "web"}, status=Alert.Status.FIRING,
+            fingerprint="f1",
+            name="HighErrorRate",
+            starts_at=T0,
+            labels={"alertname": "HighErrorRate", "service": "web"},
+            status=Alert.Status.FIRING,
         ),
         delivery=DeliveryFactory(),
     )
@@ -97,7 +101,12 @@ class Case:
 
 
 def _incident_form(w: World) -> dict:
-    return {"title": "Checkout returns 502", "severity": "2", "started_at": "2024-07-01T10:00", "detected_by": "monitoring"}
+    return {
+        "title": "Checkout returns 502",
+        "severity": "2",
+        "started_at": "2024-07-01T10:00",
+        "detected_by": "monitoring",
+    }
 
 
 def _incident_edit_form(w: World) -> dict:
@@ -109,9 +118,15 @@ def _incident_edit_form(w: World) -> dict:
 
 def _change_form(w: World) -> dict:
     return {
-        "title": "Add an index to orders.created_at", "owner": "sandrews", "planned_at": "2024-07-01T10:00",
-        "kind": "schema", "service": "", "done_before": "Yes.", "failure_impact": "Writes lock.",
-        "failure_response": "Cancel it.", "description": "",
+        "title": "Add an index to orders.created_at",
+        "owner": "sandrews",
+        "planned_at": "2024-07-01T10:00",
+        "kind": "schema",
+        "service": "",
+        "done_before": "Yes.",
+        "failure_impact": "Writes lock.",
+        "failure_response": "Cancel it.",
+        "description": "",
     }
 
 
@@ -119,8 +134,13 @@ def _postmortem_form(w: World) -> dict:
     from incidents.models import PostMortem
 
     data = {name: getattr(w.postmortem, name) for name in PostMortem.SECTION_FIELDS}
-    data.update(summary="Checkout failed for card payments.", facilitator="Priya", meeting_date="",
-                no_action_reason="", base_version=w.postmortem.version)
+    data.update(
+        summary="Checkout failed for card payments.",
+        facilitator="Priya",
+        meeting_date="",
+        no_action_reason="",
+        base_version=w.postmortem.version,
+    )
     return data
 
 
@@ -139,39 +159,98 @@ CASES = [
     Case("incidents:edit", "GET", lambda w: f"/incidents/{w.incident.pk}/edit/", RESPONDER, writes=False),
     Case("incidents:edit", "POST", lambda w: f"/incidents/{w.incident.pk}/edit/", RESPONDER, _incident_edit_form),
     Case("incidents:stamp", "POST", lambda w: f"/incidents/{w.incident.pk}/stamp/resolved/", RESPONDER),
-    Case("incidents:note", "POST", lambda w: f"/incidents/{w.incident.pk}/notes/", RESPONDER,
-         lambda w: {"text": "Rolled back web."}),
-    Case("incidents:link", "POST", lambda w: f"/incidents/{w.incident.pk}/deploys/link/", RESPONDER,
-         lambda w: {"deploy": w.deploy.pk, "relation": "cause"}),
-    Case("incidents:unlink", "POST", lambda w: f"/incidents/{w.linked.pk}/deploys/unlink/", RESPONDER,
-         lambda w: {"deploy": w.deploy.pk, "relation": "cause"}),
-    Case("incidents:archive", "POST", lambda w: f"/incidents/{w.incident.pk}/archive/", ADMIN,
-         lambda w: {"reason": "duplicate of #1"}),
+    Case(
+        "incidents:note",
+        "POST",
+        lambda w: f"/incidents/{w.incident.pk}/notes/",
+        RESPONDER,
+        lambda w: {"text": "Rolled back web."},
+    ),
+    Case(
+        "incidents:link",
+        "POST",
+        lambda w: f"/incidents/{w.incident.pk}/deploys/link/",
+        RESPONDER,
+        lambda w: {"deploy": w.deploy.pk, "relation": "cause"},
+    ),
+    Case(
+        "incidents:unlink",
+        "POST",
+        lambda w: f"/incidents/{w.linked.pk}/deploys/unlink/",
+        RESPONDER,
+        lambda w: {"deploy": w.deploy.pk, "relation": "cause"},
+    ),
+    Case(
+        "incidents:archive",
+        "POST",
+        lambda w: f"/incidents/{w.incident.pk}/archive/",
+        ADMIN,
+        lambda w: {"reason": "duplicate of #1"},
+    ),
     Case("incidents:unarchive", "POST", lambda w: f"/incidents/{w.archived.pk}/unarchive/", ADMIN),
     Case("incidents:postmortem_start", "POST", lambda w: f"/incidents/{w.incident.pk}/postmortem/start/", RESPONDER),
-    Case("incidents:postmortem_edit", "GET", lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
-         RESPONDER, writes=False),
-    Case("incidents:postmortem_edit", "POST", lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
-         RESPONDER, _postmortem_form),
-    Case("incidents:postmortem_status", "POST",
-         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/status/", RESPONDER,
-         lambda w: {"status": "in_review", "base_version": w.postmortem.version}),
-    Case("incidents:remediation_new", "POST",
-         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/remediations/new/", RESPONDER,
-         lambda w: {"kind": "ops", "ops-description": "Alert on the error rate"}),
-    Case("incidents:preview", "POST", lambda w: "/incidents/preview/", RESPONDER, lambda w: {"text": "**x**"},
-         writes=False),
+    Case(
+        "incidents:postmortem_edit",
+        "GET",
+        lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
+        RESPONDER,
+        writes=False,
+    ),
+    Case(
+        "incidents:postmortem_edit",
+        "POST",
+        lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
+        RESPONDER,
+        _postmortem_form,
+    ),
+    Case(
+        "incidents:postmortem_status",
+        "POST",
+        lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/status/",
+        RESPONDER,
+        lambda w: {"status": "in_review", "base_version": w.postmortem.version},
+    ),
+    Case(
+        "incidents:remediation_new",
+        "POST",
+        lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/remediations/new/",
+        RESPONDER,
+        lambda w: {"kind": "ops", "ops-description": "Alert on the error rate"},
+    ),
+    Case(
+        "incidents:preview",
+        "POST",
+        lambda w: "/incidents/preview/",
+        RESPONDER,
+        lambda w: {"text": "**x**"},
+        writes=False,
+    ),
     Case("remediations:edit", "GET", lambda w: f"/remediations/{w.remediation.pk}/edit/", RESPONDER, writes=False),
-    Case("remediations:edit", "POST", lambda w: f"/remediations/{w.remediation.pk}/edit/", RESPONDER,
-         lambda w: {"description": "Alert sooner", "kind": "ops", "owner_name": "sam", "status": "in_progress"}),
+    Case(
+        "remediations:edit",
+        "POST",
+        lambda w: f"/remediations/{w.remediation.pk}/edit/",
+        RESPONDER,
+        lambda w: {"description": "Alert sooner", "kind": "ops", "owner_name": "sam", "status": "in_progress"},
+    ),
     Case("remediations:delete", "POST", lambda w: f"/remediations/{w.remediation.pk}/delete/", RESPONDER),
     Case("alerts:promote", "POST", lambda w: f"/alerts/{w.alert.pk}/promote/", RESPONDER),
-    Case("deploys:change_record", "POST", lambda w: f"/deploys/{w.deploy.pk}/change-record/", RESPONDER,
-         lambda w: {"change_record": w.change.pk}),
+    Case(
+        "deploys:change_record",
+        "POST",
+        lambda w: f"/deploys/{w.deploy.pk}/change-record/",
+        RESPONDER,
+        lambda w: {"change_record": w.change.pk},
+    ),
     Case("deploys:change_new", "GET", lambda w: "/deploys/changes/new/", RESPONDER, writes=False),
     Case("deploys:change_new", "POST", lambda w: "/deploys/changes/new/", RESPONDER, _change_form),
-    Case("deploys:change_edit", "POST", lambda w: f"/deploys/changes/{w.change.pk}/edit/", RESPONDER,
-         lambda w: {**_change_form(w), "title": "Renamed"}),
+    Case(
+        "deploys:change_edit",
+        "POST",
+        lambda w: f"/deploys/changes/{w.change.pk}/edit/",
+        RESPONDER,
+        lambda w: {**_change_form(w), "title": "Renamed"},
+    ),
     Case("api_token", "POST", lambda w: "/accounts/token/", VIEWER),
     Case("integrations:deliveries", "GET", lambda w: "/integrations/deliveries/", ADMIN, writes=False),
     Case("integrations:delivery", "GET", lambda w: f"/integrations/deliveries/{w.delivery.pk}/", ADMIN, writes=False),
@@ -179,40 +258,105 @@ CASES = [
     # --- API -------------------------------------------------------------------------------------
     Case("api:deploy-list", "POST", lambda w: "/api/deploys/", INGEST, _deploy_body),
     Case("api:deploy-bulk", "POST", lambda w: "/api/deploys/bulk/", INGEST, lambda w: {"deploys": [_deploy_body(w)]}),
-    Case("api:deploy-change-record", "POST", lambda w: f"/api/deploys/{w.deploy.pk}/change-record/", RESPONDER,
-         lambda w: {"change_record": w.change.pk}),
-    Case("api:changerecord-list", "POST", lambda w: "/api/changes/", RESPONDER,
-         lambda w: {**_change_form(w), "service": "web", "planned_at": "2024-07-01T10:00:00Z"}),
-    Case("api:changerecord-detail", "PATCH", lambda w: f"/api/changes/{w.change.pk}/", RESPONDER,
-         lambda w: {"title": "Renamed"}),
-    Case("api:incident-list", "POST", lambda w: "/api/incidents/", RESPONDER,
-         lambda w: {"title": "Checkout is failing", "started_at": "2024-07-01T10:00:00Z"}),
+    Case(
+        "api:deploy-change-record",
+        "POST",
+        lambda w: f"/api/deploys/{w.deploy.pk}/change-record/",
+        RESPONDER,
+        lambda w: {"change_record": w.change.pk},
+    ),
+    Case(
+        "api:changerecord-list",
+        "POST",
+        lambda w: "/api/changes/",
+        RESPONDER,
+        lambda w: {**_change_form(w), "service": "web", "planned_at": "2024-07-01T10:00:00Z"},
+    ),
+    Case(
+        "api:changerecord-detail",
+        "PATCH",
+        lambda w: f"/api/changes/{w.change.pk}/",
+        RESPONDER,
+        lambda w: {"title": "Renamed"},
+    ),
+    Case(
+        "api:incident-list",
+        "POST",
+        lambda w: "/api/incidents/",
+        RESPONDER,
+        lambda w: {"title": "Checkout is failing", "started_at": "2024-07-01T10:00:00Z"},
+    ),
     Case("api:incident-detail", "PATCH", _incident_api, RESPONDER, lambda w: {"title": "Renamed"}),
     Case("api:incident-acknowledge", "POST", lambda w: _incident_api(w) + "acknowledge/", RESPONDER),
     Case("api:incident-mitigate", "POST", lambda w: _incident_api(w) + "mitigate/", RESPONDER),
     Case("api:incident-resolve", "POST", lambda w: _incident_api(w) + "resolve/", RESPONDER),
-    Case("api:incident-archive", "POST", lambda w: _incident_api(w) + "archive/", ADMIN,
-         lambda w: {"reason": "duplicate of #1"}),
+    Case(
+        "api:incident-archive",
+        "POST",
+        lambda w: _incident_api(w) + "archive/",
+        ADMIN,
+        lambda w: {"reason": "duplicate of #1"},
+    ),
     Case("api:incident-unarchive", "POST", lambda w: f"/api/incidents/{w.archived.pk}/unarchive/", ADMIN),
-    Case("api:incident-timeline", "POST", lambda w: _incident_api(w) + "timeline/", RESPONDER,
-         lambda w: {"text": "Rolled back web."}),
-    Case("api:incident-causes", "POST", lambda w: _incident_api(w) + "causes/", RESPONDER,
-         lambda w: {"deploy": w.deploy.pk}),
+    Case(
+        "api:incident-timeline",
+        "POST",
+        lambda w: _incident_api(w) + "timeline/",
+        RESPONDER,
+        lambda w: {"text": "Rolled back web."},
+    ),
+    Case(
+        "api:incident-causes",
+        "POST",
+        lambda w: _incident_api(w) + "causes/",
+        RESPONDER,
+        lambda w: {"deploy": w.deploy.pk},
+    ),
     Case("api:incident-cause", "DELETE", lambda w: f"/api/incidents/{w.linked.pk}/causes/{w.deploy.pk}/", RESPONDER),
-    Case("api:incident-remediating-deploys", "POST", lambda w: _incident_api(w) + "remediating-deploys/", RESPONDER,
-         lambda w: {"deploy": w.other_deploy.pk}),
-    Case("api:incident-remediating-deploy", "DELETE",
-         lambda w: f"/api/incidents/{w.linked.pk}/remediating-deploys/{w.deploy.pk}/", RESPONDER),
-    Case("api:postmortem-list", "POST", lambda w: "/api/postmortems/", RESPONDER,
-         lambda w: {"incident": w.incident.pk}),
-    Case("api:postmortem-detail", "PATCH", lambda w: f"/api/postmortems/{w.postmortem.pk}/", RESPONDER,
-         lambda w: {"summary": "Checkout failed for card payments.", "version": w.postmortem.version}),
-    Case("api:postmortem-status", "POST", lambda w: f"/api/postmortems/{w.postmortem.pk}/status/", RESPONDER,
-         lambda w: {"status": "in_review"}),
-    Case("api:remediation-list", "POST", lambda w: "/api/remediations/", RESPONDER,
-         lambda w: {"postmortem": w.postmortem.pk, "description": "Alert on the error rate", "kind": "ops"}),
-    Case("api:remediation-detail", "PATCH", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER,
-         lambda w: {"status": "in_progress"}),
+    Case(
+        "api:incident-remediating-deploys",
+        "POST",
+        lambda w: _incident_api(w) + "remediating-deploys/",
+        RESPONDER,
+        lambda w: {"deploy": w.other_deploy.pk},
+    ),
+    Case(
+        "api:incident-remediating-deploy",
+        "DELETE",
+        lambda w: f"/api/incidents/{w.linked.pk}/remediating-deploys/{w.deploy.pk}/",
+        RESPONDER,
+    ),
+    Case(
+        "api:postmortem-list", "POST", lambda w: "/api/postmortems/", RESPONDER, lambda w: {"incident": w.incident.pk}
+    ),
+    Case(
+        "api:postmortem-detail",
+        "PATCH",
+        lambda w: f"/api/postmortems/{w.postmortem.pk}/",
+        RESPONDER,
+        lambda w: {"summary": "Checkout failed for card payments.", "version": w.postmortem.version},
+    ),
+    Case(
+        "api:postmortem-status",
+        "POST",
+        lambda w: f"/api/postmortems/{w.postmortem.pk}/status/",
+        RESPONDER,
+        lambda w: {"status": "in_review"},
+    ),
+    Case(
+        "api:remediation-list",
+        "POST",
+        lambda w: "/api/remediations/",
+        RESPONDER,
+        lambda w: {"postmortem": w.postmortem.pk, "description": "Alert on the error rate", "kind": "ops"},
+    ),
+    Case(
+        "api:remediation-detail",
+        "PATCH",
+        lambda w: f"/api/remediations/{w.remediation.pk}/",
+        RESPONDER,
+        lambda w: {"status": "in_progress"},
+    ),
     Case("api:remediation-detail", "DELETE", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER),
 ]
 
@@ -326,8 +470,10 @@ BOOKKEEPING = re.compile(r'"?(django_session|deploys_ingesttoken)"?')
 
 def _writes(queries) -> list[str]:
     return [
-        q["sql"] for q in queries
-        if q["sql"].lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") and not BOOKKEEPING.search(q["sql"])
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
+        and not BOOKKEEPING.search(q["sql"])
     ]
 
 
@@ -418,7 +564,13 @@ def test_an_ingest_token_opens_no_page(world):
 def _post_deploy(key: str, external_id: str = "ci-1"):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    body = {"service": "web", "environment": "production", "version": "v2", "deployer": "ci", "external_id": external_id}
+    body = {
+        "service": "web",
+        "environment": "production",
+        "version": "v2",
+        "deployer": "ci",
+        "external_id": external_id,
+    }
     return client.post("/api/deploys/", body, format="json")
 
 
@@ -473,9 +625,7 @@ def test_the_admin_shows_a_new_ingest_token_once(admin_client):
 def test_the_admin_revokes_without_deleting(admin_client):
     token, key = ingest_token_create(name="old-ci")
 
-    admin_client.post(
-        "/admin/deploys/ingesttoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True
-    )
+    admin_client.post("/admin/deploys/ingesttoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True)
 
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -547,7 +697,13 @@ def test_a_viewer_sees_no_buttons_it_cannot_use(client, viewer, world):
 
 
 def _deploy(service: str, external_id: str) -> dict:
-    return {"service": service, "environment": "production", "version": "v1", "deployer": "ci", "external_id": external_id}
+    return {
+        "service": service,
+        "environment": "production",
+        "version": "v1",
+        "deployer": "ci",
+        "external_id": external_id,
+    }
 
 
 def test_a_token_limited_to_services_posts_only_theirs(db):
@@ -587,7 +743,9 @@ def test_create_ingest_token_limits_to_the_services_named(capsys, db):
 def test_the_admin_makes_a_token_limited_to_services(admin_client, db):
     web = ServiceFactory(slug="web")
 
-    response = admin_client.post("/admin/deploys/ingesttoken/add/", {"name": "web-ci", "services": [web.pk]}, follow=True)
+    response = admin_client.post(
+        "/admin/deploys/ingesttoken/add/", {"name": "web-ci", "services": [web.pk]}, follow=True
+    )
 
     token = IngestToken.objects.get(name="web-ci")
     assert list(token.services.all()) == [web]

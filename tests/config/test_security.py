@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
 from tests.roles import responder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,13 +173,21 @@ def test_rates_and_cache_follow_the_environment():
     )
     default = run_manage("shell", "-v", "0", "-c", script)
     custom = run_manage(
-        "shell", "-v", "0", "-c", script,
-        OPSLOG_API_WRITE_RATE="30/Hour", OPSLOG_CACHE_URL="redis://127.0.0.1:6379/3", OPSLOG_MAX_REQUEST_BYTES="4096",
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        script,
+        OPSLOG_API_WRITE_RATE="30/Hour",
+        OPSLOG_CACHE_URL="redis://127.0.0.1:6379/3",
+        OPSLOG_MAX_REQUEST_BYTES="4096",
     )
     off = run_manage("shell", "-v", "0", "-c", script, OPSLOG_API_WRITE_RATE="off")
 
     assert default.stdout.split() == [
-        "120/minute", "django.core.cache.backends.locmem.LocMemCache", str(10 * 1024 * 1024)
+        "120/minute",
+        "django.core.cache.backends.locmem.LocMemCache",
+        str(10 * 1024 * 1024),
     ], default.stderr
     assert custom.stdout.split() == ["30/hour", "django.core.cache.backends.redis.RedisCache", "4096"], custom.stderr
     assert off.stdout.split()[0] == "None", off.stderr
@@ -190,8 +199,9 @@ def test_rates_and_cache_follow_the_environment():
 @pytest.mark.django_db
 def test_an_oversized_api_body_is_a_413_with_a_message(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
-    body = json.dumps({"service": "web", "environment": "production", "version": "1", "deployer": "x",
-                       "message": "x" * 5000})
+    body = json.dumps(
+        {"service": "web", "environment": "production", "version": "1", "deployer": "x", "message": "x" * 5000}
+    )
 
     as_json = api.post("/api/deploys/", body, content_type="application/json")
     as_form = api.post("/api/deploys/", {"message": "x" * 5000})
@@ -270,7 +280,9 @@ def test_the_api_sends_the_security_headers(api):
 def test_api_docs_relax_only_style_src_and_run_no_inline_script(logged_in):
     page = logged_in.get("/api/docs/")
     html = page.content.decode()
-    script = logged_in.get(re.search(r'<script src="(/api/docs/\?[^"]*script[^"]*)"', html).group(1).replace("&amp;", "&"))
+    script = logged_in.get(
+        re.search(r'<script src="(/api/docs/\?[^"]*script[^"]*)"', html).group(1).replace("&amp;", "&")
+    )
 
     assert policy(page) == {**CSP, "style-src": "'self' 'unsafe-inline'"}
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)  # every script is a file of our own

@@ -87,7 +87,11 @@ def test_settings_follow_the_environment():
         DJANGO_ALLOWED_HOSTS="opslog.example.com, ops.example.com",
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
     assert result.stdout.split(" ", 3) == [
@@ -102,8 +106,19 @@ def test_without_a_broker_tasks_run_in_process():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPSLOG_", "CELERY_", "DATABASE_"))}
     env.update(BASE_ENV)
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['NAME'])"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from django.conf import settings as s; print(s.CELERY_TASK_ALWAYS_EAGER, s.DATABASES['default']['NAME'])",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
     eager, name = result.stdout.split()
@@ -125,7 +140,11 @@ def test_behind_a_tls_proxy_redirects_to_https_except_the_health_check():
         "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, s.SESSION_COOKIE_SECURE, s.SECURE_REDIRECT_EXEMPT)"
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
     assert result.stdout.strip() == "True True True ['^healthz$']", result.stderr

@@ -10,7 +10,7 @@ from deploys.models import Deploy, DeployCommit, Environment, Service
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def payload(**overrides):
@@ -230,11 +230,17 @@ def varied_deploys():
             service=web, environment=staging, deployer="bob", deployed_at=day - dt.timedelta(days=1)
         ),
         "search-prod-failed": DeployFactory(
-            service=search, environment=production, deployer="alice", status="failed",
+            service=search,
+            environment=production,
+            deployer="alice",
+            status="failed",
             deployed_at=day - dt.timedelta(days=2),
         ),
         "search-prod-rolled": DeployFactory(
-            service=search, environment=production, deployer="carol", status="rolled_back",
+            service=search,
+            environment=production,
+            deployer="carol",
+            status="rolled_back",
             deployed_at=day + dt.timedelta(days=1),
         ),
     }
@@ -331,7 +337,10 @@ def test_bulk_previous_version_interleaves_with_stored_deploys(api):
     web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
     DeployFactory(service=web, environment=production, version="A", deployed_at=dt.datetime(2010, 1, 1, tzinfo=UTC))
     DeployFactory(service=web, environment=production, version="C", deployed_at=dt.datetime(2010, 1, 3, tzinfo=UTC))
-    items = [payload(version=v, external_id=v, deployed_at=at) for v, at in (("B", "2010-01-02T00:00:00Z"), ("D", "2010-01-04T00:00:00Z"))]
+    items = [
+        payload(version=v, external_id=v, deployed_at=at)
+        for v, at in (("B", "2010-01-02T00:00:00Z"), ("D", "2010-01-04T00:00:00Z"))
+    ]
     for item in items:
         del item["previous_version"]
 

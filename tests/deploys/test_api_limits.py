@@ -231,7 +231,9 @@ def test_the_schema_describes_the_limits(api):
     assert (deploy["duration_seconds"]["minimum"], deploy["duration_seconds"]["maximum"]) == (0, 604_800)
     assert deploy["commits"]["maxItems"] == 1000
     assert (commit["sha"]["minLength"], commit["sha"]["maxLength"], commit["sha"]["pattern"]) == (
-        4, 64, "^[0-9A-Za-z._-]+$"
+        4,
+        64,
+        "^[0-9A-Za-z._-]+$",
     )
     bulk = schema["DeployBulkInputRequest"]["properties"]["deploys"]
     assert (bulk["minItems"], bulk["maxItems"]) == (1, 1000)

@@ -53,9 +53,7 @@ def test_worker_posts_the_chat_line_and_email(worker, chat_receiver, settings):
     production_deploy()
 
     assert wait_for(lambda: chat_receiver.received and mail.outbox)
-    assert chat_receiver.received == [
-        {"text": "[web] PRODUCTION deployed by ekastner build: 36790 took: 34.9 seconds"}
-    ]
+    assert chat_receiver.received == [{"text": "[web] PRODUCTION deployed by ekastner build: 36790 took: 34.9 seconds"}]
     assert mail.outbox[0].subject == "[Opslog] web 36790 deployed to production by ekastner"
 
 

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 
 from deploys.api.serializers import CommitInputSerializer, DeployInputSerializer, _Defer
-from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def item(**overrides):
@@ -48,15 +48,49 @@ def fast(data):
 # --- Validation: the fast path never takes what DRF refuses, and gives what DRF gives -------------
 
 ODD_TEXT = [
-    "", " ", "web", " Web ", "WEB", "web app!", "-web", "web.1_a-b", "a\nb", "a\tb", "a\x7fb", "trailing\n",
-    "nul\x00", "lone \ud800", "\u212a", "İ", "café", "12", "x" * 64, "x" * 65, "y" * 100, "y" * 101, "z" * 200,
-    "z" * 201, "\u00a0padded\u00a0",
+    "",
+    " ",
+    "web",
+    " Web ",
+    "WEB",
+    "web app!",
+    "-web",
+    "web.1_a-b",
+    "a\nb",
+    "a\tb",
+    "a\x7fb",
+    "trailing\n",
+    "nul\x00",
+    "lone \ud800",
+    "\u212a",
+    "İ",
+    "café",
+    "12",
+    "x" * 64,
+    "x" * 65,
+    "y" * 100,
+    "y" * 101,
+    "z" * 200,
+    "z" * 201,
+    "\u00a0padded\u00a0",
 ]
 ODD_TIMES = [
-    "2010-05-18T22:20:50Z", "2010-05-18T22:20:50+02:00", "2010-05-18T22:20:50.123456-05:30",
-    "2010-05-18T22:20:50", "2010-05-18 22:20:50Z", " 2010-05-18T22:20:50Z", "2010-05-18T22:20:50Z ",
-    "2010-02-30T10:00:00Z", "yesterday-ish", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
-    "2999-12-31T23:59:59+00:00", "9999-12-31T23:30:00Z", "2999-01-01T00:00:00Z", "2010-05-18", "20100518T222050Z",
+    "2010-05-18T22:20:50Z",
+    "2010-05-18T22:20:50+02:00",
+    "2010-05-18T22:20:50.123456-05:30",
+    "2010-05-18T22:20:50",
+    "2010-05-18 22:20:50Z",
+    " 2010-05-18T22:20:50Z",
+    "2010-05-18T22:20:50Z ",
+    "2010-02-30T10:00:00Z",
+    "yesterday-ish",
+    "1969-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
+    "2999-12-31T23:59:59+00:00",
+    "9999-12-31T23:30:00Z",
+    "2999-01-01T00:00:00Z",
+    "2010-05-18",
+    "20100518T222050Z",
     "2010-05-18T22:20:50+25:00",
 ]
 # Each limit's both sides (deploys.fields).
@@ -70,15 +104,34 @@ DURATIONS_AT_THE_LIMIT = [WEEK, float(WEEK), WEEK - 0.5]
 DURATIONS_OVER_THE_LIMIT = [WEEK + 1, math.nextafter(WEEK, math.inf), 10**6, 1e308]
 SHAS = ["a" * 40, " abc1234 ", "x" * 64, "abcd", "ABCD", "r1234", "v1.2_3-x", "0" * 64]
 ODD_SHAS = [
-    "abc", "zz", "a", "abc d", "a" * 65, " " + "b" * 64 + " ", "abc/def", "ab:cd", "abc+", "ÄBCD",
-    "\u0661\u0662\u0663\u0664", "abcd\x00", "ab\ncd", 1234567, 12.5,
+    "abc",
+    "zz",
+    "a",
+    "abc d",
+    "a" * 65,
+    " " + "b" * 64 + " ",
+    "abc/def",
+    "ab:cd",
+    "abc+",
+    "ÄBCD",
+    "\u0661\u0662\u0663\u0664",
+    "abcd\x00",
+    "ab\ncd",
+    1234567,
+    12.5,
 ]
 # A list of commits at the limit and one over it.
 MOST_COMMITS = [{"sha": f"{n:040x}"} for n in range(MAX_DEPLOY_COMMITS)]
 TOO_MANY_COMMITS = MOST_COMMITS + [{"sha": "f" * 40}]
 URLS = [
-    "", "https://git.example.com/acme/web/compare/1...2", "http://example.com", "ftp://example.com/x",
-    "javascript:alert(1)", "not a url", "https://exa mple.com", "https://" + "a" * 995 + ".com",
+    "",
+    "https://git.example.com/acme/web/compare/1...2",
+    "http://example.com",
+    "ftp://example.com/x",
+    "javascript:alert(1)",
+    "not a url",
+    "https://exa mple.com",
+    "https://" + "a" * 995 + ".com",
 ]
 
 
@@ -124,9 +177,7 @@ commit_items = with_one_odd(
         },
     ),
     {
-        "sha": st.one_of(
-            odd(*ODD_TEXT, *ODD_SHAS), st.sampled_from(ODD_SHAS), st.text(min_size=3, max_size=6)
-        ),
+        "sha": st.one_of(odd(*ODD_TEXT, *ODD_SHAS), st.sampled_from(ODD_SHAS), st.text(min_size=3, max_size=6)),
         "authored_at": odd(*ODD_TIMES),
         "message": odd(*ODD_TEXT),
         # Keys the API doesn't take.
@@ -295,8 +346,19 @@ def test_the_fast_path_knows_every_field():
     fields = DeployInputSerializer().fields
 
     assert set(fields) == {
-        "service", "environment", "version", "previous_version", "deployer", "message", "deployed_at",
-        "duration_seconds", "status", "diff_url", "external_id", "commits", "change_record",
+        "service",
+        "environment",
+        "version",
+        "previous_version",
+        "deployer",
+        "message",
+        "deployed_at",
+        "duration_seconds",
+        "status",
+        "diff_url",
+        "external_id",
+        "commits",
+        "change_record",
     }
     assert set(fields["commits"].child.fields) == {"sha", "authored_at", "message"}
 
@@ -355,9 +417,7 @@ def test_the_fast_path_knows_every_field():
 )
 def test_a_bad_item_gets_the_single_posts_errors_under_its_index(api, overrides):
     single = api.post("/api/deploys/", item(**overrides), format="json")
-    bulk = api.post(
-        "/api/deploys/bulk/", {"deploys": [item(external_id="fine"), item(**overrides)]}, format="json"
-    )
+    bulk = api.post("/api/deploys/bulk/", {"deploys": [item(external_id="fine"), item(**overrides)]}, format="json")
 
     assert single.status_code == 400
     assert bulk.status_code == 400
@@ -399,15 +459,28 @@ def test_the_answer_is_what_get_shows_for_new_and_existing_deploys(api, record):
     DeployFactory(service=web, environment=production, version="A", deployed_at=dt.datetime(2010, 1, 1, tzinfo=UTC))
     at = "2010-05-18T20:00:00Z"
     first = [
-        item(external_id="1", version="B", deployed_at="2010-01-02T00:00:00Z", duration_seconds=None, commits=[
-            {"sha": "e" * 40, "authored_at": at, "message": "Tied, later id"},
-            {"sha": "d" * 40, "message": "No time"},
-            {"sha": "f" * 40, "authored_at": "2010-05-18T23:00:00+02:00"},
-            {"sha": "c" * 40, "authored_at": at},
-            {"sha": "d" * 40, "message": "A repeat, dropped"},
-        ]),
-        item(external_id="2", version="C", deployed_at="2010-01-03T00:00:00+05:00", status="failed",
-             diff_url="https://git.example.com/acme/web/compare/B...C", change_record=record.pk, duration_seconds=3),
+        item(
+            external_id="1",
+            version="B",
+            deployed_at="2010-01-02T00:00:00Z",
+            duration_seconds=None,
+            commits=[
+                {"sha": "e" * 40, "authored_at": at, "message": "Tied, later id"},
+                {"sha": "d" * 40, "message": "No time"},
+                {"sha": "f" * 40, "authored_at": "2010-05-18T23:00:00+02:00"},
+                {"sha": "c" * 40, "authored_at": at},
+                {"sha": "d" * 40, "message": "A repeat, dropped"},
+            ],
+        ),
+        item(
+            external_id="2",
+            version="C",
+            deployed_at="2010-01-03T00:00:00+05:00",
+            status="failed",
+            diff_url="https://git.example.com/acme/web/compare/B...C",
+            change_record=record.pk,
+            duration_seconds=3,
+        ),
         item(external_id="3", version="D", service="Search", environment="Princess", message="  spaced  "),
     ]
 

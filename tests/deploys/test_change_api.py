@@ -13,7 +13,7 @@ from deploys.services import CHANGE_RECORD_FIELDS
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def iso(value: dt.datetime) -> str:
@@ -63,15 +63,31 @@ def test_post_records_a_change_and_returns_every_field(api, user, web):
     body = response.json()
     record = ChangeRecord.objects.get()
     assert list(body) == [
-        "id", "url", "html_url", "title", "kind", "kind_label", "service", "owner", "planned_at", "description",
-        "description_html", "done_before", "failure_impact", "failure_response", "deploys", "created_at",
+        "id",
+        "url",
+        "html_url",
+        "title",
+        "kind",
+        "kind_label",
+        "service",
+        "owner",
+        "planned_at",
+        "description",
+        "description_html",
+        "done_before",
+        "failure_impact",
+        "failure_response",
+        "deploys",
+        "created_at",
         "created_by",
     ]
     assert body["id"] == record.pk
     assert body["url"] == f"http://testserver/api/changes/{record.pk}/"
     assert body["html_url"] == f"http://testserver/deploys/changes/{record.pk}/"
     assert (body["title"], body["kind"], body["kind_label"]) == (
-        "Add an index to orders.created_at", "schema", "Schema change",
+        "Add an index to orders.created_at",
+        "schema",
+        "Schema change",
     )
     assert (body["service"], body["owner"]) == ("web", "sandrews")
     assert body["planned_at"] == "2010-05-18T20:00:00Z"
@@ -89,8 +105,13 @@ def test_defaults(api):
     before = timezone.now()
     body = api.post(
         "/api/changes/",
-        {"title": "Move images to the new bucket", "owner": "jallen", "done_before": "No.",
-         "failure_impact": "Broken images.", "failure_response": "Point back to the old bucket."},
+        {
+            "title": "Move images to the new bucket",
+            "owner": "jallen",
+            "done_before": "No.",
+            "failure_impact": "Broken images.",
+            "failure_response": "Point back to the old bucket.",
+        },
         format="json",
     ).json()
 
@@ -191,7 +212,10 @@ def test_patch_changes_only_the_fields_sent(api, web):
     assert response.status_code == 200, response.content
     record.refresh_from_db()
     assert (record.title, record.done_before, record.kind, record.service) == (
-        "After", "Twice, on staging.", "schema", web,
+        "After",
+        "Twice, on staging.",
+        "schema",
+        web,
     )
     assert response.json()["title"] == "After"
     cleared = api.patch(f"/api/changes/{record.pk}/", {"service": None}, format="json")

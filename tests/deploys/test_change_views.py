@@ -19,7 +19,7 @@ from tests.incidents.test_postmortem_views import assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 XSS = "\n\n".join(VECTORS)
 
 
@@ -51,8 +51,9 @@ def _messages(response) -> list[str]:
 # --- Access ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/deploys/changes/", "/deploys/changes/new/", "/deploys/changes/{pk}/",
-                                 "/deploys/changes/{pk}/edit/"])
+@pytest.mark.parametrize(
+    "url", ["/deploys/changes/", "/deploys/changes/new/", "/deploys/changes/{pk}/", "/deploys/changes/{pk}/edit/"]
+)
 def test_every_change_record_page_requires_login(client, url):
     record = ChangeRecordFactory()
 
@@ -101,8 +102,12 @@ def test_attaching_needs_a_post_with_the_csrf_token(logged_in, user):
 def test_the_form_asks_the_four_questions_first(logged_in, user):
     html = logged_in.get("/deploys/changes/new/").content.decode()
 
-    questions = ["Who is making the change", "Have you done this before?", "What will happen when it goes wrong?",
-                 "What will you do when it does go wrong?"]
+    questions = [
+        "Who is making the change",
+        "Have you done this before?",
+        "What will happen when it goes wrong?",
+        "What will you do when it does go wrong?",
+    ]
     positions = [html.index(html_lib.escape(question)) for question in questions]
     assert positions == sorted(positions)
     assert positions[-1] < html.index('name="kind"') < html.index('name="description"')
@@ -144,10 +149,12 @@ def test_each_answer_is_required_and_its_error_shown_next_to_it(logged_in, field
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("planned_at", "0001-01-01T00:00", "Enter a time between 1970 and 2999."),
-     ("planned_at", "tomorrow", "Enter a valid date/time."),
-     ("kind", "rewrite", "Select a valid choice."),
-     ("service", "nope", "Select a valid choice.")],
+    [
+        ("planned_at", "0001-01-01T00:00", "Enter a time between 1970 and 2999."),
+        ("planned_at", "tomorrow", "Enter a valid date/time."),
+        ("kind", "rewrite", "Select a valid choice."),
+        ("service", "nope", "Select a valid choice."),
+    ],
 )
 def test_bad_values_are_errors_next_to_their_field_not_500s(logged_in, field, value, message):
     response = logged_in.post("/deploys/changes/new/", _form(**{field: value}))
@@ -178,8 +185,9 @@ def test_editing_keeps_an_untouched_time_to_the_second(logged_in):
 
 
 def test_the_detail_shows_the_answers_and_the_deploys_that_shipped_it(logged_in):
-    record = ChangeRecordFactory(title="Move sessions to Redis", kind="storage", owner="mhill",
-                                 description="Dual-write for a week first.")
+    record = ChangeRecordFactory(
+        title="Move sessions to Redis", kind="storage", owner="mhill", description="Dual-write for a week first."
+    )
     production = EnvironmentFactory(slug="production")
     shipped = DeployFactory(change_record=record, environment=production, version="v7")
     other = DeployFactory(version="v8")
@@ -237,8 +245,9 @@ def test_a_deploy_page_offers_recent_change_records_those_of_its_service_first(l
     checkout = ServiceFactory(slug="checkout")
     deploy = DeployFactory(service=checkout)
     other = ChangeRecordFactory(title="Newer, other service")
-    mine = ChangeRecordFactory(title="Older, same service", service=checkout,
-                               planned_at=timezone.now() - dt.timedelta(days=2))
+    mine = ChangeRecordFactory(
+        title="Older, same service", service=checkout, planned_at=timezone.now() - dt.timedelta(days=2)
+    )
 
     html = logged_in.get(f"/deploys/{deploy.pk}/").content.decode()
 
@@ -302,13 +311,24 @@ def test_the_deploy_page_query_count_does_not_grow_with_change_records(logged_in
 
 
 def test_no_vector_reaches_the_change_record_pages(logged_in):
-    record = ChangeRecordFactory(title="<script>alert(1)</script>", owner="<img src=x onerror=alert(1)>",
-                                 done_before=XSS, failure_impact=XSS, failure_response=XSS, description=XSS)
+    record = ChangeRecordFactory(
+        title="<script>alert(1)</script>",
+        owner="<img src=x onerror=alert(1)>",
+        done_before=XSS,
+        failure_impact=XSS,
+        failure_response=XSS,
+        description=XSS,
+    )
     deploy = DeployFactory(change_record=record)
     other = DeployFactory()
 
-    for url in ["/deploys/changes/", f"/deploys/changes/{record.pk}/", f"/deploys/changes/{record.pk}/edit/",
-                f"/deploys/{deploy.pk}/", f"/deploys/{other.pk}/"]:
+    for url in [
+        "/deploys/changes/",
+        f"/deploys/changes/{record.pk}/",
+        f"/deploys/changes/{record.pk}/edit/",
+        f"/deploys/{deploy.pk}/",
+        f"/deploys/{other.pk}/",
+    ]:
         response = logged_in.get(url)
         assert response.status_code == 200, url
         assert_no_live_script(response.content.decode())

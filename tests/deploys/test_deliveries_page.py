@@ -11,7 +11,7 @@ from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -72,18 +72,36 @@ def test_the_nav_link_shows_for_admins_only(staff, client, user):
 def test_the_list_is_newest_first_with_outcome_reasons(staff):
     github = IntegrationFactory(kind="github", name="GitHub acme")
     base = dt.datetime(2024, 5, 18, 12, 0, tzinfo=UTC)
-    DeliveryFactory(integration=github, delivery_id="older-one", received_at=base, status="processed",
-                    outcome="deploy 7 created", attempts=1, processed_at=base + dt.timedelta(seconds=2))
-    DeliveryFactory(integration=github, delivery_id="newer-one", received_at=base + dt.timedelta(hours=1),
-                    status="failed", outcome="deployment.sha is missing", attempts=3)
-    DeliveryFactory(integration=github, delivery_id="ignored-one", received_at=base + dt.timedelta(minutes=30),
-                    status="ignored", outcome="pending deployment status")
+    DeliveryFactory(
+        integration=github,
+        delivery_id="older-one",
+        received_at=base,
+        status="processed",
+        outcome="deploy 7 created",
+        attempts=1,
+        processed_at=base + dt.timedelta(seconds=2),
+    )
+    DeliveryFactory(
+        integration=github,
+        delivery_id="newer-one",
+        received_at=base + dt.timedelta(hours=1),
+        status="failed",
+        outcome="deployment.sha is missing",
+        attempts=3,
+    )
+    DeliveryFactory(
+        integration=github,
+        delivery_id="ignored-one",
+        received_at=base + dt.timedelta(minutes=30),
+        status="ignored",
+        outcome="pending deployment status",
+    )
 
     html = staff.get("/integrations/deliveries/").content.decode()
 
     assert html.index("newer-one") < html.index("ignored-one") < html.index("older-one")
-    assert "Failed: <span class=\"outcome\">deployment.sha is missing</span>" in html
-    assert "Ignored: <span class=\"outcome\">pending deployment status</span>" in html
+    assert 'Failed: <span class="outcome">deployment.sha is missing</span>' in html
+    assert 'Ignored: <span class="outcome">pending deployment status</span>' in html
     # A processed delivery's outcome is on its own page, not in the list.
     assert "deploy 7 created" not in html
     assert "2024-05-18 12:00:02" in html  # processed at
@@ -139,14 +157,16 @@ def test_the_list_takes_a_constant_number_of_queries(staff, django_assert_max_nu
 def test_the_detail_shows_headers_and_pretty_json_escaped(staff):
     body = json.dumps({"deployment": {"sha": "9fceb02", "description": "<img src=x onerror=alert(1)>"}})
     delivery = DeliveryFactory(
-        body=body, headers={"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "72d3162e"},
-        outcome="deploy 9 created", status="processed",
+        body=body,
+        headers={"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "72d3162e"},
+        outcome="deploy 9 created",
+        status="processed",
     )
 
     html = staff.get(f"/integrations/deliveries/{delivery.pk}/").content.decode()
 
     assert "X-GitHub-Delivery" in html and "72d3162e" in html
-    assert '{\n  &quot;deployment&quot;: {\n    &quot;sha&quot;: &quot;9fceb02&quot;' in html
+    assert "{\n  &quot;deployment&quot;: {\n    &quot;sha&quot;: &quot;9fceb02&quot;" in html
     assert "<img src=x" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "deploy 9 created" in html

@@ -16,7 +16,7 @@ from incidents.factories import IncidentDeployFactory
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 DAY = dt.datetime(2024, 3, 10, 12, tzinfo=UTC)
 
 
@@ -30,8 +30,9 @@ def deploys():
     production_eu = Environment.objects.create(slug="production-eu", is_production=True)
 
     def deploy(hours, service, environment=production, status="succeeded"):
-        return DeployFactory(service=service, environment=environment, status=status,
-                             deployed_at=DAY + dt.timedelta(hours=hours))
+        return DeployFactory(
+            service=service, environment=environment, status=status, deployed_at=DAY + dt.timedelta(hours=hours)
+        )
 
     rows = {
         "web-prod": deploy(0, web),
@@ -73,8 +74,10 @@ FILTERS = [
     ("production=true", PRODUCTION),
     ("production=false", {"web-staging", "api-staging-failed"}),
     ("status=succeeded", {"web-prod", "web-staging", "web-eu", "admin-prod", "api-cause", "api-fix"}),
-    ("status=succeeded&status=rolled_back", {"web-prod", "web-rolled", "web-staging", "web-eu", "admin-prod",
-                                             "api-cause", "api-fix"}),
+    (
+        "status=succeeded&status=rolled_back",
+        {"web-prod", "web-rolled", "web-staging", "web-eu", "admin-prod", "api-cause", "api-fix"},
+    ),
     ("status=failed,rolled_back", {"web-rolled", "web-failed", "api-staging-failed"}),
     ("status=failed&status=rolled_back,failed", {"web-rolled", "web-failed", "api-staging-failed"}),
     ("production=true&status=succeeded&status=rolled_back", PRODUCTION - {"web-failed"}),
@@ -199,12 +202,18 @@ def test_the_page_says_which_filters_it_cannot_show_as_fields(logged_in, deploys
     [
         ("team=Storefront,Platform", "Showing deploys, teams Storefront and Platform."),
         ("production=false&status=failed", "Showing deploys outside production that failed."),
-        ("failed_change=true&production=true",
-         "Showing production deploys that caused an incident or were rolled back."),
-        ("remediates=true&status=succeeded,failed,rolled_back",
-         "Showing deploys that succeeded, failed or were rolled back and were made to fix an incident."),
-        ("since=2024-03-10T12:00:00Z&until=2024-03-11T00:00:00%2B01:00",
-         "Showing deploys, from 2024-03-10 12:00:00 UTC until just before 2024-03-10 23:00:00 UTC."),
+        (
+            "failed_change=true&production=true",
+            "Showing production deploys that caused an incident or were rolled back.",
+        ),
+        (
+            "remediates=true&status=succeeded,failed,rolled_back",
+            "Showing deploys that succeeded, failed or were rolled back and were made to fix an incident.",
+        ),
+        (
+            "since=2024-03-10T12:00:00Z&until=2024-03-11T00:00:00%2B01:00",
+            "Showing deploys, from 2024-03-10 12:00:00 UTC until just before 2024-03-10 23:00:00 UTC.",
+        ),
     ],
 )
 def test_the_line_in_words(logged_in, deploys, query, text):
@@ -262,8 +271,11 @@ def count_queries(client, url) -> int:
 def test_query_counts_do_not_grow_with_rows_or_values(api, logged_in, deploys):
     few_api, few_page = count_queries(api, f"/api/deploys/?{ALL_NEW}"), count_queries(logged_in, f"/deploys/?{ALL_NEW}")
     for n in range(30):
-        deploy = DeployFactory(service=ServiceFactory(dev_team="Platform"),
-                               environment=EnvironmentFactory(slug="production"), deployed_at=DAY)
+        deploy = DeployFactory(
+            service=ServiceFactory(dev_team="Platform"),
+            environment=EnvironmentFactory(slug="production"),
+            deployed_at=DAY,
+        )
         IncidentDeployFactory(deploy=deploy, relation="remediation" if n % 2 else "cause")
     assert count_queries(api, f"/api/deploys/?{ALL_NEW}") == few_api
     assert count_queries(logged_in, f"/deploys/?{ALL_NEW}") == few_page

@@ -102,8 +102,10 @@ def test_json_that_is_not_an_object_fails_with_the_reason(client, github, body):
         {"deployment_status": "success"},
         {"deployment_status": {"state": "success"}, "deployment": ["sha"]},
         {"deployment_status": {"state": "success", "creator": 7}, "deployment": {"sha": "a" * 40}},
-        {"deployment_status": {"state": "success", "creator": {"login": "x"}, "updated_at": 5},
-         "deployment": {"sha": "a" * 40}},
+        {
+            "deployment_status": {"state": "success", "creator": {"login": "x"}, "updated_at": 5},
+            "deployment": {"sha": "a" * 40},
+        },
     ],
 )
 def test_odd_shapes_fail_with_a_reason_never_a_500(client, github, payload):
@@ -129,7 +131,9 @@ def test_an_adapter_error_fails_the_delivery_for_a_retry_and_a_replay_recovers(c
 
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.outcome, delivery.attempts) == (
-        Delivery.Status.FAILED, "RuntimeError: database hiccup", 1,
+        Delivery.Status.FAILED,
+        "RuntimeError: database hiccup",
+        1,
     )
     assert not Deploy.objects.exists()
     # What the task's retry runs: the same failure asks to be retried (a rejected payload would not).
@@ -141,7 +145,9 @@ def test_an_adapter_error_fails_the_delivery_for_a_retry_and_a_replay_recovers(c
 
     deploy = Deploy.objects.get()
     assert (result.status, result.outcome, result.retry) == (
-        Delivery.Status.PROCESSED, f"deploy {deploy.pk} created", False,
+        Delivery.Status.PROCESSED,
+        f"deploy {deploy.pk} created",
+        False,
     )
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (Delivery.Status.PROCESSED, 3)
@@ -276,7 +282,9 @@ def test_distinct_deliveries_of_one_status_at_once_record_one_deploy():
         try:
             barrier.wait()
             response = client.post(
-                "/hooks/github/", data=body, content_type="application/json",
+                "/hooks/github/",
+                data=body,
+                content_type="application/json",
                 **github_headers("deployment_status", body, delivery=f"redelivery-{index}"),
             )
             statuses[index] = response.status_code

@@ -34,15 +34,18 @@ def only_delivery() -> Delivery:
     return delivery
 
 
-@pytest.mark.parametrize("changes, reason", [
-    # A javascript: URL would become the deploy's diff link on every page that lists it.
-    ({"commit_url": "javascript:alert(document.cookie)//-/commit/" + "a" * 40}, "not an http(s) URL"),
-    ({"status_changed_at": "2999-06-01 10:00:00 +0000"}, "in the future or before 1970"),
-    ({"status_changed_at": "9999-12-31 23:59:59 -1400"}, "not between 1970 and 2999"),
-    ({"deployment_id": "9" * 300}, "external_id is longer than 200 characters"),
-    # The deploys API's limit (deploys.fields.MAX_DEPLOY_MESSAGE_LENGTH).
-    ({"commit_title": "m" * 10_001}, "The deploy's message is longer than 10,000 characters (10,001)."),
-])
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        # A javascript: URL would become the deploy's diff link on every page that lists it.
+        ({"commit_url": "javascript:alert(document.cookie)//-/commit/" + "a" * 40}, "not an http(s) URL"),
+        ({"status_changed_at": "2999-06-01 10:00:00 +0000"}, "in the future or before 1970"),
+        ({"status_changed_at": "9999-12-31 23:59:59 -1400"}, "not between 1970 and 2999"),
+        ({"deployment_id": "9" * 300}, "external_id is longer than 200 characters"),
+        # The deploys API's limit (deploys.fields.MAX_DEPLOY_MESSAGE_LENGTH).
+        ({"commit_title": "m" * 10_001}, "The deploy's message is longer than 10,000 characters (10,001)."),
+    ],
+)
 def test_a_bad_value_fails_the_delivery_with_the_reason_and_stores_no_deploy(client, gitlab, changes, reason):
     response = post_gitlab(client, DEPLOYMENT_EVENT, derive(DEPLOYMENT, **changes))
 
@@ -62,20 +65,27 @@ def test_a_message_of_10000_characters_is_recorded(client, gitlab):
     assert len(Deploy.objects.get().message) == 10_000
 
 
-@pytest.mark.parametrize("changes, reason", [
-    ({"duration_seconds": 1e308}, "The deploy's duration 1e+308 s is not between 0 and 604,800 s (a week)."),
-    ({"duration_seconds": float("nan")}, "The deploy's duration nan s is not between 0 and 604,800 s (a week)."),
-    ({"duration_seconds": -1.0}, "The deploy's duration -1.0 s is not between 0 and 604,800 s (a week)."),
-    (
-        {"commits": [CommitInput(sha=f"{n:040x}") for n in range(1001)]},
-        "The deploy lists 1,001 commits; a deploy may list up to 1,000.",
-    ),
-])
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"duration_seconds": 1e308}, "The deploy's duration 1e+308 s is not between 0 and 604,800 s (a week)."),
+        ({"duration_seconds": float("nan")}, "The deploy's duration nan s is not between 0 and 604,800 s (a week)."),
+        ({"duration_seconds": -1.0}, "The deploy's duration -1.0 s is not between 0 and 604,800 s (a week)."),
+        (
+            {"commits": [CommitInput(sha=f"{n:040x}") for n in range(1001)]},
+            "The deploy lists 1,001 commits; a deploy may list up to 1,000.",
+        ),
+    ],
+)
 def test_a_hook_deploy_past_the_apis_limits_is_refused(changes, reason):
     # No sender's adapter gives a duration or a list of commits today; the rules hold for the one that will.
     data = DeployInput(
-        service="web", environment="production", version="a" * 40, deployer="sandrews",
-        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.timezone.utc), **changes,
+        service="web",
+        environment="production",
+        version="a" * 40,
+        deployer="sandrews",
+        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.UTC),
+        **changes,
     )
 
     with pytest.raises(DeliveryRejected) as refusal:
@@ -87,8 +97,13 @@ def test_a_hook_deploy_past_the_apis_limits_is_refused(changes, reason):
 
 def test_a_hook_deploy_at_the_apis_limits_is_recorded():
     data = DeployInput(
-        service="web", environment="production", version="a" * 40, deployer="sandrews", message="m" * 10_000,
-        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.timezone.utc), duration_seconds=604_800.0,
+        service="web",
+        environment="production",
+        version="a" * 40,
+        deployer="sandrews",
+        message="m" * 10_000,
+        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.UTC),
+        duration_seconds=604_800.0,
         commits=[CommitInput(sha=f"{n:040x}") for n in range(1000)],
     )
 
@@ -134,10 +149,15 @@ def test_deeply_nested_json_is_a_failed_delivery_and_its_page_still_shows(client
 def test_a_delivery_whose_task_was_never_queued_is_processed_by_the_sweep(gitlab):
     # Stored while the broker was down: still "received" ten minutes later.
     body = json.dumps(DEPLOYMENT)
-    stale = DeliveryFactory(integration=gitlab, kind="gitlab", event=DEPLOYMENT_EVENT, body=body,
-                            delivery_id="stale-1", received_at=timezone.now() - dt.timedelta(minutes=11))
-    fresh = DeliveryFactory(integration=gitlab, kind="gitlab", event=DEPLOYMENT_EVENT, body=body,
-                            delivery_id="fresh-1")
+    stale = DeliveryFactory(
+        integration=gitlab,
+        kind="gitlab",
+        event=DEPLOYMENT_EVENT,
+        body=body,
+        delivery_id="stale-1",
+        received_at=timezone.now() - dt.timedelta(minutes=11),
+    )
+    fresh = DeliveryFactory(integration=gitlab, kind="gitlab", event=DEPLOYMENT_EVENT, body=body, delivery_id="fresh-1")
 
     assert tasks.requeue_stale_deliveries() == 1
 
@@ -149,8 +169,9 @@ def test_a_delivery_whose_task_was_never_queued_is_processed_by_the_sweep(gitlab
 
 
 def test_the_sender_retrying_a_delivery_still_waiting_queues_it_again(client, gitlab):
-    DeliveryFactory(integration=gitlab, kind="gitlab", event=DEPLOYMENT_EVENT, body=json.dumps(DEPLOYMENT),
-                    delivery_id="retried-1")
+    DeliveryFactory(
+        integration=gitlab, kind="gitlab", event=DEPLOYMENT_EVENT, body=json.dumps(DEPLOYMENT), delivery_id="retried-1"
+    )
 
     with TestCase.captureOnCommitCallbacks(execute=True):
         response = post_gitlab(client, DEPLOYMENT_EVENT, DEPLOYMENT, key="retried-1")

@@ -17,7 +17,7 @@ from tests.deploys.hooks_support import SECRET, github_example, github_examples,
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture
@@ -54,7 +54,9 @@ def test_published_success_example_records_a_succeeded_deploy(client, integratio
     delivery = only_delivery()
     assert response.json() == {"delivery": delivery.pk, "duplicate": False}
     assert (delivery.kind, delivery.event, delivery.delivery_id) == (
-        "github", "deployment_status", "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "github",
+        "deployment_status",
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
     )
     [deploy] = Deploy.objects.all()
     assert delivery.status == Delivery.Status.PROCESSED
@@ -107,7 +109,8 @@ def test_other_states_are_recorded_and_ignored(client, integration, success, sta
 
     delivery = only_delivery()
     assert (delivery.status, delivery.outcome) == (
-        Delivery.Status.IGNORED, f"deployment status '{state}' is recorded and ignored",
+        Delivery.Status.IGNORED,
+        f"deployment status '{state}' is recorded and ignored",
     )
     assert not Deploy.objects.exists()
 
@@ -264,10 +267,16 @@ def test_a_late_push_leaves_deploys_that_listed_their_commits_alone(client, inte
     shas = three_commit_push(push)
     # A CI system posted this deploy of b with the one commit it knows, authored at 15:00Z.
     listed = {
-        "service": "hello-world", "environment": "production", "version": shas[1], "deployer": "ci",
-        "deployed_at": "2019-05-15T16:00:00Z", "commits": [{"sha": shas[1], "authored_at": "2019-05-15T15:00:00Z"}],
+        "service": "hello-world",
+        "environment": "production",
+        "version": shas[1],
+        "deployer": "ci",
+        "deployed_at": "2019-05-15T16:00:00Z",
+        "commits": [{"sha": shas[1], "authored_at": "2019-05-15T15:00:00Z"}],
     }
-    response = client.post("/api/deploys/", listed, content_type="application/json", HTTP_AUTHORIZATION=f"Token {ingest_key}")
+    response = client.post(
+        "/api/deploys/", listed, content_type="application/json", HTTP_AUTHORIZATION=f"Token {ingest_key}"
+    )
     assert response.status_code == 201, response.content
     of_a = deploy_of(client, shas[0], 1, "2019-05-15T15:00:00Z")  # a, before the push: a alone
 
@@ -296,7 +305,8 @@ def test_published_tag_push_is_ignored(client, integration):
 
     delivery = only_delivery()
     assert (delivery.status, delivery.outcome) == (
-        Delivery.Status.IGNORED, "push to refs/tags/simple-tag, not the default branch",
+        Delivery.Status.IGNORED,
+        "push to refs/tags/simple-tag, not the default branch",
     )
     assert not PushedCommit.objects.exists()
 
@@ -324,7 +334,8 @@ def test_an_event_opslog_does_not_use_is_ignored_naming_it(client, integration):
     post_github(client, "issues", issues)
 
     assert (only_delivery().status, only_delivery().outcome) == (
-        Delivery.Status.IGNORED, "event 'issues' is not used by Opslog",
+        Delivery.Status.IGNORED,
+        "event 'issues' is not used by Opslog",
     )
 
 
@@ -393,7 +404,9 @@ def test_replaying_a_processed_delivery_changes_nothing(client, integration, pus
     post_github(client, "push", push)
     post_github(client, "deployment_status", success)
     before = (
-        list(Deploy.objects.values()), list(DeployCommit.objects.values()), list(PushedCommit.objects.values()),
+        list(Deploy.objects.values()),
+        list(DeployCommit.objects.values()),
+        list(PushedCommit.objects.values()),
     )
 
     for delivery in Delivery.objects.order_by("id"):
@@ -401,7 +414,9 @@ def test_replaying_a_processed_delivery_changes_nothing(client, integration, pus
         assert result.status == Delivery.Status.PROCESSED
 
     after = (
-        list(Deploy.objects.values()), list(DeployCommit.objects.values()), list(PushedCommit.objects.values()),
+        list(Deploy.objects.values()),
+        list(DeployCommit.objects.values()),
+        list(PushedCommit.objects.values()),
     )
     assert after == before
     deploy = Deploy.objects.get()
@@ -433,8 +448,11 @@ def test_a_signature_of_another_body_is_refused(client, integration, success):
     from tests.deploys.hooks_support import signature
 
     response = client.post(
-        "/hooks/github/", data=body, content_type="application/json",
-        HTTP_X_GITHUB_EVENT="deployment_status", HTTP_X_GITHUB_DELIVERY="x",
+        "/hooks/github/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="deployment_status",
+        HTTP_X_GITHUB_DELIVERY="x",
         HTTP_X_HUB_SIGNATURE_256=signature(SECRET, b"{}"),
     )
 
@@ -451,8 +469,12 @@ def test_the_old_sha1_signature_alone_is_refused(client, integration, success):
     sha1 = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
 
     response = client.post(
-        "/hooks/github/", data=body, content_type="application/json",
-        HTTP_X_GITHUB_EVENT="deployment_status", HTTP_X_GITHUB_DELIVERY="x", HTTP_X_HUB_SIGNATURE=sha1,
+        "/hooks/github/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="deployment_status",
+        HTTP_X_GITHUB_DELIVERY="x",
+        HTTP_X_HUB_SIGNATURE=sha1,
     )
 
     assert response.status_code == 401

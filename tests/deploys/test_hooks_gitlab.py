@@ -13,7 +13,7 @@ from tests.deploys.hooks_support import SECRET, post_gitlab
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FULL_SHA = "279484c09fbe69ededfced8c1bb6e6d24616b468"  # the last segment of the documented commit_url
 
 
@@ -33,7 +33,9 @@ def test_documented_success_records_a_succeeded_deploy(client, integration):
     assert response.status_code == 202
     delivery = only_delivery()
     assert (delivery.kind, delivery.event, delivery.delivery_id) == (
-        "gitlab", "Deployment Hook", "5f0c5a2e-1b7b-4c43-9a8e-0d3b2e0b2f6d",
+        "gitlab",
+        "Deployment Hook",
+        "5f0c5a2e-1b7b-4c43-9a8e-0d3b2e0b2f6d",
     )
     [deploy] = Deploy.objects.all()
     assert (delivery.status, delivery.outcome) == (Delivery.Status.PROCESSED, f"deploy {deploy.pk} created")
@@ -63,7 +65,8 @@ def test_canceled_is_recorded_and_ignored(client, integration):
     post_gitlab(client, DEPLOYMENT_EVENT, derive(DEPLOYMENT, status="canceled"))
 
     assert (only_delivery().status, only_delivery().outcome) == (
-        Delivery.Status.IGNORED, "deployment canceled: nothing went live",
+        Delivery.Status.IGNORED,
+        "deployment canceled: nothing went live",
     )
     assert not Deploy.objects.exists()
 
@@ -78,7 +81,8 @@ def test_running_then_success_records_one_deploy_when_it_succeeds(client, integr
     assert Deploy.objects.get().external_id == "gitlab-deployment:15:success"
     running, success = Delivery.objects.order_by("id")  # the retry is the same body: the same delivery
     assert (running.status, running.outcome) == (
-        Delivery.Status.IGNORED, "deployment status 'running' is recorded and ignored",
+        Delivery.Status.IGNORED,
+        "deployment status 'running' is recorded and ignored",
     )
     assert success.status == Delivery.Status.PROCESSED
 
@@ -163,7 +167,9 @@ def test_documented_push_then_deployment_gives_commits_with_lead_times(client, i
     deploy = Deploy.objects.get()
     deployed_at = dt.datetime(2021, 4, 28, 19, 50, tzinfo=UTC)
     assert (deploy.service.slug, deploy.version, deploy.deployed_at) == (
-        "diaspora", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", deployed_at,
+        "diaspora",
+        "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        deployed_at,
     )
     rows = list(deploy.commits.values_list("sha", "authored_at", "first_delivered_at", "lead_seconds"))
     assert rows == [
@@ -176,7 +182,8 @@ def test_push_to_another_branch_is_ignored(client, integration):
     post_gitlab(client, PUSH_EVENT, derive(PUSH, ref="refs/heads/feature"))
 
     assert (only_delivery().status, only_delivery().outcome) == (
-        Delivery.Status.IGNORED, "push to refs/heads/feature, not the default branch",
+        Delivery.Status.IGNORED,
+        "push to refs/heads/feature, not the default branch",
     )
     assert not PushedCommit.objects.exists()
 
@@ -194,7 +201,8 @@ def test_other_events_are_ignored_naming_them(client, integration):
     post_gitlab(client, "Tag Push Hook", derive(PUSH, object_kind="tag_push", ref="refs/tags/v1.0.0"))
 
     assert (only_delivery().status, only_delivery().outcome) == (
-        Delivery.Status.IGNORED, "event 'tag_push' is not used by Opslog",
+        Delivery.Status.IGNORED,
+        "event 'tag_push' is not used by Opslog",
     )
 
 

@@ -9,7 +9,7 @@ from deploys.models import Deploy, Environment, Service
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 EXAMPLE = "[web] | 2010-05-18 22:20:50 | PRODUCTION | sandrews | Production Deploy: old 25134, new: 25145 diff"
 

@@ -14,8 +14,12 @@ ADD_URL = "/admin/deploys/integration/add/"
 
 def add_form(**overrides) -> dict:
     data = {
-        "kind": "github", "name": "GitHub acme org", "secret": "", "service_mapping": '{"acme/web-app": "web"}',
-        "options": "{}", "is_active": "on",
+        "kind": "github",
+        "name": "GitHub acme org",
+        "secret": "",
+        "service_mapping": '{"acme/web-app": "web"}',
+        "options": "{}",
+        "is_active": "on",
     }
     data.update(overrides)
     return data
@@ -23,8 +27,12 @@ def add_form(**overrides) -> dict:
 
 def change_form(integration: Integration, **overrides) -> dict:
     data = {
-        "kind": integration.kind, "name": integration.name, "secret": "", "service_mapping": "{}",
-        "options": "{}", "is_active": "on",
+        "kind": integration.kind,
+        "name": integration.name,
+        "secret": "",
+        "service_mapping": "{}",
+        "options": "{}",
+        "is_active": "on",
     }
     data.update(overrides)
     return data
@@ -33,9 +41,7 @@ def change_form(integration: Integration, **overrides) -> dict:
 def shown_secrets(response) -> list[str]:
     """The secrets the page's messages show (the text between "is " and " — copy")."""
     return [
-        match
-        for message in response.context["messages"]
-        for match in re.findall(r"is (\S+) — copy it", str(message))
+        match for message in response.context["messages"] for match in re.findall(r"is (\S+) — copy it", str(message))
     ]
 
 
@@ -111,7 +117,8 @@ def test_a_new_secret_replaces_the_old_one_and_is_shown_once(admin_client):
 
     response = admin_client.post(
         f"/admin/deploys/integration/{integration.pk}/change/",
-        change_form(integration, secret="brand-new-secret-0001"), follow=True,
+        change_form(integration, secret="brand-new-secret-0001"),
+        follow=True,
     )
 
     integration.refresh_from_db()
@@ -126,7 +133,8 @@ def test_generate_a_new_secret(admin_client):
 
     response = admin_client.post(
         f"/admin/deploys/integration/{integration.pk}/change/",
-        change_form(integration, generate_secret="on"), follow=True,
+        change_form(integration, generate_secret="on"),
+        follow=True,
     )
 
     integration.refresh_from_db()
@@ -230,11 +238,14 @@ def test_a_pasted_secret_must_be_at_least_16_characters(admin_client):
     assert not Integration.objects.exists()
 
 
-@pytest.mark.parametrize("mapping, message", [
-    ('["acme/web-app", "web"]', "Give a JSON object of names to service slugs"),
-    ('{"acme/web-app": 3}', "Give a JSON object of names to service slugs"),
-    ('{"acme/web-app": "Web App"}', "Not a service slug: Web App."),
-])
+@pytest.mark.parametrize(
+    "mapping, message",
+    [
+        ('["acme/web-app", "web"]', "Give a JSON object of names to service slugs"),
+        ('{"acme/web-app": 3}', "Give a JSON object of names to service slugs"),
+        ('{"acme/web-app": "Web App"}', "Not a service slug: Web App."),
+    ],
+)
 def test_a_service_mapping_that_is_not_names_to_slugs_is_a_form_error(admin_client, mapping, message):
     response = admin_client.post(ADD_URL, add_form(service_mapping=mapping))
 

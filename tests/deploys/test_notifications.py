@@ -21,7 +21,7 @@ def production_input(**overrides):
         previous_version="36789",
         deployer="ekastner",
         duration_seconds=34.9,
-        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.timezone.utc),
+        deployed_at=dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=dt.UTC),
         diff_url="https://git.example.com/acme/web/compare/36789...36790",
     )
     values.update(overrides)

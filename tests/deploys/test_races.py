@@ -60,8 +60,13 @@ def test_racing_identical_posts_store_one_deploy(live_server, token):
 
 def test_racing_bulk_posts_store_each_deploy_once(live_server, token):
     items = [
-        {"service": "bulk-racer", "environment": "production", "version": str(n), "deployer": "ci",
-         "external_id": f"bulk-{n}"}
+        {
+            "service": "bulk-racer",
+            "environment": "production",
+            "version": str(n),
+            "deployer": "ci",
+            "external_id": f"bulk-{n}",
+        }
         for n in range(50)
     ]
 

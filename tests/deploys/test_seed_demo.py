@@ -12,7 +12,7 @@ from deploys.models import Deploy, DeployCommit, Service
 
 pytestmark = pytest.mark.django_db
 
-NOW = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.timezone.utc)  # a Thursday
+NOW = dt.datetime(2026, 11, 26, 17, 0, tzinfo=dt.UTC)  # a Thursday
 
 
 def test_demo_is_realistic():
@@ -50,14 +50,17 @@ def test_demo_versions_chain_like_a_real_log():
 
 def test_demo_is_deterministic_and_running_it_twice_duplicates_nothing():
     first = seed_deploys(days=90, now=NOW)
-    snapshot = list(Deploy.objects.order_by("external_id").values_list("external_id", "version", "deployer", "deployed_at"))
+    snapshot = list(
+        Deploy.objects.order_by("external_id").values_list("external_id", "version", "deployer", "deployed_at")
+    )
     second = seed_deploys(days=90, now=NOW)
 
     assert first.created == len(snapshot) > 0
     assert (second.created, second.existing) == (0, first.created)
-    assert list(
-        Deploy.objects.order_by("external_id").values_list("external_id", "version", "deployer", "deployed_at")
-    ) == snapshot
+    assert (
+        list(Deploy.objects.order_by("external_id").values_list("external_id", "version", "deployer", "deployed_at"))
+        == snapshot
+    )
 
 
 def test_a_later_run_adds_only_the_new_days():

@@ -8,7 +8,7 @@ from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFac
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_log_requires_login(client):
@@ -104,7 +104,10 @@ def test_current_production_version_of_each_service_is_shown(logged_in):
     DeployFactory(service=web, environment=production, version="w1", deployed_at=day)
     DeployFactory(service=web, environment=production, version="w2", deployed_at=day + dt.timedelta(hours=1))
     DeployFactory(
-        service=web, environment=production, version="w3-bad", status="rolled_back",
+        service=web,
+        environment=production,
+        version="w3-bad",
+        status="rolled_back",
         deployed_at=day + dt.timedelta(hours=2),
     )
     DeployFactory(service=web, environment=staging, version="w4", deployed_at=day + dt.timedelta(hours=3))
@@ -141,7 +144,10 @@ def test_detail_shows_the_deploy_its_commits_and_its_neighbours(logged_in):
     day = dt.datetime(2024, 5, 1, tzinfo=UTC)
     earlier = DeployFactory(service=web, version="100", deployed_at=day)
     deploy = DeployFactory(
-        service=web, version="101", previous_version="100", deployed_at=day + dt.timedelta(hours=1),
+        service=web,
+        version="101",
+        previous_version="100",
+        deployed_at=day + dt.timedelta(hours=1),
         message="Faster checkout",
     )
     later = DeployFactory(service=web, version="102", deployed_at=day + dt.timedelta(hours=2))
@@ -159,7 +165,6 @@ def test_detail_shows_the_deploy_its_commits_and_its_neighbours(logged_in):
 
 def test_detail_of_a_missing_deploy_is_404(logged_in):
     assert logged_in.get("/deploys/424242/").status_code == 404
-
 
 
 def test_a_far_off_date_filter_is_an_error_not_a_500(logged_in):

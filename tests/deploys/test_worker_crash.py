@@ -68,7 +68,11 @@ def test_the_redis_visibility_timeout_is_configurable(value, expected):
         env["OPSLOG_CELERY_VISIBILITY_TIMEOUT"] = value
     shown = subprocess.run(
         [sys.executable, "-c", "import config.settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS)"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, check=True,
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert shown.strip() == str({"visibility_timeout": expected})
 
@@ -121,10 +125,25 @@ class Workers:
         )
         log = open(self.log_dir / f"worker{number}.log", "wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=prefork", "--concurrency=1",
-             "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel=INFO",
-             f"--hostname=crash-test-{number}@%h"],
-            cwd=BASE_DIR, env=environ, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+                f"--hostname=crash-test-{number}@%h",
+            ],
+            cwd=BASE_DIR,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the pool children die with it
         )
         log.close()
@@ -232,8 +251,11 @@ def redelivery_due(broker: Broker) -> None:
     """Wait until the one unacked message is older than the visibility timeout (by the broker's
     clock, which kombu's `time()` matches on this machine), so a worker starting now restores it."""
     [(_, _, taken_at)] = broker.unacked()
-    wait_for(lambda: time.time() > taken_at + VISIBILITY_TIMEOUT + 0.5, "the visibility timeout to pass",
-             timeout=VISIBILITY_TIMEOUT + TIMEOUT)
+    wait_for(
+        lambda: time.time() > taken_at + VISIBILITY_TIMEOUT + 0.5,
+        "the visibility timeout to pass",
+        timeout=VISIBILITY_TIMEOUT + TIMEOUT,
+    )
 
 
 class HoldingChatReceiver:
@@ -355,8 +377,11 @@ def test_a_webhook_delivery_cut_off_by_a_killed_worker_is_processed_once_by_the_
     )
     db = connection.settings_dict
     params = dict(
-        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
-        host=db["HOST"] or None, port=db["PORT"] or None,
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
     )
     # An autocommit session to watch from: pg_stat_activity is a snapshot taken once per transaction.
     with psycopg.connect(**params, autocommit=True) as observer, psycopg.connect(**params) as blocker:
@@ -394,8 +419,10 @@ def test_a_webhook_delivery_cut_off_by_a_killed_worker_is_processed_once_by_the_
     redelivery_due(broker)
     second = pool.start()
 
-    wait_for(lambda: Delivery.objects.get(pk=delivery.pk).status != Delivery.Status.RECEIVED,
-             "the second worker to process the delivery")
+    wait_for(
+        lambda: Delivery.objects.get(pk=delivery.pk).status != Delivery.Status.RECEIVED,
+        "the second worker to process the delivery",
+    )
     wait_for(lambda: not broker.unacked() and not broker.queued(), "the second worker to ack its tasks")
     pool.stop_all()
     assert second.returncode == 0, pool.log(second)

@@ -24,8 +24,10 @@ def test_admin_edits_go_to_the_timeline(admin_client, admin_user):
             "title": "Checkout down",
             "commander": "priya",
             "participants": "[]",
-            "deploy_links-TOTAL_FORMS": "0", "deploy_links-INITIAL_FORMS": "0",
-            "timeline-TOTAL_FORMS": "0", "timeline-INITIAL_FORMS": "0",
+            "deploy_links-TOTAL_FORMS": "0",
+            "deploy_links-INITIAL_FORMS": "0",
+            "timeline-TOTAL_FORMS": "0",
+            "timeline-INITIAL_FORMS": "0",
         }
     )
     response = admin_client.post(f"/admin/incidents/incident/{incident.pk}/change/", data)

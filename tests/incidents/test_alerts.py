@@ -13,7 +13,7 @@ from incidents.models import Alert, Incident
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _fingerprints = itertools.count(1)
 
 
@@ -237,7 +237,10 @@ def test_the_review_has_every_month_of_the_range_even_empty_ones(january):
     months = selectors.alert_review(first=dt.date(2023, 11, 1), last=dt.date(2024, 2, 1))
 
     assert [m.month for m in months] == [
-        dt.date(2023, 11, 1), dt.date(2023, 12, 1), dt.date(2024, 1, 1), dt.date(2024, 2, 1),
+        dt.date(2023, 11, 1),
+        dt.date(2023, 12, 1),
+        dt.date(2024, 1, 1),
+        dt.date(2024, 2, 1),
     ]
     assert rows(months[0]) == []
     assert rows(months[1]) == [("DiskFull", 1, 0, 1, 30.0)]
@@ -331,9 +334,10 @@ def test_the_generator_url_is_a_link_only_when_it_is_http(logged_in):
     graph = make_alert(starts_at=jan(3), generator_url="http://prometheus.example.org:9090/graph?g0.expr=up&g0.tab=1")
     script = make_alert(starts_at=jan(4), generator_url="javascript:alert(1)")
 
-    assert 'href="http://prometheus.example.org:9090/graph?g0.expr=up&amp;g0.tab=1"' in logged_in.get(
-        f"/alerts/{graph.pk}/"
-    ).content.decode()
+    assert (
+        'href="http://prometheus.example.org:9090/graph?g0.expr=up&amp;g0.tab=1"'
+        in logged_in.get(f"/alerts/{graph.pk}/").content.decode()
+    )
     page = logged_in.get(f"/alerts/{script.pk}/").content.decode()
     assert 'href="javascript:' not in page
     assert "<code>javascript:alert(1)</code>" in page

@@ -15,7 +15,7 @@ from incidents.services import EDITABLE
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 
 
@@ -77,13 +77,41 @@ def test_post_files_an_incident_and_returns_every_field(api, web):
     body = response.json()
     incident = Incident.objects.get()
     assert list(body) == [
-        "id", "url", "html_url", "title", "severity", "severity_label", "status", "services",
-        "started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at",
-        "detected_by", "detection_source", "summary", "summary_html", "commander", "participants",
-        "source", "external_id", "deploy_related", "causes", "remediations",
-        "time_to_detect_seconds", "time_to_repair_seconds", "time_to_restore_seconds",
-        "created_at", "updated_at", "created_by", "updated_by",
-        "archived", "archived_at", "archived_by", "archive_reason",
+        "id",
+        "url",
+        "html_url",
+        "title",
+        "severity",
+        "severity_label",
+        "status",
+        "services",
+        "started_at",
+        "detected_at",
+        "acknowledged_at",
+        "mitigated_at",
+        "resolved_at",
+        "detected_by",
+        "detection_source",
+        "summary",
+        "summary_html",
+        "commander",
+        "participants",
+        "source",
+        "external_id",
+        "deploy_related",
+        "causes",
+        "remediations",
+        "time_to_detect_seconds",
+        "time_to_repair_seconds",
+        "time_to_restore_seconds",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "archived",
+        "archived_at",
+        "archived_by",
+        "archive_reason",
     ]
     assert body["id"] == incident.pk
     assert body["url"] == f"http://testserver/api/incidents/{incident.pk}/"
@@ -180,14 +208,20 @@ def test_incidents_without_external_id_are_never_merged(api):
             "before the detected time",
         ),
         (
-            {"detected_at": "2024-07-01T10:05:00Z", "acknowledged_at": "2024-07-01T10:10:00Z",
-             "mitigated_at": "2024-07-01T10:09:00Z"},
+            {
+                "detected_at": "2024-07-01T10:05:00Z",
+                "acknowledged_at": "2024-07-01T10:10:00Z",
+                "mitigated_at": "2024-07-01T10:09:00Z",
+            },
             "mitigated_at",
             "before the acknowledged time",
         ),
         (
-            {"detected_at": "2024-07-01T10:05:00Z", "mitigated_at": "2024-07-01T10:20:00Z",
-             "resolved_at": "2024-07-01T10:19:00Z"},
+            {
+                "detected_at": "2024-07-01T10:05:00Z",
+                "mitigated_at": "2024-07-01T10:20:00Z",
+                "resolved_at": "2024-07-01T10:19:00Z",
+            },
             "resolved_at",
             "before the mitigated time",
         ),
@@ -303,14 +337,24 @@ def varied_incidents(web, production):
             title="Checkout is down", summary="Payments fail.", severity=1, started_at=at(hours=-2), services=[web]
         ),
         "acked-search": IncidentFactory(
-            title="Slow results", summary="The database ran out of connections.", started_at=at(hours=-26),
-            acknowledged_at=at(hours=-25), services=[search],
+            title="Slow results",
+            summary="The database ran out of connections.",
+            started_at=at(hours=-26),
+            acknowledged_at=at(hours=-25),
+            services=[search],
         ),
         "mitigated-both": IncidentFactory(
-            title="Errors on login", started_at=at(hours=-50), mitigated_at=at(hours=-49), services=[web, search],
+            title="Errors on login",
+            started_at=at(hours=-50),
+            mitigated_at=at(hours=-49),
+            services=[web, search],
         ),
         "resolved-web": IncidentFactory(
-            title="Images missing", severity=4, started_at=at(hours=-1), resolved_at=at(minutes=-10), services=[web],
+            title="Images missing",
+            severity=4,
+            started_at=at(hours=-1),
+            resolved_at=at(minutes=-10),
+            services=[web],
         ),
     }
     IncidentDeployFactory(incident=incidents["resolved-web"], deploy=DeployFactory(service=web, environment=production))
@@ -471,8 +515,13 @@ def test_patch_changes_fields_and_records_old_and_new_values_in_the_timeline(api
 
     response = api.patch(
         f"/api/incidents/{incident.pk}/",
-        {"severity": 1, "services": ["search", "web"], "acknowledged_at": "2024-07-01T12:10:00+02:00",
-         "title": "Checkout down", "summary": "Rolled *back*."},
+        {
+            "severity": 1,
+            "services": ["search", "web"],
+            "acknowledged_at": "2024-07-01T12:10:00+02:00",
+            "title": "Checkout down",
+            "summary": "Rolled *back*.",
+        },
         format="json",
     )
 
@@ -821,7 +870,11 @@ def test_link_and_unlink_a_deploy(api, user, web, production, path, relation, wo
     assert (linked.status_code, again.status_code) == (201, 200), linked.content
     link = IncidentDeploy.objects.get()
     assert (link.incident, link.deploy, link.relation, link.note, link.created_by) == (
-        incident, deploy, relation, "Bad cache key", user
+        incident,
+        deploy,
+        relation,
+        "Bad cache key",
+        user,
     )
     expected = {
         "deploy": deploy.pk,

@@ -16,7 +16,7 @@ pytestmark = [
 ]
 
 CONCURRENCY = 20
-T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from reports.selectors import Filters, monthly_report
 
 pytestmark = pytest.mark.django_db
 
-T0 = dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 3, 5, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -205,7 +205,12 @@ def test_api_archive_and_unarchive(api, user, incident):
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert (body["archived"], body["archived_at"], body["archived_by"], body["archive_reason"]) == (False, None, None, "")
+    assert (body["archived"], body["archived_at"], body["archived_by"], body["archive_reason"]) == (
+        False,
+        None,
+        None,
+        "",
+    )
 
 
 @pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}])
@@ -312,10 +317,12 @@ def test_api_postmortems_of_archived_incidents_are_hidden_unless_asked(api, inci
 def test_archived_incidents_are_not_counted_in_the_monthly_numbers(user):
     """Known answer: two real incidents (MTTR 10 and 30 minutes) and a duplicate filed by mistake that
     was never resolved and one resolved after 10 hours; archived, neither counts."""
+
     def filed(detected_minutes, resolved_minutes):
         detected = T0 + dt.timedelta(minutes=detected_minutes)
         return IncidentFactory(
-            started_at=T0, detected_at=detected,
+            started_at=T0,
+            detected_at=detected,
             resolved_at=detected + dt.timedelta(minutes=resolved_minutes) if resolved_minutes is not None else None,
         )
 

@@ -12,7 +12,7 @@ from incidents.selectors import follow_through
 
 pytestmark = pytest.mark.django_db
 
-NOW = dt.datetime(2026, 6, 4, 17, 0, tzinfo=dt.timezone.utc)  # a Thursday in the past
+NOW = dt.datetime(2026, 6, 4, 17, 0, tzinfo=dt.UTC)  # a Thursday in the past
 
 
 @pytest.fixture
@@ -23,7 +23,9 @@ def demo():
 
 def test_a_few_incidents_a_month(demo):
     per_month = list(
-        Incident.objects.annotate(month=TruncMonth("started_at")).values("month").annotate(n=Count("id"))
+        Incident.objects.annotate(month=TruncMonth("started_at"))
+        .values("month")
+        .annotate(n=Count("id"))
         .values_list("n", flat=True)
     )
 

@@ -16,7 +16,7 @@ from incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 
 
@@ -34,10 +34,12 @@ def incidents():
     rows = {
         "web-open": IncidentFactory(severity=1, started_at=at(0), services=[web]),
         "web-api-acked": IncidentFactory(severity=2, started_at=at(10), acknowledged_at=at(15), services=[web, api]),
-        "api-mitigated": IncidentFactory(severity=2, started_at=at(20), acknowledged_at=at(25), mitigated_at=at(30),
-                                         services=[api]),
-        "admin-search-resolved": IncidentFactory(severity=3, started_at=at(40), resolved_at=at(50),
-                                                 services=[admin, search]),
+        "api-mitigated": IncidentFactory(
+            severity=2, started_at=at(20), acknowledged_at=at(25), mitigated_at=at(30), services=[api]
+        ),
+        "admin-search-resolved": IncidentFactory(
+            severity=3, started_at=at(40), resolved_at=at(50), services=[admin, search]
+        ),
         "web-resolved": IncidentFactory(severity=4, started_at=at(60), resolved_at=at(70), services=[web]),
         "nothing": IncidentFactory(severity=3, started_at=at(80)),
     }
@@ -137,8 +139,9 @@ def test_bad_values_are_a_form_error_on_the_page_not_a_500(logged_in, incidents,
 
 
 def test_a_dict_with_one_value_works_too(incidents):
-    filterset = IncidentFilter({"severity": "4", "team": "Storefront", "resolved": "true"},
-                               queryset=Incident.objects.all())
+    filterset = IncidentFilter(
+        {"severity": "4", "team": "Storefront", "resolved": "true"}, queryset=Incident.objects.all()
+    )
 
     assert filterset.is_valid(), filterset.errors
     assert list(filterset.qs) == [incidents["web-resolved"]]
@@ -152,7 +155,7 @@ def test_the_page_has_a_resolved_field(logged_in, incidents):
 
     select = re.search(r'<select name="resolved">.*?</select>', html, re.S)[0]
     assert re.findall(r'<option value="(\w*)" selected>', select) == ["false"]
-    assert "<option value=\"\">Either</option>" in select
+    assert '<option value="">Either</option>' in select
 
 
 def test_several_severities_show_in_a_multiple_select(logged_in, incidents):
@@ -177,7 +180,8 @@ def test_a_team_is_said_in_words_and_kept_by_the_form(logged_in, incidents):
     assert unescape(re.search(r'href="([^"]+)"', line)[1]) == "/incidents/?severity=2&resolved=false"
     form = re.search(r'<form class="filters".*?</form>', html, re.S)[0]
     assert re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form) == [
-        ("team", "Storefront"), ("team", "Platform"),
+        ("team", "Storefront"),
+        ("team", "Platform"),
     ]
     assert '<p class="active-filters">' not in logged_in.get("/incidents/?severity=2").content.decode()
 

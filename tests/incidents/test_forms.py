@@ -10,7 +10,7 @@ from incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _data(**overrides):

@@ -16,7 +16,7 @@ from tests.incidents import alertmanager_payloads as am
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TOKEN = "test-webhook-secret"  # IntegrationFactory's default plain secret
 STARTS = dt.datetime(2024, 1, 15, 10, 0, 0, 123456, tzinfo=UTC)  # 2024-01-15T10:00:00.123456789Z, cut to µs
 
@@ -311,7 +311,9 @@ def test_replicas_sending_the_same_alert_at_once_make_one_alert_and_one_incident
         session = requests.Session()
         barrier.wait()
         response = session.post(
-            f"{live_server.url}/hooks/alertmanager/", data=bodies[index], timeout=30,
+            f"{live_server.url}/hooks/alertmanager/",
+            data=bodies[index],
+            timeout=30,
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
         )
         statuses[index] = response.status_code

@@ -17,7 +17,7 @@ from tests.incidents import pagerduty_payloads as pd
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SECRET = "test-webhook-secret"  # IntegrationFactory's default plain secret
 CREATED = dt.datetime(2020, 4, 9, 15, 16, 27, tzinfo=UTC)
 ACKNOWLEDGED = dt.datetime(2020, 4, 9, 15, 20, 2, 369000, tzinfo=UTC)
@@ -59,7 +59,9 @@ def test_triggered_files_an_incident_started_and_detected_when_pagerduty_created
     [delivery] = Delivery.objects.all()
     assert response.json() == {"delivery": delivery.pk, "duplicate": False}
     assert (delivery.kind, delivery.event, delivery.delivery_id) == (
-        "pagerduty", "incident.triggered", "01BZX6T3XNQ7V8G6H6QFS6CYEK",
+        "pagerduty",
+        "incident.triggered",
+        "01BZX6T3XNQ7V8G6H6QFS6CYEK",
     )
     incident = only_incident()
     assert delivery.status == Delivery.Status.PROCESSED

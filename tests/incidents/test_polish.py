@@ -17,7 +17,7 @@ from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 # --- Remediations list ----------------------------------------------------------------------------
@@ -135,8 +135,9 @@ def test_the_compare_view_has_no_difflib_navigation_links(logged_in):
 # --- Wording --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("role", "said"), [("admin", "an admin"), ("responder", "a responder"),
-                                            ("viewer", "a viewer")])
+@pytest.mark.parametrize(
+    ("role", "said"), [("admin", "an admin"), ("responder", "a responder"), ("viewer", "a viewer")]
+)
 def test_set_role_says_the_role_with_the_right_article(django_user_model, role, said):
     django_user_model.objects.create_user(username="adam")
     out = io.StringIO()
@@ -151,8 +152,9 @@ def test_the_severity_filter_leaves_change_failure_and_rework_as_how_we_count_sa
     cause = DeployFactory(deployed_at=started - dt.timedelta(hours=1))
     fix = DeployFactory(deployed_at=started + dt.timedelta(hours=1), service=cause.service)
     DeployFactory(deployed_at=started + dt.timedelta(days=1), service=cause.service)
-    incident = IncidentFactory(severity=3, started_at=started, detected_at=started,
-                               resolved_at=started + dt.timedelta(hours=2))
+    incident = IncidentFactory(
+        severity=3, started_at=started, detected_at=started, resolved_at=started + dt.timedelta(hours=2)
+    )
     IncidentDeployFactory(incident=incident, deploy=cause, relation=IncidentDeploy.Relation.CAUSE)
     IncidentDeployFactory(incident=incident, deploy=fix, relation=IncidentDeploy.Relation.REMEDIATION)
     march = dict(first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1))
@@ -166,5 +168,7 @@ def test_the_severity_filter_leaves_change_failure_and_rework_as_how_we_count_sa
     assert (sev1.deploys, sev1.change_failure_rate, sev1.rework_rate) == (3, 1 / 3, 1 / 3)
     assert (everything.change_failure_rate, everything.rework_rate) == (1 / 3, 1 / 3)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
-    assert ("does not change the change failure rate or the rework rate: the first counts a deploy that caused "
-            "any incident, the second a deploy made to fix any incident, whatever that incident's severity") in text
+    assert (
+        "does not change the change failure rate or the rework rate: the first counts a deploy that caused "
+        "any incident, the second a deploy made to fix any incident, whatever that incident's severity"
+    ) in text

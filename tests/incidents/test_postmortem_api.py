@@ -24,7 +24,7 @@ from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 SECTIONS = PostMortem.SECTION_FIELDS
 
@@ -72,10 +72,31 @@ def test_post_starts_a_draft_with_the_timeline_prefilled_and_returns_every_field
 
     postmortem = PostMortem.objects.get()
     assert list(body) == [
-        "id", "url", "html_url", "incident", "incident_url", "incident_title", "archived", "services", "status",
-        "status_label", "version", "facilitator", "meeting_date", *SECTIONS, "html", "blame_hints",
-        "no_action_needed", "no_action_reason", "remediations", "change_records", "published_at",
-        "created_at", "updated_at", "created_by", "updated_by",
+        "id",
+        "url",
+        "html_url",
+        "incident",
+        "incident_url",
+        "incident_title",
+        "archived",
+        "services",
+        "status",
+        "status_label",
+        "version",
+        "facilitator",
+        "meeting_date",
+        *SECTIONS,
+        "html",
+        "blame_hints",
+        "no_action_needed",
+        "no_action_reason",
+        "remediations",
+        "change_records",
+        "published_at",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
     ]
     assert body["id"] == postmortem.pk
     assert body["url"] == f"http://testserver/api/postmortems/{postmortem.pk}/"
@@ -160,7 +181,8 @@ def test_retrieve_shows_remediations_dev_and_ops_and_change_records_of_causing_d
     # A fix with a change record of its own is not what went wrong.
     fix_record = ChangeRecordFactory(title="Rollback")
     IncidentDeployFactory(
-        incident=incident, deploy=DeployFactory(service=web, change_record=fix_record),
+        incident=incident,
+        deploy=DeployFactory(service=web, change_record=fix_record),
         relation=IncidentDeploy.Relation.REMEDIATION,
     )
     # Another incident's cause doesn't show either.
@@ -202,7 +224,7 @@ def test_blame_hints_mark_blame_language_per_section(api, incident):
 def test_no_markdown_xss_reaches_the_html_of_any_section(api, incident, settings, vector):
     settings.OPSLOG_TRACKER_URL = "https://tracker.example.com/browse/{key}"
     response = api.post("/api/postmortems/", {"incident": incident.pk}, format="json")
-    changes = {name: f"OPS-1 {vector}" for name in SECTIONS}
+    changes = dict.fromkeys(SECTIONS, f"OPS-1 {vector}")
 
     body = patch(api, response.json()["id"], version=1, **changes).json()
 
@@ -296,8 +318,9 @@ def _postmortem_with_everything(user, n):
     RemediationFactory(postmortem=postmortem, kind="ops", owner_name="sam")
     for relation in ("cause", "cause", "remediation"):
         record = ChangeRecordFactory(service=services_[0])
-        deploy = DeployFactory(service=services_[n % 2], environment=EnvironmentFactory(slug=f"env{n % 3}"),
-                               change_record=record)
+        deploy = DeployFactory(
+            service=services_[n % 2], environment=EnvironmentFactory(slug=f"env{n % 3}"), change_record=record
+        )
         DeployFactory(service=services_[0], change_record=record)
         IncidentDeployFactory(incident=incident, deploy=deploy, relation=relation)
     return postmortem
@@ -352,8 +375,12 @@ def test_patch_saves_the_fields_sent_and_keeps_a_revision(api, user, incident):
     created = start(api, incident)
 
     response = patch(
-        api, created["id"], version=1, impact="About **1,200** customers could not pay.",
-        meeting_date="2024-07-03", facilitator="Sam Okafor",
+        api,
+        created["id"],
+        version=1,
+        impact="About **1,200** customers could not pay.",
+        meeting_date="2024-07-03",
+        facilitator="Sam Okafor",
     )
 
     assert response.status_code == 200, response.content
@@ -470,7 +497,9 @@ def test_blame_language_never_blocks_a_save(api, incident):
 
     assert response.status_code == 200
     assert [h["text"] for h in response.json()["blame_hints"]["contributing_factors"]] == [
-        "Bob should have", "should have", "Human error",
+        "Bob should have",
+        "should have",
+        "Human error",
     ]
 
 
@@ -678,10 +707,13 @@ def test_diff_defaults_to_the_last_save_and_can_run_backwards(api, incident):
     ("query", "errors"),
     [
         ("from=1&to=9", {"to": ["No version 9 of this post-mortem: it has versions 1 to 2."]}),
-        ("from=7&to=8", {
-            "from": ["No version 7 of this post-mortem: it has versions 1 to 2."],
-            "to": ["No version 8 of this post-mortem: it has versions 1 to 2."],
-        }),
+        (
+            "from=7&to=8",
+            {
+                "from": ["No version 7 of this post-mortem: it has versions 1 to 2."],
+                "to": ["No version 8 of this post-mortem: it has versions 1 to 2."],
+            },
+        ),
         ("from=one", {"from": ["A valid integer is required."]}),
         ("to=0", {"to": ["Ensure this value is greater than or equal to 1."]}),
     ],

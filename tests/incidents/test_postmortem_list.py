@@ -10,7 +10,7 @@ from incidents.factories import IncidentFactory, PostMortemFactory, RemediationF
 
 pytestmark = pytest.mark.django_db
 
-T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
 
 def postmortem(days: int, *, service=None, **fields):

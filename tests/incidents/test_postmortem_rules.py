@@ -45,8 +45,9 @@ def test_dropping_a_remediation_after_publishing_doesnt_block_later_edits(publis
     # services refuse it now): the write-up can still be corrected.
     Remediation.objects.filter(pk=remediation.pk).update(status="wont_do", wont_do_reason="Retired.")
 
-    saved = services.postmortem_save(postmortem=postmortem, changes={"summary": "Typo fixed."},
-                                     base_version=postmortem.version)
+    saved = services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "Typo fixed."}, base_version=postmortem.version
+    )
 
     assert saved.summary == "Typo fixed."
 
@@ -76,8 +77,9 @@ def test_sections_have_a_length_limit(published):
     postmortem, _ = published
 
     with pytest.raises(ValidationError) as error:
-        services.postmortem_save(postmortem=postmortem, changes={"impact": "x" * 100_001},
-                                 base_version=postmortem.version)
+        services.postmortem_save(
+            postmortem=postmortem, changes={"impact": "x" * 100_001}, base_version=postmortem.version
+        )
 
     assert list(error.value.message_dict) == ["impact"]
 

@@ -21,7 +21,7 @@ from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 22, 25, tzinfo=UTC)
 
 
@@ -37,8 +37,12 @@ def clock(monkeypatch):
 @pytest.fixture
 def incident():
     incident = IncidentFactory(
-        title="Checkout returns 502", started_at=T0, detected_at=T0 + dt.timedelta(minutes=6),
-        resolved_at=T0 + dt.timedelta(minutes=52), summary="A third of checkouts fail.", commander="Priya Raman",
+        title="Checkout returns 502",
+        started_at=T0,
+        detected_at=T0 + dt.timedelta(minutes=6),
+        resolved_at=T0 + dt.timedelta(minutes=52),
+        summary="A third of checkouts fail.",
+        commander="Priya Raman",
         services=[ServiceFactory(slug="web")],
     )
     TimelineEntryFactory(incident=incident, at=T0 + dt.timedelta(minutes=6), text="Incident filed (SEV2).")
@@ -193,9 +197,7 @@ def test_no_action_needed_publishes_only_with_a_reason(started):
         services.postmortem_set_status(postmortem=started, status="published")
     assert caught.value.message_dict == {"no_action_reason": ["Say why no action is needed."]}
 
-    services.postmortem_save(
-        postmortem=started, changes={"no_action_reason": "   "}, base_version=2
-    )
+    services.postmortem_save(postmortem=started, changes={"no_action_reason": "   "}, base_version=2)
     with pytest.raises(ValidationError):
         services.postmortem_set_status(postmortem=started, status="published")
 
@@ -236,8 +238,9 @@ def test_the_last_remediation_of_a_published_postmortem_cant_be_deleted(started)
 
 def test_wont_do_needs_a_reason(started):
     with pytest.raises(ValidationError) as caught:
-        services.remediation_create(postmortem=started, data={"description": "Rewrite it", "kind": "dev",
-                                                              "status": "wont_do"})
+        services.remediation_create(
+            postmortem=started, data={"description": "Rewrite it", "kind": "dev", "status": "wont_do"}
+        )
     assert caught.value.message_dict == {"wont_do_reason": ["Say why it won't be done."]}
 
     remediation = services.remediation_create(postmortem=started, data={"description": "Rewrite it", "kind": "dev"})
@@ -282,7 +285,9 @@ def test_done_stamps_completed_at_once_and_reopening_clears_it(started, clock):
 def test_done_on_time_is_judged_in_the_reporting_time_zone(started, settings, time_zone, on_time):
     settings.TIME_ZONE = time_zone
     remediation = RemediationFactory(
-        postmortem=started, due_date=dt.date(2024, 7, 1), status="done",
+        postmortem=started,
+        due_date=dt.date(2024, 7, 1),
+        status="done",
         completed_at=dt.datetime(2024, 7, 2, 1, 30, tzinfo=UTC),
     )
 
@@ -292,8 +297,10 @@ def test_done_on_time_is_judged_in_the_reporting_time_zone(started, settings, ti
 
 
 def test_done_on_time_is_none_without_a_due_date_or_unless_done(started):
-    assert RemediationFactory(postmortem=started, due_date=None, status="done",
-                              completed_at=timezone.now()).done_on_time is None
+    assert (
+        RemediationFactory(postmortem=started, due_date=None, status="done", completed_at=timezone.now()).done_on_time
+        is None
+    )
     assert RemediationFactory(postmortem=started, status="open").done_on_time is None
 
 
@@ -325,10 +332,18 @@ def test_follow_through_numbers(started):
     RemediationFactory(postmortem=started, due_date=dt.date(2024, 7, 9))  # overdue
     RemediationFactory(postmortem=started, due_date=today, status="in_progress")  # due today: not overdue
     RemediationFactory(postmortem=started, due_date=None)
-    RemediationFactory(postmortem=started, due_date=dt.date(2024, 7, 5), status="done",
-                       completed_at=dt.datetime(2024, 7, 5, 23, 59, tzinfo=UTC))
-    RemediationFactory(postmortem=started, due_date=dt.date(2024, 7, 5), status="done",
-                       completed_at=dt.datetime(2024, 7, 6, 0, 1, tzinfo=UTC))
+    RemediationFactory(
+        postmortem=started,
+        due_date=dt.date(2024, 7, 5),
+        status="done",
+        completed_at=dt.datetime(2024, 7, 5, 23, 59, tzinfo=UTC),
+    )
+    RemediationFactory(
+        postmortem=started,
+        due_date=dt.date(2024, 7, 5),
+        status="done",
+        completed_at=dt.datetime(2024, 7, 6, 0, 1, tzinfo=UTC),
+    )
     RemediationFactory(postmortem=started, due_date=None, status="done", completed_at=timezone.now())
     RemediationFactory(postmortem=started, due_date=dt.date(2024, 6, 1), status="wont_do", wont_do_reason="No.")
 
@@ -344,7 +359,8 @@ def test_change_records_of_causing_deploys_only(started, incident):
     IncidentDeployFactory(incident=incident, deploy=DeployFactory(change_record=record))
     IncidentDeployFactory(incident=incident, deploy=DeployFactory(change_record=record))  # the same record twice
     IncidentDeployFactory(
-        incident=incident, deploy=DeployFactory(change_record=ChangeRecordFactory()),
+        incident=incident,
+        deploy=DeployFactory(change_record=ChangeRecordFactory()),
         relation=IncidentDeploy.Relation.REMEDIATION,
     )
     IncidentDeployFactory(deploy=DeployFactory(change_record=ChangeRecordFactory()))  # another incident's
@@ -369,12 +385,31 @@ def test_markdown_export_has_every_section_the_remediations_and_the_change_recor
         changes={"went_poorly": "The cache keys changed with no warm-up.", "meeting_date": dt.date(2024, 7, 3)},
         base_version=1,
     )
-    RemediationFactory(postmortem=started, kind="dev", description="Warm the cache | before switching",
-                       owner_name="Sam", due_date=dt.date(2024, 7, 20), tracker_ref="WEB-7")
-    RemediationFactory(postmortem=started, kind="ops", description="Page on 502s", owner_name="",
-                       due_date=None, status="wont_do", wont_do_reason="Already paged.")
-    record = ChangeRecordFactory(title="New cache keys", kind="feature", owner="sandrews",
-                                 done_before="No.", failure_impact="Cold cache.", failure_response="Roll back.")
+    RemediationFactory(
+        postmortem=started,
+        kind="dev",
+        description="Warm the cache | before switching",
+        owner_name="Sam",
+        due_date=dt.date(2024, 7, 20),
+        tracker_ref="WEB-7",
+    )
+    RemediationFactory(
+        postmortem=started,
+        kind="ops",
+        description="Page on 502s",
+        owner_name="",
+        due_date=None,
+        status="wont_do",
+        wont_do_reason="Already paged.",
+    )
+    record = ChangeRecordFactory(
+        title="New cache keys",
+        kind="feature",
+        owner="sandrews",
+        done_before="No.",
+        failure_impact="Cold cache.",
+        failure_response="Roll back.",
+    )
     IncidentDeployFactory(incident=incident, deploy=DeployFactory(change_record=record))
     started.refresh_from_db()
 

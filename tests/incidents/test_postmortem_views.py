@@ -22,7 +22,7 @@ from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TRACKER = "https://tracker.example.com/browse/{key}"
 
 
@@ -315,7 +315,9 @@ def test_tracker_keys_and_urls_in_remediations_become_links(logged_in, settings)
     html = logged_in.get(_url(postmortem)).content.decode()
 
     for key in ("OPS-7", "OPS-12", "OPS-13"):
-        assert f'<a href="https://tracker.example.com/browse/{key}" rel="noopener noreferrer nofollow">{key}</a>' in html
+        assert (
+            f'<a href="https://tracker.example.com/browse/{key}" rel="noopener noreferrer nofollow">{key}</a>' in html
+        )
     assert '<a href="https://github.com/acme/ops/issues/4" rel="noopener noreferrer nofollow">' in html
 
 
@@ -346,8 +348,10 @@ def test_overdue_remediations_are_marked(logged_in):
 def test_change_records_of_the_causing_deploys_are_shown_next_to_what_went_poorly(logged_in):
     postmortem = _started(went_poorly="The migration locked the table.")
     record = ChangeRecordFactory(
-        title="Add an index to orders", done_before="Never on a table this size.",
-        failure_impact="Checkout stalls.", failure_response="Kill the migration.",
+        title="Add an index to orders",
+        done_before="Never on a table this size.",
+        failure_impact="Checkout stalls.",
+        failure_response="Kill the migration.",
     )
     unrelated = ChangeRecordFactory(title="Resize the search cluster")
     IncidentDeployFactory(incident=postmortem.incident, deploy=DeployFactory(change_record=record))
@@ -435,12 +439,17 @@ def test_review_then_publish_with_a_remediation_then_back_to_draft(logged_in, us
     postmortem.refresh_from_db()
     assert postmortem.status == PostMortem.Status.DRAFT
     assert list(postmortem.revisions.values_list("content__status", flat=True)) == [
-        "draft", "published", "in_review", "draft"
+        "draft",
+        "published",
+        "in_review",
+        "draft",
     ]
 
 
 def test_no_action_needed_with_a_reason_publishes_without_remediations(logged_in):
-    postmortem = _started(no_action_needed=True, no_action_reason="A one-off upstream outage; nothing of ours to change.")
+    postmortem = _started(
+        no_action_needed=True, no_action_reason="A one-off upstream outage; nothing of ours to change."
+    )
 
     _set_status(logged_in, postmortem, "published")
 
@@ -531,8 +540,12 @@ def test_saving_records_a_revision_and_shows_the_page(logged_in, user):
 
     response = logged_in.post(
         _url(postmortem, "edit/"),
-        _editor_data(postmortem, summary="Checkout failed.\r\n\r\nFor 40 minutes.", facilitator="Priya",
-                     meeting_date="2024-07-03"),
+        _editor_data(
+            postmortem,
+            summary="Checkout failed.\r\n\r\nFor 40 minutes.",
+            facilitator="Priya",
+            meeting_date="2024-07-03",
+        ),
     )
 
     assert response.status_code == 302
@@ -561,7 +574,9 @@ def test_saving_without_a_change_adds_no_revision(logged_in):
 def test_blame_language_never_blocks_saving(logged_in):
     postmortem = _started()
 
-    logged_in.post(_url(postmortem, "edit/"), _editor_data(postmortem, went_poorly="Bob should have checked the config."))
+    logged_in.post(
+        _url(postmortem, "edit/"), _editor_data(postmortem, went_poorly="Bob should have checked the config.")
+    )
 
     postmortem.refresh_from_db()
     assert postmortem.went_poorly == "Bob should have checked the config."
@@ -633,7 +648,9 @@ def test_the_later_of_two_saves_is_refused_with_the_diff_then_saves_after_mergin
         form = client.get(_url(postmortem, "edit/")).context["form"]
         assert form["base_version"].value() == opened_at
 
-    first = priya.post(_url(postmortem, "edit/"), _editor_data(postmortem, summary="Checkout failed for card payments."))
+    first = priya.post(
+        _url(postmortem, "edit/"), _editor_data(postmortem, summary="Checkout failed for card payments.")
+    )
     second = logged_in.post(
         _url(postmortem, "edit/"),
         _editor_data(postmortem, summary="Checkout failed for everyone.", impact="1,200 customers could not pay."),
@@ -764,8 +781,13 @@ def test_adding_a_dev_remediation_for_a_user(logged_in, django_user_model):
 
     response = logged_in.post(
         _url(postmortem, "remediations/new/"),
-        {"kind": "dev", "dev-description": "Retry card authorisation once", "dev-owner": alice.pk,
-         "dev-due_date": "2030-01-31", "dev-tracker_ref": "DEV-4"},
+        {
+            "kind": "dev",
+            "dev-description": "Retry card authorisation once",
+            "dev-owner": alice.pk,
+            "dev-due_date": "2030-01-31",
+            "dev-tracker_ref": "DEV-4",
+        },
     )
 
     remediation = Remediation.objects.get()
@@ -845,8 +867,13 @@ def test_editing_a_remediation_to_wont_do_with_a_reason(logged_in):
 
     response = logged_in.post(
         f"/remediations/{remediation.pk}/edit/",
-        {"description": "Rewrite the queue", "kind": "ops", "status": "wont_do",
-         "wont_do_reason": "The queue is being retired.", "owner_name": "sam"},
+        {
+            "description": "Rewrite the queue",
+            "kind": "ops",
+            "status": "wont_do",
+            "wont_do_reason": "The queue is being retired.",
+            "owner_name": "sam",
+        },
     )
 
     assert response.status_code == 302
@@ -868,8 +895,9 @@ def test_marking_a_remediation_done_stamps_when(logged_in):
 
 
 def test_the_edit_form_is_prefilled(logged_in, user):
-    remediation = RemediationFactory(postmortem=_started(), owner=user, owner_name="", tracker_ref="OPS-1",
-                                     due_date=dt.date(2030, 5, 1))
+    remediation = RemediationFactory(
+        postmortem=_started(), owner=user, owner_name="", tracker_ref="OPS-1", due_date=dt.date(2030, 5, 1)
+    )
 
     html = logged_in.get(f"/remediations/{remediation.pk}/edit/").content.decode()
 
@@ -901,10 +929,10 @@ def test_deleting_needs_a_post_and_a_login(logged_in, client):
 
 def test_the_history_lists_every_version_and_diffs_the_latest_save_by_default(logged_in, user, priya):
     postmortem = _started(by=user)
-    postmortem = services.postmortem_save(postmortem=postmortem, changes={"summary": "First words."},
-                                          base_version=1, by=user)
-    services.postmortem_save(postmortem=postmortem, changes={"summary": "Better words."}, base_version=2,
-                             by=priya.user)
+    postmortem = services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "First words."}, base_version=1, by=user
+    )
+    services.postmortem_save(postmortem=postmortem, changes={"summary": "Better words."}, base_version=2, by=priya.user)
 
     response = logged_in.get(_url(postmortem, "history/"))
 
@@ -1012,12 +1040,17 @@ def test_no_vector_reaches_any_postmortem_page(logged_in, settings):
     postmortem = _started(incident, facilitator="<svg onload=alert(1)>")
     postmortem = services.postmortem_save(
         postmortem=postmortem,
-        changes={name: XSS for name in PostMortem.SECTION_FIELDS} | {"no_action_reason": XSS},
+        changes=dict.fromkeys(PostMortem.SECTION_FIELDS, XSS) | {"no_action_reason": XSS},
         base_version=postmortem.version,
     )
     for kind in ("dev", "ops"):
-        RemediationFactory(postmortem=postmortem, kind=kind, description=XSS, owner_name="<b onmouseover=alert(1)>x",
-                           tracker_ref="javascript:alert(1)")
+        RemediationFactory(
+            postmortem=postmortem,
+            kind=kind,
+            description=XSS,
+            owner_name="<b onmouseover=alert(1)>x",
+            tracker_ref="javascript:alert(1)",
+        )
     RemediationFactory(postmortem=postmortem, status="wont_do", wont_do_reason=XSS, tracker_ref='https://x" onclick="a')
     record = ChangeRecordFactory(title="<iframe src=//evil>", done_before=XSS, failure_impact=XSS, failure_response=XSS)
     IncidentDeployFactory(incident=incident, deploy=DeployFactory(change_record=record))
@@ -1030,15 +1063,22 @@ def test_no_vector_reaches_any_postmortem_page(logged_in, settings):
     assert_no_live_script(logged_in.get(f"/remediations/{remediation.pk}/edit/").content.decode())
     # A conflict page shows both texts and a diff of them.
     stale = _editor_data(postmortem, summary=XSS + "\n<img src=y onerror=alert(2)>")
-    services.postmortem_save(postmortem=postmortem, changes={"summary": XSS + "\nmore"}, base_version=postmortem.version)
+    services.postmortem_save(
+        postmortem=postmortem, changes={"summary": XSS + "\nmore"}, base_version=postmortem.version
+    )
     conflict = logged_in.post(_url(postmortem, "edit/"), stale)
     assert conflict.status_code == 409
     assert_no_live_script(conflict.content.decode())
 
 
 def test_the_xss_checker_finds_live_markup():
-    for bad in ['<img src=x onerror="alert(1)">', '<a href=" javascript:alert(1)">', "<script>alert(1)</script>",
-                '<iframe src="https://x">', '<p style="x">']:
+    for bad in [
+        '<img src=x onerror="alert(1)">',
+        '<a href=" javascript:alert(1)">',
+        "<script>alert(1)</script>",
+        '<iframe src="https://x">',
+        '<p style="x">',
+    ]:
         with pytest.raises(AssertionError):
             assert_no_live_script(bad)
     assert_no_live_script("<textarea>&lt;script&gt;alert(1)&lt;/script&gt;</textarea>")

@@ -14,7 +14,7 @@ from incidents.services import REMEDIATION_EDITABLE
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def days(n: int) -> dt.date:
@@ -52,8 +52,13 @@ def test_post_adds_a_remediation_and_returns_every_field(api, user, postmortem, 
     response = api.post(
         "/api/remediations/",
         payload(
-            postmortem, description="Alert on 502s, see OPS-9 <b>now</b>", kind="dev", owner="ekastner",
-            due_date=days(14).isoformat(), status="in_progress", tracker_ref="OPS-123",
+            postmortem,
+            description="Alert on 502s, see OPS-9 <b>now</b>",
+            kind="dev",
+            owner="ekastner",
+            due_date=days(14).isoformat(),
+            status="in_progress",
+            tracker_ref="OPS-123",
         ),
         format="json",
     )
@@ -62,17 +67,40 @@ def test_post_adds_a_remediation_and_returns_every_field(api, user, postmortem, 
     body = response.json()
     remediation = Remediation.objects.get()
     assert list(body) == [
-        "id", "url", "postmortem", "postmortem_url", "incident", "incident_title", "services", "description",
-        "description_html", "kind", "kind_label", "owner", "owner_name", "owner_display", "due_date", "status",
-        "status_label", "wont_do_reason", "tracker_ref", "tracker_url", "is_overdue", "done_on_time",
-        "completed_at", "created_at", "updated_at",
+        "id",
+        "url",
+        "postmortem",
+        "postmortem_url",
+        "incident",
+        "incident_title",
+        "services",
+        "description",
+        "description_html",
+        "kind",
+        "kind_label",
+        "owner",
+        "owner_name",
+        "owner_display",
+        "due_date",
+        "status",
+        "status_label",
+        "wont_do_reason",
+        "tracker_ref",
+        "tracker_url",
+        "is_overdue",
+        "done_on_time",
+        "completed_at",
+        "created_at",
+        "updated_at",
     ]
     assert body["id"] == remediation.pk
     assert body["url"] == f"http://testserver/api/remediations/{remediation.pk}/"
     assert body["postmortem"] == postmortem.pk
     assert body["postmortem_url"] == f"http://testserver/api/postmortems/{postmortem.pk}/"
     assert (body["incident"], body["incident_title"], body["services"]) == (
-        postmortem.incident_id, "Checkout returns 502", ["web"],
+        postmortem.incident_id,
+        "Checkout returns 502",
+        ["web"],
     )
     assert body["description"] == "Alert on 502s, see OPS-9 <b>now</b>"
     assert body["description_html"] == (
@@ -95,7 +123,9 @@ def test_defaults_and_an_owner_who_is_just_a_name(api, postmortem):
     assert response.status_code == 201
     body = response.json()
     assert (body["owner"], body["owner_name"], body["owner_display"]) == (
-        None, "Sam from the DBA team", "Sam from the DBA team",
+        None,
+        "Sam from the DBA team",
+        "Sam from the DBA team",
     )
     assert (body["status"], body["due_date"], body["tracker_ref"], body["tracker_url"]) == ("open", None, "", None)
     assert body["is_overdue"] is False
@@ -217,7 +247,8 @@ def test_wont_do_keeps_its_reason_until_reopened(api, postmortem):
 
     refused = api.patch(f"/api/remediations/{remediation.pk}/", {"status": "wont_do"}, format="json")
     wont = api.patch(
-        f"/api/remediations/{remediation.pk}/", {"status": "wont_do", "wont_do_reason": "The service is retired."},
+        f"/api/remediations/{remediation.pk}/",
+        {"status": "wont_do", "wont_do_reason": "The service is retired."},
         format="json",
     )
 
@@ -280,17 +311,31 @@ def varied(web, user, django_user_model):
     due_late = timezone.now() - dt.timedelta(days=1)
     return {
         "overdue-old": RemediationFactory(postmortem=on_web, kind="dev", owner=user, due_date=days(-10)),
-        "overdue": RemediationFactory(postmortem=on_search, kind="ops", owner_name="Sam", due_date=days(-1),
-                                      status="in_progress"),
+        "overdue": RemediationFactory(
+            postmortem=on_search, kind="ops", owner_name="Sam", due_date=days(-1), status="in_progress"
+        ),
         "open-soon": RemediationFactory(postmortem=on_web, kind="ops", owner_name="sam", due_date=days(2)),
         "open-later": RemediationFactory(postmortem=on_nothing, kind="dev", owner_name="", due_date=days(30)),
         "open-undated": RemediationFactory(postmortem=on_search, kind="dev", owner=user, due_date=None),
-        "done-on-time": RemediationFactory(postmortem=on_web, kind="dev", owner_name="sam", due_date=days(-5),
-                                           status="done", completed_at=timezone.now() - dt.timedelta(days=6)),
-        "done-late": RemediationFactory(postmortem=on_search, kind="ops", owner=user, due_date=days(-3),
-                                        status="done", completed_at=due_late),
-        "wont-do": RemediationFactory(postmortem=on_nothing, kind="ops", owner_name="sam", due_date=days(-20),
-                                      status="wont_do", wont_do_reason="Retired."),
+        "done-on-time": RemediationFactory(
+            postmortem=on_web,
+            kind="dev",
+            owner_name="sam",
+            due_date=days(-5),
+            status="done",
+            completed_at=timezone.now() - dt.timedelta(days=6),
+        ),
+        "done-late": RemediationFactory(
+            postmortem=on_search, kind="ops", owner=user, due_date=days(-3), status="done", completed_at=due_late
+        ),
+        "wont-do": RemediationFactory(
+            postmortem=on_nothing,
+            kind="ops",
+            owner_name="sam",
+            due_date=days(-20),
+            status="wont_do",
+            wont_do_reason="Retired.",
+        ),
     }
 
 
@@ -370,11 +415,15 @@ def test_follow_through_counts_open_overdue_and_done_on_time(api, varied):
     ("query", "expected"),
     [
         ("kind=ops", {"open": 2, "overdue": 1, "done": 1, "done_on_time": 0, "done_late": 1, "on_time_rate": 0.0}),
-        ("service=search", {"open": 2, "overdue": 1, "done": 1, "done_on_time": 0, "done_late": 1,
-                            "on_time_rate": 0.0}),
+        (
+            "service=search",
+            {"open": 2, "overdue": 1, "done": 1, "done_on_time": 0, "done_late": 1, "on_time_rate": 0.0},
+        ),
         ("owner=sam", {"open": 2, "overdue": 1, "done": 1, "done_on_time": 1, "done_late": 0, "on_time_rate": 1.0}),
-        ("kind=dev&status=open", {"open": 3, "overdue": 1, "done": 0, "done_on_time": 0, "done_late": 0,
-                                  "on_time_rate": None}),
+        (
+            "kind=dev&status=open",
+            {"open": 3, "overdue": 1, "done": 0, "done_on_time": 0, "done_late": 0, "on_time_rate": None},
+        ),
     ],
 )
 def test_follow_through_takes_the_list_filters(api, varied, query, expected):
@@ -383,7 +432,12 @@ def test_follow_through_takes_the_list_filters(api, varied, query, expected):
 
 def test_follow_through_of_nothing(api):
     assert api.get("/api/remediations/follow-through/").json() == {
-        "open": 0, "overdue": 0, "done": 0, "done_on_time": 0, "done_late": 0, "on_time_rate": None,
+        "open": 0,
+        "overdue": 0,
+        "done": 0,
+        "done_on_time": 0,
+        "done_late": 0,
+        "on_time_rate": None,
     }
 
 
@@ -433,7 +487,8 @@ def test_the_api_needs_a_token(postmortem, method, path):
     remediation = RemediationFactory(postmortem=postmortem, description="Before")
 
     response = getattr(APIClient(), method)(
-        path.format(id=remediation.pk), {"postmortem": postmortem.pk, "description": "After", "kind": "dev"},
+        path.format(id=remediation.pk),
+        {"postmortem": postmortem.pk, "description": "After", "kind": "dev"},
         format="json",
     )
 

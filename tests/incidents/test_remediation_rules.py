@@ -26,8 +26,9 @@ def _published(*statuses: str) -> tuple[PostMortem, list[Remediation]]:
     """A published post-mortem with one remediation per status given (won't-do ones with a reason)."""
     postmortem = PostMortemFactory()
     remediations = [
-        RemediationFactory(postmortem=postmortem, status=status,
-                           wont_do_reason="Retired." if status == "wont_do" else "")
+        RemediationFactory(
+            postmortem=postmortem, status=status, wont_do_reason="Retired." if status == "wont_do" else ""
+        )
         for status in statuses
     ]
     postmortem = services.postmortem_set_status(postmortem=postmortem, status="published")
@@ -92,7 +93,8 @@ def test_before_publishing_the_last_one_can_be_dropped(status):
 def test_no_action_needed_with_a_reason_lets_the_last_one_be_dropped():
     postmortem, (last,) = _published("open")
     services.postmortem_save(
-        postmortem=postmortem, changes={"no_action_needed": True, "no_action_reason": "The vendor fixed it."},
+        postmortem=postmortem,
+        changes={"no_action_needed": True, "no_action_reason": "The vendor fixed it."},
         base_version=postmortem.version,
     )
 
@@ -323,9 +325,7 @@ def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, t
         pair = results[2 * index : 2 * index + 2]
         assert sorted(status for status, _ in pair) == [200, 400], pair
         assert next(answer for status, answer in pair if status == 400).keys() == {"status"}
-        assert list(postmortem.remediations.values_list("status", flat=True).order_by("status")) == [
-            "open", "wont_do"
-        ]
+        assert list(postmortem.remediations.values_list("status", flat=True).order_by("status")) == ["open", "wont_do"]
 
 
 @pytest.mark.postgres_only

@@ -140,7 +140,7 @@ def test_follow_through_counts_every_status_for_the_filtered_set(logged_in):
     figures = response.context["figures"]
     assert (figures.open, figures.overdue, figures.done, figures.done_on_time, figures.done_late) == (2, 1, 3, 2, 1)
     html = " ".join(response.content.decode().split())
-    assert "<strong>2 open</strong>, <strong class=\"overdue-text\">1 overdue</strong>" in html
+    assert '<strong>2 open</strong>, <strong class="overdue-text">1 overdue</strong>' in html
     assert "3 done, 2 on time (67 %)" in html
     assert len(_ids(response)) == 2  # the list itself still shows the open ones
 
@@ -153,9 +153,7 @@ def test_follow_through_with_nothing_done_has_no_rate(logged_in):
     assert "0 done, 0 on time" in html and "%)" not in html
 
 
-@pytest.mark.parametrize(
-    "query", ["service=nope", "kind=qa", "status=finished", "owner=" + "x" * 201, "owner=a%00b"]
-)
+@pytest.mark.parametrize("query", ["service=nope", "kind=qa", "status=finished", "owner=" + "x" * 201, "owner=a%00b"])
 def test_an_invalid_filter_is_an_error_not_a_500(logged_in, query):
     RemediationFactory()
 
@@ -191,7 +189,10 @@ def test_each_row_links_to_its_postmortem_and_to_its_edit_form(logged_in, settin
 
     html = logged_in.get("/remediations/").content.decode()
 
-    assert f'href="/incidents/{incident.pk}/postmortem/#remediation-{remediation.pk}">#{incident.pk} Checkout down</a>' in html
+    assert (
+        f'href="/incidents/{incident.pk}/postmortem/#remediation-{remediation.pk}">#{incident.pk} Checkout down</a>'
+        in html
+    )
     assert f'href="/remediations/{remediation.pk}/edit/"' in html
     assert '<span class="service-tag">checkout</span>' in html
     assert 'href="https://tracker.example.com/browse/OPS-3"' in html
@@ -212,8 +213,9 @@ def test_the_query_count_does_not_grow_with_rows(logged_in, django_user_model):
     for n in range(15):
         owner = responder(django_user_model.objects.create_user(username=f"owner{n}"))
         incident = IncidentFactory(services=[service, ServiceFactory(slug=f"svc-{n}")])
-        RemediationFactory(postmortem=PostMortemFactory(incident=incident), owner=owner, owner_name="",
-                           due_date=_days(n - 7))
+        RemediationFactory(
+            postmortem=PostMortemFactory(incident=incident), owner=owner, owner_name="", due_date=_days(n - 7)
+        )
 
     assert [count(url) for url in urls] == few
 

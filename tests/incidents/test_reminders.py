@@ -14,7 +14,7 @@ from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # Noon in the reporting time zone (UTC in the tests): the same date everywhere in the world that matters here.
 NOON = dt.datetime(2024, 7, 10, 12, 0, tzinfo=UTC)
 TODAY = NOON.date()
@@ -38,9 +38,11 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def owner(django_user_model):
-    return responder(django_user_model.objects.create_user(
-        username="sandrews", email="sandrews@example.com", first_name="Sam", last_name="Andrews"
-    ))
+    return responder(
+        django_user_model.objects.create_user(
+            username="sandrews", email="sandrews@example.com", first_name="Sam", last_name="Andrews"
+        )
+    )
 
 
 @pytest.fixture
@@ -109,9 +111,7 @@ def test_nothing_is_sent_for_later_undated_or_settled_remediations(clock, postmo
     assert mail.outbox == []
 
 
-def test_nothing_is_sent_to_an_owner_without_an_email_or_one_who_is_just_a_name(
-    clock, postmortem, django_user_model
-):
+def test_nothing_is_sent_to_an_owner_without_an_email_or_one_who_is_just_a_name(clock, postmortem, django_user_model):
     no_email = responder(django_user_model.objects.create_user(username="jallen", email=""))
     remediation(postmortem, no_email, due_in=-1)
     remediation(postmortem, None, due_in=-1, owner_name="Sam from the DBA team")

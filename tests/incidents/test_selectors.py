@@ -10,7 +10,7 @@ from incidents.selectors import incident_list, search, suspect_deploys
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 STARTED = dt.datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 DETECTED = STARTED + dt.timedelta(minutes=20)
 

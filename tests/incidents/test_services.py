@@ -19,7 +19,7 @@ from incidents.services import (
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 
 
@@ -139,10 +139,7 @@ def test_update_records_old_and_new_values_for_tracked_fields(user):
 
     incident.refresh_from_db()
     assert (incident.severity, incident.title, incident.detected_at) == (1, "Checkout down", minutes(3))
-    edits = {
-        next(iter(entry.changes)): entry
-        for entry in incident.timeline.filter(kind=TimelineEntry.Kind.EDIT)
-    }
+    edits = {next(iter(entry.changes)): entry for entry in incident.timeline.filter(kind=TimelineEntry.Kind.EDIT)}
     assert edits["severity"].changes == {"severity": {"old": 3, "new": 1}}
     assert edits["severity"].text == "Severity changed from SEV3 to SEV1."
     assert edits["services"].changes == {"services": {"old": ["web"], "new": ["api", "web"]}}

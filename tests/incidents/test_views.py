@@ -13,7 +13,7 @@ from incidents.models import Incident, IncidentDeploy, TimelineEntry
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _form(**overrides):
@@ -37,6 +37,7 @@ def _field_errors(html: str, field: str) -> str:
 
 def _edit_data(incident: Incident, **overrides) -> dict:
     """What the edit form posts back when nothing is touched, plus `overrides`."""
+
     def local(value):
         return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
 
@@ -110,9 +111,7 @@ def test_the_form_asks_for_the_urgent_fields_first(logged_in):
 def test_filing_creates_the_incident_and_a_timeline_entry_then_shows_it(logged_in, user):
     web = ServiceFactory(slug="web")
 
-    response = logged_in.post(
-        "/incidents/new/", _form(services=["web"], commander="dana", participants="alice, bob")
-    )
+    response = logged_in.post("/incidents/new/", _form(services=["web"], commander="dana", participants="alice, bob"))
 
     incident = Incident.objects.get()
     assert response.status_code == 302
@@ -504,7 +503,10 @@ def _incident_with_suspects():
             service=web, environment=production, version="w1", deployed_at=started - dt.timedelta(hours=3)
         ),
         "newer": DeployFactory(
-            service=web, environment=production, version="w2", previous_version="w1",
+            service=web,
+            environment=production,
+            version="w2",
+            previous_version="w1",
             deployed_at=started - dt.timedelta(minutes=30),
         ),
     }
@@ -825,7 +827,8 @@ def test_detail_query_count_does_not_grow_with_timeline_links_or_suspects(logged
         IncidentDeployFactory(incident=incident, relation="cause" if n % 2 else "remediation")
         TimelineEntryFactory(incident=incident, author=incident.created_by)
         DeployFactory(
-            service=web, environment=EnvironmentFactory(slug="production"),
+            service=web,
+            environment=EnvironmentFactory(slug="production"),
             deployed_at=incident.started_at - dt.timedelta(minutes=n + 1),
         )
 
@@ -912,8 +915,13 @@ def test_times_in_the_hour_repeated_by_dst_can_be_filed_and_left_alone(logged_in
 
     filed = logged_in.post(
         "/incidents/new/",
-        {"title": "Night trouble", "severity": "3", "started_at": "2025-10-26T02:30", "detected_by": "monitoring",
-         "detected_at": "2025-10-26T02:40"},
+        {
+            "title": "Night trouble",
+            "severity": "3",
+            "started_at": "2025-10-26T02:30",
+            "detected_by": "monitoring",
+            "detected_at": "2025-10-26T02:40",
+        },
     )
     assert filed.status_code == 302
     new = Incident.objects.get(title="Night trouble")

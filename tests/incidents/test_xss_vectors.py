@@ -15,8 +15,27 @@ VECTORS = [
     if line.strip() and not line.startswith("#")
 ]
 
-FORBIDDEN_TAGS = {"script", "iframe", "object", "embed", "style", "form", "svg", "math", "base", "meta", "link",
-                  "frame", "frameset", "applet", "template", "input", "button", "textarea", "select"}
+FORBIDDEN_TAGS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "style",
+    "form",
+    "svg",
+    "math",
+    "base",
+    "meta",
+    "link",
+    "frame",
+    "frameset",
+    "applet",
+    "template",
+    "input",
+    "button",
+    "textarea",
+    "select",
+}
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "data", "poster", "srcdoc"}
 FORBIDDEN_SCHEMES = ("javascript:", "vbscript:", "data:", "livescript:")
 # A browser's URL parser trims control characters and spaces around a URL and drops tabs and

@@ -11,7 +11,7 @@ from incidents.factories import IncidentFactory
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # 2010-05-18T22:20:50Z is epoch 1274221250 (14747 days × 86400 + 80450 seconds).
 AT = dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=UTC)
 AT_EPOCH = 1274221250
@@ -29,7 +29,11 @@ def web():
 @pytest.fixture
 def deploy(web):
     return DeployFactory(
-        service=web, version="25145", previous_version="25134", deployer="sandrews", deployed_at=AT,
+        service=web,
+        version="25145",
+        previous_version="25134",
+        deployer="sandrews",
+        deployed_at=AT,
         diff_url="https://github.com/acme/web/compare/25134...25145",
     )
 
@@ -49,9 +53,16 @@ def test_a_deploy_is_a_graphite_event(api, deploy):
 
 
 def test_fractional_seconds_stay_and_missing_fields_read_plainly(api, web):
-    DeployFactory(service=web, version="v2", previous_version="", deployer="ci", diff_url="",
-                  deployed_at=AT + dt.timedelta(milliseconds=250), environment=EnvironmentFactory(slug="staging"),
-                  status="failed")
+    DeployFactory(
+        service=web,
+        version="v2",
+        previous_version="",
+        deployer="ci",
+        diff_url="",
+        deployed_at=AT + dt.timedelta(milliseconds=250),
+        environment=EnvironmentFactory(slug="staging"),
+        status="failed",
+    )
 
     [event] = api.get(f"/api/annotations/?{window()}").json()
 
@@ -82,10 +93,10 @@ def test_the_default_window_is_the_last_24_hours(api, web):
 @pytest.mark.parametrize(
     "query",
     [
-        "from=-2d&until=now",          # what Grafana's Graphite data source sends for "Last 2 days"
+        "from=-2d&until=now",  # what Grafana's Graphite data source sends for "Last 2 days"
         "from=-48h&to=now",
         "from=-2880min",
-        "from=now-2d",                 # Grafana's own notation
+        "from=now-2d",  # Grafana's own notation
         "from=-172800s",
         "from=-2days&until=-0h",
     ],
@@ -154,8 +165,12 @@ def test_filters_by_service_and_environment_repeated_or_comma_separated(api, web
 
 
 def test_incidents_when_asked(api, deploy, web):
-    incident = IncidentFactory(title="Checkout errors", severity=2, started_at=AT + dt.timedelta(minutes=5),
-                               services=[web, ServiceFactory(slug="api")])
+    incident = IncidentFactory(
+        title="Checkout errors",
+        severity=2,
+        started_at=AT + dt.timedelta(minutes=5),
+        services=[web, ServiceFactory(slug="api")],
+    )
     IncidentFactory(title="Other", started_at=AT - dt.timedelta(days=3))
 
     without = api.get(f"/api/annotations/?{window()}").json()
@@ -223,8 +238,9 @@ def test_the_default_limit_is_1000(api, web):
     from deploys.models import Deploy
 
     Deploy.objects.bulk_create(
-        DeployFactory.build(service=web, environment=EnvironmentFactory(), version=f"v{n}",
-                            deployed_at=AT + dt.timedelta(seconds=n))
+        DeployFactory.build(
+            service=web, environment=EnvironmentFactory(), version=f"v{n}", deployed_at=AT + dt.timedelta(seconds=n)
+        )
         for n in range(1001)
     )
 
@@ -268,7 +284,7 @@ def test_several_bad_parameters_are_all_named(api):
 
 
 def test_the_query_count_is_constant(api, web, django_assert_num_queries):
-    for n in range(5):
+    for _n in range(5):
         DeployFactory(service=web, deployed_at=AT)
         IncidentFactory(started_at=AT, services=[web, ServiceFactory()])
 

@@ -14,7 +14,7 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(text: str) -> dt.datetime:
@@ -33,7 +33,11 @@ def build_march() -> dict:
 
     def deploy(when, deployer, status="succeeded", service=web, environment=production, version=None):
         return DeployFactory(
-            service=service, environment=environment, deployed_at=at(when), deployer=deployer, status=status,
+            service=service,
+            environment=environment,
+            deployed_at=at(when),
+            deployer=deployer,
+            status=status,
             **({"version": version} if version else {}),
         )
 
@@ -62,8 +66,21 @@ def build_march() -> dict:
     IncidentDeployFactory(incident=i1, deploy=d3, relation="cause")
     IncidentDeployFactory(incident=i2, deploy=d3, relation="cause")  # d3 caused two: counts once
     IncidentDeployFactory(incident=i2, deploy=d5, relation="remediation")
-    return dict(web=web, api=api, d1=d1, d2=d2, d3=d3, d4=d4, d5=d5, staging_deploy=staging_deploy,
-                api_deploy=api_deploy, i1=i1, i2=i2, i3=i3, i4=i4)
+    return dict(
+        web=web,
+        api=api,
+        d1=d1,
+        d2=d2,
+        d3=d3,
+        d4=d4,
+        d5=d5,
+        staging_deploy=staging_deploy,
+        api_deploy=api_deploy,
+        i1=i1,
+        i2=i2,
+        i3=i3,
+        i4=i4,
+    )
 
 
 @pytest.fixture
@@ -72,12 +89,26 @@ def march():
 
 
 EMPTY_MONTH = {
-    "month": "2024-02", "deploys": 0, "deployers": 0, "incidents": 0, "deploy_related_incidents": 0,
-    "unresolved_incidents": 0, "incident_rate": None, "change_failure_rate": None, "rework_rate": None,
-    "mttd_seconds": {"mean": None, "median": None}, "mttr_seconds": {"mean": None, "median": None},
-    "time_to_restore_seconds": {"mean": None, "median": None}, "lead_time_seconds": {"median": None},
-    "dora": {"deploy_frequency": None, "lead_time": None, "change_failure_rate": None, "time_to_restore": None,
-             "overall": None},
+    "month": "2024-02",
+    "deploys": 0,
+    "deployers": 0,
+    "incidents": 0,
+    "deploy_related_incidents": 0,
+    "unresolved_incidents": 0,
+    "incident_rate": None,
+    "change_failure_rate": None,
+    "rework_rate": None,
+    "mttd_seconds": {"mean": None, "median": None},
+    "mttr_seconds": {"mean": None, "median": None},
+    "time_to_restore_seconds": {"mean": None, "median": None},
+    "lead_time_seconds": {"median": None},
+    "dora": {
+        "deploy_frequency": None,
+        "lead_time": None,
+        "change_failure_rate": None,
+        "time_to_restore": None,
+        "overall": None,
+    },
 }
 
 
@@ -119,8 +150,13 @@ def test_known_numbers_for_one_service(api, march):
         "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},  # 720 1860
         "lead_time_seconds": {"median": 46800.0},  # 7200 86400
         # 3 deploys in 31 days: monthly. Lead 13 h: elite. 67 % failures: low. Restore 21.5 min: elite.
-        "dora": {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
-                 "time_to_restore": "elite", "overall": "low"},
+        "dora": {
+            "deploy_frequency": "medium",
+            "lead_time": "elite",
+            "change_failure_rate": "low",
+            "time_to_restore": "elite",
+            "overall": "low",
+        },
     }
     assert apr == {
         **EMPTY_MONTH,
@@ -130,8 +166,13 @@ def test_known_numbers_for_one_service(api, march):
         "incident_rate": 0.0,
         "change_failure_rate": 0.0,
         "rework_rate": 1.0,  # d5 remediates i2
-        "dora": {"deploy_frequency": "medium", "lead_time": None, "change_failure_rate": "elite",
-                 "time_to_restore": None, "overall": "medium"},
+        "dora": {
+            "deploy_frequency": "medium",
+            "lead_time": None,
+            "change_failure_rate": "elite",
+            "time_to_restore": None,
+            "overall": "medium",
+        },
     }
     assert body["totals"] == {
         "deploys": 4,
@@ -147,8 +188,13 @@ def test_known_numbers_for_one_service(api, march):
         "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},
         "lead_time_seconds": {"median": 46800.0},
         # 4 deploys in 91 days (Feb 29 + Mar 31 + Apr 30): monthly.
-        "dora": {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
-                 "time_to_restore": "elite", "overall": "low"},
+        "dora": {
+            "deploy_frequency": "medium",
+            "lead_time": "elite",
+            "change_failure_rate": "low",
+            "time_to_restore": "elite",
+            "overall": "low",
+        },
     }
 
 
@@ -204,11 +250,27 @@ def test_csv_has_one_flat_row_per_month(api, march):
     assert 'filename="opslog-monthly-2024-02-to-2024-04.csv"' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert list(rows[0]) == [
-        "month", "deploys", "deployers", "incidents", "deploy_related_incidents", "unresolved_incidents",
-        "incident_rate", "change_failure_rate", "rework_rate", "mttd_seconds_mean", "mttd_seconds_median",
-        "mttr_seconds_mean", "mttr_seconds_median", "time_to_restore_seconds_mean", "time_to_restore_seconds_median",
-        "lead_time_seconds_median", "dora_deploy_frequency", "dora_lead_time", "dora_change_failure_rate",
-        "dora_time_to_restore", "dora_overall",
+        "month",
+        "deploys",
+        "deployers",
+        "incidents",
+        "deploy_related_incidents",
+        "unresolved_incidents",
+        "incident_rate",
+        "change_failure_rate",
+        "rework_rate",
+        "mttd_seconds_mean",
+        "mttd_seconds_median",
+        "mttr_seconds_mean",
+        "mttr_seconds_median",
+        "time_to_restore_seconds_mean",
+        "time_to_restore_seconds_median",
+        "lead_time_seconds_median",
+        "dora_deploy_frequency",
+        "dora_lead_time",
+        "dora_change_failure_rate",
+        "dora_time_to_restore",
+        "dora_overall",
     ]
     assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
     feb, mar, _ = rows
@@ -254,12 +316,16 @@ def test_yearly_defaults_to_the_years_of_the_last_12_months(api, monkeypatch):
     ("query", "errors"),
     [
         ("from=2024-13", {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."]}),
-        ("from=May%202024&to=2024-5", {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."],
-                                       "to": ["Enter a month as YYYY-MM, e.g. 2010-05."]}),
+        (
+            "from=May%202024&to=2024-5",
+            {"from": ["Enter a month as YYYY-MM, e.g. 2010-05."], "to": ["Enter a month as YYYY-MM, e.g. 2010-05."]},
+        ),
         ("from=0999-01", {"from": ["Enter a month between 1970 and 2999."]}),
         ("from=2024-05&to=2024-04", {"from": ["The first month (2024-05) is after the last one (2024-04)."]}),
-        ("from=2000-01&to=2020-01",
-         {"to": ["A report covers at most 240 months (20 years); 2000-01 to 2020-01 is 241."]}),
+        (
+            "from=2000-01&to=2020-01",
+            {"to": ["A report covers at most 240 months (20 years); 2000-01 to 2020-01 is 241."]},
+        ),
         ("service=web,serach", {"service": ["Unknown service: “serach”."]}),
         ("team=Nobody", {"team": ["Unknown team: “Nobody”."]}),
         ("severity=7&severity=sev1", {"severity": ["Unknown severity: “7”, “sev1”. Use 1, 2, 3 or 4."]}),

@@ -13,7 +13,7 @@ from incidents.models import Incident
 pytestmark = pytest.mark.django_db
 
 TOKEN = "prometheus-scrape-token-0123456789"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 AT = dt.datetime(2024, 5, 18, 12, 0, tzinfo=UTC)
 
 

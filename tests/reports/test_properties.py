@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 ZONE = "Europe/Berlin"
 # Three months around the autumn DST change, and a little before and after them.
 FIRST, LAST = dt.date(2024, 9, 1), dt.date(2024, 11, 1)
-EDGE_START = dt.datetime(2024, 8, 31, 20, tzinfo=dt.timezone.utc)
+EDGE_START = dt.datetime(2024, 8, 31, 20, tzinfo=dt.UTC)
 SPAN = dt.timedelta(days=95)
 
 moments = st.timedeltas(min_value=dt.timedelta(0), max_value=SPAN).map(lambda d: EDGE_START + d)
@@ -31,8 +31,11 @@ deploy_rows = st.lists(
         st.sampled_from(["succeeded", "failed", "rolled_back"]),
         st.sampled_from(["ann", "bob", "cy", "dee"]),
         moments,
-        st.lists(st.tuples(st.sampled_from(["s1", "s2", "s3", "s4", "s5"]), st.integers(-3600, 5 * 86400)),
-                 max_size=3, unique_by=lambda c: c[0]),
+        st.lists(
+            st.tuples(st.sampled_from(["s1", "s2", "s3", "s4", "s5"]), st.integers(-3600, 5 * 86400)),
+            max_size=3,
+            unique_by=lambda c: c[0],
+        ),
     ),
     max_size=14,
 )
@@ -40,8 +43,9 @@ incident_rows = st.lists(
     st.tuples(st.sampled_from(["web", "api"]), st.integers(1, 4), moments, durations, durations),
     max_size=8,
 )
-links = st.lists(st.tuples(st.integers(0, 13), st.integers(0, 7), st.sampled_from(["cause", "remediation"])),
-                 max_size=8)
+links = st.lists(
+    st.tuples(st.integers(0, 13), st.integers(0, 7), st.sampled_from(["cause", "remediation"])), max_size=8
+)
 
 
 def month_of(moment: dt.datetime, zone) -> dt.date:
@@ -72,13 +76,19 @@ def expected(deploys, incidents, link_rows, filters_services):
 
     result = {}
     for month in months + [None]:
-        def in_period(moment):
-            return moment is not None and (month is None and month_of(moment, zone) in months
-                                           or month_of(moment, zone) == month)
+
+        def in_period(moment, month=month):
+            return moment is not None and (
+                month is None and month_of(moment, zone) in months or month_of(moment, zone) == month
+            )
 
         ds = [d for d in everything_counted if in_period(d.deployed_at)]
-        incs = [i for i in incidents if in_period(i.started_at)
-                and (not filters_services or {s.slug for s in i.service_list} & set(filters_services))]
+        incs = [
+            i
+            for i in incidents
+            if in_period(i.started_at)
+            and (not filters_services or {s.slug for s in i.service_list} & set(filters_services))
+        ]
         n = len(ds)
         failed = sum(1 for d in ds if d.pk in caused or d.status == "rolled_back")
         rework = sum(1 for d in ds if d.pk in remediating)
@@ -133,13 +143,15 @@ def close(a, b):
     return abs(a - b) <= 1e-6 * max(1.0, abs(b))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 # The range's lead-time median has two ways on PostgreSQL (a sort, or the middle values read off an
 # index, above SORTED_MEDIAN_MAX_ROWS): a threshold of 0 makes small data take the second.
 @given(deploy_rows, incident_rows, links, st.sampled_from([(), ("web",)]), st.sampled_from([0, 500_000]))
-def test_selectors_agree_with_the_glossary(settings_fixture, monkeypatch, deploy_data, incident_data, link_data,
-                                           services, sorted_median_max_rows):
+def test_selectors_agree_with_the_glossary(
+    settings_fixture, monkeypatch, deploy_data, incident_data, link_data, services, sorted_median_max_rows
+):
     monkeypatch.setattr("reports.selectors.SORTED_MEDIAN_MAX_ROWS", sorted_median_max_rows)
     for model in (IncidentDeploy, DeployCommit, Incident, Deploy):
         model.objects.all().delete()
@@ -151,19 +163,27 @@ def test_selectors_agree_with_the_glossary(settings_fixture, monkeypatch, deploy
     deploys = []
     for index, (service, environment, status, deployer, at, commits) in enumerate(deploy_data):
         # Through the ingest service, which keeps each sha's first production delivery.
-        deploy, _ = deploy_record(data=DeployInput(
-            service=service, environment=environment, status=status, deployer=deployer, deployed_at=at,
-            version=str(index), commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead))
-                                         for sha, ahead in commits],
-        ), notify=False)
+        deploy, _ = deploy_record(
+            data=DeployInput(
+                service=service,
+                environment=environment,
+                status=status,
+                deployer=deployer,
+                deployed_at=at,
+                version=str(index),
+                commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead)) for sha, ahead in commits],
+            ),
+            notify=False,
+        )
         deploy.commit_list = list(deploy.commits.all())
         deploys.append(deploy)
     incidents = []
     for service, severity, started, detect, repair in incident_data:
         detected = started + dt.timedelta(seconds=detect) if detect is not None else None
         resolved = (detected or started) + dt.timedelta(seconds=repair) if repair is not None else None
-        incident = Incident.objects.create(title="x", severity=severity, started_at=started, detected_at=detected,
-                                           resolved_at=resolved)
+        incident = Incident.objects.create(
+            title="x", severity=severity, started_at=started, detected_at=detected, resolved_at=resolved
+        )
         incident.services.set([by_slug[service]])
         incident.service_list = [by_slug[service]]
         incidents.append(incident)

@@ -17,7 +17,8 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from deploys.models import Deploy, DeployCommit, Environment, Service
@@ -26,9 +27,13 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports import selectors
 from reports.selectors import Filters, monthly_report, rollup_zone, yearly_report
 
-UTC = dt.timezone.utc
-on_postgres = [pytest.mark.postgres_only, pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")]
+UTC = dt.UTC
+on_postgres = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only (CI's second pass runs these)"
+    ),
+]
 
 # The bounds of reports_lead_bucket, written out again: width_bucket counts the bounds ≤ a value.
 LEAD_BOUNDS = [2 ** (k / 16) for k in range(16 * 36 + 1)]
@@ -65,7 +70,8 @@ def stored() -> tuple[dict, dict]:
     deploys = {
         (row["month"], row["service_id"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
         for row in DeployRollup.objects.values("month", "service_id", "environment_id", "deployer")
-        .annotate(n=Sum("deploys"), rolled=Sum("rolled_back")).order_by()
+        .annotate(n=Sum("deploys"), rolled=Sum("rolled_back"))
+        .order_by()
         if (row["n"], row["rolled"]) != (0, 0)
     }
     leads = {
@@ -105,11 +111,18 @@ def through_both(**kwargs):
 
 
 def record(service, at, *, deployer="ann", environment="production", status="succeeded", commits=()):
-    return deploy_record(data=DeployInput(
-        service=service, environment=environment, version=at.isoformat(), deployer=deployer, deployed_at=at,
-        status=status, commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead))
-                                for sha, ahead in commits],
-    ), notify=False)[0]
+    return deploy_record(
+        data=DeployInput(
+            service=service,
+            environment=environment,
+            version=at.isoformat(),
+            deployer=deployer,
+            deployed_at=at,
+            status=status,
+            commits=[CommitInput(sha=sha, authored_at=at - dt.timedelta(seconds=ahead)) for sha, ahead in commits],
+        ),
+        notify=False,
+    )[0]
 
 
 MARCH, APRIL = dt.date(2024, 3, 1), dt.date(2024, 4, 1)
@@ -148,13 +161,20 @@ class TestWrites:
 
     def test_bulk_inserts(self, rows):
         at = dt.datetime(2024, 3, 31, 23, 59, tzinfo=UTC)
-        deploy_record_bulk(items=[
-            DeployInput(service="web" if n % 2 else "search", environment="production", version=f"b{n}",
-                        deployer=f"dev{n % 3}", deployed_at=at + dt.timedelta(minutes=n),
-                        status="rolled_back" if n % 5 == 0 else "succeeded",
-                        commits=[CommitInput(sha=f"bulk{n}", authored_at=at - dt.timedelta(hours=n))])
-            for n in range(40)
-        ])
+        deploy_record_bulk(
+            items=[
+                DeployInput(
+                    service="web" if n % 2 else "search",
+                    environment="production",
+                    version=f"b{n}",
+                    deployer=f"dev{n % 3}",
+                    deployed_at=at + dt.timedelta(minutes=n),
+                    status="rolled_back" if n % 5 == 0 else "succeeded",
+                    commits=[CommitInput(sha=f"bulk{n}", authored_at=at - dt.timedelta(hours=n))],
+                )
+                for n in range(40)
+            ]
+        )
         assert_exact()
         through_both(first=MARCH, last=APRIL)
 
@@ -296,8 +316,12 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
         try:
             barrier.wait()
             for k in range(6):
-                deploy = record("web" if k % 2 else "api", at + dt.timedelta(minutes=n * 100 + k),
-                                deployer=f"dev{k % 2}", commits=[(f"w{n}-{k}", 600 + k), ("shared", 60 * (n + 1))])
+                deploy = record(
+                    "web" if k % 2 else "api",
+                    at + dt.timedelta(minutes=n * 100 + k),
+                    deployer=f"dev{k % 2}",
+                    commits=[(f"w{n}-{k}", 600 + k), ("shared", 60 * (n + 1))],
+                )
                 if k == 3:
                     Deploy.objects.filter(pk=deploy.pk).update(status="rolled_back")
                 if k == 4:
@@ -305,12 +329,19 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
                         shas = list(deploy.commits.values_list("sha", flat=True))
                         deploy.delete()
                         commit_deliveries_refresh(shas=shas)
-            deploy_record_bulk(items=[
-                DeployInput(service="web", environment="production", version=f"{n}-{m}", deployer=f"dev{m % 2}",
-                            deployed_at=at + dt.timedelta(hours=n, minutes=m),
-                            commits=[CommitInput(sha=f"bulk{n}-{m}", authored_at=at - dt.timedelta(hours=m))])
-                for m in range(25)
-            ])
+            deploy_record_bulk(
+                items=[
+                    DeployInput(
+                        service="web",
+                        environment="production",
+                        version=f"{n}-{m}",
+                        deployer=f"dev{m % 2}",
+                        deployed_at=at + dt.timedelta(hours=n, minutes=m),
+                        commits=[CommitInput(sha=f"bulk{n}-{m}", authored_at=at - dt.timedelta(hours=m))],
+                    )
+                    for m in range(25)
+                ]
+            )
         except Exception as error:  # reported below, with the thread's number
             errors.append((n, repr(error)))
         finally:
@@ -333,8 +364,11 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
 
 # Values bunched into a few buckets, with ties, so middle values share buckets, sit at a bucket's
 # first or last place, or straddle two buckets.
-leads = st.one_of(st.sampled_from([59.0, 60.0, 61.0, 3600.0, 3600.5, 3601.0, 3700.0, 86400.0]),
-                  st.floats(min_value=1e-3, max_value=3e7, allow_nan=False), st.integers(1, 200).map(float))
+leads = st.one_of(
+    st.sampled_from([59.0, 60.0, 61.0, 3600.0, 3600.5, 3601.0, 3700.0, 86400.0]),
+    st.floats(min_value=1e-3, max_value=3e7, allow_nan=False),
+    st.integers(1, 200).map(float),
+)
 commit_rows = st.lists(st.tuples(st.sampled_from(["web", "api"]), st.integers(0, 89), leads), max_size=40)
 
 
@@ -349,16 +383,31 @@ def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
     production = Environment.objects.get(slug="production")
     by_slug = {slug: Service.objects.get_or_create(slug=slug)[0] for slug in ("web", "api")}
     start = dt.datetime(2024, 1, 1, tzinfo=UTC)
-    deploys = Deploy.objects.bulk_create([
-        Deploy(service=by_slug[service], environment=production, version=str(n), deployer="ann",
-               deployed_at=start + dt.timedelta(days=day)) for n, (service, day, _) in enumerate(data)
-    ])
+    deploys = Deploy.objects.bulk_create(
+        [
+            Deploy(
+                service=by_slug[service],
+                environment=production,
+                version=str(n),
+                deployer="ann",
+                deployed_at=start + dt.timedelta(days=day),
+            )
+            for n, (service, day, _) in enumerate(data)
+        ]
+    )
     # The first-delivery fields as deploys.services would set them (each sha shipped once).
-    DeployCommit.objects.bulk_create([
-        DeployCommit(deploy=deploy, sha=f"s{n}", authored_at=deploy.deployed_at - dt.timedelta(seconds=lead),
-                     first_delivered_at=deploy.deployed_at, lead_seconds=lead)
-        for n, (deploy, (_, _, lead)) in enumerate(zip(deploys, data))
-    ])
+    DeployCommit.objects.bulk_create(
+        [
+            DeployCommit(
+                deploy=deploy,
+                sha=f"s{n}",
+                authored_at=deploy.deployed_at - dt.timedelta(seconds=lead),
+                first_delivered_at=deploy.deployed_at,
+                lead_seconds=lead,
+            )
+            for n, (deploy, (_, _, lead)) in enumerate(zip(deploys, data))
+        ]
+    )
     assert_exact()
     through_both(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=Filters(services=services))
 

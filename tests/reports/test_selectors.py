@@ -12,7 +12,7 @@ from reports.selectors import Filters, monthly_report, yearly_report
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(text):
@@ -37,8 +37,9 @@ def data(berlin):
     production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
 
     def deploy(when, deployer, status="succeeded", service=web, environment=production):
-        return DeployFactory(service=service, environment=environment, deployed_at=at(when), deployer=deployer,
-                             status=status)
+        return DeployFactory(
+            service=service, environment=environment, deployed_at=at(when), deployer=deployer, status=status
+        )
 
     d0 = deploy("2024-01-15T10:00:00Z", "zoe")  # before the range
     d1 = deploy("2024-02-29T23:30:00Z", "alice")  # 00:30 on 1 March in Berlin
@@ -54,8 +55,9 @@ def data(berlin):
         started = at(started)
         detected = started + seconds(seconds=detect) if detect is not None else None
         resolved = detected + seconds(seconds=repair) if repair is not None else None
-        return IncidentFactory(started_at=started, detected_at=detected, resolved_at=resolved, severity=severity,
-                               services=[service])
+        return IncidentFactory(
+            started_at=started, detected_at=detected, resolved_at=resolved, severity=severity, services=[service]
+        )
 
     i1 = incident("2024-03-10T10:05:00Z", detect=60, repair=600)
     i2 = incident("2024-03-10T11:00:00Z", detect=120, repair=2400, severity=1)
@@ -131,8 +133,13 @@ def test_dora_levels(data):
     ).periods
 
     # March: 4 deploys in 31 days (medium), lead 12.5 h (elite), 50 % failures (low), restore 11 min (elite).
-    assert (march.dora.deploy_frequency, march.dora.lead_time, march.dora.change_failure_rate,
-            march.dora.time_to_restore, march.dora.overall) == ("medium", "elite", "low", "elite", "low")
+    assert (
+        march.dora.deploy_frequency,
+        march.dora.lead_time,
+        march.dora.change_failure_rate,
+        march.dora.time_to_restore,
+        march.dora.overall,
+    ) == ("medium", "elite", "low", "elite", "low")
     # April: once in 30 days still counts as "at least monthly".
     assert (april.dora.deploy_frequency, april.dora.overall) == ("medium", "medium")
 

@@ -35,14 +35,19 @@ def two_months():
     web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
 
     def deploy(when, deployer, status="succeeded"):
-        return DeployFactory(service=web, environment=production, deployed_at=at(when), deployer=deployer,
-                             status=status)
+        return DeployFactory(
+            service=web, environment=production, deployed_at=at(when), deployer=deployer, status=status
+        )
 
     def incident(started, detect, repair):
         started = at(started)
         detected = started + dt.timedelta(seconds=detect)
-        return IncidentFactory(started_at=started, detected_at=detected,
-                               resolved_at=detected + dt.timedelta(seconds=repair), services=[web])
+        return IncidentFactory(
+            started_at=started,
+            detected_at=detected,
+            resolved_at=detected + dt.timedelta(seconds=repair),
+            services=[web],
+        )
 
     deploy("2024-03-04T10:00:00Z", "alice")
     deploy("2024-03-05T10:00:00Z", "bob", status="rolled_back")

@@ -78,11 +78,20 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
 
     text = cells(html, "Mar 2024")
     assert text == [
-        "3", "2", "3", "2", "1",  # deploys, deployers, incidents, deploy-related, unresolved
-        "66.7 %", "66.7 %", "0.0 %",  # incident rate, change failure rate, rework rate
-        "70 s", "60 s",  # MTTD mean, median
-        "20 min", "20 min",  # MTTR
-        "21.5 min", "21.5 min",  # time to restore: 1290 s
+        "3",
+        "2",
+        "3",
+        "2",
+        "1",  # deploys, deployers, incidents, deploy-related, unresolved
+        "66.7 %",
+        "66.7 %",
+        "0.0 %",  # incident rate, change failure rate, rework rate
+        "70 s",
+        "60 s",  # MTTD mean, median
+        "20 min",
+        "20 min",  # MTTR
+        "21.5 min",
+        "21.5 min",  # time to restore: 1290 s
         "13 h",  # lead time median: 46800 s
         "low",  # DORA overall
     ]
@@ -113,8 +122,12 @@ def test_dora_levels_for_the_range_with_the_bands(logged_in, march):
 
     assert re.search(r'<h2 id="dora-heading">DORA level, Feb 2024 to Apr 2024: <span class="dora-level low">low', html)
     levels = {m.key: m.level for m in response.context["dora"]}
-    assert levels == {"deploy_frequency": "medium", "lead_time": "elite", "change_failure_rate": "low",
-                      "time_to_restore": "elite"}
+    assert levels == {
+        "deploy_frequency": "medium",
+        "lead_time": "elite",
+        "change_failure_rate": "low",
+        "time_to_restore": "elite",
+    }
     row = re.search(r'<tr class="dora-change_failure_rate">(.*?)</tr>', html, re.S)[1]
     assert "50.0 %" in row
     assert '<td class="band current">more</td>' in row
@@ -211,7 +224,7 @@ def test_bad_values_are_form_errors_not_a_500(logged_in, query, message):
 
     assert response.status_code == 400
     assert message in unescape(html_of(response))
-    assert "<table class=\"report\"" not in html_of(response)
+    assert '<table class="report"' not in html_of(response)
 
 
 def test_the_form_keeps_what_was_typed_when_it_is_wrong(logged_in):
@@ -272,8 +285,16 @@ def test_how_we_count_states_the_definitions(logged_in, settings):
     html = html_of(logged_in.get("/reports/how-we-count/"))
 
     assert "<strong>America/New_York</strong>" in html
-    for phrase in ("Deploy-related incidents ÷ deploys", "counts once", "Why MTTR starts at detection",
-                   "halfway between the two", "lowest of the four", "≤ 5 %", "&lt; 1 hour", "only the first time"):
+    for phrase in (
+        "Deploy-related incidents ÷ deploys",
+        "counts once",
+        "Why MTTR starts at detection",
+        "halfway between the two",
+        "lowest of the four",
+        "≤ 5 %",
+        "&lt; 1 hour",
+        "only the first time",
+    ):
         assert phrase in html, phrase
     assert logged_in.get("/").status_code == 200
 
@@ -334,14 +355,20 @@ def test_durations_on_the_dashboard_are_for_people():
     from reports.templatetags.reports import for_people
 
     assert [for_people(v) for v in (17.0364, 85.553, 89.96, 390.0, 7500.0, None)] == [
-        "17 s", "85.6 s", "1.5 min", "6.5 min", "2 h 5 min", "—",
+        "17 s",
+        "85.6 s",
+        "1.5 min",
+        "6.5 min",
+        "2 h 5 min",
+        "—",
     ]
 
 
 def test_an_incident_counts_in_its_start_month_only(logged_in):
     web = ServiceFactory(slug="web")
-    incident = IncidentFactory(started_at=at("2024-03-31T23:00:00Z"), detected_at=at("2024-04-01T01:00:00Z"),
-                               services=[web])
+    incident = IncidentFactory(
+        started_at=at("2024-03-31T23:00:00Z"), detected_at=at("2024-04-01T01:00:00Z"), services=[web]
+    )
 
     html = html_of(logged_in.get("/?from=2024-03&to=2024-04"))
 
@@ -370,8 +397,9 @@ def build_drilldown_data() -> dict:
     production_eu = Environment.objects.create(slug="production-eu", is_production=True)
 
     def deploy(when, service, deployer, status="succeeded", environment=production):
-        return DeployFactory(service=service, environment=environment, deployed_at=at(when), deployer=deployer,
-                             status=status)
+        return DeployFactory(
+            service=service, environment=environment, deployed_at=at(when), deployer=deployer, status=status
+        )
 
     d = {
         "feb-last": deploy("2024-02-29T23:59:59Z", web, "alice"),
@@ -393,8 +421,13 @@ def build_drilldown_data() -> dict:
     def incident(started, services, severity, **stamps):
         started = at(started)
         minutes = {name: started + dt.timedelta(minutes=value) for name, value in stamps.items()}
-        return IncidentFactory(started_at=started, detected_at=started + dt.timedelta(minutes=1), severity=severity,
-                               services=services, **minutes)
+        return IncidentFactory(
+            started_at=started,
+            detected_at=started + dt.timedelta(minutes=1),
+            severity=severity,
+            services=services,
+            **minutes,
+        )
 
     i = {
         "feb-open": incident("2024-02-28T10:00:00Z", [web], 2),
@@ -428,8 +461,8 @@ def expected_rows(what: str, filters: Filters, start: dt.date, end: dt.date) -> 
     from incidents.models import IncidentDeploy
     from reports.selectors import counted_deploys, counted_incidents
 
-    since = dt.datetime.combine(start, dt.time.min, tzinfo=dt.timezone.utc)
-    until = dt.datetime.combine(end, dt.time.min, tzinfo=dt.timezone.utc)
+    since = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+    until = dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC)
     deploys = {d.pk: d for d in counted_deploys(filters, since, until)}
     incidents = {i.pk: i for i in counted_incidents(filters, since, until)}
     links = set(IncidentDeploy.objects.values_list("deploy_id", "incident_id", "relation"))
@@ -463,8 +496,10 @@ DRILLDOWN_FILTERS = [
     ("service=web&service=search", Filters(services=("web", "search"))),
     ("team=Platform", Filters(teams=("Platform",))),
     ("team=Storefront&service=web,api", Filters(services=("web", "api"), teams=("Storefront",))),
-    ("team=Storefront,Platform&service=admin,search", Filters(services=("admin", "search"),
-                                                               teams=("Storefront", "Platform"))),
+    (
+        "team=Storefront,Platform&service=admin,search",
+        Filters(services=("admin", "search"), teams=("Storefront", "Platform")),
+    ),
     # admin-search affects a Storefront service and a chosen one, but no chosen Storefront one.
     ("team=Storefront&service=search,web", Filters(services=("search", "web"), teams=("Storefront",))),
     ("severity=1&severity=2", Filters(severities=(1, 2))),
@@ -486,9 +521,13 @@ def test_every_count_links_to_exactly_the_rows_it_counts(logged_in, query, filte
     for row in rows:
         f = row.figures
         counts = {
-            "deploys": f.deploys, "deployers": f.deployers, "failed_deploys": f.failed_deploys,
-            "rework_deploys": f.rework_deploys, "incidents": f.incidents,
-            "deploy_related_incidents": f.deploy_related_incidents, "unresolved_incidents": f.unresolved_incidents,
+            "deploys": f.deploys,
+            "deployers": f.deployers,
+            "failed_deploys": f.failed_deploys,
+            "rework_deploys": f.rework_deploys,
+            "incidents": f.incidents,
+            "deploy_related_incidents": f.deploy_related_incidents,
+            "unresolved_incidents": f.unresolved_incidents,
         }
         assert set(row.links) == set(counts)
         for what, count in counts.items():
@@ -515,7 +554,10 @@ def test_the_linked_lists_hold_the_tricky_rows(logged_in):
     assert {d["web-ok"].pk, d["web-rolled"].pk, d["web-eu"].pk} <= deploys  # edge, rolled back, 2nd production
     assert not {d["web-failed"].pk, d["web-staging"].pk, d["feb-last"].pk, d["apr-first"].pk} & deploys
     assert {r.pk for r in listed(logged_in, links["failed_deploys"].url)} == {
-        d["web-rolled"].pk, d["web-cause"].pk, d["api-cause"].pk, d["search-rolled-fix"].pk,
+        d["web-rolled"].pk,
+        d["web-cause"].pk,
+        d["api-cause"].pk,
+        d["search-rolled-fix"].pk,
     }
     rework = {r.pk for r in listed(logged_in, links["rework_deploys"].url)}
     assert rework == {d["api-fix"].pk, d["search-rolled-fix"].pk}

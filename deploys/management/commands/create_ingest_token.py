@@ -16,7 +16,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Who uses it, e.g. 'jenkins-deploy'.")
         parser.add_argument(
-            "--service", action="append", default=[], metavar="SLUG",
+            "--service",
+            action="append",
+            default=[],
+            metavar="SLUG",
             help="Limit it to this service, which must exist already (repeat for more); without it, any service.",
         )
 
@@ -35,5 +38,7 @@ class Command(BaseCommand):
         try:
             _, key = ingest_token_create(name=name, services=found.values())
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()))
+            raise CommandError(
+                "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())
+            ) from exc
         self.stdout.write(key)

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.template.defaultfilters import pluralize
 from django.db import DatabaseError, transaction
+from django.template.defaultfilters import pluralize
 
 from deploys.importers import HeaderError, ParseError, detect_format, read_deploys
 from deploys.services import DeployInput, deploy_record

@@ -44,11 +44,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        parser.add_argument("--check", action="store_true", help="Compare the rollups with a recount; change nothing.")
         parser.add_argument(
-            "--check", action="store_true", help="Compare the rollups with a recount; change nothing."
-        )
-        parser.add_argument(
-            "--lock-timeout", type=float, default=10.0, metavar="SECONDS",
+            "--lock-timeout",
+            type=float,
+            default=10.0,
+            metavar="SECONDS",
             help="Give up when other writes hold deploys or commits this long (default 10).",
         )
 
@@ -71,13 +72,14 @@ class Command(BaseCommand):
                 raise
             raise CommandError(
                 f"Deploys or commits stayed locked by other writes for {lock_timeout:g} s; nothing changed. Try again."
-            )
+            ) from error
         self.stdout.write(f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows.")
 
     @staticmethod
     def _rows(cursor) -> tuple[int, int]:
-        cursor.execute("SELECT (SELECT count(*) FROM reports_deployrollup), "
-                       "(SELECT count(*) FROM reports_leadtimerollup)")
+        cursor.execute(
+            "SELECT (SELECT count(*) FROM reports_deployrollup), (SELECT count(*) FROM reports_leadtimerollup)"
+        )
         return cursor.fetchone()
 
     def check_rollups(self) -> None:
@@ -91,8 +93,12 @@ class Command(BaseCommand):
                 f"The report rollups differ from a recount in {deploy_keys} deploy key(s) and {lead_keys} "
                 "lead-time key(s): run rebuild_report_rollup."
             )
-        note = "" if zone == settings.OPSLOG_REPORT_TIME_ZONE else (
-            f" They are in {zone}, not OPSLOG_REPORT_TIME_ZONE={settings.OPSLOG_REPORT_TIME_ZONE}: "
-            "reports scan until rebuild_report_rollup is run."
+        note = (
+            ""
+            if zone == settings.OPSLOG_REPORT_TIME_ZONE
+            else (
+                f" They are in {zone}, not OPSLOG_REPORT_TIME_ZONE={settings.OPSLOG_REPORT_TIME_ZONE}: "
+                "reports scan until rebuild_report_rollup is run."
+            )
         )
         self.stdout.write(f"The report rollups match the deploys and commits ({zone}).{note}")

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "plumbing",
     "deploys",
     "incidents",
     "reports",
@@ -208,7 +209,7 @@ REST_FRAMEWORK = {
     # An unknown ?format= is a 400 naming the formats, not DRF's 404.
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.ContentNegotiation",
     # A ?page= that isn't a page number is a 400; one past the end stays a 404.
-    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "plumbing.paging.Pagination",
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",
     # Services raise Django's ValidationError; every API view answers it with a 400.

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from django.http import HttpRequest
 
 from deploys import services
-from deploys.fields import is_plausible
 from deploys.models import Deploy, Integration
 from deploys.services import CommitInput, DeployInput
 from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
+from plumbing.fields import is_plausible
 
 _MISSING = object()
 _SHA = re.compile(r"[0-9a-f]{7,64}")

@@ -16,9 +16,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
 
-from deploys.fields import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH, is_plausible
-from deploys.models import Deploy, Environment, Service, slug_validator
+from deploys.limits import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
+from deploys.models import Deploy, Environment, Service
 from deploys.services import DeployInput
+from plumbing.fields import is_plausible
+from plumbing.validators import slug_validator
 
 Format = Literal["log", "csv"]
 
@@ -96,7 +98,7 @@ def _deploy_field(name: str, value: str, *, required: bool = False) -> str:
 
 
 def _message(value: str) -> str:
-    # The API's limit (deploys.fields): the message is shown whole on the deploy's page.
+    # The API's limit (deploys.limits): the message is shown whole on the deploy's page.
     return _text("message", value, required=False, max_length=MAX_DEPLOY_MESSAGE_LENGTH)
 
 

@@ -1,20 +1,11 @@
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from deploys.querysets import DeployQuerySet
-
-# One-line values end up in chat lines and email headers: no line breaks or control characters.
-single_line_validator = RegexValidator(
-    r"^[^\x00-\x1f\x7f]*\Z", "Use a single line of text, without line breaks or control characters."
-)
-
-slug_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9._-]*$",
-    "Use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit.",
-)
+from plumbing.validators import single_line_validator, slug_validator
 
 # (slug, name, is_production): there from the first migration on.
 DEFAULT_ENVIRONMENTS = [

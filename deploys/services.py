@@ -640,14 +640,9 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
 def _check_hook_input(data: DeployInput) -> None:
     """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
     authenticated, not trusted to send well-formed values."""
-    from deploys.fields import (
-        FUTURE_SLACK,
-        MAX_DEPLOY_COMMITS,
-        MAX_DEPLOY_DURATION_SECONDS,
-        MAX_DEPLOY_MESSAGE_LENGTH,
-        is_plausible,
-    )
+    from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
     from deploys.webhooks import DeliveryRejected
+    from plumbing.fields import FUTURE_SLACK, is_plausible
 
     for name, value, limit in [
         ("service", data.service, Service._meta.get_field("slug").max_length),
@@ -687,8 +682,8 @@ def _check_hook_input(data: DeployInput) -> None:
 
 
 def _check_hook_commits(commits: Sequence[CommitInput]) -> None:
-    from deploys.fields import is_plausible
     from deploys.webhooks import DeliveryRejected
+    from plumbing.fields import is_plausible
 
     for commit in commits:
         if len(commit.sha) > DeployCommit._meta.get_field("sha").max_length or "\x00" in commit.sha + commit.message:

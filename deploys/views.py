@@ -4,12 +4,12 @@ from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from config.pagination import page_of
 from config.roles import RESPONDER, role_required
 from deploys import selectors, services
 from deploys.filters import DeployFilter
 from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_errors
 from deploys.models import ChangeRecord, Deploy, DeployCommit
+from plumbing.paging import page_of
 
 
 @require_safe

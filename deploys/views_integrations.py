@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from config.pagination import page_of
 from config.roles import ADMIN, role_required
 from deploys import services
 from deploys.models import Delivery, Integration
+from plumbing.paging import page_of
 
 
 class DeliveryFilterForm(forms.Form):

@@ -21,10 +21,10 @@ from collections import Counter
 
 from django.core.exceptions import ValidationError
 
-from deploys.fields import is_plausible
 from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
 from incidents import services
 from incidents.models import Alert, Incident
+from plumbing.fields import is_plausible
 
 # RFC 3339 as Go writes it (time.RFC3339Nano): up to nine fraction digits, `Z` or an offset.
 RFC3339 = re.compile(

@@ -3,21 +3,21 @@ import datetime as dt
 import django_filters
 from django.db.models import Exists, OuterRef
 
-from deploys.fields import start_of_day
-from deploys.filters import (
+from deploys.filters import TeamFilter
+from deploys.models import Service
+from incidents import selectors
+from incidents.models import Incident
+from incidents.querysets import ARCHIVED_CHOICES
+from plumbing.fields import start_of_day
+from plumbing.filters import (
     DateOrAwareDateTimeFilter,
     ListChoiceFilter,
     ListModelChoiceFilter,
-    TeamFilter,
     kept_parameters_of,
     page_fields_query,
     teams_in_words,
     true_or_false_filter,
 )
-from deploys.models import Service
-from incidents import selectors
-from incidents.models import Incident
-from incidents.querysets import ARCHIVED_CHOICES
 
 
 def archived_filter(help_text: str) -> django_filters.ChoiceFilter:

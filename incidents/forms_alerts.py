@@ -2,9 +2,9 @@
 
 from django import forms
 
-from deploys.fields import MonthField, this_month
 from incidents.models import Alert
 from incidents.selectors import ALERT_REVIEW_MAX_MONTHS
+from plumbing.fields import MonthField, this_month
 
 
 class AlertFilterForm(forms.Form):

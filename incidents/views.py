@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
 
-from config.pagination import page_of
 from config.roles import ADMIN, RESPONDER, role_required
 from incidents import blame, selectors, services
 from incidents.filters import IncidentFilter, PostMortemFilter
@@ -34,8 +33,9 @@ from incidents.forms import (
     comparable,
     editable_state,
 )
-from incidents.markdown import render_markdown
 from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
+from plumbing.markdown import render_markdown
+from plumbing.paging import page_of
 
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
 
@@ -476,7 +476,7 @@ def postmortem_edit(request, pk: int):
 @require_POST
 @role_required(RESPONDER)
 def markdown_preview(request):
-    """Sanitized HTML for the editor's live preview (incidents.markdown.render_markdown)."""
+    """Sanitized HTML for the editor's live preview (plumbing.markdown.render_markdown)."""
     form = MarkdownPreviewForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Too long to preview.", status=400, content_type="text/plain; charset=utf-8")

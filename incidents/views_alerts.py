@@ -13,11 +13,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from config.pagination import page_of
 from config.roles import RESPONDER, role_required
 from incidents import selectors, services
 from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_month
 from incidents.models import Alert
+from plumbing.paging import page_of
 
 
 @require_safe

@@ -5,9 +5,9 @@ import re
 
 from django import forms
 
-from deploys.fields import FIRST_YEAR, LAST_YEAR, MonthField, this_month
 from deploys.models import Service
 from incidents.models import Incident
+from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, this_month
 from reports.selectors import MAX_MONTHS, Filters, add_months
 
 YEAR_RE = re.compile(r"^(\d{4})$")

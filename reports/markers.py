@@ -15,9 +15,9 @@ from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from deploys.fields import NAIVE_MESSAGE, RANGE_MESSAGE, is_plausible, start_of_day
 from deploys.models import Deploy, Environment, Service
 from incidents.models import Incident
+from plumbing.fields import NAIVE_MESSAGE, RANGE_MESSAGE, is_plausible, start_of_day
 from reports.forms import ListWidget, ValueListField
 
 DEFAULT_WINDOW = dt.timedelta(hours=24)

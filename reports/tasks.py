@@ -12,7 +12,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from deploys.fields import MONTH_RE, this_month
+from plumbing.fields import MONTH_RE, this_month
 from reports import selectors
 from reports.models import SummarySent
 from reports.selectors import Figures

@@ -1,6 +1,5 @@
 import datetime as dt
 import re
-from collections.abc import Mapping
 from functools import cached_property
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,75 +11,25 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.reverse import reverse as drf_reverse
 
-from deploys.fields import (
+from deploys.limits import (
     COMMIT_SHA_CHARACTERS,
     COMMIT_SHA_MAX_LENGTH,
     COMMIT_SHA_MESSAGE,
     COMMIT_SHA_MIN_LENGTH,
-    FUTURE_SLACK,
     MAX_DEPLOY_COMMITS,
     MAX_DEPLOY_DURATION_SECONDS,
     MAX_DEPLOY_MESSAGE_LENGTH,
-    AwareDateTimeField,
-    StrictCharField,
-    is_plausible,
 )
-from deploys.models import ChangeRecord, Deploy, DeployCommit, Service, single_line_validator, slug_validator
+from deploys.models import ChangeRecord, Deploy, DeployCommit, Service
 from deploys.services import CommitInput, DeployInput
+from plumbing.fields import FUTURE_SLACK, AwareDateTimeField, is_plausible
 
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
-from incidents.markdown import render_markdown
+from plumbing.markdown import render_markdown
+from plumbing.serializers import READ_ONLY, BoundedListSerializer, StrictCharField, StrictInputSerializer
+from plumbing.validators import single_line_validator, slug_validator
 
 MAX_BULK = 1000
-
-
-# --- Strict input, shared with the incidents API -----------------------------------------------------
-
-UNKNOWN = "Unknown field."
-READ_ONLY = "This field is read-only."
-
-
-class StrictInputSerializer(serializers.Serializer):
-    """Refuses keys it doesn't take instead of dropping them: a misspelt `acknowleged_at` or a
-    `status` must not look as if it had been saved."""
-
-    # Keys of the output that can't be written here, with the reason.
-    read_only_keys: dict[str, str] = {}
-
-    def to_internal_value(self, data):
-        errors = {}
-        if isinstance(data, Mapping):
-            for key in data:
-                # The browsable API's forms send the CSRF token along.
-                if key not in self.fields and key != "csrfmiddlewaretoken":
-                    errors[key] = [self.read_only_keys.get(key, UNKNOWN)]
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as exc:
-            if errors and isinstance(exc.detail, Mapping):
-                raise serializers.ValidationError({**exc.detail, **errors}) from None
-            raise
-        if errors:
-            raise serializers.ValidationError(errors)
-        return value
-
-
-class BoundedListSerializer(serializers.ListSerializer):
-    """A list of objects whose length limits the schema shows as maxItems and minItems (drf-spectacular
-    leaves a ListSerializer's max_length and allow_empty out)."""
-
-
-class _BoundedListSerializerSchema(OpenApiSerializerFieldExtension):
-    target_class = BoundedListSerializer
-    match_subclasses = True
-
-    def map_serializer_field(self, auto_schema, direction):
-        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
-        if self.target.max_length is not None:
-            schema["maxItems"] = self.target.max_length
-        if not self.target.allow_empty:
-            schema["minItems"] = max(1, self.target.min_length or 0)
-        return schema
 
 
 # --- The bulk endpoint's fast path ---------------------------------------------------------------

@@ -3,16 +3,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 # The strict input rules are shared with the deploy API; views import them from here too.
-from deploys.api.serializers import (  # noqa: F401
-    ChangeRecordSerializer,
-    PlainChoiceField,
-    StrictInputSerializer,
-)
-from deploys.fields import AwareDateTimeField
-from deploys.models import Deploy, Service, single_line_validator
-from incidents.markdown import render_markdown
+from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField  # noqa: F401
+from deploys.models import Deploy, Service
 from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
 from incidents.services import IncidentInput
+from plumbing.fields import AwareDateTimeField
+from plumbing.markdown import render_markdown
+from plumbing.serializers import StrictInputSerializer
+from plumbing.validators import single_line_validator
 
 STATUS_IS_DERIVED = "Status is derived from the timestamps: set acknowledged_at, mitigated_at or resolved_at instead."
 READ_ONLY = "This field is read-only."
@@ -339,12 +337,12 @@ import difflib  # noqa: E402
 
 from django.contrib.auth import get_user_model  # noqa: E402
 
-from deploys.fields import RANGE_MESSAGE, is_plausible  # noqa: E402
 from incidents.blame import find_blame  # noqa: E402
-from incidents.markdown import tracker_links, tracker_url  # noqa: E402
 from incidents.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
 from incidents.selectors import FIELD_HEADINGS  # noqa: E402
 from incidents.services import POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE  # noqa: E402
+from plumbing.fields import RANGE_MESSAGE, is_plausible  # noqa: E402
+from plumbing.markdown import tracker_links, tracker_url  # noqa: E402
 
 
 def _plausible_date(value):

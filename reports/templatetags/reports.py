@@ -4,7 +4,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from incidents.templatetags.opslog import duration
+from plumbing.templatetags.opslog import duration
 
 register = template.Library()
 

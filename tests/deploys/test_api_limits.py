@@ -5,7 +5,7 @@ The bulk endpoint's fast path keeps the same rules: tests/deploys/test_bulk_fast
 
 import pytest
 
-from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
+from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
 from tests.deploys.test_bulk_fast_path import item
 

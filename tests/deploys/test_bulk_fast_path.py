@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from deploys.api.serializers import CommitInputSerializer, DeployInputSerializer, _Defer
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
-from deploys.fields import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
+from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ ODD_TIMES = [
     "20100518T222050Z",
     "2010-05-18T22:20:50+25:00",
 ]
-# Each limit's both sides (deploys.fields).
+# Each limit's both sides (deploys.limits).
 LONG_MESSAGES = [
     "m" * MAX_DEPLOY_MESSAGE_LENGTH,
     " " + "m" * MAX_DEPLOY_MESSAGE_LENGTH + "\n",

@@ -42,7 +42,7 @@ def only_delivery() -> Delivery:
         ({"status_changed_at": "2999-06-01 10:00:00 +0000"}, "in the future or before 1970"),
         ({"status_changed_at": "9999-12-31 23:59:59 -1400"}, "not between 1970 and 2999"),
         ({"deployment_id": "9" * 300}, "external_id is longer than 200 characters"),
-        # The deploys API's limit (deploys.fields.MAX_DEPLOY_MESSAGE_LENGTH).
+        # The deploys API's limit (deploys.limits.MAX_DEPLOY_MESSAGE_LENGTH).
         ({"commit_title": "m" * 10_001}, "The deploy's message is longer than 10,000 characters (10,001)."),
     ],
 )

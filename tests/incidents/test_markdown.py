@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from incidents.markdown import render_markdown
-from incidents.templatetags.opslog import duration
+from plumbing.markdown import render_markdown
+from plumbing.templatetags.opslog import duration
 
 VECTORS = [
     "<script>alert(1)</script>",

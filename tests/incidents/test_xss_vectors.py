@@ -1,4 +1,4 @@
-"""Every write-up is rendered through incidents.markdown: no known XSS vector leaves it executable."""
+"""Every write-up is rendered through plumbing.markdown: no known XSS vector leaves it executable."""
 
 import re
 from html.parser import HTMLParser
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.markdown import render_markdown, tracker_links
+from plumbing.markdown import render_markdown, tracker_links
 
 VECTORS_FILE = Path(__file__).with_name("xss_vectors.txt")
 VECTORS = [

@@ -230,7 +230,7 @@ def test_team_and_severity_filters(api, march):
 def test_defaults_to_the_last_12_months_in_the_reporting_time_zone(api, settings, monkeypatch):
     settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
     # 23:30 UTC on 31 March is already April in Berlin.
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-03-31T23:30:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-03-31T23:30:00Z"))
 
     body = api.get("/api/reports/monthly/").json()
     only_to = api.get("/api/reports/monthly/?to=2010-12").json()
@@ -305,7 +305,7 @@ def test_yearly_report(api, march):
 
 
 def test_yearly_defaults_to_the_years_of_the_last_12_months(api, monkeypatch):
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-03-15T12:00:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-03-15T12:00:00Z"))
 
     body = api.get("/api/reports/yearly/").json()
 

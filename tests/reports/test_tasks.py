@@ -25,7 +25,7 @@ def recipients(settings):
 
 @pytest.fixture
 def in_may_2024(monkeypatch):
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-05-01T12:00:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-05-01T12:00:00Z"))
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
 def test_last_month_is_in_the_reporting_time_zone(recipients, settings, monkeypatch):
     settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
     # 22:30 UTC on 31 May is already 1 June in Berlin: the month just ended is May.
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-05-31T22:30:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-05-31T22:30:00Z"))
 
     send_monthly_summary()
 
@@ -181,7 +181,7 @@ def test_a_failed_send_leaves_no_mark_so_the_retry_sends(recipients, in_may_2024
     assert not SummarySent.objects.exists()
 
     monkeypatch.undo()
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-05-01T12:05:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-05-01T12:05:00Z"))
     assert send_monthly_summary() == 2
     assert len(mail.outbox) == 1
 

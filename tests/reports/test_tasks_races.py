@@ -21,7 +21,7 @@ def _postgres_only():
 
 def test_two_deliveries_at_once_send_one_email(settings, monkeypatch):
     settings.OPSLOG_SUMMARY_EMAILS = ["ops@example.com"]
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-05-01T12:00:00Z"))
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-05-01T12:00:00Z"))
     start = threading.Barrier(2)
     results = []
 

@@ -60,7 +60,7 @@ def test_pages_need_a_login(client, url):
 
 def test_defaults_to_the_last_12_months_ending_this_month_in_the_reporting_time_zone(logged_in, settings, monkeypatch):
     settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "Europe/Berlin"
-    monkeypatch.setattr("deploys.fields.timezone.now", lambda: at("2024-03-31T22:30:00Z"))  # 00:30 on 1 April
+    monkeypatch.setattr("plumbing.fields.timezone.now", lambda: at("2024-03-31T22:30:00Z"))  # 00:30 on 1 April
 
     response = logged_in.get("/")
 
@@ -345,7 +345,7 @@ def test_drilldown_without_filters_and_for_the_rate_numerators():
 
 
 def test_the_duration_filter_rounds_seconds_for_people():
-    from incidents.templatetags.opslog import duration
+    from plumbing.templatetags.opslog import duration
 
     assert duration(17.0364) in ("17 s", "17.0 s")
     assert duration(85.553) in ("86 s", "85.6 s")

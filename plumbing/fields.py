@@ -1,4 +1,4 @@
-"""Time inputs that refuse to guess a time zone, and the limits of what a deploy may carry."""
+"""Time inputs that refuse to guess a time zone, the plausible-time rule, and month fields."""
 
 import datetime as dt
 import re
@@ -135,33 +135,3 @@ class MonthField(forms.Field):
         if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
             raise forms.ValidationError(self.error_messages["range"], code="range")
         return dt.date(int(match[1]), int(match[2]), 1)
-
-
-# --- What a deploy may carry (the API's single and bulk paths, webhooks, imports) ---------------------
-
-# A deploy's message is a line or a paragraph from CI, and it is shown whole on the deploy's page;
-# more is a build log pasted by mistake. 10,000 is what the incidents API keeps a note or a
-# remediation under (incidents.services.MAX_NOTE_LENGTH, MAX_TEXT_LENGTH).
-MAX_DEPLOY_MESSAGE_LENGTH = 10_000
-# A week: a progressive rollout may take hours, even days; more is a mistake of unit (milliseconds
-# sent as seconds) or a timer that never stopped, and would show as "1e+308 seconds".
-MAX_DEPLOY_DURATION_SECONDS = 7 * 24 * 60 * 60
-# GitHub's compare API lists up to 250 commits and GitLab's push event 20; 1,000 leaves room for a
-# deploy after a long freeze while keeping a request (and the bulk endpoint's 1,000 deploys) bounded.
-MAX_DEPLOY_COMMITS = 1000
-# A commit id: git's (4 to 64 hex, SHA-1 or SHA-256, abbreviated down to git's minimum of 4) and other
-# version control systems' (Mercurial's hex, `r1234`), as one token that fits DeployCommit.sha
-# (64). Webhooks take git's hex only, 7 to 64 characters (deploys.adapters._SHA).
-COMMIT_SHA_MIN_LENGTH, COMMIT_SHA_MAX_LENGTH = 4, 64
-COMMIT_SHA_CHARACTERS = re.compile(r"\A[0-9A-Za-z._-]+\Z")
-COMMIT_SHA_MESSAGE = "Enter a commit id of letters, digits, '.', '_' and '-' only, e.g. a git sha."
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that takes JSON strings only: DRF's reads `5` as "5", so `"service": 5` would
-    make a service named 5, and a version 1.10 sent as a number would be stored as 1.1."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)

@@ -4,7 +4,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from incidents.markdown import render_markdown, tracker_links
+from plumbing.markdown import render_markdown, tracker_links
 
 register = template.Library()
 

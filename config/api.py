@@ -1,7 +1,7 @@
 """What every API view shares."""
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent
+from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views import defaults
@@ -61,9 +61,12 @@ def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationEr
 
 def exception_handler(exc, context):
     """DRF's, plus: a service's ValidationError is a 400 naming the fields, from any view; a body
-    over Django's size or field-count limits is a 413 or a 400 with a message, not an HTML page."""
+    over Django's size or field-count limits is a 413 or a 400 with a message, not an HTML page; a
+    record a service found gone (deleted meanwhile: DoesNotExist) is a 404."""
     if isinstance(exc, DjangoValidationError):
         exc = drf_validation_error(exc)
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = exceptions.NotFound()
     elif isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, TooManyFieldsSent):

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "plumbing",
     "deploys",
     "incidents",
+    "postmortems",
+    "alerts",
     "reports",
 ]
 
@@ -274,7 +276,7 @@ from celery.schedules import crontab  # noqa: E402
 CELERY_BEAT_SCHEDULE = {
     # Owners of remediations due within two days or overdue get one email a day at most.
     "remediation-reminders": {
-        "task": "incidents.tasks.send_remediation_reminders",
+        "task": "postmortems.tasks.send_remediation_reminders",
         "schedule": 3600.0,
     },
     # Last month's numbers to OPSLOG_SUMMARY_EMAILS, once a month. 12:00 UTC on the 1st is already

@@ -6,10 +6,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from alerts.api.views import AlertReviewView
 from config import views
 from config.roles import admin_site_permission
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
-from incidents.api.views import AlertReviewView, IncidentViewSet, PostMortemViewSet, RemediationViewSet
+from incidents.api.views import IncidentViewSet
+from postmortems.api.views import PostMortemViewSet, RemediationViewSet
 from reports import views as report_views
 from reports.api.views import MonthlyReportView, YearlyReportView
 
@@ -37,13 +39,12 @@ urlpatterns = [
     path("accounts/token/", views.api_token, name="api_token"),
     path("admin/", admin.site.urls),
     path("hooks/", include("deploys.urls_hooks")),
-    path("alerts/", include("incidents.urls_alerts")),
+    path("alerts/", include("alerts.urls")),
     path("integrations/", include("deploys.urls_integrations")),
     path("", include("reports.urls_integrations")),
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
-    path("postmortems/", include("incidents.urls_postmortems")),
-    path("remediations/", include("incidents.urls_remediations")),
+    path("", include("postmortems.urls")),
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
     path("api/alerts/review/", AlertReviewView.as_view(), name="api-alert-review"),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from incidents import services
-from incidents.models import Incident, IncidentDeploy, PostMortem, PostMortemRevision, Remediation, TimelineEntry
+from incidents.models import Incident, IncidentDeploy, TimelineEntry
 
 # The admin shows incidents' history but doesn't change it: timestamps, severity, services and
 # deploy links change through the incident pages and the API, which write the timeline.
@@ -90,73 +90,3 @@ class TimelineEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["text"]
     raw_id_fields = ["incident", "author"]
-
-
-class RemediationInline(admin.TabularInline):
-    model = Remediation
-    extra = 0
-    raw_id_fields = ["owner"]
-    fields = ["kind", "description", "owner", "owner_name", "due_date", "status", "wont_do_reason", "tracker_ref"]
-
-
-@admin.register(PostMortem)
-class PostMortemAdmin(admin.ModelAdmin):
-    list_display = ["incident", "status", "facilitator", "meeting_date", "version", "updated_at"]
-    list_filter = ["status"]
-    search_fields = ["incident__title", "summary"]
-    raw_id_fields = ["incident", "created_by", "updated_by"]
-    readonly_fields = ["version"]
-    inlines = [RemediationInline]
-
-    def has_delete_permission(self, request, obj=None):
-        # Never deleted (issue #7, data safety): a post-mortem is archived with its incident.
-        return False
-
-
-@admin.register(PostMortemRevision)
-class PostMortemRevisionAdmin(admin.ModelAdmin):
-    list_display = ["postmortem", "version", "saved_at", "saved_by"]
-    raw_id_fields = ["postmortem", "saved_by"]
-
-    def has_change_permission(self, request, obj=None):
-        return False  # history is never rewritten
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # nor deleted
-
-
-@admin.register(Remediation)
-class RemediationAdmin(admin.ModelAdmin):
-    list_display = ["description", "kind", "owner", "owner_name", "due_date", "status", "tracker_ref"]
-    list_filter = ["kind", "status"]
-    search_fields = ["description", "owner_name", "tracker_ref"]
-    raw_id_fields = ["postmortem", "owner"]
-
-
-from incidents.models import Alert  # noqa: E402
-
-
-@admin.register(Alert)
-class AlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    """Alerts as Alertmanager reported them; read-only here: they change only through the webhook,
-    and are promoted from their page (/alerts/<id>/), which files the incident through the service."""
-
-    list_display = ["name", "status", "starts_at", "ends_at", "fingerprint", "incident", "integration"]
-    list_filter = ["status", "integration"]
-    search_fields = ["name", "fingerprint"]
-    date_hierarchy = "starts_at"
-    raw_id_fields = ["incident", "integration"]
-    readonly_fields = [
-        "integration",
-        "fingerprint",
-        "name",
-        "labels",
-        "annotations",
-        "starts_at",
-        "ends_at",
-        "status",
-        "generator_url",
-        "incident",
-        "created_at",
-        "updated_at",
-    ]

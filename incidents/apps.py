@@ -6,4 +6,4 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self):
-        from incidents import adapters  # noqa: F401  (registers the PagerDuty and Alertmanager webhook senders)
+        from incidents import adapters  # noqa: F401  (registers the PagerDuty webhook sender)

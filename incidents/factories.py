@@ -42,24 +42,3 @@ class TimelineEntryFactory(factory.django.DjangoModelFactory):
     incident = factory.SubFactory(IncidentFactory)
     kind = TimelineEntry.Kind.NOTE
     text = factory.Sequence(lambda n: f"Note {n}")
-
-
-class PostMortemFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "incidents.PostMortem"
-
-    incident = factory.SubFactory(IncidentFactory)
-    summary = "Checkout failed for a third of card payments for 40 minutes."
-    impact = "About 1,200 customers could not pay."
-    facilitator = "Priya Raman"
-
-
-class RemediationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "incidents.Remediation"
-
-    postmortem = factory.SubFactory(PostMortemFactory)
-    description = factory.Sequence(lambda n: f"Add an alert on checkout error rate #{n}")
-    kind = "dev"
-    owner_name = "sam"
-    due_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=14))

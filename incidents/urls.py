@@ -16,14 +16,4 @@ urlpatterns = [
     path("<int:pk>/unarchive/", views.incident_unarchive, name="unarchive"),
     path("<int:pk>/deploys/link/", views.incident_link, name="link"),
     path("<int:pk>/deploys/unlink/", views.incident_unlink, name="unlink"),
-    path("<int:pk>/postmortem/", views.postmortem, name="postmortem"),
-    path("<int:pk>/postmortem/start/", views.postmortem_start, name="postmortem_start"),
-    path("<int:pk>/postmortem/edit/", views.postmortem_edit, name="postmortem_edit"),
-    path("<int:pk>/postmortem/status/", views.postmortem_status, name="postmortem_status"),
-    path("<int:pk>/postmortem/history/", views.postmortem_history, name="postmortem_history"),
-    path("<int:pk>/postmortem/export.md", views.postmortem_export, name="postmortem_export"),
-    path("<int:pk>/postmortem/print/", views.postmortem_print, name="postmortem_print"),
-    path("<int:pk>/postmortem/remediations/new/", views.remediation_new, name="remediation_new"),
-    # The post-mortem editor's live preview: Markdown in, sanitized HTML out.
-    path("preview/", views.markdown_preview, name="preview"),
 ]

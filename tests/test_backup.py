@@ -19,6 +19,7 @@ from django.db import connection
 from deploys.factories import DeployFactory
 from incidents import services
 from incidents.factories import IncidentDeployFactory, IncidentFactory
+from postmortems import services as postmortem_services
 
 pytestmark = [
     # Committed rows: pg_dump reads them from its own connection.
@@ -81,7 +82,7 @@ def test_a_custom_format_dump_restores_into_an_empty_database_with_every_row(tmp
     deploys = DeployFactory.create_batch(5)
     incidents = IncidentFactory.create_batch(3)
     IncidentDeployFactory(incident=incidents[0], deploy=deploys[0])
-    services.postmortem_start(incident=incidents[0])
+    postmortem_services.postmortem_start(incident=incidents[0])
     services.incident_archive(incident=incidents[2], reason="duplicate of #1", by=user)
     source = connection.settings_dict["NAME"]
     scratch = f"opslog_restore_{uuid.uuid4().hex[:12]}"

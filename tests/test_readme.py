@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from alerts.models import Alert
 from deploys.factories import IntegrationFactory
 from deploys.models import Delivery, Deploy
 from deploys.services import ingest_token_create
-from incidents.models import Alert, Incident
+from incidents.models import Incident
 from incidents.selectors import suspect_deploys
 
 README = Path(__file__).resolve().parents[1] / "README.md"

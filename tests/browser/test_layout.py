@@ -12,10 +12,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from alerts.models import Alert
 from config.roles import ADMIN, role_set
 from deploys.factories import ChangeRecordFactory, DeployCommitFactory, DeployFactory, ServiceFactory
-from incidents.factories import IncidentDeployFactory, IncidentFactory, PostMortemFactory, RemediationFactory
-from incidents.models import Alert
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from postmortems.factories import PostMortemFactory, RemediationFactory
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,8 +6,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from deploys.factories import ServiceFactory
-from incidents import blame, services
-from incidents.models import PostMortem, Remediation
+from incidents import services
+from postmortems import blame
+from postmortems import services as postmortem_services
+from postmortems.models import PostMortem, Remediation
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,7 +130,7 @@ SAMPLES = [
 
 
 def test_the_editor_marks_the_same_phrases_as_incidents_blame(page, live_server, browser_user):
-    postmortem, _ = services.postmortem_start(incident=_incident())
+    postmortem, _ = postmortem_services.postmortem_start(incident=_incident())
     log_in(page, live_server, browser_user, next_path=f"/incidents/{postmortem.incident_id}/postmortem/edit/")
     section = page.get_by_label("Contributing factors")
     hint = page.locator('[data-blame-for="id_contributing_factors"]')

@@ -20,7 +20,8 @@ from schemathesis.specs.openapi.checks import (
 
 from config.wsgi import application
 from deploys.factories import ChangeRecordFactory, DeployFactory
-from incidents.factories import IncidentDeployFactory, PostMortemFactory, RemediationFactory, TimelineEntryFactory
+from incidents.factories import IncidentDeployFactory, TimelineEntryFactory
+from postmortems.factories import PostMortemFactory, RemediationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from alerts.models import Alert
 from deploys.factories import (
     ChangeRecordFactory,
     DeliveryFactory,
@@ -16,14 +17,9 @@ from deploys.factories import (
     IntegrationFactory,
     ServiceFactory,
 )
-from incidents.factories import (
-    IncidentDeployFactory,
-    IncidentFactory,
-    PostMortemFactory,
-    RemediationFactory,
-    TimelineEntryFactory,
-)
-from incidents.models import Alert, Incident
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
+from incidents.models import Incident
+from postmortems.factories import PostMortemFactory, RemediationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -222,7 +218,8 @@ def test_a_post_with_the_token_gets_through(staff_client, demo):
 def _state():
     """What a successful form POST would have changed."""
     from deploys.models import ChangeRecord, Delivery, Deploy
-    from incidents.models import PostMortem, Remediation, TimelineEntry
+    from incidents.models import TimelineEntry
+    from postmortems.models import PostMortem, Remediation
 
     return (
         list(Incident.objects.order_by("pk").values_list("pk", "title", "updated_at", "resolved_at", "archived_at")),

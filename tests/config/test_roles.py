@@ -18,12 +18,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from alerts.models import Alert
 from config.roles import ADMIN, RESPONDER, ROLES, VIEWER, RolePermission, has_role, role_of, role_set
 from deploys.factories import ChangeRecordFactory, DeliveryFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.models import Deploy, IngestToken
 from deploys.services import ingest_token_create, ingest_token_revoke
-from incidents.factories import IncidentDeployFactory, IncidentFactory, RemediationFactory
-from incidents.models import Alert, Incident
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from incidents.models import Incident
+from postmortems.factories import RemediationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +50,8 @@ class World:
 
 @pytest.fixture
 def world(admin_user) -> World:
-    from incidents.services import incident_archive, postmortem_save, postmortem_start
+    from incidents.services import incident_archive
+    from postmortems.services import postmortem_save, postmortem_start
 
     web = ServiceFactory(slug="web")
     production = EnvironmentFactory(slug="production")
@@ -131,7 +134,7 @@ def _change_form(w: World) -> dict:
 
 
 def _postmortem_form(w: World) -> dict:
-    from incidents.models import PostMortem
+    from postmortems.models import PostMortem
 
     data = {name: getattr(w.postmortem, name) for name in PostMortem.SECTION_FIELDS}
     data.update(
@@ -188,52 +191,58 @@ CASES = [
         lambda w: {"reason": "duplicate of #1"},
     ),
     Case("incidents:unarchive", "POST", lambda w: f"/incidents/{w.archived.pk}/unarchive/", ADMIN),
-    Case("incidents:postmortem_start", "POST", lambda w: f"/incidents/{w.incident.pk}/postmortem/start/", RESPONDER),
+    Case("postmortems:start", "POST", lambda w: f"/incidents/{w.incident.pk}/postmortem/start/", RESPONDER),
     Case(
-        "incidents:postmortem_edit",
+        "postmortems:edit",
         "GET",
         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
         RESPONDER,
         writes=False,
     ),
     Case(
-        "incidents:postmortem_edit",
+        "postmortems:edit",
         "POST",
         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/edit/",
         RESPONDER,
         _postmortem_form,
     ),
     Case(
-        "incidents:postmortem_status",
+        "postmortems:status",
         "POST",
         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/status/",
         RESPONDER,
         lambda w: {"status": "in_review", "base_version": w.postmortem.version},
     ),
     Case(
-        "incidents:remediation_new",
+        "postmortems:remediation_new",
         "POST",
         lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/remediations/new/",
         RESPONDER,
         lambda w: {"kind": "ops", "ops-description": "Alert on the error rate"},
     ),
     Case(
-        "incidents:preview",
+        "postmortems:preview",
         "POST",
         lambda w: "/incidents/preview/",
         RESPONDER,
         lambda w: {"text": "**x**"},
         writes=False,
     ),
-    Case("remediations:edit", "GET", lambda w: f"/remediations/{w.remediation.pk}/edit/", RESPONDER, writes=False),
     Case(
-        "remediations:edit",
+        "postmortems:remediation_edit",
+        "GET",
+        lambda w: f"/remediations/{w.remediation.pk}/edit/",
+        RESPONDER,
+        writes=False,
+    ),
+    Case(
+        "postmortems:remediation_edit",
         "POST",
         lambda w: f"/remediations/{w.remediation.pk}/edit/",
         RESPONDER,
         lambda w: {"description": "Alert sooner", "kind": "ops", "owner_name": "sam", "status": "in_progress"},
     ),
-    Case("remediations:delete", "POST", lambda w: f"/remediations/{w.remediation.pk}/delete/", RESPONDER),
+    Case("postmortems:remediation_delete", "POST", lambda w: f"/remediations/{w.remediation.pk}/delete/", RESPONDER),
     Case("alerts:promote", "POST", lambda w: f"/alerts/{w.alert.pk}/promote/", RESPONDER),
     Case(
         "deploys:change_record",
@@ -374,11 +383,11 @@ READS = {
     "deploys:change": lambda w: f"/deploys/changes/{w.change.pk}/",
     "incidents:list": lambda w: "/incidents/",
     "incidents:detail": lambda w: f"/incidents/{w.incident.pk}/",
-    "incidents:postmortem": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/",
-    "incidents:postmortem_history": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/history/",
-    "incidents:postmortem_export": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/export.md",
-    "incidents:postmortem_print": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/print/",
-    "remediations:list": lambda w: "/remediations/",
+    "postmortems:detail": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/",
+    "postmortems:history": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/history/",
+    "postmortems:export": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/export.md",
+    "postmortems:print": lambda w: f"/incidents/{w.postmortem.incident_id}/postmortem/print/",
+    "postmortems:remediations": lambda w: "/remediations/",
     "api_token": lambda w: "/accounts/token/",
     "postmortems:list": lambda w: "/postmortems/",
     "api-docs": lambda w: "/api/docs/",

@@ -305,7 +305,7 @@ def test_admin_pages_have_no_inline_code(client, admin_user):
     from django.contrib import admin
 
     from deploys.factories import ChangeRecordFactory, DeployCommitFactory
-    from incidents.factories import RemediationFactory
+    from postmortems.factories import RemediationFactory
 
     DeployCommitFactory()
     RemediationFactory()

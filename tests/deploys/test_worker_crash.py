@@ -47,7 +47,7 @@ MUST_NOT_BE_LOST = [
     "deploys.tasks.send_deploy_chat",
     "deploys.tasks.send_deploy_email",
     "deploys.tasks.process_delivery",
-    "incidents.tasks.send_remediation_reminders",
+    "postmortems.tasks.send_remediation_reminders",
     "reports.tasks.send_monthly_summary",
 ]
 

@@ -6,10 +6,11 @@ import itertools
 import pytest
 from django.test import Client
 
+from alerts import selectors
+from alerts.models import Alert
 from deploys.factories import IntegrationFactory, ServiceFactory
-from incidents import selectors
 from incidents.factories import IncidentFactory
-from incidents.models import Alert, Incident
+from incidents.models import Incident
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,9 @@ from django.test import Client
 
 from incidents import services
 from incidents.factories import IncidentFactory
-from incidents.models import Incident, PostMortem, TimelineEntry
+from incidents.models import Incident, TimelineEntry
+from postmortems import services as postmortem_services
+from postmortems.models import PostMortem
 from reports.selectors import Filters, monthly_report
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +134,7 @@ def test_the_page_of_an_archived_incident_still_works_and_says_so(logged_in, arc
 
 
 def test_the_postmortem_of_an_archived_incident_says_so(logged_in, archived):
-    services.postmortem_start(incident=archived)
+    postmortem_services.postmortem_start(incident=archived)
 
     response = logged_in.get(f"/incidents/{archived.pk}/postmortem/")
 
@@ -263,7 +265,7 @@ def test_api_delete_of_an_incident_is_a_405_pointing_to_archive(api, incident):
 
 
 def test_api_delete_of_a_postmortem_is_a_405_pointing_to_archive(api, incident):
-    postmortem, _ = services.postmortem_start(incident=incident)
+    postmortem, _ = postmortem_services.postmortem_start(incident=incident)
 
     response = api.delete(f"/api/postmortems/{postmortem.pk}/")
 
@@ -301,8 +303,8 @@ def test_api_retrieve_of_an_archived_incident_works(api, archived):
 
 
 def test_api_postmortems_of_archived_incidents_are_hidden_unless_asked(api, incident, archived):
-    kept, _ = services.postmortem_start(incident=incident)
-    gone, _ = services.postmortem_start(incident=archived)
+    kept, _ = postmortem_services.postmortem_start(incident=incident)
+    gone, _ = postmortem_services.postmortem_start(incident=archived)
 
     assert api_listed(api, "/api/postmortems/") == {kept.pk}
     assert api_listed(api, "/api/postmortems/", "?archived=true") == {gone.pk}
@@ -391,7 +393,7 @@ def admin_client(client, admin_user):
 def test_admin_can_delete_neither_incidents_nor_postmortems(admin_client, incident, rf, admin_user):
     from django.contrib import admin
 
-    postmortem, _ = services.postmortem_start(incident=incident)
+    postmortem, _ = postmortem_services.postmortem_start(incident=incident)
     request = rf.get("/admin/")
     request.user = admin_user
     for model in (Incident, PostMortem):

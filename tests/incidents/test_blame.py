@@ -1,12 +1,12 @@
-"""incidents.blame: the blame language the post-mortem editor marks, as a hint that never blocks."""
+"""postmortems.blame: the blame language the post-mortem editor marks, as a hint that never blocks."""
 
 import re
 
 import pytest
 
-from incidents.blame import NAME_AS_SUBJECT, NOT_NAMES, PHRASES, find_blame, patterns_for_browser
+from postmortems.blame import NAME_AS_SUBJECT, NOT_NAMES, PHRASES, find_blame, patterns_for_browser
 
-# A sentence for each phrase in incidents.blame.PHRASES. A phrase added there without an example
+# A sentence for each phrase in postmortems.blame.PHRASES. A phrase added there without an example
 # here fails test_every_phrase_has_an_example.
 EXAMPLES = {
     r"\bshould(?: have|['’]ve)\b": "The on-call engineer should’ve noticed the alert.",

@@ -6,9 +6,11 @@ from django.db.models.functions import TruncMonth
 
 from deploys.demo import seed_deploys
 from deploys.models import ChangeRecord
-from incidents.demo import seed_incidents, seed_postmortems
-from incidents.models import Incident, IncidentDeploy, PostMortem, Remediation
-from incidents.selectors import follow_through
+from incidents.demo import seed_incidents
+from incidents.models import Incident, IncidentDeploy
+from postmortems.demo import seed_postmortems
+from postmortems.models import PostMortem, Remediation
+from postmortems.selectors import follow_through
 
 pytestmark = pytest.mark.django_db
 
@@ -133,9 +135,9 @@ def test_some_caused_incidents_have_a_remediating_deploy(demo):
 
 
 def test_demo_alerts_give_the_review_noise_and_signal(demo):
-    from incidents.demo import seed_alerts
-    from incidents.models import Alert
-    from incidents.selectors import alert_review
+    from alerts.demo import seed_alerts
+    from alerts.models import Alert
+    from alerts.selectors import alert_review
 
     created = seed_alerts(days=240, now=NOW)
 

@@ -8,10 +8,11 @@ import json
 import pytest
 from django.test import TestCase
 
+from alerts.models import Alert
 from deploys.factories import IntegrationFactory, ServiceFactory
 from deploys.models import Delivery
 from deploys.services import delivery_replay
-from incidents.models import Alert, Incident
+from incidents.models import Incident
 from tests.incidents import alertmanager_payloads as am
 
 pytestmark = pytest.mark.django_db

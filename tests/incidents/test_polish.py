@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 
 from deploys.factories import DeployFactory
-from incidents import services
-from incidents.factories import IncidentDeployFactory, IncidentFactory, RemediationFactory, TimelineEntryFactory
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import IncidentDeploy
+from postmortems import services
+from postmortems.factories import RemediationFactory
 from reports.selectors import Filters, monthly_report
 from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
 

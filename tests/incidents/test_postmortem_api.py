@@ -7,18 +7,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
-from incidents import services
-from incidents.api.serializers import PostMortemUpdateSerializer
-from incidents.blame import find_blame
-from incidents.factories import (
-    IncidentDeployFactory,
-    IncidentFactory,
-    PostMortemFactory,
-    RemediationFactory,
-    TimelineEntryFactory,
-)
-from incidents.models import IncidentDeploy, PostMortem, PostMortemRevision
-from incidents.services import POSTMORTEM_EDITABLE
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
+from incidents.models import IncidentDeploy
+from postmortems import services
+from postmortems.api.serializers import PostMortemUpdateSerializer
+from postmortems.blame import find_blame
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import PostMortem, PostMortemRevision
+from postmortems.services import POSTMORTEM_EDITABLE
 from tests.incidents.test_markdown import DANGEROUS, VECTORS
 from tests.roles import responder
 

@@ -6,7 +6,8 @@ import pytest
 
 from deploys.factories import ServiceFactory
 from incidents import services
-from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
+from incidents.factories import IncidentFactory
+from postmortems.factories import PostMortemFactory, RemediationFactory
 
 pytestmark = pytest.mark.django_db
 

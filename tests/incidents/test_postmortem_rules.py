@@ -3,9 +3,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from incidents import services
-from incidents.factories import PostMortemFactory, RemediationFactory
-from incidents.models import Remediation
+from postmortems import services
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import Remediation
 from tests.roles import responder
 
 pytestmark = pytest.mark.django_db

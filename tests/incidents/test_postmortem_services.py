@@ -8,15 +8,14 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deploys.factories import ChangeRecordFactory, DeployFactory, ServiceFactory
-from incidents import selectors, services
-from incidents.factories import (
-    IncidentDeployFactory,
-    IncidentFactory,
-    RemediationFactory,
-    TimelineEntryFactory,
-)
-from incidents.models import IncidentDeploy, PostMortem, PostMortemRevision, Remediation
-from incidents.services import EditConflict
+from incidents import services
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
+from incidents.models import IncidentDeploy
+from postmortems import selectors
+from postmortems import services as postmortem_services
+from postmortems.factories import RemediationFactory
+from postmortems.models import PostMortem, PostMortemRevision, Remediation
+from postmortems.services import EditConflict
 from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +52,7 @@ def incident():
 
 @pytest.fixture
 def started(incident, user):
-    postmortem, _ = services.postmortem_start(incident=incident, by=user)
+    postmortem, _ = postmortem_services.postmortem_start(incident=incident, by=user)
     return postmortem
 
 
@@ -76,13 +75,13 @@ def test_starting_prefills_the_timeline_summary_and_facilitator(started, user):
 def test_the_timeline_is_written_in_the_reporting_time_zone(incident, settings):
     settings.TIME_ZONE = "Europe/Berlin"
 
-    postmortem, _ = services.postmortem_start(incident=incident)
+    postmortem, _ = postmortem_services.postmortem_start(incident=incident)
 
     assert postmortem.timeline_narrative.startswith("**Tuesday 02 July 2024**\n\n- 00:31 — Incident filed")
 
 
 def test_starting_twice_returns_the_first(started, incident):
-    again, created = services.postmortem_start(incident=incident)
+    again, created = postmortem_services.postmortem_start(incident=incident)
 
     assert (again.pk, created) == (started.pk, False)
     assert PostMortem.objects.count() == 1 and PostMortemRevision.objects.count() == 1
@@ -95,9 +94,11 @@ def test_every_save_keeps_a_revision_with_who_and_when(started, user, django_use
     colleague = responder(django_user_model.objects.create_user(username="jallen"))
 
     clock.now = dt.datetime(2024, 7, 10, 12, 0, tzinfo=UTC)
-    services.postmortem_save(postmortem=started, changes={"impact": "1,200 customers."}, base_version=1, by=user)
+    postmortem_services.postmortem_save(
+        postmortem=started, changes={"impact": "1,200 customers."}, base_version=1, by=user
+    )
     clock.now = dt.datetime(2024, 7, 10, 12, 5, tzinfo=UTC)
-    saved = services.postmortem_save(
+    saved = postmortem_services.postmortem_save(
         postmortem=started, changes={"went_well": "Fast rollback."}, base_version=2, by=colleague
     )
 
@@ -114,7 +115,9 @@ def test_every_save_keeps_a_revision_with_who_and_when(started, user, django_use
 
 
 def test_a_save_that_changes_nothing_keeps_the_version(started):
-    saved = services.postmortem_save(postmortem=started, changes={"summary": started.summary}, base_version=1)
+    saved = postmortem_services.postmortem_save(
+        postmortem=started, changes={"summary": started.summary}, base_version=1
+    )
 
     assert saved.version == 1
     assert PostMortemRevision.objects.count() == 1
@@ -122,10 +125,12 @@ def test_a_save_that_changes_nothing_keeps_the_version(started):
 
 def test_a_stale_base_version_raises_edit_conflict_and_writes_nothing(started, user, django_user_model):
     colleague = responder(django_user_model.objects.create_user(username="jallen"))
-    services.postmortem_save(postmortem=started, changes={"summary": "Theirs."}, base_version=1, by=colleague)
+    postmortem_services.postmortem_save(
+        postmortem=started, changes={"summary": "Theirs."}, base_version=1, by=colleague
+    )
 
     with pytest.raises(EditConflict) as caught:
-        services.postmortem_save(
+        postmortem_services.postmortem_save(
             postmortem=started, changes={"summary": "Mine.", "impact": "Mine too."}, base_version=1, by=user
         )
 
@@ -137,17 +142,19 @@ def test_a_stale_base_version_raises_edit_conflict_and_writes_nothing(started, u
 
 
 def test_a_stale_version_is_refused_even_when_setting_the_status(started):
-    services.postmortem_save(postmortem=started, changes={"summary": "Theirs."}, base_version=1)
+    postmortem_services.postmortem_save(postmortem=started, changes={"summary": "Theirs."}, base_version=1)
 
     with pytest.raises(EditConflict):
-        services.postmortem_set_status(postmortem=started, status="in_review", base_version=1)
+        postmortem_services.postmortem_set_status(postmortem=started, status="in_review", base_version=1)
     started.refresh_from_db()
     assert started.status == "draft"
 
 
 def test_only_the_written_fields_can_be_saved(started):
     with pytest.raises(ValueError, match="not editable: status, version"):
-        services.postmortem_save(postmortem=started, changes={"status": "published", "version": 9}, base_version=1)
+        postmortem_services.postmortem_save(
+            postmortem=started, changes={"status": "published", "version": 9}, base_version=1
+        )
 
 
 # --- Publishing ----------------------------------------------------------------------------------
@@ -155,7 +162,7 @@ def test_only_the_written_fields_can_be_saved(started):
 
 def test_publishing_without_a_remediation_is_refused(started):
     with pytest.raises(ValidationError) as caught:
-        services.postmortem_set_status(postmortem=started, status="published")
+        postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     assert "status" in caught.value.message_dict
     started.refresh_from_db()
@@ -166,15 +173,17 @@ def test_wont_do_remediations_dont_count(started):
     RemediationFactory(postmortem=started, status="wont_do", wont_do_reason="Retired.")
 
     with pytest.raises(ValidationError):
-        services.postmortem_set_status(postmortem=started, status="published")
+        postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
 
 def test_after_publishing_a_remediation_can_still_be_dropped_with_a_reason(started):
     remediation = RemediationFactory(postmortem=started)
     RemediationFactory(postmortem=started)  # one that will be done remains (tests/incidents/test_remediation_rules.py)
-    services.postmortem_set_status(postmortem=started, status="published")
+    postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
-    services.remediation_update(remediation=remediation, changes={"status": "wont_do", "wont_do_reason": "Retired."})
+    postmortem_services.remediation_update(
+        remediation=remediation, changes={"status": "wont_do", "wont_do_reason": "Retired."}
+    )
 
     remediation.refresh_from_db()
     assert remediation.status == "wont_do"
@@ -184,37 +193,37 @@ def test_after_publishing_a_remediation_can_still_be_dropped_with_a_reason(start
 def test_one_remediation_is_enough_to_publish(started, status, clock):
     RemediationFactory(postmortem=started, status=status)
 
-    published = services.postmortem_set_status(postmortem=started, status="published")
+    published = postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     assert (published.status, published.published_at, published.version) == ("published", clock.now, 2)
     assert published.revisions.get(version=2).content["status"] == "published"
 
 
 def test_no_action_needed_publishes_only_with_a_reason(started):
-    services.postmortem_save(postmortem=started, changes={"no_action_needed": True}, base_version=1)
+    postmortem_services.postmortem_save(postmortem=started, changes={"no_action_needed": True}, base_version=1)
 
     with pytest.raises(ValidationError) as caught:
-        services.postmortem_set_status(postmortem=started, status="published")
+        postmortem_services.postmortem_set_status(postmortem=started, status="published")
     assert caught.value.message_dict == {"no_action_reason": ["Say why no action is needed."]}
 
-    services.postmortem_save(postmortem=started, changes={"no_action_reason": "   "}, base_version=2)
+    postmortem_services.postmortem_save(postmortem=started, changes={"no_action_reason": "   "}, base_version=2)
     with pytest.raises(ValidationError):
-        services.postmortem_set_status(postmortem=started, status="published")
+        postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
-    services.postmortem_save(
+    postmortem_services.postmortem_save(
         postmortem=started, changes={"no_action_reason": "The vendor's outage; nothing of ours."}, base_version=3
     )
-    assert services.postmortem_set_status(postmortem=started, status="published").status == "published"
+    assert postmortem_services.postmortem_set_status(postmortem=started, status="published").status == "published"
 
 
 def test_a_published_postmortem_cant_be_edited_into_breaking_the_rule(started):
-    services.postmortem_save(
+    postmortem_services.postmortem_save(
         postmortem=started, changes={"no_action_needed": True, "no_action_reason": "Vendor."}, base_version=1
     )
-    services.postmortem_set_status(postmortem=started, status="published")
+    postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     with pytest.raises(ValidationError):
-        services.postmortem_save(postmortem=started, changes={"no_action_reason": ""}, base_version=3)
+        postmortem_services.postmortem_save(postmortem=started, changes={"no_action_reason": ""}, base_version=3)
 
     started.refresh_from_db()
     assert (started.no_action_reason, started.version) == ("Vendor.", 3)
@@ -222,15 +231,15 @@ def test_a_published_postmortem_cant_be_edited_into_breaking_the_rule(started):
 
 def test_an_unknown_status_is_refused(started):
     with pytest.raises(ValidationError):
-        services.postmortem_set_status(postmortem=started, status="finished")
+        postmortem_services.postmortem_set_status(postmortem=started, status="finished")
 
 
 def test_the_last_remediation_of_a_published_postmortem_cant_be_deleted(started):
     remediation = RemediationFactory(postmortem=started)
-    services.postmortem_set_status(postmortem=started, status="published")
+    postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     with pytest.raises(ValidationError):
-        services.remediation_delete(remediation=remediation)
+        postmortem_services.remediation_delete(remediation=remediation)
 
 
 # --- Remediations ---------------------------------------------------------------------------------
@@ -238,40 +247,44 @@ def test_the_last_remediation_of_a_published_postmortem_cant_be_deleted(started)
 
 def test_wont_do_needs_a_reason(started):
     with pytest.raises(ValidationError) as caught:
-        services.remediation_create(
+        postmortem_services.remediation_create(
             postmortem=started, data={"description": "Rewrite it", "kind": "dev", "status": "wont_do"}
         )
     assert caught.value.message_dict == {"wont_do_reason": ["Say why it won't be done."]}
 
-    remediation = services.remediation_create(postmortem=started, data={"description": "Rewrite it", "kind": "dev"})
+    remediation = postmortem_services.remediation_create(
+        postmortem=started, data={"description": "Rewrite it", "kind": "dev"}
+    )
     with pytest.raises(ValidationError):
-        services.remediation_update(remediation=remediation, changes={"status": "wont_do", "wont_do_reason": " "})
+        postmortem_services.remediation_update(
+            remediation=remediation, changes={"status": "wont_do", "wont_do_reason": " "}
+        )
     remediation.refresh_from_db()
     assert remediation.status == "open"
 
 
 def test_a_remediation_needs_a_description_and_a_known_kind(started):
     with pytest.raises(ValidationError) as caught:
-        services.remediation_create(postmortem=started, data={"description": " ", "kind": "qa"})
+        postmortem_services.remediation_create(postmortem=started, data={"description": " ", "kind": "qa"})
 
     assert set(caught.value.message_dict) == {"description", "kind"}
     assert Remediation.objects.count() == 0
 
 
 def test_done_stamps_completed_at_once_and_reopening_clears_it(started, clock):
-    remediation = services.remediation_create(
+    remediation = postmortem_services.remediation_create(
         postmortem=started, data={"description": "Alert on 502s", "kind": "ops", "due_date": dt.date(2024, 7, 12)}
     )
     assert remediation.completed_at is None
 
-    done = services.remediation_update(remediation=remediation, changes={"status": "done"})
+    done = postmortem_services.remediation_update(remediation=remediation, changes={"status": "done"})
     assert (done.completed_at, done.done_on_time) == (clock.now, True)
 
     clock.now += dt.timedelta(days=5)
-    again = services.remediation_update(remediation=remediation, changes={"description": "Alert on 5xx"})
+    again = postmortem_services.remediation_update(remediation=remediation, changes={"description": "Alert on 5xx"})
     assert again.completed_at == dt.datetime(2024, 7, 10, 12, 0, tzinfo=UTC)  # still the first time
 
-    reopened = services.remediation_update(remediation=remediation, changes={"status": "in_progress"})
+    reopened = postmortem_services.remediation_update(remediation=remediation, changes={"status": "in_progress"})
     assert (reopened.completed_at, reopened.done_on_time) == (None, None)
 
 
@@ -380,7 +393,7 @@ def test_content_diff_marks_changed_fields(started):
 
 
 def test_markdown_export_has_every_section_the_remediations_and_the_change_record(started, incident):
-    services.postmortem_save(
+    postmortem_services.postmortem_save(
         postmortem=started,
         changes={"went_poorly": "The cache keys changed with no warm-up.", "meeting_date": dt.date(2024, 7, 3)},
         base_version=1,

@@ -14,9 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deploys.factories import ChangeRecordFactory, DeployFactory
-from incidents import blame, selectors, services
-from incidents.factories import IncidentDeployFactory, IncidentFactory, RemediationFactory, TimelineEntryFactory
-from incidents.models import PostMortem, PostMortemRevision, Remediation
+from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
+from postmortems import blame, selectors, services
+from postmortems.factories import RemediationFactory
+from postmortems.models import PostMortem, PostMortemRevision, Remediation
 from tests.incidents.test_markdown import VECTORS
 from tests.roles import responder
 

@@ -7,10 +7,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from deploys.factories import ServiceFactory
-from incidents.api.serializers import RemediationInputSerializer, RemediationUpdateSerializer
-from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
-from incidents.models import Remediation
-from incidents.services import REMEDIATION_EDITABLE
+from incidents.factories import IncidentFactory
+from postmortems.api.serializers import RemediationInputSerializer, RemediationUpdateSerializer
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import Remediation
+from postmortems.services import REMEDIATION_EDITABLE
 
 pytestmark = pytest.mark.django_db
 

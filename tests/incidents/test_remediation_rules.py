@@ -13,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.http import Http404
 
-from incidents import services
-from incidents.factories import PostMortemFactory, RemediationFactory
-from incidents.models import PostMortem, Remediation
+from postmortems import services
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import PostMortem, Remediation
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deploys.factories import ServiceFactory
-from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
+from incidents.factories import IncidentFactory
+from postmortems.factories import PostMortemFactory, RemediationFactory
 from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
 from tests.roles import responder
 

@@ -1,4 +1,4 @@
-"""incidents.tasks.send_remediation_reminders: the owner of a remediation due within two days or
+"""postmortems.tasks.send_remediation_reminders: the owner of a remediation due within two days or
 overdue gets one email a day about it, and a failed send is tried again on the next run."""
 
 import datetime as dt
@@ -7,9 +7,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from incidents.factories import IncidentFactory, PostMortemFactory, RemediationFactory
-from incidents.models import Remediation
-from incidents.tasks import send_remediation_reminders
+from incidents.factories import IncidentFactory
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import Remediation
+from postmortems.tasks import send_remediation_reminders
 from tests.roles import responder
 
 pytestmark = pytest.mark.django_db
@@ -186,7 +187,7 @@ def test_a_failed_send_keeps_the_previous_days_reminder_date(clock, postmortem, 
 
 
 def test_a_reminder_claimed_by_another_worker_is_not_sent_twice(clock, postmortem, owner, monkeypatch):
-    from incidents import selectors
+    from postmortems import selectors
 
     item = remediation(postmortem, owner, due_in=1)
     real = selectors.remediations_due_for_reminder

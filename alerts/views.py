@@ -13,10 +13,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from alerts import selectors, services
+from alerts.forms import AlertFilterForm, AlertReviewMonthForm
+from alerts.models import Alert
 from config.roles import RESPONDER, role_required
-from incidents import selectors, services
-from incidents.forms_alerts import AlertFilterForm, AlertReviewMonthForm, this_month
-from incidents.models import Alert
+from plumbing.fields import this_month
 from plumbing.paging import page_of
 
 
@@ -30,7 +31,7 @@ def alert_list(request):
     page, query = page_of(request, alerts)
     return render(
         request,
-        "incidents/alert_list.html",
+        "alerts/alert_list.html",
         {"form": form, "page": page, "query": query, "names": selectors.alert_names()},
     )
 
@@ -48,7 +49,7 @@ def alert_detail(request, pk: int):
 
     return render(
         request,
-        "incidents/alert_detail.html",
+        "alerts/alert_detail.html",
         {"alert": alert, "labels": pairs(alert.labels), "annotations": pairs(alert.annotations)},
     )
 
@@ -79,7 +80,7 @@ def alert_review(request):
     following = selectors.next_month(month)
     return render(
         request,
-        "incidents/alert_review.html",
+        "alerts/alert_review.html",
         {
             "review": review,
             "month": month,

@@ -3,8 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
+from alerts.demo import seed_alerts
 from deploys.demo import seed_deploys
-from incidents.demo import seed_alerts, seed_incidents, seed_postmortems
+from incidents.demo import seed_incidents
+from postmortems.demo import seed_postmortems
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "opslog-demo"

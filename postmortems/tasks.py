@@ -6,8 +6,8 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents import selectors
-from incidents.models import Remediation
+from postmortems import selectors
+from postmortems.models import Remediation
 
 logger = logging.getLogger(__name__)
 REMINDER_HOUR = 8

@@ -2,8 +2,8 @@
 
 from django import forms
 
-from incidents.models import Alert
-from incidents.selectors import ALERT_REVIEW_MAX_MONTHS
+from alerts.models import Alert
+from alerts.selectors import ALERT_REVIEW_MAX_MONTHS
 from plumbing.fields import MonthField, this_month
 
 

@@ -1,0 +1,79 @@
+"""Demo alerts for the monthly alert review."""
+
+import datetime as dt
+import random
+
+from django.utils import timezone
+
+from incidents.demo import SOURCE
+from incidents.models import Incident
+
+# (alertname, severity label, service, firings a week, how long each fires in minutes): the noisy
+# ones a monthly alert review should catch, and the few that mean something.
+NOISY_ALERTS = [
+    ("DiskSpaceLow", "warning", "images", 5, (5, 40)),
+    ("HighLatencyP99", "warning", "web", 3, (2, 15)),
+    ("CertificateExpiresSoon", "info", "api", 1, (600, 1440)),
+    ("QueueBacklogHigh", "warning", "search", 2, (3, 30)),
+]
+
+
+def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
+    """Alerts for the monthly alert review: each demo incident detected by monitoring was promoted
+    from one (signal), and a few rules fire regularly without ever leading anywhere (noise).
+    Deterministic and safe to run twice (the alert's fingerprint and start time are its key)."""
+    from alerts.models import Alert
+
+    now = now or timezone.now()
+    first = now - dt.timedelta(days=days)
+    alerts = []
+    for incident in Incident.objects.filter(
+        source=SOURCE, detected_by=Incident.DetectedBy.MONITORING, started_at__gte=first
+    ).prefetch_related("services"):
+        service = next(iter(incident.services.all()), None)
+        name = "".join(word.capitalize() for word in (incident.detection_source or incident.title).split()[:3])
+        fired = incident.detected_at or incident.started_at
+        ended = incident.mitigated_at or incident.resolved_at
+        alerts.append(
+            Alert(
+                fingerprint=_fingerprint(name, service.slug if service else ""),
+                name=name[:200],
+                labels={"alertname": name, "severity": "critical", "service": service.slug if service else ""},
+                annotations={"summary": incident.title},
+                starts_at=fired,
+                ends_at=ended,
+                status=Alert.Status.RESOLVED if ended else Alert.Status.FIRING,
+                incident=incident,
+            )
+        )
+    day = first.date()
+    while day <= now.date():
+        rng = random.Random(f"opslog-demo-alerts-{day.isoformat()}")
+        for name, severity, service, per_week, (shortest, longest) in NOISY_ALERTS:
+            if rng.random() >= per_week / 7:
+                continue
+            starts = dt.datetime.combine(day, dt.time(rng.randint(0, 23), rng.randint(0, 59)), tzinfo=dt.UTC)
+            ends = starts + dt.timedelta(minutes=rng.randint(shortest, longest))
+            if ends > now:
+                continue
+            alerts.append(
+                Alert(
+                    fingerprint=_fingerprint(name, service),
+                    name=name,
+                    labels={"alertname": name, "severity": severity, "service": service},
+                    annotations={"summary": f"{name} on {service}"},
+                    starts_at=starts,
+                    ends_at=ends,
+                    status=Alert.Status.RESOLVED,
+                )
+            )
+        day += dt.timedelta(days=1)
+    before = Alert.objects.count()
+    Alert.objects.bulk_create(alerts, batch_size=500, ignore_conflicts=True)
+    return Alert.objects.count() - before
+
+
+def _fingerprint(name: str, service: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{name}|{service}".encode()).hexdigest()[:16]

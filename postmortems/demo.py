@@ -1,0 +1,212 @@
+"""Demo post-mortems, remediations and change records."""
+
+import datetime as dt
+import random
+
+from django.db import transaction
+from django.utils import timezone
+
+from deploys.models import Deploy
+from incidents.demo import COMMANDERS, SOURCE
+from incidents.models import Incident
+
+REMEDIATIONS = [
+    ("dev", "Add a contract test for the payment provider's timeout responses"),
+    ("dev", "Put the new cache key behind a feature flag"),
+    ("dev", "Make the search query parser reject empty tokens instead of crashing"),
+    ("dev", "Add a canary stage to the deploy pipeline for this service"),
+    ("ops", "Alert on checkout error rate above 2 % for 3 minutes"),
+    ("ops", "Add the runbook link to the alert"),
+    ("ops", "Lower the deploy batch size from 50 % to 10 % of hosts"),
+    ("ops", "Dashboard for indexer lag per shard"),
+]
+CHANGE_RECORDS = [
+    (
+        "Add an index to orders.created_at",
+        "schema",
+        "Yes, on listings last quarter.",
+        "Writes to orders lock while the index builds; checkout stalls.",
+        "Cancel the migration and drop the half-built index; build it concurrently at night.",
+    ),
+    (
+        "New checkout flow at 10 %",
+        "feature",
+        "We have ramped features behind flags before, not checkout.",
+        "Payments fail for the 10 % cohort.",
+        "Turn the flag off; it takes effect within a minute.",
+    ),
+    (
+        "Move image storage to the new bucket",
+        "storage",
+        "No.",
+        "Images 404 on product pages.",
+        "Switch the CDN origin back to the old bucket.",
+    ),
+]
+
+
+def seed_postmortems(*, now: dt.datetime | None = None) -> int:
+    """Post-mortems for most older resolved incidents: published ones with dev and ops
+    remediations (some done on time, some late, some overdue), a few drafts, and change
+    records on some of the causing deploys. Returns how many post-mortems were created."""
+    from deploys.factories import ChangeRecordFactory
+    from postmortems.factories import PostMortemFactory, RemediationFactory
+    from postmortems.models import PostMortem, PostMortemRevision
+
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    created = 0
+    incidents = (
+        Incident.objects.filter(source=SOURCE, resolved_at__isnull=False, postmortem__isnull=True)
+        .prefetch_related("deploy_links__deploy__service")
+        .order_by("started_at")
+    )
+    owners = _demo_owners()
+    for incident in incidents:
+        rng = random.Random(f"opslog-demo-postmortem-{incident.external_id}")
+        if incident.severity > 2 and rng.random() < 0.5:
+            continue
+        age = (now - incident.resolved_at).days
+        with transaction.atomic():
+            # Teams leave some drafts unfinished, more so for recent incidents.
+            published = rng.random() < (0.88 if age > 75 else 0.3)
+            text = _postmortem_text(incident)
+            # Minor ones caused upstream sometimes need no action from us.
+            no_action = incident.severity == 4 and rng.random() < 0.4
+            if no_action:
+                text.update(
+                    no_action_needed=True,
+                    no_action_reason="A one-off outage at our CDN provider; nothing of ours to change.",
+                )
+            postmortem = PostMortemFactory(
+                incident=incident,
+                status=PostMortem.Status.PUBLISHED if published else PostMortem.Status.DRAFT,
+                facilitator=incident.commander,
+                meeting_date=timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.randint(2, 6)),
+                published_at=incident.resolved_at + dt.timedelta(days=rng.randint(5, 9)) if published else None,
+                created_at=incident.resolved_at + dt.timedelta(hours=rng.randint(2, 48)),
+                updated_at=incident.resolved_at + dt.timedelta(days=rng.randint(3, 9)),
+                **text,
+            )
+            _history(postmortem, rng)
+            for kind, description in (
+                []
+                if no_action
+                else rng.sample([r for r in REMEDIATIONS if r[0] == "dev"], rng.randint(1, 2))
+                + rng.sample([r for r in REMEDIATIONS if r[0] == "ops"], rng.randint(1, 2))
+            ):
+                due = timezone.localtime(incident.resolved_at).date() + dt.timedelta(days=rng.choice([7, 14, 30]))
+                roll = rng.random()
+                if due < today and roll < 0.8:
+                    # Most are done, a quarter of them a few days late.
+                    finished = due + dt.timedelta(days=rng.randint(-8, 3))
+                    status = "done"
+                    completed = min(timezone.make_aware(dt.datetime.combine(finished, dt.time(15))), now)
+                elif due < today and roll < 0.9:
+                    status, completed = "wont_do", None
+                else:
+                    status, completed = rng.choice(["open", "in_progress"]), None
+                RemediationFactory(
+                    postmortem=postmortem,
+                    kind=kind,
+                    description=description,
+                    # Half owned by users (who get reminder emails), half by a name.
+                    **(
+                        {"owner": rng.choice(owners), "owner_name": ""}
+                        if rng.random() < 0.5
+                        else {"owner_name": rng.choice(COMMANDERS)}
+                    ),
+                    due_date=due,
+                    status=status,
+                    completed_at=completed,
+                    wont_do_reason="Superseded by the platform migration." if status == "wont_do" else "",
+                    tracker_ref=f"{kind.upper()}-{rng.randint(100, 999)}",
+                    created_at=postmortem.created_at,
+                )
+            created += 1
+        causes = [link.deploy for link in incident.deploy_links.all() if link.relation == "cause"]
+        if causes and rng.random() < 0.5 and causes[0].change_record_id is None:
+            title, kind, before, impact, response = rng.choice(CHANGE_RECORDS)
+            record = ChangeRecordFactory(
+                title=title,
+                kind=kind,
+                service=causes[0].service,
+                owner=causes[0].deployer,
+                planned_at=causes[0].deployed_at - dt.timedelta(days=1),
+                done_before=before,
+                failure_impact=impact,
+                failure_response=response,
+            )
+            Deploy.objects.filter(pk=causes[0].pk).update(change_record=record)
+    # The latest draft is with reviewers.
+    latest_draft = PostMortem.objects.filter(incident__source=SOURCE, status="draft").order_by("-created_at").first()
+    if latest_draft is not None and not PostMortem.objects.filter(incident__source=SOURCE, status="in_review").exists():
+        latest_draft.status = PostMortem.Status.IN_REVIEW
+        latest_draft.version += 1
+        latest_draft.save(update_fields=["status", "version"])
+        PostMortemRevision.objects.create(
+            postmortem=latest_draft,
+            version=latest_draft.version,
+            content=latest_draft.content(),
+            saved_at=latest_draft.updated_at,
+        )
+    return created
+
+
+def _demo_owners():
+    """People who own remediations: users with an email address, no usable password."""
+    from django.contrib.auth import get_user_model
+
+    users = []
+    for name in COMMANDERS:
+        first, last = name.split(" ", 1)
+        user, created = get_user_model().objects.get_or_create(
+            username=first.lower(),
+            defaults={"first_name": first, "last_name": last, "email": f"{first.lower()}@example.com"},
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        users.append(user)
+    return users
+
+
+def _history(postmortem, rng) -> None:
+    """The revisions a team leaves while writing: a first draft, the meeting's edits, and the
+    publishing — so History has something to compare."""
+    from postmortems.models import PostMortem, PostMortemRevision
+
+    final = postmortem.content()
+    draft = dict(
+        final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="", contributing_factors=""
+    )
+    steps = [draft, dict(final, status="draft")]
+    if postmortem.status == PostMortem.Status.PUBLISHED:
+        steps.append(final)
+    start = postmortem.created_at
+    for number, content in enumerate(steps, start=1):
+        PostMortemRevision.objects.create(
+            postmortem=postmortem,
+            version=number,
+            content=content,
+            saved_at=start + (postmortem.updated_at - start) * number / len(steps),
+        )
+    PostMortem.objects.filter(pk=postmortem.pk).update(version=len(steps))
+
+
+def _postmortem_text(incident: Incident) -> dict:
+    from postmortems.services import timeline_narrative
+
+    services = ", ".join(s.slug for s in incident.services.all()) or "the site"
+    return {
+        "summary": f"{incident.title} on {services}, for {round(incident.time_to_restore_seconds / 60)} minutes.",
+        "impact": "Some customers saw errors; no data was lost.",
+        "timeline_narrative": timeline_narrative(incident),
+        "detection": f"Found through {incident.detection_source or 'an alert'}.",
+        "contributing_factors": "- The change looked safe in staging, which has a tenth of production's traffic.\n"
+        "- The alert's threshold was set before traffic doubled.",
+        "went_well": "The rollback took two minutes and the runbook was right.",
+        "went_poorly": "It took a while to connect the errors to the deploy.",
+        "got_lucky": "It happened during the day, with most of the team around.",
+        "surprised": "We believed the cache was per-host; it is shared.",
+    }

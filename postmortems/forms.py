@@ -1,0 +1,213 @@
+import re
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from deploys.models import Service
+from postmortems.models import PostMortem, Remediation
+from postmortems.services import POSTMORTEM_EDITABLE
+
+# Generous, but a bound: a section is prose, not a log dump.
+SECTION_MAX_LENGTH = 100_000
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class MarkdownField(forms.CharField):
+    """A Markdown textarea kept as typed (not stripped), with the browser's CRLF line ends made LF."""
+
+    def __init__(self, *, rows: int = 6, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", SECTION_MAX_LENGTH)
+        super().__init__(strip=False, widget=forms.Textarea(attrs={"rows": rows}), **kwargs)
+
+    def to_python(self, value):
+        return super().to_python(value).replace("\r\n", "\n")
+
+
+class PostMortemForm(forms.Form):
+    """The whole write-up at once. `base_version` is the version the editor was opened on: the
+    service refuses the save if someone saved after it."""
+
+    facilitator = forms.CharField(max_length=200, required=False, help_text="Runs the meeting and keeps it blameless.")
+    meeting_date = forms.DateField(required=False, widget=DateInput, label="Meeting date")
+    no_action_needed = forms.BooleanField(
+        required=False, label="No action needed", help_text="Publish without remediations; say why."
+    )
+    no_action_reason = MarkdownField(rows=2, max_length=5000, label="Why no action is needed")
+    base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        # The sections, in the model's order, after the meeting's facts.
+        fields = {name: self.fields.pop(name) for name in ("facilitator", "meeting_date")}
+        for name, heading, prompt in PostMortem.SECTIONS:
+            fields[name] = MarkdownField(label=heading, help_text=prompt, rows=8 if name == "timeline_narrative" else 5)
+        fields.update(self.fields)
+        self.fields = fields
+
+    @staticmethod
+    def initial_from(postmortem: PostMortem) -> dict:
+        initial = {name: getattr(postmortem, name) for name in POSTMORTEM_EDITABLE}
+        initial["base_version"] = postmortem.version
+        return initial
+
+    @property
+    def section_fields(self) -> list:
+        return [self[name] for name in PostMortem.SECTION_FIELDS]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("no_action_needed") and not (cleaned.get("no_action_reason") or "").strip():
+            self.add_error("no_action_reason", "Say why no action is needed.")
+        return cleaned
+
+    def changes(self) -> dict:
+        """Every editable field, for incidents.services.postmortem_save (it records only real changes)."""
+        return {name: self.cleaned_data[name] for name in POSTMORTEM_EDITABLE}
+
+
+class PostMortemStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=PostMortem.Status.choices)
+    base_version = forms.IntegerField(min_value=1)
+
+
+class MarkdownPreviewForm(forms.Form):
+    text = forms.CharField(required=False, strip=False, max_length=SECTION_MAX_LENGTH)
+
+
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, user) -> str:
+        full = user.get_full_name()
+        return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+def owner_choices() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True).order_by("username")
+
+
+class RemediationForm(forms.Form):
+    """A dev or ops remediation. Adding asks only what is needed to start (`adding=True`: no kind,
+    status or reason — the kind comes from the column it is added in)."""
+
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        label="What is to be done",
+        help_text="Tracker keys such as OPS-123 become links.",
+    )
+    kind = forms.ChoiceField(choices=Remediation.Kind.choices, widget=forms.RadioSelect)
+    owner = OwnerChoiceField(queryset=owner_choices(), required=False, empty_label="—", label="Owner")
+    owner_name = forms.CharField(
+        max_length=200, required=False, label="…or a name", help_text="Someone without an account, or a team."
+    )
+    due_date = forms.DateField(required=False, widget=DateInput, label="Due")
+    status = forms.ChoiceField(choices=Remediation.Status.choices, initial=Remediation.Status.OPEN)
+    wont_do_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+        label="Why it won't be done",
+        help_text="Needed when the status is “Won't do”.",
+    )
+    tracker_ref = forms.CharField(max_length=100, required=False, label="Tracker", help_text="e.g. OPS-123, or a URL.")
+
+    ADD_FIELDS = ["description", "owner", "owner_name", "due_date", "tracker_ref"]
+
+    def __init__(self, *args, remediation: Remediation | None = None, adding: bool = False, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        if remediation is not None:
+            kwargs.setdefault("initial", {name: getattr(remediation, name) for name in self.base_fields})
+        super().__init__(*args, **kwargs)
+        if adding:
+            self.fields = {name: self.fields[name] for name in self.ADD_FIELDS}
+
+    def clean_tracker_ref(self) -> str:
+        value = self.cleaned_data["tracker_ref"]
+        if re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValidationError("Use a single line of text.")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("owner") and cleaned.get("owner_name"):
+            self.add_error("owner_name", "Choose a user or type a name, not both.")
+        return cleaned
+
+    def changes(self) -> dict:
+        """The service's fields (incidents.services.REMEDIATION_EDITABLE)."""
+        return dict(self.cleaned_data)
+
+
+class RemediationFilterForm(forms.Form):
+    """The follow-through list's filters. Blank status means the open ones (open or in progress)."""
+
+    OPEN = "open"
+    STATUS_CHOICES = [
+        (OPEN, "Open or in progress"),
+        ("all", "Any status"),
+        ("in_progress", "In progress"),
+        ("done", "Done"),
+        ("wont_do", "Won't do"),
+    ]
+
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    owner = forms.CharField(max_length=200, required=False)
+    kind = forms.ChoiceField(choices=[("", "Dev and ops")] + Remediation.Kind.choices, required=False)
+    service = forms.ModelChoiceField(
+        queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="All services"
+    )
+
+    def scope(self, queryset: QuerySet[Remediation]) -> QuerySet[Remediation]:
+        """Filter by owner, kind and service: everything but the status (follow-through counts all)."""
+        data = self.cleaned_data if self.is_bound else {}
+        for word in (data.get("owner") or "").split():
+            queryset = queryset.filter(
+                Q(owner_name__icontains=word)
+                | Q(owner__username__icontains=word)
+                | Q(owner__first_name__icontains=word)
+                | Q(owner__last_name__icontains=word)
+            )
+        if data.get("kind"):
+            queryset = queryset.filter(kind=data["kind"])
+        if data.get("service"):
+            # One row per remediation: an incident lists a service at most once.
+            queryset = queryset.filter(postmortem__incident__services=data["service"])
+        return queryset
+
+    def by_status(self, queryset: QuerySet[Remediation]) -> QuerySet[Remediation]:
+        status = (self.cleaned_data.get("status") if self.is_bound else "") or self.OPEN
+        if status == self.OPEN:
+            return queryset.filter(status__in=[Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS])
+        if status == "all":
+            return queryset
+        return queryset.filter(status=status)
+
+
+class RevisionCompareForm(forms.Form):
+    """Two versions of a post-mortem to compare."""
+
+    a = forms.TypedChoiceField(coerce=int, label="From")
+    b = forms.TypedChoiceField(coerce=int, label="To")
+
+    def __init__(self, *args, revisions: list, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        choices = [
+            (
+                revision.version,
+                f"v{revision.version} · {timezone.localtime(revision.saved_at):%Y-%m-%d %H:%M}"
+                + (f" · {revision.saved_by.get_username()}" if revision.saved_by else ""),
+            )
+            for revision in revisions
+        ]
+        self.fields["a"].choices = self.fields["b"].choices = choices

@@ -1,0 +1,321 @@
+"""Writes for post-mortems and their remediations. Every save keeps a revision."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from incidents.models import Incident
+from postmortems.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
+
+
+class EditConflict(Exception):
+    """Someone else saved the post-mortem since this edit began."""
+
+    def __init__(self, current: PostMortem, submitted: dict):
+        super().__init__(
+            f"{current.updated_by or 'Someone'} saved this post-mortem (version {current.version}) after you "
+            "started editing. Nothing of yours was saved: merge your changes into the current text and save again."
+        )
+        self.current = current
+        self.submitted = submitted
+
+
+POSTMORTEM_EDITABLE = PostMortem.SECTION_FIELDS + [
+    "facilitator",
+    "meeting_date",
+    "no_action_needed",
+    "no_action_reason",
+]
+
+
+def timeline_narrative(incident: Incident) -> str:
+    """The incident's timeline as a Markdown list, a starting point for the write-up."""
+    lines = []
+    day = None
+    for entry in incident.timeline.order_by("at", "id"):
+        local = timezone.localtime(entry.at)
+        if local.date() != day:
+            day = local.date()
+            lines.append(f"\n**{local:%A %d %B %Y}**\n")
+        lines.append(f"- {local:%H:%M} — {entry.text}")
+    return "\n".join(lines).strip()
+
+
+def _revision(postmortem: PostMortem, by, now) -> None:
+    PostMortemRevision.objects.create(
+        postmortem=postmortem, version=postmortem.version, content=postmortem.content(), saved_by=by, saved_at=now
+    )
+
+
+@transaction.atomic
+def postmortem_start(*, incident: Incident, by=None) -> tuple[PostMortem, bool]:
+    """The incident's post-mortem, created as a draft with the timeline prefilled if there is none."""
+    Incident.objects.select_for_update().filter(pk=incident.pk).first()
+    existing = PostMortem.objects.filter(incident=incident).first()
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    postmortem = PostMortem.objects.create(
+        incident=incident,
+        summary=incident.summary,
+        timeline_narrative=timeline_narrative(incident),
+        facilitator=incident.commander,
+        created_by=by,
+        updated_by=by,
+        created_at=now,
+        updated_at=now,
+    )
+    _revision(postmortem, by, now)
+    return postmortem, True
+
+
+@transaction.atomic
+def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int, by=None) -> PostMortem:
+    """Save an edit made on top of `base_version`.
+
+    Raises EditConflict when someone saved in between (nothing is written), ValueError for a
+    field that isn't editable. Every successful save that changes something adds a revision.
+    """
+    unknown = set(changes) - set(POSTMORTEM_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    if locked.version != base_version:
+        raise EditConflict(locked, changes)
+    changed = set()
+    for name, value in changes.items():
+        if getattr(locked, name) != value:
+            setattr(locked, name, value)
+            changed.add(name)
+    if not changed:
+        return locked
+    if locked.status == PostMortem.Status.PUBLISHED and "no_action_needed" in changed:
+        # Unticking "no action needed" on a published write-up must leave it publishable.
+        _check_publishable(locked)
+    _check_content(locked)
+    now = timezone.now()
+    locked.version += 1
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    _revision(locked, by, now)
+    return locked
+
+
+MAX_SECTION_LENGTH = 100_000
+
+
+def _check_content(postmortem: PostMortem) -> None:
+    """What any save must respect, whatever the status."""
+    errors = {}
+    for name in PostMortem.SECTION_FIELDS + ["no_action_reason"]:
+        if len(getattr(postmortem, name) or "") > MAX_SECTION_LENGTH:
+            errors[name] = [f"Keep a section under {MAX_SECTION_LENGTH:,} characters."]
+    # A draft may tick "no action needed" before the reason is written; a published one may not.
+    published = postmortem.status == PostMortem.Status.PUBLISHED
+    if published and postmortem.no_action_needed and not postmortem.no_action_reason.strip():
+        errors["no_action_reason"] = ["Say why no action is needed."]
+    if postmortem.meeting_date and not 1970 <= postmortem.meeting_date.year <= 2999:
+        errors["meeting_date"] = ["Enter a date between 1970 and 2999."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _will_be_done(postmortem: PostMortem, *, without: Remediation | None = None) -> bool:
+    """Whether the post-mortem has a remediation that will be done (any status but won't do),
+    leaving `without` out. A won't-do remediation was considered and dropped: it doesn't make the
+    write-up actionable."""
+    remediations = postmortem.remediations.exclude(status=Remediation.Status.WONT_DO)
+    if without is not None:
+        remediations = remediations.exclude(pk=without.pk)
+    return remediations.exists()
+
+
+def _check_publishable(postmortem: PostMortem) -> None:
+    """The rule for publishing. It is checked when publishing, and kept while published: the
+    remediation functions refuse to drop or delete the last remediation that will be done
+    (_check_keeps_publish_rule)."""
+    _check_content(postmortem)
+    if postmortem.no_action_needed:
+        if not postmortem.no_action_reason.strip():
+            raise ValidationError({"no_action_reason": ["Say why no action is needed."]})
+        return
+    if not _will_be_done(postmortem):
+        raise ValidationError(
+            {
+                "status": [
+                    "A post-mortem is published with at least one remediation, or marked "
+                    "“no action needed” with a reason."
+                ]
+            }
+        )
+
+
+@transaction.atomic
+def postmortem_set_status(
+    *, postmortem: PostMortem, status: str, base_version: int | None = None, by=None
+) -> PostMortem:
+    """Move through draft → in review → published (and back, to correct a published one)."""
+    if status not in PostMortem.Status.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    if base_version is not None and locked.version != base_version:
+        raise EditConflict(locked, {"status": status})
+    if locked.status == status:
+        return locked
+    if status == PostMortem.Status.PUBLISHED:
+        _check_publishable(locked)
+        locked.published_at = timezone.now()
+    now = timezone.now()
+    locked.status = status
+    locked.version += 1
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    _revision(locked, by, now)
+    return locked
+
+
+MAX_TEXT_LENGTH = 10_000
+REMEDIATION_EDITABLE = [
+    "description",
+    "kind",
+    "owner",
+    "owner_name",
+    "due_date",
+    "status",
+    "wont_do_reason",
+    "tracker_ref",
+]
+
+
+def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:
+    unknown = set(changes) - set(REMEDIATION_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    old_status = remediation.status
+    for name, value in changes.items():
+        setattr(remediation, name, value)
+    # The owner is a user or a name: giving one replaces the other.
+    if changes.get("owner") is not None and "owner_name" not in changes:
+        remediation.owner_name = ""
+    if (changes.get("owner_name") or "").strip() and "owner" not in changes:
+        remediation.owner = None
+    if remediation.status == Remediation.Status.DONE and old_status != Remediation.Status.DONE:
+        remediation.completed_at = now
+    elif remediation.status != Remediation.Status.DONE:
+        remediation.completed_at = None
+    if remediation.status != Remediation.Status.WONT_DO:
+        remediation.wont_do_reason = ""
+    remediation.updated_at = now
+    errors = {}
+    if remediation.owner_id and remediation.owner_name.strip():
+        errors["owner_name"] = ["Give a user or a name as the owner, not both."]
+    if remediation.owner_id and not remediation.owner.is_active:
+        errors["owner"] = ["That user is no longer active."]
+    if remediation.due_date and not 1970 <= remediation.due_date.year <= 2999:
+        errors["due_date"] = ["Enter a date between 1970 and 2999."]
+    for name in ("description", "wont_do_reason"):
+        if len(getattr(remediation, name)) > MAX_TEXT_LENGTH:
+            errors[name] = [f"Keep it under {MAX_TEXT_LENGTH:,} characters."]
+    if errors:
+        raise ValidationError(errors)
+    remediation.full_clean(exclude=["postmortem", "owner"])
+
+
+@transaction.atomic
+def remediation_create(*, postmortem: PostMortem, data: dict, by=None) -> Remediation:
+    """Add a dev or ops remediation. `data` takes the fields in REMEDIATION_EDITABLE."""
+    now = timezone.now()
+    remediation = Remediation(postmortem=postmortem, created_at=now)
+    _apply_remediation(remediation, data, now)
+    remediation.save()
+    return remediation
+
+
+def _locked_postmortem(pk: int) -> PostMortem:
+    # Row lock on the post-mortem, taken before its remediation's: changes to its remediations,
+    # publishing and deleting check the publish rule one after the other (PostgreSQL).
+    return PostMortem.objects.select_for_update().get(pk=pk)
+
+
+def _check_keeps_publish_rule(postmortem: PostMortem, *, dropping: Remediation) -> None:
+    """A published post-mortem keeps the rule it was published under: `dropping` (about to be
+    marked won't do) may not be its last remediation that will be done, unless it is marked
+    "no action needed" with a reason. `postmortem` must be locked."""
+    if postmortem.status != PostMortem.Status.PUBLISHED:
+        return
+    if postmortem.no_action_needed and postmortem.no_action_reason.strip():
+        return
+    if not _will_be_done(postmortem, without=dropping):
+        raise ValidationError(
+            {
+                "status": [
+                    "This is the last remediation of a published post-mortem that will be done, so it can't be "
+                    "marked won't do: a published post-mortem keeps at least one (or “no action needed” with a "
+                    "reason). Add the remediation that replaces it first, or move the post-mortem back to draft."
+                ]
+            }
+        )
+
+
+@transaction.atomic
+def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> Remediation:
+    """Change a remediation; marking it done stamps when, for "done on time".
+
+    Raises ValidationError naming the fields, and then nothing is saved — also when it would leave
+    a published post-mortem without a remediation that will be done (see _check_keeps_publish_rule).
+    Raises Remediation.DoesNotExist when it was deleted meanwhile (the views answer 404).
+    """
+    postmortem = _locked_postmortem(remediation.postmortem_id)
+    locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
+    old_status = locked.status
+    _apply_remediation(locked, changes, timezone.now())
+    if locked.status == Remediation.Status.WONT_DO and old_status != Remediation.Status.WONT_DO:
+        _check_keeps_publish_rule(postmortem, dropping=locked)
+    locked.save()
+    return locked
+
+
+def remediation_delete_refusal(*, remediation: Remediation, postmortem: PostMortem) -> str | None:
+    """Why the remediation can't be deleted, or None when it can.
+
+    Remediations are tracked to done and kept: only one still open (or in progress) on a
+    post-mortem that isn't published — added by mistake, or twice — can be deleted. A done one is
+    the record of what was done, a won't-do one of a decision and its reason; on a published
+    post-mortem, dropping one is marking it won't do with a reason.
+    """
+    if remediation.status == Remediation.Status.DONE:
+        return (
+            "A done remediation is the record of what was done: it can't be deleted. If it was marked done by "
+            "mistake, change its status; if it won't be done after all, mark it won't do with a reason."
+        )
+    if remediation.status == Remediation.Status.WONT_DO:
+        return "A won't-do remediation is the record of that decision and its reason: it can't be deleted."
+    if postmortem.status == PostMortem.Status.PUBLISHED:
+        if not (postmortem.no_action_needed and postmortem.no_action_reason.strip()) and not _will_be_done(
+            postmortem, without=remediation
+        ):
+            return (
+                "This is the last remediation of a published post-mortem that will be done, and the remediations "
+                "of a published post-mortem are kept: it can't be deleted. To drop it, add the one that replaces "
+                "it, then mark this one won't do with a reason — or move the post-mortem back to draft."
+            )
+        return (
+            "The remediations of a published post-mortem are kept: this one can't be deleted. Mark it won't do "
+            "with a reason instead."
+        )
+    return None
+
+
+@transaction.atomic
+def remediation_delete(*, remediation: Remediation, by=None) -> None:
+    """Delete a remediation that is still open on a post-mortem that isn't published (see
+    remediation_delete_refusal). Raises ValidationError saying why not, and then nothing changes;
+    Remediation.DoesNotExist when it was deleted meanwhile (the views answer 404)."""
+    postmortem = _locked_postmortem(remediation.postmortem_id)
+    locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
+    refusal = remediation_delete_refusal(remediation=locked, postmortem=postmortem)
+    if refusal is not None:
+        raise ValidationError({"remediation": [refusal]})
+    locked.delete()

@@ -1,0 +1,97 @@
+"""Moving models between apps keeps every row: a database at the schema before the move, holding
+seed_demo's data, migrates forward with the same row count in every table, permissions that still
+point at the moved models, and working pages."""
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from postmortems.models import PostMortem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The schema as it was before post-mortems and alerts left the incidents app: every app's last
+# migration from then, and none of the apps that were made by the move.
+BEFORE_THE_MOVE = [
+    ("deploys", "0007_ingest_token_services"),
+    ("incidents", "0005_responders_group"),
+    ("reports", "0002_summary_sent"),
+    ("postmortems", None),
+    ("alerts", None),
+]
+MOVED = {
+    "postmortem": "postmortems",
+    "postmortemrevision": "postmortems",
+    "remediation": "postmortems",
+    "alert": "alerts",
+}
+
+
+def migrate(targets) -> None:
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+def row_counts() -> dict[str, int]:
+    with connection.cursor() as cursor:
+        tables = sorted(connection.introspection.table_names(cursor))
+        counts = {}
+        for table in tables:
+            if table == "django_migrations":  # the migrations applied, which is what changes
+                continue
+            cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, django_user_model):
+    migrate(BEFORE_THE_MOVE)
+    # The content types as the old schema had them, with a permission given to a group through one.
+    ContentType.objects.filter(model__in=MOVED).delete()
+    old_type = ContentType.objects.create(app_label="incidents", model="postmortem")
+    for model in ("postmortemrevision", "remediation", "alert"):
+        ContentType.objects.create(app_label="incidents", model=model)
+    group = Group.objects.create(name="Reviewers")
+    group.permissions.add(
+        Permission.objects.create(content_type=old_type, codename="review_postmortem", name="Can review")
+    )
+    call_command("seed_demo", "--days", "60", "--no-login", verbosity=0)
+    before = row_counts()
+    assert before["incidents_postmortem"] > 0 and before["incidents_remediation"] > 0
+    assert before["incidents_alert"] > 0 and before["incidents_postmortemrevision"] > 0
+
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    assert row_counts() == before
+    for model, app in MOVED.items():
+        assert ContentType.objects.filter(app_label=app, model=model).count() == 1
+        assert not ContentType.objects.filter(app_label="incidents", model=model).exists()
+    permission = Group.objects.get(name="Reviewers").permissions.get()
+    assert permission.content_type.model_class() is PostMortem
+    reviewer = django_user_model.objects.create_user("reviewer", password="a-long-test-password")
+    reviewer.groups.add(group)
+    assert reviewer.has_perm("postmortems.review_postmortem")
+    admin = django_user_model.objects.create_superuser("admin", "admin@example.com", "a-long-test-password")
+    client.force_login(admin)
+    postmortem = PostMortem.objects.order_by("pk").first()
+    for url in [
+        "/postmortems/",
+        "/remediations/",
+        "/alerts/",
+        "/alerts/review/",
+        f"/incidents/{postmortem.incident_id}/",
+        f"/incidents/{postmortem.incident_id}/postmortem/",
+        f"/incidents/{postmortem.incident_id}/postmortem/history/",
+        "/api/postmortems/",
+        "/api/remediations/",
+        "/api/alerts/review/",
+        "/admin/postmortems/postmortem/",
+        f"/admin/postmortems/postmortem/{postmortem.pk}/change/",
+        "/admin/alerts/alert/",
+        "/",
+    ]:
+        assert client.get(url).status_code == 200, url

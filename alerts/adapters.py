@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 
 from alerts import services
 from alerts.models import Alert
-from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, register, same
 from incidents.adapters import _text, parse_time
+from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, register, same
 
 
 def _alertmanager_verify(request, body: bytes, secret: str) -> bool:

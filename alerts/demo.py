@@ -5,6 +5,7 @@ import random
 
 from django.utils import timezone
 
+from alerts.models import Alert
 from incidents.demo import SOURCE
 from incidents.models import Incident
 
@@ -22,8 +23,6 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
     """Alerts for the monthly alert review: each demo incident detected by monitoring was promoted
     from one (signal), and a few rules fire regularly without ever leading anywhere (noise).
     Deterministic and safe to run twice (the alert's fingerprint and start time are its key)."""
-    from alerts.models import Alert
-
     now = now or timezone.now()
     first = now - dt.timedelta(days=days)
     alerts = []

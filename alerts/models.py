@@ -19,7 +19,7 @@ class Alert(models.Model):
         RESOLVED = "resolved", "Resolved"
 
     integration = models.ForeignKey(
-        "deploys.Integration",
+        "integrations.Integration",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

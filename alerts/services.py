@@ -7,10 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert  # noqa: E402
-from deploys.models import (
-    Integration,  # noqa: E402
-    Service,
-)
+from deploys.models import Service
 from incidents.models import Incident
 from incidents.services import (
     ALERTMANAGER_SOURCE,
@@ -20,6 +17,7 @@ from incidents.services import (
     _json,
     incident_create,
 )
+from plumbing.webhooks import SenderIntegration
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class AlertInput:
 
 @transaction.atomic
 def alert_record(
-    *, data: AlertInput, integration: Integration | None = None, now: dt.datetime | None = None
+    *, data: AlertInput, integration: SenderIntegration | None = None, now: dt.datetime | None = None
 ) -> tuple[Alert, str]:
     """Upsert one alert by (fingerprint, starts_at). Returns (alert, "created" | "updated" | "unchanged").
 

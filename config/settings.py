@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "incidents",
     "postmortems",
     "alerts",
+    "integrations",
     "reports",
 ]
 
@@ -287,11 +288,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Webhook deliveries whose processing task was never queued (broker down) or was lost.
     "requeue-stale-deliveries": {
-        "task": "deploys.tasks.requeue_stale_deliveries",
+        "task": "integrations.tasks.requeue_stale_deliveries",
         "schedule": 300.0,
     },
     "purge-old-deliveries": {
-        "task": "deploys.tasks.purge_old_deliveries",
+        "task": "integrations.tasks.purge_old_deliveries",
         "schedule": 24 * 3600.0,
     },
 }

@@ -12,6 +12,7 @@ from config.roles import admin_site_permission
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import IncidentViewSet
 from postmortems.api.views import PostMortemViewSet, RemediationViewSet
+from reports import urls as report_urls
 from reports import views as report_views
 from reports.api.views import MonthlyReportView, YearlyReportView
 
@@ -38,10 +39,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/token/", views.api_token, name="api_token"),
     path("admin/", admin.site.urls),
-    path("hooks/", include("deploys.urls_hooks")),
     path("alerts/", include("alerts.urls")),
-    path("integrations/", include("deploys.urls_integrations")),
-    path("", include("reports.urls_integrations")),
+    path("", include("integrations.urls")),
+    path("", include((report_urls.marker_urlpatterns, "markers"))),
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
     path("", include("postmortems.urls")),

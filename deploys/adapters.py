@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from django.http import HttpRequest
 
 from deploys import services
-from deploys.models import Deploy, Integration
+from deploys.models import Deploy
 from deploys.services import CommitInput, DeployInput
-from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
 from plumbing.fields import is_plausible
+from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, SenderIntegration, hmac_sha256, register, same
 
 _MISSING = object()
 _SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -90,7 +90,7 @@ def slug_from(name: str) -> str:
     return _NOT_SLUG.sub("-", name.strip().lower()).strip("-._")[:100]
 
 
-def service_slug(integration: Integration, full_name: str, name: str, *, what: str) -> str:
+def service_slug(integration: SenderIntegration, full_name: str, name: str, *, what: str) -> str:
     """The integration's mapping of the full name wins; unmapped, the project's own short name."""
     mapped = integration.map_service(full_name)
     if mapped != full_name:
@@ -190,7 +190,7 @@ def github_identify(request: HttpRequest, body: bytes) -> tuple[str, str]:
     return request.headers.get("X-GitHub-Event", ""), request.headers.get("X-GitHub-Delivery", "")
 
 
-def _github_service(integration: Integration, payload: dict) -> str:
+def _github_service(integration: SenderIntegration, payload: dict) -> str:
     full_name = dig_str(payload, "repository.full_name")
     return service_slug(integration, full_name, dig_str(payload, "repository.name"), what="repository")
 
@@ -269,7 +269,7 @@ def gitlab_identify(request: HttpRequest, body: bytes) -> tuple[str, str]:
     return request.headers.get("X-Gitlab-Event", ""), delivery_id
 
 
-def _gitlab_service(integration: Integration, payload: dict) -> str:
+def _gitlab_service(integration: SenderIntegration, payload: dict) -> str:
     full_name = dig_str(payload, "project.path_with_namespace")
     return service_slug(integration, full_name, dig_str(payload, "project.name"), what="project")
 

@@ -5,7 +5,6 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
-from deploys.crypto import encrypt
 from deploys.models import Deploy, DeployCommit, Environment, Service
 
 
@@ -84,31 +83,3 @@ class ChangeRecordFactory(factory.django.DjangoModelFactory):
     done_before = "Yes, on the listings table last quarter."
     failure_impact = "Writes to orders lock for the duration; checkout stalls."
     failure_response = "Cancel the migration and drop the half-built index."
-
-
-class IntegrationFactory(factory.django.DjangoModelFactory):
-    """An integration whose plain secret is `secret` (default "test-webhook-secret")."""
-
-    class Meta:
-        model = "deploys.Integration"
-
-    class Params:
-        secret = "test-webhook-secret"
-
-    kind = "github"
-    name = factory.Sequence(lambda n: f"Integration {n}")
-    secret_encrypted = factory.LazyAttribute(lambda o: encrypt(o.secret))
-
-
-class DeliveryFactory(factory.django.DjangoModelFactory):
-    """A stored webhook delivery, as deploys.services.delivery_receive leaves it (not processed yet)."""
-
-    class Meta:
-        model = "deploys.Delivery"
-
-    integration = factory.SubFactory(IntegrationFactory)
-    kind = factory.LazyAttribute(lambda o: o.integration.kind)
-    delivery_id = factory.Sequence(lambda n: f"delivery-{n}")
-    event = "deployment_status"
-    headers = factory.LazyAttribute(lambda o: {"Content-Type": "application/json", "X-GitHub-Event": o.event})
-    body = '{"action": "created"}'

@@ -1,5 +1,3 @@
-import datetime as dt
-
 import django_filters
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
@@ -7,7 +5,6 @@ from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.drainage import set_override
 
 from deploys.models import ChangeRecord, Deploy, Environment, Service
-from plumbing.fields import start_of_day
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
     ListChoiceFilter,
@@ -16,9 +13,11 @@ from plumbing.filters import (
     kept_parameters_of,
     page_fields_query,
     period_in_words,
+    since_bound,
     split_values,
     teams_in_words,
     true_or_false_filter,
+    until_bound,
 )
 
 
@@ -180,14 +179,10 @@ class DeployFilter(django_filters.FilterSet):
         return queryset.filter(remediates) if value == "true" else queryset.exclude(remediates)
 
     def filter_since(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value)
-        return queryset.between(since=value)
+        return queryset.between(since=since_bound(value))
 
     def filter_until(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value + dt.timedelta(days=1))
-        return queryset.between(until=value)
+        return queryset.between(until=until_bound(value))
 
     # --- For the deploy log page -----------------------------------------------------------------
 
@@ -254,11 +249,7 @@ class ChangeRecordFilter(django_filters.FilterSet):
         return queryset.filter(owner__iexact=value.strip()) if value.strip() else queryset
 
     def filter_since(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value)
-        return queryset.filter(planned_at__gte=value)
+        return queryset.filter(planned_at__gte=since_bound(value))
 
     def filter_until(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value + dt.timedelta(days=1))
-        return queryset.filter(planned_at__lt=value)
+        return queryset.filter(planned_at__lt=until_bound(value))

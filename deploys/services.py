@@ -1,29 +1,18 @@
 """Writes for deploys. Every way a deploy enters Opslog (API, bulk, import, webhooks) goes through here."""
 
-import json
 import logging
 import re
 import secrets
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys.models import (
-    ChangeRecord,
-    Delivery,
-    Deploy,
-    DeployCommit,
-    Environment,
-    IngestToken,
-    Integration,
-    PushedCommit,
-    Service,
-)
+from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, PushedCommit, Service
 
 logger = logging.getLogger(__name__)
 
@@ -425,131 +414,6 @@ def deploy_attach_change_record(*, deploy: Deploy, record: ChangeRecord | None) 
 # --- Webhook deliveries -------------------------------------------------------------------------
 
 
-def delivery_receive(
-    *, integration: Integration, event: str, delivery_id: str, headers: dict, body: str
-) -> tuple[Delivery, bool]:
-    """Store a delivery as it arrived. Returns (delivery, created); the same delivery id again,
-    even sent many times at once, returns the first row (the unique constraint decides)."""
-    try:
-        with transaction.atomic():
-            delivery = Delivery.objects.create(
-                integration=integration,
-                kind=integration.kind,
-                event=event[:100],
-                delivery_id=delivery_id[:200],
-                headers=headers,
-                body=body,
-            )
-    except IntegrityError:
-        existing = Delivery.objects.filter(integration=integration, delivery_id=delivery_id[:200]).first()
-        if existing is None:
-            raise
-        return existing, False
-    transaction.on_commit(lambda: delivery_queue(delivery.pk))
-    return delivery, True
-
-
-def delivery_queue(delivery_id: int) -> None:
-    from deploys import tasks
-
-    try:
-        tasks.process_delivery.delay(delivery_id)
-    except Exception:
-        # Stored and listed as "received" on the deliveries page, where it can be replayed.
-        logger.exception("could not queue delivery %s for processing (it is stored)", delivery_id)
-
-
-@dataclass(frozen=True)
-class ProcessResult:
-    status: str
-    outcome: str
-    retry: bool = False
-
-
-def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult | None:
-    """Process a stored delivery once: concurrent tasks for the same delivery take turns on its
-    row, and a delivery already processed is left alone unless replayed. Records made by the
-    sender's adapter are idempotent on the sender's ids, so a replay changes nothing already there.
-    Nothing the adapter wrote survives a failure (a savepoint)."""
-    from deploys.webhooks import SENDERS, DeliveryIgnored, DeliveryRejected
-
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
-        if delivery is None:
-            return None
-        if not replay and delivery.status in (Delivery.Status.PROCESSED, Delivery.Status.IGNORED):
-            return ProcessResult(delivery.status, delivery.outcome)
-        retry = False
-        try:
-            try:
-                payload = json.loads(delivery.body)
-            except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
-                # Only here: a ValueError from inside an adapter is a bug to retry, not a bad body.
-                raise DeliveryRejected(f"The body is not valid JSON: {exc}"[:300]) from None
-            if _has_nul(payload):
-                raise DeliveryRejected(
-                    "The body has a NUL character (\\u0000) in a string; the database can't store it."
-                )
-            with transaction.atomic():
-                outcome = SENDERS[delivery.kind].process(delivery, payload)
-            status = Delivery.Status.PROCESSED
-        except DeliveryIgnored as exc:
-            status, outcome = Delivery.Status.IGNORED, str(exc)
-        except DeliveryRejected as exc:
-            status, outcome = Delivery.Status.FAILED, str(exc)
-        except Exception as exc:
-            logger.exception("processing delivery %s failed", delivery_id)
-            status, outcome, retry = Delivery.Status.FAILED, f"{type(exc).__name__}: {exc}"[:1000], True
-        delivery.status, delivery.outcome = status, outcome
-        delivery.attempts += 1
-        delivery.processed_at = timezone.now()
-        delivery.save(update_fields=["status", "outcome", "attempts", "processed_at"])
-        return ProcessResult(status, outcome, retry)
-
-
-def _has_nul(payload) -> bool:
-    stack = [payload]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
-
-
-def delivery_requeue_stale(*, older_than: timedelta) -> int:
-    """Queue again the deliveries still waiting to be processed after `older_than`: their task was
-    never queued (the broker was down when they arrived) or was lost. Processing is idempotent, so a
-    delivery whose task is merely slow is safe to queue twice."""
-    stale = list(
-        Delivery.objects.filter(status=Delivery.Status.RECEIVED, received_at__lt=timezone.now() - older_than)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
-    for delivery_id in stale:
-        delivery_queue(delivery_id)
-    return len(stale)
-
-
-def delivery_purge(*, older_than: timedelta) -> int:
-    """Delete the deliveries received more than `older_than` ago that are done with (processed,
-    ignored or failed): their bodies can be megabytes and carry senders' names and emails. The
-    records they made (deploys, incidents, alerts) stay. One still waiting is kept, whatever its age."""
-    finished = [Delivery.Status.PROCESSED, Delivery.Status.IGNORED, Delivery.Status.FAILED]
-    deleted, _ = Delivery.objects.filter(status__in=finished, received_at__lt=timezone.now() - older_than).delete()
-    return deleted
-
-
-def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
-    """Run a stored delivery through its adapter again (from the staff page), now."""
-    return delivery_process(delivery_id=delivery.pk, replay=True)
-
-
 # --- Webhook adapters: pushed commits and deploys from a head sha (deploys.adapters) ------------
 
 _HOOK_SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -563,7 +427,7 @@ def pushed_commits_record(*, service: str, commits: Sequence[CommitInput]) -> in
         return 0
     _check_hook_commits(commits)
     if len(service) > Service._meta.get_field("slug").max_length:
-        from deploys.webhooks import DeliveryRejected
+        from plumbing.webhooks import DeliveryRejected
 
         raise DeliveryRejected(f"The service name is longer than 100 characters: {service[:60]!r}…")
     target = service_get_or_create(slug=service)
@@ -641,8 +505,8 @@ def _check_hook_input(data: DeployInput) -> None:
     """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
     authenticated, not trusted to send well-formed values."""
     from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
-    from deploys.webhooks import DeliveryRejected
     from plumbing.fields import FUTURE_SLACK, is_plausible
+    from plumbing.webhooks import DeliveryRejected
 
     for name, value, limit in [
         ("service", data.service, Service._meta.get_field("slug").max_length),
@@ -682,8 +546,8 @@ def _check_hook_input(data: DeployInput) -> None:
 
 
 def _check_hook_commits(commits: Sequence[CommitInput]) -> None:
-    from deploys.webhooks import DeliveryRejected
     from plumbing.fields import is_plausible
+    from plumbing.webhooks import DeliveryRejected
 
     for commit in commits:
         if len(commit.sha) > DeployCommit._meta.get_field("sha").max_length or "\x00" in commit.sha + commit.message:
@@ -717,7 +581,7 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     if compare_url and _HOOK_SHA.fullmatch(previous) and previous != data.version:
         diff_url = compare_url.format(previous=previous, version=data.version)
     if diff_url and not diff_url.lower().startswith(("https://", "http://")):
-        from deploys.webhooks import DeliveryRejected
+        from plumbing.webhooks import DeliveryRejected
 
         raise DeliveryRejected(f"The repository's URL is not an http(s) URL: {diff_url[:60]!r}.")
     commits = _shipped_commits(service=service, environment=environment, head_sha=data.version, before=deployed_at)

@@ -1,4 +1,3 @@
-import datetime as dt
 import logging
 
 import requests
@@ -7,7 +6,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from deploys import notifications, services
+from deploys import notifications
 from deploys.models import Deploy, DeployNotification
 
 logger = logging.getLogger(__name__)
@@ -64,31 +63,3 @@ def send_deploy_chat(self, deploy_id: int) -> None:
 @shared_task(bind=True)
 def send_deploy_email(self, deploy_id: int) -> None:
     _deliver(self, deploy_id, DeployNotification.Channel.EMAIL, notifications.send_email)
-
-
-# Late acknowledgement: a worker that dies mid-delivery leaves the message on the broker for the
-# next one; delivery_process is idempotent, so running it again is safe.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def process_delivery(self, delivery_id: int) -> None:
-    result = services.delivery_process(delivery_id=delivery_id)
-    if result is None or not result.retry:
-        return
-    if self.request.is_eager or self.request.retries >= settings.OPSLOG_WEBHOOK_MAX_RETRIES:
-        logger.error("giving up on delivery %s: %s", delivery_id, result.outcome)
-        return
-    countdown = settings.OPSLOG_WEBHOOK_RETRY_DELAY * (2**self.request.retries)
-    raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_WEBHOOK_MAX_RETRIES)
-
-
-@shared_task
-def requeue_stale_deliveries() -> int:
-    """Beat: deliveries still unprocessed after a while (their task was never queued or was lost)
-    are queued again, so a broker outage costs time, never a delivery."""
-    return services.delivery_requeue_stale(older_than=dt.timedelta(minutes=10))
-
-
-@shared_task
-def purge_old_deliveries() -> int:
-    """Beat, daily: finished webhook deliveries older than OPSLOG_DELIVERY_RETENTION_DAYS go."""
-    days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
-    return services.delivery_purge(older_than=dt.timedelta(days=days)) if days else 0

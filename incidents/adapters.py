@@ -1,6 +1,6 @@
 """PagerDuty and Alertmanager webhook senders → incidents and alerts.
 
-Each sender checks its request (deploys.webhooks: nothing unproven is stored), names the delivery,
+Each sender checks its request (plumbing.webhooks: nothing unproven is stored), names the delivery,
 and turns a stored delivery's JSON into calls to incidents.services. A field the sender's
 documentation promises but the payload lacks makes a DeliveryRejected naming it (recorded as failed,
 never retried); an event we don't record is a DeliveryIgnored.
@@ -20,10 +20,11 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
+from deploys.models import Service
 from incidents import services
 from incidents.models import Incident
 from plumbing.fields import is_plausible
+from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
 
 # RFC 3339 as Go writes it (time.RFC3339Nano): up to nine fraction digits, `Z` or an offset.
 RFC3339 = re.compile(
@@ -121,8 +122,6 @@ def _pagerduty_identify(request, body: bytes) -> tuple[str, str]:
 def _pagerduty_services(integration, service) -> list:
     """The PagerDuty service (by name, else id) through the integration's mapping; only a service
     Opslog knows: PagerDuty's names ("Checkout API (prod)") are no slugs to create services from."""
-    from deploys.models import Service
-
     if not isinstance(service, dict):
         return []
     for key in ("summary", "id"):

@@ -1,5 +1,3 @@
-import datetime as dt
-
 import django_filters
 from django.db.models import Exists, OuterRef
 
@@ -8,15 +6,16 @@ from deploys.models import Service
 from incidents import selectors
 from incidents.models import Incident
 from incidents.querysets import ARCHIVED_CHOICES
-from plumbing.fields import start_of_day
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
     ListChoiceFilter,
     ListModelChoiceFilter,
     kept_parameters_of,
     page_fields_query,
+    since_bound,
     teams_in_words,
     true_or_false_filter,
+    until_bound,
 )
 
 
@@ -127,14 +126,10 @@ class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
         return queryset.filter(Exists(affected))
 
     def filter_since(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value)
-        return queryset.started_between(since=value)
+        return queryset.started_between(since=since_bound(value))
 
     def filter_until(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value + dt.timedelta(days=1))
-        return queryset.started_between(until=value)
+        return queryset.started_between(until=until_bound(value))
 
     def filter_deploy_related(self, queryset, name, value):
         return queryset.deploy_related(value == "true")

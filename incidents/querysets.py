@@ -39,16 +39,17 @@ class IncidentQuerySet(models.QuerySet):
     def affecting(self, service_slug: str):
         return self.filter(services__slug=service_slug).distinct()
 
-    def deploy_related(self, related: bool = True):
-        from incidents.models import IncidentDeploy
+    def _causing_links(self):
+        # The link model through the relation (incidents.models imports this module, not the reverse).
+        links = self.model._meta.get_field("deploy_links").related_model
+        return links.objects.filter(incident=OuterRef("pk"), relation=links.Relation.CAUSE)
 
-        causes = IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE)
+    def deploy_related(self, related: bool = True):
+        causes = self._causing_links()
         return self.filter(Exists(causes)) if related else self.exclude(Exists(causes))
 
     def annotate_deploy_related(self):
-        from incidents.models import IncidentDeploy
-
-        causes = IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE)
+        causes = self._causing_links()
         return self.annotate(is_deploy_related=Exists(causes))
 
     def open_first(self):

@@ -11,7 +11,19 @@ from django_filters import fields as filter_fields
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from plumbing.fields import DateOrAwareDateTimeField
+from plumbing.fields import DateOrAwareDateTimeField, start_of_day
+
+
+def since_bound(value: dt.date | dt.datetime) -> dt.datetime:
+    """A `since` filter's first instant: a date is its whole day from midnight in the reporting
+    zone; a time is taken as given."""
+    return value if isinstance(value, dt.datetime) else start_of_day(value)
+
+
+def until_bound(value: dt.date | dt.datetime) -> dt.datetime:
+    """A `until` filter's end, exclusive: a date includes its whole day (up to the next midnight);
+    a time is taken as given."""
+    return value if isinstance(value, dt.datetime) else start_of_day(value + dt.timedelta(days=1))
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -3,12 +3,17 @@
 import datetime as dt
 import random
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from deploys.factories import ChangeRecordFactory
 from deploys.models import Deploy
 from incidents.demo import COMMANDERS, SOURCE
 from incidents.models import Incident
+from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.models import PostMortem, PostMortemRevision
+from postmortems.services import timeline_narrative
 
 REMEDIATIONS = [
     ("dev", "Add a contract test for the payment provider's timeout responses"),
@@ -49,10 +54,6 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
     """Post-mortems for most older resolved incidents: published ones with dev and ops
     remediations (some done on time, some late, some overdue), a few drafts, and change
     records on some of the causing deploys. Returns how many post-mortems were created."""
-    from deploys.factories import ChangeRecordFactory
-    from postmortems.factories import PostMortemFactory, RemediationFactory
-    from postmortems.models import PostMortem, PostMortemRevision
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     created = 0
@@ -155,8 +156,6 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
 
 def _demo_owners():
     """People who own remediations: users with an email address, no usable password."""
-    from django.contrib.auth import get_user_model
-
     users = []
     for name in COMMANDERS:
         first, last = name.split(" ", 1)
@@ -174,8 +173,6 @@ def _demo_owners():
 def _history(postmortem, rng) -> None:
     """The revisions a team leaves while writing: a first draft, the meeting's edits, and the
     publishing — so History has something to compare."""
-    from postmortems.models import PostMortem, PostMortemRevision
-
     final = postmortem.content()
     draft = dict(
         final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="", contributing_factors=""
@@ -195,8 +192,6 @@ def _history(postmortem, rng) -> None:
 
 
 def _postmortem_text(incident: Incident) -> dict:
-    from postmortems.services import timeline_narrative
-
     services = ", ".join(s.slug for s in incident.services.all()) or "the site"
     return {
         "summary": f"{incident.title} on {services}, for {round(incident.time_to_restore_seconds / 60)} minutes.",

@@ -1,5 +1,3 @@
-import datetime as dt
-
 import django_filters
 from django.db.models import Q, Value  # noqa: E402
 from django.db.models.functions import Concat  # noqa: E402
@@ -8,9 +6,10 @@ from django.utils import timezone  # noqa: E402
 from deploys.models import Service
 from incidents.filters import HideArchivedMixin, archived_filter
 from incidents.models import Incident
-from plumbing.fields import start_of_day
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
+    since_bound,
+    until_bound,
 )
 from postmortems.models import PostMortem, Remediation  # noqa: E402
 
@@ -41,14 +40,10 @@ class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
         fields = ["status", "incident", "service", "since", "until", "archived"]
 
     def filter_since(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value)
-        return queryset.filter(incident__started_at__gte=value)
+        return queryset.filter(incident__started_at__gte=since_bound(value))
 
     def filter_until(self, queryset, name, value):
-        if not isinstance(value, dt.datetime):
-            value = start_of_day(value + dt.timedelta(days=1))
-        return queryset.filter(incident__started_at__lt=value)
+        return queryset.filter(incident__started_at__lt=until_bound(value))
 
 
 class RemediationFilter(django_filters.FilterSet):

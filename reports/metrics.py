@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from deploys.models import Delivery, Deploy
+from deploys.models import Deploy
 from incidents.models import Incident
 
 
@@ -58,30 +58,21 @@ class OpslogCollector(Collector):
             open_incidents.add_metric([str(severity)], counts.get(severity, 0))
         yield open_incidents
 
-        rows = list(Delivery.objects.order_by().values_list("kind", "status").annotate(n=Count("id")))
-        deliveries = CounterMetricFamily(
-            "opslog_webhook_deliveries", "Webhook deliveries received, by sender kind.", labels=["kind"]
-        )
-        by_kind: Counter = Counter()
-        for kind, _, n in rows:
-            by_kind[kind] += n
-        for kind, n in sorted(by_kind.items()):
-            deliveries.add_metric([kind], n)
-        yield deliveries
 
-        states = GaugeMetricFamily(
-            "opslog_webhook_deliveries_by_status",
-            "Webhook deliveries now in each status (received, processed, ignored, failed), by sender kind.",
-            labels=["kind", "status"],
-        )
-        for kind, status, n in rows:
-            states.add_metric([kind, status], n)
-        yield states
+# Collectors that apps above this one add (integrations: webhook deliveries), in their ready().
+_COLLECTORS: list[Collector] = []
+
+
+def register_collector(collector: Collector) -> None:
+    _COLLECTORS.append(collector)
 
 
 def metrics_text() -> bytes:
-    """The Prometheus text exposition of OpslogCollector, built per request (a registry of its own:
-    the process-wide default one would add this process's Python and GC metrics)."""
+    """The Prometheus text exposition of OpslogCollector and the registered collectors, built per
+    request (a registry of its own: the process-wide default one would add this process's Python
+    and GC metrics)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OpslogCollector())
+    for collector in _COLLECTORS:
+        registry.register(collector)
     return generate_latest(registry)

@@ -1,5 +1,5 @@
-"""Moving models between apps keeps every row: a database at the schema before the move, holding
-seed_demo's data, migrates forward with the same row count in every table, permissions that still
+"""Moving models between apps keeps every row: a database at the schema before the moves (post-mortems
+and alerts out of incidents, integrations out of deploys), holding seed_demo's data and webhook deliveries, migrates forward with the same row count in every table, permissions that still
 point at the moved models, and working pages."""
 
 import pytest
@@ -9,24 +9,28 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from integrations.factories import DeliveryFactory, IntegrationFactory
 from postmortems.models import PostMortem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The schema as it was before post-mortems and alerts left the incidents app: every app's last
-# migration from then, and none of the apps that were made by the move.
+# The schema as it was before post-mortems and alerts left the incidents app and integrations the
+# deploys app: every app's last migration from then, and none of the apps that the moves made.
 BEFORE_THE_MOVE = [
     ("deploys", "0007_ingest_token_services"),
     ("incidents", "0005_responders_group"),
     ("reports", "0002_summary_sent"),
     ("postmortems", None),
     ("alerts", None),
+    ("integrations", None),
 ]
 MOVED = {
-    "postmortem": "postmortems",
-    "postmortemrevision": "postmortems",
-    "remediation": "postmortems",
-    "alert": "alerts",
+    ("incidents", "postmortem"): "postmortems",
+    ("incidents", "postmortemrevision"): "postmortems",
+    ("incidents", "remediation"): "postmortems",
+    ("incidents", "alert"): "alerts",
+    ("deploys", "integration"): "integrations",
+    ("deploys", "delivery"): "integrations",
 }
 
 
@@ -51,25 +55,27 @@ def row_counts() -> dict[str, int]:
 def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, django_user_model):
     migrate(BEFORE_THE_MOVE)
     # The content types as the old schema had them, with a permission given to a group through one.
-    ContentType.objects.filter(model__in=MOVED).delete()
-    old_type = ContentType.objects.create(app_label="incidents", model="postmortem")
-    for model in ("postmortemrevision", "remediation", "alert"):
-        ContentType.objects.create(app_label="incidents", model=model)
+    ContentType.objects.filter(model__in=[model for _, model in MOVED]).delete()
+    for old_app, model in MOVED:
+        ContentType.objects.create(app_label=old_app, model=model)
+    old_type = ContentType.objects.get(app_label="incidents", model="postmortem")
     group = Group.objects.create(name="Reviewers")
     group.permissions.add(
         Permission.objects.create(content_type=old_type, codename="review_postmortem", name="Can review")
     )
     call_command("seed_demo", "--days", "60", "--no-login", verbosity=0)
+    delivery = DeliveryFactory(integration=IntegrationFactory(kind="github"))
     before = row_counts()
     assert before["incidents_postmortem"] > 0 and before["incidents_remediation"] > 0
     assert before["incidents_alert"] > 0 and before["incidents_postmortemrevision"] > 0
+    assert before["deploys_integration"] == 1 and before["deploys_delivery"] == 1
 
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
     assert row_counts() == before
-    for model, app in MOVED.items():
+    for (old_app, model), app in MOVED.items():
         assert ContentType.objects.filter(app_label=app, model=model).count() == 1
-        assert not ContentType.objects.filter(app_label="incidents", model=model).exists()
+        assert not ContentType.objects.filter(app_label=old_app, model=model).exists()
     permission = Group.objects.get(name="Reviewers").permissions.get()
     assert permission.content_type.model_class() is PostMortem
     reviewer = django_user_model.objects.create_user("reviewer", password="a-long-test-password")
@@ -92,6 +98,10 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
         "/admin/postmortems/postmortem/",
         f"/admin/postmortems/postmortem/{postmortem.pk}/change/",
         "/admin/alerts/alert/",
+        "/integrations/deliveries/",
+        f"/integrations/deliveries/{delivery.pk}/",
+        "/admin/integrations/integration/",
+        "/admin/integrations/delivery/",
         "/",
     ]:
         assert client.get(url).status_code == 200, url

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from alerts.models import Alert
-from deploys.factories import IntegrationFactory
-from deploys.models import Delivery, Deploy
+from deploys.models import Deploy
 from deploys.services import ingest_token_create
 from incidents.models import Incident
 from incidents.selectors import suspect_deploys
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "@@@ end of example @@@"

@@ -3,30 +3,17 @@ models leave this app's state only, and their content types follow them. No tabl
 
 from django.db import migrations
 
-MOVED = {
-    "postmortem": "postmortems",
-    "postmortemrevision": "postmortems",
-    "remediation": "postmortems",
-    "alert": "alerts",
-}
+from plumbing.model_moves import content_types_follow
 
-
-def _rename(apps, *, forward: bool) -> None:
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    for model, app in MOVED.items():
-        old, new = ("incidents", app) if forward else (app, "incidents")
-        # A type already made under the new label (by a post_migrate in between) is kept as it is.
-        if ContentType.objects.filter(app_label=new, model=model).exists():
-            continue
-        ContentType.objects.filter(app_label=old, model=model).update(app_label=new)
-
-
-def rename_content_types(apps, schema_editor):
-    _rename(apps, forward=True)
-
-
-def unrename_content_types(apps, schema_editor):
-    _rename(apps, forward=False)
+FOLLOW = content_types_follow(
+    old_app="incidents",
+    moved={
+        "postmortem": "postmortems",
+        "postmortemrevision": "postmortems",
+        "remediation": "postmortems",
+        "alert": "alerts",
+    },
+)
 
 
 class Migration(migrations.Migration):
@@ -85,5 +72,5 @@ class Migration(migrations.Migration):
             database_operations=[],
         ),
         # Permissions and admin history point at content types: keep them by renaming the types.
-        migrations.RunPython(rename_content_types, unrename_content_types),
+        migrations.RunPython(*FOLLOW),
     ]

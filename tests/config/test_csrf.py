@@ -9,16 +9,10 @@ from django.test import Client
 from django.utils import timezone
 
 from alerts.models import Alert
-from deploys.factories import (
-    ChangeRecordFactory,
-    DeliveryFactory,
-    DeployCommitFactory,
-    DeployFactory,
-    IntegrationFactory,
-    ServiceFactory,
-)
+from deploys.factories import ChangeRecordFactory, DeployCommitFactory, DeployFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident
+from integrations.factories import DeliveryFactory, IntegrationFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
 
 pytestmark = pytest.mark.django_db
@@ -217,8 +211,9 @@ def test_a_post_with_the_token_gets_through(staff_client, demo):
 
 def _state():
     """What a successful form POST would have changed."""
-    from deploys.models import ChangeRecord, Delivery, Deploy
+    from deploys.models import ChangeRecord, Deploy
     from incidents.models import TimelineEntry
+    from integrations.models import Delivery
     from postmortems.models import PostMortem, Remediation
 
     return (

@@ -20,11 +20,12 @@ from rest_framework.test import APIClient
 
 from alerts.models import Alert
 from config.roles import ADMIN, RESPONDER, ROLES, VIEWER, RolePermission, has_role, role_of, role_set
-from deploys.factories import ChangeRecordFactory, DeliveryFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.models import Deploy, IngestToken
 from deploys.services import ingest_token_create, ingest_token_revoke
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from incidents.models import Incident
+from integrations.factories import DeliveryFactory
 from postmortems.factories import RemediationFactory
 
 pytestmark = pytest.mark.django_db
@@ -421,7 +422,7 @@ READS = {
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),
 # the session's own logout, webhooks (signatures: tests/deploys/test_hooks*.py,
 # tests/incidents/test_hooks_*.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
-OUTSIDE_ROLES = {"healthz", "login", "logout", "hooks:receive", "markers:metrics"}
+OUTSIDE_ROLES = {"healthz", "login", "logout", "integrations:hook", "markers:metrics"}
 
 
 def _routes(patterns=None, namespace=""):

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from deploys import webhooks
-from deploys.factories import DeliveryFactory, IntegrationFactory
-from deploys.webhooks import DeliveryIgnored, DeliveryRejected, Sender
+from integrations.factories import DeliveryFactory, IntegrationFactory
+from plumbing import webhooks
+from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from deploys.factories import DeliveryFactory, DeployFactory
-from deploys.models import Delivery, Deploy
-from deploys.tasks import purge_old_deliveries
+from deploys.factories import DeployFactory
+from deploys.models import Deploy
+from integrations.factories import DeliveryFactory
+from integrations.models import Delivery
+from integrations.tasks import purge_old_deliveries
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from deploys import tasks
-from deploys.factories import IntegrationFactory
-from deploys.models import Delivery, Deploy
-from deploys.services import delivery_process, delivery_replay
-from deploys.webhooks import SENDERS
+from deploys.models import Deploy
+from integrations import tasks
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_process, delivery_replay
+from plumbing.webhooks import SENDERS
 from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT
 from tests.deploys.hooks_support import github_example, github_headers, post, post_github, post_gitlab
 

@@ -8,11 +8,13 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
-from deploys import tasks
-from deploys.factories import DeliveryFactory, IntegrationFactory
-from deploys.models import Delivery, Deploy
-from deploys.services import CommitInput, DeployInput, delivery_process, deploy_record_from_hook
-from deploys.webhooks import DeliveryRejected
+from deploys.models import Deploy
+from deploys.services import CommitInput, DeployInput, deploy_record_from_hook
+from integrations import tasks
+from integrations.factories import DeliveryFactory, IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_process
+from plumbing.webhooks import DeliveryRejected
 from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, derive
 from tests.deploys.hooks_support import github_headers, post, post_gitlab
 

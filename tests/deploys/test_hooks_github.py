@@ -9,9 +9,10 @@ import datetime as dt
 
 import pytest
 
-from deploys.factories import IntegrationFactory
-from deploys.models import Delivery, Deploy, DeployCommit, PushedCommit
-from deploys.services import delivery_replay
+from deploys.models import Deploy, DeployCommit, PushedCommit
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_replay
 from reports.selectors import monthly_report
 from tests.deploys.hooks_support import SECRET, github_example, github_examples, post_github
 

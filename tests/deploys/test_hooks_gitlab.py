@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from deploys.factories import IntegrationFactory
-from deploys.models import Delivery, Deploy, PushedCommit
-from deploys.services import delivery_replay
+from deploys.models import Deploy, PushedCommit
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_replay
 from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, PUSH, PUSH_EVENT, derive
 from tests.deploys.hooks_support import SECRET, post_gitlab
 

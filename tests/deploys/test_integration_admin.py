@@ -4,12 +4,12 @@ import re
 
 import pytest
 
-from deploys.factories import DeliveryFactory, IntegrationFactory
-from deploys.models import Delivery, Integration
+from integrations.factories import DeliveryFactory, IntegrationFactory
+from integrations.models import Delivery, Integration
 
 pytestmark = pytest.mark.django_db
 
-ADD_URL = "/admin/deploys/integration/add/"
+ADD_URL = "/admin/integrations/integration/add/"
 
 
 def add_form(**overrides) -> dict:
@@ -58,8 +58,8 @@ def test_a_blank_secret_is_generated_and_shown_once(admin_client):
     assert integration.service_mapping == {"acme/web-app": "web"}
 
     # The next page, and the change page, no longer show it.
-    assert secret not in admin_client.get("/admin/deploys/integration/").content.decode()
-    change_page = admin_client.get(f"/admin/deploys/integration/{integration.pk}/change/").content.decode()
+    assert secret not in admin_client.get("/admin/integrations/integration/").content.decode()
+    change_page = admin_client.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
     assert secret not in change_page
 
 
@@ -88,7 +88,7 @@ def test_a_pasted_secret_is_stored_encrypted(admin_client):
 def test_the_change_page_has_no_secret_value_but_offers_a_new_one(admin_client):
     integration = IntegrationFactory(secret="old-secret-value-xyz", kind="gitlab", name="GitLab")
 
-    html = admin_client.get(f"/admin/deploys/integration/{integration.pk}/change/").content.decode()
+    html = admin_client.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
 
     assert "old-secret-value-xyz" not in html
     assert integration.secret_encrypted not in html
@@ -102,7 +102,7 @@ def test_saving_the_change_page_without_a_new_secret_keeps_the_old_one(admin_cli
     integration = IntegrationFactory(secret="keep-me-secret", name="GitHub")
 
     response = admin_client.post(
-        f"/admin/deploys/integration/{integration.pk}/change/", change_form(integration, is_active=""), follow=True
+        f"/admin/integrations/integration/{integration.pk}/change/", change_form(integration, is_active=""), follow=True
     )
 
     integration.refresh_from_db()
@@ -116,7 +116,7 @@ def test_a_new_secret_replaces_the_old_one_and_is_shown_once(admin_client):
     integration = IntegrationFactory(secret="old-secret", name="GitHub")
 
     response = admin_client.post(
-        f"/admin/deploys/integration/{integration.pk}/change/",
+        f"/admin/integrations/integration/{integration.pk}/change/",
         change_form(integration, secret="brand-new-secret-0001"),
         follow=True,
     )
@@ -124,7 +124,7 @@ def test_a_new_secret_replaces_the_old_one_and_is_shown_once(admin_client):
     integration.refresh_from_db()
     assert integration.secret == "brand-new-secret-0001"
     assert shown_secrets(response) == ["brand-new-secret-0001"]
-    html = admin_client.get(f"/admin/deploys/integration/{integration.pk}/change/").content.decode()
+    html = admin_client.get(f"/admin/integrations/integration/{integration.pk}/change/").content.decode()
     assert "brand-new-secret-0001" not in html
 
 
@@ -132,7 +132,7 @@ def test_generate_a_new_secret(admin_client):
     integration = IntegrationFactory(secret="old-secret", name="GitHub")
 
     response = admin_client.post(
-        f"/admin/deploys/integration/{integration.pk}/change/",
+        f"/admin/integrations/integration/{integration.pk}/change/",
         change_form(integration, generate_secret="on"),
         follow=True,
     )
@@ -147,7 +147,7 @@ def test_pasting_and_generating_at_once_is_an_error(admin_client):
     integration = IntegrationFactory(secret="old-secret", name="GitHub")
 
     response = admin_client.post(
-        f"/admin/deploys/integration/{integration.pk}/change/",
+        f"/admin/integrations/integration/{integration.pk}/change/",
         change_form(integration, secret="pasted-0123456789", generate_secret="on"),
     )
 
@@ -164,7 +164,8 @@ def test_the_history_names_the_secret_field_but_not_its_value(admin_client):
 
     integration = IntegrationFactory(secret="old-secret", name="GitHub")
     admin_client.post(
-        f"/admin/deploys/integration/{integration.pk}/change/", change_form(integration, secret="history-secret-42")
+        f"/admin/integrations/integration/{integration.pk}/change/",
+        change_form(integration, secret="history-secret-42"),
     )
 
     entry = LogEntry.objects.get(object_id=str(integration.pk))
@@ -176,7 +177,7 @@ def test_the_webhook_url_is_absolute_with_a_base_url(admin_client, settings):
     settings.OPSLOG_BASE_URL = "https://opslog.example.com/"
     IntegrationFactory(kind="alertmanager", name="Alertmanager")
 
-    html = admin_client.get("/admin/deploys/integration/").content.decode()
+    html = admin_client.get("/admin/integrations/integration/").content.decode()
 
     assert "https://opslog.example.com/hooks/alertmanager/" in html
 
@@ -196,8 +197,8 @@ def test_the_add_page_is_for_staff_only(client, user):
 def test_the_delivery_admin_lists_and_shows_read_only(admin_client):
     delivery = DeliveryFactory(event="deployment_status", body='{"x": "<script>alert(1)</script>"}')
 
-    listing = admin_client.get("/admin/deploys/delivery/")
-    page = admin_client.get(f"/admin/deploys/delivery/{delivery.pk}/change/")
+    listing = admin_client.get("/admin/integrations/delivery/")
+    page = admin_client.get(f"/admin/integrations/delivery/{delivery.pk}/change/")
 
     assert listing.status_code == 200
     assert "deployment_status" in listing.content.decode()
@@ -207,13 +208,13 @@ def test_the_delivery_admin_lists_and_shows_read_only(admin_client):
     assert "&lt;script&gt;" in html
     # View only: no save button, no add page.
     assert 'name="_save"' not in html
-    assert admin_client.get("/admin/deploys/delivery/add/").status_code == 403
+    assert admin_client.get("/admin/integrations/delivery/add/").status_code == 403
 
 
 def test_the_delivery_admin_refuses_changes(admin_client):
     delivery = DeliveryFactory(event="push")
 
-    response = admin_client.post(f"/admin/deploys/delivery/{delivery.pk}/change/", {"event": "changed"})
+    response = admin_client.post(f"/admin/integrations/delivery/{delivery.pk}/change/", {"event": "changed"})
 
     assert response.status_code == 403
     assert Delivery.objects.get(pk=delivery.pk).event == "push"
@@ -221,7 +222,7 @@ def test_the_delivery_admin_refuses_changes(admin_client):
 
 def test_the_add_page_offers_to_paste_or_generate_even_after_a_change_page(admin_client):
     integration = IntegrationFactory(name="GitHub")
-    admin_client.get(f"/admin/deploys/integration/{integration.pk}/change/")
+    admin_client.get(f"/admin/integrations/integration/{integration.pk}/change/")
 
     html = admin_client.get(ADD_URL).content.decode()
 

@@ -32,9 +32,10 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from config.celery import app
-from deploys.factories import DeliveryFactory, IntegrationFactory
-from deploys.models import Delivery, Deploy, DeployNotification
+from deploys.models import Deploy, DeployNotification
 from deploys.services import DeployInput, deploy_record
+from integrations.factories import DeliveryFactory, IntegrationFactory
+from integrations.models import Delivery
 from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ MUST_NOT_BE_LOST = [
     "deploys.tasks.notify_deploy",
     "deploys.tasks.send_deploy_chat",
     "deploys.tasks.send_deploy_email",
-    "deploys.tasks.process_delivery",
+    "integrations.tasks.process_delivery",
     "postmortems.tasks.send_remediation_reminders",
     "reports.tasks.send_monthly_summary",
 ]
@@ -366,7 +367,7 @@ def test_a_chat_notification_cut_off_by_a_killed_worker_is_sent_once_by_the_next
 def test_a_webhook_delivery_cut_off_by_a_killed_worker_is_processed_once_by_the_next(workers):
     import psycopg
 
-    from deploys.tasks import process_delivery
+    from integrations.tasks import process_delivery
 
     pool, broker = workers
     delivery = DeliveryFactory(
@@ -402,7 +403,7 @@ def test_a_webhook_delivery_cut_off_by_a_killed_worker_is_processed_once_by_the_
         try:
             backend = wait_for(waiting_backend, "the first worker to block on the deploy table")
             [(_, task, _)] = broker.unacked()
-            assert task == "deploys.tasks.process_delivery"
+            assert task == "integrations.tasks.process_delivery"
             pool.kill(first)
         finally:
             blocker.rollback()  # the dead worker's session goes on, finds its client gone, rolls back

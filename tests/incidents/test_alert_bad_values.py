@@ -3,8 +3,8 @@
 import pytest
 
 from alerts.models import Alert
-from deploys.models import Delivery
 from incidents.models import Incident
+from integrations.models import Delivery
 from tests.incidents import alertmanager_payloads as am
 from tests.incidents.test_hooks_alertmanager import integration, post, promoting, web  # noqa: F401 (fixtures)
 

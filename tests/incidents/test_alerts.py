@@ -8,9 +8,10 @@ from django.test import Client
 
 from alerts import selectors
 from alerts.models import Alert
-from deploys.factories import IntegrationFactory, ServiceFactory
+from deploys.factories import ServiceFactory
 from incidents.factories import IncidentFactory
 from incidents.models import Incident
+from integrations.factories import IntegrationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -401,7 +401,7 @@ def test_admin_can_delete_neither_incidents_nor_postmortems(admin_client, incide
         assert not model_admin.has_delete_permission(request)
         assert "delete_selected" not in model_admin.get_actions(request)
     assert admin_client.get(f"/admin/incidents/incident/{incident.pk}/delete/").status_code == 403
-    assert admin_client.get(f"/admin/incidents/postmortem/{postmortem.pk}/delete/").status_code == 403
+    assert admin_client.get(f"/admin/postmortems/postmortem/{postmortem.pk}/delete/").status_code == 403
     response = admin_client.post(
         "/admin/incidents/incident/", {"action": "delete_selected", "_selected_action": [incident.pk], "post": "yes"}
     )

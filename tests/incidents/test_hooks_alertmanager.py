@@ -9,10 +9,11 @@ import pytest
 from django.test import TestCase
 
 from alerts.models import Alert
-from deploys.factories import IntegrationFactory, ServiceFactory
-from deploys.models import Delivery
-from deploys.services import delivery_replay
+from deploys.factories import ServiceFactory
 from incidents.models import Incident
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_replay
 from tests.incidents import alertmanager_payloads as am
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,11 @@ import json
 import pytest
 from django.test import TestCase
 
-from deploys.factories import IntegrationFactory, ServiceFactory
-from deploys.models import Delivery
-from deploys.services import delivery_replay
+from deploys.factories import ServiceFactory
 from incidents.models import Incident, TimelineEntry
+from integrations.factories import IntegrationFactory
+from integrations.models import Delivery
+from integrations.services import delivery_replay
 from tests.incidents import pagerduty_payloads as pd
 
 pytestmark = pytest.mark.django_db

@@ -5,10 +5,11 @@ import datetime as dt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploys.factories import DeliveryFactory, DeployFactory, EnvironmentFactory, IntegrationFactory, ServiceFactory
-from deploys.models import Delivery
+from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
 from incidents.models import Incident
+from integrations.factories import DeliveryFactory, IntegrationFactory
+from integrations.models import Delivery
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,39 @@
+"""Celery tasks for webhook deliveries: process one, queue again the stale, purge the old."""
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from integrations import services
+
+logger = logging.getLogger(__name__)
+
+
+# Late acknowledgement: a worker that dies mid-delivery leaves the message on the broker for the
+# next one; delivery_process is idempotent, so running it again is safe.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def process_delivery(self, delivery_id: int) -> None:
+    result = services.delivery_process(delivery_id=delivery_id)
+    if result is None or not result.retry:
+        return
+    if self.request.is_eager or self.request.retries >= settings.OPSLOG_WEBHOOK_MAX_RETRIES:
+        logger.error("giving up on delivery %s: %s", delivery_id, result.outcome)
+        return
+    countdown = settings.OPSLOG_WEBHOOK_RETRY_DELAY * (2**self.request.retries)
+    raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_WEBHOOK_MAX_RETRIES)
+
+
+@shared_task
+def requeue_stale_deliveries() -> int:
+    """Beat: deliveries still unprocessed after a while (their task was never queued or was lost)
+    are queued again, so a broker outage costs time, never a delivery."""
+    return services.delivery_requeue_stale(older_than=dt.timedelta(minutes=10))
+
+
+@shared_task
+def purge_old_deliveries() -> int:
+    """Beat, daily: finished webhook deliveries older than OPSLOG_DELIVERY_RETENTION_DAYS go."""
+    days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
+    return services.delivery_purge(older_than=dt.timedelta(days=days)) if days else 0

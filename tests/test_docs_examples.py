@@ -1,4 +1,8 @@
-"""The README's curl examples, run as written, in order, in one shell, against a live server."""
+"""The documentation's curl examples, run as written, in order, in one shell, against a live server.
+
+The pages are taken in the order of mkdocs.yml's nav (the API pages, then the Integrations pages),
+and each page's examples in the order they appear: an example may use what an earlier one created.
+"""
 
 import datetime as dt
 import json
@@ -10,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deploys.factories import IntegrationFactory
 from deploys.models import Delivery, Deploy
@@ -17,32 +22,34 @@ from deploys.services import ingest_token_create
 from incidents.models import Alert, Incident
 from incidents.selectors import suspect_deploys
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+MKDOCS = ROOT / "mkdocs.yml"
 MARKER = "@@@ end of example @@@"
 # An example is a ```sh block that runs curl against one of these: the API, the webhooks, Graphite's
 # events path or the Prometheus endpoint.
 EXAMPLE_URL = re.compile(r"http://127\.0\.0\.1:8000/(?:api/|hooks/|events/|metrics)")
-# The integrations the README's webhook examples assume ("## Integrations"), and the variables its
-# examples read their secrets from.
+# The integrations the webhook examples assume (docs/integrations/index.md, "Setting up an
+# integration"), and the variables the examples read their secrets from.
 INTEGRATIONS = {
     "OPSLOG_GITHUB_SECRET": {
         "kind": "github",
-        "secret": "readme-github-secret-0123456789",
+        "secret": "docs-github-secret-0123456789",
         "service_mapping": {"acme/web-app": "web"},
     },
-    "OPSLOG_GITLAB_SECRET": {"kind": "gitlab", "secret": "readme-gitlab-secret-0123456789"},
+    "OPSLOG_GITLAB_SECRET": {"kind": "gitlab", "secret": "docs-gitlab-secret-0123456789"},
     "OPSLOG_PAGERDUTY_SECRET": {
         "kind": "pagerduty",
-        "secret": "readme-pagerduty-secret-0123456789",
+        "secret": "docs-pagerduty-secret-0123456789",
         "service_mapping": {"API Service": "api"},
     },
     "OPSLOG_ALERTMANAGER_SECRET": {
         "kind": "alertmanager",
-        "secret": "readme-alertmanager-secret-0123456789",
+        "secret": "docs-alertmanager-secret-0123456789",
         "options": {"promote_labels": {"severity": "critical"}},
     },
 }
-METRICS_TOKEN = "readme-metrics-token-0123456789"
+METRICS_TOKEN = "docs-metrics-token-0123456789"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,13 +64,37 @@ def is_example(lang: str, body: str) -> bool:
     return lang == "sh" and "curl" in body and EXAMPLE_URL.search(body) is not None
 
 
+class _NavLoader(yaml.SafeLoader):
+    """Reads mkdocs.yml without importing what its `!!python/name:` tags name."""
+
+
+_NavLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
+
+
+def nav_pages(nav=None) -> list[str]:
+    """The Markdown files of mkdocs.yml's nav, in its order (paths relative to docs/)."""
+    if nav is None:
+        nav = yaml.load(MKDOCS.read_text(), Loader=_NavLoader)["nav"]
+    pages = []
+    for item in nav:
+        value = next(iter(item.values())) if isinstance(item, dict) else item
+        pages.extend(nav_pages(value) if isinstance(value, list) else [value])
+    return pages
+
+
+def blocks_of(page: str) -> list[tuple[str, str]]:
+    """Every fenced block of a page as (lang, text), in order."""
+    return re.findall(r"```(\w*)\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
+
+
 def curl_examples():
-    """(shell block, the block right after it as (lang, text)) for each example."""
-    blocks = re.findall(r"```(\w*)\n(.*?)```", README.read_text(), flags=re.S)
+    """(shell block, the block right after it as (lang, text)) for each example, page by page in nav order."""
     examples = []
-    for index, (lang, body) in enumerate(blocks):
-        if is_example(lang, body):
-            examples.append((body, blocks[index + 1] if index + 1 < len(blocks) else ("", "")))
+    for page in nav_pages():
+        blocks = blocks_of(page)
+        for index, (lang, body) in enumerate(blocks):
+            if is_example(lang, body):
+                examples.append((body, blocks[index + 1] if index + 1 < len(blocks) else ("", "")))
     return examples
 
 
@@ -82,7 +113,7 @@ def run_script(live_server, token, bodies, **env):
         env={
             **os.environ,
             "OPSLOG_TOKEN": token.key,
-            "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"readme-{uuid.uuid4().hex}")[1],
+            "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"docs-{uuid.uuid4().hex}")[1],
             **secrets,
             "OPSLOG_METRICS_TOKEN": METRICS_TOKEN,
             **env,
@@ -106,6 +137,17 @@ def the_one(examples, outputs, needle):
     found = [answer for (body, _), answer in zip(examples, outputs) if needle in body]
     assert len(found) == 1, needle
     return found[0]
+
+
+def test_every_page_with_examples_is_in_the_nav():
+    in_nav = set(nav_pages())
+    assert all((DOCS / page).is_file() for page in in_nav), in_nav
+    with_examples = {
+        str(path.relative_to(DOCS))
+        for path in DOCS.rglob("*.md")
+        if any(is_example(lang, body) for lang, body in blocks_of(str(path.relative_to(DOCS))))
+    }
+    assert with_examples and with_examples <= in_nav, with_examples - in_nav
 
 
 def test_there_are_examples_for_each_endpoint():
@@ -244,7 +286,7 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     )
     assert list(suspect_deploys(promoted)) == [github]
 
-    # Deploy markers: the incidents=true example adds the README's incident as the README says.
+    # Deploy markers: the incidents=true example adds the docs' incident as the docs say.
     with_incidents = the_one(examples, outputs, "incidents=true")
     assert with_incidents == [
         *the_one(examples, outputs, "/api/annotations/?from=2010-05-18T00:00:00Z"),
@@ -255,7 +297,7 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
             "data": f"Acknowledged: /incidents/{incident.pk}/",
         },
     ]
-    # Metrics: every line the README shows (but "…") is in the scrape.
+    # Metrics: every line the docs show (but "…") is in the scrape.
     index = next(i for i, (body, _) in enumerate(examples) if "/metrics" in body)
     lang, shown = examples[index][1]
     assert lang == "text"

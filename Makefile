@@ -1,4 +1,4 @@
-# Opslog: `make run` for a demo on this machine, `make test` for the whole suite.
+# Opslog: `make run` for a demo on this machine, `make test` for the whole suite, `make docs` for the docs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format install install-dev migrate demo clean webhook-examples
+.PHONY: run test lint format install install-dev migrate demo clean webhook-examples docs docs-build
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Opslog needs Python 3.11 or newer (found %s); set PYTHON=python3.x" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -58,9 +58,18 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# The documentation site (mkdocs.yml, docs/): served while you edit it, or built strictly into site/ as CI does.
+DOCS_PORT ?= 8001
+
+docs: install-dev
+	$(BIN)/mkdocs serve --dev-addr $(HOST):$(DOCS_PORT)
+
+docs-build: install-dev
+	$(BIN)/mkdocs build --strict
+
 format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache site

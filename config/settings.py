@@ -1,4 +1,4 @@
-"""Opslog settings. Every value comes from the environment; see the README's Configuration section."""
+"""Opslog settings. Every value comes from the environment; see docs/operations/configuration.md."""
 
 from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Per-month rollups of deploys and lead times: a derived cache, never a source of truth.
 
-Every figure is still defined over deploys and commits (../shared/GLOSSARY.md); these tables only
+Every figure is still defined over deploys and commits (docs/metrics.md); these tables only
 let the PostgreSQL report read a few thousand pre-counted rows instead of scanning a million
 deploys. They exist on PostgreSQL only and are kept exact by database triggers on
 `deploys_deploy` and `deploys_deploycommit` (created in reports/migrations/0001_rollup.py), so

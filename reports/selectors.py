@@ -1,4 +1,4 @@
-"""The monthly numbers, exactly as ../shared/GLOSSARY.md defines them.
+"""The monthly numbers, exactly as docs/metrics.md defines them.
 
 Deploy-side figures are SQL aggregates. Durations are seconds, never rounded. Means and medians
 are computed by the database on PostgreSQL (AVG, percentile_cont); SQLite has no percentile

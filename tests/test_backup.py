@@ -1,8 +1,8 @@
-"""The README's PostgreSQL backup and restore, run for real (issue #7, data safety).
+"""The documented PostgreSQL backup and restore (docs/operations/backup.md), run for real (issue #7, data safety).
 
 pg_dump the test database in the custom format, pg_restore it into a scratch database on the same
 server (twice: the second time over the first, which is what `--clean --if-exists` is for), then
-`migrate` and `recompute_lead_times` against the copy as the README says, and compare the counts.
+`migrate` and `recompute_lead_times` against the copy as the docs say, and compare the counts.
 """
 
 import os
@@ -91,7 +91,7 @@ def test_a_custom_format_dump_restores_into_an_empty_database_with_every_row(tmp
     expected = _counts(source)
     assert expected["incidents_incident"] == 3 and expected["deploys_deploy"] == 5 and expected["archived"] == 1
 
-    # As the README writes them: DATABASE_URL-style addresses.
+    # As the docs write them: DATABASE_URL-style addresses.
     _run("pg_dump", "--format=custom", f"--file={dump}", _url(source), env=env)
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{scratch}"')
@@ -102,7 +102,7 @@ def test_a_custom_format_dump_restores_into_an_empty_database_with_every_row(tmp
         _run("pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_url(scratch)}", str(dump), env=env)
         assert _counts(scratch) == expected
 
-        # Then the README's two commands against the restored copy.
+        # Then the docs' two commands against the restored copy.
         app_env = {
             **env,
             "DATABASE_URL": _url(scratch),

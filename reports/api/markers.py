@@ -136,7 +136,7 @@ class AnnotationsView(APIView):
 
 @extend_schema(exclude=True)
 class GraphiteEventsView(AnnotationsView):
-    """/events/get_data: where Grafana's Graphite data source asks for annotations (see the README)."""
+    """/events/get_data: where Grafana's Graphite data source asks for annotations (see docs/integrations/grafana.md)."""
 
     def get(self, request):
         return super().get(request)

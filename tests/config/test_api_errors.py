@@ -22,7 +22,8 @@ from incidents.models import TimelineEntry
 
 pytestmark = pytest.mark.django_db
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+# The docs page that shows how to make an ingest token limited to some services.
+ROLES_AND_TOKENS = Path(__file__).resolve().parents[2] / "docs" / "api" / "roles-and-tokens.md"
 INGEST_REFUSED = {"detail": "An ingest token may only post deploys."}
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
@@ -107,8 +108,8 @@ def test_an_unknown_service_on_an_empty_database_says_there_are_none():
         call_command("create_ingest_token", "web pipeline", "--service", "web")
 
 
-def test_the_readme_example_works_on_the_demo_services(capsys):
-    command = re.search(r'create_ingest_token "web pipeline"(?P<options>[^\n]*)', README.read_text())
+def test_the_docs_example_works_on_the_demo_services(capsys):
+    command = re.search(r'create_ingest_token "web pipeline"(?P<options>[^\n]*)', ROLES_AND_TOKENS.read_text())
     slugs = re.findall(r"--service (\S+)", command["options"])
     assert slugs
     for slug, name, team, ops in DEMO_SERVICES:

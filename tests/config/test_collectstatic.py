@@ -1,5 +1,5 @@
 """`manage.py collectstatic` works with the production storage (hashed names and a manifest), as the
-README's deployment steps and bench/load.py run it: every file a static file refers to is shipped."""
+deployment steps (docs/operations/production.md) and bench/load.py run it: every file a static file refers to is shipped."""
 
 from django.core.management import call_command
 from django.test import override_settings

@@ -4,7 +4,7 @@ import re
 
 # A deploy's message is a line or a paragraph from CI, and it is shown whole on the deploy's page;
 # more is a build log pasted by mistake. 10,000 is what the incidents API keeps a note or a
-# remediation under (incidents.services.MAX_NOTE_LENGTH, MAX_TEXT_LENGTH).
+# remediation under (incidents.services.MAX_NOTE_LENGTH, postmortems.services.MAX_TEXT_LENGTH).
 MAX_DEPLOY_MESSAGE_LENGTH = 10_000
 # A week: a progressive rollout may take hours, even days; more is a mistake of unit (milliseconds
 # sent as seconds) or a timer that never stopped, and would show as "1e+308 seconds".

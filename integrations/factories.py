@@ -18,7 +18,7 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
 
 
 class DeliveryFactory(factory.django.DjangoModelFactory):
-    """A stored webhook delivery, as deploys.services.delivery_receive leaves it (not processed yet)."""
+    """A stored webhook delivery, as integrations.services.delivery_receive leaves it (not processed yet)."""
 
     class Meta:
         model = "integrations.Delivery"

@@ -72,7 +72,7 @@ class PostMortemForm(forms.Form):
         return cleaned
 
     def changes(self) -> dict:
-        """Every editable field, for incidents.services.postmortem_save (it records only real changes)."""
+        """Every editable field, for postmortems.services.postmortem_save (it records only real changes)."""
         return {name: self.cleaned_data[name] for name in POSTMORTEM_EDITABLE}
 
 
@@ -144,7 +144,7 @@ class RemediationForm(forms.Form):
         return cleaned
 
     def changes(self) -> dict:
-        """The service's fields (incidents.services.REMEDIATION_EDITABLE)."""
+        """The service's fields (postmortems.services.REMEDIATION_EDITABLE)."""
         return dict(self.cleaned_data)
 
 

@@ -3,11 +3,11 @@
 Every figure is still defined over deploys and commits (docs/metrics.md); these tables only
 let the PostgreSQL report read a few thousand pre-counted rows instead of scanning a million
 deploys. They exist on PostgreSQL only and are kept exact by database triggers on
-`deploys_deploy` and `deploys_deploycommit` (created in reports/migrations/0001_rollup.py), so
-every write path — the services, `bulk_create`, `queryset.update()`, the admin, raw SQL, `COPY`,
-restores — keeps them right without the deploys app knowing about them. `manage.py
-rebuild_report_rollup` recomputes them from the rows (and switches them to a new reporting time
-zone).
+`deploys_deploy` and `deploys_deploycommit` (SQL in reports/rollup_sql.py, run by
+reports/migrations/0001_rollup.py), so every write path — the services, `bulk_create`,
+`queryset.update()`, the admin, raw SQL, `COPY`, restores — keeps them right without the deploys
+app knowing about them. `manage.py rebuild_report_rollup` recomputes them from the rows (and
+switches them to a new reporting time zone).
 
 Unmanaged: the migration creates the tables with SQL, `flush` and `dumpdata` leave them alone
 (a `TRUNCATE` of deploys empties them through a trigger; a fixture loaded with `loaddata` fills

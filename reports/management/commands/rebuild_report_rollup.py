@@ -2,36 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, connection, transaction
 
-# One statement, so one snapshot: writes going on meanwhile can't make a false difference.
-CHECK = """
-WITH zone AS (SELECT zone FROM reports_rollupzone),
-fresh_deploys AS (
-    SELECT date_trunc('month', deployed_at AT TIME ZONE (SELECT zone FROM zone))::date AS month,
-           service_id, environment_id, deployer,
-           count(*) AS deploys, count(*) FILTER (WHERE status = 'rolled_back') AS rolled_back
-    FROM deploys_deploy WHERE status IN ('succeeded', 'rolled_back')
-    GROUP BY 1, 2, 3, 4
-), kept_deploys AS (
-    SELECT month, service_id, environment_id, deployer, sum(deploys) AS deploys, sum(rolled_back) AS rolled_back
-    FROM reports_deployrollup GROUP BY 1, 2, 3, 4
-    HAVING sum(deploys) <> 0 OR sum(rolled_back) <> 0
-), fresh_leads AS (
-    SELECT date_trunc('month', c.first_delivered_at AT TIME ZONE (SELECT zone FROM zone))::date AS month,
-           d.service_id, reports_lead_bucket(c.lead_seconds) AS bucket, count(*) AS commits
-    FROM deploys_deploycommit c JOIN deploys_deploy d ON d.id = c.deploy_id
-    WHERE c.lead_seconds IS NOT NULL AND c.first_delivered_at IS NOT NULL
-    GROUP BY 1, 2, 3
-), kept_leads AS (
-    SELECT month, service_id, bucket, sum(commits) AS commits
-    FROM reports_leadtimerollup GROUP BY 1, 2, 3 HAVING sum(commits) <> 0
-)
-SELECT (SELECT zone FROM zone),
-       (SELECT count(*) FROM fresh_deploys f FULL JOIN kept_deploys k
-            USING (month, service_id, environment_id, deployer)
-        WHERE f.deploys IS DISTINCT FROM k.deploys OR f.rolled_back IS DISTINCT FROM k.rolled_back),
-       (SELECT count(*) FROM fresh_leads f FULL JOIN kept_leads k USING (month, service_id, bucket)
-        WHERE f.commits IS DISTINCT FROM k.commits)
-"""
+from reports import rollup_sql
 
 
 class Command(BaseCommand):
@@ -65,7 +36,7 @@ class Command(BaseCommand):
                 # The rebuild locks deploys and commits against writes: rather than queue behind a
                 # long write (and make every ingest queue behind it), give up and say so.
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout * 1000)}ms"])
-                cursor.execute("SELECT reports_rollup_rebuild(%s)", [zone])
+                cursor.execute(rollup_sql.REBUILD, [zone])
                 deploy_rows, lead_rows = self._rows(cursor)
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
@@ -77,14 +48,12 @@ class Command(BaseCommand):
 
     @staticmethod
     def _rows(cursor) -> tuple[int, int]:
-        cursor.execute(
-            "SELECT (SELECT count(*) FROM reports_deployrollup), (SELECT count(*) FROM reports_leadtimerollup)"
-        )
+        cursor.execute(rollup_sql.ROW_COUNTS)
         return cursor.fetchone()
 
     def check_rollups(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(CHECK)
+            cursor.execute(rollup_sql.CHECK)
             zone, deploy_keys, lead_keys = cursor.fetchone()
         if zone is None:
             raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")

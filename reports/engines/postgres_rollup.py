@@ -1,0 +1,179 @@
+"""The PostgreSQL rollup engine: deploy counts and lead-time medians off the per-month rollups.
+
+reports_deployrollup and reports_leadtimerollup (reports.models; SQL in reports.rollup_sql) hold a
+few thousand pre-counted rows instead of a million deploys, kept exact by triggers. Valid only
+when the rollups are bucketed in the reporting time zone (in another, months would start at other
+instants): reports.selectors checks that before choosing this engine. Incidents have no rollup.
+"""
+
+import logging
+from dataclasses import replace
+
+from django.db import connection
+from django.db.models import F
+
+from deploys.models import Deploy
+from incidents.models import IncidentDeploy
+from reports.engines.results import DeployCounts, DeployFigures, LeadMedians
+from reports.engines.rows import deploy_links
+from reports.engines.scope import Filters, Span
+
+logger = logging.getLogger(__name__)
+
+
+def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
+    """Counted deploys, deployers, rolled-back, causing and remediating deploys per period, and the
+    range's distinct deployers (2 queries).
+
+    Deploys, rolled back and distinct deployers per period, and distinct deployers over the range
+    (the grouping set without the period), from reports_deployrollup; causing and remediating
+    deploys from the link table, which is small.
+    """
+    conditions, params = _service_filter_sql(filters, "s")
+    if filters.environments:
+        conditions += " AND e.slug = ANY(%s)"
+        params.append(list(filters.environments))
+    starts = list(span.starts)
+    periods = [DeployCounts()] * len(starts)
+    deployers = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH rows AS (
+                    SELECT width_bucket(r.month, %s::date[]) AS period, r.deployer, r.deploys, r.rolled_back
+                    FROM reports_deployrollup r
+                    JOIN deploys_environment e ON e.id = r.environment_id
+                    JOIN deploys_service s ON s.id = r.service_id
+                    WHERE r.month >= %s AND r.month < %s AND e.is_production {conditions}
+                )
+                SELECT g.period, sum(g.deploys)::bigint, count(*), sum(g.rolled_back)::bigint
+                FROM (SELECT period, deployer, sum(deploys) AS deploys, sum(rolled_back) AS rolled_back
+                      FROM rows GROUP BY GROUPING SETS ((period, deployer), (deployer))
+                      HAVING sum(deploys) > 0) AS g
+                GROUP BY g.period""",
+            [starts, span.starts[0], span.ends[-1], *params],
+        )
+        for index, count, period_deployers, rolled_back in cursor.fetchall():
+            if index is None:
+                deployers = period_deployers
+            else:
+                periods[index - 1] = DeployCounts(deploys=count, deployers=period_deployers, rolled_back=rolled_back)
+
+    cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
+    links = (
+        deploy_links(filters=filters, span=span)
+        .annotate(at=F("deploy__deployed_at"), deploy_status=F("deploy__status"))
+        .values("deploy_id", "relation", "at", "deploy_status")
+        .order_by()
+    )
+    sql, link_params = links.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # A deploy that caused two incidents counts once; a rolled-back one is already a failure.
+        cursor.execute(
+            f"""SELECT width_bucket(x.at, %s::timestamptz[]),
+                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s AND x.deploy_status <> %s),
+                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s)
+                FROM ({sql}) AS x GROUP BY 1""",
+            [span.start_instants, cause, Deploy.Status.ROLLED_BACK, remediation, *link_params],
+        )
+        for index, caused, rework in cursor.fetchall():
+            periods[index - 1] = replace(periods[index - 1], caused=caused, rework=rework)
+    return DeployFigures(periods=tuple(periods), deployers=deployers)
+
+
+def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
+    """Exact lead-time medians per period and over the range, in one query; None when the rollup
+    has drifted from the commits.
+
+    reports_leadtimerollup counts first deliveries per month and lead-time bucket; its running
+    sums say which bucket holds each middle value (the two ranks percentile_cont interpolates
+    between) and at which offset. Only that bucket's values are then read, off
+    reports_commit_lead_bucket_idx (a short range scan of one bucket and period), sorted and the
+    one value taken. The last bounds are the whole range's (the grouping set without the period).
+
+    Not for a filter on environments: "first reaches production" among the chosen environments
+    only isn't the kept first delivery. None when the rollup promises a value the commits don't
+    have: it has drifted (rows loaded with triggers off, e.g. `pg_restore --disable-triggers`); the
+    caller then reads the lead times the slow way, and `rebuild_report_rollup` mends it.
+    """
+    conditions, params = _service_filter_sql(filters, "s")
+    values_join = values_condition = ""
+    values_params = []
+    if conditions:
+        values_join = "JOIN deploys_deploy d ON d.id = c.deploy_id"
+        values_condition = f"AND d.service_id IN (SELECT s.id FROM deploys_service s WHERE true {conditions})"
+        values_params = params
+    starts = list(span.starts)
+    whole = len(starts) + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH rows AS (
+                    SELECT width_bucket(r.month, %s::date[]) AS period, r.bucket, r.commits
+                    FROM reports_leadtimerollup r JOIN deploys_service s ON s.id = r.service_id
+                    WHERE r.month >= %s AND r.month < %s {conditions}
+                ), counts AS (
+                    SELECT coalesce(period, %s) AS period, bucket, sum(commits)::bigint AS n
+                    FROM rows GROUP BY GROUPING SETS ((period, bucket), (bucket))
+                    HAVING sum(commits) > 0
+                ), running AS (
+                    SELECT period, bucket, n,
+                           (sum(n) OVER (PARTITION BY period ORDER BY bucket))::bigint - n AS below,
+                           (sum(n) OVER (PARTITION BY period))::bigint AS total
+                    FROM counts
+                ), targets AS (
+                    -- 0-based ranks of the middle value(s): equal for an odd count.
+                    SELECT DISTINCT r.period, r.total, k.rank, r.bucket, k.rank - r.below AS skip
+                    FROM running r CROSS JOIN LATERAL (VALUES ((r.total - 1) / 2), (r.total / 2)) AS k(rank)
+                    WHERE k.rank >= r.below AND k.rank < r.below + r.n
+                )
+                SELECT t.period, t.total, t.rank, v.lead
+                FROM targets t
+                JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, period)
+                  ON b.period = t.period
+                LEFT JOIN LATERAL (
+                    SELECT c.lead_seconds AS lead
+                    FROM deploys_deploycommit c {values_join}
+                    WHERE c.lead_seconds IS NOT NULL AND reports_lead_bucket(c.lead_seconds) = t.bucket
+                      AND c.first_delivered_at >= b.since AND c.first_delivered_at < b.until {values_condition}
+                    ORDER BY c.lead_seconds OFFSET t.skip LIMIT 1
+                ) AS v ON true""",
+            [
+                starts,
+                span.starts[0],
+                span.ends[-1],
+                *params,
+                whole,
+                [*span.start_instants, span.since],
+                [*span.end_instants, span.until],
+                *values_params,
+            ],
+        )
+        middles: dict[int, dict[int, float]] = {}
+        counts: dict[int, int] = {}
+        for index, total, rank, lead in cursor.fetchall():
+            middles.setdefault(index, {})[rank] = lead
+            counts[index] = total
+    if any(
+        values.get((counts[index] - 1) // 2) is None or values.get(counts[index] // 2) is None
+        for index, values in middles.items()
+    ):
+        logger.warning("report: the lead-time rollup disagrees with the commits; run rebuild_report_rollup")
+        return None
+    medians: list[float | None] = [None] * whole
+    for index, values in middles.items():
+        total = counts[index]
+        lower, upper = values[(total - 1) // 2], values[total // 2]
+        # percentile_cont's interpolation, to the bit: lower + 0.5 * (upper - lower).
+        medians[index - 1] = lower if total % 2 else lower + (upper - lower) * 0.5
+    return LeadMedians(periods=tuple(medians[:-1]), total=medians[-1])
+
+
+def _service_filter_sql(filters: Filters, alias: str) -> tuple[str, list]:
+    """SQL conditions on the service table (aliased `alias`) for the service and team filters."""
+    sql, params = "", []
+    if filters.services:
+        sql += f" AND {alias}.slug = ANY(%s)"
+        params.append(list(filters.services))
+    if filters.teams:
+        sql += f" AND {alias}.dev_team = ANY(%s)"
+        params.append(list(filters.teams))
+    return sql, params

@@ -1,0 +1,156 @@
+"""The rows each figure counts, as querysets and expressions shared by the engines."""
+
+import datetime as dt
+
+from django.db.models import Avg, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
+from django.db.models.aggregates import Aggregate
+
+from deploys.models import Deploy, DeployCommit, Service
+from incidents.models import Incident, IncidentDeploy
+from reports.engines.scope import Filters, Span
+
+COUNTED_STATUSES = list(Deploy.COUNTED_STATUSES)
+
+# (prefix, from, to): the incident durations, each the seconds from one timestamp to the other.
+INCIDENT_DURATIONS = [
+    ("mttd", "started_at", "detected_at"),
+    ("mttr", "detected_at", "resolved_at"),
+    ("ttr", "started_at", "resolved_at"),
+]
+
+
+def counted_deploy_q(
+    *,
+    filters: Filters,
+    since: dt.datetime,
+    until: dt.datetime,
+    prefix: str = "",
+    environment_ids: list[int] | None = None,
+) -> Q:
+    """The condition on a deploy (reached through `prefix`, e.g. "deploy__") that makes it counted.
+
+    `environment_ids`, when given, are the counted environments' ids, looked up beforehand so a
+    scan of many deploys needs no join to the environment table.
+    """
+    conditions = {
+        "status__in": COUNTED_STATUSES,
+        "deployed_at__gte": since,
+        "deployed_at__lt": until,
+    }
+    if environment_ids is not None:
+        conditions["environment_id__in"] = environment_ids
+    else:
+        conditions["environment__is_production"] = True
+        if filters.environments:
+            conditions["environment__slug__in"] = filters.environments
+    if filters.services:
+        conditions["service__slug__in"] = filters.services
+    if filters.teams:
+        conditions["service__dev_team__in"] = filters.teams
+    return Q(**{prefix + name: value for name, value in conditions.items()})
+
+
+def counted_deploys(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Deploy]:
+    """Production deploys that went live (succeeded or rolled back) in [since, until)."""
+    return Deploy.objects.filter(counted_deploy_q(filters=filters, since=since, until=until))
+
+
+def counted_incidents(filters: Filters, since: dt.datetime, until: dt.datetime) -> QuerySet[Incident]:
+    """Incidents whose impact started in [since, until), archived ones left out (filed by mistake or twice)."""
+    qs = Incident.objects.filter(started_at__gte=since, started_at__lt=until, archived_at__isnull=True)
+    if filters.severities:
+        qs = qs.filter(severity__in=filters.severities)
+    service_match = Q()
+    if filters.services:
+        service_match &= Q(slug__in=filters.services)
+    if filters.teams:
+        service_match &= Q(dev_team__in=filters.teams)
+    if filters.services or filters.teams:
+        # Exists, not a join: an incident affecting two matching services counts once.
+        qs = qs.filter(Exists(Service.objects.filter(service_match, incidents=OuterRef("pk"))))
+    return qs
+
+
+def deploy_links(*, filters: Filters, span: Span) -> QuerySet[IncidentDeploy]:
+    """Links (cause or remediation) from the span's counted deploys to incidents not archived."""
+    return IncidentDeploy.objects.filter(
+        counted_deploy_q(filters=filters, since=span.since, until=span.until, prefix="deploy__"),
+        incident__archived_at__isnull=True,
+    )
+
+
+def incident_count_aggregates() -> dict:
+    """The incident counts, as aggregates over counted_incidents annotated `related`
+    (is_deploy_related)."""
+    return dict(
+        incidents=Count("id"),
+        deploy_related_incidents=Count("id", filter=Q(related=True)),
+        unresolved_incidents=Count("id", filter=Q(resolved_at__isnull=True)),
+    )
+
+
+def is_deploy_related() -> Exists:
+    """On an incident: it has ≥ 1 causing deploy."""
+    return Exists(IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE))
+
+
+class Epoch(Func):
+    """Seconds between two timestamps, as a float (PostgreSQL)."""
+
+    template = "EXTRACT(EPOCH FROM (%(expressions)s))"
+    arg_joiner = " - "
+    output_field = FloatField()
+
+
+class Median(Aggregate):
+    """percentile_cont(0.5): the median, interpolated between the two middle values (PostgreSQL)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def duration_aggregates(prefix: str, start: str, end: str) -> dict:
+    """`{prefix}_mean` and `{prefix}_median` of `end − start` in seconds over the rows having both
+    (PostgreSQL); None where none has."""
+    seconds = Epoch(F(end), F(start))
+    present = Q(**{f"{start}__isnull": False, f"{end}__isnull": False})
+    return {
+        f"{prefix}_mean": Avg(seconds, filter=present),
+        f"{prefix}_median": Median(seconds, filter=present),
+    }
+
+
+def first_production_commits(*, filters: Filters, span: Span, postgres: bool) -> QuerySet[DeployCommit]:
+    """Commits that reached production for the first time in the span's counted deploys, with a
+    positive lead time; annotated `delivered` (the deploy's time) and `lead` (seconds; computed by
+    the database where it isn't stored, so only when `postgres`)."""
+    since, until = span.since, span.until
+    if not filters.environments:
+        # deploys.services keeps the first delivery of each sha, and its lead, on the commit row.
+        qs = DeployCommit.objects.filter(
+            first_delivered_at__gte=since, first_delivered_at__lt=until, lead_seconds__isnull=False
+        )
+        if filters.services:
+            qs = qs.filter(deploy__service__slug__in=filters.services)
+        if filters.teams:
+            qs = qs.filter(deploy__service__dev_team__in=filters.teams)
+        return qs.annotate(delivered=F("first_delivered_at"), lead=F("lead_seconds"))
+
+    # "First" among the chosen environments only: computed here, with an anti-join.
+    # Through the join, not `deploy__in=<subquery>`: SQLite's planner would scan every deploy per commit.
+    counted = Q(deploy__environment__is_production=True, deploy__status__in=COUNTED_STATUSES)
+    counted &= Q(deploy__environment__slug__in=filters.environments)
+    earlier = DeployCommit.objects.filter(counted, sha=OuterRef("sha")).filter(
+        Q(deploy__deployed_at__lt=OuterRef("deploy__deployed_at"))
+        | Q(deploy__deployed_at=OuterRef("deploy__deployed_at"), deploy_id__lt=OuterRef("deploy_id"))
+    )
+    qs = (
+        DeployCommit.objects.filter(deploy__in=counted_deploys(filters, since, until), authored_at__isnull=False)
+        .filter(authored_at__lt=F("deploy__deployed_at"))
+        .exclude(Exists(earlier))
+        .annotate(delivered=F("deploy__deployed_at"))
+    )
+    if postgres:
+        qs = qs.annotate(lead=Epoch(F("deploy__deployed_at"), F("authored_at")))
+    return qs

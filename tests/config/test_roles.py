@@ -26,6 +26,7 @@ from deploys.services import ingest_token_create, ingest_token_revoke
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from incidents.models import Incident
 from postmortems.factories import RemediationFactory
+from tests.support.incidents import incident_edit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -113,10 +114,8 @@ def _incident_form(w: World) -> dict:
 
 
 def _incident_edit_form(w: World) -> dict:
-    """The edit form as posted back with only the title changed (tests/incidents/test_views.py)."""
-    from tests.incidents.test_views import _edit_data
-
-    return _edit_data(w.incident, title="Renamed")
+    """The edit form as posted back with only the title changed."""
+    return incident_edit_data(w.incident, title="Renamed")
 
 
 def _change_form(w: World) -> dict:

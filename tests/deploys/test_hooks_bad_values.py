@@ -13,8 +13,8 @@ from deploys.factories import DeliveryFactory, IntegrationFactory
 from deploys.models import Delivery, Deploy
 from deploys.services import CommitInput, DeployInput, delivery_process, deploy_record_from_hook
 from deploys.webhooks import DeliveryRejected
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, derive
-from tests.deploys.hooks_support import github_headers, post, post_gitlab
+from tests.support.hooks import github_headers, post, post_gitlab
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT, derive
 
 pytestmark = pytest.mark.django_db
 

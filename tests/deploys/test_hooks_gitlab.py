@@ -8,8 +8,8 @@ import pytest
 from deploys.factories import IntegrationFactory
 from deploys.models import Delivery, Deploy, PushedCommit
 from deploys.services import delivery_replay
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, PUSH, PUSH_EVENT, derive
-from tests.deploys.hooks_support import SECRET, post_gitlab
+from tests.support.hooks import SECRET, post_gitlab
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT, PUSH, PUSH_EVENT, derive
 
 pytestmark = pytest.mark.django_db
 

@@ -35,7 +35,7 @@ from config.celery import app
 from deploys.factories import DeliveryFactory, IntegrationFactory
 from deploys.models import Delivery, Deploy, DeployNotification
 from deploys.services import DeployInput, deploy_record
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VISIBILITY_TIMEOUT = 5  # seconds, for the workers started here

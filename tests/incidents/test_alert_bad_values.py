@@ -5,8 +5,8 @@ import pytest
 from alerts.models import Alert
 from deploys.models import Delivery
 from incidents.models import Incident
-from tests.incidents import alertmanager_payloads as am
 from tests.incidents.test_hooks_alertmanager import integration, post, promoting, web  # noqa: F401 (fixtures)
+from tests.support.payloads import alertmanager as am
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,8 @@ from deploys.factories import IntegrationFactory, ServiceFactory
 from deploys.models import Delivery
 from deploys.services import delivery_replay
 from incidents.models import Incident
-from tests.incidents import alertmanager_payloads as am
+from tests.support.concurrency import at_once
+from tests.support.payloads import alertmanager as am
 
 pytestmark = pytest.mark.django_db
 
@@ -290,13 +291,8 @@ def test_garbage_never_makes_a_500(client, integration, body):
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_replicas_sending_the_same_alert_at_once_make_one_alert_and_one_incident(live_server, web):
-    import threading
-
     import requests
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     IntegrationFactory(kind="alertmanager", options={"promote_labels": {"severity": "critical"}})
     replicas = 8
     # Each replica of an Alertmanager cluster names itself in externalURL: eight different deliveries.
@@ -305,25 +301,18 @@ def test_replicas_sending_the_same_alert_at_once_make_one_alert_and_one_incident
         payload = am.notification([am.alert()])
         payload["externalURL"] = f"http://alertmanager-{n}.example.org:9093"
         bodies.append(json.dumps(payload).encode())
-    barrier = threading.Barrier(replicas)
-    statuses = [None] * replicas
 
     def send(index):
         session = requests.Session()
-        barrier.wait()
         response = session.post(
             f"{live_server.url}/hooks/alertmanager/",
             data=bodies[index],
             timeout=30,
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
         )
-        statuses[index] = response.status_code
+        return response.status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(replicas)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once(replicas, send)
 
     assert statuses == [202] * replicas
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["processed"] * replicas

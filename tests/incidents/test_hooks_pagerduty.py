@@ -13,7 +13,7 @@ from deploys.factories import IntegrationFactory, ServiceFactory
 from deploys.models import Delivery
 from deploys.services import delivery_replay
 from incidents.models import Incident, TimelineEntry
-from tests.incidents import pagerduty_payloads as pd
+from tests.support.payloads import pagerduty as pd
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from incidents.models import IncidentDeploy
 from postmortems import services
 from postmortems.factories import RemediationFactory
 from reports.selectors import Filters, monthly_report
-from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from postmortems import services as postmortem_services
 from postmortems.factories import RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
 from postmortems.services import EditConflict
-from tests.roles import responder
+from tests.support.roles import responder
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,6 @@ import datetime as dt
 import html as html_lib
 import json
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -18,8 +17,8 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory, Timeline
 from postmortems import blame, selectors, services
 from postmortems.factories import RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
-from tests.incidents.test_markdown import VECTORS
-from tests.roles import responder
+from tests.support.roles import responder
+from tests.support.xss import VECTORS, XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
@@ -85,51 +84,6 @@ def _messages(response) -> list[str]:
 
 def _text(html: str) -> str:
     return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
-
-
-class _LiveMarkup(HTMLParser):
-    """Collects markup that could run script: a <script> that is neither a static file nor
-    json_script data, event handler attributes, style attributes, javascript:/vbscript:/data: URLs,
-    and elements that have no business in these pages."""
-
-    URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "xlink:href", "poster", "background"}
-    FORBIDDEN = {"iframe", "object", "embed", "base", "svg", "math", "style", "frame", "frameset", "applet"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.problems: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        values = dict(attrs)
-        if tag == "script" and not (
-            (values.get("src") or "").startswith("/static/") or values.get("type") == "application/json"
-        ):
-            self.problems.append(f"<script {attrs}>")
-        if tag in self.FORBIDDEN:
-            self.problems.append(f"<{tag}>")
-        if tag == "meta" and "http-equiv" in values:
-            self.problems.append("<meta http-equiv>")
-        if tag == "link" and not (values.get("href") or "").startswith("/static/"):
-            self.problems.append(f"<link {attrs}>")
-        for name, value in attrs:
-            if name.startswith("on") or name == "style":
-                self.problems.append(f"<{tag} {name}={value!r}>")
-            if name in self.URL_ATTRIBUTES and value:
-                squeezed = re.sub(r"[\x00-\x20]", "", value).lower()
-                if squeezed.startswith(("javascript:", "vbscript:", "data:")):
-                    self.problems.append(f"<{tag} {name}={value!r}>")
-
-    handle_startendtag = handle_starttag
-
-
-def assert_no_live_script(html: str) -> None:
-    parser = _LiveMarkup()
-    parser.feed(html)
-    parser.close()
-    assert not parser.problems, parser.problems
-
-
-XSS = "\n\n".join(VECTORS)
 
 
 # --- Access ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import re
 import threading
 
 import pytest
-import requests
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.http import Http404
@@ -16,6 +15,7 @@ from django.http import Http404
 from postmortems import services
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import PostMortem, Remediation
+from tests.support.concurrency import api_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -287,30 +287,9 @@ def test_deleting_a_done_one_from_the_page_is_refused_with_a_message(logged_in):
 # --- Two requests at once (PostgreSQL) ----------------------------------------------------------
 
 
-def _patch_all_at_once(requests_, token):
-    barrier = threading.Barrier(len(requests_))
-    results = [None] * len(requests_)
-
-    def send(index):
-        url, body = requests_[index]
-        session = requests.Session()
-        barrier.wait()
-        response = session.patch(url, json=body, headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        results[index] = (response.status_code, response.json())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests_))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, token):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     # Several post-mortems at once, so that a missing lock shows on most runs, not on some.
     published = [_published("open", "open") for _ in range(10)]
     requests_ = [
@@ -319,7 +298,7 @@ def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, t
         for remediation in remediations
     ]
 
-    results = _patch_all_at_once(requests_, token)
+    results = api_at_once("PATCH", requests_, token)
 
     for index, (postmortem, _) in enumerate(published):
         pair = results[2 * index : 2 * index + 2]
@@ -331,8 +310,6 @@ def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, t
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_drop_waits_for_the_other_drop_to_commit_and_is_then_refused():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     # Deterministic, unlike the race above: the first drop holds its transaction open until the
     # second has finished or 2 s have passed. With the post-mortem's row locked the second waits,
     # then sees the first committed; without, it would see the first still open and save too.

@@ -11,8 +11,8 @@ from django.utils import timezone
 from deploys.factories import ServiceFactory
 from incidents.factories import IncidentFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
-from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
-from tests.roles import responder
+from tests.support.roles import responder
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from tests.support.incidents import incident_edit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -33,31 +34,6 @@ def _field_errors(html: str, field: str) -> str:
     """The text of the error list rendered next to `field` ('' when there is none)."""
     match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
     return html_lib.unescape(re.sub(r"<[^>]+>", " ", match.group(1))) if match else ""
-
-
-def _edit_data(incident: Incident, **overrides) -> dict:
-    """What the edit form posts back when nothing is touched, plus `overrides`."""
-
-    def local(value):
-        return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
-
-    data = {
-        "title": incident.title,
-        "severity": str(incident.severity),
-        "services": [s.slug for s in incident.services.all()],
-        "summary": incident.summary,
-        "started_at": local(incident.started_at),
-        "detected_by": incident.detected_by,
-        "detection_source": incident.detection_source,
-        "detected_at": local(incident.detected_at),
-        "acknowledged_at": local(incident.acknowledged_at),
-        "mitigated_at": local(incident.mitigated_at),
-        "resolved_at": local(incident.resolved_at),
-        "commander": incident.commander,
-        "participants": ", ".join(incident.participants),
-    }
-    data.update(overrides)
-    return data
 
 
 # --- Access ---------------------------------------------------------------------------------
@@ -400,7 +376,7 @@ def test_an_edit_records_old_and_new_values_in_the_timeline(logged_in, user):
 
     response = logged_in.post(
         f"/incidents/{incident.pk}/edit/",
-        _edit_data(incident, severity="1", services=["web", "api"], resolved_at="2024-07-01T11:00:00"),
+        incident_edit_data(incident, severity="1", services=["web", "api"], resolved_at="2024-07-01T11:00:00"),
     )
 
     assert response.status_code == 302
@@ -428,7 +404,7 @@ def test_an_edit_that_changes_nothing_records_nothing(logged_in):
         services=[ServiceFactory(slug="web")],
     )
 
-    data = _edit_data(incident, summary="Line one\r\nline two")
+    data = incident_edit_data(incident, summary="Line one\r\nline two")
     response = logged_in.post(f"/incidents/{incident.pk}/edit/", data)
 
     assert response.status_code == 302
@@ -450,7 +426,9 @@ def test_an_out_of_order_edit_shows_the_error_next_to_the_field_and_saves_nothin
         started_at=dt.datetime(2024, 7, 1, 8, 0, tzinfo=UTC), detected_at=dt.datetime(2024, 7, 1, 8, 5, tzinfo=UTC)
     )
 
-    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data(incident, title="Renamed", **values))
+    response = logged_in.post(
+        f"/incidents/{incident.pk}/edit/", incident_edit_data(incident, title="Renamed", **values)
+    )
 
     assert response.status_code == 200
     assert "can't be before" in _field_errors(response.content.decode(), field)

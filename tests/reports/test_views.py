@@ -12,7 +12,8 @@ from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
 from reports.selectors import Filters
 from reports.views import drilldown
-from tests.reports.test_api import at, build_march
+from tests.support.reports import build_march
+from tests.support.times import at
 
 pytestmark = pytest.mark.django_db
 

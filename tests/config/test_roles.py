@@ -418,8 +418,8 @@ READS = {
 }
 
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),
-# the session's own logout, webhooks (signatures: tests/deploys/test_hooks*.py,
-# tests/incidents/test_hooks_*.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
+# the session's own logout, webhooks (signatures: tests/integrations/test_hooks.py, tests/deploys/test_hooks_*.py,
+# tests/incidents/test_hooks_pagerduty.py, tests/alerts/test_hooks.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
 OUTSIDE_ROLES = {"healthz", "login", "logout", "hooks:receive", "markers:metrics"}
 
 

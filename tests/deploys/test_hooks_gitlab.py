@@ -1,4 +1,4 @@
-"""GitLab webhooks on the payloads GitLab documents (tests/deploys/gitlab_payloads.py), through the
+"""GitLab webhooks on the payloads GitLab documents (tests/support/payloads/gitlab.py), through the
 full path: HTTP POST with X-Gitlab-Token → stored Delivery → Celery task (in-process) → records."""
 
 import datetime as dt

@@ -1,5 +1,5 @@
 """PagerDuty webhooks v3 through the full path: signed HTTP POST → stored Delivery → Celery task
-(in-process here) → incidents. Payloads follow PagerDuty's documentation (pagerduty_payloads)."""
+(in-process here) → incidents. Payloads follow PagerDuty's documentation (tests/support/payloads/pagerduty.py)."""
 
 import datetime as dt
 import hashlib

@@ -178,7 +178,9 @@ def test_wont_do_remediations_dont_count(started):
 
 def test_after_publishing_a_remediation_can_still_be_dropped_with_a_reason(started):
     remediation = RemediationFactory(postmortem=started)
-    RemediationFactory(postmortem=started)  # one that will be done remains (tests/incidents/test_remediation_rules.py)
+    RemediationFactory(
+        postmortem=started
+    )  # one that will be done remains (tests/postmortems/test_remediation_rules.py)
     postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     postmortem_services.remediation_update(

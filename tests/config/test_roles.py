@@ -6,11 +6,13 @@ ship without saying who may use it.
 """
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -759,3 +761,18 @@ def test_the_admin_makes_a_token_limited_to_services(admin_client, db):
     assert list(token.services.all()) == [web]
     key = re.search(r"\b(oli_\S+)", " ".join(str(m) for m in response.context["messages"])).group(1)
     assert _post_deploy(key).status_code == 201
+
+
+# --- set_role's wording ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "said"), [("admin", "an admin"), ("responder", "a responder"), ("viewer", "a viewer")]
+)
+def test_set_role_says_the_role_with_the_right_article(django_user_model, role, said):
+    django_user_model.objects.create_user(username="adam")
+    out = io.StringIO()
+
+    call_command("set_role", "adam", role, stdout=out)
+
+    assert out.getvalue() == f"adam is now {said}.\n"

@@ -10,7 +10,9 @@ from django.utils import timezone
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from postmortems import services as postmortem_services
 from tests.support.incidents import incident_edit_data
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
@@ -904,3 +906,47 @@ def test_times_in_the_hour_repeated_by_dst_can_be_filed_and_left_alone(logged_in
     assert filed.status_code == 302
     new = Incident.objects.get(title="Night trouble")
     assert new.started_at == dt.datetime(2025, 10, 26, 0, 30, tzinfo=UTC)  # the first 02:30
+
+
+# --- Timeline notes -------------------------------------------------------------------------------
+
+
+def test_a_note_is_rendered_as_sanitized_markdown_on_the_incident_page(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text="Rolled back **web** to 41.\n\n<script>alert(1)</script>")
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert "Rolled back <strong>web</strong> to 41." in html
+    assert "**web**" not in html
+    assert "<script>alert" not in html
+
+
+def test_a_note_renders_the_same_on_the_incident_page_and_in_the_postmortem_timeline(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text="Paged *the DBA*.")
+    postmortem_services.postmortem_start(incident=incident)
+
+    incident_page = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+    postmortem_page = logged_in.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "Paged <em>the DBA</em>." in incident_page
+    assert "Paged <em>the DBA</em>." in postmortem_page
+
+
+def test_no_xss_vector_in_a_note_runs_on_the_incident_page(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text=XSS)
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert_no_live_script(html)
+
+
+def test_entries_other_than_notes_stay_plain_text(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, kind="edit", text="Title: **old** → new")
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert "Title: **old** → new" in html

@@ -1037,3 +1037,45 @@ def test_the_xss_checker_finds_live_markup():
         with pytest.raises(AssertionError):
             assert_no_live_script(bad)
     assert_no_live_script("<textarea>&lt;script&gt;alert(1)&lt;/script&gt;</textarea>")
+
+
+# --- The start page by role, and history without difflib's links ----------------------------------
+
+
+def test_a_viewer_is_told_there_is_no_postmortem_not_how_to_start_one(client, viewer):
+    incident = IncidentFactory()
+    client.force_login(viewer)
+
+    html = client.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "No post-mortem yet." in html
+    assert "The draft starts with" not in html and "Start the post-mortem" not in html
+
+
+def test_a_responder_is_shown_how_to_start_the_postmortem(logged_in):
+    incident = IncidentFactory()
+
+    html = logged_in.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "The draft starts with the incident's timeline" in html
+    assert ">Start the post-mortem</button>" in html
+
+
+def test_the_compare_view_has_no_difflib_navigation_links(logged_in):
+    postmortem, _ = services.postmortem_start(incident=IncidentFactory())
+    postmortem = services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "One.\nTwo.\nThree.\nFour.\nFive.\nSix.\nSeven."}, base_version=1
+    )
+    services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "One.\nTWO.\nThree.\nFour.\nFive.\nSix.\nSEVEN."}, base_version=2
+    )
+
+    html = logged_in.get(f"/incidents/{postmortem.incident_id}/postmortem/history/?a=2&b=3").content.decode()
+
+    table = re.search(r'<table class="diff".*?</table>', html, re.S).group(0)
+    assert "TWO." in table and "SEVEN." in table
+    assert 'href="#difflib_chg' not in html
+    assert "diff_next" not in table
+    # Two cells a side, line number and text, in every row.
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    assert rows and all(row.count("<td") == 4 for row in rows[1:])

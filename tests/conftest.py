@@ -12,14 +12,17 @@ def pytest_runtest_logreport(report):
         _skipped.append(report.nodeid)
 
 
-def pytest_runtest_setup(item):
-    # @pytest.mark.postgres_only(reason=...): skipped on any other database (CI's second pass runs it).
-    marker = item.get_closest_marker("postgres_only")
-    if marker is not None:
-        from django.db import connection
+def pytest_collection_modifyitems(items):
+    # @pytest.mark.postgres_only(reason=...): skipped on any other database (CI's second pass runs them).
+    from django.db import connection
 
-        if connection.vendor != "postgresql":
-            pytest.skip(marker.kwargs.get("reason", "needs PostgreSQL's real concurrency (CI's second pass runs it)"))
+    if connection.vendor == "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason", "needs PostgreSQL's real concurrency (CI's second pass runs it)")
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -24,7 +24,7 @@ from postmortems import services as postmortem_services
 pytestmark = [
     # Committed rows: pg_dump reads them from its own connection.
     pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres_only,
+    pytest.mark.postgres_only(reason="backs up PostgreSQL (CI's second pass runs it)"),
 ]
 
 TABLES = [
@@ -39,9 +39,7 @@ TABLES = [
 
 
 @pytest.fixture(autouse=True)
-def _postgres_with_client_tools():
-    if connection.vendor != "postgresql":
-        pytest.skip("backs up PostgreSQL (CI's second pass runs it)")
+def _client_tools():
     missing = [tool for tool in ("pg_dump", "pg_restore") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed (postgresql-client)")

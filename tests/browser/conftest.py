@@ -64,13 +64,6 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def browser_user(django_user_model):
-    from tests.roles import responder
+    from tests.support.roles import responder
 
     return responder(django_user_model.objects.create_user(username="oncall", password="correct-horse-battery"))
-
-
-def log_in(page, live_server, user, password="correct-horse-battery", next_path="/"):
-    page.goto(f"{live_server.url}{next_path}")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()

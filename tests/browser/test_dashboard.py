@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
 from incidents.models import Incident, IncidentDeploy
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

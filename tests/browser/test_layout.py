@@ -17,7 +17,7 @@ from config.roles import ADMIN, role_set
 from deploys.factories import ChangeRecordFactory, DeployCommitFactory, DeployFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from incidents import services
 from postmortems import blame
 from postmortems import services as postmortem_services
 from postmortems.models import PostMortem, Remediation
-from tests.browser.conftest import log_in
+from tests.support.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,11 +6,13 @@ ship without saying who may use it.
 """
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -27,6 +29,7 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory
 from incidents.models import Incident
 from integrations.factories import DeliveryFactory
 from postmortems.factories import RemediationFactory
+from tests.support.incidents import incident_edit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -114,10 +117,8 @@ def _incident_form(w: World) -> dict:
 
 
 def _incident_edit_form(w: World) -> dict:
-    """The edit form as posted back with only the title changed (tests/incidents/test_views.py)."""
-    from tests.incidents.test_views import _edit_data
-
-    return _edit_data(w.incident, title="Renamed")
+    """The edit form as posted back with only the title changed."""
+    return incident_edit_data(w.incident, title="Renamed")
 
 
 def _change_form(w: World) -> dict:
@@ -420,8 +421,8 @@ READS = {
 }
 
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),
-# the session's own logout, webhooks (signatures: tests/deploys/test_hooks*.py,
-# tests/incidents/test_hooks_*.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
+# the session's own logout, webhooks (signatures: tests/integrations/test_hooks.py, tests/deploys/test_hooks_*.py,
+# tests/incidents/test_hooks_pagerduty.py, tests/alerts/test_hooks.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
 OUTSIDE_ROLES = {"healthz", "login", "logout", "integrations:hook", "markers:metrics"}
 
 
@@ -761,3 +762,18 @@ def test_the_admin_makes_a_token_limited_to_services(admin_client, db):
     assert list(token.services.all()) == [web]
     key = re.search(r"\b(oli_\S+)", " ".join(str(m) for m in response.context["messages"])).group(1)
     assert _post_deploy(key).status_code == 201
+
+
+# --- set_role's wording ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "said"), [("admin", "an admin"), ("responder", "a responder"), ("viewer", "a viewer")]
+)
+def test_set_role_says_the_role_with_the_right_article(django_user_model, role, said):
+    django_user_model.objects.create_user(username="adam")
+    out = io.StringIO()
+
+    call_command("set_role", "adam", role, stdout=out)
+
+    assert out.getvalue() == f"adam is now {said}.\n"

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.roles import responder
+from tests.support.roles import responder
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {

@@ -7,7 +7,7 @@ import pytest
 
 from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
-from tests.deploys.test_bulk_fast_path import item
+from tests.support.payloads.deploys import valid_deploy
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ SHA_MESSAGE = "Enter a commit id of letters, digits, '.', '_' and '-' only, e.g.
 
 
 # One valid deploy, the same as the bulk fast-path tests post.
-payload = item
+payload = valid_deploy
 
 
 def refused(response, errors: dict) -> None:

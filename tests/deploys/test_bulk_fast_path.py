@@ -15,25 +15,11 @@ from deploys.api.serializers import CommitInputSerializer, DeployInputSerializer
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
+from tests.support.payloads.deploys import valid_deploy
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
-
-
-def item(**overrides):
-    data = {
-        "service": "web",
-        "environment": "production",
-        "version": "25145",
-        "deployer": "sandrews",
-        "message": "Production Deploy",
-        "deployed_at": "2010-05-18T22:20:50Z",
-        "duration_seconds": 34.9,
-        "external_id": "ci-run-1",
-    }
-    data.update(overrides)
-    return data
 
 
 def fast(data):
@@ -295,7 +281,7 @@ def test_the_commit_fast_path_takes_only_what_drf_takes_and_gives_the_same_data(
 
 
 def test_plain_items_take_the_fast_path(record):
-    with_everything = item(
+    with_everything = valid_deploy(
         previous_version="25134",
         status="rolled_back",
         diff_url="https://git.example.com/acme/web/compare/25134...25145",
@@ -303,9 +289,9 @@ def test_plain_items_take_the_fast_path(record):
         commits=[{"sha": "a" * 40, "authored_at": "2010-05-18T20:00:00+02:00", "message": "Fix\n"}, {"sha": "b" * 7}],
     )
 
-    assert fast(item()) == DeployInputSerializer(data=item()).run_validation(item())
+    assert fast(valid_deploy()) == DeployInputSerializer(data=valid_deploy()).run_validation(valid_deploy())
     assert fast(with_everything) == DeployInputSerializer(data=with_everything).run_validation(with_everything)
-    assert fast(item(duration_seconds="34.9")) is None  # DRF's to read a number from a string
+    assert fast(valid_deploy(duration_seconds="34.9")) is None  # DRF's to read a number from a string
 
 
 @pytest.mark.parametrize(
@@ -333,11 +319,11 @@ def test_plain_items_take_the_fast_path(record):
 )
 def test_the_fast_path_takes_each_limit_and_leaves_what_is_past_it_to_drf(at_the_limit, over_it):
     """Past a limit DRF refuses the item, with its message; at the limit both take it, alike."""
-    assert fast(item(**at_the_limit)) == DeployInputSerializer(data=item(**at_the_limit)).run_validation(
-        item(**at_the_limit)
-    )
-    assert fast(item(**over_it)) is None
-    assert not DeployInputSerializer(data=item(**over_it)).is_valid()
+    assert fast(valid_deploy(**at_the_limit)) == DeployInputSerializer(
+        data=valid_deploy(**at_the_limit)
+    ).run_validation(valid_deploy(**at_the_limit))
+    assert fast(valid_deploy(**over_it)) is None
+    assert not DeployInputSerializer(data=valid_deploy(**over_it)).is_valid()
 
 
 def test_the_fast_path_knows_every_field():
@@ -416,8 +402,10 @@ def test_the_fast_path_knows_every_field():
     ],
 )
 def test_a_bad_item_gets_the_single_posts_errors_under_its_index(api, overrides):
-    single = api.post("/api/deploys/", item(**overrides), format="json")
-    bulk = api.post("/api/deploys/bulk/", {"deploys": [item(external_id="fine"), item(**overrides)]}, format="json")
+    single = api.post("/api/deploys/", valid_deploy(**overrides), format="json")
+    bulk = api.post(
+        "/api/deploys/bulk/", {"deploys": [valid_deploy(external_id="fine"), valid_deploy(**overrides)]}, format="json"
+    )
 
     assert single.status_code == 400
     assert bulk.status_code == 400
@@ -428,7 +416,7 @@ def test_a_bad_item_gets_the_single_posts_errors_under_its_index(api, overrides)
 
 def test_an_overflowing_number_is_refused_as_in_a_single_post(api):
     # JSON's 1e400 reads as infinity.
-    body = json.dumps(item()).replace("34.9", "1e400")
+    body = json.dumps(valid_deploy()).replace("34.9", "1e400")
     single = api.post("/api/deploys/", body, content_type="application/json")
     bulk = api.post("/api/deploys/bulk/", f'{{"deploys": [{body}]}}', content_type="application/json")
 
@@ -439,8 +427,8 @@ def test_an_overflowing_number_is_refused_as_in_a_single_post(api):
 
 def test_items_drf_reads_leniently_are_stored_as_drf_reads_them(api):
     items = [
-        item(external_id="a", duration_seconds="34.5", version=" 7 ", service=" Web "),
-        item(external_id=25146, version="8", change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
+        valid_deploy(external_id="a", duration_seconds="34.5", version=" 7 ", service=" Web "),
+        valid_deploy(external_id=25146, version="8", change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
     ]
 
     response = api.post("/api/deploys/bulk/", {"deploys": items}, format="json")
@@ -459,7 +447,7 @@ def test_the_answer_is_what_get_shows_for_new_and_existing_deploys(api, record):
     DeployFactory(service=web, environment=production, version="A", deployed_at=dt.datetime(2010, 1, 1, tzinfo=UTC))
     at = "2010-05-18T20:00:00Z"
     first = [
-        item(
+        valid_deploy(
             external_id="1",
             version="B",
             deployed_at="2010-01-02T00:00:00Z",
@@ -472,7 +460,7 @@ def test_the_answer_is_what_get_shows_for_new_and_existing_deploys(api, record):
                 {"sha": "d" * 40, "message": "A repeat, dropped"},
             ],
         ),
-        item(
+        valid_deploy(
             external_id="2",
             version="C",
             deployed_at="2010-01-03T00:00:00+05:00",
@@ -481,11 +469,13 @@ def test_the_answer_is_what_get_shows_for_new_and_existing_deploys(api, record):
             change_record=record.pk,
             duration_seconds=3,
         ),
-        item(external_id="3", version="D", service="Search", environment="Princess", message="  spaced  "),
+        valid_deploy(external_id="3", version="D", service="Search", environment="Princess", message="  spaced  "),
     ]
 
     created = api.post("/api/deploys/bulk/", {"deploys": first}, format="json")
-    resent = api.post("/api/deploys/bulk/", {"deploys": [item(external_id="4", version="E")] + first}, format="json")
+    resent = api.post(
+        "/api/deploys/bulk/", {"deploys": [valid_deploy(external_id="4", version="E")] + first}, format="json"
+    )
 
     assert created.status_code == 201, created.content
     assert (created.json()["created"], created.json()["existing"]) == (3, 0)

@@ -10,14 +10,11 @@ from deploys.api.serializers import ChangeRecordInputSerializer
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.models import ChangeRecord, Deploy
 from deploys.services import CHANGE_RECORD_FIELDS
+from tests.support.times import iso
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture

@@ -14,13 +14,11 @@ from django.utils import timezone
 
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.models import ChangeRecord, Deploy
-from tests.incidents.test_markdown import VECTORS
-from tests.incidents.test_postmortem_views import assert_no_live_script
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
-XSS = "\n\n".join(VECTORS)
 
 
 def _form(**overrides) -> dict:

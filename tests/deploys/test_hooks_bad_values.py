@@ -15,8 +15,8 @@ from integrations.factories import DeliveryFactory, IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_process
 from plumbing.webhooks import DeliveryRejected
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, derive
-from tests.deploys.hooks_support import github_headers, post, post_gitlab
+from tests.support.hooks import github_headers, post, post_gitlab
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT, derive
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_replay
 from reports.selectors import monthly_report
-from tests.deploys.hooks_support import SECRET, github_example, github_examples, post_github
+from tests.support.hooks import SECRET, github_example, github_examples, post_github
 
 pytestmark = pytest.mark.django_db
 
@@ -446,7 +446,7 @@ def test_a_missing_or_wrong_signature_is_refused_and_nothing_stored(client, inte
 
 def test_a_signature_of_another_body_is_refused(client, integration, success):
     body = b'{"tampered": true}'
-    from tests.deploys.hooks_support import signature
+    from tests.support.hooks import signature
 
     response = client.post(
         "/hooks/github/",

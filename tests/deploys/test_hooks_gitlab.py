@@ -1,4 +1,4 @@
-"""GitLab webhooks on the payloads GitLab documents (tests/deploys/gitlab_payloads.py), through the
+"""GitLab webhooks on the payloads GitLab documents (tests/support/payloads/gitlab.py), through the
 full path: HTTP POST with X-Gitlab-Token → stored Delivery → Celery task (in-process) → records."""
 
 import datetime as dt
@@ -9,8 +9,8 @@ from deploys.models import Deploy, PushedCommit
 from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_replay
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT, PUSH, PUSH_EVENT, derive
-from tests.deploys.hooks_support import SECRET, post_gitlab
+from tests.support.hooks import SECRET, post_gitlab
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT, PUSH, PUSH_EVENT, derive
 
 pytestmark = pytest.mark.django_db
 

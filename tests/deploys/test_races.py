@@ -1,12 +1,9 @@
 """Concurrent identical POSTs: real requests against a live server on PostgreSQL."""
 
-import threading
-
 import pytest
-import requests
-from django.db import connection
 
 from deploys.models import Deploy, Service
+from tests.support.concurrency import api_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -14,30 +11,6 @@ pytestmark = [
 ]
 
 CONCURRENCY = 20
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
-
-
-def post_all_at_once(url, token, bodies):
-    barrier = threading.Barrier(len(bodies))
-    results = [None] * len(bodies)
-
-    def send(index):
-        session = requests.Session()
-        barrier.wait()
-        response = session.post(url, json=bodies[index], headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        results[index] = (response.status_code, response.json())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_racing_identical_posts_store_one_deploy(live_server, token):
@@ -49,7 +22,7 @@ def test_racing_identical_posts_store_one_deploy(live_server, token):
         "external_id": "pipeline-42",
     }
 
-    results = post_all_at_once(f"{live_server.url}/api/deploys/", token, [body] * CONCURRENCY)
+    results = api_at_once("POST", [(f"{live_server.url}/api/deploys/", body)] * CONCURRENCY, token)
 
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * (CONCURRENCY - 1) + [201]
@@ -70,7 +43,7 @@ def test_racing_bulk_posts_store_each_deploy_once(live_server, token):
         for n in range(50)
     ]
 
-    results = post_all_at_once(f"{live_server.url}/api/deploys/bulk/", token, [{"deploys": items}] * 8)
+    results = api_at_once("POST", [(f"{live_server.url}/api/deploys/bulk/", {"deploys": items})] * 8, token)
 
     assert all(status in (200, 201) for status, _ in results), results
     assert sum(payload["created"] for _, payload in results) == 50

@@ -12,6 +12,7 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory, Timeline
 from incidents.filters import IncidentFilter
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
 from incidents.services import EDITABLE
+from tests.support.times import iso
 
 pytestmark = pytest.mark.django_db
 
@@ -21,10 +22,6 @@ T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 
 def at(minutes=0, seconds=0, hours=0):
     return T0 + dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def payload(**overrides):

@@ -1,14 +1,12 @@
 """Concurrent requests on incidents: real requests against a live server on PostgreSQL."""
 
 import datetime as dt
-import threading
 
 import pytest
-import requests
-from django.db import connection
 
 from incidents.factories import IncidentFactory
 from incidents.models import Incident, TimelineEntry
+from tests.support.concurrency import api_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -19,31 +17,6 @@ CONCURRENCY = 20
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
-
-
-def post_all_at_once(urls_and_bodies, token):
-    barrier = threading.Barrier(len(urls_and_bodies))
-    results = [None] * len(urls_and_bodies)
-
-    def send(index):
-        url, body = urls_and_bodies[index]
-        session = requests.Session()
-        barrier.wait()
-        response = session.post(url, json=body, headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        results[index] = (response.status_code, response.json())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(urls_and_bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_racing_identical_posts_file_one_incident(live_server, token):
     body = {
         "title": "Checkout is failing",
@@ -52,7 +25,7 @@ def test_racing_identical_posts_file_one_incident(live_server, token):
         "external_id": "PD-race-1",
     }
 
-    results = post_all_at_once([(f"{live_server.url}/api/incidents/", body)] * CONCURRENCY, token)
+    results = api_at_once("POST", [(f"{live_server.url}/api/incidents/", body)] * CONCURRENCY, token)
 
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * (CONCURRENCY - 1) + [201], results
@@ -66,7 +39,7 @@ def test_racing_resolves_record_one_resolution(live_server, token):
     url = f"{live_server.url}/api/incidents/{incident.pk}/resolve/"
     bodies = [{"at": "2024-07-01T11:00:00Z"}, {"at": "2024-07-01T11:30:00Z"}]
 
-    results = post_all_at_once([(url, body) for body in bodies], token)
+    results = api_at_once("POST", [(url, body) for body in bodies], token)
 
     assert [status for status, _ in results] == [200, 200], results
     incident.refresh_from_db()

@@ -1,5 +1,5 @@
 """PagerDuty webhooks v3 through the full path: signed HTTP POST → stored Delivery → Celery task
-(in-process here) → incidents. Payloads follow PagerDuty's documentation (pagerduty_payloads)."""
+(in-process here) → incidents. Payloads follow PagerDuty's documentation (tests/support/payloads/pagerduty.py)."""
 
 import datetime as dt
 import hashlib
@@ -14,7 +14,7 @@ from incidents.models import Incident, TimelineEntry
 from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_replay
-from tests.incidents import pagerduty_payloads as pd
+from tests.support.payloads import pagerduty as pd
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
@@ -73,7 +72,7 @@ def test_search_matches_title_and_summary(text, expected):
     assert result == {found[name] for name in expected}
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search runs on PostgreSQL")
+@pytest.mark.postgres_only(reason="full-text search runs on PostgreSQL")
 def test_postgresql_search_is_full_text():
     payment = IncidentFactory(title="Checkout errors for card payments", summary="Provider timeouts")
     IncidentFactory(title="Search results empty", summary="Index lag")

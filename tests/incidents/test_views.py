@@ -10,6 +10,9 @@ from django.utils import timezone
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from postmortems import services as postmortem_services
+from tests.support.incidents import incident_edit_data
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
@@ -33,31 +36,6 @@ def _field_errors(html: str, field: str) -> str:
     """The text of the error list rendered next to `field` ('' when there is none)."""
     match = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
     return html_lib.unescape(re.sub(r"<[^>]+>", " ", match.group(1))) if match else ""
-
-
-def _edit_data(incident: Incident, **overrides) -> dict:
-    """What the edit form posts back when nothing is touched, plus `overrides`."""
-
-    def local(value):
-        return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
-
-    data = {
-        "title": incident.title,
-        "severity": str(incident.severity),
-        "services": [s.slug for s in incident.services.all()],
-        "summary": incident.summary,
-        "started_at": local(incident.started_at),
-        "detected_by": incident.detected_by,
-        "detection_source": incident.detection_source,
-        "detected_at": local(incident.detected_at),
-        "acknowledged_at": local(incident.acknowledged_at),
-        "mitigated_at": local(incident.mitigated_at),
-        "resolved_at": local(incident.resolved_at),
-        "commander": incident.commander,
-        "participants": ", ".join(incident.participants),
-    }
-    data.update(overrides)
-    return data
 
 
 # --- Access ---------------------------------------------------------------------------------
@@ -400,7 +378,7 @@ def test_an_edit_records_old_and_new_values_in_the_timeline(logged_in, user):
 
     response = logged_in.post(
         f"/incidents/{incident.pk}/edit/",
-        _edit_data(incident, severity="1", services=["web", "api"], resolved_at="2024-07-01T11:00:00"),
+        incident_edit_data(incident, severity="1", services=["web", "api"], resolved_at="2024-07-01T11:00:00"),
     )
 
     assert response.status_code == 302
@@ -428,7 +406,7 @@ def test_an_edit_that_changes_nothing_records_nothing(logged_in):
         services=[ServiceFactory(slug="web")],
     )
 
-    data = _edit_data(incident, summary="Line one\r\nline two")
+    data = incident_edit_data(incident, summary="Line one\r\nline two")
     response = logged_in.post(f"/incidents/{incident.pk}/edit/", data)
 
     assert response.status_code == 302
@@ -450,7 +428,9 @@ def test_an_out_of_order_edit_shows_the_error_next_to_the_field_and_saves_nothin
         started_at=dt.datetime(2024, 7, 1, 8, 0, tzinfo=UTC), detected_at=dt.datetime(2024, 7, 1, 8, 5, tzinfo=UTC)
     )
 
-    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data(incident, title="Renamed", **values))
+    response = logged_in.post(
+        f"/incidents/{incident.pk}/edit/", incident_edit_data(incident, title="Renamed", **values)
+    )
 
     assert response.status_code == 200
     assert "can't be before" in _field_errors(response.content.decode(), field)
@@ -926,3 +906,47 @@ def test_times_in_the_hour_repeated_by_dst_can_be_filed_and_left_alone(logged_in
     assert filed.status_code == 302
     new = Incident.objects.get(title="Night trouble")
     assert new.started_at == dt.datetime(2025, 10, 26, 0, 30, tzinfo=UTC)  # the first 02:30
+
+
+# --- Timeline notes -------------------------------------------------------------------------------
+
+
+def test_a_note_is_rendered_as_sanitized_markdown_on_the_incident_page(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text="Rolled back **web** to 41.\n\n<script>alert(1)</script>")
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert "Rolled back <strong>web</strong> to 41." in html
+    assert "**web**" not in html
+    assert "<script>alert" not in html
+
+
+def test_a_note_renders_the_same_on_the_incident_page_and_in_the_postmortem_timeline(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text="Paged *the DBA*.")
+    postmortem_services.postmortem_start(incident=incident)
+
+    incident_page = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+    postmortem_page = logged_in.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "Paged <em>the DBA</em>." in incident_page
+    assert "Paged <em>the DBA</em>." in postmortem_page
+
+
+def test_no_xss_vector_in_a_note_runs_on_the_incident_page(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, text=XSS)
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert_no_live_script(html)
+
+
+def test_entries_other_than_notes_stay_plain_text(logged_in):
+    incident = IncidentFactory()
+    TimelineEntryFactory(incident=incident, kind="edit", text="Title: **old** → new")
+
+    html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert "Title: **old** → new" in html

@@ -8,7 +8,6 @@ SQL), and the report read through the rollups against the same report read by sc
 import bisect
 import datetime as dt
 import io
-import threading
 import zoneinfo
 from collections import Counter
 
@@ -26,14 +25,10 @@ from deploys.services import CommitInput, DeployInput, commit_deliveries_refresh
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports import selectors
 from reports.selectors import Filters, monthly_report, rollup_zone, yearly_report
+from tests.support.concurrency import at_once
 
 UTC = dt.UTC
-on_postgres = [
-    pytest.mark.postgres_only,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only (CI's second pass runs these)"
-    ),
-]
+on_postgres = pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")
 
 # The bounds of reports_lead_bucket, written out again: width_bucket counts the bounds ≤ a value.
 LEAD_BOUNDS = [2 ** (k / 16) for k in range(16 * 36 + 1)]
@@ -259,8 +254,7 @@ class TestWrites:
 
 
 @pytest.mark.django_db
-@pytest.mark.postgres_only
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only")
+@pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only")
 def test_a_zone_change_falls_back_to_the_scan_until_the_rollup_is_rebuilt(rows, settings):
     # 23:30 UTC on 31 March is April in Berlin.
     record("web", dt.datetime(2024, 3, 31, 23, 30, tzinfo=UTC), deployer="late", commits=[("z1", 100)])
@@ -304,17 +298,14 @@ WRITERS = 6
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres_only
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL's real concurrency")
 def test_concurrent_writers_on_their_own_connections_keep_it_exact():
     """Single and bulk ingests, status changes and deletes from several connections at once, all on
     the same few keys (one month, two services, two deployers): no deadlock, no lost count."""
     at = dt.datetime(2024, 3, 10, tzinfo=UTC)
-    barrier = threading.Barrier(WRITERS)
     errors = []
 
     def write(n):
         try:
-            barrier.wait()
             for k in range(6):
                 deploy = record(
                     "web" if k % 2 else "api",
@@ -344,14 +335,8 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
             )
         except Exception as error:  # reported below, with the thread's number
             errors.append((n, repr(error)))
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(WRITERS, write)
 
     assert errors == []
     assert Deploy.objects.count() == WRITERS * (6 - 1 + 25)
@@ -373,8 +358,7 @@ commit_rows = st.lists(st.tuples(st.sampled_from(["web", "api"]), st.integers(0,
 
 
 @pytest.mark.django_db
-@pytest.mark.postgres_only
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only")
+@pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only")
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commit_rows, st.sampled_from([(), ("web",)]))
 def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
@@ -412,8 +396,7 @@ def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
     through_both(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=Filters(services=services))
 
 
-@on_postgres[0]
-@on_postgres[1]
+@on_postgres
 def test_triggers_work_under_an_empty_search_path_as_pg_restore_sets(rows):
     deploy = Deploy.objects.filter(status="succeeded").first()
 
@@ -426,8 +409,7 @@ def test_triggers_work_under_an_empty_search_path_as_pg_restore_sets(rows):
     assert_exact()
 
 
-@on_postgres[0]
-@on_postgres[1]
+@on_postgres
 def test_a_drifted_lead_time_rollup_falls_back_to_the_scan(rows):
     """Rows changed with triggers off (a restore with --disable-triggers): the report notices
     that the rollup promises values the commits don't have, and reads them the slow way."""
@@ -441,8 +423,7 @@ def test_a_drifted_lead_time_rollup_falls_back_to_the_scan(rows):
     assert report.totals.lead_time_seconds.median is None
 
 
-@on_postgres[0]
-@on_postgres[1]
+@on_postgres
 def test_a_zone_mismatch_is_logged_once(rows, settings, caplog, monkeypatch):
     settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "America/Chicago"
     monkeypatch.setattr(selectors, "_warned_zones", set())  # once per process: earlier tests warned
@@ -454,8 +435,7 @@ def test_a_zone_mismatch_is_logged_once(rows, settings, caplog, monkeypatch):
     assert len(warnings) == 1 and "America/Chicago" in warnings[0]
 
 
-@on_postgres[0]
-@on_postgres[1]
+@on_postgres
 def test_the_check_finds_drift_and_a_rebuild_mends_it(rows):
     from django.core.management import CommandError
 
@@ -476,8 +456,7 @@ def test_the_check_finds_drift_and_a_rebuild_mends_it(rows):
     assert_exact()
 
 
-@on_postgres[0]
-@on_postgres[1]
+@on_postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_rebuild_gives_up_rather_than_queue_behind_a_long_write(settings):
     """Another connection holds a write lock on deploys: the rebuild says so after its lock timeout

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports.tasks import Line, send_monthly_summary
-from tests.reports.test_api import at
+from tests.support.times import at
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from incidents.factories import IncidentFactory
-from reports.selectors import Filters
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from incidents.models import IncidentDeploy
+from reports.selectors import Filters, monthly_report
 from reports.views import drilldown
-from tests.reports.test_api import at, build_march
+from tests.support.reports import build_march
+from tests.support.times import at
 
 pytestmark = pytest.mark.django_db
 
@@ -603,3 +605,33 @@ def test_rates_link_to_their_numerators_rows(logged_in, march):
     figures = response.context["months"][0].figures
     assert figures.failed_deploys > 0
     assert len(list(failed)) == figures.failed_deploys
+
+
+# --- How we count ---------------------------------------------------------------------------------
+
+
+def test_the_severity_filter_leaves_change_failure_and_rework_as_how_we_count_says(logged_in):
+    started = dt.datetime(2024, 3, 10, 12, tzinfo=dt.UTC)
+    cause = DeployFactory(deployed_at=started - dt.timedelta(hours=1))
+    fix = DeployFactory(deployed_at=started + dt.timedelta(hours=1), service=cause.service)
+    DeployFactory(deployed_at=started + dt.timedelta(days=1), service=cause.service)
+    incident = IncidentFactory(
+        severity=3, started_at=started, detected_at=started, resolved_at=started + dt.timedelta(hours=2)
+    )
+    IncidentDeployFactory(incident=incident, deploy=cause, relation=IncidentDeploy.Relation.CAUSE)
+    IncidentDeployFactory(incident=incident, deploy=fix, relation=IncidentDeploy.Relation.REMEDIATION)
+    march = dict(first=dt.date(2024, 3, 1), last=dt.date(2024, 3, 1))
+
+    everything = monthly_report(**march).periods[0]
+    sev1 = monthly_report(**march, filters=Filters(severities=(1,))).periods[0]
+    html = logged_in.get("/reports/how-we-count/").content.decode()
+
+    assert (everything.incidents, sev1.incidents) == (1, 0)
+    assert everything.mttr_seconds.mean is not None and sev1.mttr_seconds.mean is None
+    assert (sev1.deploys, sev1.change_failure_rate, sev1.rework_rate) == (3, 1 / 3, 1 / 3)
+    assert (everything.change_failure_rate, everything.rework_rate) == (1 / 3, 1 / 3)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert (
+        "does not change the change failure rate or the rework rate: the first counts a deploy that caused "
+        "any incident, the second a deploy made to fix any incident, whatever that incident's severity"
+    ) in text

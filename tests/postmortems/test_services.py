@@ -16,7 +16,7 @@ from postmortems import services as postmortem_services
 from postmortems.factories import RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
 from postmortems.services import EditConflict
-from tests.roles import responder
+from tests.support.roles import responder
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +178,9 @@ def test_wont_do_remediations_dont_count(started):
 
 def test_after_publishing_a_remediation_can_still_be_dropped_with_a_reason(started):
     remediation = RemediationFactory(postmortem=started)
-    RemediationFactory(postmortem=started)  # one that will be done remains (tests/incidents/test_remediation_rules.py)
+    RemediationFactory(
+        postmortem=started
+    )  # one that will be done remains (tests/postmortems/test_remediation_rules.py)
     postmortem_services.postmortem_set_status(postmortem=started, status="published")
 
     postmortem_services.remediation_update(

@@ -12,6 +12,7 @@ from postmortems.api.serializers import RemediationInputSerializer, RemediationU
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import Remediation
 from postmortems.services import REMEDIATION_EDITABLE
+from tests.support.times import iso
 
 pytestmark = pytest.mark.django_db
 
@@ -20,10 +21,6 @@ UTC = dt.UTC
 
 def days(n: int) -> dt.date:
     return timezone.localdate() + dt.timedelta(days=n)
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture

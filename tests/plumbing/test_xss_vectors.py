@@ -8,7 +8,7 @@ import pytest
 
 from plumbing.markdown import render_markdown, tracker_links
 
-VECTORS_FILE = Path(__file__).with_name("xss_vectors.txt")
+VECTORS_FILE = Path(__file__).resolve().parents[1] / "support/payloads/xss_vectors.txt"
 VECTORS = [
     line.replace("\\n", "\n")
     for line in VECTORS_FILE.read_text(encoding="utf-8").splitlines()

@@ -36,7 +36,7 @@ from deploys.models import Deploy, DeployNotification
 from deploys.services import DeployInput, deploy_record
 from integrations.factories import DeliveryFactory, IntegrationFactory
 from integrations.models import Delivery
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VISIBILITY_TIMEOUT = 5  # seconds, for the workers started here

@@ -8,14 +8,13 @@ import re
 import threading
 
 import pytest
-import requests
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.http import Http404
 
 from postmortems import services
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import PostMortem, Remediation
+from tests.support.concurrency import api_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -172,13 +171,46 @@ def test_any_remediation_of_a_published_postmortem_is_kept():
     assert Remediation.objects.count() == 2
 
 
-def test_changing_one_deleted_meanwhile_is_a_404_not_a_500():
+def test_changing_one_deleted_meanwhile_is_the_domain_error_not_an_http_one():
     remediation = RemediationFactory()
     stale = Remediation.objects.get(pk=remediation.pk)
     services.remediation_delete(remediation=remediation)
 
-    with pytest.raises(Http404):
+    with pytest.raises(Remediation.DoesNotExist):
         services.remediation_update(remediation=stale, changes={"description": "Too late"})
+    with pytest.raises(Remediation.DoesNotExist):
+        services.remediation_delete(remediation=stale)
+
+
+@pytest.fixture
+def deleted_before_the_lock(monkeypatch):
+    """Another request deletes the remediation after the page or API read it, before the service locks it."""
+    for name in ("remediation_update", "remediation_delete"):
+        real = getattr(services, name)
+
+        def deleting_first(*, remediation, real=real, **kwargs):
+            Remediation.objects.filter(pk=remediation.pk).delete()
+            return real(remediation=remediation, **kwargs)
+
+        monkeypatch.setattr(services, name, deleting_first)
+
+
+@pytest.mark.parametrize("page", ["edit/", "delete/"])
+def test_a_page_acting_on_one_deleted_meanwhile_answers_404_not_500(logged_in, deleted_before_the_lock, page):
+    remediation = RemediationFactory()
+    data = {"description": "Too late", "kind": "ops", "status": "open"}
+
+    assert logged_in.post(f"/remediations/{remediation.pk}/{page}", data).status_code == 404
+
+
+def test_the_api_acting_on_one_deleted_meanwhile_answers_404_not_500(api, deleted_before_the_lock):
+    remediation = RemediationFactory()
+
+    changed = api.patch(f"/api/remediations/{remediation.pk}/", {"description": "Too late"}, format="json")
+    deleted = api.delete(f"/api/remediations/{RemediationFactory().pk}/")
+
+    assert (changed.status_code, changed.json()) == (404, {"detail": "Not found."})
+    assert deleted.status_code == 404
 
 
 # --- The API ------------------------------------------------------------------------------------
@@ -287,30 +319,9 @@ def test_deleting_a_done_one_from_the_page_is_refused_with_a_message(logged_in):
 # --- Two requests at once (PostgreSQL) ----------------------------------------------------------
 
 
-def _patch_all_at_once(requests_, token):
-    barrier = threading.Barrier(len(requests_))
-    results = [None] * len(requests_)
-
-    def send(index):
-        url, body = requests_[index]
-        session = requests.Session()
-        barrier.wait()
-        response = session.patch(url, json=body, headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        results[index] = (response.status_code, response.json())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests_))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, token):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     # Several post-mortems at once, so that a missing lock shows on most runs, not on some.
     published = [_published("open", "open") for _ in range(10)]
     requests_ = [
@@ -319,7 +330,7 @@ def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, t
         for remediation in remediations
     ]
 
-    results = _patch_all_at_once(requests_, token)
+    results = api_at_once("PATCH", requests_, token)
 
     for index, (postmortem, _) in enumerate(published):
         pair = results[2 * index : 2 * index + 2]
@@ -331,8 +342,6 @@ def test_racing_drops_of_the_last_two_leave_one_that_will_be_done(live_server, t
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_drop_waits_for_the_other_drop_to_commit_and_is_then_refused():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     # Deterministic, unlike the race above: the first drop holds its transaction open until the
     # second has finished or 2 s have passed. With the post-mortem's row locked the second waits,
     # then sees the first committed; without, it would see the first still open and save too.

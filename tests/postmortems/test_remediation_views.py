@@ -11,8 +11,8 @@ from django.utils import timezone
 from deploys.factories import ServiceFactory
 from incidents.factories import IncidentFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
-from tests.incidents.test_postmortem_views import XSS, assert_no_live_script
-from tests.roles import responder
+from tests.support.roles import responder
+from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +227,26 @@ def test_no_vector_reaches_the_list(logged_in):
 
     assert_no_live_script(logged_in.get("/remediations/?owner=%3Cscript%3E").content.decode())
     assert_no_live_script(logged_in.get("/remediations/").content.decode())
+
+
+# --- Edit links by role ---------------------------------------------------------------------------
+
+
+def test_a_viewer_gets_no_edit_links_on_the_remediation_list(client, viewer):
+    remediation = RemediationFactory(description="Alert on checkout errors")
+    client.force_login(viewer)
+
+    html = client.get("/remediations/").content.decode()
+
+    assert "Alert on checkout errors" in html
+    assert "/edit/" not in html
+    # The incident column still takes them to the remediation on its post-mortem.
+    assert f'href="/incidents/{remediation.postmortem.incident_id}/postmortem/#remediation-{remediation.pk}"' in html
+
+
+def test_a_responder_gets_edit_links_on_the_remediation_list(logged_in):
+    remediation = RemediationFactory(description="Alert on checkout errors")
+
+    html = logged_in.get("/remediations/").content.decode()
+
+    assert f'<a href="/remediations/{remediation.pk}/edit/">Alert on checkout errors</a>' in html

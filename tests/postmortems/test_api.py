@@ -15,18 +15,16 @@ from postmortems.blame import find_blame
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision
 from postmortems.services import POSTMORTEM_EDITABLE
-from tests.incidents.test_markdown import DANGEROUS, VECTORS
-from tests.roles import responder
+from tests.support.concurrency import api_at_once
+from tests.support.roles import responder
+from tests.support.times import iso
+from tests.support.xss import DANGEROUS, VECTORS
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
 SECTIONS = PostMortem.SECTION_FIELDS
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -805,39 +803,10 @@ def test_schema_describes_the_postmortem_endpoints(api):
 # --- Races (PostgreSQL) -------------------------------------------------------------------------
 
 
-def _all_at_once(method, requests_, token):
-    import threading
-
-    import requests
-
-    barrier = threading.Barrier(len(requests_))
-    results = [None] * len(requests_)
-
-    def send(index):
-        url, body = requests_[index]
-        session = requests.Session()
-        barrier.wait()
-        response = session.request(method, url, json=body, headers={"Authorization": f"Token {token.key}"}, timeout=30)
-        results[index] = (response.status_code, response.json())
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(requests_))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-@pytest.fixture
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
-
-
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_racing_starts_make_one_postmortem(_postgres_only, live_server, token, incident):
-    results = _all_at_once("POST", [(f"{live_server.url}/api/postmortems/", {"incident": incident.pk})] * 10, token)
+def test_racing_starts_make_one_postmortem(live_server, token, incident):
+    results = api_at_once("POST", [(f"{live_server.url}/api/postmortems/", {"incident": incident.pk})] * 10, token)
 
     assert sorted(status for status, _ in results) == [200] * 9 + [201], results
     assert len({answer["id"] for _, answer in results}) == 1
@@ -846,11 +815,11 @@ def test_racing_starts_make_one_postmortem(_postgres_only, live_server, token, i
 
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_racing_edits_of_one_version_save_one_and_refuse_the_others(_postgres_only, live_server, token, incident):
+def test_racing_edits_of_one_version_save_one_and_refuse_the_others(live_server, token, incident):
     postmortem, _ = services.postmortem_start(incident=incident)
     url = f"{live_server.url}/api/postmortems/{postmortem.pk}/"
 
-    results = _all_at_once("PATCH", [(url, {"version": 1, "summary": f"Edit {n}"}) for n in range(10)], token)
+    results = api_at_once("PATCH", [(url, {"version": 1, "summary": f"Edit {n}"}) for n in range(10)], token)
 
     assert sorted(status for status, _ in results) == [200] + [409] * 9, results
     winner = next(answer for status, answer in results if status == 200)

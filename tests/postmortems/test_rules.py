@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from postmortems import services
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import Remediation
-from tests.roles import responder
+from tests.support.roles import responder
 
 pytestmark = pytest.mark.django_db
 

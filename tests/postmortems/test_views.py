@@ -5,7 +5,6 @@ import datetime as dt
 import html as html_lib
 import json
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.db import connection
@@ -18,8 +17,8 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory, Timeline
 from postmortems import blame, selectors, services
 from postmortems.factories import RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
-from tests.incidents.test_markdown import VECTORS
-from tests.roles import responder
+from tests.support.roles import responder
+from tests.support.xss import VECTORS, XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
 
@@ -85,51 +84,6 @@ def _messages(response) -> list[str]:
 
 def _text(html: str) -> str:
     return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)))
-
-
-class _LiveMarkup(HTMLParser):
-    """Collects markup that could run script: a <script> that is neither a static file nor
-    json_script data, event handler attributes, style attributes, javascript:/vbscript:/data: URLs,
-    and elements that have no business in these pages."""
-
-    URL_ATTRIBUTES = {"href", "src", "action", "formaction", "data", "xlink:href", "poster", "background"}
-    FORBIDDEN = {"iframe", "object", "embed", "base", "svg", "math", "style", "frame", "frameset", "applet"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.problems: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        values = dict(attrs)
-        if tag == "script" and not (
-            (values.get("src") or "").startswith("/static/") or values.get("type") == "application/json"
-        ):
-            self.problems.append(f"<script {attrs}>")
-        if tag in self.FORBIDDEN:
-            self.problems.append(f"<{tag}>")
-        if tag == "meta" and "http-equiv" in values:
-            self.problems.append("<meta http-equiv>")
-        if tag == "link" and not (values.get("href") or "").startswith("/static/"):
-            self.problems.append(f"<link {attrs}>")
-        for name, value in attrs:
-            if name.startswith("on") or name == "style":
-                self.problems.append(f"<{tag} {name}={value!r}>")
-            if name in self.URL_ATTRIBUTES and value:
-                squeezed = re.sub(r"[\x00-\x20]", "", value).lower()
-                if squeezed.startswith(("javascript:", "vbscript:", "data:")):
-                    self.problems.append(f"<{tag} {name}={value!r}>")
-
-    handle_startendtag = handle_starttag
-
-
-def assert_no_live_script(html: str) -> None:
-    parser = _LiveMarkup()
-    parser.feed(html)
-    parser.close()
-    assert not parser.problems, parser.problems
-
-
-XSS = "\n\n".join(VECTORS)
 
 
 # --- Access ---------------------------------------------------------------------------------
@@ -1083,3 +1037,45 @@ def test_the_xss_checker_finds_live_markup():
         with pytest.raises(AssertionError):
             assert_no_live_script(bad)
     assert_no_live_script("<textarea>&lt;script&gt;alert(1)&lt;/script&gt;</textarea>")
+
+
+# --- The start page by role, and history without difflib's links ----------------------------------
+
+
+def test_a_viewer_is_told_there_is_no_postmortem_not_how_to_start_one(client, viewer):
+    incident = IncidentFactory()
+    client.force_login(viewer)
+
+    html = client.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "No post-mortem yet." in html
+    assert "The draft starts with" not in html and "Start the post-mortem" not in html
+
+
+def test_a_responder_is_shown_how_to_start_the_postmortem(logged_in):
+    incident = IncidentFactory()
+
+    html = logged_in.get(f"/incidents/{incident.pk}/postmortem/").content.decode()
+
+    assert "The draft starts with the incident's timeline" in html
+    assert ">Start the post-mortem</button>" in html
+
+
+def test_the_compare_view_has_no_difflib_navigation_links(logged_in):
+    postmortem, _ = services.postmortem_start(incident=IncidentFactory())
+    postmortem = services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "One.\nTwo.\nThree.\nFour.\nFive.\nSix.\nSeven."}, base_version=1
+    )
+    services.postmortem_save(
+        postmortem=postmortem, changes={"summary": "One.\nTWO.\nThree.\nFour.\nFive.\nSix.\nSEVEN."}, base_version=2
+    )
+
+    html = logged_in.get(f"/incidents/{postmortem.incident_id}/postmortem/history/?a=2&b=3").content.decode()
+
+    table = re.search(r'<table class="diff".*?</table>', html, re.S).group(0)
+    assert "TWO." in table and "SEVEN." in table
+    assert 'href="#difflib_chg' not in html
+    assert "diff_next" not in table
+    # Two cells a side, line number and text, in every row.
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    assert rows and all(row.count("<td") == 4 for row in rows[1:])

@@ -1,4 +1,4 @@
-"""Shared by the webhook tests: GitHub's published example payloads, and signed posts.
+"""Shared by the webhook tests: GitHub's published example payloads, signed posts to each sender's hook.
 
 GitHub's examples come from the npm package @octokit/webhooks-examples, pinned in the Makefile
 (`make webhook-examples` installs it into .cache/octokit; `make test` and CI run it). Its
@@ -85,3 +85,8 @@ def post_gitlab(client, event: str, payload, *, token: str | None = SECRET, key:
     if key is not None:
         headers["HTTP_IDEMPOTENCY_KEY"] = key
     return post(client, "/hooks/gitlab/", encode(payload), **headers, **extra)
+
+
+def post_alertmanager(client, payload, *, authorization: str | None = f"Bearer {SECRET}"):
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
+    return post(client, "/hooks/alertmanager/", encode(payload), **headers)

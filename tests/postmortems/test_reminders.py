@@ -11,7 +11,7 @@ from incidents.factories import IncidentFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import Remediation
 from postmortems.tasks import send_remediation_reminders
-from tests.roles import responder
+from tests.support.roles import responder
 
 pytestmark = pytest.mark.django_db
 

@@ -3,10 +3,8 @@ exercised through the GitHub and GitLab senders. Bad input never gives a 500."""
 
 import dataclasses
 import json
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from deploys.models import Deploy
@@ -15,8 +13,9 @@ from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_process, delivery_replay
 from plumbing.webhooks import SENDERS
-from tests.deploys.gitlab_payloads import DEPLOYMENT, DEPLOYMENT_EVENT
-from tests.deploys.hooks_support import github_example, github_headers, post, post_github, post_gitlab
+from tests.support.concurrency import at_once
+from tests.support.hooks import github_example, github_headers, post, post_github, post_gitlab
+from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT
 
 
 @pytest.fixture
@@ -230,31 +229,16 @@ CONCURRENCY = 20
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_the_same_delivery_posted_many_times_at_once_takes_effect_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     IntegrationFactory(kind="github")
     success = github_example("deployment_status", state="success")
     body = json.dumps(success).encode()
     headers = github_headers("deployment_status", body, delivery="the-one-delivery")
-    barrier = threading.Barrier(CONCURRENCY)
-    results = [None] * CONCURRENCY
 
     def send(index):
-        from django.db import connections
+        response = Client().post("/hooks/github/", data=body, content_type="application/json", **headers)
+        return response.status_code, response.json()
 
-        client = Client()
-        try:
-            barrier.wait()
-            response = client.post("/hooks/github/", data=body, content_type="application/json", **headers)
-            results[index] = (response.status_code, response.json())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(CONCURRENCY)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once(CONCURRENCY, send)
 
     assert sorted(status for status, _ in results) == [202] * CONCURRENCY
     assert sorted(payload["duplicate"] for _, payload in results) == [False] + [True] * (CONCURRENCY - 1)
@@ -268,35 +252,20 @@ def test_the_same_delivery_posted_many_times_at_once_takes_effect_once():
 @pytest.mark.django_db(transaction=True)
 def test_distinct_deliveries_of_one_status_at_once_record_one_deploy():
     # GitHub's "redeliver" gives a new X-GitHub-Delivery: only the status id keeps it single.
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     IntegrationFactory(kind="github")
     success = github_example("deployment_status", state="success")
     body = json.dumps(success).encode()
-    barrier = threading.Barrier(CONCURRENCY)
-    statuses = [None] * CONCURRENCY
 
     def send(index):
-        from django.db import connections
+        response = Client().post(
+            "/hooks/github/",
+            data=body,
+            content_type="application/json",
+            **github_headers("deployment_status", body, delivery=f"redelivery-{index}"),
+        )
+        return response.status_code
 
-        client = Client()
-        try:
-            barrier.wait()
-            response = client.post(
-                "/hooks/github/",
-                data=body,
-                content_type="application/json",
-                **github_headers("deployment_status", body, delivery=f"redelivery-{index}"),
-            )
-            statuses[index] = response.status_code
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(CONCURRENCY)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once(CONCURRENCY, send)
 
     assert statuses == [202] * CONCURRENCY
     assert Delivery.objects.count() == CONCURRENCY

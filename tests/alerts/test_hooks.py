@@ -1,12 +1,11 @@
 """Alertmanager webhooks through the full path: HTTP POST with the bearer token → stored Delivery →
 Celery task (in-process here) → Alert records, and incidents for the alerts a label rule promotes.
-Payloads follow Alertmanager's documentation (alertmanager_payloads)."""
+Payloads follow Alertmanager's documentation (tests/support/payloads/alertmanager.py)."""
 
 import datetime as dt
 import json
 
 import pytest
-from django.test import TestCase
 
 from alerts.models import Alert
 from deploys.factories import ServiceFactory
@@ -14,38 +13,14 @@ from incidents.models import Incident
 from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_replay
-from tests.incidents import alertmanager_payloads as am
+from tests.support.concurrency import at_once
+from tests.support.hooks import SECRET, post_alertmanager
+from tests.support.payloads import alertmanager as am
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
-TOKEN = "test-webhook-secret"  # IntegrationFactory's default plain secret
 STARTS = dt.datetime(2024, 1, 15, 10, 0, 0, 123456, tzinfo=UTC)  # 2024-01-15T10:00:00.123456789Z, cut to µs
-
-
-def post(client, payload, *, authorization: str | None = f"Bearer {TOKEN}"):
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    headers = {"HTTP_AUTHORIZATION": authorization} if authorization is not None else {}
-    # The processing task is queued on commit; pytest-django's transaction never commits.
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return client.post("/hooks/alertmanager/", data=body, content_type="application/json", **headers)
-
-
-@pytest.fixture
-def web():
-    return ServiceFactory(slug="web")
-
-
-@pytest.fixture
-def integration(web):
-    return IntegrationFactory(kind="alertmanager", name="Alertmanager prod")
-
-
-@pytest.fixture
-def promoting(web):
-    return IntegrationFactory(
-        kind="alertmanager", name="Alertmanager prod", options={"promote_labels": {"severity": "critical"}}
-    )
 
 
 def only_alert() -> Alert:
@@ -54,7 +29,7 @@ def only_alert() -> Alert:
 
 
 def test_a_firing_alert_with_zeroed_ends_at_is_recorded_still_firing(client, integration):
-    response = post(client, am.notification([am.alert()]))
+    response = post_alertmanager(client, am.notification([am.alert()]))
 
     assert response.status_code == 202
     [delivery] = Delivery.objects.all()
@@ -89,7 +64,7 @@ def test_a_firing_alert_with_zeroed_ends_at_is_recorded_still_firing(client, int
     ],
 )
 def test_timestamps_with_nanoseconds_and_offsets_are_read_exactly(client, integration, text, expected):
-    post(client, am.notification([am.alert(starts_at=text)]))
+    post_alertmanager(client, am.notification([am.alert(starts_at=text)]))
 
     assert only_alert().starts_at == expected
 
@@ -104,7 +79,7 @@ def test_a_mixed_batch_records_each_alert_with_its_own_status(client, integratio
         ends_at="2024-01-15T09:12:30.250000000Z",
     )
 
-    post(client, am.notification([firing, resolved]))
+    post_alertmanager(client, am.notification([firing, resolved]))
 
     assert Delivery.objects.get().outcome == "2 alerts: 2 created"
     first = Alert.objects.get(fingerprint="aaaa000000000001")
@@ -117,12 +92,12 @@ def test_a_mixed_batch_records_each_alert_with_its_own_status(client, integratio
 
 
 def test_the_same_fingerprint_and_start_twice_updates_one_alert(client, integration):
-    post(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert()]))
     resolved = am.alert(
         status="resolved", ends_at="2024-01-15T10:05:00.123456789Z", summary="High 5xx rate on web (over)"
     )
 
-    post(client, am.notification([resolved]))
+    post_alertmanager(client, am.notification([resolved]))
 
     alert = only_alert()
     assert Delivery.objects.count() == 2
@@ -134,15 +109,15 @@ def test_the_same_fingerprint_and_start_twice_updates_one_alert(client, integrat
 
 
 def test_the_same_fingerprint_starting_again_later_is_a_second_alert(client, integration):
-    post(client, am.notification([am.alert()]))
-    post(client, am.notification([am.alert(starts_at="2024-01-15T11:00:00Z")]))
+    post_alertmanager(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert(starts_at="2024-01-15T11:00:00Z")]))
 
     assert Alert.objects.filter(fingerprint="1a30ba71cca2921f").count() == 2
 
 
 def test_a_resolved_notification_overtaken_by_the_firing_one_stays_resolved(client, integration):
-    post(client, am.notification([am.alert(status="resolved", ends_at="2024-01-15T10:05:00Z")]))
-    post(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert(status="resolved", ends_at="2024-01-15T10:05:00Z")]))
+    post_alertmanager(client, am.notification([am.alert()]))
 
     alert = only_alert()
     assert alert.status == Alert.Status.RESOLVED
@@ -152,7 +127,7 @@ def test_a_resolved_notification_overtaken_by_the_firing_one_stays_resolved(clie
 
 def test_a_firing_alert_whose_ends_at_is_in_the_future_still_fires(client, integration):
     # Alertmanager may send the time a firing alert would expire; it is no end.
-    post(client, am.notification([am.alert(ends_at="2999-01-01T00:00:00Z")]))
+    post_alertmanager(client, am.notification([am.alert(ends_at="2999-01-01T00:00:00Z")]))
 
     assert only_alert().ends_at is None
 
@@ -160,8 +135,8 @@ def test_a_firing_alert_whose_ends_at_is_in_the_future_still_fires(client, integ
 def test_the_same_notification_twice_is_one_delivery(client, integration):
     payload = am.notification([am.alert()])
 
-    first = post(client, payload)
-    second = post(client, payload)
+    first = post_alertmanager(client, payload)
+    second = post_alertmanager(client, payload)
 
     assert second.json() == {"delivery": first.json()["delivery"], "duplicate": True}
     assert Delivery.objects.count() == 1
@@ -175,7 +150,7 @@ def test_the_label_rule_promotes_a_matching_alert_to_an_incident(client, promoti
     critical = am.alert(fingerprint="bbbb000000000001")
     warning = am.alert(fingerprint="bbbb000000000002", severity="warning", extra_labels={"instance": "web-2:9100"})
 
-    post(client, am.notification([critical, warning]))
+    post_alertmanager(client, am.notification([critical, warning]))
 
     incident = Incident.objects.get()
     alert = Alert.objects.get(fingerprint="bbbb000000000001")
@@ -191,9 +166,9 @@ def test_the_label_rule_promotes_a_matching_alert_to_an_incident(client, promoti
 
 
 def test_the_rule_promotes_once_however_often_the_alert_is_sent_or_replayed(client, promoting):
-    post(client, am.notification([am.alert()]))
-    post(client, am.notification([am.alert(summary="High 5xx rate on web, still")]))
-    post(client, am.notification([am.alert(status="resolved", ends_at="2024-01-15T10:30:00Z")]))
+    post_alertmanager(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert(summary="High 5xx rate on web, still")]))
+    post_alertmanager(client, am.notification([am.alert(status="resolved", ends_at="2024-01-15T10:30:00Z")]))
     for delivery in Delivery.objects.all():
         delivery_replay(delivery=delivery)
 
@@ -204,7 +179,7 @@ def test_the_rule_promotes_once_however_often_the_alert_is_sent_or_replayed(clie
 def test_every_label_of_the_rule_must_match(client, web):
     IntegrationFactory(kind="alertmanager", options={"promote_labels": {"severity": "critical", "team": "payments"}})
 
-    post(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert()]))
 
     assert Incident.objects.count() == 0
     assert only_alert().incident is None
@@ -218,13 +193,13 @@ def test_the_service_label_goes_through_the_integration_mapping(client):
         service_mapping={"web": "storefront"},
     )
 
-    post(client, am.notification([am.alert()]))
+    post_alertmanager(client, am.notification([am.alert()]))
 
     assert [s.slug for s in Incident.objects.get().services.all()] == ["storefront"]
 
 
 def test_an_unknown_service_label_promotes_without_a_service(client, promoting):
-    post(client, am.notification([am.alert(service="no-such-service")]))
+    post_alertmanager(client, am.notification([am.alert(service="no-such-service")]))
 
     assert list(Incident.objects.get().services.all()) == []
 
@@ -233,7 +208,7 @@ def test_without_a_summary_the_incident_is_titled_by_the_alert_name(client, prom
     payload = am.notification([am.alert()])
     del payload["alerts"][0]["annotations"]["summary"]
 
-    post(client, payload)
+    post_alertmanager(client, payload)
 
     assert Incident.objects.get().title == "HighErrorRate"
 
@@ -242,10 +217,10 @@ def test_without_a_summary_the_incident_is_titled_by_the_alert_name(client, prom
 
 
 @pytest.mark.parametrize(
-    "authorization", [None, "", "Bearer", "Bearer wrong-token", f"Token {TOKEN}", f"Basic {TOKEN}", TOKEN]
+    "authorization", [None, "", "Bearer", "Bearer wrong-token", f"Token {SECRET}", f"Basic {SECRET}", SECRET]
 )
 def test_a_missing_or_wrong_token_is_refused_and_nothing_is_stored(client, integration, authorization):
-    response = post(client, am.notification([am.alert()]), authorization=authorization)
+    response = post_alertmanager(client, am.notification([am.alert()]), authorization=authorization)
 
     assert response.status_code == 401
     assert Delivery.objects.count() == 0
@@ -270,7 +245,7 @@ def test_a_malformed_notification_fails_naming_the_field_and_records_nothing(cli
     payload = am.notification([am.alert(), am.alert(fingerprint="cccc000000000002")])
     change(payload)
 
-    assert post(client, payload).status_code == 202
+    assert post_alertmanager(client, payload).status_code == 202
 
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED
@@ -280,7 +255,7 @@ def test_a_malformed_notification_fails_naming_the_field_and_records_nothing(cli
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"alerts": [1]}', b'{"alerts": []}'])
 def test_garbage_never_makes_a_500(client, integration, body):
-    assert post(client, body).status_code == 202
+    assert post_alertmanager(client, body).status_code == 202
     assert Delivery.objects.get().status in (Delivery.Status.FAILED, Delivery.Status.IGNORED)
     assert Alert.objects.count() == 0
 
@@ -291,13 +266,8 @@ def test_garbage_never_makes_a_500(client, integration, body):
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_replicas_sending_the_same_alert_at_once_make_one_alert_and_one_incident(live_server, web):
-    import threading
-
     import requests
-    from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL's real concurrency (CI's second pass runs it)")
     IntegrationFactory(kind="alertmanager", options={"promote_labels": {"severity": "critical"}})
     replicas = 8
     # Each replica of an Alertmanager cluster names itself in externalURL: eight different deliveries.
@@ -306,25 +276,18 @@ def test_replicas_sending_the_same_alert_at_once_make_one_alert_and_one_incident
         payload = am.notification([am.alert()])
         payload["externalURL"] = f"http://alertmanager-{n}.example.org:9093"
         bodies.append(json.dumps(payload).encode())
-    barrier = threading.Barrier(replicas)
-    statuses = [None] * replicas
 
     def send(index):
         session = requests.Session()
-        barrier.wait()
         response = session.post(
             f"{live_server.url}/hooks/alertmanager/",
             data=bodies[index],
             timeout=30,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {SECRET}"},
         )
-        statuses[index] = response.status_code
+        return response.status_code
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(replicas)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once(replicas, send)
 
     assert statuses == [202] * replicas
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["processed"] * replicas

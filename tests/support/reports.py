@@ -1,0 +1,69 @@
+"""Data shared by the report tests."""
+
+import datetime as dt
+
+from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory, ServiceFactory
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from tests.support.times import at
+
+
+def build_march() -> dict:
+    """Small data with hand-worked numbers, in UTC. web (team Storefront) and api (team Platform).
+
+    March 2024, web: d1 alice, d2 bob (rolled back), d3 alice (caused i1 and i2); d4 carol failed
+    and a staging deploy don't count. api: one deploy by dave. April: d5 bob remediates i2.
+    """
+    web = ServiceFactory(slug="web", dev_team="Storefront")
+    api = ServiceFactory(slug="api", dev_team="Platform")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+
+    def deploy(when, deployer, status="succeeded", service=web, environment=production, version=None):
+        return DeployFactory(
+            service=service,
+            environment=environment,
+            deployed_at=at(when),
+            deployer=deployer,
+            status=status,
+            **({"version": version} if version else {}),
+        )
+
+    d1 = deploy("2024-03-05T10:00:00Z", "alice", version="301")
+    d2 = deploy("2024-03-12T10:00:00Z", "bob", status="rolled_back", version="302")
+    d3 = deploy("2024-03-20T10:00:00Z", "alice", version="303")
+    d4 = deploy("2024-03-25T10:00:00Z", "carol", status="failed", version="304")
+    staging_deploy = deploy("2024-03-26T10:00:00Z", "carol", environment=staging, version="305")
+    api_deploy = deploy("2024-03-27T10:00:00Z", "dave", service=api, version="900")
+    d5 = deploy("2024-04-02T10:00:00Z", "bob", version="306")
+    DeployCommitFactory(deploy=d1, sha="a" * 40, authored_at=at("2024-03-05T08:00:00Z"))  # 7200 s
+    DeployCommitFactory(deploy=d2, sha="b" * 40, authored_at=at("2024-03-11T10:00:00Z"))  # 86400 s
+
+    def incident(started, *, detect, repair=None, severity=3, service=web):
+        started = at(started)
+        detected = started + dt.timedelta(seconds=detect)
+        resolved = detected + dt.timedelta(seconds=repair) if repair is not None else None
+        return IncidentFactory(
+            started_at=started, detected_at=detected, resolved_at=resolved, severity=severity, services=[service]
+        )
+
+    i1 = incident("2024-03-20T10:30:00Z", detect=120, repair=600, severity=2)  # 120, 600, 720
+    i2 = incident("2024-03-21T00:00:00Z", detect=60, repair=1800, severity=1)  # 60, 1800, 1860
+    i3 = incident("2024-03-28T00:00:00Z", detect=30)  # unresolved
+    i4 = incident("2024-03-29T00:00:00Z", detect=10, repair=10, service=api)
+    IncidentDeployFactory(incident=i1, deploy=d3, relation="cause")
+    IncidentDeployFactory(incident=i2, deploy=d3, relation="cause")  # d3 caused two: counts once
+    IncidentDeployFactory(incident=i2, deploy=d5, relation="remediation")
+    return dict(
+        web=web,
+        api=api,
+        d1=d1,
+        d2=d2,
+        d3=d3,
+        d4=d4,
+        d5=d5,
+        staging_deploy=staging_deploy,
+        api_deploy=api_deploy,
+        i1=i1,
+        i2=i2,
+        i3=i3,
+        i4=i4,
+    )

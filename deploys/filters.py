@@ -9,9 +9,8 @@ from plumbing.filters import (
     DateOrAwareDateTimeFilter,
     ListChoiceFilter,
     ListModelChoiceFilter,
+    PageFieldsMixin,
     join_words,
-    kept_parameters_of,
-    page_fields_query,
     period_in_words,
     since_bound,
     split_values,
@@ -102,7 +101,7 @@ def _incident_links(relation: str):
     return Exists(links.objects.filter(deploy=OuterRef("pk"), relation=relation, incident__archived_at__isnull=True))
 
 
-class DeployFilter(django_filters.FilterSet):
+class DeployFilter(PageFieldsMixin, django_filters.FilterSet):
     # Labels, not help texts, for the fields the page shows: a help text would make the widget
     # point (aria-describedby) at a text the page doesn't show. The API docs show the labels.
     service = ListModelChoiceFilter(
@@ -185,17 +184,6 @@ class DeployFilter(django_filters.FilterSet):
         return queryset.between(until=until_bound(value))
 
     # --- For the deploy log page -----------------------------------------------------------------
-
-    @property
-    def kept_parameters(self) -> list[tuple[str, str]]:
-        """(name, value) of the filters given that the page's form has no field for, so that
-        filtering with the form keeps them (hidden inputs)."""
-        return kept_parameters_of(self, self.PAGE_FIELDS)
-
-    @property
-    def without_kept_parameters(self) -> str:
-        """The query string with only the form's fields: what "Clear" next to `described` opens."""
-        return page_fields_query(self, self.PAGE_FIELDS)
 
     @property
     def described(self) -> str:

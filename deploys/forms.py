@@ -33,15 +33,6 @@ class PlannedAtField(forms.DateTimeField):
         return result
 
 
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Show a service's ValidationError next to the fields it names (or above the form)."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for name, messages in error.message_dict.items():
-        form.add_error(name if name in form.fields else None, messages)
-
-
 def _now_to_the_minute():
     return timezone.localtime().replace(second=0, microsecond=0)
 

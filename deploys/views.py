@@ -7,8 +7,9 @@ from django.views.decorators.http import require_POST, require_safe
 from config.roles import RESPONDER, role_required
 from deploys import selectors, services
 from deploys.filters import DeployFilter
-from deploys.forms import ChangeRecordForm, DeployChangeRecordForm, add_service_errors
+from deploys.forms import ChangeRecordForm, DeployChangeRecordForm
 from deploys.models import ChangeRecord, Deploy, DeployCommit
+from plumbing.forms import add_service_errors
 from plumbing.paging import page_of
 
 

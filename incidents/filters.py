@@ -10,8 +10,7 @@ from plumbing.filters import (
     DateOrAwareDateTimeFilter,
     ListChoiceFilter,
     ListModelChoiceFilter,
-    kept_parameters_of,
-    page_fields_query,
+    PageFieldsMixin,
     since_bound,
     teams_in_words,
     true_or_false_filter,
@@ -45,7 +44,7 @@ class HideArchivedMixin:
         return super().filter_queryset(queryset)
 
 
-class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
+class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=Incident.Status.choices, method="filter_status", empty_label="Any status"
     )
@@ -141,16 +140,6 @@ class IncidentFilter(HideArchivedMixin, django_filters.FilterSet):
         return selectors.search(queryset, value)
 
     # --- For the incident list page --------------------------------------------------------------
-
-    @property
-    def kept_parameters(self) -> list[tuple[str, str]]:
-        """(name, value) of the filters given that the page's form has no field for (hidden inputs)."""
-        return kept_parameters_of(self, self.PAGE_FIELDS)
-
-    @property
-    def without_kept_parameters(self) -> str:
-        """The query string with only the form's fields: what "Clear" next to `described` opens."""
-        return page_fields_query(self, self.PAGE_FIELDS)
 
     @property
     def described(self) -> str:

@@ -63,15 +63,6 @@ def default_started_at():
     return timezone.now().replace(second=0, microsecond=0)
 
 
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Show a service's ValidationError next to the fields it names (or above the form)."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for name, messages in error.message_dict.items():
-        form.add_error(name if name in form.fields else None, messages)
-
-
 class IncidentForm(forms.Form):
     """Filing and correcting an incident. The fields needed in a hurry come first."""
 

@@ -20,11 +20,11 @@ from incidents.forms import (
     DeploySearchForm,
     IncidentForm,
     NoteForm,
-    add_service_errors,
     comparable,
     editable_state,
 )
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from plumbing.forms import add_service_errors
 from plumbing.paging import page_of
 
 STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]

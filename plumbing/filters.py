@@ -159,6 +159,23 @@ def when_in_words(value: dt.date | dt.datetime) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
+class PageFieldsMixin:
+    """For a list page whose form shows some of its FilterSet's filters (`PAGE_FIELDS`): the
+    others, given in the URL, are kept as hidden inputs and described in words by the page."""
+
+    PAGE_FIELDS: tuple[str, ...] = ()
+
+    @property
+    def kept_parameters(self) -> list[tuple[str, str]]:
+        """(name, value) of the filters given that the page's form has no field for (hidden inputs)."""
+        return kept_parameters_of(self, self.PAGE_FIELDS)
+
+    @property
+    def without_kept_parameters(self) -> str:
+        """The query string with only the form's fields: what "Clear" next to `described` opens."""
+        return page_fields_query(self, self.PAGE_FIELDS)
+
+
 def kept_parameters_of(filterset: django_filters.FilterSet, page_fields: tuple[str, ...]) -> list[tuple[str, str]]:
     if not filterset.is_bound:
         return []

@@ -12,10 +12,8 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_POST, require_safe
 
 from config.roles import RESPONDER, role_required
-from incidents.forms import (
-    add_service_errors,
-)
 from incidents.models import Incident
+from plumbing.forms import add_service_errors
 from plumbing.markdown import render_markdown
 from plumbing.paging import page_of
 from postmortems import blame, selectors, services

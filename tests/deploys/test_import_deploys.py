@@ -237,8 +237,8 @@ def test_csv_rows_past_the_apis_limits_are_errors_for_their_lines(tmp_path):
 
     assert error is not None
     assert err.splitlines() == [
-        "line 3: message is longer than 10000 characters",
-        "line 4: duration_seconds '1e308' is more than 604800 (a week)",
+        "line 3: message: Ensure this field has no more than 10000 characters.",
+        "line 4: duration_seconds: Ensure this value is less than or equal to 604800.",
     ]
     assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 2 lines with errors."
     assert list(Deploy.objects.values_list("version", "duration_seconds")) == [("25144", 604800.0)]
@@ -250,7 +250,7 @@ def test_a_log_line_with_a_message_past_the_apis_limit_is_an_error_for_that_line
     out, err, error = run(path)
 
     assert error is not None
-    assert err.splitlines() == ["line 1: message is longer than 10000 characters"]
+    assert err.splitlines() == ["line 1: message: Ensure this field has no more than 10000 characters."]
     assert list(Deploy.objects.values_list("version", flat=True)) == ["25146"]
 
 

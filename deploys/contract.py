@@ -74,8 +74,7 @@ class DeployInput:
 # --- The rules ------------------------------------------------------------------------------------
 # Django validators, so that DRF runs them as field validators (and drf-spectacular shows the
 # limits in the schema: maxLength, minimum, pattern…) and the other paths run the very same objects.
-
-
+#
 # The bulk endpoint checks a thousand deploys a request, twice (its fast path, then the service):
 # Django's validators build their message parameters and resolve a lazily compiled pattern on
 # every call, a few µs each. These subclasses (still what drf-spectacular reads) only do that
@@ -275,21 +274,25 @@ def _as_values(item) -> Mapping[str, object]:
     return item if type(item) is dict or isinstance(item, Mapping) else vars(item)
 
 
+def _check_commits(commits: Sequence, rules: Rules, problems: dict[str, list[str]]) -> None:
+    for index, commit in enumerate(commits):
+        _check(_as_values(commit), rules.commit, problems, f"commits.{index}.")
+
+
 def deploy_problems(data: DeployInput | Mapping[str, object], *, rules: Rules = API) -> dict[str, list[str]]:
     """What is wrong with a deploy: messages by field, empty when nothing is.
 
     `data` is a DeployInput or a mapping of some of its fields (what a form or a serializer has
     parsed so far); only the fields given are checked, and None or "" means "not given" except
-    for the four names a deploy can't do without. A commit's problems are keyed
+    for the names a deploy (service, environment, version, deployer) or a commit (sha) can't do
+    without, which "" breaks. A commit's problems are keyed
     `commits.<index>.<field>`; past the commit limit the commits themselves aren't looked at.
     """
     problems: dict[str, list[str]] = {}
     values = _as_values(data)
     _check(values, rules.deploy, problems, "")
-    commits = values.get("commits") or ()
     if "commits" not in problems:
-        for index, commit in enumerate(commits):
-            _check(_as_values(commit), rules.commit, problems, f"commits.{index}.")
+        _check_commits(values.get("commits") or (), rules, problems)
     return problems
 
 
@@ -316,8 +319,7 @@ def commits_validate(*, commits: Sequence[CommitInput], rules: Rules = API) -> N
     """Each commit's rules, whatever their number: a push may carry more commits than a deploy may
     list (GitHub lists up to 2,048). ValidationError keyed `commits.<index>.<field>`."""
     problems: dict[str, list[str]] = {}
-    for index, commit in enumerate(commits):
-        _check(_as_values(commit), rules.commit, problems, f"commits.{index}.")
+    _check_commits(commits, rules, problems)
     if problems:
         raise ValidationError(problems)
 

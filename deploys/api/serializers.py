@@ -75,11 +75,6 @@ def _time(value) -> dt.datetime:
         raise _Defer from None
 
 
-def _validators(rules: tuple) -> list:
-    # The contract's rules for one field, as the DRF field's validators.
-    return list(rules)
-
-
 class CommitListSerializer(BoundedListSerializer):
     """A deploy's commits. Too many is one message under `commits`, naming the limit, rather than DRF's
     non_field_errors inside it; checked before any commit is (the contract's rule). `max_length` is
@@ -97,12 +92,10 @@ class CommitListSerializer(BoundedListSerializer):
 
 class CommitInputSerializer(_FastPath, StrictInputSerializer):
     sha = StrictCharField(
-        validators=_validators(COMMIT_RULES["sha"]),
+        validators=COMMIT_RULES["sha"],
         help_text="The commit's id, e.g. a git sha (4 to 64 letters, digits, '.', '_' or '-').",
     )
-    authored_at = AwareDateTimeField(
-        required=False, allow_null=True, validators=_validators(COMMIT_RULES["authored_at"])
-    )
+    authored_at = AwareDateTimeField(required=False, allow_null=True, validators=COMMIT_RULES["authored_at"])
     message = serializers.CharField(required=False, allow_blank=True, default="")
 
     class Meta:
@@ -143,38 +136,34 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
     The fields check JSON types; their validators are the deploy contract's rules (deploys.contract),
     which also give the schema its limits."""
 
-    service = StrictCharField(validators=_validators(DEPLOY_RULES["service"]), help_text="Service slug, e.g. `web`.")
+    service = StrictCharField(validators=DEPLOY_RULES["service"], help_text="Service slug, e.g. `web`.")
     environment = StrictCharField(
-        validators=_validators(DEPLOY_RULES["environment"]), help_text="Environment slug, e.g. `production`."
+        validators=DEPLOY_RULES["environment"], help_text="Environment slug, e.g. `production`."
     )
-    version = StrictCharField(validators=_validators(DEPLOY_RULES["version"]))
+    version = StrictCharField(validators=DEPLOY_RULES["version"])
     previous_version = StrictCharField(
-        validators=_validators(DEPLOY_RULES["previous_version"]),
+        validators=DEPLOY_RULES["previous_version"],
         required=False,
         allow_blank=True,
         help_text="Omit it to take the version of the latest earlier successful deploy here.",
     )
-    deployer = StrictCharField(validators=_validators(DEPLOY_RULES["deployer"]))
-    message = serializers.CharField(
-        validators=_validators(DEPLOY_RULES["message"]), required=False, allow_blank=True, default=""
-    )
+    deployer = StrictCharField(validators=DEPLOY_RULES["deployer"])
+    message = serializers.CharField(validators=DEPLOY_RULES["message"], required=False, allow_blank=True, default="")
     deployed_at = AwareDateTimeField(
-        validators=_validators(DEPLOY_RULES["deployed_at"]), required=False, help_text="When it went live; default now."
+        validators=DEPLOY_RULES["deployed_at"], required=False, help_text="When it went live; default now."
     )
     duration_seconds = serializers.FloatField(
-        validators=_validators(DEPLOY_RULES["duration_seconds"]),
+        validators=DEPLOY_RULES["duration_seconds"],
         required=False,
         allow_null=True,
         help_text="Up to a week.",
     )
     status = serializers.ChoiceField(
-        choices=Deploy.Status.choices, default=Deploy.Status.SUCCEEDED, validators=_validators(DEPLOY_RULES["status"])
+        choices=Deploy.Status.choices, default=Deploy.Status.SUCCEEDED, validators=DEPLOY_RULES["status"]
     )
-    diff_url = serializers.CharField(
-        validators=_validators(DEPLOY_RULES["diff_url"]), required=False, allow_blank=True, default=""
-    )
+    diff_url = serializers.CharField(validators=DEPLOY_RULES["diff_url"], required=False, allow_blank=True, default="")
     external_id = serializers.CharField(
-        validators=_validators(DEPLOY_RULES["external_id"]),
+        validators=DEPLOY_RULES["external_id"],
         required=False,
         allow_blank=True,
         default="",

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deploys import contract
+from deploys.api.views import _bad_request
 from deploys.contract import CommitInput, DeployInput
 from deploys.factories import EnvironmentFactory, IntegrationFactory, ServiceFactory
 from deploys.limits import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
@@ -222,3 +223,12 @@ def test_a_commit_id_follows_each_paths_rule():
     with pytest.raises(ValidationError) as refusal:
         pushed_commits_record(service="web", commits=[CommitInput(sha="r1234")])
     assert refusal.value.message_dict == {"commits.0.sha": ["Enter a git commit sha: 7 to 64 lowercase hex digits."]}
+
+
+def test_a_refusal_by_the_service_is_a_400_in_drfs_shape():
+    # The serializers run the same rules first; what gets past them (a clock moving on) is still a 400.
+    refusal = ValidationError({"message": ["Too long."], "commits.1.sha": ["Not a sha."]})
+    bulk = ValidationError({"3.deployed_at": ["In the future."]})
+
+    assert _bad_request(refusal).detail == {"message": ["Too long."], "commits": {"1": {"sha": ["Not a sha."]}}}
+    assert _bad_request(bulk, under="deploys").detail == {"deploys": {"3": {"deployed_at": ["In the future."]}}}

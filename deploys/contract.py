@@ -2,11 +2,12 @@
 
 Every path that records a deploy consults the rules written here, and only here: the API (single
 deploys and the bulk endpoint's slow path run them as DRF field validators, its fast path calls
-`deploy_problems`), the GitHub and GitLab webhooks, `import_deploys` and the admin; and
-deploys.services checks them again before it stores anything. Each path only turns the problems
-into its own form of error: a 400 naming the field, a failed delivery with the reason, an import
-line number, a form error. The messages are the API's (DRF's wording), which its clients already
-parse and show.
+`deploy_problems`), the GitHub and GitLab webhooks (deploys.services.deploy_record_from_hook and
+pushed_commits_record, with the webhooks' rules), `import_deploys` and the admin; and
+deploys.services.deploy_record checks them for any caller that names whose rules apply. Each path
+only turns the problems into its own form of error: a 400 naming the field, a failed delivery with
+the reason, an import line number, a form error. The messages are the API's (DRF's wording), which
+its clients already parse and show.
 
 Parsing is each path's own (a JSON type, a CSV cell, a GitLab time): the rules take parsed values,
 strings already stripped. A change of limit is one edit, in deploys.limits or the model's column.
@@ -75,8 +76,7 @@ class DeployInput:
 # Django validators, so that DRF runs them as field validators (and drf-spectacular shows the
 # limits in the schema: maxLength, minimum, pattern…) and the other paths run the very same objects.
 #
-# The bulk endpoint checks a thousand deploys a request, twice (its fast path, then the service):
-# Django's validators build their message parameters and resolve a lazily compiled pattern on
+# The bulk endpoint's fast path checks a thousand deploys a request: Django's validators build their message parameters and resolve a lazily compiled pattern on
 # every call, a few µs each. These subclasses (still what drf-spectacular reads) only do that
 # for a value that fails.
 

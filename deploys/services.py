@@ -118,19 +118,26 @@ Complete = Callable[[DeployInput, Service, Environment], DeployInput]
 
 
 def deploy_record(
-    *, data: DeployInput, notify: bool = True, rules: contract.Rules = contract.API, complete: Complete | None = None
+    *,
+    data: DeployInput,
+    notify: bool = True,
+    rules: contract.Rules | None = None,
+    complete: Complete | None = None,
 ) -> tuple[Deploy, bool]:
     """Store one deploy. Returns (deploy, created).
 
-    Raises django.core.exceptions.ValidationError, with a message per field, when `data` breaks the
-    deploy contract (deploys.contract; `rules` says whose: the API's or the webhooks'); nothing is
-    stored then, not even a new service. Idempotent on (service, external_id): a repeat returns the
+    `rules` names whose deploy contract `data` is checked against first (deploys.contract.API or
+    HOOKS): when it breaks it, django.core.exceptions.ValidationError with a message per field, and
+    nothing is stored, not even a new service. None means the caller has checked it already (the
+    API's serializers run the same rules, the importer does at parse time) or makes the deploy
+    itself (demo data; the reports' tests build deploys with two-character shas). Idempotent on (service, external_id): a repeat returns the
     stored deploy and created=False, also when two requests race (the unique constraint decides,
     the loser reads the winner's row); `complete` isn't called for a repeat. `deployed_at=None` means
     now; `previous_version=None` means "not given": it is taken from the latest earlier successful
     deploy of the same service and environment. Production deploys are announced after commit.
     """
-    contract.deploy_validate(data=data, rules=rules)
+    if rules is not None:
+        contract.deploy_validate(data=data, rules=rules)
     service = service_get_or_create(slug=data.service)
     environment = environment_get_or_create(slug=data.environment)
     if data.external_id:
@@ -174,21 +181,24 @@ class BulkResult:
     commits: dict[int, list[DeployCommit]] = field(default_factory=dict)
 
 
-def deploy_record_bulk(*, items: Sequence[DeployInput]) -> BulkResult:
+def deploy_record_bulk(*, items: Sequence[DeployInput], rules: contract.Rules | None = None) -> BulkResult:
     """Store many deploys at once, all or nothing (a backfill). Sends no notifications.
 
-    Raises ValidationError when an item breaks the deploy contract (the API's rules), its messages
-    keyed `<index>.<field>`; nothing is stored then. Deploys already stored under the same
+    `rules` as for deploy_record: given, an item that breaks the deploy contract raises
+    ValidationError, its messages keyed `<index>.<field>`, and nothing is stored. (The bulk
+    endpoint passes None: its serializer and fast path checked every item already, and a second
+    pass over 1,000 deploys would cost the ingest rate.) Deploys already stored under the same
     (service, external_id) are returned, not doubled. Deploys in the batch that omit
     previous_version get it from earlier deploys in the batch or, failing that, from the database.
     """
-    problems = {
-        f"{index}.{name}": messages
-        for index, item in enumerate(items)
-        for name, messages in contract.deploy_problems(item).items()
-    }
-    if problems:
-        raise ValidationError(problems)
+    if rules is not None:
+        problems = {
+            f"{index}.{name}": messages
+            for index, item in enumerate(items)
+            for name, messages in contract.deploy_problems(item, rules=rules).items()
+        }
+        if problems:
+            raise ValidationError(problems)
     for attempt in range(2):
         try:
             with transaction.atomic():

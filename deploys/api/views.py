@@ -1,7 +1,6 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import get_object_or_404
@@ -28,22 +27,6 @@ def _deploys_with_commits():
     return Deploy.objects.with_related().prefetch_related(
         Prefetch("commits", queryset=DeployCommit.objects.order_by("authored_at", "id"))
     )
-
-
-def _bad_request(error: DjangoValidationError, *, under: str | None = None) -> serializers.ValidationError:
-    """The deploy contract's refusal (messages keyed `field` or `commits.1.sha`, `3.message` in bulk)
-    as DRF's 400 body: {"commits": {"1": {"sha": [...]}}}, the shape DRF's own field errors take.
-
-    The serializers run the same rules first, so this answers only what they let through (a race
-    with a clock, say); it keeps a refusal a 400 rather than a 500."""
-    body: dict = {}
-    for key, messages in error.message_dict.items():
-        *path, name = key.split(".")
-        node = body
-        for part in path:
-            node = node.setdefault(part, {})
-        node[name] = messages
-    return serializers.ValidationError({under: body} if under else body)
 
 
 @extend_schema_view(
@@ -81,10 +64,8 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer = DeployInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self._check_ingest_scope(request, [serializer.validated_data["service"]])
-        try:
-            deploy, created = services.deploy_record(data=serializer.to_deploy_input())
-        except DjangoValidationError as exc:
-            raise _bad_request(exc) from None
+        # The serializer ran the deploy contract's rules (as its fields' validators).
+        deploy, created = services.deploy_record(data=serializer.to_deploy_input())
         deploy = _deploys_with_commits().get(pk=deploy.pk)
         output = DeploySerializer(deploy, context=self.get_serializer_context())
         return Response(output.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -103,12 +84,9 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer = DeployBulkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self._check_ingest_scope(request, {item["service"] for item in serializer.validated_data["deploys"]})
-        try:
-            result = services.deploy_record_bulk(
-                items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]]
-            )
-        except DjangoValidationError as exc:
-            raise _bad_request(exc, under="deploys") from None
+        result = services.deploy_record_bulk(
+            items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]]
+        )
         # The answer comes from the rows just stored (and those found already there), not a reload.
         deploys = deploy_answers(result.deploys, result.commits, request=request, format=self.format_kwarg)
         return Response(

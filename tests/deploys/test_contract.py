@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deploys import contract
-from deploys.api.views import _bad_request
 from deploys.contract import CommitInput, DeployInput
 from deploys.factories import EnvironmentFactory, IntegrationFactory, ServiceFactory
 from deploys.limits import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
@@ -190,17 +189,16 @@ def test_the_admin_shows_it_under_the_field(admin_client, field, value, message,
 
 @pytest.mark.parametrize("field, value, message, hook_message", BAD)
 def test_the_services_refuse_it(field, value, message, hook_message):
-    """Whoever calls the services (a future sender, a script) gets Django's ValidationError naming
-    the field, with the rules of the path: deploy_record and deploy_record_bulk the API's,
-    deploy_record_from_hook the webhooks'."""
+    """The services check the contract whose rules they are given and refuse with Django's
+    ValidationError naming the field; deploy_record_from_hook always checks the webhooks' rules."""
     if field == "deployed_at":
         value = timezone.now() + dt.timedelta(days=1)
     data = DeployInput(service="web", environment="production", version="a" * 40, deployer="sandrews")
     setattr(data, field, value)
 
     for record, expected in [
-        (lambda: deploy_record(data=data), message),
-        (lambda: deploy_record_bulk(items=[data]), message),
+        (lambda: deploy_record(data=data, rules=contract.API), message),
+        (lambda: deploy_record_bulk(items=[data], rules=contract.API), message),
         (lambda: deploy_record_from_hook(data=data), hook_message or message),
     ]:
         with pytest.raises(ValidationError) as refusal:
@@ -223,12 +221,3 @@ def test_a_commit_id_follows_each_paths_rule():
     with pytest.raises(ValidationError) as refusal:
         pushed_commits_record(service="web", commits=[CommitInput(sha="r1234")])
     assert refusal.value.message_dict == {"commits.0.sha": ["Enter a git commit sha: 7 to 64 lowercase hex digits."]}
-
-
-def test_a_refusal_by_the_service_is_a_400_in_drfs_shape():
-    # The serializers run the same rules first; what gets past them (a clock moving on) is still a 400.
-    refusal = ValidationError({"message": ["Too long."], "commits.1.sha": ["Not a sha."]})
-    bulk = ValidationError({"3.deployed_at": ["In the future."]})
-
-    assert _bad_request(refusal).detail == {"message": ["Too long."], "commits": {"1": {"sha": ["Not a sha."]}}}
-    assert _bad_request(bulk, under="deploys").detail == {"deploys": {"3": {"deployed_at": ["In the future."]}}}

@@ -10,16 +10,18 @@ how it stays idempotent lives there. Payload shapes:
 import re
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from deploys import services
+from deploys import contract, services
+from deploys.contract import CommitInput, DeployInput
 from deploys.models import Deploy
-from deploys.services import CommitInput, DeployInput
 from plumbing.fields import is_plausible
 from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, SenderIntegration, hmac_sha256, register, same
 
 _MISSING = object()
-_SHA = re.compile(r"[0-9a-f]{7,64}")
+# Reading a payload: a sha the sender names must be a git sha (the webhooks' rule, deploys.contract.HOOKS).
+_SHA = contract.GIT_SHA
 _NOT_SLUG = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -164,12 +166,20 @@ def _record_push(delivery, payload: dict, default_branch_path: str, service_of) 
     if ref != f"refs/heads/{default_branch}":
         raise DeliveryIgnored(f"push to {ref}, not the default branch")
     service = service_of(delivery.integration, payload)
-    added = services.pushed_commits_record(service=service, commits=_commits(payload))
+    try:
+        added = services.pushed_commits_record(service=service, commits=_commits(payload))
+    except ValidationError as exc:
+        raise DeliveryRejected(f"The push's {contract.describe(exc)}"[:1000]) from None
     return f"{added} new commit(s) of {service} recorded"
 
 
-def _record_deploy(data: DeployInput, *, compare_url: str) -> str:
-    deploy, created = services.deploy_record_from_hook(data=data, compare_url=compare_url)
+def record_deploy(data: DeployInput, *, compare_url: str = "") -> str:
+    """Store a deploy an adapter read; the deploy contract's refusal becomes a failed delivery with
+    the reason (never retried)."""
+    try:
+        deploy, created = services.deploy_record_from_hook(data=data, compare_url=compare_url)
+    except ValidationError as exc:
+        raise DeliveryRejected(f"The deploy's {contract.describe(exc)}"[:1000]) from None
     return f"deploy {deploy.pk} {'created' if created else 'already recorded'}"
 
 
@@ -227,7 +237,7 @@ def github_deployment_status(delivery, payload: dict) -> str:
         diff_url=f"{html_url}/commit/{sha}" if html_url else "",
         external_id=f"github-deployment-status:{dig_str(payload, 'deployment_status.id')}",
     )
-    return _record_deploy(data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else "")
+    return record_deploy(data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else "")
 
 
 def github_push(delivery, payload: dict) -> str:
@@ -307,7 +317,7 @@ def gitlab_deployment(delivery, payload: dict) -> str:
         diff_url=dig_str(payload, "commit_url", required=False)[:1000],
         external_id=f"gitlab-deployment:{dig_str(payload, 'deployment_id')}:{state}",
     )
-    return _record_deploy(data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else "")
+    return record_deploy(data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else "")
 
 
 def gitlab_push(delivery, payload: dict) -> str:

@@ -1,6 +1,8 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
+from deploys import contract
 from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Environment, IngestToken, Service
 from deploys.services import commit_deliveries_refresh, deploy_shas, ingest_token_create, ingest_token_revoke
 
@@ -18,8 +20,41 @@ class EnvironmentAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
 
 
+def _add_problems(form: forms.ModelForm, problems: dict[str, list[str]]) -> None:
+    # The contract's messages under the form's own fields; any other (none today) above the form.
+    for name, found in problems.items():
+        if name in form.fields:
+            form.add_error(name, found)
+        else:
+            form.add_error(None, [f"{name}: {message}" for message in found])
+
+
+class DeployForm(forms.ModelForm):
+    """A deploy edited by hand is held to the deploy contract (deploys.contract), as every other way
+    in: the rules the model's columns don't carry (message and duration limits, times) included."""
+
+    def clean(self):
+        cleaned = super().clean()
+        # Only the fields that passed their own field's checks; service and environment by slug.
+        values = {name: cleaned[name] for name in contract.API.deploy if name in cleaned}
+        for name in ("service", "environment"):
+            if cleaned.get(name) is not None:
+                values[name] = cleaned[name].slug
+        _add_problems(self, contract.deploy_problems(values))
+        return cleaned
+
+
+class DeployCommitForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        values = {name: cleaned[name] for name in contract.API.commit if name in cleaned}
+        _add_problems(self, contract.commit_problems(values))
+        return cleaned
+
+
 class DeployCommitInline(admin.TabularInline):
     model = DeployCommit
+    form = DeployCommitForm
     extra = 0
     exclude = ["first_delivered_at", "lead_seconds"]
 
@@ -57,6 +92,7 @@ class RefreshesDeliveries:
 
 @admin.register(Deploy)
 class DeployAdmin(RefreshesDeliveries, admin.ModelAdmin):
+    form = DeployForm
     list_display = ["deployed_at", "service", "environment", "version", "previous_version", "deployer", "status"]
     list_filter = ["status", "environment", "service"]
     list_select_related = ["service", "environment"]
@@ -68,6 +104,7 @@ class DeployAdmin(RefreshesDeliveries, admin.ModelAdmin):
 
 @admin.register(DeployCommit)
 class DeployCommitAdmin(RefreshesDeliveries, admin.ModelAdmin):
+    form = DeployCommitForm
     list_display = ["sha", "authored_at", "deploy", "first_delivered_at", "lead_seconds"]
     readonly_fields = ["first_delivered_at", "lead_seconds"]
     list_select_related = ["deploy__service", "deploy__environment"]

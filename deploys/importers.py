@@ -1,26 +1,25 @@
 """Turn deploy history from files (Deployinator logs, CSV) into `DeployInput`s for `import_deploys`.
 
 Everything here is pure: no database access. Each line or row becomes a `DeployInput` or a
-`ParseError` whose text says exactly what is wrong with it.
+`ParseError` whose text says exactly what is wrong with it. This module only reads text (fields,
+times, numbers, statuses); what a deploy may carry is the deploy contract's (deploys.contract),
+checked here so that every bad line is reported, in file order, before anything is stored.
 """
 
 import csv
 import datetime as dt
 import hashlib
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.utils.dateparse import parse_datetime
 
-from deploys.limits import MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
-from deploys.models import Deploy, Environment, Service
-from deploys.services import DeployInput
+from deploys import contract
+from deploys.contract import DeployInput
+from deploys.models import Deploy
 from plumbing.fields import is_plausible
-from plumbing.validators import slug_validator
 
 Format = Literal["log", "csv"]
 
@@ -39,10 +38,6 @@ class ParseError(ValueError):
 
 class HeaderError(ValueError):
     """The CSV header itself is wrong, so no row can be read."""
-
-
-def _max_length(model: type, field: str) -> int:
-    return model._meta.get_field(field).max_length
 
 
 def is_skipped(line: str) -> bool:
@@ -68,41 +63,11 @@ def import_key(*, service: str, environment: str, deployed_at: dt.datetime, depl
     return "import:" + digest[:40]
 
 
-def _slug(kind: str, value: str, model: type) -> str:
-    slug = value.strip().lower()
-    if not slug:
-        raise ParseError(f"empty {kind}")
-    if len(slug) > _max_length(model, "slug"):
-        raise ParseError(f"{kind} {value.strip()!r} is longer than {_max_length(model, 'slug')} characters")
-    try:
-        slug_validator(slug)
-    except ValidationError:
-        raise ParseError(
-            f"{kind} {value.strip()!r} is not a valid slug "
-            "(lowercase letters, digits, '.', '_' and '-', starting with a letter or digit)"
-        ) from None
-    return slug
-
-
-def _text(name: str, value: str, *, required: bool, max_length: int | None = None) -> str:
-    text = value.strip()
-    if required and not text:
-        raise ParseError(f"empty {name}")
-    if max_length is not None and len(text) > max_length:
-        raise ParseError(f"{name} is longer than {max_length} characters")
-    return text
-
-
-def _deploy_field(name: str, value: str, *, required: bool = False) -> str:
-    return _text(name, value, required=required, max_length=_max_length(Deploy, name))
-
-
-def _message(value: str) -> str:
-    # The API's limit (deploys.limits): the message is shown whole on the deploy's page.
-    return _text("message", value, required=False, max_length=MAX_DEPLOY_MESSAGE_LENGTH)
-
-
 def _finish(data: DeployInput) -> DeployInput:
+    try:
+        contract.deploy_validate(data=data)
+    except ValidationError as error:
+        raise ParseError(contract.describe(error)) from None
     if not data.external_id:
         assert data.deployed_at is not None
         data.external_id = import_key(
@@ -133,7 +98,7 @@ def parse_log_line(line: str) -> DeployInput:
 
     if not (raw_service.startswith("[") and raw_service.endswith("]")):
         raise ParseError(f"service {raw_service!r} is not in [brackets]")
-    service = _slug("service", raw_service[1:-1], Service)
+    service = raw_service[1:-1].strip().lower()
 
     if not LOG_TIME.fullmatch(raw_time):
         raise ParseError(f"unparsable time {raw_time!r}")
@@ -142,23 +107,18 @@ def parse_log_line(line: str) -> DeployInput:
     except ValueError:
         raise ParseError(f"unparsable time {raw_time!r}") from None
 
-    environment = _slug("environment", raw_environment, Environment)
-    deployer = _deploy_field("deployer", raw_deployer, required=True)
-
     versions = LOG_VERSIONS.search(raw_message)
     if versions is None:
         raise ParseError("no 'old …, new …' versions in the message")
-    version = _deploy_field("version", versions["new"], required=True)
-    previous_version = _deploy_field("previous_version", versions["old"]) or None
 
     return _finish(
         DeployInput(
             service=service,
-            environment=environment,
-            version=version,
-            previous_version=previous_version,
-            deployer=deployer,
-            message=_message(raw_message),
+            environment=raw_environment.lower(),
+            version=versions["new"],
+            previous_version=versions["old"] or None,
+            deployer=raw_deployer,
+            message=raw_message,
             deployed_at=deployed_at,
             status=Deploy.Status.SUCCEEDED,
         )
@@ -187,7 +147,9 @@ def check_csv_header(row: Sequence[str]) -> list[str]:
 
 
 def _aware_time(value: str) -> dt.datetime:
-    text = _text("deployed_at", value, required=True)
+    text = value.strip()
+    if not text:
+        raise ParseError("empty deployed_at")
     try:
         parsed = parse_datetime(text)
     except ValueError:
@@ -197,6 +159,7 @@ def _aware_time(value: str) -> dt.datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ParseError(f"deployed_at {text!r} has no UTC offset")
     if not is_plausible(parsed):
+        # Before converting it: a year-9999 time overflows in UTC.
         raise ParseError(f"deployed_at {text!r} is not between 1970 and 2999")
     return parsed.astimezone(dt.UTC)
 
@@ -213,44 +176,27 @@ def _duration(value: str) -> float | None:
     if not text:
         return None
     try:
-        seconds = float(text)
+        return float(text)
     except ValueError:
         raise ParseError(f"duration_seconds {text!r} is not a number") from None
-    if not math.isfinite(seconds):
-        raise ParseError(f"duration_seconds {text!r} is not a finite number")
-    if seconds < 0:
-        raise ParseError(f"duration_seconds {text!r} is negative")
-    if seconds > MAX_DEPLOY_DURATION_SECONDS:
-        raise ParseError(f"duration_seconds {text!r} is more than {MAX_DEPLOY_DURATION_SECONDS} (a week)")
-    return seconds
-
-
-def _diff_url(value: str) -> str:
-    url = _deploy_field("diff_url", value)
-    if url:
-        try:
-            URLValidator()(url)
-        except ValidationError:
-            raise ParseError(f"diff_url {url!r} is not a valid URL") from None
-    return url
 
 
 def parse_csv_row(row: Mapping[str, str]) -> DeployInput:
     """One CSV record, keyed by the (normalised) header. Optional columns may be absent or empty."""
     return _finish(
         DeployInput(
-            service=_slug("service", row["service"], Service),
-            environment=_slug("environment", row["environment"], Environment),
+            service=row["service"].strip().lower(),
+            environment=row["environment"].strip().lower(),
             deployed_at=_aware_time(row["deployed_at"]),
-            deployer=_deploy_field("deployer", row["deployer"], required=True),
-            version=_deploy_field("version", row["version"], required=True),
+            deployer=row["deployer"].strip(),
+            version=row["version"].strip(),
             # Empty means "not given", as in the log format: the service takes the live version.
-            previous_version=_deploy_field("previous_version", row.get("previous_version", "")) or None,
-            message=_message(row.get("message", "")),
+            previous_version=row.get("previous_version", "").strip() or None,
+            message=row.get("message", "").strip(),
             status=_status(row.get("status", "")),
             duration_seconds=_duration(row.get("duration_seconds", "")),
-            diff_url=_diff_url(row.get("diff_url", "")),
-            external_id=_deploy_field("external_id", row.get("external_id", "")),
+            diff_url=row.get("diff_url", "").strip(),
+            external_id=row.get("external_id", "").strip(),
         )
     )
 

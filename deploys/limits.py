@@ -1,4 +1,5 @@
-"""What a deploy may carry (the API's single and bulk paths, webhooks, imports)."""
+"""The numbers of what a deploy may carry; the rules that use them are deploys.contract's, the one
+deploy contract every path (API single and bulk, webhooks, imports, the admin) consults."""
 
 import re
 
@@ -14,7 +15,7 @@ MAX_DEPLOY_DURATION_SECONDS = 7 * 24 * 60 * 60
 MAX_DEPLOY_COMMITS = 1000
 # A commit id: git's (4 to 64 hex, SHA-1 or SHA-256, abbreviated down to git's minimum of 4) and other
 # version control systems' (Mercurial's hex, `r1234`), as one token that fits DeployCommit.sha
-# (64). Webhooks take git's hex only, 7 to 64 characters (deploys.adapters._SHA).
+# (64). Webhooks take git's hex only, 7 to 64 characters (deploys.contract.HOOKS).
 COMMIT_SHA_MIN_LENGTH, COMMIT_SHA_MAX_LENGTH = 4, 64
 COMMIT_SHA_CHARACTERS = re.compile(r"\A[0-9A-Za-z._-]+\Z")
 COMMIT_SHA_MESSAGE = "Enter a commit id of letters, digits, '.', '_' and '-' only, e.g. a git sha."

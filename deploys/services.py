@@ -1,17 +1,19 @@
 """Writes for deploys. Every way a deploy enters Opslog (API, bulk, import, webhooks) goes through here."""
 
 import logging
-import re
 import secrets
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from deploys import contract
+from deploys.contract import CommitInput, DeployInput
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, PushedCommit, Service
 
 logger = logging.getLogger(__name__)
@@ -22,32 +24,6 @@ def batched(items: Iterable, size: int):
     iterator = iter(items)
     while batch := tuple(islice(iterator, size)):
         yield batch
-
-
-@dataclass(frozen=True)
-class CommitInput:
-    sha: str
-    authored_at: datetime | None = None
-    message: str = ""
-
-
-@dataclass
-class DeployInput:
-    """One deploy as a sender describes it, before it is stored."""
-
-    service: str
-    environment: str
-    version: str
-    deployer: str
-    deployed_at: datetime | None = None
-    previous_version: str | None = None
-    message: str = ""
-    duration_seconds: float | None = None
-    status: str = Deploy.Status.SUCCEEDED
-    diff_url: str = ""
-    external_id: str = ""
-    commits: Sequence[CommitInput] = field(default_factory=tuple)
-    change_record_id: int | None = None
 
 
 def service_get_or_create(*, slug: str) -> Service:
@@ -76,16 +52,16 @@ def _previous_version(*, service: Service, environment: Environment, before: dat
     )
 
 
-def _build(data: DeployInput, service: Service, environment: Environment) -> Deploy:
-    deployed_at = data.deployed_at or timezone.now()
-    previous = data.previous_version
-    if previous is None:
-        previous = _previous_version(service=service, environment=environment, before=deployed_at)
+def _new_deploy(
+    data: DeployInput, *, service: Service, environment: Environment, deployed_at: datetime, previous_version: str
+) -> Deploy:
+    """The unsaved Deploy row of `data`, for the single and bulk paths alike; the time and the previous
+    version are the caller's to settle (data's own, or now and what was live before)."""
     return Deploy(
         service=service,
         environment=environment,
         version=data.version,
-        previous_version=previous,
+        previous_version=previous_version,
         deployer=data.deployer,
         message=data.message,
         deployed_at=deployed_at,
@@ -125,23 +101,50 @@ def _queue_notification(deploy: Deploy) -> None:
     transaction.on_commit(queue)
 
 
-def deploy_record(*, data: DeployInput, notify: bool = True) -> tuple[Deploy, bool]:
+# What deploy_record calls, when given, to derive what the sender left out once the service, the
+# environment, the time and the previous version are settled (a webhook's commits and compare link).
+Complete = Callable[[DeployInput, Service, Environment], DeployInput]
+
+
+def deploy_record(
+    *,
+    data: DeployInput,
+    notify: bool = True,
+    rules: contract.Rules | None = None,
+    complete: Complete | None = None,
+) -> tuple[Deploy, bool]:
     """Store one deploy. Returns (deploy, created).
 
-    Idempotent on (service, external_id): a repeat returns the stored deploy and created=False,
-    also when two requests race (the unique constraint decides, the loser reads the winner's row).
-    `previous_version=None` means "not given": it is taken from the latest earlier successful
+    `rules` names whose deploy contract `data` is checked against first (deploys.contract.API or
+    HOOKS): when it breaks it, django.core.exceptions.ValidationError with a message per field, and
+    nothing is stored, not even a new service. None means the caller has checked it already (the
+    API's serializers run the same rules, the importer does at parse time) or makes the deploy
+    itself (demo data; the reports' tests build deploys with two-character shas). Idempotent on (service, external_id): a repeat returns the
+    stored deploy and created=False, also when two requests race (the unique constraint decides,
+    the loser reads the winner's row); `complete` isn't called for a repeat. `deployed_at=None` means
+    now; `previous_version=None` means "not given": it is taken from the latest earlier successful
     deploy of the same service and environment. Production deploys are announced after commit.
     """
+    if rules is not None:
+        contract.deploy_validate(data=data, rules=rules)
     service = service_get_or_create(slug=data.service)
     environment = environment_get_or_create(slug=data.environment)
     if data.external_id:
         existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
         if existing is not None:
             return existing, False
+    deployed_at = data.deployed_at or timezone.now()
+    previous = data.previous_version
+    if previous is None:
+        previous = _previous_version(service=service, environment=environment, before=deployed_at)
+    data = replace(data, deployed_at=deployed_at, previous_version=previous)
+    if complete is not None:
+        data = complete(data, service, environment)
     try:
         with transaction.atomic():
-            deploy = _build(data, service, environment)
+            deploy = _new_deploy(
+                data, service=service, environment=environment, deployed_at=deployed_at, previous_version=previous
+            )
             deploy.save()
             rows = DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
             commit_deliveries_refresh(shas=[row.sha for row in rows])
@@ -167,13 +170,24 @@ class BulkResult:
     commits: dict[int, list[DeployCommit]] = field(default_factory=dict)
 
 
-def deploy_record_bulk(*, items: Sequence[DeployInput]) -> BulkResult:
+def deploy_record_bulk(*, items: Sequence[DeployInput], rules: contract.Rules | None = None) -> BulkResult:
     """Store many deploys at once, all or nothing (a backfill). Sends no notifications.
 
-    Deploys already stored under the same (service, external_id) are returned, not doubled.
-    Deploys in the batch that omit previous_version get it from earlier deploys in the batch
-    or, failing that, from the database.
+    `rules` as for deploy_record: given, an item that breaks the deploy contract raises
+    ValidationError, its messages keyed `<index>.<field>`, and nothing is stored. (The bulk
+    endpoint passes None: its serializer and fast path checked every item already, and a second
+    pass over 1,000 deploys would cost the ingest rate.) Deploys already stored under the same
+    (service, external_id) are returned, not doubled. Deploys in the batch that omit
+    previous_version get it from earlier deploys in the batch or, failing that, from the database.
     """
+    if rules is not None:
+        problems = {
+            f"{index}.{name}": messages
+            for index, item in enumerate(items)
+            for name, messages in contract.deploy_problems(item, rules=rules).items()
+        }
+        if problems:
+            raise ValidationError(problems)
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -212,19 +226,13 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
         if item.external_id and (service.pk, item.external_id) in existing:
             results[index] = existing[(service.pk, item.external_id)]
             continue
-        deploy = Deploy(
+        # A missing previous version is filled in below, from the batch and the database at once.
+        deploy = _new_deploy(
+            item,
             service=service,
             environment=environment,
-            version=item.version,
-            previous_version=item.previous_version or "",
-            deployer=item.deployer,
-            message=item.message,
             deployed_at=item.deployed_at or now,
-            duration_seconds=item.duration_seconds,
-            status=item.status,
-            diff_url=item.diff_url,
-            external_id=item.external_id,
-            change_record_id=item.change_record_id,
+            previous_version=item.previous_version or "",
         )
         new.append((index, item, deploy))
 
@@ -416,20 +424,17 @@ def deploy_attach_change_record(*, deploy: Deploy, record: ChangeRecord | None) 
 
 # --- Webhook adapters: pushed commits and deploys from a head sha (deploys.adapters) ------------
 
-_HOOK_SHA = re.compile(r"[0-9a-f]{7,64}")
-
 
 def pushed_commits_record(*, service: str, commits: Sequence[CommitInput]) -> int:
     """Remember commits pushed to a service's default branch, in push order (oldest first), so a
     later deploy that names only its head sha can list them. Idempotent on (service, sha): a commit
-    already known keeps its first row (and its place in the order). Returns how many were new."""
+    already known keeps its first row (and its place in the order). Returns how many were new.
+    Raises ValidationError when the service name or a commit breaks the deploy contract (the
+    webhooks' rules: git shas)."""
     if not commits:
         return 0
-    _check_hook_commits(commits)
-    if len(service) > Service._meta.get_field("slug").max_length:
-        from plumbing.webhooks import DeliveryRejected
-
-        raise DeliveryRejected(f"The service name is longer than 100 characters: {service[:60]!r}…")
+    contract.deploy_validate(data={"service": service}, rules=contract.HOOKS)
+    contract.commits_validate(commits=commits, rules=contract.HOOKS)
     target = service_get_or_create(slug=service)
     known = set(
         PushedCommit.objects.filter(service=target, sha__in=[c.sha for c in commits]).values_list("sha", flat=True)
@@ -501,95 +506,31 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
     return [CommitInput(sha=c.sha, authored_at=c.authored_at, message=c.message) for c in pending]
 
 
-def _check_hook_input(data: DeployInput) -> None:
-    """What the deploys API's serializer checks, for a deploy a webhook reports: the sender is
-    authenticated, not trusted to send well-formed values."""
-    from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
-    from plumbing.fields import FUTURE_SLACK, is_plausible
-    from plumbing.webhooks import DeliveryRejected
-
-    for name, value, limit in [
-        ("service", data.service, Service._meta.get_field("slug").max_length),
-        ("environment", data.environment, Environment._meta.get_field("slug").max_length),
-        ("version", data.version, Deploy._meta.get_field("version").max_length),
-        ("deployer", data.deployer, Deploy._meta.get_field("deployer").max_length),
-        ("external_id", data.external_id, Deploy._meta.get_field("external_id").max_length),
-    ]:
-        if len(value) > limit:
-            raise DeliveryRejected(f"The deploy's {name} is longer than {limit} characters: {value[:60]!r}…")
-        if "\x00" in value or (name in ("version", "deployer") and any(ord(c) < 32 or c == "\x7f" for c in value)):
-            raise DeliveryRejected(f"The deploy's {name} has line breaks or control characters.")
-    if "\x00" in data.message:
-        raise DeliveryRejected("The deploy's message has a NUL character.")
-    if len(data.message) > MAX_DEPLOY_MESSAGE_LENGTH:
-        raise DeliveryRejected(
-            f"The deploy's message is longer than {MAX_DEPLOY_MESSAGE_LENGTH:,} characters ({len(data.message):,})."
-        )
-    # Also refuses NaN and infinities.
-    if data.duration_seconds is not None and not 0 <= data.duration_seconds <= MAX_DEPLOY_DURATION_SECONDS:
-        raise DeliveryRejected(
-            f"The deploy's duration {data.duration_seconds!r} s is not between 0 and "
-            f"{MAX_DEPLOY_DURATION_SECONDS:,} s (a week)."
-        )
-    # The commits the sender lists; those a deploy gets from earlier pushes (_shipped_commits) are Opslog's own.
-    if len(data.commits) > MAX_DEPLOY_COMMITS:
-        raise DeliveryRejected(
-            f"The deploy lists {len(data.commits):,} commits; a deploy may list up to {MAX_DEPLOY_COMMITS:,}."
-        )
-    if data.deployed_at is not None and (
-        not is_plausible(data.deployed_at) or data.deployed_at > timezone.now() + FUTURE_SLACK
-    ):
-        raise DeliveryRejected(f"The deploy's time {data.deployed_at.isoformat()} is in the future or before 1970.")
-    if data.diff_url and not data.diff_url.lower().startswith(("https://", "http://")):
-        raise DeliveryRejected(f"The deploy's diff URL is not an http(s) URL: {data.diff_url[:60]!r}.")
-    _check_hook_commits(data.commits)
-
-
-def _check_hook_commits(commits: Sequence[CommitInput]) -> None:
-    from plumbing.fields import is_plausible
-    from plumbing.webhooks import DeliveryRejected
-
-    for commit in commits:
-        if len(commit.sha) > DeployCommit._meta.get_field("sha").max_length or "\x00" in commit.sha + commit.message:
-            raise DeliveryRejected(f"Commit {commit.sha[:60]!r}: sha too long or a NUL character.")
-        if commit.authored_at is not None and not is_plausible(commit.authored_at):
-            raise DeliveryRejected(f"Commit {commit.sha[:12]}: its time is not between 1970 and 2999.")
-
-
 def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tuple[Deploy, bool]:
-    """Store a deploy reported by a webhook that names only its head sha (`data.version`).
+    """Store a deploy reported by a webhook that names only its head sha (`data.version`), through
+    deploy_record with the webhooks' rules (git shas, http(s) links).
 
     Its commits are those pushed up to that sha and not yet shipped to the environment (see
     pushed_commits_record), so lead time can be computed. `compare_url` is a template with
     `{previous}` and `{version}`: when the previous live version is a sha, it replaces
     `data.diff_url` (which should link the commit). Idempotent on `data.external_id` through
-    deploy_record, also for the commits: a repeat returns the stored deploy untouched.
+    deploy_record, also for the commits: a repeat returns the stored deploy untouched. Raises
+    ValidationError as deploy_record does, also for a compare link that isn't http(s).
     """
-    _check_hook_input(data)
-    service = service_get_or_create(slug=data.service)
-    environment = environment_get_or_create(slug=data.environment)
-    if data.external_id:
-        existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
-        if existing is not None:
-            return existing, False
-    deployed_at = data.deployed_at or timezone.now()
-    previous = data.previous_version
-    if previous is None:
-        previous = _previous_version(service=service, environment=environment, before=deployed_at)
-    diff_url = data.diff_url
-    # Versions from other ingest paths ("25134") are no git refs: only link a compare between shas.
-    if compare_url and _HOOK_SHA.fullmatch(previous) and previous != data.version:
-        diff_url = compare_url.format(previous=previous, version=data.version)
-    if diff_url and not diff_url.lower().startswith(("https://", "http://")):
-        from plumbing.webhooks import DeliveryRejected
 
-        raise DeliveryRejected(f"The repository's URL is not an http(s) URL: {diff_url[:60]!r}.")
-    commits = _shipped_commits(service=service, environment=environment, head_sha=data.version, before=deployed_at)
-    return deploy_record(
-        data=replace(
-            data, deployed_at=deployed_at, previous_version=previous, diff_url=diff_url[:1000], commits=commits
+    def complete(data: DeployInput, service: Service, environment: Environment) -> DeployInput:
+        diff_url = data.diff_url
+        # Versions from other ingest paths ("25134") are no git refs: only link a compare between shas.
+        if compare_url and contract.GIT_SHA.fullmatch(data.previous_version) and data.previous_version != data.version:
+            diff_url = compare_url.format(previous=data.previous_version, version=data.version)[:1000]
+            contract.field_validate(name="diff_url", value=diff_url, rules=contract.HOOKS)
+        # The sender's own list was held to the contract's limit; these are Opslog's, from earlier pushes.
+        commits = _shipped_commits(
+            service=service, environment=environment, head_sha=data.version, before=data.deployed_at
         )
-    )
+        return replace(data, diff_url=diff_url, commits=commits)
+
+    return deploy_record(data=data, rules=contract.HOOKS, complete=complete)
 
 
 @transaction.atomic

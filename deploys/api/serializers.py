@@ -3,7 +3,6 @@ import re
 from functools import cached_property
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import RegexValidator
 from django.urls import reverse as django_reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -11,33 +10,30 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 from rest_framework.reverse import reverse as drf_reverse
 
-from deploys.limits import (
-    COMMIT_SHA_CHARACTERS,
-    COMMIT_SHA_MAX_LENGTH,
-    COMMIT_SHA_MESSAGE,
-    COMMIT_SHA_MIN_LENGTH,
-    MAX_DEPLOY_COMMITS,
-    MAX_DEPLOY_DURATION_SECONDS,
-    MAX_DEPLOY_MESSAGE_LENGTH,
-)
+from deploys import contract
+from deploys.contract import CommitInput, DeployInput, commit_problems, deploy_problems
+from deploys.limits import MAX_DEPLOY_COMMITS
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service
-from deploys.services import CommitInput, DeployInput
-from plumbing.fields import FUTURE_SLACK, AwareDateTimeField, is_plausible
+from plumbing.fields import AwareDateTimeField, is_plausible
 
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
 from plumbing.markdown import render_markdown
 from plumbing.serializers import READ_ONLY, BoundedListSerializer, StrictCharField, StrictInputSerializer
-from plumbing.validators import single_line_validator, slug_validator
+from plumbing.validators import single_line_validator
 
 MAX_BULK = 1000
+# The API's rules (deploys.contract.API): any version control's commit ids, any valid URL.
+DEPLOY_RULES, COMMIT_RULES = contract.API.deploy, contract.API.commit
 
 
 # --- The bulk endpoint's fast path ---------------------------------------------------------------
 # DRF's field-by-field machinery costs about 45 µs per deploy (75 with two commits), a third of a
 # 1,000-deploy batch once the rest was made fast. An item that is plainly valid is checked by the plain
-# functions below instead (about 8 µs), to the same rules and with the same result; anything else (a
-# wrong type, a value that breaks a rule) is left to DRF, which words the errors, so messages and the
-# error shape stay DRF's. tests/deploys/test_bulk_fast_path.py holds the two to the same answers.
+# functions below instead: they parse what DRF's field types parse, and the deploy contract
+# (deploys.contract.deploy_problems) checks the rules, the same ones DRF runs as field validators.
+# Anything else (a wrong type, a value that breaks a rule) is left to DRF, which words the errors, so
+# messages and the error shape stay DRF's. tests/deploys/test_bulk_fast_path.py holds the two to the
+# same answers.
 
 
 class _Defer(Exception):
@@ -52,25 +48,13 @@ class _FastPath:
         return frozenset(self.fields)
 
 
-# CharField refuses NUL and lone surrogates; single_line_validator also every other control character.
-_NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
-_NOT_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-# CommitInputSerializer's sha rules in one: its length limits and its characters.
-_COMMIT_SHA = re.compile(f"[0-9A-Za-z._-]{{{COMMIT_SHA_MIN_LENGTH},{COMMIT_SHA_MAX_LENGTH}}}")
-
-
-def _text(value, max_length: int | None = None, *, blank: bool = False, single_line: bool = False) -> str:
-    # CharField: strips, refuses blank, then runs its validators on the stripped value.
+def _text(value, *, blank: bool = False) -> str:
+    # CharField's type: a string, stripped, not blank unless allowed. Its refusal of NUL and lone
+    # surrogates, and every rule, is the contract's.
     if type(value) is not str:
         raise _Defer
     value = value.strip()
-    if not value:
-        if blank:
-            return ""
-        raise _Defer
-    if (max_length is not None and len(value) > max_length) or (_NOT_SINGLE_LINE if single_line else _NOT_TEXT).search(
-        value
-    ):
+    if not value and not blank:
         raise _Defer
     return value
 
@@ -93,45 +77,45 @@ def _time(value) -> dt.datetime:
 
 class CommitListSerializer(BoundedListSerializer):
     """A deploy's commits. Too many is one message under `commits`, naming the limit, rather than DRF's
-    non_field_errors inside it; checked before any commit is."""
+    non_field_errors inside it; checked before any commit is (the contract's rule). `max_length` is
+    only what the schema shows as maxItems: the contract refuses a longer list first."""
 
     def to_internal_value(self, data):
-        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
-            raise serializers.ValidationError(
-                f"A deploy may list up to {self.max_length:,} commits; this one lists {len(data):,}.",
-                code="max_length",
-            )
+        if isinstance(data, list):
+            try:
+                for rule in DEPLOY_RULES["commits"]:
+                    rule(data)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.messages, code=exc.code) from None
         return super().to_internal_value(data)
 
 
 class CommitInputSerializer(_FastPath, StrictInputSerializer):
     sha = StrictCharField(
-        min_length=COMMIT_SHA_MIN_LENGTH,
-        max_length=COMMIT_SHA_MAX_LENGTH,
-        validators=[RegexValidator(COMMIT_SHA_CHARACTERS, COMMIT_SHA_MESSAGE)],
+        validators=COMMIT_RULES["sha"],
         help_text="The commit's id, e.g. a git sha (4 to 64 letters, digits, '.', '_' or '-').",
     )
-    authored_at = AwareDateTimeField(required=False, allow_null=True)
+    authored_at = AwareDateTimeField(required=False, allow_null=True, validators=COMMIT_RULES["authored_at"])
     message = serializers.CharField(required=False, allow_blank=True, default="")
 
     class Meta:
         list_serializer_class = CommitListSerializer
 
-    def fast_internal_value(self, data) -> dict:
-        """See DeployInputSerializer.fast_internal_value."""
-        fields = self.fields
+    def parse(self, data) -> dict:
+        """The fast path's reading of one commit, types only (see DeployInputSerializer.fast_internal_value)."""
         if type(data) is not dict or not data.keys() <= self._field_names:
             raise _Defer
-        sha = data.get("sha")
-        if type(sha) is not str:
-            raise _Defer
-        sha = sha.strip()
-        if not _COMMIT_SHA.fullmatch(sha):
-            raise _Defer
-        value = {"sha": sha}
+        value = {"sha": _text(data.get("sha"))}
         if "authored_at" in data:
             value["authored_at"] = None if data["authored_at"] is None else _time(data["authored_at"])
-        value["message"] = _text(data["message"], blank=True) if "message" in data else fields["message"].default
+        value["message"] = _text(data["message"], blank=True) if "message" in data else self.fields["message"].default
+        return value
+
+    def fast_internal_value(self, data) -> dict:
+        """See DeployInputSerializer.fast_internal_value."""
+        value = self.parse(data)
+        if commit_problems(value):
+            raise _Defer
         return value
 
 
@@ -147,32 +131,42 @@ class DeployListSerializer(BoundedListSerializer):
 
 
 class DeployInputSerializer(_FastPath, StrictInputSerializer):
-    """A deploy as a CI system reports it. Unknown service and environment slugs are created."""
+    """A deploy as a CI system reports it. Unknown service and environment slugs are created.
 
-    service = StrictCharField(max_length=100, help_text="Service slug, e.g. `web`.")
-    environment = StrictCharField(max_length=100, help_text="Environment slug, e.g. `production`.")
-    version = StrictCharField(max_length=200, validators=[single_line_validator])
+    The fields check JSON types; their validators are the deploy contract's rules (deploys.contract),
+    which also give the schema its limits."""
+
+    service = StrictCharField(validators=DEPLOY_RULES["service"], help_text="Service slug, e.g. `web`.")
+    environment = StrictCharField(
+        validators=DEPLOY_RULES["environment"], help_text="Environment slug, e.g. `production`."
+    )
+    version = StrictCharField(validators=DEPLOY_RULES["version"])
     previous_version = StrictCharField(
-        max_length=200,
-        validators=[single_line_validator],
+        validators=DEPLOY_RULES["previous_version"],
         required=False,
         allow_blank=True,
         help_text="Omit it to take the version of the latest earlier successful deploy here.",
     )
-    deployer = StrictCharField(max_length=200, validators=[single_line_validator])
-    message = serializers.CharField(max_length=MAX_DEPLOY_MESSAGE_LENGTH, required=False, allow_blank=True, default="")
-    deployed_at = AwareDateTimeField(required=False, help_text="When it went live; default now.")
-    duration_seconds = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=MAX_DEPLOY_DURATION_SECONDS, help_text="Up to a week."
+    deployer = StrictCharField(validators=DEPLOY_RULES["deployer"])
+    message = serializers.CharField(validators=DEPLOY_RULES["message"], required=False, allow_blank=True, default="")
+    deployed_at = AwareDateTimeField(
+        validators=DEPLOY_RULES["deployed_at"], required=False, help_text="When it went live; default now."
     )
-    status = serializers.ChoiceField(choices=Deploy.Status.choices, default=Deploy.Status.SUCCEEDED)
-    diff_url = serializers.URLField(max_length=1000, required=False, allow_blank=True, default="")
+    duration_seconds = serializers.FloatField(
+        validators=DEPLOY_RULES["duration_seconds"],
+        required=False,
+        allow_null=True,
+        help_text="Up to a week.",
+    )
+    status = serializers.ChoiceField(
+        choices=Deploy.Status.choices, default=Deploy.Status.SUCCEEDED, validators=DEPLOY_RULES["status"]
+    )
+    diff_url = serializers.CharField(validators=DEPLOY_RULES["diff_url"], required=False, allow_blank=True, default="")
     external_id = serializers.CharField(
-        max_length=200,
+        validators=DEPLOY_RULES["external_id"],
         required=False,
         allow_blank=True,
         default="",
-        validators=[single_line_validator],
         help_text="Your idempotency key: a repeat with the same service and external_id returns the first deploy.",
     )
     commits = CommitInputSerializer(many=True, required=False, default=list, max_length=MAX_DEPLOY_COMMITS)
@@ -188,22 +182,12 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
     class Meta:
         list_serializer_class = DeployListSerializer
 
-    def _slug(self, value: str) -> str:
-        value = value.strip().lower()
-        slug_validator(value)
-        return value
-
-    def validate_deployed_at(self, value):
-        # A little slack for CI clocks running ahead of ours.
-        if value > timezone.now() + FUTURE_SLACK:
-            raise serializers.ValidationError("A deploy can't have gone live in the future.")
-        return value
-
     def validate_service(self, value):
-        return self._slug(value)
+        # The contract's slug rule takes any case; the service is stored in lowercase.
+        return value.lower()
 
     def validate_environment(self, value):
-        return self._slug(value)
+        return value.lower()
 
     def validate_change_record(self, value):
         if value is None:
@@ -223,29 +207,22 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
     def fast_internal_value(self, data) -> dict:
         """What run_validation returns for a plainly valid item, or _Defer (see above).
 
-        Raises serializers.ValidationError from the validate_* methods it shares with DRF's path."""
+        Reads each field as DRF's field type would, then asks the deploy contract; raises
+        serializers.ValidationError from the validate_* methods it shares with DRF's path."""
         fields = self.fields
         if type(data) is not dict or not data.keys() <= self._field_names:
             raise _Defer
-        value = {}
-        for name in ("service", "environment"):
-            slug = _text(data.get(name), fields[name].max_length).strip().lower()
-            if not slug_validator.regex.search(slug):
-                raise _Defer
-            value[name] = slug
-        value["version"] = _text(data.get("version"), fields["version"].max_length, single_line=True)
+        value = {
+            "service": _text(data.get("service")).lower(),
+            "environment": _text(data.get("environment")).lower(),
+            "version": _text(data.get("version")),
+        }
         if "previous_version" in data:
-            value["previous_version"] = _text(
-                data["previous_version"], fields["previous_version"].max_length, blank=True, single_line=True
-            )
-        value["deployer"] = _text(data.get("deployer"), fields["deployer"].max_length, single_line=True)
-        value["message"] = (
-            _text(data["message"], fields["message"].max_length, blank=True)
-            if "message" in data
-            else fields["message"].default
-        )
+            value["previous_version"] = _text(data["previous_version"], blank=True)
+        value["deployer"] = _text(data.get("deployer"))
+        value["message"] = _text(data["message"], blank=True) if "message" in data else fields["message"].default
         if "deployed_at" in data:
-            value["deployed_at"] = self.validate_deployed_at(_time(data["deployed_at"]))
+            value["deployed_at"] = _time(data["deployed_at"])
         if "duration_seconds" in data:
             duration = data["duration_seconds"]
             if duration is not None:
@@ -255,9 +232,6 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
                     duration = float(duration)
                 except OverflowError:
                     raise _Defer from None
-                # Also refuses NaN and infinities.
-                if not 0 <= duration <= MAX_DEPLOY_DURATION_SECONDS:
-                    raise _Defer
             value["duration_seconds"] = duration
         if "status" in data:
             status = data["status"]
@@ -266,24 +240,17 @@ class DeployInputSerializer(_FastPath, StrictInputSerializer):
             value["status"] = fields["status"].choice_strings_to_values[status]
         else:
             value["status"] = fields["status"].default
-        value["diff_url"] = fields["diff_url"].default
-        if "diff_url" in data:
-            value["diff_url"] = url = _text(data["diff_url"], fields["diff_url"].max_length, blank=True)
-            if url:
-                try:
-                    for validator in fields["diff_url"].validators:
-                        validator(url)
-                except DjangoValidationError:
-                    raise _Defer from None
-        value["external_id"] = fields["external_id"].default
-        if "external_id" in data:
-            value["external_id"] = _text(
-                data["external_id"], fields["external_id"].max_length, blank=True, single_line=True
-            )
+        value["diff_url"] = _text(data["diff_url"], blank=True) if "diff_url" in data else fields["diff_url"].default
+        value["external_id"] = (
+            _text(data["external_id"], blank=True) if "external_id" in data else fields["external_id"].default
+        )
         commits = data.get("commits", [])
-        if type(commits) is not list or len(commits) > MAX_DEPLOY_COMMITS:
+        if type(commits) is not list:
             raise _Defer
-        value["commits"] = [fields["commits"].child.fast_internal_value(commit) for commit in commits]
+        parse = fields["commits"].child.parse
+        value["commits"] = [parse(commit) for commit in commits]
+        if deploy_problems(value):
+            raise _Defer
         if "change_record" in data:
             record = data["change_record"]
             if record is not None and type(record) is not int:

@@ -64,6 +64,7 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer = DeployInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self._check_ingest_scope(request, [serializer.validated_data["service"]])
+        # The serializer ran the deploy contract's rules (as its fields' validators).
         deploy, created = services.deploy_record(data=serializer.to_deploy_input())
         deploy = _deploys_with_commits().get(pk=deploy.pk)
         output = DeploySerializer(deploy, context=self.get_serializer_context())

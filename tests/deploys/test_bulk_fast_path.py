@@ -15,20 +15,12 @@ from deploys.api.serializers import CommitInputSerializer, DeployInputSerializer
 from deploys.factories import ChangeRecordFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from deploys.limits import MAX_DEPLOY_COMMITS, MAX_DEPLOY_DURATION_SECONDS, MAX_DEPLOY_MESSAGE_LENGTH
 from deploys.models import Deploy, DeployCommit, Service
+from tests.support.deploys import fast
 from tests.support.payloads.deploys import valid_deploy
 
 pytestmark = pytest.mark.django_db
 
 UTC = dt.UTC
-
-
-def fast(data):
-    """The fast path's validated data, or None where it leaves the item to DRF."""
-    serializer = DeployInputSerializer(many=True)
-    try:
-        return serializer.child.fast_internal_value(data)
-    except _Defer:
-        return None
 
 
 # --- Validation: the fast path never takes what DRF refuses, and gives what DRF gives -------------

@@ -8,6 +8,7 @@ import pytest
 from django.test import TestCase
 from django.utils import timezone
 
+from deploys.adapters import record_deploy
 from deploys.models import Deploy
 from deploys.services import CommitInput, DeployInput, deploy_record_from_hook
 from integrations import tasks
@@ -40,12 +41,15 @@ def only_delivery() -> Delivery:
     "changes, reason",
     [
         # A javascript: URL would become the deploy's diff link on every page that lists it.
-        ({"commit_url": "javascript:alert(document.cookie)//-/commit/" + "a" * 40}, "not an http(s) URL"),
-        ({"status_changed_at": "2999-06-01 10:00:00 +0000"}, "in the future or before 1970"),
+        ({"commit_url": "javascript:alert(document.cookie)//-/commit/" + "a" * 40}, "diff_url: Enter an http(s) URL."),
+        (
+            {"status_changed_at": "2999-06-01 10:00:00 +0000"},
+            "deployed_at: A deploy can't have gone live in the future.",
+        ),
         ({"status_changed_at": "9999-12-31 23:59:59 -1400"}, "not between 1970 and 2999"),
-        ({"deployment_id": "9" * 300}, "external_id is longer than 200 characters"),
-        # The deploys API's limit (deploys.limits.MAX_DEPLOY_MESSAGE_LENGTH).
-        ({"commit_title": "m" * 10_001}, "The deploy's message is longer than 10,000 characters (10,001)."),
+        ({"deployment_id": "9" * 300}, "external_id: Ensure this field has no more than 200 characters."),
+        # The deploys API's limit (deploys.limits.MAX_DEPLOY_MESSAGE_LENGTH), in the API's words.
+        ({"commit_title": "m" * 10_001}, "The deploy's message: Ensure this field has no more than 10000 characters."),
     ],
 )
 def test_a_bad_value_fails_the_delivery_with_the_reason_and_stores_no_deploy(client, gitlab, changes, reason):
@@ -70,12 +74,15 @@ def test_a_message_of_10000_characters_is_recorded(client, gitlab):
 @pytest.mark.parametrize(
     "changes, reason",
     [
-        ({"duration_seconds": 1e308}, "The deploy's duration 1e+308 s is not between 0 and 604,800 s (a week)."),
-        ({"duration_seconds": float("nan")}, "The deploy's duration nan s is not between 0 and 604,800 s (a week)."),
-        ({"duration_seconds": -1.0}, "The deploy's duration -1.0 s is not between 0 and 604,800 s (a week)."),
+        (
+            {"duration_seconds": 1e308},
+            "The deploy's duration_seconds: Ensure this value is less than or equal to 604800.",
+        ),
+        ({"duration_seconds": float("nan")}, "The deploy's duration_seconds: A valid number is required."),
+        ({"duration_seconds": -1.0}, "The deploy's duration_seconds: Ensure this value is greater than or equal to 0."),
         (
             {"commits": [CommitInput(sha=f"{n:040x}") for n in range(1001)]},
-            "The deploy lists 1,001 commits; a deploy may list up to 1,000.",
+            "The deploy's commits: A deploy may list up to 1,000 commits; this one lists 1,001.",
         ),
     ],
 )
@@ -90,8 +97,9 @@ def test_a_hook_deploy_past_the_apis_limits_is_refused(changes, reason):
         **changes,
     )
 
+    # The service refuses with Django's ValidationError; the adapter makes it the delivery's reason.
     with pytest.raises(DeliveryRejected) as refusal:
-        deploy_record_from_hook(data=data)
+        record_deploy(data)
 
     assert str(refusal.value) == reason
     assert not Deploy.objects.exists()

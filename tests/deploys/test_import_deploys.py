@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from deploys.models import Deploy, Environment, Service
+from tests.support.deploys import run_import
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +20,6 @@ CSV_HEADER = (
 )
 
 
-def run(path, **options):
-    """Run the command; returns (stdout, stderr, the CommandError or None)."""
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("import_deploys", str(path), stdout=out, stderr=err, **options)
-    except CommandError as error:
-        return out.getvalue(), err.getvalue(), error
-    return out.getvalue(), err.getvalue(), None
-
-
 def write(tmp_path, name, *lines):
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -38,7 +29,7 @@ def write(tmp_path, name, *lines):
 def test_example_log_line_imports_every_field(tmp_path):
     path = write(tmp_path, "deploys.log", EXAMPLE)
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is None
     assert err == ""
@@ -66,7 +57,7 @@ def test_empty_old_version_is_filled_from_the_earlier_deploy_in_the_same_file(tm
         "[api] | 2010-05-18 12:00:00 | staging | carol | Staging Deploy: old: , new: 103",
     )
 
-    _, err, error = run(path)
+    _, err, error = run_import(path)
 
     assert error is None, err
     versions = dict(Deploy.objects.values_list("version", "previous_version"))
@@ -88,9 +79,9 @@ def test_importing_the_same_file_twice_creates_nothing_the_second_time(tmp_path)
         "[web] | 2010-05-18 11:00:00 | PRODUCTION | bob | Production Deploy: old 2, new: 3",
     )
 
-    first_out, _, first_error = run(path)
+    first_out, _, first_error = run_import(path)
     ids = set(Deploy.objects.values_list("pk", flat=True))
-    second_out, second_err, second_error = run(path)
+    second_out, second_err, second_error = run_import(path)
 
     assert first_error is None and second_error is None
     assert first_out.strip() == "Imported 2 deploys, skipped 1 duplicate, 0 lines with errors."
@@ -115,7 +106,7 @@ def test_bad_lines_are_reported_and_the_good_ones_imported(tmp_path):
         "[web] | 2010-05-18 13:00:00 | PRODUCTION | erin | Production Deploy: old 2, new: 5",
     )
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is not None
     assert out.strip() == "Imported 2 deploys, skipped 0 duplicates, 4 lines with errors."
@@ -139,7 +130,7 @@ def test_csv_with_every_column(tmp_path):
         "search,staging,2010-05-18T08:00:00Z,ekastner,v2.2,,,,,,",
     )
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is None, err
     assert out.strip() == "Imported 2 deploys, skipped 0 duplicates, 0 lines with errors."
@@ -167,7 +158,7 @@ def test_csv_with_every_column(tmp_path):
     key = hashlib.sha256(b"search|staging|2010-05-18T08:00:00+00:00|ekastner|v2.2").hexdigest()[:40]
     assert bare.external_id == "import:" + key
 
-    second_out, _, second_error = run(path)
+    second_out, _, second_error = run_import(path)
     assert second_error is None
     assert second_out.strip() == "Imported 0 deploys, skipped 2 duplicates, 0 lines with errors."
     assert Deploy.objects.count() == 2
@@ -182,7 +173,7 @@ def test_csv_header_is_detected_without_the_csv_extension(tmp_path):
         "web,production,2010-05-18T22:20:50Z,sandrews,25145",
     )
 
-    _, err, error = run(path)
+    _, err, error = run_import(path)
 
     assert error is None, err
     assert Deploy.objects.get().deployed_at == dt.datetime(2010, 5, 18, 22, 20, 50, tzinfo=UTC)
@@ -198,7 +189,7 @@ def test_csv_naive_time_is_an_error_for_that_line(tmp_path):
         "web,production,2010-05-18T22:20:50,sandrews,25145",
     )
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is not None
     assert err.splitlines() == ["line 4: deployed_at '2010-05-18T22:20:50' has no UTC offset"]
@@ -215,7 +206,7 @@ def test_csv_bad_status_is_an_error_for_that_line(tmp_path):
         "web,production,2010-05-18T23:00:00Z,sandrews,25146,failed",
     )
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is not None
     assert err.splitlines() == ["line 2: status 'exploded' is not one of succeeded, failed, rolled_back"]
@@ -233,12 +224,12 @@ def test_csv_rows_past_the_apis_limits_are_errors_for_their_lines(tmp_path):
         "web,production,2010-05-18T22:20:50Z,sandrews,25146,Production Deploy,1e308",
     )
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is not None
     assert err.splitlines() == [
-        "line 3: message is longer than 10000 characters",
-        "line 4: duration_seconds '1e308' is more than 604800 (a week)",
+        "line 3: message: Ensure this field has no more than 10000 characters.",
+        "line 4: duration_seconds: Ensure this value is less than or equal to 604800.",
     ]
     assert out.strip() == "Imported 1 deploy, skipped 0 duplicates, 2 lines with errors."
     assert list(Deploy.objects.values_list("version", "duration_seconds")) == [("25144", 604800.0)]
@@ -247,10 +238,10 @@ def test_csv_rows_past_the_apis_limits_are_errors_for_their_lines(tmp_path):
 def test_a_log_line_with_a_message_past_the_apis_limit_is_an_error_for_that_line(tmp_path):
     path = write(tmp_path, "deploys.log", EXAMPLE + " " + "m" * 10_000, EXAMPLE.replace("25145", "25146"))
 
-    out, err, error = run(path)
+    out, err, error = run_import(path)
 
     assert error is not None
-    assert err.splitlines() == ["line 1: message is longer than 10000 characters"]
+    assert err.splitlines() == ["line 1: message: Ensure this field has no more than 10000 characters."]
     assert list(Deploy.objects.values_list("version", flat=True)) == ["25146"]
 
 
@@ -293,7 +284,7 @@ def test_unknown_service_and_environment_are_created_not_production(tmp_path):
         "[thumbnailer] | 2010-05-18 22:20:50 | Canary | sandrews | Canary Deploy: old 7, new: 8",
     )
 
-    _, err, error = run(path)
+    _, err, error = run_import(path)
 
     assert error is None, err
     deploy = Deploy.objects.select_related("service", "environment").get()
@@ -307,7 +298,7 @@ def test_uppercase_production_maps_to_the_existing_production_environment(tmp_pa
     environments = Environment.objects.count()
     path = write(tmp_path, "deploys.log", EXAMPLE)
 
-    _, err, error = run(path)
+    _, err, error = run_import(path)
 
     assert error is None, err
     deploy = Deploy.objects.select_related("environment").get()

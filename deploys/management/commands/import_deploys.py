@@ -55,6 +55,7 @@ class Command(BaseCommand):
         for number, data in rows:
             try:
                 with transaction.atomic():
+                    # read_deploys checked each line against the deploy contract.
                     _, was_created = deploy_record(data=data, notify=False)
             except DatabaseError as error:
                 self.stderr.write(f"line {number}: could not be stored: {error}")

@@ -110,16 +110,16 @@ def deploy_record(
     *,
     data: DeployInput,
     notify: bool = True,
-    rules: contract.Rules | None = None,
+    rules: contract.Rules | None = contract.API,
     complete: Complete | None = None,
 ) -> tuple[Deploy, bool]:
     """Store one deploy. Returns (deploy, created).
 
-    `rules` names whose deploy contract `data` is checked against first (deploys.contract.API or
-    HOOKS): when it breaks it, django.core.exceptions.ValidationError with a message per field, and
-    nothing is stored, not even a new service. None means the caller has checked it already (the
-    API's serializers run the same rules, the importer does at parse time) or makes the deploy
-    itself (demo data; the reports' tests build deploys with two-character shas). Idempotent on (service, external_id): a repeat returns the
+    `rules` names whose deploy contract `data` is checked against first (deploys.contract.API, the
+    default, or HOOKS): when it breaks it, django.core.exceptions.ValidationError with a message per
+    field, and nothing is stored, not even a new service. A caller that has just checked the same
+    rules passes None (the API's serializers run them, the importer does at parse time), so a
+    deploy is checked once. Idempotent on (service, external_id): a repeat returns the
     stored deploy and created=False, also when two requests race (the unique constraint decides,
     the loser reads the winner's row); `complete` isn't called for a repeat. `deployed_at=None` means
     now; `previous_version=None` means "not given": it is taken from the latest earlier successful
@@ -170,13 +170,13 @@ class BulkResult:
     commits: dict[int, list[DeployCommit]] = field(default_factory=dict)
 
 
-def deploy_record_bulk(*, items: Sequence[DeployInput], rules: contract.Rules | None = None) -> BulkResult:
+def deploy_record_bulk(*, items: Sequence[DeployInput], rules: contract.Rules | None = contract.API) -> BulkResult:
     """Store many deploys at once, all or nothing (a backfill). Sends no notifications.
 
-    `rules` as for deploy_record: given, an item that breaks the deploy contract raises
-    ValidationError, its messages keyed `<index>.<field>`, and nothing is stored. (The bulk
-    endpoint passes None: its serializer and fast path checked every item already, and a second
-    pass over 1,000 deploys would cost the ingest rate.) Deploys already stored under the same
+    `rules` as for deploy_record: an item that breaks the deploy contract raises ValidationError,
+    its messages keyed `<index>.<field>`, and nothing is stored. (The bulk endpoint passes None: its
+    serializer and fast path checked every item already, and a second pass over 1,000 deploys would
+    cost the ingest rate.) Deploys already stored under the same
     (service, external_id) are returned, not doubled. Deploys in the batch that omit
     previous_version get it from earlier deploys in the batch or, failing that, from the database.
     """

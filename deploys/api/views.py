@@ -65,7 +65,8 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer.is_valid(raise_exception=True)
         self._check_ingest_scope(request, [serializer.validated_data["service"]])
         # The serializer ran the deploy contract's rules (as its fields' validators).
-        deploy, created = services.deploy_record(data=serializer.to_deploy_input())
+        # rules=None: the serializer has just checked the deploy contract.
+        deploy, created = services.deploy_record(data=serializer.to_deploy_input(), rules=None)
         deploy = _deploys_with_commits().get(pk=deploy.pk)
         output = DeploySerializer(deploy, context=self.get_serializer_context())
         return Response(output.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -85,7 +86,8 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         serializer.is_valid(raise_exception=True)
         self._check_ingest_scope(request, {item["service"] for item in serializer.validated_data["deploys"]})
         result = services.deploy_record_bulk(
-            items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]]
+            items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]],
+            rules=None,  # the serializer and its fast path have just checked every item
         )
         # The answer comes from the rows just stored (and those found already there), not a reload.
         deploys = deploy_answers(result.deploys, result.commits, request=request, format=self.format_kwarg)

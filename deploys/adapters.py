@@ -257,7 +257,15 @@ def github_process(delivery, payload: object) -> str:
     raise DeliveryIgnored(f"event {event!r} is not used by Opslog" if event else "no X-GitHub-Event header")
 
 
-GITHUB = register(Sender(kind="github", verify=github_verify, identify=github_identify, process=github_process))
+GITHUB = register(
+    Sender(
+        kind="github",
+        verify=github_verify,
+        identify=github_identify,
+        process=github_process,
+        secret_headers=frozenset({"x-hub-signature", "x-hub-signature-256"}),
+    )
+)
 
 
 # --- GitLab -------------------------------------------------------------------------------------
@@ -336,4 +344,12 @@ def gitlab_process(delivery, payload: object) -> str:
     raise DeliveryIgnored(f"event {kind!r} is not used by Opslog" if kind else "no object_kind in the body")
 
 
-GITLAB = register(Sender(kind="gitlab", verify=gitlab_verify, identify=gitlab_identify, process=gitlab_process))
+GITLAB = register(
+    Sender(
+        kind="gitlab",
+        verify=gitlab_verify,
+        identify=gitlab_identify,
+        process=gitlab_process,
+        secret_headers=frozenset({"x-gitlab-token"}),
+    )
+)

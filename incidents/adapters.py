@@ -162,4 +162,12 @@ def _pagerduty_process(delivery, payload) -> str:
     return f"incident {incident.pk} {filed}" + (f", {stage}" if stage else "") + f" (PagerDuty {incident_data.id})"
 
 
-register(Sender("pagerduty", _pagerduty_verify, _pagerduty_identify, _pagerduty_process))
+register(
+    Sender(
+        "pagerduty",
+        _pagerduty_verify,
+        _pagerduty_identify,
+        _pagerduty_process,
+        secret_headers=frozenset({"x-pagerduty-signature"}),
+    )
+)

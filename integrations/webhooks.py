@@ -4,18 +4,11 @@ import hashlib
 
 from django.http import HttpRequest
 
-# Headers stored as "[redacted]": they carry the integration's secret, or (signatures) enough to
-# guess it offline from the stored body. A replay doesn't check signatures again: it needs none.
-SECRET_HEADERS = {
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-gitlab-token",
-    "cookie",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "x-pagerduty-signature",
-}
+from plumbing.webhooks import SENDERS
+
+# Headers stored as "[redacted]", besides each registered sender's own secret_headers: they carry
+# credentials whoever sends them. A replay doesn't check signatures again: it needs none.
+SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "cookie"}
 
 
 def body_digest(body: bytes) -> str:
@@ -23,6 +16,5 @@ def body_digest(body: bytes) -> str:
 
 
 def stored_headers(request: HttpRequest) -> dict[str, str]:
-    return {
-        name: ("[redacted]" if name.lower() in SECRET_HEADERS else value) for name, value in request.headers.items()
-    }
+    secret = SECRET_HEADERS.union(*(sender.secret_headers for sender in SENDERS.values()))
+    return {name: ("[redacted]" if name.lower() in secret else value) for name, value in request.headers.items()}

@@ -50,6 +50,9 @@ class Sender:
     identify: Callable[[HttpRequest, bytes], tuple[str, str]]
     # (delivery, parsed JSON body) → a one-line outcome such as "deploy 42 created".
     process: Callable[[Any, object], str]  # (integrations.models.Delivery, payload)
+    # Headers that carry the integration's secret, or (signatures) enough to guess it offline from
+    # the stored body: stored as "[redacted]" (integrations.webhooks.stored_headers).
+    secret_headers: frozenset[str] = frozenset()
 
 
 SENDERS: dict[str, Sender] = {}

@@ -131,10 +131,10 @@ class DeployListSerializer(BoundedListSerializer):
 
 
 class DeployInputSerializer(_FastPath, StrictInputSerializer):
-    """A deploy as a CI system reports it. Unknown service and environment slugs are created.
+    """A deploy as a CI system reports it. Unknown service and environment slugs are created."""
 
-    The fields check JSON types; their validators are the deploy contract's rules (deploys.contract),
-    which also give the schema its limits."""
+    # The fields check JSON types; their validators are the deploy contract's rules
+    # (deploys.contract), which also give the schema its limits.
 
     service = StrictCharField(validators=DEPLOY_RULES["service"], help_text="Service slug, e.g. `web`.")
     environment = StrictCharField(

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from alerts import services
 from alerts.models import Alert
-from incidents.adapters import _text, parse_time
+from incidents.adapters import parse_time, required_text
 from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, register, same
 
 
@@ -38,7 +38,7 @@ def _alert_input(item, index: int, group_status) -> services.AlertInput:
         annotations = {}
     if not isinstance(annotations, dict):
         raise DeliveryRejected(f"{name}.annotations is not an object.")
-    fingerprint = _text(item, "fingerprint", f"{name}.fingerprint")
+    fingerprint = required_text(item, "fingerprint", f"{name}.fingerprint")
     if len(fingerprint) > Alert._meta.get_field("fingerprint").max_length:
         raise DeliveryRejected(f"{name}.fingerprint is too long.")
     generator_url = item.get("generatorURL")

@@ -1,6 +1,7 @@
 """Demo alerts for the monthly alert review."""
 
 import datetime as dt
+import hashlib
 import random
 
 from django.utils import timezone
@@ -73,6 +74,4 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
 
 
 def _fingerprint(name: str, service: str) -> str:
-    import hashlib
-
     return hashlib.sha256(f"{name}|{service}".encode()).hexdigest()[:16]

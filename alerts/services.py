@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerts.models import Alert  # noqa: E402
+from alerts.models import Alert
 from deploys.models import Service
 from incidents.models import Incident
 from incidents.services import (
@@ -14,8 +14,8 @@ from incidents.services import (
     DETECTION_SOURCE_MAX,
     TITLE_MAX,
     IncidentInput,
-    _json,
     incident_create,
+    json_value,
 )
 from plumbing.webhooks import SenderIntegration
 
@@ -86,7 +86,7 @@ def promote_rule_matches(labels: dict, rule) -> bool:
 
 def alert_external_id(alert: Alert) -> str:
     """The promoted incident's idempotency key: one incident per firing of an alert."""
-    return f"alert:{alert.fingerprint}:{_json(alert.starts_at)}"
+    return f"alert:{alert.fingerprint}:{json_value(alert.starts_at)}"
 
 
 def _alert_services(alert: Alert) -> list[Service]:

@@ -6,6 +6,7 @@ import factory
 from django.utils import timezone
 
 from deploys.models import Deploy, DeployCommit, Environment, Service
+from deploys.services import commit_deliveries_refresh
 
 
 class ServiceFactory(factory.django.DjangoModelFactory):
@@ -64,8 +65,6 @@ class DeployCommitFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         # As deploys.services does on every ingest: keep the sha's first-delivery fields right.
-        from deploys.services import commit_deliveries_refresh
-
         commit = super()._create(model_class, *args, **kwargs)
         commit_deliveries_refresh(shas=[commit.sha])
         commit.refresh_from_db()

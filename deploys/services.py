@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys import contract
+from deploys import contract, tasks
+from deploys.auth import key_digest
 from deploys.contract import CommitInput, DeployInput
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, PushedCommit, Service
 
@@ -85,8 +86,6 @@ def _commit_rows(deploy: Deploy, commits: Iterable[CommitInput]) -> list[DeployC
 
 
 def _queue_notification(deploy: Deploy) -> None:
-    from deploys import tasks
-
     deploy_id = deploy.pk
 
     def queue() -> None:
@@ -537,8 +536,6 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
 def ingest_token_create(*, name: str, services: Iterable[Service] = (), by=None) -> tuple[IngestToken, str]:
     """A new ingest token and its key, limited to `services` (none: any). The key is returned once
     and never stored."""
-    from deploys.auth import key_digest
-
     key = IngestToken.KEY_PREFIX + secrets.token_urlsafe(32)
     token = IngestToken(name=name, key_digest=key_digest(key), key_start=key[:12], created_by=by)
     token.full_clean()

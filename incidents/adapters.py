@@ -67,7 +67,7 @@ def _object(container: dict, key: str, name: str) -> dict:
     return value
 
 
-def _text(container: dict, key: str, name: str) -> str:
+def required_text(container: dict, key: str, name: str) -> str:
     value = container.get(key)
     if not isinstance(value, str) or not value.strip():
         raise DeliveryRejected(f"{name} is missing or empty.")
@@ -137,7 +137,7 @@ def _pagerduty_process(delivery, payload) -> str:
     if not isinstance(payload, dict):
         raise DeliveryRejected("The body is not a JSON object.")
     event = _object(payload, "event", "event")
-    event_type = _text(event, "event_type", "event.event_type")
+    event_type = required_text(event, "event_type", "event.event_type")
     if event_type not in PAGERDUTY_EVENTS:
         raise DeliveryIgnored(f"PagerDuty {event_type} events are not recorded.")
     data = _object(event, "data", "event.data")
@@ -146,8 +146,8 @@ def _pagerduty_process(delivery, payload) -> str:
     number = data.get("number")
     url = data.get("html_url")
     incident_data = services.PagerDutyIncidentInput(
-        id=_text(data, "id", "event.data.id"),
-        title=_text(data, "title", "event.data.title"),
+        id=required_text(data, "id", "event.data.id"),
+        title=required_text(data, "title", "event.data.title"),
         created_at=parse_time(data.get("created_at"), "event.data.created_at"),
         severity=pagerduty_severity(data.get("priority"), data.get("urgency")),
         services=_pagerduty_services(delivery.integration, data.get("service")),

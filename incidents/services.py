@@ -58,7 +58,7 @@ def _display(name: str, value) -> str:
     return str(value)
 
 
-def _json(value):
+def json_value(value):
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, set):
@@ -131,7 +131,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
                         at=value,
                         kind=TimelineEntry.Kind.STATUS,
                         text=f"{LIFECYCLE_LABELS[name].capitalize()}.",
-                        changes={name: {"old": None, "new": _json(value)}},
+                        changes={name: {"old": None, "new": json_value(value)}},
                         author=by,
                         created_at=now,
                     )
@@ -199,7 +199,7 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
                 at=now,
                 kind=kind,
                 text=text,
-                changes={name: {"old": _json(old), "new": _json(new)}},
+                changes={name: {"old": json_value(old), "new": json_value(new)}},
                 author=by,
                 created_at=now,
             )
@@ -250,7 +250,7 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
         text=f"{LIFECYCLE_LABELS[name].capitalize()}. Status {old_status} → {new_status}."
         if old_status != new_status
         else f"{LIFECYCLE_LABELS[name].capitalize()}.",
-        changes={name: {"old": None, "new": _json(at)}},
+        changes={name: {"old": None, "new": json_value(at)}},
         author=by,
         created_at=now,
     )
@@ -359,7 +359,7 @@ def incident_archive(*, incident: Incident, by=None, reason: str, now: dt.dateti
         at=now,
         kind=TimelineEntry.Kind.ARCHIVED,
         text=f"Archived: {reason}",
-        changes={"archived_at": {"old": None, "new": _json(now)}, "archive_reason": {"old": "", "new": reason}},
+        changes={"archived_at": {"old": None, "new": json_value(now)}, "archive_reason": {"old": "", "new": reason}},
         author=by,
         created_at=now,
     )
@@ -385,7 +385,10 @@ def incident_unarchive(*, incident: Incident, by=None, now: dt.datetime | None =
         at=now,
         kind=TimelineEntry.Kind.RESTORED,
         text=f"Restored from the archive (archived {_display('archived_at', old_at)}: {old_reason}).",
-        changes={"archived_at": {"old": _json(old_at), "new": None}, "archive_reason": {"old": old_reason, "new": ""}},
+        changes={
+            "archived_at": {"old": json_value(old_at), "new": None},
+            "archive_reason": {"old": old_reason, "new": ""},
+        },
         author=by,
         created_at=now,
     )

@@ -1,7 +1,7 @@
 import django_filters
-from django.db.models import Q, Value  # noqa: E402
-from django.db.models.functions import Concat  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
 
 from deploys.models import Service
 from incidents.filters import HideArchivedMixin, archived_filter
@@ -11,7 +11,7 @@ from plumbing.filters import (
     since_bound,
     until_bound,
 )
-from postmortems.models import PostMortem, Remediation  # noqa: E402
+from postmortems.models import PostMortem, Remediation
 
 OPEN_STATUSES = [Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS]
 

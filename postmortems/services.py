@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident
-from postmortems.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
+from postmortems.models import PostMortem, PostMortemRevision, Remediation
 
 
 class EditConflict(Exception):

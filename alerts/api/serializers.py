@@ -1,7 +1,5 @@
 from rest_framework import serializers
 
-from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField  # noqa: F401
-
 
 class AlertReviewRowSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The alert's name (its `alertname` label).")

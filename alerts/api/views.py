@@ -1,13 +1,13 @@
-from django.conf import settings  # noqa: E402
-from drf_spectacular.types import OpenApiTypes  # noqa: E402
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView  # noqa: E402
+from rest_framework.views import APIView
 
 from alerts import selectors
-from alerts.api.serializers import AlertReviewSerializer  # noqa: E402
-from alerts.forms import AlertReviewRangeForm  # noqa: E402
+from alerts.api.serializers import AlertReviewSerializer
+from alerts.forms import AlertReviewRangeForm
 
 
 class AlertReviewView(APIView):

@@ -2,18 +2,15 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-# The strict input rules are shared with the deploy API; views import them from here too.
-from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField  # noqa: F401
 from deploys.models import Deploy, Service
 from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
 from incidents.services import IncidentInput
 from plumbing.fields import AwareDateTimeField
 from plumbing.markdown import render_markdown
-from plumbing.serializers import StrictInputSerializer
+from plumbing.serializers import READ_ONLY, StrictInputSerializer
 from plumbing.validators import single_line_validator
 
 STATUS_IS_DERIVED = "Status is derived from the timestamps: set acknowledged_at, mitigated_at or resolved_at instead."
-READ_ONLY = "This field is read-only."
 ONE_LINE = [single_line_validator]
 
 

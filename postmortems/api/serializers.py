@@ -1,16 +1,16 @@
-from django.contrib.auth import get_user_model  # noqa: E402
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField  # noqa: F401
-from incidents.api.serializers import ONE_LINE, READ_ONLY
+from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField
+from incidents.api.serializers import ONE_LINE
 from incidents.models import Incident
-from plumbing.fields import RANGE_MESSAGE, AwareDateTimeField, is_plausible  # noqa: E402
-from plumbing.markdown import render_markdown, tracker_links, tracker_url  # noqa: E402
-from plumbing.serializers import StrictInputSerializer
-from postmortems.blame import find_blame  # noqa: E402
-from postmortems.models import PostMortem, PostMortemRevision, Remediation  # noqa: E402
-from postmortems.services import POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE  # noqa: E402
+from plumbing.fields import RANGE_MESSAGE, AwareDateTimeField, is_plausible
+from plumbing.markdown import render_markdown, tracker_links, tracker_url
+from plumbing.serializers import READ_ONLY, StrictInputSerializer
+from postmortems.blame import find_blame
+from postmortems.models import PostMortem, PostMortemRevision, Remediation
+from postmortems.services import POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE
 
 
 def _plausible_date(value):

@@ -1,13 +1,13 @@
 from django.db.models import (
-    F,  # noqa: E402
+    F,
     Prefetch,
 )
-from django.http import HttpResponse  # noqa: E402
-from drf_spectacular.types import OpenApiTypes  # noqa: E402
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import (
     mixins,
-    renderers,  # noqa: E402
+    renderers,
     status,
     viewsets,
 )
@@ -20,7 +20,7 @@ from deploys.models import Deploy
 from incidents.api.views import CAUSE, NeverDeletedMixin
 from incidents.models import IncidentDeploy
 from postmortems import selectors, services
-from postmortems.api.serializers import (  # noqa: E402
+from postmortems.api.serializers import (
     EditConflictSerializer,
     FollowThroughSerializer,
     PostMortemCreateSerializer,
@@ -34,8 +34,8 @@ from postmortems.api.serializers import (  # noqa: E402
     RemediationSerializer,
     RemediationUpdateSerializer,
 )
-from postmortems.filters import PostMortemFilter, RemediationFilter  # noqa: E402
-from postmortems.models import PostMortem, Remediation  # noqa: E402
+from postmortems.filters import PostMortemFilter, RemediationFilter
+from postmortems.models import PostMortem, Remediation
 
 
 def _remediations_of_a_postmortem():

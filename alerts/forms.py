@@ -4,7 +4,8 @@ from django import forms
 
 from alerts.models import Alert
 from alerts.selectors import ALERT_REVIEW_MAX_MONTHS
-from plumbing.fields import MonthField, this_month
+from plumbing.fields import MonthField, months_between, this_month
+from plumbing.forms import ParameterErrorsMixin
 
 
 class AlertFilterForm(forms.Form):
@@ -23,7 +24,7 @@ class AlertReviewMonthForm(forms.Form):
         return self.cleaned_data["month"] or this_month()
 
 
-class AlertReviewRangeForm(forms.Form):
+class AlertReviewRangeForm(ParameterErrorsMixin, forms.Form):
     """The review API's `from` and `to` (months, both included); default this month for both, and
     `from` defaults to `to`."""
 
@@ -41,10 +42,7 @@ class AlertReviewRangeForm(forms.Form):
         first = cleaned.get("from") or last
         if first > last:
             self.add_error("from", "`from` is after `to`.")
-        elif (last.year - first.year) * 12 + last.month - first.month + 1 > ALERT_REVIEW_MAX_MONTHS:
+        elif months_between(first, last) > ALERT_REVIEW_MAX_MONTHS:
             self.add_error("to", f"The review covers at most {ALERT_REVIEW_MAX_MONTHS} months.")
         cleaned["first"], cleaned["last"] = first, last
         return cleaned
-
-    def errors_by_parameter(self) -> dict[str, list[str]]:
-        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}

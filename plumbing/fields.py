@@ -103,6 +103,11 @@ MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year
 
 
+def months_between(first: dt.date, last: dt.date) -> int:
+    """How many months `first` to `last` covers, both included."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def this_month() -> dt.date:
     """The first day of the current month in the reporting time zone."""
     return timezone.now().astimezone(zoneinfo.ZoneInfo(settings.OPSLOG_REPORT_TIME_ZONE)).date().replace(day=1)

@@ -202,7 +202,7 @@ def postmortem_edit(request, pk: int):
             "form": form,
             "sections": sections,
             "conflict": conflict,
-            # The phrases live in incidents/blame.py; the editor's script reads them from here.
+            # The phrases live in postmortems/blame.py; the editor's script reads them from here.
             "blame_patterns": blame.patterns_for_browser(),
         },
         status=409 if conflict else 200,

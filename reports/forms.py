@@ -7,16 +7,12 @@ from django import forms
 
 from deploys.models import Service
 from incidents.models import Incident
-from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, this_month
+from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, months_between, this_month
+from plumbing.forms import ParameterErrorsMixin
 from reports.selectors import MAX_MONTHS, Filters, add_months
 
 YEAR_RE = re.compile(r"^(\d{4})$")
 DEFAULT_MONTHS = 12
-
-
-def months_between(first: dt.date, last: dt.date) -> int:
-    """How many months `first` to `last` covers, both included."""
-    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def month_label(month: dt.date) -> str:
@@ -78,7 +74,7 @@ class ValueListField(forms.Field):
             raise forms.ValidationError(message, code="unknown")
 
 
-class ReportForm(forms.Form):
+class ReportForm(ParameterErrorsMixin, forms.Form):
     """`from`, `to` (months, both included), `service`, `team`, `severity`.
 
     Without `from` and `to`: the last 12 months up to this one, in the reporting time zone. With
@@ -155,9 +151,6 @@ class ReportForm(forms.Form):
     @property
     def last(self) -> dt.date:
         return self.cleaned_data["to"]
-
-    def errors_by_parameter(self) -> dict[str, list[str]]:
-        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
 
 
 class YearlyReportForm(ReportForm):

@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from deploys.models import Deploy, Environment, Service
 from incidents.models import Incident
 from plumbing.fields import NAIVE_MESSAGE, RANGE_MESSAGE, is_plausible, start_of_day
+from plumbing.forms import ParameterErrorsMixin
 from reports.forms import ListWidget, ValueListField
 
 DEFAULT_WINDOW = dt.timedelta(hours=24)
@@ -130,7 +131,7 @@ class TagsField(forms.Field):
         return list(dict.fromkeys(words))
 
 
-class AnnotationForm(forms.Form):
+class AnnotationForm(ParameterErrorsMixin, forms.Form):
     """The query of /api/annotations/ and of its Graphite alias /events/get_data.
 
     Without `from` and `to`: the last 24 hours. `until` is Graphite's name for `to`.
@@ -185,9 +186,6 @@ class AnnotationForm(forms.Form):
             )
         cleaned["since"], cleaned["until_time"] = since, until
         return cleaned
-
-    def errors_by_parameter(self) -> dict[str, list[str]]:
-        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
 
     def query(self) -> dict:
         """annotations()'s arguments; call after is_valid()."""

@@ -1,6 +1,6 @@
 /* The post-mortem editor: a live Markdown preview beside each section, and a gentle note under a
  * section that uses blame language. A file, not inline code, so a strict Content-Security-Policy
- * can forbid inline scripts. The blame rules come from incidents/blame.py through json_script; the
+ * can forbid inline scripts. The blame rules come from postmortems/blame.py through json_script; the
  * preview HTML comes from the server, sanitized by the same code that renders the saved page. */
 (function () {
   "use strict";

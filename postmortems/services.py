@@ -41,6 +41,17 @@ def timeline_narrative(incident: Incident) -> str:
     return "\n".join(lines).strip()
 
 
+def _save_version(locked: PostMortem, *, by) -> PostMortem:
+    """Save the locked post-mortem as its next version, and keep that version's revision."""
+    now = timezone.now()
+    locked.version += 1
+    locked.updated_at = now
+    locked.updated_by = by
+    locked.save()
+    _revision(locked, by, now)
+    return locked
+
+
 def _revision(postmortem: PostMortem, by, now) -> None:
     PostMortemRevision.objects.create(
         postmortem=postmortem, version=postmortem.version, content=postmortem.content(), saved_by=by, saved_at=now
@@ -93,13 +104,7 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
         # Unticking "no action needed" on a published write-up must leave it publishable.
         _check_publishable(locked)
     _check_content(locked)
-    now = timezone.now()
-    locked.version += 1
-    locked.updated_at = now
-    locked.updated_by = by
-    locked.save()
-    _revision(locked, by, now)
-    return locked
+    return _save_version(locked, by=by)
 
 
 MAX_SECTION_LENGTH = 100_000
@@ -166,14 +171,8 @@ def postmortem_set_status(
     if status == PostMortem.Status.PUBLISHED:
         _check_publishable(locked)
         locked.published_at = timezone.now()
-    now = timezone.now()
     locked.status = status
-    locked.version += 1
-    locked.updated_at = now
-    locked.updated_by = by
-    locked.save()
-    _revision(locked, by, now)
-    return locked
+    return _save_version(locked, by=by)
 
 
 MAX_TEXT_LENGTH = 10_000

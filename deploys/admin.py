@@ -29,6 +29,15 @@ def _add_problems(form: forms.ModelForm, problems: dict[str, list[str]]) -> None
             form.add_error(None, [f"{name}: {message}" for message in found])
 
 
+class NeverDeleted:
+    """Deploys, their commits and change records are never deleted, here as in the API (issue #14):
+    they are what the numbers are counted from. Without the permission, the delete page is a 403 and
+    the bulk "Delete selected" action and an inline's delete checkboxes are gone."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class DeployForm(forms.ModelForm):
     """A deploy edited by hand is held to the deploy contract (deploys.contract), as every other way
     in: the rules the model's columns don't carry (message and duration limits, times) included."""
@@ -52,16 +61,16 @@ class DeployCommitForm(forms.ModelForm):
         return cleaned
 
 
-class DeployCommitInline(admin.TabularInline):
+class DeployCommitInline(NeverDeleted, admin.TabularInline):
     model = DeployCommit
     form = DeployCommitForm
     extra = 0
     exclude = ["first_delivered_at", "lead_seconds"]
 
 
-class RefreshesDeliveries:
-    """An edit in the admin (a status, a time, a sha, a deletion) can change which deploy shipped a
-    commit first: recompute those shas' first-delivery fields in the same transaction."""
+class RefreshesDeliveries(NeverDeleted):
+    """An edit in the admin (a status, a time, a sha) can change which deploy shipped a commit
+    first: recompute those shas' first-delivery fields in the same transaction."""
 
     def _shas(self, obj) -> list[str]:
         if obj is None:
@@ -79,15 +88,6 @@ class RefreshesDeliveries:
         super().save_related(request, form, formsets, change)
         request._opslog_saved_shas = self._shas(form.instance)
 
-    def delete_model(self, request, obj):
-        shas = self._shas(obj)
-        super().delete_model(request, obj)
-        commit_deliveries_refresh(shas=shas)
-
-    def delete_queryset(self, request, queryset):
-        shas = [sha for obj in queryset for sha in self._shas(obj)]
-        super().delete_queryset(request, queryset)
-        commit_deliveries_refresh(shas=shas)
 
 
 @admin.register(Deploy)
@@ -121,7 +121,7 @@ class DeployNotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChangeRecord)
-class ChangeRecordAdmin(admin.ModelAdmin):
+class ChangeRecordAdmin(NeverDeleted, admin.ModelAdmin):
     list_display = ["title", "kind", "service", "owner", "planned_at"]
     list_filter = ["kind", "service"]
     search_fields = ["title", "description", "owner"]

@@ -1,23 +1,105 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from plumbing.forms import add_service_errors
+from postmortems import services
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
+
+# The admin keeps the rules the pages and the API keep (issue #14): a post-mortem's edit is a new
+# version with its revision (postmortems.services.postmortem_save), revisions are never written
+# here, and a remediation is deleted only where services.remediation_delete_refusal allows it.
+
+
+class RemediationInlineFormSet(forms.BaseInlineFormSet):
+    """Rows whose deletion the rule refuses get no delete checkbox; one ticked anyway (a forged
+    POST, or a row marked done since the page was opened) is an error on the form, not a deletion."""
+
+    def _refusal(self, form) -> str | None:
+        if form.instance.pk is None:
+            return None
+        return services.remediation_delete_refusal(remediation=form.instance, postmortem=self.instance)
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        if "DELETE" in form.fields and self._refusal(form):
+            form.fields["DELETE"].widget = forms.HiddenInput()
+
+    def clean(self):
+        super().clean()
+        for form in self.deleted_forms:
+            refusal = self._refusal(form)
+            if refusal:
+                form.add_error(None, refusal)
+                raise ValidationError(refusal)
+
+    def delete_existing(self, obj, commit=True):
+        if commit:
+            services.remediation_delete(remediation=obj)
 
 
 class RemediationInline(admin.TabularInline):
     model = Remediation
+    formset = RemediationInlineFormSet
     extra = 0
     raw_id_fields = ["owner"]
     fields = ["kind", "description", "owner", "owner_name", "due_date", "status", "wont_do_reason", "tracker_ref"]
 
 
+class PostMortemAdminForm(forms.ModelForm):
+    """Only what a person writes is edited here, on top of the version the page was opened on
+    (`base_version`); saving is postmortems.services.postmortem_save, as on the editor page."""
+
+    base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+    class Meta:
+        model = PostMortem
+        fields = services.POSTMORTEM_EDITABLE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["base_version"].initial = self.instance.version
+
+    def changes(self) -> dict:
+        return {name: self.cleaned_data[name] for name in services.POSTMORTEM_EDITABLE if name in self.cleaned_data}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or self.instance.pk is None:
+            return cleaned
+        try:
+            services.postmortem_save_check(
+                postmortem=self.instance, changes=self.changes(), base_version=cleaned["base_version"]
+            )
+        except services.EditConflict as conflict:
+            raise ValidationError(str(conflict)) from None
+        except ValidationError as error:
+            add_service_errors(self, error)
+        return cleaned
+
+
 @admin.register(PostMortem)
 class PostMortemAdmin(admin.ModelAdmin):
+    form = PostMortemAdminForm
     list_display = ["incident", "status", "facilitator", "meeting_date", "version", "updated_at"]
     list_filter = ["status"]
     search_fields = ["incident__title", "summary"]
-    raw_id_fields = ["incident", "created_by", "updated_by"]
-    readonly_fields = ["version"]
+    # The status moves through the post-mortem's page or the API (the publish rule, published_at).
+    readonly_fields = ["incident", "status", "version", "published_at", "created_at", "created_by"]
+    readonly_fields += ["updated_at", "updated_by"]
+    fields = ["incident", "status", "version", "base_version", *services.POSTMORTEM_EDITABLE]
+    fields += ["published_at", "created_at", "created_by", "updated_at", "updated_by"]
     inlines = [RemediationInline]
+
+    def has_add_permission(self, request):
+        return False  # started from the incident's page or the API, which keep its first revision
+
+    def save_model(self, request, obj, form, change):
+        # The form's clean() checked this edit with the row locked, in this same transaction.
+        services.postmortem_save(
+            postmortem=obj, changes=form.changes(), base_version=form.cleaned_data["base_version"], by=request.user
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Never deleted (issue #7, data safety): a post-mortem is archived with its incident.
@@ -26,11 +108,16 @@ class PostMortemAdmin(admin.ModelAdmin):
 
 @admin.register(PostMortemRevision)
 class PostMortemRevisionAdmin(admin.ModelAdmin):
+    """Read-only: a revision is written by the save that made its version, and never changes."""
+
     list_display = ["postmortem", "version", "saved_at", "saved_by"]
     raw_id_fields = ["postmortem", "saved_by"]
 
+    def has_add_permission(self, request):
+        return False  # history is never forged
+
     def has_change_permission(self, request, obj=None):
-        return False  # history is never rewritten
+        return False  # nor rewritten
 
     def has_delete_permission(self, request, obj=None):
         return False  # nor deleted
@@ -42,3 +129,20 @@ class RemediationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status"]
     search_fields = ["description", "owner_name", "tracker_ref"]
     raw_id_fields = ["postmortem", "owner"]
+
+    def get_deleted_objects(self, objs, request):
+        # The delete page and the bulk action list the refused ones as protected, with the reason,
+        # and then delete nothing.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for remediation in objs:
+            refusal = services.remediation_delete_refusal(remediation=remediation, postmortem=remediation.postmortem)
+            if refusal:
+                protected.append(f"{remediation}: {refusal}")
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.remediation_delete(remediation=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for remediation in queryset:
+            services.remediation_delete(remediation=remediation, by=request.user)

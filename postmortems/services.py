@@ -87,10 +87,24 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
     Raises EditConflict when someone saved in between (nothing is written), ValueError for a
     field that isn't editable. Every successful save that changes something adds a revision.
     """
+    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
+    if not _apply_edit(locked, changes, base_version):
+        return locked
+    return _save_version(locked, by=by)
+
+
+def postmortem_save_check(*, postmortem: PostMortem, changes: dict, base_version: int) -> None:
+    """Raise what postmortem_save would raise for this edit (EditConflict, ValidationError), saving
+    nothing: for a form that validates before it saves (the admin's). Call it in the transaction
+    that then saves: the row stays locked until then (PostgreSQL)."""
+    _apply_edit(PostMortem.objects.select_for_update().get(pk=postmortem.pk), changes, base_version)
+
+
+def _apply_edit(locked: PostMortem, changes: dict, base_version: int) -> set[str]:
+    """Apply the edit to the locked post-mortem in memory, checked; the names of the fields it changed."""
     unknown = set(changes) - set(POSTMORTEM_EDITABLE)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
-    locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
     if locked.version != base_version:
         raise EditConflict(locked, changes)
     changed = set()
@@ -99,12 +113,12 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
             setattr(locked, name, value)
             changed.add(name)
     if not changed:
-        return locked
+        return changed
     if locked.status == PostMortem.Status.PUBLISHED and "no_action_needed" in changed:
         # Unticking "no action needed" on a published write-up must leave it publishable.
         _check_publishable(locked)
     _check_content(locked)
-    return _save_version(locked, by=by)
+    return changed
 
 
 MAX_SECTION_LENGTH = 100_000

@@ -4,13 +4,52 @@ from django.db import transaction
 
 from deploys import contract
 from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Environment, IngestToken, Service
-from deploys.services import commit_deliveries_refresh, deploy_shas, ingest_token_create, ingest_token_revoke
+from deploys.services import (
+    commit_deliveries_refresh,
+    deploy_shas,
+    ingest_token_create,
+    ingest_token_revoke,
+    service_delete,
+    service_delete_refusal,
+    service_set_archived,
+)
 
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "dev_team", "ops_contact", "created_at"]
+    """A service in use is archived, not deleted (deploys.services.service_delete_refusal): the delete
+    page and the bulk action list it as protected, with what uses it."""
+
+    list_display = ["slug", "name", "dev_team", "ops_contact", "created_at", "archived_at"]
+    list_filter = [("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["slug", "name", "dev_team", "ops_contact"]
+    readonly_fields = ["created_at", "archived_at"]
+    actions = ["archive", "restore"]
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = [service_delete_refusal(service=service) for service in objs]
+        # Django lists the deploys that protect it already; the refusal says what to do instead.
+        return deleted, counts, perms_needed, [*protected, *filter(None, refusals)]
+
+    def delete_model(self, request, obj):
+        service_delete(service=obj)
+
+    def delete_queryset(self, request, queryset):
+        for service in queryset:
+            service_delete(service=service)
+
+    @admin.action(description="Archive the selected services (no longer offered for new records)", permissions=["change"])
+    def archive(self, request, queryset):
+        for service in queryset:
+            service_set_archived(service=service, archived=True)
+        messages.success(request, f"Archived {queryset.count()} service(s).")
+
+    @admin.action(description="Restore the selected archived services", permissions=["change"])
+    def restore(self, request, queryset):
+        for service in queryset:
+            service_set_archived(service=service, archived=False)
+        messages.success(request, f"Restored {queryset.count()} service(s).")
 
 
 @admin.register(Environment)
@@ -113,7 +152,7 @@ class DeployCommitAdmin(RefreshesDeliveries, admin.ModelAdmin):
 
 
 @admin.register(DeployNotification)
-class DeployNotificationAdmin(admin.ModelAdmin):
+class DeployNotificationAdmin(NeverDeleted, admin.ModelAdmin):
     list_display = ["deploy", "channel", "sent_at", "attempts", "last_error", "updated_at"]
     list_filter = ["channel", ("sent_at", admin.EmptyFieldListFilter)]
     list_select_related = ["deploy__service", "deploy__environment"]

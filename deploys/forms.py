@@ -85,6 +85,7 @@ class ChangeRecordForm(forms.Form):
         if record is not None:
             kwargs.setdefault("initial", {name: getattr(record, name) for name in self.base_fields})
         super().__init__(*args, **kwargs)
+        self.fields["service"].queryset = Service.objects.offered(keeping=[record.service if record else None])
 
     def data_for_service(self) -> dict:
         """deploys.services.change_record_create/update's fields."""

@@ -4,7 +4,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from deploys.querysets import DeployQuerySet
+from deploys.querysets import DeployQuerySet, ServiceQuerySet
 from plumbing.validators import single_line_validator, slug_validator
 
 # (slug, name, is_production): there from the first migration on.
@@ -25,6 +25,11 @@ class Service(models.Model):
         max_length=200, blank=True, help_text="The designated ops person or rota for this service."
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # A service in use is archived, never deleted: it leaves the pickers for new records and stays
+    # on its old records and in the reports.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ServiceQuerySet.as_manager()
 
     class Meta:
         ordering = ["slug"]

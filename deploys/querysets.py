@@ -34,3 +34,14 @@ class DeployQuerySet(models.QuerySet):
 
     def with_related(self):
         return self.select_related("service", "environment")
+
+
+class ServiceQuerySet(models.QuerySet):
+    def active(self):
+        """Not archived: the services offered for new records."""
+        return self.filter(archived_at__isnull=True)
+
+    def offered(self, *, keeping=()):
+        """What a picker offers: the active services, and the archived ones among `keeping` (those a
+        record being edited has already, so that saving it doesn't drop them)."""
+        return self.filter(models.Q(archived_at__isnull=True) | models.Q(pk__in=[s.pk for s in keeping if s]))

@@ -41,6 +41,56 @@ def environment_get_or_create(*, slug: str) -> Environment:
     return environment
 
 
+def service_uses(*, service: Service) -> dict[str, int]:
+    """What refers to the service, as {records' plural name: how many}: every relation declared on
+    it, the apps above included (incidents, ingest tokens' scopes, …), found through the model's
+    meta so that this app imports none of them."""
+    uses = {}
+    for relation in Service._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and relation.is_relation and not relation.concrete):
+            continue
+        model = relation.related_model
+        if model._meta.auto_created:
+            continue  # a many-to-many's own table: counted through the model that declares it
+        count = model._base_manager.filter(**{relation.field.name: service}).count()
+        if count:
+            uses[str(model._meta.verbose_name_plural)] = count
+    return uses
+
+
+def service_delete_refusal(*, service: Service) -> str | None:
+    """Why the service can't be deleted, or None. One in use is archived instead: deleting it would
+    drop it from its incidents without a trace, or widen an ingest token scoped to it to every service."""
+    uses = service_uses(service=service)
+    if not uses:
+        return None
+    found = ", ".join(f"{count} {name}" for name, count in sorted(uses.items()))
+    return (
+        f"The service {service.slug} is in use ({found}): archive it instead. An archived service is no "
+        "longer offered for new records and stays on its old ones and in the reports."
+    )
+
+
+@transaction.atomic
+def service_delete(*, service: Service) -> None:
+    """Delete a service nothing refers to. Raises ValidationError saying why not (service_delete_refusal)."""
+    locked = Service.objects.select_for_update().get(pk=service.pk)
+    refusal = service_delete_refusal(service=locked)
+    if refusal is not None:
+        raise ValidationError({"service": [refusal]})
+    locked.delete()
+
+
+def service_set_archived(*, service: Service, archived: bool) -> Service:
+    """Archive (or restore) a service; archiving again keeps the first time."""
+    if archived and service.archived_at is None:
+        Service.objects.filter(pk=service.pk, archived_at__isnull=True).update(archived_at=timezone.now())
+    elif not archived:
+        Service.objects.filter(pk=service.pk).update(archived_at=None)
+    service.refresh_from_db(fields=["archived_at"])
+    return service
+
+
 def _previous_version(*, service: Service, environment: Environment, before: datetime) -> str:
     # What was live before: the latest earlier deploy that went live and stayed.
     return (

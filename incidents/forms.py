@@ -114,6 +114,9 @@ class IncidentForm(forms.Form):
         if incident is not None:
             kwargs.setdefault("initial", self.initial_from(incident))
         super().__init__(*args, **kwargs)
+        # Archived services aren't offered for a new incident; one already on it stays.
+        keeping = incident.services.all() if incident is not None else []
+        self.fields["services"].queryset = Service.objects.offered(keeping=keeping).order_by("slug")
         if incident is not None:
             # Blank means "now" only when filing; when correcting, blank clears the time.
             self.fields["detected_at"].help_text = ""

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from deploys.factories import DeployFactory, ServiceFactory
-from deploys.models import ChangeRecord, Deploy, DeployCommit, Service
+from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Service
 from deploys.services import ingest_token_create
 from incidents.factories import IncidentFactory
 from postmortems import services as postmortem_services
@@ -161,6 +161,17 @@ def test_deploys_and_their_commits_cannot_be_deleted_in_the_admin(admin_client):
     assert DeployCommit.objects.filter(pk=commit.pk).exists()
 
 
+def test_a_deploys_notification_record_cannot_be_deleted_in_the_admin(admin_client):
+    """#14.6: deleting the record of a sent notice would let a replayed task send it twice."""
+    notice = DeployNotification.objects.create(deploy=DeployFactory(), channel=DeployNotification.Channel.CHAT)
+    base = "/admin/deploys/deploynotification/"
+
+    assert admin_client.post(f"{base}{notice.pk}/delete/", {"post": "yes"}).status_code == 403
+    delete_selected(admin_client, base, [notice.pk])
+
+    assert DeployNotification.objects.filter(pk=notice.pk).exists()
+
+
 def test_change_records_cannot_be_deleted_in_the_admin(admin_client):
     """#14.6: the API never deletes a change record; the admin didn't either ask."""
     record = ChangeRecord.objects.create(title="Add an index", owner="sam", planned_at=DeployFactory().deployed_at)
@@ -259,3 +270,19 @@ def test_revisions_written_by_the_admin_show_in_the_history(admin_client, admin_
     assert page.status_code == 200
     assert admin_user.username in page.content.decode()
     assert PostMortemRevision.objects.filter(postmortem=postmortem, saved_by=admin_user, version=3).exists()
+
+
+def test_an_incidents_services_are_not_changed_by_a_forged_admin_post(admin_client):
+    """#14.6: an incident's services change only where the timeline records it (the page, the API)."""
+    incident = IncidentFactory(services=[ServiceFactory(slug="web")])
+    other = ServiceFactory(slug="api")
+    url = f"/admin/incidents/incident/{incident.pk}/change/"
+    data = change_form_data(admin_client, url)
+    data["services"] = [str(other.pk)]
+    data["title"] = "Renamed"
+
+    assert admin_client.post(url, data).status_code == 302
+
+    assert list(incident.services.values_list("slug", flat=True)) == ["web"]
+    assert list(incident.timeline.filter(kind="edit").values_list("text", flat=True)) == ["Title edited."]
+

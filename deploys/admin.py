@@ -39,7 +39,9 @@ class ServiceAdmin(admin.ModelAdmin):
         for service in queryset:
             service_delete(service=service)
 
-    @admin.action(description="Archive the selected services (no longer offered for new records)", permissions=["change"])
+    @admin.action(
+        description="Archive the selected services (no longer offered for new records)", permissions=["change"]
+    )
     def archive(self, request, queryset):
         for service in queryset:
             service_set_archived(service=service, archived=True)
@@ -126,7 +128,6 @@ class RefreshesDeliveries(NeverDeleted):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         request._opslog_saved_shas = self._shas(form.instance)
-
 
 
 @admin.register(Deploy)

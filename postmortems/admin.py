@@ -73,7 +73,15 @@ class PostMortemAdminForm(forms.ModelForm):
                 postmortem=self.instance, changes=self.changes(), base_version=cleaned["base_version"]
             )
         except services.EditConflict as conflict:
-            raise ValidationError(str(conflict)) from None
+            # The page comes back with the text as typed, on top of the current version: saving it
+            # again is then a choice made knowing, and the version it replaces stays in the history.
+            current = conflict.current.version
+            self.data = self.data.copy()
+            self.data[self.add_prefix("base_version")] = str(current)
+            raise ValidationError(
+                f"{conflict} Saving this page again replaces version {current} with the text below "
+                f"(version {current} stays in the history)."
+            ) from None
         except ValidationError as error:
             add_service_errors(self, error)
         return cleaned

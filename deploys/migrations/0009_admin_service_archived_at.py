@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deploys', '0008_move_integrations_out'),
+        ("deploys", "0008_move_integrations_out"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='service',
-            name='archived_at',
+            model_name="service",
+            name="archived_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]

@@ -62,7 +62,9 @@ def test_archiving_keeps_the_first_time_and_restoring_clears_it():
 def test_the_change_record_form_offers_an_archived_service_only_to_a_record_that_has_it(logged_in):
     old = ServiceFactory(slug="legacy")
     ServiceFactory(slug="web")
-    record = ChangeRecord.objects.create(title="Index", owner="sam", planned_at=DeployFactory().deployed_at, service=old)
+    record = ChangeRecord.objects.create(
+        title="Index", owner="sam", planned_at=DeployFactory().deployed_at, service=old
+    )
     service_set_archived(service=old, archived=True)
 
     new_choices = logged_in.get("/deploys/changes/new/").context["form"].fields["service"].queryset

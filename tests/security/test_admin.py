@@ -111,6 +111,11 @@ def test_an_admin_edit_on_a_stale_version_is_refused_with_a_message(admin_client
     assert "after you started editing" in str(response.context["adminform"].form.non_field_errors())
     saved = PostMortem.objects.get()
     assert (saved.summary, saved.impact, saved.version) == ("Checkout failed.", "Web text.", 3)
+    # Saving the page again, knowing, is a new version on top of the web editor's.
+    assert response.context["adminform"].form["base_version"].value() == "3"
+    again = dict(data, base_version="3")
+    assert admin_client.post(_admin_url(postmortem), again).status_code == 302
+    assert PostMortem.objects.get().version == 4
 
 
 def test_the_admin_cannot_set_a_postmortems_version_status_or_add_one(admin_client):
@@ -285,4 +290,3 @@ def test_an_incidents_services_are_not_changed_by_a_forged_admin_post(admin_clie
 
     assert list(incident.services.values_list("slug", flat=True)) == ["web"]
     assert list(incident.timeline.filter(kind="edit").values_list("text", flat=True)) == ["Title edited."]
-

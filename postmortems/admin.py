@@ -8,7 +8,38 @@ from postmortems.models import PostMortem, PostMortemRevision, Remediation
 
 # The admin keeps the rules the pages and the API keep (issue #14): a post-mortem's edit is a new
 # version with its revision (postmortems.services.postmortem_save), revisions are never written
-# here, and a remediation is deleted only where services.remediation_delete_refusal allows it.
+# here, a remediation is changed through the same services as on its page, and deleted only where
+# services.remediation_delete_refusal allows it.
+
+
+class RemediationAdminForm(forms.ModelForm):
+    """Checked and saved by postmortems.services (remediation_create, remediation_update), as on the
+    remediation pages: the publish rule, the owner rules and the time it was marked done."""
+
+    class Meta:
+        model = Remediation
+        fields = ["postmortem", *services.REMEDIATION_EDITABLE]
+
+    def changes(self) -> dict:
+        names = self.changed_data if self.instance.pk else services.REMEDIATION_EDITABLE
+        editable = set(services.REMEDIATION_EDITABLE)
+        return {name: self.cleaned_data[name] for name in names if name in editable and name in self.cleaned_data}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            if self.instance.pk is None:
+                postmortem = cleaned.get("postmortem") or self.instance.postmortem
+                services.remediation_create_check(postmortem=postmortem, data=self.changes())
+            elif self.changes():
+                services.remediation_update_check(remediation=self.instance, changes=self.changes())
+        except Remediation.DoesNotExist:
+            raise ValidationError("This remediation was deleted meanwhile.") from None
+        except ValidationError as error:
+            add_service_errors(self, error)
+        return cleaned
 
 
 class RemediationInlineFormSet(forms.BaseInlineFormSet):
@@ -37,9 +68,17 @@ class RemediationInlineFormSet(forms.BaseInlineFormSet):
         if commit:
             services.remediation_delete(remediation=obj)
 
+    def save_new(self, form, commit=True):
+        return services.remediation_create(postmortem=self.instance, data=form.changes())
+
+    def save_existing(self, form, obj, commit=True):
+        changes = form.changes()
+        return services.remediation_update(remediation=obj, changes=changes) if changes else obj
+
 
 class RemediationInline(admin.TabularInline):
     model = Remediation
+    form = RemediationAdminForm
     formset = RemediationInlineFormSet
     extra = 0
     raw_id_fields = ["owner"]
@@ -137,6 +176,23 @@ class RemediationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "status"]
     search_fields = ["description", "owner_name", "tracker_ref"]
     raw_id_fields = ["postmortem", "owner"]
+    form = RemediationAdminForm
+
+    def get_readonly_fields(self, request, obj=None):
+        # Stamped by the services; and a remediation stays with the post-mortem it was made for.
+        stamped = ["completed_at", "last_reminded_on", "created_at", "updated_at"]
+        return ["postmortem", *stamped] if obj else stamped
+
+    def save_model(self, request, obj, form, change):
+        # The form's clean() checked these changes with the rows locked, in this same transaction.
+        if not change:
+            created = services.remediation_create(
+                postmortem=form.cleaned_data["postmortem"], data=form.changes(), by=request.user
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+        elif form.changes():
+            services.remediation_update(remediation=obj, changes=form.changes(), by=request.user)
 
     def get_deleted_objects(self, objs, request):
         # The delete page and the bulk action list the refused ones as protected, with the reason,

@@ -280,13 +280,30 @@ def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> R
     a published post-mortem without a remediation that will be done (see _check_keeps_publish_rule).
     Raises Remediation.DoesNotExist when it was deleted meanwhile (the views answer 404).
     """
+    locked = _apply_update(remediation, changes)
+    locked.save()
+    return locked
+
+
+def remediation_update_check(*, remediation: Remediation, changes: dict) -> None:
+    """Raise what remediation_update would raise for these changes, saving nothing: for a form that
+    validates before it saves (the admin's). The rows stay locked until its transaction ends."""
+    _apply_update(remediation, changes)
+
+
+def remediation_create_check(*, postmortem: PostMortem, data: dict) -> None:
+    """Raise what remediation_create would raise for this data, saving nothing."""
+    _apply_remediation(Remediation(postmortem=postmortem, created_at=timezone.now()), data, timezone.now())
+
+
+def _apply_update(remediation: Remediation, changes: dict) -> Remediation:
+    """The remediation, locked with its post-mortem, with the changes applied and checked in memory."""
     postmortem = _locked_postmortem(remediation.postmortem_id)
     locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
     old_status = locked.status
     _apply_remediation(locked, changes, timezone.now())
     if locked.status == Remediation.Status.WONT_DO and old_status != Remediation.Status.WONT_DO:
         _check_keeps_publish_rule(postmortem, dropping=locked)
-    locked.save()
     return locked
 
 

@@ -290,3 +290,42 @@ def test_an_incidents_services_are_not_changed_by_a_forged_admin_post(admin_clie
 
     assert list(incident.services.values_list("slug", flat=True)) == ["web"]
     assert list(incident.timeline.filter(kind="edit").values_list("text", flat=True)) == ["Title edited."]
+
+
+def test_a_remediation_edited_in_the_admin_keeps_the_publish_rule_and_the_done_time(admin_client):
+    """#14.6: the admin let the last remediation of a published post-mortem be marked won't do, and
+    marked one done without the time it was done (what "done on time" is counted from)."""
+    postmortem = _published()
+    last = postmortem.remediations.get()
+    url = f"/admin/postmortems/remediation/{last.pk}/change/"
+    data = change_form_data(admin_client, url)
+    data.update(status="wont_do", wont_do_reason="Too costly.")
+
+    refused = admin_client.post(url, data)
+
+    assert refused.status_code == 200
+    assert "last remediation of a published post-mortem" in html.unescape(refused.content.decode())
+    assert Remediation.objects.get(pk=last.pk).status == "open"
+    data.update(status="done", wont_do_reason="")
+    assert admin_client.post(url, data).status_code == 302
+    assert Remediation.objects.get(pk=last.pk).completed_at is not None
+
+
+def test_a_remediation_edited_through_the_postmortems_inline_keeps_the_publish_rule(admin_client):
+    """#14.6: the same rule through the remediations inline of the post-mortem's admin page."""
+    postmortem = _published()
+    last = postmortem.remediations.get()
+    data = change_form_data(admin_client, _admin_url(postmortem))
+    row = next(key for key, value in data.items() if key.endswith("-id") and value == str(last.pk))
+    data[row.replace("-id", "-status")] = "wont_do"
+    data[row.replace("-id", "-wont_do_reason")] = "Too costly."
+
+    refused = admin_client.post(_admin_url(postmortem), data)
+
+    assert refused.status_code == 200
+    assert "last remediation of a published post-mortem" in html.unescape(refused.content.decode())
+    assert Remediation.objects.get(pk=last.pk).status == "open"
+    data[row.replace("-id", "-status")] = "done"
+    data[row.replace("-id", "-wont_do_reason")] = ""
+    assert admin_client.post(_admin_url(postmortem), data).status_code == 302
+    assert Remediation.objects.get(pk=last.pk).completed_at is not None

@@ -205,6 +205,11 @@ class IngestTokenAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         pass  # ingest_token_create set the services; a made token's are read-only
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "services":
+            kwargs["queryset"] = Service.objects.active()  # a new token isn't scoped to an archived service
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

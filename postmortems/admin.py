@@ -101,11 +101,14 @@ class PostMortemAdminForm(forms.ModelForm):
             self.fields["base_version"].initial = self.instance.version
 
     def changes(self) -> dict:
-        return {name: self.cleaned_data[name] for name in services.POSTMORTEM_EDITABLE if name in self.cleaned_data}
+        """The fields that differ from the current version (a save on top of a later version than
+        the page's differs wherever that version changed something: a conflict, not a revert)."""
+        editable = set(services.POSTMORTEM_EDITABLE)
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in editable}
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors or self.instance.pk is None:
+        if self.errors or self.instance.pk is None or not self.changes():
             return cleaned
         try:
             services.postmortem_save_check(
@@ -143,10 +146,12 @@ class PostMortemAdmin(admin.ModelAdmin):
         return False  # started from the incident's page or the API, which keep its first revision
 
     def save_model(self, request, obj, form, change):
-        # The form's clean() checked this edit with the row locked, in this same transaction.
-        services.postmortem_save(
-            postmortem=obj, changes=form.changes(), base_version=form.cleaned_data["base_version"], by=request.user
-        )
+        # The form's clean() checked this edit with the row locked, in this same transaction; with no
+        # change to the post-mortem itself (an edit of its remediations only), there is no new version.
+        if form.changes():
+            services.postmortem_save(
+                postmortem=obj, changes=form.changes(), base_version=form.cleaned_data["base_version"], by=request.user
+            )
 
     def has_delete_permission(self, request, obj=None):
         # Never deleted (issue #7, data safety): a post-mortem is archived with its incident.

@@ -72,3 +72,12 @@ def test_the_change_record_form_offers_an_archived_service_only_to_a_record_that
 
     assert "legacy" not in {s.slug for s in new_choices}
     assert "legacy" in {s.slug for s in edit_choices}
+
+
+def test_a_new_ingest_token_is_not_offered_an_archived_service(admin_client):
+    ServiceFactory(slug="web")
+    service_set_archived(service=ServiceFactory(slug="legacy"), archived=True)
+
+    form = admin_client.get("/admin/deploys/ingesttoken/add/").context["adminform"].form
+
+    assert [s.slug for s in form.fields["services"].queryset] == ["web"]

@@ -12,6 +12,7 @@ from deploys.factories import DeployFactory, ServiceFactory
 from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Service
 from deploys.services import ingest_token_create
 from incidents.factories import IncidentFactory
+from integrations.factories import DeliveryFactory
 from postmortems import services as postmortem_services
 from postmortems.factories import RemediationFactory
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
@@ -329,3 +330,15 @@ def test_a_remediation_edited_through_the_postmortems_inline_keeps_the_publish_r
     data[row.replace("-id", "-wont_do_reason")] = ""
     assert admin_client.post(_admin_url(postmortem), data).status_code == 302
     assert Remediation.objects.get(pk=last.pk).completed_at is not None
+
+
+def test_an_environment_or_integration_in_use_is_not_deleted_in_the_admin(admin_client):
+    """#14.6 (a guard, held already): what deploys, deliveries and alerts refer to stays."""
+    deploy = DeployFactory()
+    delivery = DeliveryFactory()
+
+    delete_selected(admin_client, "/admin/deploys/environment/", [deploy.environment_id])
+    delete_selected(admin_client, "/admin/integrations/integration/", [delivery.integration_id])
+
+    assert type(deploy.environment).objects.filter(pk=deploy.environment_id).exists()
+    assert type(delivery.integration).objects.filter(pk=delivery.integration_id).exists()

@@ -97,6 +97,20 @@ def test_a_web_editor_who_opened_the_previous_version_gets_a_conflict_after_an_a
     assert response.context["form"]["summary"].value() == "The admin's summary."
 
 
+def test_an_api_client_on_the_previous_version_gets_a_409_after_an_admin_edit(admin_client, api):
+    """#14.3: the same for the API: a PATCH on the version before the admin's edit is a conflict."""
+    postmortem = _started(summary="Checkout failed.")
+    data = change_form_data(admin_client, _admin_url(postmortem))
+    data["summary"] = "The admin's summary."
+    assert admin_client.post(_admin_url(postmortem), data).status_code == 302
+
+    response = api.patch(f"/api/postmortems/{postmortem.pk}/", {"version": 2, "impact": "Many."}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["current_version"] == 3
+    assert PostMortem.objects.get().summary == "The admin's summary."
+
+
 def test_an_admin_edit_on_a_stale_version_is_refused_with_a_message(admin_client, user):
     """#14.3: the admin's own edit doesn't silently overwrite a save made after it opened the page."""
     postmortem = _started(summary="Checkout failed.")

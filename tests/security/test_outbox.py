@@ -187,7 +187,7 @@ def test_a_notice_is_sent_once_when_two_workers_send_it_at_the_same_time(chat_re
 @pytest.mark.postgres_only(reason="a real worker process can't see the SQLite test database")
 @pytest.mark.django_db(transaction=True)
 def test_with_the_broker_stopped_a_deploy_answers_at_once_and_its_notice_is_sent_once_after_restart(
-    api, chat_receiver, settings, tmp_path
+    api, chat_receiver, settings, tmp_path, monkeypatch
 ):
     """#14.12, end to end on PostgreSQL with Redis: the broker (a redis-server of this test's own)
     is stopped, a deploy is posted (201 within the publish timeout), the broker is started again,
@@ -200,6 +200,8 @@ def test_with_the_broker_stopped_a_deploy_answers_at_once_and_its_notice_is_sent
     redis.start()
     redis.stop()
     settings.OPSLOG_BROKER_PUBLISH_TIMEOUT = PUBLISH_TIMEOUT
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration: CI's shared broker.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     app.conf.update(task_always_eager=False, broker_url=redis.url)
     pool = Workers(redis.url, tmp_path)
     try:

@@ -173,7 +173,7 @@ class IngestTokenAdmin(admin.ModelAdmin):
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
     """Outbound side effects (deploy notices…) as they stand: read-only, written and marked by the
-    workers alone. Given-up messages can be sent again."""
+    workers alone. Given-up (or pending) messages can be sent again now."""
 
     list_display = ["created_at", "kind", "key", "status", "attempts", "last_error", "next_attempt_at", "sent_at"]
     list_filter = ["status", "kind"]
@@ -194,9 +194,9 @@ class OutboxMessageAdmin(admin.ModelAdmin):
         # The rows are read-only; sending one again is what changing it means here.
         return request.user.has_perm("deploys.change_outboxmessage")
 
-    @admin.action(description="Send the selected given-up messages again", permissions=["send"])
+    @admin.action(description="Send the selected messages again now", permissions=["send"])
     def send_again(self, request, queryset):
         ids = outbox.send_again(message_ids=queryset.values_list("pk", flat=True))
         for message_id in ids:
             transaction.on_commit(lambda message_id=message_id: tasks.queue_outbox_message(message_id))
-        messages.success(request, f"Queued {len(ids)} given-up message(s) to be sent again.")
+        messages.success(request, f"Queued {len(ids)} message(s) to be sent again (sent ones are left alone).")

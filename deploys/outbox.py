@@ -135,15 +135,14 @@ def due_ids(*, limit: int = 1000) -> list[int]:
 
 
 def send_again(*, message_ids) -> list[int]:
-    """Given-up messages among `message_ids` are pending and due again now, with a fresh count of
-    attempts; returns their ids (the caller queues them)."""
-    ids = list(
-        OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.GAVE_UP).values_list(
-            "pk", flat=True
-        )
+    """Given-up or pending messages among `message_ids` are pending and due now, with a fresh count
+    of attempts; returns their ids (the caller queues them). Sent ones are left alone."""
+    again = OutboxMessage.objects.filter(
+        pk__in=list(message_ids), status__in=[OutboxMessage.Status.GAVE_UP, OutboxMessage.Status.PENDING]
     )
+    ids = list(again.values_list("pk", flat=True))
     now = timezone.now()
-    OutboxMessage.objects.filter(pk__in=ids, status=OutboxMessage.Status.GAVE_UP).update(
+    again.filter(pk__in=ids).update(
         status=OutboxMessage.Status.PENDING, attempts=0, next_attempt_at=now, updated_at=now
     )
     return ids

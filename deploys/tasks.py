@@ -3,10 +3,10 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from deploys import notifications, outbox  # noqa: F401  (notifications registers the deploy senders)
 from deploys.models import OutboxMessage
+from plumbing.queueing import publish
 
 logger = logging.getLogger(__name__)
 
@@ -22,10 +22,8 @@ def send_outbox_message(self, message_id: int) -> None:
     # message stays pending: the admin's "send again" or a later sweep sends it.
     if self.request.is_eager:
         return
-    try:
-        raise self.retry(eta=attempt.next_attempt_at, max_retries=None)
-    except self.MaxRetriesExceededError:  # pragma: no cover (max_retries=None: never)
-        return
+    # If the retry can't be queued (the broker went away), the message is still pending: beat sends it.
+    raise self.retry(eta=attempt.next_attempt_at, max_retries=None)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -38,27 +36,6 @@ def send_due_outbox_messages() -> int:
             break  # the broker is down again: the next run picks these up
         queued += 1
     return queued
-
-
-def publish(task, *args) -> bool:
-    """Queue `task(*args)`, waiting for the broker no longer than OPSLOG_BROKER_PUBLISH_TIMEOUT
-    seconds (connecting and publishing, no retries). False (and logged) when it could not be queued.
-
-    The app's pooled connection retries a broker that is down for seconds; a request (or a
-    sweep) can't wait that long, and what could not be queued is in the outbox for the beat task.
-    """
-    if task.app.conf.task_always_eager:
-        task.apply(args)  # the embedded mode: in-process, now
-        return True
-    timeout = settings.OPSLOG_BROKER_PUBLISH_TIMEOUT
-    options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "max_retries": 0}
-    try:
-        with task.app.connection_for_write(connect_timeout=timeout, transport_options=options) as connection:
-            task.apply_async(args, connection=connection, retry=False)
-    except Exception as exc:
-        logger.warning("could not queue %s%r (%s); the beat task queues it later", task.name, args, exc)
-        return False
-    return True
 
 
 def queue_outbox_message(message_id: int) -> None:

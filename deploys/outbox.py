@@ -96,7 +96,8 @@ def send(*, message_id: int) -> Attempt | None:
         send_one = SENDERS.get(message.kind)
         try:
             if send_one is None:
-                raise Undeliverable(f"no sender for {message.kind!r} messages")
+                # Retried, not given up: a worker still running older code during an upgrade.
+                raise Failed(f"this worker has no sender for {message.kind!r} messages")
             send_one(message.payload)
         except Exception as exc:
             error = describe(exc)

@@ -252,3 +252,31 @@ def test_email_notices_keep_the_text_as_written(api, settings, django_capture_on
     assert response.status_code == 201
 
     assert mail.outbox[0].subject == "[Opslog] web 1 deployed to production by @channel <!here>"
+
+
+def test_a_message_of_a_kind_this_worker_cannot_send_is_retried_not_lost(settings):
+    from deploys import outbox
+    from deploys.services import outbox_record
+
+    settings.OPSLOG_NOTIFY_MAX_RETRIES = 1
+    settings.OPSLOG_NOTIFY_RETRY_DELAY = 0
+    message = outbox_record(kind="tracker.sync", key="remediation:1:sync", payload={"remediation_id": 1})
+
+    first = outbox.send(message_id=message.pk)
+    second = outbox.send(message_id=message.pk)
+
+    assert (first.status, first.error) == ("pending", "this worker has no sender for 'tracker.sync' messages")
+    assert (second.status, second.attempts) == ("gave_up", 2)
+
+
+def test_a_message_whose_deploy_is_gone_is_given_up_at_once(chat_receiver):
+    from deploys import outbox
+
+    deploy, _ = deploy_record(data=production_input())  # on-commit queueing not run here
+    message = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
+    Deploy.objects.filter(pk=deploy.pk).delete()
+
+    attempt = outbox.send(message_id=message.pk)
+
+    assert (attempt.status, attempt.attempts, attempt.error) == ("gave_up", 1, f"deploy {deploy.pk} is gone")
+    assert chat_receiver.attempts == []

@@ -271,6 +271,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": OPSLOG_CELERY_VISIBILIT
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The longest a request (or the beat task) waits on the broker to queue a task, connecting and
+# publishing, with no retries; seconds. A broker that is down costs a request no more than this:
+# what could not be queued stays in the outbox, and the beat task below queues it later.
+OPSLOG_BROKER_PUBLISH_TIMEOUT = env_float("OPSLOG_BROKER_PUBLISH_TIMEOUT", 0.5, minimum=0.05)
 CELERY_TIMEZONE = "UTC"
 from celery.schedules import crontab  # noqa: E402
 
@@ -285,6 +289,12 @@ CELERY_BEAT_SCHEDULE = {
     "monthly-summary": {
         "task": "reports.tasks.send_monthly_summary",
         "schedule": crontab(minute=0, hour=12, day_of_month=1),
+    },
+    # Outbox messages (deploy notices…) not sent yet: their task was never queued (broker down),
+    # was lost, or the receiver failed and the next try is due.
+    "send-due-outbox-messages": {
+        "task": "deploys.tasks.send_due_outbox_messages",
+        "schedule": 60.0,
     },
     # Webhook deliveries whose processing task was never queued (broker down) or was lost.
     "requeue-stale-deliveries": {
@@ -320,6 +330,8 @@ DEFAULT_FROM_EMAIL = env_sender("DEFAULT_FROM_EMAIL", "opslog@localhost")
 # Deploy notifications: a Slack-compatible incoming webhook, and/or a list of email addresses.
 OPSLOG_CHAT_WEBHOOK_URL = env_url("OPSLOG_CHAT_WEBHOOK_URL")
 OPSLOG_DEPLOY_EMAILS = env_emails("OPSLOG_DEPLOY_EMAILS")
+# Every outbox message (a deploy notice…) is tried once and retried this many times, then given
+# up (shown in the admin, where it can be sent again).
 OPSLOG_NOTIFY_MAX_RETRIES = env_int("OPSLOG_NOTIFY_MAX_RETRIES", 6, minimum=0)
 # First retry after this many seconds, doubling each time.
 OPSLOG_NOTIFY_RETRY_DELAY = env_float("OPSLOG_NOTIFY_RETRY_DELAY", 10.0, minimum=0)

@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 
-from deploys import contract
-from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Environment, IngestToken, Service
+from deploys import contract, outbox, tasks
+from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, OutboxMessage, Service
 from deploys.services import (
     commit_deliveries_refresh,
     deploy_shas,
@@ -152,14 +152,6 @@ class DeployCommitAdmin(RefreshesDeliveries, admin.ModelAdmin):
     raw_id_fields = ["deploy"]
 
 
-@admin.register(DeployNotification)
-class DeployNotificationAdmin(NeverDeleted, admin.ModelAdmin):
-    list_display = ["deploy", "channel", "sent_at", "attempts", "last_error", "updated_at"]
-    list_filter = ["channel", ("sent_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["deploy__service", "deploy__environment"]
-    raw_id_fields = ["deploy"]
-
-
 @admin.register(ChangeRecord)
 class ChangeRecordAdmin(NeverDeleted, admin.ModelAdmin):
     list_display = ["title", "kind", "service", "owner", "planned_at"]
@@ -218,3 +210,38 @@ class IngestTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             ingest_token_revoke(token=token)
         messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+# --- Outbox ---------------------------------------------------------------------------------------
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Outbound side effects (deploy notices…) as they stand: read-only, written and marked by the
+    workers alone. Given-up (or pending) messages can be sent again now."""
+
+    list_display = ["created_at", "kind", "key", "status", "attempts", "last_error", "next_attempt_at", "sent_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["key"]
+    date_hierarchy = "created_at"
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_send_permission(self, request):
+        # The rows are read-only; sending one again is what changing it means here.
+        return request.user.has_perm("deploys.change_outboxmessage")
+
+    @admin.action(description="Send the selected messages again now", permissions=["send"])
+    def send_again(self, request, queryset):
+        ids = outbox.send_again(message_ids=queryset.values_list("pk", flat=True))
+        for message_id in ids:
+            transaction.on_commit(lambda message_id=message_id: tasks.queue_outbox_message(message_id))
+        messages.success(request, f"Queued {len(ids)} message(s) to be sent again (sent ones are left alone).")

@@ -177,29 +177,40 @@ class DeployCommit(models.Model):
         return self.sha[:12]
 
 
-class DeployNotification(models.Model):
-    """Whether a deploy's announcement went out on a channel, so a retried task never sends it twice."""
+class OutboxMessage(models.Model):
+    """One outbound side effect (a deploy's chat line or email; later a tracker sync or an event
+    sink's post), written in the same transaction as the record that causes it and sent by a
+    worker after commit, so a broker or receiver outage delays it and never loses it.
 
-    class Channel(models.TextChoices):
-        CHAT = "chat", "Chat"
-        EMAIL = "email", "Email"
+    `kind` names the sender registered in deploys.outbox; `payload` holds the ids it needs (the
+    sender reads the records again when it sends). `key` makes a side effect recorded twice one row."""
 
-    deploy = models.ForeignKey(Deploy, on_delete=models.CASCADE, related_name="notifications")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        GAVE_UP = "gave_up", "Gave up"
+
+    kind = models.CharField(max_length=50)
+    key = models.CharField(max_length=200, unique=True)
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # When a pending message may next be tried: now at first, then later after each failure.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-updated_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["deploy", "channel"], name="deploynotification_unique_channel"),
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The beat task's sweep: pending messages whose next attempt is due.
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_due_idx"),
         ]
 
     def __str__(self) -> str:
-        state = "sent" if self.sent_at else f"not sent after {self.attempts} attempt(s)"
-        return f"{self.get_channel_display()} for {self.deploy}: {state}"
+        return f"{self.kind} {self.key}: {self.get_status_display().lower()}"
 
 
 class ChangeRecord(models.Model):

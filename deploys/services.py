@@ -8,14 +8,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys import contract, tasks
+from deploys import contract, notifications, tasks
 from deploys.auth import key_digest
 from deploys.contract import CommitInput, DeployInput
-from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, PushedCommit, Service
+from deploys.models import (
+    ChangeRecord,
+    Deploy,
+    DeployCommit,
+    Environment,
+    IngestToken,
+    OutboxMessage,
+    PushedCommit,
+    Service,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -135,19 +145,26 @@ def _commit_rows(deploy: Deploy, commits: Iterable[CommitInput]) -> list[DeployC
     return rows
 
 
-def _queue_notification(deploy: Deploy) -> None:
-    deploy_id = deploy.pk
+def outbox_record(*, kind: str, key: str, payload: dict) -> OutboxMessage:
+    """Record an outbound side effect in the caller's transaction (deploys.outbox): it is queued for
+    a worker once that commits, and is never sent if it rolls back. `key` names the side effect
+    (e.g. "deploy:42:chat"): recording it again returns the first row and queues nothing."""
+    message, created = OutboxMessage.objects.get_or_create(key=key, defaults={"kind": kind, "payload": payload})
+    if created:
+        message_id = message.pk
+        transaction.on_commit(lambda: tasks.queue_outbox_message(message_id))
+    return message
 
-    def queue() -> None:
-        # The deploy is stored whatever happens here: a broker that is down costs the
-        # announcement, never the record or the sender's request.
-        try:
-            tasks.notify_deploy.delay(deploy_id)
-        except Exception:
-            logger.exception("could not queue the notification for deploy %s (the deploy is stored)", deploy_id)
 
-    # After commit, so a rolled-back write never announces a deploy that isn't there.
-    transaction.on_commit(queue)
+def _record_notifications(deploy: Deploy) -> None:
+    # Each channel configured now is one outbox message, written with the deploy.
+    channels = []
+    if settings.OPSLOG_CHAT_WEBHOOK_URL:
+        channels.append(("chat", notifications.CHAT))
+    if settings.OPSLOG_DEPLOY_EMAILS:
+        channels.append(("email", notifications.EMAIL))
+    for channel, kind in channels:
+        outbox_record(kind=kind, key=f"deploy:{deploy.pk}:{channel}", payload={"deploy_id": deploy.pk})
 
 
 # What deploy_record calls, when given, to derive what the sender left out once the service, the
@@ -172,7 +189,8 @@ def deploy_record(
     stored deploy and created=False, also when two requests race (the unique constraint decides,
     the loser reads the winner's row); `complete` isn't called for a repeat. `deployed_at=None` means
     now; `previous_version=None` means "not given": it is taken from the latest earlier successful
-    deploy of the same service and environment. Production deploys are announced after commit.
+    deploy of the same service and environment. Production deploys are announced: their notices are
+    recorded in the outbox with the deploy, and sent after commit.
     """
     if rules is not None:
         contract.deploy_validate(data=data, rules=rules)
@@ -197,6 +215,8 @@ def deploy_record(
             deploy.save()
             rows = DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
             commit_deliveries_refresh(shas=[row.sha for row in rows])
+            if notify and environment.is_production:
+                _record_notifications(deploy)
     except IntegrityError:
         if not data.external_id:
             raise
@@ -204,8 +224,6 @@ def deploy_record(
         if existing is None:
             raise
         return existing, False
-    if notify and environment.is_production:
-        _queue_notification(deploy)
     return deploy, True
 
 

@@ -1,65 +1,42 @@
+"""Celery tasks for deploys: send one outbox message, and the beat task that sends what is due."""
+
 import logging
 
-import requests
 from celery import shared_task
-from django.conf import settings
-from django.db.models import F
-from django.utils import timezone
 
-from deploys import notifications
-from deploys.models import Deploy, DeployNotification
+from deploys import notifications, outbox  # noqa: F401  (notifications registers the deploy senders)
+from deploys.models import OutboxMessage
+from plumbing.queueing import publish
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task
-def notify_deploy(deploy_id: int) -> None:
-    """Fan out one deploy's announcement; each channel retries on its own."""
-    if settings.OPSLOG_CHAT_WEBHOOK_URL:
-        send_deploy_chat.delay(deploy_id)
-    if settings.OPSLOG_DEPLOY_EMAILS:
-        send_deploy_email.delay(deploy_id)
-
-
-def _describe(exc: Exception) -> str:
-    # Never the exception's text for HTTP errors: it carries the webhook URL, which is a secret.
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return f"HTTP {exc.response.status_code} from the chat webhook"
-    if isinstance(exc, requests.RequestException):
-        return f"{type(exc).__name__} reaching the chat webhook"
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def _deliver(task, deploy_id: int, channel: str, send) -> None:
-    deploy = Deploy.objects.select_related("service", "environment").filter(pk=deploy_id).first()
-    if deploy is None:
-        logger.warning("deploy %s is gone; no %s notification sent", deploy_id, channel)
+# Late acknowledgement: a worker that dies mid-send leaves the message on the broker for the next
+# one; outbox.send skips what is sent already, so running it again is safe.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def send_outbox_message(self, message_id: int) -> None:
+    attempt = outbox.send(message_id=message_id)
+    if attempt is None or attempt.status != OutboxMessage.Status.PENDING:
         return
-    record, _ = DeployNotification.objects.get_or_create(deploy=deploy, channel=channel)
-    if record.sent_at is not None:
-        return  # a redelivered task: it went out already
-    records = DeployNotification.objects.filter(pk=record.pk)
-    try:
-        send(deploy)
-    except Exception as exc:
-        reason = _describe(exc)
-        records.update(attempts=F("attempts") + 1, last_error=reason, updated_at=timezone.now())
-        attempt = task.request.retries + 1
-        logger.warning("%s notification for deploy %s failed (attempt %s): %s", channel, deploy_id, attempt, reason)
-        # In-process (no broker) there is no worker to retry later; don't hold up the request.
-        if task.request.is_eager or task.request.retries >= settings.OPSLOG_NOTIFY_MAX_RETRIES:
-            logger.error("giving up on %s notification for deploy %s", channel, deploy_id)
-            return
-        countdown = settings.OPSLOG_NOTIFY_RETRY_DELAY * (2**task.request.retries)
-        raise task.retry(countdown=countdown, max_retries=settings.OPSLOG_NOTIFY_MAX_RETRIES) from None
-    records.update(sent_at=timezone.now(), attempts=F("attempts") + 1, last_error="", updated_at=timezone.now())
+    # In-process (no broker) there is no worker to retry later; don't hold up the request. The
+    # message stays pending: the admin's "send again" or a later sweep sends it.
+    if self.request.is_eager:
+        return
+    # If the retry can't be queued (the broker went away), the message is still pending: beat sends it.
+    raise self.retry(eta=attempt.next_attempt_at, max_retries=None)
 
 
-@shared_task(bind=True)
-def send_deploy_chat(self, deploy_id: int) -> None:
-    _deliver(self, deploy_id, DeployNotification.Channel.CHAT, notifications.send_chat)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def send_due_outbox_messages() -> int:
+    """Beat: every pending outbox message whose next try is due is queued again, so a broker or
+    receiver outage costs time, never a side effect. Returns how many were queued."""
+    queued = 0
+    for message_id in outbox.due_ids():
+        if not publish(send_outbox_message, message_id):
+            break  # the broker is down again: the next run picks these up
+        queued += 1
+    return queued
 
 
-@shared_task(bind=True)
-def send_deploy_email(self, deploy_id: int) -> None:
-    _deliver(self, deploy_id, DeployNotification.Channel.EMAIL, notifications.send_email)
+def queue_outbox_message(message_id: int) -> None:
+    publish(send_outbox_message, message_id)

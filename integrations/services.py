@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.models import Delivery, Integration
+from plumbing.queueing import publish
 from plumbing.webhooks import SENDERS, DeliveryIgnored, DeliveryRejected
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,9 @@ def delivery_queue(delivery_id: int) -> None:
     # Celery's service ↔ task idiom: the task module imports this one.
     from integrations import tasks
 
-    try:
-        tasks.process_delivery.delay(delivery_id)
-    except Exception:
-        # Stored and listed as "received" on the deliveries page, where it can be replayed.
-        logger.exception("could not queue delivery %s for processing (it is stored)", delivery_id)
+    # Within OPSLOG_BROKER_PUBLISH_TIMEOUT, or not at all: a delivery that could not be queued is
+    # stored and listed as "received", and beat's requeue_stale_deliveries queues it later.
+    publish(tasks.process_delivery, delivery_id)
 
 
 @dataclass(frozen=True)

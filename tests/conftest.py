@@ -84,14 +84,17 @@ class ChatReceiver:
 
         self.received: list[dict] = []
         self.fail_next = 0
+        self.delay = 0.0  # seconds each answer takes, to hold a sender mid-request
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 import json
+                import time
 
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(receiver.delay)
                 with receiver.lock:
                     failing = receiver.fail_next > 0
                     if failing:

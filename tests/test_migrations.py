@@ -103,6 +103,8 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
     after = row_counts()
+    # Deploy notifications became outbox messages since, one for one (deploys' 0010_outbox_…).
+    after["deploys_deploynotification"] = after.pop("deploys_outboxmessage")
     # One content type fewer: the old alert type, whose permission joined the one made meanwhile.
     assert after.pop("django_content_type") == before.pop("django_content_type") - 1
     assert after == before

@@ -24,29 +24,23 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
 from config.celery import app
-from deploys.models import Deploy, DeployNotification
+from deploys.models import Deploy, OutboxMessage
 from deploys.services import DeployInput, deploy_record
 from integrations.factories import DeliveryFactory, IntegrationFactory
 from integrations.models import Delivery
 from tests.support.payloads.gitlab import DEPLOYMENT, DEPLOYMENT_EVENT
-
-BASE_DIR = Path(__file__).resolve().parents[2]
-VISIBILITY_TIMEOUT = 5  # seconds, for the workers started here
-TIMEOUT = 30.0  # the most any one step may take before the test fails
+from tests.support.workers import BASE_DIR, TIMEOUT, VISIBILITY_TIMEOUT, Workers, wait_for
 
 # The tasks that must not be lost, by the name the worker knows them.
 MUST_NOT_BE_LOST = [
-    "deploys.tasks.notify_deploy",
-    "deploys.tasks.send_deploy_chat",
-    "deploys.tasks.send_deploy_email",
+    "deploys.tasks.send_outbox_message",
+    "deploys.tasks.send_due_outbox_messages",
     "integrations.tasks.process_delivery",
     "postmortems.tasks.send_remediation_reminders",
     "reports.tasks.send_monthly_summary",
@@ -79,124 +73,6 @@ def test_the_redis_visibility_timeout_is_configurable(value, expected):
 
 
 # --- Real workers ---------------------------------------------------------------------------
-
-
-def wait_for(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-class Workers:
-    """`celery -A config worker` processes on the test database, each in its own process group."""
-
-    def __init__(self, broker_url: str, log_dir: Path):
-        self.broker_url = broker_url
-        self.log_dir = log_dir
-        self.started: list[subprocess.Popen] = []
-
-    def database_url(self) -> str:
-        db = connection.settings_dict  # the test database's, after pytest-django renamed it
-        credentials = quote(db["USER"] or "", safe="")
-        if db["PASSWORD"]:
-            credentials += ":" + quote(db["PASSWORD"], safe="")
-        host = f"{credentials}@" if credentials else ""
-        host += (db["HOST"] or "localhost") + (f":{db['PORT']}" if db["PORT"] else "")
-        return f"postgres://{host}/{quote(db['NAME'], safe='')}"
-
-    def start(self, **env) -> subprocess.Popen:
-        number = len(self.started) + 1
-        environ = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("OPSLOG_", "CELERY_", "DJANGO_SETTINGS_MODULE", "DATABASE_URL"))
-        }
-        environ.update(
-            DJANGO_SETTINGS_MODULE="config.settings",  # the production settings: not eager
-            DJANGO_SECRET_KEY=django_settings.SECRET_KEY,
-            DATABASE_URL=self.database_url(),
-            CELERY_BROKER_URL=self.broker_url,
-            OPSLOG_CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
-            **env,
-        )
-        log = open(self.log_dir / f"worker{number}.log", "wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-                f"--hostname=crash-test-{number}@%h",
-            ],
-            cwd=BASE_DIR,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the pool children die with it
-        )
-        log.close()
-        process.number = number
-        self.started.append(process)
-        return process
-
-    def pool_processes(self, process) -> list[int]:
-        return [pid for pid, ppid in _group(process.pid) if ppid == process.pid]
-
-    def log(self, process) -> str:
-        return (self.log_dir / f"worker{process.number}.log").read_text(errors="replace")
-
-    def kill(self, process) -> None:
-        """SIGKILL the worker and its pool children: nothing gets a chance to clean up."""
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=TIMEOUT)
-        wait_for(lambda: not _group_alive(process.pid), f"worker {process.number}'s pool to die")
-
-    def stop_all(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)  # warm shutdown
-        for process in self.started:
-            try:
-                process.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            if _group_alive(process.pid):
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def _group(pgid: int) -> list[tuple[int, int]]:
-    """(pid, parent pid) of the live processes in a process group (zombies don't count)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after it.
-        state, ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            found.append((int(entry.name), int(ppid)))
-    return found
-
-
-def _group_alive(pgid: int) -> bool:
-    return bool(_group(pgid))
 
 
 class Broker:
@@ -324,25 +200,28 @@ def holding_chat_receiver():
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_a_chat_notification_cut_off_by_a_killed_worker_is_sent_once_by_the_next(workers, holding_chat_receiver):
+def test_a_chat_notification_cut_off_by_a_killed_worker_is_sent_once_by_the_next(
+    workers, holding_chat_receiver, settings
+):
     pool, broker = workers
     receiver = holding_chat_receiver
+    settings.OPSLOG_CHAT_WEBHOOK_URL = receiver.url  # the deploy's outbox gets a chat message
     first = pool.start(OPSLOG_CHAT_WEBHOOK_URL=receiver.url)
 
     deploy = deploy_record(
         data=DeployInput(service="web", environment="production", version="36790", deployer="ekastner")
-    )[0]  # on commit: notify_deploy → send_deploy_chat, on the worker
+    )[0]  # on commit: send_outbox_message, on the worker
 
     # The worker is in the middle of posting the chat line: the request is out, no answer yet.
     wait_for(receiver.held.is_set, "the first worker to post the chat line")
     [(_, task, _)] = broker.unacked()
-    assert task == "deploys.tasks.send_deploy_chat"
+    assert task == "deploys.tasks.send_outbox_message"
     pool.kill(first)
     wait_for(receiver.abandoned.is_set, "the killed worker's request to be cut off")
 
     # Nothing restores the message while no worker runs: it is taken, not acked, not queued.
-    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
-    assert (record.sent_at, record.attempts) == (None, 0)
+    record = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
+    assert (record.status, record.sent_at, record.attempts) == ("pending", None, 0)
     assert broker.queued() == 0 and len(broker.unacked()) == 1
 
     redelivery_due(broker)
@@ -359,7 +238,7 @@ def test_a_chat_notification_cut_off_by_a_killed_worker_is_sent_once_by_the_next
     record.refresh_from_db()
     assert record.sent_at is not None
     assert (record.attempts, record.last_error) == (1, "")
-    assert DeployNotification.objects.filter(deploy=deploy).count() == 1
+    assert OutboxMessage.objects.filter(key__startswith=f"deploy:{deploy.pk}:").count() == 1
 
 
 @pytest.mark.broker
@@ -435,11 +314,12 @@ def test_a_webhook_delivery_cut_off_by_a_killed_worker_is_processed_once_by_the_
 
 @pytest.mark.broker
 @pytest.mark.django_db(transaction=True)
-def test_a_chat_notification_whose_pool_process_is_killed_is_requeued_at_once(workers, holding_chat_receiver):
+def test_a_chat_notification_whose_pool_process_is_killed_is_requeued_at_once(workers, holding_chat_receiver, settings):
     # Only the pool process dies (out of memory, say): the worker sees it lost, and with
     # reject_on_worker_lost puts the message back on the queue rather than failing the task.
     pool, broker = workers
     receiver = holding_chat_receiver
+    settings.OPSLOG_CHAT_WEBHOOK_URL = receiver.url
     worker = pool.start(OPSLOG_CHAT_WEBHOOK_URL=receiver.url)
 
     deploy = deploy_record(
@@ -458,7 +338,7 @@ def test_a_chat_notification_whose_pool_process_is_killed_is_requeued_at_once(wo
 
     line = {"text": "[web] PRODUCTION deployed by ekastner build: 36791"}
     assert (receiver.attempts, receiver.completed) == ([line, line], [line])
-    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
-    assert record.sent_at is not None
+    record = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
+    assert record.status == "sent" and record.sent_at is not None
     assert (record.attempts, record.last_error) == (1, "")
     assert "WorkerLostError" in pool.log(worker)

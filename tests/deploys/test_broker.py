@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core import mail
 
 from config.celery import app
-from deploys.models import DeployNotification
+from deploys.models import OutboxMessage
 from deploys.services import DeployInput, deploy_record
 
 pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
@@ -70,8 +70,8 @@ def test_a_failing_chat_is_retried_with_backoff_until_it_gets_through(worker, ch
     assert len(chat_receiver.received) == 1
     # Two retries, 0.2 s then 0.4 s apart.
     assert elapsed >= 0.6
-    assert f"chat notification for deploy {deploy.pk} failed (attempt 1)" in caplog.text
-    assert f"chat notification for deploy {deploy.pk} failed (attempt 2)" in caplog.text
+    assert f"deploy.chat deploy:{deploy.pk}:chat failed (attempt 1)" in caplog.text
+    assert f"deploy.chat deploy:{deploy.pk}:chat failed (attempt 2)" in caplog.text
 
 
 def test_gives_up_after_the_configured_retries(worker, chat_receiver, settings, caplog):
@@ -81,8 +81,13 @@ def test_gives_up_after_the_configured_retries(worker, chat_receiver, settings, 
 
     deploy = production_deploy()
 
-    assert wait_for(lambda: f"giving up on chat notification for deploy {deploy.pk}" in caplog.text)
+    assert wait_for(lambda: f"giving up on deploy.chat deploy:{deploy.pk}:chat" in caplog.text)
     time.sleep(0.5)  # a fourth attempt, if one were wrongly scheduled, would have arrived by now
     assert len(chat_receiver.attempts) == 3  # the first try and two retries
-    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
-    assert (record.sent_at, record.attempts, record.last_error) == (None, 3, "HTTP 500 from the chat webhook")
+    record = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
+    assert (record.status, record.sent_at, record.attempts, record.last_error) == (
+        "gave_up",
+        None,
+        3,
+        "HTTP 500 from the chat webhook",
+    )

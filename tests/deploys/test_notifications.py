@@ -6,7 +6,7 @@ from django.core import mail
 from django.db import transaction
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from deploys.models import Deploy, DeployNotification
+from deploys.models import Deploy, OutboxMessage
 from deploys.notifications import chat_line
 from deploys.services import DeployInput, deploy_record
 
@@ -67,7 +67,7 @@ def test_production_deploy_posts_to_chat_and_emails_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         deploy, created = deploy_record(data=production_input())
 
-    assert created and len(callbacks) == 1
+    assert created and len(callbacks) == 2  # one outbox message per channel
     assert chat_receiver.received == [
         {
             "text": "[web] PRODUCTION deployed by ekastner build: 36790 (was 36789) took: 34.9 seconds "
@@ -116,7 +116,7 @@ def test_failing_chat_never_fails_the_deploy_and_is_logged(
 ):
     chat_receiver.fail_next = 100
 
-    with caplog.at_level(logging.WARNING, logger="deploys.tasks"):
+    with caplog.at_level(logging.WARNING, logger="deploys.outbox"):
         with django_capture_on_commit_callbacks(execute=True):
             response = api.post(
                 "/api/deploys/",
@@ -127,7 +127,7 @@ def test_failing_chat_never_fails_the_deploy_and_is_logged(
     assert response.status_code == 201
     assert Deploy.objects.filter(pk=response.json()["id"]).exists()
     assert len(chat_receiver.attempts) == 1
-    assert f"chat notification for deploy {response.json()['id']} failed" in caplog.text
+    assert f"deploy.chat deploy:{response.json()['id']}:chat failed (attempt 1)" in caplog.text
 
 
 def test_no_chat_url_means_no_chat(settings, django_capture_on_commit_callbacks):
@@ -148,16 +148,17 @@ def test_chat_text_is_escaped_so_nobody_pages_the_channel(chat_receiver, django_
 
 
 def test_a_redelivered_task_does_not_post_twice(chat_receiver):
-    from deploys.tasks import send_deploy_chat
+    from deploys.tasks import send_outbox_message
 
-    deploy, _ = deploy_record(data=production_input(), notify=False)
+    deploy, _ = deploy_record(data=production_input())  # its on-commit queueing is not run here
+    record = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
 
-    send_deploy_chat.delay(deploy.pk)
-    send_deploy_chat.delay(deploy.pk)
+    send_outbox_message.delay(record.pk)
+    send_outbox_message.delay(record.pk)
 
     assert len(chat_receiver.received) == 1
-    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
-    assert record.sent_at is not None and record.attempts == 1
+    record.refresh_from_db()
+    assert record.status == "sent" and record.sent_at is not None and record.attempts == 1
 
 
 def test_the_webhook_url_never_reaches_the_logs(chat_receiver, caplog, django_capture_on_commit_callbacks):
@@ -170,7 +171,7 @@ def test_the_webhook_url_never_reaches_the_logs(chat_receiver, caplog, django_ca
     assert "HTTP 500 from the chat webhook" in caplog.text
     assert chat_receiver.url not in caplog.text
     assert "/hooks/chat" not in caplog.text
-    record = DeployNotification.objects.get(deploy=deploy, channel="chat")
+    record = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
     assert (record.sent_at, record.attempts, record.last_error) == (None, 1, "HTTP 500 from the chat webhook")
 
 
@@ -191,16 +192,17 @@ def test_failing_email_is_logged_and_the_deploy_kept(settings, caplog, django_ca
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
     settings.OPSLOG_DEPLOY_EMAILS = ["deploys@example.com"]
 
-    with caplog.at_level(logging.WARNING, logger="deploys.tasks"):
+    with caplog.at_level(logging.WARNING, logger="deploys.outbox"):
         with django_capture_on_commit_callbacks(execute=True):
             deploy, _ = deploy_record(data=production_input())
 
-    assert f"email notification for deploy {deploy.pk} failed" in caplog.text
-    assert "ConnectionRefusedError" in DeployNotification.objects.get(deploy=deploy, channel="email").last_error
+    assert f"deploy.email deploy:{deploy.pk}:email failed (attempt 1)" in caplog.text
+    assert "ConnectionRefusedError" in OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:email").last_error
 
 
 def test_a_broker_that_is_down_costs_the_announcement_not_the_deploy(tmp_path):
-    """A real process with a real (unreachable) broker: the POST still answers 201 and keeps the deploy."""
+    """A real process with a real (unreachable) broker: the POST still answers 201 and keeps the deploy,
+    and its notice waits in the outbox for the beat task."""
     import os
     import subprocess
     import sys
@@ -218,8 +220,8 @@ client = APIClient()
 client.credentials(HTTP_AUTHORIZATION="Token " + ingest_token_create(name="ci")[1])
 response = client.post("/api/deploys/", {"service": "web", "environment": "production", "version": "1",
                                          "deployer": "ci"}, format="json")
-from deploys.models import Deploy, DeployNotification
-print("RESULT", response.status_code, Deploy.objects.count())
+from deploys.models import Deploy, OutboxMessage
+print("RESULT", response.status_code, Deploy.objects.count(), list(OutboxMessage.objects.values_list("key", "status")))
 """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "CELERY_"))},
@@ -234,5 +236,47 @@ print("RESULT", response.status_code, Deploy.objects.count())
         [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120
     )
 
-    assert "RESULT 201 1" in result.stdout, result.stderr[-3000:]
-    assert "could not queue the notification for deploy 1 (the deploy is stored)" in result.stderr
+    assert "RESULT 201 1 [('deploy:1:chat', 'pending')]" in result.stdout, result.stderr[-3000:]
+    assert "could not queue deploys.tasks.send_outbox_message(1,)" in result.stderr
+    assert "it is stored, and beat queues it later" in result.stderr
+
+
+def test_email_notices_keep_the_text_as_written(api, settings, django_capture_on_commit_callbacks):
+    """Only chat text is neutralised (issue #14.8): the email says what was sent."""
+    settings.OPSLOG_DEPLOY_EMAILS = ["deploys@example.com"]
+
+    body = {"service": "web", "environment": "production", "version": "1", "deployer": "@channel <!here>"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/deploys/", body, format="json")
+
+    assert response.status_code == 201
+
+    assert mail.outbox[0].subject == "[Opslog] web 1 deployed to production by @channel <!here>"
+
+
+def test_a_message_of_a_kind_this_worker_cannot_send_is_retried_not_lost(settings):
+    from deploys import outbox
+    from deploys.services import outbox_record
+
+    settings.OPSLOG_NOTIFY_MAX_RETRIES = 1
+    settings.OPSLOG_NOTIFY_RETRY_DELAY = 0
+    message = outbox_record(kind="tracker.sync", key="remediation:1:sync", payload={"remediation_id": 1})
+
+    first = outbox.send(message_id=message.pk)
+    second = outbox.send(message_id=message.pk)
+
+    assert (first.status, first.error) == ("pending", "this worker has no sender for 'tracker.sync' messages")
+    assert (second.status, second.attempts) == ("gave_up", 2)
+
+
+def test_a_message_whose_deploy_is_gone_is_given_up_at_once(chat_receiver):
+    from deploys import outbox
+
+    deploy, _ = deploy_record(data=production_input())  # on-commit queueing not run here
+    message = OutboxMessage.objects.get(key=f"deploy:{deploy.pk}:chat")
+    Deploy.objects.filter(pk=deploy.pk).delete()
+
+    attempt = outbox.send(message_id=message.pk)
+
+    assert (attempt.status, attempt.attempts, attempt.error) == ("gave_up", 1, f"deploy {deploy.pk} is gone")
+    assert chat_receiver.attempts == []

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from deploys.factories import DeployFactory, ServiceFactory
-from deploys.models import ChangeRecord, Deploy, DeployCommit, DeployNotification, Service
+from deploys.models import ChangeRecord, Deploy, DeployCommit, OutboxMessage, Service
 from deploys.services import ingest_token_create
 from incidents.factories import IncidentFactory
 from integrations.factories import DeliveryFactory
@@ -181,15 +181,15 @@ def test_deploys_and_their_commits_cannot_be_deleted_in_the_admin(admin_client):
     assert DeployCommit.objects.filter(pk=commit.pk).exists()
 
 
-def test_a_deploys_notification_record_cannot_be_deleted_in_the_admin(admin_client):
+def test_an_outbox_message_cannot_be_deleted_in_the_admin(admin_client):
     """#14.6: deleting the record of a sent notice would let a replayed task send it twice."""
-    notice = DeployNotification.objects.create(deploy=DeployFactory(), channel=DeployNotification.Channel.CHAT)
-    base = "/admin/deploys/deploynotification/"
+    message = OutboxMessage.objects.create(kind="deploy_chat", key="deploy:1:chat", status=OutboxMessage.Status.SENT)
+    base = "/admin/deploys/outboxmessage/"
 
-    assert admin_client.post(f"{base}{notice.pk}/delete/", {"post": "yes"}).status_code == 403
-    delete_selected(admin_client, base, [notice.pk])
+    assert admin_client.post(f"{base}{message.pk}/delete/", {"post": "yes"}).status_code == 403
+    delete_selected(admin_client, base, [message.pk])
 
-    assert DeployNotification.objects.filter(pk=notice.pk).exists()
+    assert OutboxMessage.objects.filter(pk=message.pk).exists()
 
 
 def test_change_records_cannot_be_deleted_in_the_admin(admin_client):

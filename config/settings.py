@@ -237,9 +237,7 @@ CACHES = {"default": env_cache("OPSLOG_CACHE_URL")}
 # without one, in the database, so that every server process still shares one count: a count per
 # process would give an attacker as many tries as there are workers.
 AXES_HANDLER = (
-    "config.login_throttle.CacheHandler"
-    if env_str("OPSLOG_CACHE_URL")
-    else "config.login_throttle.DatabaseHandler"
+    "config.login_throttle.CacheHandler" if env_str("OPSLOG_CACHE_URL") else "config.login_throttle.DatabaseHandler"
 )
 
 # --- REST API -------------------------------------------------------------------------------
@@ -248,7 +246,7 @@ REST_FRAMEWORK = {
     # everywhere but where it may post (config.roles), rather than a misleading 401 "Invalid token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "deploys.auth.IngestTokenAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "deploys.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need a role, writes the view's role (config/roles.py); ingest tokens only post deploys.

@@ -177,6 +177,7 @@ AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -66,3 +66,18 @@ def test_the_page_needs_a_login_and_a_csrf_token(client, user):
     strict.force_login(user)
     assert strict.post("/accounts/token/").status_code == 403
     assert not ApiToken.objects.filter(user=user).exists()
+
+
+def test_an_admin_makes_a_token_for_a_user_from_the_command_line(user):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("create_api_token", "ekastner", stdout=out)
+
+    key = out.getvalue().strip()
+    assert ApiToken.objects.get(user=user).key_digest == key_digest(key)
+    assert api_as(key).get("/api/deploys/").status_code == 200
+    with pytest.raises(CommandError, match="No user 'nobody'"):
+        call_command("create_api_token", "nobody")

@@ -302,3 +302,94 @@ def test_existing_plain_text_tokens_are_hashed_in_place_and_keep_working(django_
     token = ApiToken.objects.get(user=user)
     assert token.key_digest == hashlib.sha256(key.encode()).hexdigest()
     assert token.created_at.year == 2024 and key not in token.key_start + str(token)
+
+
+# --- #14.2: the settings ----------------------------------------------------------------------------
+
+
+def _manage_check(**env):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPSLOG_", "CELERY_", "DATABASE_"))}
+    environ.update(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY=secrets.token_urlsafe(40), **env)
+    script = (
+        "from django.conf import settings as s;"
+        "print(s.AXES_FAILURE_LIMIT, s.OPSLOG_LOGIN_LIMITS, s.AXES_LOCKOUT_PARAMETERS, s.AXES_COOLOFF_TIME,"
+        " s.AXES_HANDLER, s.REST_FRAMEWORK['NUM_PROXIES'], sep='|')"
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_login_throttle_follows_the_environment():
+    """#14.2: limits, cool-off, where the counts live and the trusted proxies come from the environment."""
+    default = _manage_check()
+    custom = _manage_check(
+        OPSLOG_LOGIN_FAILURE_LIMIT="5",
+        OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT="0",
+        OPSLOG_LOGIN_COOLOFF_MINUTES="60",
+        OPSLOG_CACHE_URL="redis://127.0.0.1:6379/2",
+        OPSLOG_TRUSTED_PROXIES="2",
+    )
+
+    assert default.stdout.strip().split("|") == [
+        "10",
+        "[10, 50]",
+        "['ip_address', 'username']",
+        "0:15:00",
+        "config.login_throttle.DatabaseHandler",
+        "0",
+    ], default.stderr
+    assert custom.stdout.strip().split("|") == [
+        "5",
+        "[5]",
+        "['ip_address']",
+        "1:00:00",
+        "config.login_throttle.CacheHandler",
+        "2",
+    ], custom.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OPSLOG_LOGIN_FAILURE_LIMIT", "0"),
+        ("OPSLOG_LOGIN_FAILURE_LIMIT", "ten"),
+        ("OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT", "5"),  # below the per-address limit
+        ("OPSLOG_LOGIN_COOLOFF_MINUTES", "0"),
+        ("OPSLOG_TRUSTED_PROXIES", "-1"),
+    ],
+)
+def test_a_malformed_login_throttle_setting_stops_start_up_naming_it(variable, value):
+    result = _manage_check(**{variable: value})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and variable in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.django_db
+def test_x_forwarded_for_counts_only_behind_trusted_proxies(user, settings):
+    """#14.2: without trusted proxies a client can't dodge the throttle by sending X-Forwarded-For;
+    behind one, the address the proxy appended is the client's."""
+
+    def wrong(forwarded_for: str):
+        return Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded_for).post(
+            "/accounts/login/", {"username": "ekastner", "password": "wrong"}
+        )
+
+    answers = [wrong(f"192.0.2.{n}").status_code for n in range(1, 11)]
+    assert answers[-1] == 429  # all one client: the proxy-less connection's address
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    # Behind the proxy at 10.0.0.1: a client forging the header still gets its real address appended.
+    answers = [wrong(f"forged, 198.51.100.{n}").status_code for n in range(1, 11)]
+    assert set(answers) == {200}
+    assert [wrong("192.0.2.77, 198.51.100.200").status_code for _ in range(10)][-1] == 429
+    ok = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.201").post(
+        "/accounts/login/", {"username": "ekastner", "password": PASSWORD}
+    )
+    assert logged_in(ok)

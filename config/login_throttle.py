@@ -53,8 +53,8 @@ class CacheHandler(AxesCacheHandler):
 
 
 def lockout_response(request, original_response=None, credentials=None):
-    """The page for a refused login: 429, with Retry-After. Every refused attempt starts the cool-off
-    again (axes' AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT), so the wait is the whole cool-off."""
+    """The page for a refused login: 429, with Retry-After. The lockout ends at most a cool-off after
+    the last counted failure, which was no later than now: the whole cool-off is the longest wait."""
     cool_off = get_cool_off(request)
     seconds = int(cool_off.total_seconds())
     response = render(

@@ -160,7 +160,7 @@ if 0 < OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT < OPSLOG_LOGIN_FAILURE_LIMIT:
     raise ImproperlyConfigured(
         "OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT must be 0 (off) or at least OPSLOG_LOGIN_FAILURE_LIMIT."
     )
-# How long a lockout lasts, in minutes; each refused attempt during it starts the wait again.
+# How long a lockout lasts, in minutes, from the last failure counted before it.
 OPSLOG_LOGIN_COOLOFF_MINUTES = env_int("OPSLOG_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 # Proxies in front of Opslog that append the client's address to X-Forwarded-For (a load balancer
 # and nginx: 2). 0: the client is the connection's address, and X-Forwarded-For is ignored, since
@@ -176,6 +176,9 @@ AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 # The lockout page is a 429 like the API's throttle; a successful login is only logged.
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_DISABLE_ACCESS_LOG = True
+# Attempts during a lockout are refused without being recorded: nothing is written per request while
+# someone hammers the login (the database handler would append each one to a row without end).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 

@@ -181,9 +181,9 @@ def test_a_real_server_throttles_wrong_passwords_across_its_workers(tmp_path, sh
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still starting its workers
                 pass
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.2)
@@ -393,3 +393,19 @@ def test_x_forwarded_for_counts_only_behind_trusted_proxies(user, settings):
         "/accounts/login/", {"username": "ekastner", "password": PASSWORD}
     )
     assert logged_in(ok)
+
+
+@pytest.mark.django_db
+def test_hammering_a_locked_login_writes_nothing(user, django_assert_max_num_queries):
+    """#14.2: attempts during a lockout are refused without a password check or a database write."""
+    from axes.models import AccessAttempt
+
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        attempt("/accounts/login/", "ekastner", "wrong", "203.0.113.9")
+    rows = list(AccessAttempt.objects.values_list("failures_since_start", "post_data"))
+    assert rows[0][0] == django_settings.AXES_FAILURE_LIMIT and "wrong" not in rows[0][1]
+
+    for _ in range(20):
+        assert attempt("/accounts/login/", "ekastner", "wrong", "203.0.113.9").status_code == 429
+
+    assert list(AccessAttempt.objects.values_list("failures_since_start", "post_data")) == rows

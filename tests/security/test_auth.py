@@ -34,9 +34,27 @@ def logged_in(response) -> bool:
 # --- #14.2: login throttling, in-process --------------------------------------------------------------
 
 
+@pytest.fixture(params=["DatabaseHandler", "CacheHandler"])
+def handler(request, settings):
+    """Each test below runs with the counts in the database (no OPSLOG_CACHE_URL) and in the cache
+    (this process's memory here; Redis in production)."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.core.cache import cache
+
+    settings.AXES_HANDLER = f"config.login_throttle.{request.param}"
+    AxesProxyHandler.get_implementation(force=True)
+    cache.clear()
+    yield request.param
+    cache.clear()
+    settings.AXES_HANDLER = django_settings.AXES_HANDLER
+    AxesProxyHandler.get_implementation(force=True)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("page", LOGIN_PAGES)
-def test_twenty_wrong_passwords_from_one_address_are_throttled_and_another_address_still_logs_in(page, admin_user):
+def test_twenty_wrong_passwords_from_one_address_are_throttled_and_another_address_still_logs_in(
+    page, admin_user, handler
+):
     """#14.2: 60 wrong passwords in 20 s all got 200, then the right one logged in. Now the address is
     locked out (429, Retry-After, a page saying why and for how long); the account is not."""
     answers = [attempt(page, "admin", "wrong", "203.0.113.7") for _ in range(20)]
@@ -55,7 +73,7 @@ def test_twenty_wrong_passwords_from_one_address_are_throttled_and_another_addre
 
 
 @pytest.mark.django_db
-def test_a_few_wrong_passwords_do_not_stop_the_right_one(user):
+def test_a_few_wrong_passwords_do_not_stop_the_right_one(user, handler):
     """#14.2: successful logins are unaffected below the limit."""
     for _ in range(django_settings.AXES_FAILURE_LIMIT - 1):
         assert attempt("/accounts/login/", "ekastner", "wrong", "203.0.113.8").status_code == 200
@@ -64,7 +82,7 @@ def test_a_few_wrong_passwords_do_not_stop_the_right_one(user):
 
 
 @pytest.mark.django_db
-def test_one_account_tried_from_many_addresses_is_locked_at_its_own_higher_limit(user):
+def test_one_account_tried_from_many_addresses_is_locked_at_its_own_higher_limit(user, handler):
     """#14.2: guessing one account's password from many addresses (a botnet) is throttled per account,
     at a higher limit than per address, so a person mistyping from one place never locks the account."""
     limit = django_settings.OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT
@@ -372,7 +390,7 @@ def test_a_malformed_login_throttle_setting_stops_start_up_naming_it(variable, v
 
 
 @pytest.mark.django_db
-def test_x_forwarded_for_counts_only_behind_trusted_proxies(user, settings):
+def test_x_forwarded_for_counts_only_behind_trusted_proxies(user, settings, handler):
     """#14.2: without trusted proxies a client can't dodge the throttle by sending X-Forwarded-For;
     behind one, the address the proxy appended is the client's."""
 

@@ -60,7 +60,7 @@ def lockout_response(request, original_response=None, credentials=None):
     response = render(
         request,
         "registration/login_locked.html",
-        {"minutes": seconds // 60, "limit": settings.OPSLOG_LOGIN_FAILURE_LIMIT},
+        {"minutes": seconds // 60},
         status=settings.AXES_HTTP_RESPONSE_CODE,
     )
     response["Retry-After"] = str(seconds)

@@ -152,12 +152,12 @@ class App:
                 "-c",
                 "import os\n"
                 "from django.contrib.auth import get_user_model\n"
-                "from rest_framework.authtoken.models import Token\n"
+                "from deploys.services import api_token_create\n"
                 f"user, _ = get_user_model().objects.get_or_create(username={BENCH_USER!r}, "
                 "defaults={'is_staff': True, 'is_superuser': True})\n"
                 "user.set_password(os.environ['BENCH_PASSWORD'])\n"
                 "user.save()\n"
-                "print(Token.objects.get_or_create(user=user)[0].key)\n",
+                "print(api_token_create(user=user)[1])\n",
             )
             .strip()
             .splitlines()[-1]

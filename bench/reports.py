@@ -283,14 +283,13 @@ def main() -> None:
 
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
+    from deploys.services import api_token_create
     from reports import selectors
     from reports.selectors import monthly_report
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    token, _ = Token.objects.get_or_create(user=user)
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api = Client(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)[1]}")
     browser = Client()
     browser.force_login(user)
 

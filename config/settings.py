@@ -1,5 +1,6 @@
 """Opslog settings. Every value comes from the environment; see docs/operations/configuration.md."""
 
+import datetime as dt
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -58,7 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a login refused by the throttle into the 429 page (config.login_throttle).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -140,6 +143,44 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a throttled login before the password is hashed (the costly part).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- Login throttling (django-axes; both /accounts/login/ and /admin/login/) -------------------------
+# Failed logins from one client address before it is locked out, whichever accounts it tried.
+OPSLOG_LOGIN_FAILURE_LIMIT = env_int("OPSLOG_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+# Failed logins on one account, from any address, before the account is locked out for everyone:
+# higher, so someone mistyping never locks the account, while guesses spread over many addresses
+# still stop. 0: no per-account limit (nobody can lock someone else out, but spread guesses go on).
+OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT", 50, minimum=0)
+if 0 < OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT < OPSLOG_LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT must be 0 (off) or at least OPSLOG_LOGIN_FAILURE_LIMIT."
+    )
+# How long a lockout lasts, in minutes, from the last failure counted before it.
+OPSLOG_LOGIN_COOLOFF_MINUTES = env_int("OPSLOG_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+# Proxies in front of Opslog that append the client's address to X-Forwarded-For (a load balancer
+# and nginx: 2). 0: the client is the connection's address, and X-Forwarded-For is ignored, since
+# anyone can send it. The login throttle and the API's write throttle both count by this address.
+OPSLOG_TRUSTED_PROXIES = env_int("OPSLOG_TRUSTED_PROXIES", 0, minimum=0)
+AXES_FAILURE_LIMIT = OPSLOG_LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = ["ip_address"] + (["username"] if OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT else [])
+# Each parameter's own limit, in AXES_LOCKOUT_PARAMETERS' order (config.login_throttle).
+OPSLOG_LOGIN_LIMITS = [OPSLOG_LOGIN_FAILURE_LIMIT, OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT][: len(AXES_LOCKOUT_PARAMETERS)]
+AXES_COOLOFF_TIME = dt.timedelta(minutes=OPSLOG_LOGIN_COOLOFF_MINUTES)
+AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
+# The lockout page is a 429 like the API's throttle; a successful login is only logged.
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_DISABLE_ACCESS_LOG = True
+# Attempts during a lockout are refused without being recorded: nothing is written per request while
+# someone hammers the login (the database handler would append each one to a row without end).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -196,6 +237,12 @@ OPSLOG_API_WRITE_RATE = env_rate("OPSLOG_API_WRITE_RATE", "120/minute")
 # Django's cache, e.g. redis://127.0.0.1:6379/1: the throttle counts shared by every process.
 # Unset: each process keeps its own in memory.
 CACHES = {"default": env_cache("OPSLOG_CACHE_URL")}
+# Failed logins are counted in that cache when there is one (Redis: shared, no database writes);
+# without one, in the database, so that every server process still shares one count: a count per
+# process would give an attacker as many tries as there are workers.
+AXES_HANDLER = (
+    "config.login_throttle.CacheHandler" if env_str("OPSLOG_CACHE_URL") else "config.login_throttle.DatabaseHandler"
+)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -203,7 +250,7 @@ REST_FRAMEWORK = {
     # everywhere but where it may post (config.roles), rather than a misleading 401 "Invalid token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "deploys.auth.IngestTokenAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "deploys.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Reads need a role, writes the view's role (config/roles.py); ingest tokens only post deploys.
@@ -225,6 +272,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.throttles.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"write": OPSLOG_API_WRITE_RATE},
+    # The client's address: the same rule as the login throttle's (OPSLOG_TRUSTED_PROXIES).
+    "NUM_PROXIES": OPSLOG_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Opslog API",

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from alerts.api.views import AlertReviewView
 from config import views
 from config.roles import admin_site_permission
+from deploys import views as deploy_views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import IncidentViewSet
 from postmortems.api.views import PostMortemViewSet, RemediationViewSet
@@ -37,7 +38,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/token/", views.api_token, name="api_token"),
+    path("accounts/token/", deploy_views.api_token, name="api_token"),
     path("admin/", admin.site.urls),
     path("alerts/", include("alerts.urls")),
     path("", include("integrations.urls")),

@@ -3,7 +3,16 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from deploys import contract, outbox, tasks
-from deploys.models import ChangeRecord, Deploy, DeployCommit, Environment, IngestToken, OutboxMessage, Service
+from deploys.models import (
+    ApiToken,
+    ChangeRecord,
+    Deploy,
+    DeployCommit,
+    Environment,
+    IngestToken,
+    OutboxMessage,
+    Service,
+)
 from deploys.services import (
     commit_deliveries_refresh,
     deploy_shas,
@@ -210,6 +219,23 @@ class IngestTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             ingest_token_revoke(token=token)
         messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """People's API tokens, without their keys (only digests are stored): who has one, since when, how
+    its key starts. Each person makes theirs at /accounts/token/; deleting one here ends it at once."""
+
+    list_display = ["user", "key_start", "created_at"]
+    search_fields = ["user__username", "key_start"]
+    fields = ["user", "key_start", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 # --- Outbox ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Ingest tokens on the API: `Authorization: Token oli_…`, the same header as a user's API token,
-so a CI system is set up the same way whichever kind of token it is given."""
+"""Tokens on the API: ingest tokens (`Authorization: Token oli_…`) and people's API tokens
+(`Authorization: Token <key>`), the same header, so a CI system is set up the same way whichever kind
+of token it is given. Both are stored as SHA-256 digests only."""
 
 import datetime as dt
 import hashlib
@@ -9,7 +10,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
-from deploys.models import IngestToken
+from deploys.models import ApiToken, IngestToken
 
 # last_used_at is for people ("is this token still used?"): one write a minute is enough.
 LAST_USED_PRECISION = dt.timedelta(minutes=1)
@@ -41,7 +42,7 @@ class IngestClient:
 
 
 class IngestTokenAuthentication(TokenAuthentication):
-    """Claims `Token oli_…` keys; any other key is left to DRF's TokenAuthentication (user tokens)."""
+    """Claims `Token oli_…` keys; any other key is left to ApiTokenAuthentication (people's tokens)."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "").split()
@@ -63,6 +64,35 @@ class IngestTokenAuthentication(TokenAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
             IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return IngestClient(token), token
+
+
+class ApiTokenAuthentication(TokenAuthentication):
+    """A person's API token: DRF's `Token <key>` header, the key looked up by its digest."""
+
+    def authenticate_credentials(self, key):
+        return user_of_api_key(key)
+
+
+def user_of_api_key(key: str):
+    """(user, token) for a person's API key; AuthenticationFailed for an unknown key or an inactive user."""
+    # By the key's digest, as for ingest tokens: the database never compares the key itself.
+    token = ApiToken.objects.select_related("user").filter(key_digest=key_digest(key)).first()
+    if token is None or not token.user.is_active:
+        raise exceptions.AuthenticationFailed("Invalid token.")
+    return token.user, token
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`: your API token, made at /accounts/token/; it acts with your role.",
+        }
 
 
 class IngestTokenScheme(OpenApiAuthenticationExtension):

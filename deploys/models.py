@@ -318,3 +318,24 @@ class IngestToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiToken(models.Model):
+    """A person's API token (`Authorization: Token <key>`): it acts as its user, with their role.
+
+    Only the key's SHA-256 digest is stored, as for ingest tokens; the key is shown once, when it is
+    made (/accounts/token/). One per person: making a new one ends the old.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token")
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The key's first characters, so a person can tell which key a script holds without the key.
+    key_start = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["user__username"]
+        verbose_name = "user API token"
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.key_start}…)"

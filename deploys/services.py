@@ -17,6 +17,7 @@ from deploys import contract, notifications, tasks
 from deploys.auth import key_digest
 from deploys.contract import CommitInput, DeployInput
 from deploys.models import (
+    ApiToken,
     ChangeRecord,
     Deploy,
     DeployCommit,
@@ -617,3 +618,13 @@ def ingest_token_revoke(*, token: IngestToken) -> IngestToken:
     IngestToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     token.refresh_from_db(fields=["revoked_at"])
     return token
+
+
+@transaction.atomic
+def api_token_create(*, user) -> tuple[ApiToken, str]:
+    """A new API token for `user`, ending the one they had, and its key: returned once, never stored
+    (40 hex digits, the shape DRF's tokens had)."""
+    key = secrets.token_hex(20)
+    ApiToken.objects.filter(user=user).delete()
+    token = ApiToken.objects.create(user=user, key_digest=key_digest(key), key_start=key[:6])
+    return token, key

@@ -2,13 +2,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, IntegerField, Prefetch, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from config.roles import RESPONDER, role_required
+from config.roles import RESPONDER, role_of, role_required
 from deploys import selectors, services
 from deploys.filters import DeployFilter
 from deploys.forms import ChangeRecordForm, DeployChangeRecordForm
-from deploys.models import ChangeRecord, Deploy, DeployCommit
+from deploys.models import ApiToken, ChangeRecord, Deploy, DeployCommit
 from plumbing.forms import add_service_errors
 from plumbing.paging import page_of
 
@@ -148,3 +148,20 @@ def change_detail(request, pk: int):
     record = get_object_or_404(ChangeRecord.objects.select_related("service", "created_by"), pk=pk)
     deploys = record.deploys.with_related().newest_first()
     return render(request, "deploys/changerecord_detail.html", {"record": record, "deploys": deploys})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def api_token(request):
+    """Your own API token: it acts with your role. Making one (or a new one, which ends the old)
+    shows the key once; only its digest is stored, so afterwards the page says only that you have
+    one, since when, and how its key starts."""
+    if request.method == "POST":
+        _, key = services.api_token_create(user=request.user)
+        messages.warning(
+            request,
+            f"Your API token is {key} — copy it now: this page won't show it again. "
+            "The previous one, if any, no longer works.",
+        )
+        return redirect("api_token")
+    token = ApiToken.objects.filter(user=request.user).first()
+    return render(request, "registration/api_token.html", {"token": token, "role": role_of(request.user)})

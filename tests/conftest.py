@@ -1,7 +1,6 @@
 import os
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 _skipped: list[str] = []
@@ -58,7 +57,10 @@ def ingest_key():
 
 @pytest.fixture
 def token(user):
-    return Token.objects.create(user=user)
+    """The responder's API token; `.key` is its key (only its digest is stored)."""
+    from tests.support.tokens import api_token
+
+    return api_token(user)
 
 
 @pytest.fixture

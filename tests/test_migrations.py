@@ -107,7 +107,10 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     after["deploys_deploynotification"] = after.pop("deploys_outboxmessage")
     # One content type fewer: the old alert type, whose permission joined the one made meanwhile.
     assert after.pop("django_content_type") == before.pop("django_content_type") - 1
-    assert after == before
+    # Tables that later migrations add (e.g. deploys' API tokens) start empty.
+    added = {table: count for table, count in after.items() if table not in before}
+    assert set(added.values()) <= {0}
+    assert {table: count for table, count in after.items() if table in before} == before
     for (old_app, model), app in MOVED.items():
         assert ContentType.objects.filter(app_label=app, model=model).count() == 1
         assert not ContentType.objects.filter(app_label=old_app, model=model).exists()

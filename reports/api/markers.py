@@ -12,12 +12,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import exceptions, serializers
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deploys.auth import IngestTokenAuthentication
+from deploys.auth import ApiTokenAuthentication, IngestTokenAuthentication, user_of_api_key
 from deploys.models import IngestToken
 from reports.markers import MAX_LIMIT, TIME_HELP, AnnotationForm, annotations
 from reports.metrics import metrics_text
@@ -29,19 +29,16 @@ class TokenBasicAuthentication(BasicAuthentication):
     a token can be revoked without locking the person out."""
 
     def authenticate_credentials(self, userid, password, request=None):
-        from rest_framework.authtoken.models import Token
-
         if password.startswith(IngestToken.KEY_PREFIX):
             # An ingest token given as the password: refused with the same 403 as everywhere.
             return IngestTokenAuthentication().authenticate_credentials(password)
-        token = Token.objects.select_related("user").filter(key=password).first()
-        if (
-            token is None
-            or not token.user.is_active
-            or not hmac.compare_digest(token.user.get_username().encode(), userid.encode())
-        ):
+        try:
+            user, token = user_of_api_key(password)
+        except exceptions.AuthenticationFailed:
+            user = token = None
+        if user is None or not hmac.compare_digest(user.get_username().encode(), userid.encode()):
             raise exceptions.AuthenticationFailed("Invalid user name or API token.")
-        return token.user, token
+        return user, token
 
 
 class TokenBasicScheme(OpenApiAuthenticationExtension):
@@ -77,7 +74,7 @@ class AnnotationsView(APIView):
     # An ingest token is known here too, to be refused with the same 403 as on every API.
     authentication_classes = [
         IngestTokenAuthentication,
-        TokenAuthentication,
+        ApiTokenAuthentication,
         TokenBasicAuthentication,
         SessionAuthentication,
     ]

@@ -66,7 +66,7 @@ def test_logout_is_a_post(logged_in):
         "/admin/deploys/deploycommit/",
         "/admin/deploys/service/",
         "/admin/deploys/environment/",
-        "/admin/authtoken/tokenproxy/",
+        "/admin/deploys/apitoken/",
     ],
 )
 def test_admin_lists_every_model(client, admin_user, url):

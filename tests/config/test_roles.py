@@ -17,7 +17,6 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from alerts.models import Alert
@@ -30,6 +29,7 @@ from incidents.models import Incident
 from integrations.factories import DeliveryFactory
 from postmortems.factories import RemediationFactory
 from tests.support.incidents import incident_edit_data
+from tests.support.tokens import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -468,7 +468,7 @@ def _client_for(role: str, case_is_api: bool, django_user_model):
     role_set(user=user, role=role)
     if case_is_api:  # the API as scripts use it: the user's token carries the user's role
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(user).key}")
         return client
     client = Client()
     client.force_login(user)
@@ -609,7 +609,7 @@ def test_a_revoked_or_unknown_ingest_token_is_a_401():
 
 def test_user_tokens_are_not_taken_for_ingest_tokens(user):
     """A user's API token still works beside ingest tokens: only `oli_` keys are ingest keys."""
-    assert _post_deploy(Token.objects.create(user=user).key).status_code == 201
+    assert _post_deploy(api_token(user).key).status_code == 201
 
 
 def test_create_ingest_token_command_prints_a_working_key(capsys):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.support.roles import responder
+from tests.support.tokens import api_token
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -103,7 +103,7 @@ def test_each_user_has_their_own_budget(api, write_rate, django_user_model):
     write_rate("1/minute")
     other = APIClient()
     other_user = responder(django_user_model.objects.create_user(username="ci-bot", password="another-long-password"))
-    other.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=other_user).key}")
+    other.credentials(HTTP_AUTHORIZATION=f"Token {api_token(other_user).key}")
 
     assert api.post("/api/deploys/", {}, format="json").status_code == 400
     assert api.post("/api/deploys/", {}, format="json").status_code == 429

@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
 
 from alerts.demo import seed_alerts
 from deploys.demo import seed_deploys
+from deploys.services import api_token_create
 from incidents.demo import seed_incidents
 from postmortems.demo import seed_postmortems
 
@@ -47,11 +47,12 @@ class Command(BaseCommand):
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
-        token, _ = Token.objects.get_or_create(user=user)
+        # Only a digest is stored: each run makes a new token (ending the last) to print its key.
+        _, key = api_token_create(user=user)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
                 + ("" if created else " (unless you have changed its password)")
             )
         )
-        self.stdout.write(f"Demo API token: {token.key}  (export OPSLOG_TOKEN={token.key})")
+        self.stdout.write(f"Demo API token: {key}  (export OPSLOG_TOKEN={key}); a new one each run")

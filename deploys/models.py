@@ -284,8 +284,13 @@ class IngestToken(models.Model):
         Service,
         blank=True,
         related_name="+",
-        help_text="The services it may post deploys of; none: any service, including new ones. "
+        help_text="The services it may post deploys of; none: any service. "
         "A leaked key then can't write another team's history.",
+    )
+    may_create_services = models.BooleanField(
+        default=False,
+        help_text="A deploy of a service Opslog doesn't know yet creates it. Off: such a deploy is refused "
+        "(400) until the service is made in the admin. Only for a token of any service.",
     )
 
     class Meta:
@@ -298,6 +303,28 @@ class IngestToken(models.Model):
         """Of these service slugs, those this token may not post deploys of (sorted)."""
         allowed = {service.slug for service in self.services.all()}
         return sorted(set(slugs) - allowed) if allowed else []
+
+    def refused_change_records(self, ids) -> list[str]:
+        """Of these change record ids, those this token may not attach, as `5 (of api)` (sorted): a
+        token limited to services may attach only the records of those services."""
+        wanted = set(ids)
+        allowed = {service.pk for service in self.services.all()}
+        if not allowed or not wanted:
+            return []
+        others = (
+            ChangeRecord.objects.filter(pk__in=wanted)
+            .exclude(service_id__in=allowed)
+            .order_by("pk")
+            .values_list("pk", "service__slug")
+        )
+        return [f"{pk} (of {slug or 'no service'})" for pk, slug in others]
+
+    def uncreatable_services(self, slugs) -> set[str]:
+        """Of these service slugs, those that don't exist yet and that this token may not create."""
+        wanted = set(slugs)
+        if self.may_create_services or not wanted:
+            return set()
+        return wanted - set(Service.objects.filter(slug__in=wanted).values_list("slug", flat=True))
 
     @property
     def is_active(self) -> bool:

@@ -532,12 +532,31 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     return deploy_record(data=data, rules=contract.HOOKS, complete=complete)
 
 
+# What an ingest token without the "may create services" scope is told about a service Opslog
+# doesn't know (the API's 400 under `service`).
+UNKNOWN_SERVICE_MESSAGE = (
+    'No service "{slug}" yet, and this ingest token may not create services. Check the name, make the '
+    "service in the admin (Services), or post with a token that may create services."
+)
+
+
 @transaction.atomic
-def ingest_token_create(*, name: str, services: Iterable[Service] = (), by=None) -> tuple[IngestToken, str]:
-    """A new ingest token and its key, limited to `services` (none: any). The key is returned once
+def ingest_token_create(
+    *, name: str, services: Iterable[Service] = (), may_create_services: bool = False, by=None
+) -> tuple[IngestToken, str]:
+    """A new ingest token and its key, limited to `services` (none: any). `may_create_services`: a
+    deploy of a service not known yet creates it (else it is refused). The key is returned once
     and never stored."""
+    services = list(services)
     key = IngestToken.KEY_PREFIX + secrets.token_urlsafe(32)
-    token = IngestToken(name=name, key_digest=key_digest(key), key_start=key[:12], created_by=by)
+    token = IngestToken(
+        name=name,
+        key_digest=key_digest(key),
+        key_start=key[:12],
+        created_by=by,
+        # A token limited to services can't post a new one anyway (it is none of its services).
+        may_create_services=may_create_services and not services,
+    )
     token.full_clean()
     token.save()
     token.services.set(services)

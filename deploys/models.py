@@ -110,6 +110,9 @@ class Deploy(models.Model):
             models.Index(fields=["-deployed_at", "-id"], name="deploy_log_idx"),
             # previous_version lookup and the current version per service and environment.
             models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_svc_env_time_idx"),
+            # A push's backfill of the deploys recorded before it (deploys.services.
+            # _backfill_head_only_deploys): this service's deploys whose version is one of the pushed shas.
+            models.Index(fields=["service", "version"], name="deploy_service_version_idx"),
             # Filtering the log by deployer; the distinct deployers of a report (a loose index scan).
             models.Index(fields=["deployer", "-deployed_at"], name="deploy_deployer_time_idx"),
             # reports.selectors deploy counts per month (deploys, deployers, failed, rework): an

@@ -461,7 +461,7 @@ def _backfill_head_only_deploys(*, service: Service, shas: Sequence[str]) -> int
         return 0
     deploys = (
         Deploy.objects.select_for_update()
-        .filter(service=service, version__in=shas)
+        .of_versions(service, shas)
         .select_related("environment")
         .prefetch_related("commits")
         .order_by("deployed_at", "id")  # an earlier deploy's commits are not due to a later one

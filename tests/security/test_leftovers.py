@@ -269,3 +269,14 @@ def test_a_token_without_the_scope_cannot_create_a_service():
     assert _client(key).post("/api/deploys/", _deploy("web", "w2"), format="json").status_code == 201
     _, creator = ingest_token_create(name="ci-creator", may_create_services=True)
     assert _client(creator).post("/api/deploys/", _deploy("payments", "p3"), format="json").status_code == 201
+
+
+@pytest.mark.postgres_only(reason="EXPLAIN output and the planner's choice are PostgreSQL's")
+def test_the_backfill_lookup_can_use_the_service_version_index():
+    """#14.13 index: the backfill's own query, planned on PostgreSQL, reads the index. A sequential
+    scan is ruled out for the plan only, so the answer doesn't hang on the table's size."""
+    web = ServiceFactory(slug="web")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = Deploy.objects.of_versions(web, ["a" * 40, "b" * 40]).order_by("deployed_at", "id").explain()
+    assert "deploy_service_version_idx" in plan

@@ -154,6 +154,7 @@ def _commit_sha(commit: dict, where: str) -> str:
     sha = commit.get("id")
     if not isinstance(sha, str) or not sha:
         raise DeliveryRejected(f"{where}.id is missing")
+    sha = contract.normalise_sha(sha)
     if not _SHA.fullmatch(sha):
         raise DeliveryRejected(f"{where}.id is not a commit sha: {sha!r}"[:300])
     return sha
@@ -210,7 +211,7 @@ def github_deployment_status(delivery, payload: dict) -> str:
     status = GITHUB_STATUSES.get(state)
     if status is None:
         raise DeliveryIgnored(f"deployment status {state!r} is recorded and ignored")
-    sha = dig_str(payload, "deployment.sha")
+    sha = contract.normalise_sha(dig_str(payload, "deployment.sha"))
     if not _SHA.fullmatch(sha):
         raise DeliveryRejected(f"deployment.sha is not a commit sha: {sha!r}"[:300])
     # Whoever created the deployment deployed; its statuses are often posted by a CI bot, which
@@ -296,10 +297,10 @@ def _gitlab_version(payload: dict) -> str:
     # Only the short sha is a field; the full one is the last segment of commit_url
     # (".../-/commit/279484c09fbe69ededfced8c1bb6e6d24616b468").
     commit_url = dig_str(payload, "commit_url", required=False)
-    full = commit_url.rstrip("/").rsplit("/", 1)[-1] if commit_url else ""
+    full = contract.normalise_sha(commit_url.rstrip("/").rsplit("/", 1)[-1]) if commit_url else ""
     if _SHA.fullmatch(full):
         return full
-    short = dig_str(payload, "short_sha")
+    short = contract.normalise_sha(dig_str(payload, "short_sha"))
     if not _SHA.fullmatch(short):
         raise DeliveryRejected(f"short_sha is not a commit sha: {short!r}"[:300])
     return short

@@ -47,6 +47,8 @@ class DeployForm(forms.ModelForm):
 class DeployCommitForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
+        if isinstance(cleaned.get("sha"), str):
+            cleaned["sha"] = contract.normalise_sha(cleaned["sha"])
         values = {name: cleaned[name] for name in contract.API.commit if name in cleaned}
         _add_problems(self, contract.commit_problems(values))
         return cleaned

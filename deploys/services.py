@@ -529,6 +529,8 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
         )
         return replace(data, diff_url=diff_url, commits=commits)
 
+    # The version is the head sha, matched against pushed commits' shas: in the same (lower) case.
+    data = replace(data, version=contract.normalise_sha(data.version))
     return deploy_record(data=data, rules=contract.HOOKS, complete=complete)
 
 

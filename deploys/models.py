@@ -83,6 +83,9 @@ class Deploy(models.Model):
         related_name="deploys",
         help_text="The risky change this deploy ships, if it had a change record.",
     )
+    # A webhook deploy's own identity, whatever service the integration's mapping gives it: the
+    # integration and the sender's id of the deployment (deploys.services.deploy_record_from_hook).
+    delivery_key = models.CharField(max_length=250, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = DeployQuerySet.as_manager()
@@ -95,6 +98,11 @@ class Deploy(models.Model):
                 fields=["service", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="deploy_unique_external_id_per_service",
+            ),
+            # Idempotent webhooks: a replay finds the deploy its delivery made, even after the
+            # integration's service mapping changed (then the key per service would miss it).
+            models.UniqueConstraint(
+                fields=["delivery_key"], condition=~models.Q(delivery_key=""), name="deploy_unique_delivery_key"
             ),
             models.CheckConstraint(
                 condition=models.Q(duration_seconds__isnull=True) | models.Q(duration_seconds__gte=0),

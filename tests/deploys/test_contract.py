@@ -201,7 +201,7 @@ def test_the_services_refuse_it(field, value, message, hook_message):
     for record, expected in [
         (lambda: deploy_record(data=data, rules=contract.API), message),
         (lambda: deploy_record_bulk(items=[data], rules=contract.API), message),
-        (lambda: deploy_record_from_hook(data=data), hook_message or message),
+        (lambda: deploy_record_from_hook(data=data, source="integration:1"), hook_message or message),
     ]:
         with pytest.raises(ValidationError) as refusal:
             record()

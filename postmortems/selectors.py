@@ -320,7 +320,11 @@ def _change_details(change: RemediationChange) -> tuple[str, ...]:
     if change.kind in (RemediationChange.Kind.ADDED, RemediationChange.Kind.DELETED):
         return ()
     details = []
-    for name, values in change.changes.items():
+    # In the form's order: JSON objects keep no order on PostgreSQL (jsonb).
+    for name in sorted(
+        change.changes, key=lambda n: list(_REMEDIATION_LABELS).index(n) if n in _REMEDIATION_LABELS else 99
+    ):
+        values = change.changes[name]
         label = _REMEDIATION_LABELS.get(name, name)
         if name in _LONG_REMEDIATION_FIELDS:
             details.append(f"{label} edited")

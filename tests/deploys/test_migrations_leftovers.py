@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from deploys.factories import DeployFactory, ServiceFactory
-from deploys.models import DeployCommit, Environment, PushedCommit
+from deploys.factories import ServiceFactory
+from deploys.models import DeployCommit, PushedCommit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,27 +31,42 @@ def leaf_nodes():
 
 
 def test_case_twins_merge_into_one_commit_keeping_the_earliest_time_and_every_deploys_commits():
-    migrate(BEFORE_SHAS)
-    production = Environment.objects.get(slug="production")
-    first = DeployFactory(environment=production, deployed_at=dt.datetime(2024, 7, 2, tzinfo=UTC), version="v1")
-    later = DeployFactory(
-        service=first.service, environment=production, deployed_at=dt.datetime(2024, 7, 3, tzinfo=UTC), version="v2"
+    # The models as they were then: the database has no column of a later migration yet.
+    apps = migrate(BEFORE_SHAS)
+    Deploy = apps.get_model("deploys", "Deploy")
+    OldCommit = apps.get_model("deploys", "DeployCommit")
+    OldPushed = apps.get_model("deploys", "PushedCommit")
+    production = apps.get_model("deploys", "Environment").objects.get(slug="production")
+    service = apps.get_model("deploys", "Service").objects.create(slug="web")
+    first = Deploy.objects.create(
+        service=service,
+        environment=production,
+        version="v1",
+        deployer="ci",
+        deployed_at=dt.datetime(2024, 7, 2, tzinfo=UTC),
+    )
+    later = Deploy.objects.create(
+        service=service,
+        environment=production,
+        version="v2",
+        deployer="ci",
+        deployed_at=dt.datetime(2024, 7, 3, tzinfo=UTC),
     )
     early, late = dt.datetime(2024, 7, 1, 8, tzinfo=UTC), dt.datetime(2024, 7, 1, 9, tzinfo=UTC)
     # As the API and a webhook stored them before: the same commit twice under one deploy, in two
     # cases, and again in capitals under a later deploy; each counted as a first delivery.
-    DeployCommit.objects.bulk_create(
+    OldCommit.objects.bulk_create(
         [
-            DeployCommit(deploy=first, sha=SHA.upper(), authored_at=late, message=""),
-            DeployCommit(deploy=first, sha=SHA, authored_at=early, message="Fix checkout"),
-            DeployCommit(deploy=first, sha="0123abcd", authored_at=None, message="other"),
-            DeployCommit(deploy=later, sha=f" {SHA.upper()}", authored_at=late, message="Fix checkout"),
+            OldCommit(deploy=first, sha=SHA.upper(), authored_at=late, message=""),
+            OldCommit(deploy=first, sha=SHA, authored_at=early, message="Fix checkout"),
+            OldCommit(deploy=first, sha="0123abcd", authored_at=None, message="other"),
+            OldCommit(deploy=later, sha=f" {SHA.upper()}", authored_at=late, message="Fix checkout"),
         ]
     )
-    PushedCommit.objects.bulk_create(
+    OldPushed.objects.bulk_create(
         [
-            PushedCommit(service=first.service, sha=SHA.upper(), authored_at=late),
-            PushedCommit(service=first.service, sha=SHA, authored_at=early),
+            OldPushed(service=service, sha=SHA.upper(), authored_at=late),
+            OldPushed(service=service, sha=SHA, authored_at=early),
         ]
     )
 

@@ -54,6 +54,10 @@ def row_counts() -> dict[str, int]:
 
 
 def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, django_user_model):
+    # Seeded with today's code, then taken back to the schema before the moves: the columns and tables
+    # added since go, the rows of that time stay (today's models can't write to the old schema).
+    call_command("seed_demo", "--days", "60", "--no-login", verbosity=0)
+    delivery = DeliveryFactory(integration=IntegrationFactory(kind="github"))
     migrate(BEFORE_THE_MOVE)
     # The content types as the old schema had them, with a permission given to a group through one.
     ContentType.objects.filter(model__in=[model for _, model in MOVED]).delete()
@@ -68,8 +72,6 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
         Permission.objects.create(content_type=old_type, codename="review_postmortem", name="Can review"),
         Permission.objects.create(content_type=old_alert_type, codename="silence_alert", name="Can silence"),
     )
-    call_command("seed_demo", "--days", "60", "--no-login", verbosity=0)
-    delivery = DeliveryFactory(integration=IntegrationFactory(kind="github"))
     before = row_counts()
     assert before["incidents_postmortem"] > 0 and before["incidents_remediation"] > 0
     assert before["incidents_alert"] > 0 and before["incidents_postmortemrevision"] > 0
@@ -77,7 +79,8 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
 
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
-    after = row_counts()
+    # Tables made since then start empty; every table of then keeps its rows.
+    after = {table: count for table, count in row_counts().items() if table in before}
     # One content type fewer: the old alert type, whose permission joined the one made meanwhile.
     assert after.pop("django_content_type") == before.pop("django_content_type") - 1
     assert after == before

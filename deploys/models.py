@@ -85,7 +85,7 @@ class Deploy(models.Model):
     )
     # A webhook deploy's own identity, whatever service the integration's mapping gives it: the
     # integration and the sender's id of the deployment (deploys.services.deploy_record_from_hook).
-    delivery_key = models.CharField(max_length=250, blank=True, editable=False)
+    delivery_key = models.CharField(max_length=250, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = DeployQuerySet.as_manager()

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="deploy",
             name="delivery_key",
-            field=models.CharField(blank=True, editable=False, max_length=250),
+            field=models.CharField(blank=True, db_default="", default="", editable=False, max_length=250),
         ),
         migrations.AddConstraint(
             model_name="deploy",

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from deploys.factories import ServiceFactory
+from deploys.factories import DeployFactory, ServiceFactory
 from deploys.models import ChangeRecord, Deploy, DeployCommit, Service
 from deploys.services import ingest_token_create
 from incidents.factories import IncidentFactory
@@ -280,3 +280,16 @@ def test_the_backfill_lookup_can_use_the_service_version_index():
         cursor.execute("SET LOCAL enable_seqscan = off")
     plan = Deploy.objects.of_versions(web, ["a" * 40, "b" * 40]).order_by("deployed_at", "id").explain()
     assert "deploy_service_version_idx" in plan
+
+
+def test_a_commit_added_in_the_admin_is_stored_in_lowercase(admin_client):
+    """#14.13 shas: the admin is one more way in, and keeps the same case rule."""
+    deploy = DeployFactory()
+
+    response = admin_client.post(
+        "/admin/deploys/deploycommit/add/",
+        {"deploy": deploy.pk, "sha": " ABCDEF1 ", "authored_at_0": "", "authored_at_1": "", "message": ""},
+    )
+
+    assert response.status_code == 302
+    assert list(deploy.commits.values_list("sha", flat=True)) == ["abcdef1"]

@@ -154,6 +154,7 @@ def _commit_sha(commit: dict, where: str) -> str:
     sha = commit.get("id")
     if not isinstance(sha, str) or not sha:
         raise DeliveryRejected(f"{where}.id is missing")
+    sha = contract.normalise_sha(sha)
     if not _SHA.fullmatch(sha):
         raise DeliveryRejected(f"{where}.id is not a commit sha: {sha!r}"[:300])
     return sha
@@ -173,14 +174,25 @@ def _record_push(delivery, payload: dict, default_branch_path: str, service_of) 
     return f"{added} new commit(s) of {service} recorded"
 
 
-def record_deploy(data: DeployInput, *, compare_url: str = "") -> str:
+def record_deploy(delivery, data: DeployInput, *, compare_url: str = "") -> str:
     """Store a deploy an adapter read; the deploy contract's refusal becomes a failed delivery with
-    the reason (never retried)."""
+    the reason (never retried). The deploy's key is the integration's and the sender's id, not the
+    mapped service: a replay after the mapping changed says where the deploy already is."""
     try:
-        deploy, created = services.deploy_record_from_hook(data=data, compare_url=compare_url)
+        deploy, created = services.deploy_record_from_hook(
+            data=data, source=f"integration:{delivery.integration.pk}", compare_url=compare_url
+        )
     except ValidationError as exc:
         raise DeliveryRejected(f"The deploy's {contract.describe(exc)}"[:1000]) from None
-    return f"deploy {deploy.pk} {'created' if created else 'already recorded'}"
+    if created:
+        return f"deploy {deploy.pk} created"
+    recorded_under = deploy.service.slug
+    if recorded_under != data.service:
+        return (
+            f"deploy {deploy.pk} already recorded, under service {recorded_under}; the mapping now gives "
+            f"{data.service}, and a replay doesn't move a deploy (change its service in the admin)"
+        )
+    return f"deploy {deploy.pk} already recorded"
 
 
 # --- GitHub -------------------------------------------------------------------------------------
@@ -210,7 +222,7 @@ def github_deployment_status(delivery, payload: dict) -> str:
     status = GITHUB_STATUSES.get(state)
     if status is None:
         raise DeliveryIgnored(f"deployment status {state!r} is recorded and ignored")
-    sha = dig_str(payload, "deployment.sha")
+    sha = contract.normalise_sha(dig_str(payload, "deployment.sha"))
     if not _SHA.fullmatch(sha):
         raise DeliveryRejected(f"deployment.sha is not a commit sha: {sha!r}"[:300])
     # Whoever created the deployment deployed; its statuses are often posted by a CI bot, which
@@ -237,7 +249,9 @@ def github_deployment_status(delivery, payload: dict) -> str:
         diff_url=f"{html_url}/commit/{sha}" if html_url else "",
         external_id=f"github-deployment-status:{dig_str(payload, 'deployment_status.id')}",
     )
-    return record_deploy(data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else "")
+    return record_deploy(
+        delivery, data, compare_url=f"{html_url}/compare/{{previous}}...{{version}}" if html_url else ""
+    )
 
 
 def github_push(delivery, payload: dict) -> str:
@@ -296,10 +310,10 @@ def _gitlab_version(payload: dict) -> str:
     # Only the short sha is a field; the full one is the last segment of commit_url
     # (".../-/commit/279484c09fbe69ededfced8c1bb6e6d24616b468").
     commit_url = dig_str(payload, "commit_url", required=False)
-    full = commit_url.rstrip("/").rsplit("/", 1)[-1] if commit_url else ""
+    full = contract.normalise_sha(commit_url.rstrip("/").rsplit("/", 1)[-1]) if commit_url else ""
     if _SHA.fullmatch(full):
         return full
-    short = dig_str(payload, "short_sha")
+    short = contract.normalise_sha(dig_str(payload, "short_sha"))
     if not _SHA.fullmatch(short):
         raise DeliveryRejected(f"short_sha is not a commit sha: {short!r}"[:300])
     return short
@@ -325,7 +339,9 @@ def gitlab_deployment(delivery, payload: dict) -> str:
         diff_url=dig_str(payload, "commit_url", required=False)[:1000],
         external_id=f"gitlab-deployment:{dig_str(payload, 'deployment_id')}:{state}",
     )
-    return record_deploy(data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else "")
+    return record_deploy(
+        delivery, data, compare_url=f"{web_url}/-/compare/{{previous}}...{{version}}" if web_url else ""
+    )
 
 
 def gitlab_push(delivery, payload: dict) -> str:

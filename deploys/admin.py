@@ -106,6 +106,8 @@ class DeployForm(forms.ModelForm):
 class DeployCommitForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
+        if isinstance(cleaned.get("sha"), str):
+            cleaned["sha"] = contract.normalise_sha(cleaned["sha"])
         values = {name: cleaned[name] for name in contract.API.commit if name in cleaned}
         _add_problems(self, contract.commit_problems(values))
         return cleaned
@@ -180,20 +182,32 @@ class IngestTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "key_start"]
-    fields = ["name", "services", "key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
+    fields = [
+        "name",
+        "services",
+        "may_create_services",
+        "key_start",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+    ]
     filter_horizontal = ["services"]
     actions = ["revoke"]
 
     def get_readonly_fields(self, request, obj=None):
         # Made once, then only revoked: a token's name and scope are what it was given out with.
         made = ["key_start", "created_at", "created_by", "last_used_at", "revoked_at"]
-        return ["name", "services", *made] if obj else made
+        return ["name", "services", "may_create_services", *made] if obj else made
 
     def save_model(self, request, obj, form, change):
         if change:
             return
         token, key = ingest_token_create(
-            name=form.cleaned_data["name"], services=form.cleaned_data["services"], by=request.user
+            name=form.cleaned_data["name"],
+            services=form.cleaned_data["services"],
+            may_create_services=form.cleaned_data["may_create_services"],
+            by=request.user,
         )
         obj.pk = token.pk
         obj.refresh_from_db()

@@ -46,11 +46,23 @@ from plumbing.validators import single_line_validator, slug_validator
 Validator = Callable[[object], None]
 
 
+def normalise_sha(value: str) -> str:
+    """A commit id as Opslog stores and looks it up: stripped, in lowercase. Git's shas are hex in
+    either case, so `DA1560…` from one sender and `da1560…` from another are one commit, stored
+    once and counted once in the lead time."""
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class CommitInput:
     sha: str
     authored_at: datetime | None = None
     message: str = ""
+
+    def __post_init__(self) -> None:
+        # Every path builds its commits as CommitInputs: normalised here, they are normalised everywhere.
+        if isinstance(self.sha, str):
+            object.__setattr__(self, "sha", normalise_sha(self.sha))
 
 
 @dataclass

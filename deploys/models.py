@@ -88,6 +88,9 @@ class Deploy(models.Model):
         related_name="deploys",
         help_text="The risky change this deploy ships, if it had a change record.",
     )
+    # A webhook deploy's own identity, whatever service the integration's mapping gives it: the
+    # integration and the sender's id of the deployment (deploys.services.deploy_record_from_hook).
+    delivery_key = models.CharField(max_length=250, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = DeployQuerySet.as_manager()
@@ -100,6 +103,11 @@ class Deploy(models.Model):
                 fields=["service", "external_id"],
                 condition=~models.Q(external_id=""),
                 name="deploy_unique_external_id_per_service",
+            ),
+            # Idempotent webhooks: a replay finds the deploy its delivery made, even after the
+            # integration's service mapping changed (then the key per service would miss it).
+            models.UniqueConstraint(
+                fields=["delivery_key"], condition=~models.Q(delivery_key=""), name="deploy_unique_delivery_key"
             ),
             models.CheckConstraint(
                 condition=models.Q(duration_seconds__isnull=True) | models.Q(duration_seconds__gte=0),
@@ -115,6 +123,9 @@ class Deploy(models.Model):
             models.Index(fields=["-deployed_at", "-id"], name="deploy_log_idx"),
             # previous_version lookup and the current version per service and environment.
             models.Index(fields=["service", "environment", "-deployed_at"], name="deploy_svc_env_time_idx"),
+            # A push's backfill of the deploys recorded before it (deploys.services.
+            # _backfill_head_only_deploys): this service's deploys whose version is one of the pushed shas.
+            models.Index(fields=["service", "version"], name="deploy_service_version_idx"),
             # Filtering the log by deployer; the distinct deployers of a report (a loose index scan).
             models.Index(fields=["deployer", "-deployed_at"], name="deploy_deployer_time_idx"),
             # reports.selectors deploy counts per month (deploys, deployers, failed, rework): an
@@ -300,8 +311,13 @@ class IngestToken(models.Model):
         Service,
         blank=True,
         related_name="+",
-        help_text="The services it may post deploys of; none: any service, including new ones. "
+        help_text="The services it may post deploys of; none: any service. "
         "A leaked key then can't write another team's history.",
+    )
+    may_create_services = models.BooleanField(
+        default=False,
+        help_text="A deploy of a service Opslog doesn't know yet creates it. Off: such a deploy is refused "
+        "(400) until the service is made in the admin. Only for a token of any service.",
     )
 
     class Meta:
@@ -314,6 +330,28 @@ class IngestToken(models.Model):
         """Of these service slugs, those this token may not post deploys of (sorted)."""
         allowed = {service.slug for service in self.services.all()}
         return sorted(set(slugs) - allowed) if allowed else []
+
+    def refused_change_records(self, ids) -> list[str]:
+        """Of these change record ids, those this token may not attach, as `5 (of api)` (sorted): a
+        token limited to services may attach only the records of those services."""
+        wanted = set(ids)
+        allowed = {service.pk for service in self.services.all()}
+        if not allowed or not wanted:
+            return []
+        others = (
+            ChangeRecord.objects.filter(pk__in=wanted)
+            .exclude(service_id__in=allowed)
+            .order_by("pk")
+            .values_list("pk", "service__slug")
+        )
+        return [f"{pk} (of {slug or 'no service'})" for pk, slug in others]
+
+    def uncreatable_services(self, slugs) -> set[str]:
+        """Of these service slugs, those that don't exist yet and that this token may not create."""
+        wanted = set(slugs)
+        if self.may_create_services or not wanted:
+            return set()
+        return wanted - set(Service.objects.filter(slug__in=wanted).values_list("slug", flat=True))
 
     @property
     def is_active(self) -> bool:

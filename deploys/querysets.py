@@ -15,6 +15,10 @@ class DeployQuerySet(models.QuerySet):
         """Deploys whose version went live and stayed (not failed, not rolled back)."""
         return self.filter(status=self.model.Status.SUCCEEDED)
 
+    def of_versions(self, service, versions):
+        """A service's deploys of any of these versions (served by deploy_service_version_idx)."""
+        return self.filter(service=service, version__in=versions)
+
     def for_service(self, slug: str):
         return self.filter(service__slug=slug)
 

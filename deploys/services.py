@@ -179,6 +179,7 @@ def deploy_record(
     notify: bool = True,
     rules: contract.Rules | None = contract.API,
     complete: Complete | None = None,
+    delivery_key: str = "",
 ) -> tuple[Deploy, bool]:
     """Store one deploy. Returns (deploy, created).
 
@@ -192,14 +193,24 @@ def deploy_record(
     now; `previous_version=None` means "not given": it is taken from the latest earlier successful
     deploy of the same service and environment. Production deploys are announced: their notices are
     recorded in the outbox with the deploy, and sent after commit.
+    `delivery_key` (webhooks): the deploy's own identity as its sender gave it, unique across
+    services; a repeat with it returns the stored deploy whatever service `data` names now.
     """
     if rules is not None:
         contract.deploy_validate(data=data, rules=rules)
+    if delivery_key:
+        # Before the service is looked up: a mapping changed since may name another one.
+        existing = Deploy.objects.filter(delivery_key=delivery_key).first()
+        if existing is not None:
+            return existing, False
     service = service_get_or_create(slug=data.service)
     environment = environment_get_or_create(slug=data.environment)
     if data.external_id:
         existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
         if existing is not None:
+            if delivery_key:
+                # Recorded before deploys kept their delivery key: from now on it is found by it.
+                Deploy.objects.filter(pk=existing.pk, delivery_key="").update(delivery_key=delivery_key)
             return existing, False
     deployed_at = data.deployed_at or timezone.now()
     previous = data.previous_version
@@ -213,15 +224,20 @@ def deploy_record(
             deploy = _new_deploy(
                 data, service=service, environment=environment, deployed_at=deployed_at, previous_version=previous
             )
+            deploy.delivery_key = delivery_key
             deploy.save()
             rows = DeployCommit.objects.bulk_create(_commit_rows(deploy, data.commits))
             commit_deliveries_refresh(shas=[row.sha for row in rows])
             if notify and environment.is_production:
                 _record_notifications(deploy)
     except IntegrityError:
-        if not data.external_id:
+        if not (data.external_id or delivery_key):
             raise
-        existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
+        existing = None
+        if delivery_key:
+            existing = Deploy.objects.filter(delivery_key=delivery_key).first()
+        if existing is None and data.external_id:
+            existing = Deploy.objects.filter(service=service, external_id=data.external_id).first()
         if existing is None:
             raise
         return existing, False
@@ -530,7 +546,7 @@ def _backfill_head_only_deploys(*, service: Service, shas: Sequence[str]) -> int
         return 0
     deploys = (
         Deploy.objects.select_for_update()
-        .filter(service=service, version__in=shas)
+        .of_versions(service, shas)
         .select_related("environment")
         .prefetch_related("commits")
         .order_by("deployed_at", "id")  # an earlier deploy's commits are not due to a later one
@@ -574,7 +590,7 @@ def _shipped_commits(*, service: Service, environment: Environment, head_sha: st
     return [CommitInput(sha=c.sha, authored_at=c.authored_at, message=c.message) for c in pending]
 
 
-def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tuple[Deploy, bool]:
+def deploy_record_from_hook(*, data: DeployInput, source: str, compare_url: str = "") -> tuple[Deploy, bool]:
     """Store a deploy reported by a webhook that names only its head sha (`data.version`), through
     deploy_record with the webhooks' rules (git shas, http(s) links).
 
@@ -584,6 +600,12 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
     `data.diff_url` (which should link the commit). Idempotent on `data.external_id` through
     deploy_record, also for the commits: a repeat returns the stored deploy untouched. Raises
     ValidationError as deploy_record does, also for a compare link that isn't http(s).
+
+    `source` names where the delivery came from (the integration, e.g. "integration:7"): with
+    `data.external_id` (the sender's own id of the deployment) it is the deploy's delivery key, which
+    doesn't depend on the integration's service mapping. A replay after the mapping changed finds
+    the deploy the first delivery made and leaves it as it is (under the service it was recorded
+    with), rather than recording it a second time under the new one.
     """
 
     def complete(data: DeployInput, service: Service, environment: Environment) -> DeployInput:
@@ -598,15 +620,37 @@ def deploy_record_from_hook(*, data: DeployInput, compare_url: str = "") -> tupl
         )
         return replace(data, diff_url=diff_url, commits=commits)
 
-    return deploy_record(data=data, rules=contract.HOOKS, complete=complete)
+    # The version is the head sha, matched against pushed commits' shas: in the same (lower) case.
+    data = replace(data, version=contract.normalise_sha(data.version))
+    delivery_key = f"{source}:{data.external_id}"[:250] if data.external_id else ""
+    return deploy_record(data=data, rules=contract.HOOKS, complete=complete, delivery_key=delivery_key)
+
+
+# What an ingest token without the "may create services" scope is told about a service Opslog
+# doesn't know (the API's 400 under `service`).
+UNKNOWN_SERVICE_MESSAGE = (
+    'No service "{slug}" yet, and this ingest token may not create services. Check the name, make the '
+    "service in the admin (Services), or post with a token that may create services."
+)
 
 
 @transaction.atomic
-def ingest_token_create(*, name: str, services: Iterable[Service] = (), by=None) -> tuple[IngestToken, str]:
-    """A new ingest token and its key, limited to `services` (none: any). The key is returned once
+def ingest_token_create(
+    *, name: str, services: Iterable[Service] = (), may_create_services: bool = False, by=None
+) -> tuple[IngestToken, str]:
+    """A new ingest token and its key, limited to `services` (none: any). `may_create_services`: a
+    deploy of a service not known yet creates it (else it is refused). The key is returned once
     and never stored."""
+    services = list(services)
     key = IngestToken.KEY_PREFIX + secrets.token_urlsafe(32)
-    token = IngestToken(name=name, key_digest=key_digest(key), key_start=key[:12], created_by=by)
+    token = IngestToken(
+        name=name,
+        key_digest=key_digest(key),
+        key_start=key[:12],
+        created_by=by,
+        # A token limited to services can't post a new one anyway (it is none of its services).
+        may_create_services=may_create_services and not services,
+    )
     token.full_clean()
     token.save()
     token.services.set(services)

@@ -194,3 +194,35 @@ class Remediation(models.Model):
             errors["description"] = ["Describe what is to be done."]
         if errors:
             raise ValidationError(errors)
+
+
+class RemediationChange(models.Model):
+    """One change to a post-mortem's remediations (added, edited, its status changed, deleted), shown
+    in the post-mortem's history beside its revisions. Only ever added, like an incident's timeline."""
+
+    class Kind(models.TextChoices):
+        ADDED = "added", "Remediation added"
+        EDITED = "edited", "Remediation edited"
+        STATUS = "status", "Remediation status changed"
+        DELETED = "deleted", "Remediation deleted"
+
+    postmortem = models.ForeignKey(PostMortem, on_delete=models.CASCADE, related_name="remediation_changes")
+    # Kept, unlinked, when the remediation is deleted: the entry still says what it was.
+    remediation = models.ForeignKey(Remediation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    description = models.TextField(help_text="The remediation's description after the change (before, if deleted).")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    changes = models.JSONField(
+        default=dict, blank=True, help_text='{"field": {"old": …, "new": …}}, as an incident\'s timeline has them.'
+    )
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # A post-mortem's history page, in order.
+            models.Index(fields=["postmortem", "at", "id"], name="remediationchange_history_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}: {self.description[:60]}"

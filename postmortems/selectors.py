@@ -18,7 +18,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from deploys.models import ChangeRecord
-from postmortems.models import PostMortem, PostMortemRevision, Remediation
+from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
 
 
 def postmortem_list() -> QuerySet[PostMortem]:
@@ -281,6 +281,66 @@ def edit_conflict(*, current: PostMortem, submitted: dict, your_version: int | N
         both_changed=both_changed,
         merged={**theirs, **mine_changed},
     )
+
+
+# Long text is said to be edited (the remediation's own page has it whole); the rest shows old → new.
+_LONG_REMEDIATION_FIELDS = {"description", "wont_do_reason"}
+_REMEDIATION_LABELS = {
+    "description": "Description",
+    "kind": "Kind",
+    "owner": "Owner",
+    "owner_name": "Owner",
+    "due_date": "Due",
+    "status": "Status",
+    "wont_do_reason": "Reason it won't be done",
+    "tracker_ref": "Tracker",
+}
+_CHOICE_LABELS = {"status": dict(Remediation.Status.choices), "kind": dict(Remediation.Kind.choices)}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a post-mortem's history: a saved version, or a change of its remediations."""
+
+    at: dt.datetime
+    by: object  # the user, or None
+    revision: PostMortemRevision | None = None
+    change: RemediationChange | None = None
+    # For a change: "Status: Open → Done" and the like, in the order of the fields.
+    details: tuple[str, ...] = ()
+
+
+def _shown(name: str, value) -> str:
+    if value in (None, ""):
+        return "—"
+    return str(_CHOICE_LABELS.get(name, {}).get(value, value))
+
+
+def _change_details(change: RemediationChange) -> tuple[str, ...]:
+    if change.kind in (RemediationChange.Kind.ADDED, RemediationChange.Kind.DELETED):
+        return ()
+    details = []
+    # In the form's order: JSON objects keep no order on PostgreSQL (jsonb).
+    for name in sorted(
+        change.changes, key=lambda n: list(_REMEDIATION_LABELS).index(n) if n in _REMEDIATION_LABELS else 99
+    ):
+        values = change.changes[name]
+        label = _REMEDIATION_LABELS.get(name, name)
+        if name in _LONG_REMEDIATION_FIELDS:
+            details.append(f"{label} edited")
+        else:
+            details.append(f"{label}: {_shown(name, values.get('old'))} → {_shown(name, values.get('new'))}")
+    return tuple(details)
+
+
+def postmortem_history(postmortem: PostMortem, *, revisions: list[PostMortemRevision]) -> list[HistoryEntry]:
+    """The post-mortem's saved versions (`revisions`, as the page read them) and the changes of its
+    remediations, newest first, interleaved by time."""
+    entries = [HistoryEntry(at=r.saved_at, by=r.saved_by, revision=r) for r in revisions]
+    changes = postmortem.remediation_changes.select_related("by")
+    entries += [HistoryEntry(at=c.at, by=c.by, change=c, details=_change_details(c)) for c in changes]
+    # Newest first; at the same instant a version before a remediation change (the order they are written).
+    return sorted(entries, key=lambda e: (e.at, e.change is not None, e.change.pk if e.change else 0), reverse=True)
 
 
 def revision_pair(postmortem: PostMortem, a: int, b: int) -> tuple[PostMortemRevision, PostMortemRevision]:

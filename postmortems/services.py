@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident
-from postmortems.models import PostMortem, PostMortemRevision, Remediation
+from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
 
 
 class EditConflict(Exception):
@@ -236,13 +236,47 @@ def _apply_remediation(remediation: Remediation, changes: dict, now) -> None:
     remediation.full_clean(exclude=["postmortem", "owner"])
 
 
+def _remediation_values(remediation: Remediation) -> dict:
+    # What the history shows and compares, as JSON: the owner by login, the due date as ISO.
+    return {
+        "description": remediation.description,
+        "kind": remediation.kind,
+        "owner": remediation.owner.get_username() if remediation.owner_id else None,
+        "owner_name": remediation.owner_name,
+        "due_date": remediation.due_date.isoformat() if remediation.due_date else None,
+        "status": remediation.status,
+        "wont_do_reason": remediation.wont_do_reason,
+        "tracker_ref": remediation.tracker_ref,
+    }
+
+
+def _record_change(remediation: Remediation, kind: str, old: dict, new: dict, *, by, at) -> None:
+    """One entry of the post-mortem's history for a change of its remediations (none when nothing changed)."""
+    names = dict.fromkeys([*old, *new])
+    changes = {name: {"old": old.get(name), "new": new.get(name)} for name in names if old.get(name) != new.get(name)}
+    if not changes and kind == RemediationChange.Kind.EDITED:
+        return
+    RemediationChange.objects.create(
+        postmortem_id=remediation.postmortem_id,
+        remediation=remediation if remediation.pk else None,
+        description=remediation.description,
+        kind=kind,
+        changes=changes,
+        at=at,
+        by=by if getattr(by, "pk", None) is not None and getattr(by, "is_authenticated", False) else None,
+    )
+
+
 @transaction.atomic
 def remediation_create(*, postmortem: PostMortem, data: dict, by=None) -> Remediation:
-    """Add a dev or ops remediation. `data` takes the fields in REMEDIATION_EDITABLE."""
+    """Add a dev or ops remediation. `data` takes the fields in REMEDIATION_EDITABLE. The post-mortem's
+    history records it."""
     now = timezone.now()
     remediation = Remediation(postmortem=postmortem, created_at=now)
     _apply_remediation(remediation, data, now)
     remediation.save()
+    added = {name: value for name, value in _remediation_values(remediation).items() if value not in (None, "")}
+    _record_change(remediation, RemediationChange.Kind.ADDED, {}, added, by=by, at=now)
     return remediation
 
 
@@ -276,12 +310,15 @@ def _check_keeps_publish_rule(postmortem: PostMortem, *, dropping: Remediation) 
 def remediation_update(*, remediation: Remediation, changes: dict, by=None) -> Remediation:
     """Change a remediation; marking it done stamps when, for "done on time".
 
-    Raises ValidationError naming the fields, and then nothing is saved — also when it would leave
+    The post-mortem's history records what changed (old → new). Raises ValidationError naming the
+    fields, and then nothing is saved — also when it would leave
     a published post-mortem without a remediation that will be done (see _check_keeps_publish_rule).
     Raises Remediation.DoesNotExist when it was deleted meanwhile (the views answer 404).
     """
-    locked = _apply_update(remediation, changes)
+    locked, old_status, before, now = _apply_update(remediation, changes)
     locked.save()
+    kind = RemediationChange.Kind.STATUS if locked.status != old_status else RemediationChange.Kind.EDITED
+    _record_change(locked, kind, before, _remediation_values(locked), by=by, at=now)
     return locked
 
 
@@ -296,15 +333,18 @@ def remediation_create_check(*, postmortem: PostMortem, data: dict) -> None:
     _apply_remediation(Remediation(postmortem=postmortem, created_at=timezone.now()), data, timezone.now())
 
 
-def _apply_update(remediation: Remediation, changes: dict) -> Remediation:
-    """The remediation, locked with its post-mortem, with the changes applied and checked in memory."""
+def _apply_update(remediation: Remediation, changes: dict):
+    """The remediation, locked with its post-mortem, with the changes applied and checked in memory;
+    with its status and values before, and the time of the change, for the history."""
     postmortem = _locked_postmortem(remediation.postmortem_id)
     locked = Remediation.objects.select_for_update().get(pk=remediation.pk)
     old_status = locked.status
-    _apply_remediation(locked, changes, timezone.now())
+    before = _remediation_values(locked)
+    now = timezone.now()
+    _apply_remediation(locked, changes, now)
     if locked.status == Remediation.Status.WONT_DO and old_status != Remediation.Status.WONT_DO:
         _check_keeps_publish_rule(postmortem, dropping=locked)
-    return locked
+    return locked, old_status, before, now
 
 
 def remediation_delete_refusal(*, remediation: Remediation, postmortem: PostMortem) -> str | None:
@@ -348,4 +388,5 @@ def remediation_delete(*, remediation: Remediation, by=None) -> None:
     refusal = remediation_delete_refusal(remediation=locked, postmortem=postmortem)
     if refusal is not None:
         raise ValidationError({"remediation": [refusal]})
+    _record_change(locked, RemediationChange.Kind.DELETED, _remediation_values(locked), {}, by=by, at=timezone.now())
     locked.delete()

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
 from postmortems import selectors
@@ -17,8 +17,11 @@ REMINDER_HOUR = 8
 def send_remediation_reminders() -> int:
     """Email each owner of a remediation due within two days or overdue; once a day at most each.
 
-    Safe to run often and from several workers at once: a remediation is claimed for today
-    before its email goes out. Returns how many emails were sent.
+    Sent, then marked: each remediation in its own transaction that locks its row (PostgreSQL), sends
+    the email and only then stamps the day (_mark_reminded). A worker that dies in between takes the
+    transaction with it, so the day's reminder is never skipped: the next run (acks_late: the same
+    task, retried) sends it, at most once more. A second worker waits on the lock, then finds the day
+    stamped and sends nothing. Returns how many emails were sent.
     """
     now = timezone.localtime()
     # Beat runs this hourly; the day's reminders wait for the working day in the reporting zone.
@@ -26,22 +29,29 @@ def send_remediation_reminders() -> int:
         return 0
     today = now.date()
     sent = 0
-    for remediation in selectors.remediations_due_for_reminder(today=today):
-        claimed = (
-            Remediation.objects.filter(pk=remediation.pk)
-            .filter(Q(last_reminded_on__isnull=True) | Q(last_reminded_on__lt=today))
-            .update(last_reminded_on=today)
-        )
-        if not claimed:
-            continue
-        try:
-            _remind(remediation, today)
-            sent += 1
-        except Exception as exc:
-            # Give the claim back so the next run tries again.
-            Remediation.objects.filter(pk=remediation.pk).update(last_reminded_on=remediation.last_reminded_on)
-            logger.warning("reminder for remediation %s failed: %s", remediation.pk, exc)
+    for remediation_id in selectors.remediations_due_for_reminder(today=today).values_list("pk", flat=True):
+        with transaction.atomic():
+            remediation = (
+                selectors.remediations_due_for_reminder(today=today)
+                .select_for_update(of=("self",))
+                .filter(pk=remediation_id)
+                .first()
+            )
+            if remediation is None:
+                continue  # reminded meanwhile by another worker, done, or no longer due
+            try:
+                _remind(remediation, today)
+            except Exception as exc:
+                # Not stamped: the next run tries again.
+                logger.warning("reminder for remediation %s failed: %s", remediation_id, exc)
+                continue
+            _mark_reminded(remediation_id, today)
+        sent += 1
     return sent
+
+
+def _mark_reminded(remediation_id: int, today) -> None:
+    Remediation.objects.filter(pk=remediation_id).update(last_reminded_on=today)
 
 
 def _remind(remediation: Remediation, today) -> None:

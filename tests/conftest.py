@@ -49,10 +49,11 @@ def viewer(django_user_model):
 
 @pytest.fixture
 def ingest_key():
-    """The key of an ingest token, as a CI system is given it."""
+    """The key of an ingest token, as a CI system is given it (one that may create services, as
+    every token of any service could before that was a scope of its own)."""
     from deploys.services import ingest_token_create
 
-    return ingest_token_create(name="ci")[1]
+    return ingest_token_create(name="ci", may_create_services=True)[1]
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ def run_script(live_server, token, bodies, **env):
         env={
             **os.environ,
             "OPSLOG_TOKEN": token.key,
-            "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"docs-{uuid.uuid4().hex}")[1],
+            "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"docs-{uuid.uuid4().hex}", may_create_services=True)[1],
             **secrets,
             "OPSLOG_METRICS_TOKEN": METRICS_TOKEN,
             **env,

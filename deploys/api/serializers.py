@@ -131,7 +131,8 @@ class DeployListSerializer(BoundedListSerializer):
 
 
 class DeployInputSerializer(_FastPath, StrictInputSerializer):
-    """A deploy as a CI system reports it. Unknown service and environment slugs are created."""
+    """A deploy as a CI system reports it. Unknown environment slugs are created, and unknown
+    services too, except by an ingest token without the "may create services" scope (a 400)."""
 
     # The fields check JSON types; their validators are the deploy contract's rules
     # (deploys.contract), which also give the schema its limits.

@@ -2,7 +2,7 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
@@ -41,15 +41,36 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     # nothing else: on every other action and API it is a 403.
     ingest_actions = ("create", "bulk")
 
-    def _check_ingest_scope(self, request, slugs) -> None:
-        """An ingest token limited to some services may post deploys of those only."""
+    def _check_ingest_scope(self, request, items) -> None:
+        """What an ingest token may post: deploys of its services only (a 403) and the change records
+        of those services only (a 403 naming change_record); a deploy of a service Opslog doesn't know
+        yet only with the "may create services" scope (a 400 naming the service, as any other field
+        the sender can fix). `items` are the validated deploys."""
         token = request.auth if isinstance(request.auth, IngestToken) else None
-        refused = token.refused_services(slugs) if token else []
+        if token is None:
+            return
+        refused = token.refused_services(item["service"] for item in items)
         if refused:
             raise PermissionDenied(
                 f"This ingest token may not post deploys of {', '.join(refused)}; it is for "
                 f"{', '.join(sorted(s.slug for s in token.services.all()))}."
             )
+        refused_records = token.refused_change_records(
+            item["change_record"] for item in items if item.get("change_record") is not None
+        )
+        if refused_records:
+            raise PermissionDenied(
+                f"This ingest token may not attach change_record {', '.join(refused_records)}: a token limited "
+                f"to {', '.join(sorted(s.slug for s in token.services.all()))} may only attach their change records."
+            )
+        unknown = token.uncreatable_services(item["service"] for item in items)
+        if unknown:
+            errors = {
+                str(index): {"service": [services.UNKNOWN_SERVICE_MESSAGE.format(slug=item["service"])]}
+                for index, item in enumerate(items)
+                if item["service"] in unknown
+            }
+            raise ValidationError(errors["0"] if self.action == "create" else {"deploys": errors})
 
     @extend_schema(
         summary="Record a deploy",
@@ -63,7 +84,7 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request):
         serializer = DeployInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        self._check_ingest_scope(request, [serializer.validated_data["service"]])
+        self._check_ingest_scope(request, [serializer.validated_data])
         # The serializer ran the deploy contract's rules (as its fields' validators).
         # rules=None: the serializer has just checked the deploy contract.
         deploy, created = services.deploy_record(data=serializer.to_deploy_input(), rules=None)
@@ -84,7 +105,7 @@ class DeployViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def bulk(self, request):
         serializer = DeployBulkInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        self._check_ingest_scope(request, {item["service"] for item in serializer.validated_data["deploys"]})
+        self._check_ingest_scope(request, serializer.validated_data["deploys"])
         result = services.deploy_record_bulk(
             items=[to_deploy_input(item) for item in serializer.validated_data["deploys"]],
             rules=None,  # the serializer and its fast path have just checked every item

@@ -462,7 +462,7 @@ def test_every_route_is_in_the_walk():
 def _client_for(role: str, case_is_api: bool, django_user_model):
     if role == INGEST:
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {ingest_token_create(name='ci')[1]}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {ingest_token_create(name='ci', may_create_services=True)[1]}")
         return client
     user = django_user_model.objects.create_user(username=f"a-{role}", password="a-long-test-password")
     role_set(user=user, role=role)
@@ -561,7 +561,7 @@ def test_an_ingest_token_reads_nothing(name, world):
 
 
 def test_an_ingest_token_opens_no_page(world):
-    key = ingest_token_create(name="ci")[1]
+    key = ingest_token_create(name="ci", may_create_services=True)[1]
 
     response = Client().get("/incidents/new/", HTTP_AUTHORIZATION=f"Token {key}")
 
@@ -586,7 +586,7 @@ def _post_deploy(key: str, external_id: str = "ci-1"):
 
 
 def test_an_ingest_token_keeps_only_a_digest_and_records_its_use():
-    token, key = ingest_token_create(name="jenkins")
+    token, key = ingest_token_create(name="jenkins", may_create_services=True)
 
     assert key.startswith("oli_") and len(key) > 40
     stored = IngestToken.objects.values_list("key_digest", "key_start").get(pk=token.pk)
@@ -599,7 +599,7 @@ def test_an_ingest_token_keeps_only_a_digest_and_records_its_use():
 
 
 def test_a_revoked_or_unknown_ingest_token_is_a_401():
-    token, key = ingest_token_create(name="jenkins")
+    token, key = ingest_token_create(name="jenkins", may_create_services=True)
     ingest_token_revoke(token=token)
 
     assert _post_deploy(key).status_code == 401
@@ -615,17 +615,21 @@ def test_user_tokens_are_not_taken_for_ingest_tokens(user):
 def test_create_ingest_token_command_prints_a_working_key(capsys):
     from django.core.management import call_command
 
-    call_command("create_ingest_token", "github-actions")
+    call_command("create_ingest_token", "github-actions", "--may-create-services")
     key = capsys.readouterr().out.strip()
 
     assert IngestToken.objects.get().name == "github-actions"
+    assert IngestToken.objects.get().may_create_services
     assert _post_deploy(key).status_code == 201
 
 
 def test_the_admin_shows_a_new_ingest_token_once(admin_client):
-    response = admin_client.post("/admin/deploys/ingesttoken/add/", {"name": "gitlab-ci"}, follow=True)
+    response = admin_client.post(
+        "/admin/deploys/ingesttoken/add/", {"name": "gitlab-ci", "may_create_services": "on"}, follow=True
+    )
 
     token = IngestToken.objects.get(name="gitlab-ci")
+    assert token.may_create_services
     shown = [str(m) for m in response.context["messages"]]
     key = re.search(r"\b(oli_\S+)", " ".join(shown)).group(1)
     assert _post_deploy(key).status_code == 201
@@ -634,7 +638,7 @@ def test_the_admin_shows_a_new_ingest_token_once(admin_client):
 
 
 def test_the_admin_revokes_without_deleting(admin_client):
-    token, key = ingest_token_create(name="old-ci")
+    token, key = ingest_token_create(name="old-ci", may_create_services=True)
 
     admin_client.post("/admin/deploys/ingesttoken/", {"action": "revoke", "_selected_action": [token.pk]}, follow=True)
 
@@ -652,7 +656,7 @@ def test_the_admin_site_is_for_admins(client, django_user_model, admin_client):
     staff.is_staff = True
     staff.save()
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_ingesttoken", "change_user"]))
-    token, key = ingest_token_create(name="ci")
+    token, key = ingest_token_create(name="ci", may_create_services=True)
     client.force_login(staff)
 
     assert client.get("/admin/").status_code == 302

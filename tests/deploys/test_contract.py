@@ -201,7 +201,7 @@ def test_the_services_refuse_it(field, value, message, hook_message):
     for record, expected in [
         (lambda: deploy_record(data=data, rules=contract.API), message),
         (lambda: deploy_record_bulk(items=[data], rules=contract.API), message),
-        (lambda: deploy_record_from_hook(data=data), hook_message or message),
+        (lambda: deploy_record_from_hook(data=data, source="integration:1"), hook_message or message),
     ]:
         with pytest.raises(ValidationError) as refusal:
             record()
@@ -217,9 +217,14 @@ def test_a_commit_id_follows_each_paths_rule():
     # git's own (7 to 64 lowercase hex digits): one parameter of the contract, not two validators.
     for sha in ("r1234", "ABCDEF0", "abcd"):
         assert contract.deploy_problems({"commits": [CommitInput(sha=sha)]}) == {}
+    for sha in ("r1234", "abcd"):
         assert contract.deploy_problems({"commits": [CommitInput(sha=sha)]}, rules=contract.HOOKS) == {
             "commits.0.sha": ["Enter a git commit sha: 7 to 64 lowercase hex digits."]
         }
+    # A commit id is stored stripped and in lowercase, whichever path it came by: git's capital hex
+    # is the same commit, so it passes the webhooks' rule once normalised.
+    assert CommitInput(sha=" ABCDEF0 ").sha == "abcdef0"
+    assert contract.deploy_problems({"commits": [CommitInput(sha="ABCDEF0")]}, rules=contract.HOOKS) == {}
     with pytest.raises(ValidationError) as refusal:
         pushed_commits_record(service="web", commits=[CommitInput(sha="r1234")])
     assert refusal.value.message_dict == {"commits.0.sha": ["Enter a git commit sha: 7 to 64 lowercase hex digits."]}

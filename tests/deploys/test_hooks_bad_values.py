@@ -99,7 +99,7 @@ def test_a_hook_deploy_past_the_apis_limits_is_refused(changes, reason):
 
     # The service refuses with Django's ValidationError; the adapter makes it the delivery's reason.
     with pytest.raises(DeliveryRejected) as refusal:
-        record_deploy(data)
+        record_deploy(DeliveryFactory(), data)
 
     assert str(refusal.value) == reason
     assert not Deploy.objects.exists()
@@ -117,7 +117,7 @@ def test_a_hook_deploy_at_the_apis_limits_is_recorded():
         commits=[CommitInput(sha=f"{n:040x}") for n in range(1000)],
     )
 
-    deploy, created = deploy_record_from_hook(data=data)
+    deploy, created = deploy_record_from_hook(data=data, source="integration:1")
 
     assert created
     assert deploy.duration_seconds == 604_800.0

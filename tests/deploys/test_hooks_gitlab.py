@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from deploys.models import Deploy, PushedCommit
+from deploys.models import Deploy, PushedCommit, Service
 from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
 from integrations.services import delivery_replay
@@ -258,3 +258,34 @@ def test_the_token_is_not_stored_with_the_delivery(client, integration):
     headers = only_delivery().headers
     assert headers["X-Gitlab-Token"] == "[redacted]"
     assert SECRET not in str(headers)
+
+
+def test_a_replay_after_the_mapping_changed_says_where_the_deploy_already_is(client, integration):
+    post_gitlab(client, DEPLOYMENT_EVENT, DEPLOYMENT)
+    deploy = Deploy.objects.get()
+    integration.service_mapping = {"root/test-deployment-webhooks": "web"}
+    integration.save()
+
+    result = delivery_replay(delivery=only_delivery())
+
+    assert Deploy.objects.get().pk == deploy.pk
+    assert deploy.delivery_key == f"integration:{integration.pk}:gitlab-deployment:15:success"
+    assert result.outcome == (
+        f"deploy {deploy.pk} already recorded, under service test-deployment-webhooks; the mapping now gives web, "
+        "and a replay doesn't move a deploy (change its service in the admin)"
+    )
+    # The replay made no service of the new mapping either.
+    assert not Service.objects.filter(slug="web").exists()
+
+
+def test_a_deploy_recorded_before_delivery_keys_is_found_and_keyed_by_a_replay(client, integration):
+    post_gitlab(client, DEPLOYMENT_EVENT, DEPLOYMENT)
+    Deploy.objects.update(delivery_key="")  # as deploys were stored before they kept one
+
+    delivery_replay(delivery=only_delivery())
+    integration.service_mapping = {"root/test-deployment-webhooks": "web"}
+    integration.save()
+    delivery_replay(delivery=only_delivery())
+
+    deploy = Deploy.objects.get()
+    assert deploy.delivery_key == f"integration:{integration.pk}:gitlab-deployment:15:success"

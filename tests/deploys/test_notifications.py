@@ -217,7 +217,7 @@ call_command("migrate", verbosity=0)
 from rest_framework.test import APIClient
 from deploys.services import ingest_token_create
 client = APIClient()
-client.credentials(HTTP_AUTHORIZATION="Token " + ingest_token_create(name="ci")[1])
+client.credentials(HTTP_AUTHORIZATION="Token " + ingest_token_create(name="ci", may_create_services=True)[1])
 response = client.post("/api/deploys/", {"service": "web", "environment": "production", "version": "1",
                                          "deployer": "ci"}, format="json")
 from deploys.models import Deploy, OutboxMessage

@@ -192,11 +192,16 @@ def test_a_reminder_claimed_by_another_worker_is_not_sent_twice(clock, postmorte
     item = remediation(postmortem, owner, due_in=1)
     real = selectors.remediations_due_for_reminder
 
+    reads = []
+
     def stale_read(**kwargs):
-        # The list was read just before another worker claimed the remediation for today.
-        rows = list(real(**kwargs))
+        reads.append(kwargs)
+        if len(reads) > 1:
+            return real(**kwargs)  # the read under the row's lock sees the other worker's stamp
+        # The list was read just before another worker reminded the owner and stamped the day.
+        listed = list(real(**kwargs).values_list("pk", flat=True))
         Remediation.objects.filter(pk=item.pk).update(last_reminded_on=TODAY)
-        return rows
+        return Remediation.objects.filter(pk__in=listed)
 
     monkeypatch.setattr(selectors, "remediations_due_for_reminder", stale_read)
 

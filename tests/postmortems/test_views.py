@@ -901,6 +901,43 @@ def test_the_history_lists_every_version_and_diffs_the_latest_save_by_default(lo
     assert "First" in html and "Better" in html
 
 
+def test_remediation_changes_sit_between_the_versions_in_time_order(logged_in, user, django_user_model):
+    postmortem = _started(by=user)
+    owner = django_user_model.objects.create_user(username="sam")
+    item = services.remediation_create(
+        postmortem=postmortem,
+        data={"description": "Alert on <502s>", "kind": "ops", "owner": owner, "due_date": dt.date(2030, 5, 1)},
+        by=user,
+    )
+    postmortem = services.postmortem_save(postmortem=postmortem, changes={"summary": "Words."}, base_version=1, by=user)
+    services.remediation_update(
+        remediation=item,
+        changes={"status": Remediation.Status.WONT_DO, "wont_do_reason": "Replaced", "due_date": None},
+        by=user,
+    )
+    services.remediation_update(remediation=item, changes={"description": "Alert on <502s>"}, by=user)  # no change
+
+    response = logged_in.get(_url(postmortem, "history/"))
+
+    rows = [
+        (e.revision.version if e.revision else e.change.get_kind_display(), e.details)
+        for e in response.context["history"]
+    ]
+    assert rows == [
+        (
+            "Remediation status changed",
+            ("Due: 2030-05-01 → —", "Status: Open → Won't do", "Reason it won't be done edited"),
+        ),
+        (2, ()),
+        ("Remediation added", ()),
+        (1, ()),
+    ]
+    html = response.content.decode()
+    assert "Remediation added: Alert on &lt;502s&gt;" in html and "<502s>" not in html
+    change = response.context["history"][0].change
+    assert change.changes["status"] == {"old": "open", "new": "wont_do"} and change.by == user
+
+
 def test_any_two_versions_can_be_compared(logged_in):
     postmortem = _started(summary="v2 text")
     postmortem = services.postmortem_save(postmortem=postmortem, changes={"impact": "v3 impact"}, base_version=2)

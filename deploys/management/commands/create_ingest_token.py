@@ -22,8 +22,16 @@ class Command(BaseCommand):
             metavar="SLUG",
             help="Limit it to this service, which must exist already (repeat for more); without it, any service.",
         )
+        parser.add_argument(
+            "--may-create-services",
+            action="store_true",
+            help="A deploy of a service Opslog doesn't know yet creates it (a token of any service only); "
+            "without it, such a deploy is refused until the service is made in the admin.",
+        )
 
-    def handle(self, *args, name: str, service: list[str], **options):
+    def handle(self, *args, name: str, service: list[str], may_create_services: bool, **options):
+        if may_create_services and service:
+            raise CommandError("--may-create-services is for a token of any service: leave out --service.")
         found = {s.slug: s for s in Service.objects.filter(slug__in=service)}
         unknown = sorted(set(service) - set(found))
         if unknown:
@@ -36,7 +44,7 @@ class Command(BaseCommand):
                 "(with a token for any service) or in the admin (Services)."
             )
         try:
-            _, key = ingest_token_create(name=name, services=found.values())
+            _, key = ingest_token_create(name=name, services=found.values(), may_create_services=may_create_services)
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items())

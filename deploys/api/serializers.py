@@ -478,7 +478,7 @@ class ChangeRecordSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_description_html(self, record: ChangeRecord) -> str:
-        return render_markdown(record.description)
+        return record.description_html
 
 
 class ServiceSlugField(serializers.SlugRelatedField):

@@ -308,7 +308,8 @@ class IncidentSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_summary_html(self, incident: Incident) -> str:
-        return render_markdown(incident.summary)
+        # Rendered and sanitized when the summary was saved (plumbing.markdown.StoredMarkdown).
+        return incident.summary_html
 
     def _links(self, incident: Incident, relation: str) -> list[IncidentDeploy]:
         # From the prefetched deploy_links: no query per incident.

@@ -369,7 +369,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PostMortemHtmlSerializer)
     def get_html(self, postmortem: PostMortem) -> dict:
-        return {name: render_markdown(getattr(postmortem, name)) for name in PostMortem.SECTION_FIELDS}
+        return {name: getattr(postmortem, f"{name}_html") for name in PostMortem.SECTION_FIELDS}
 
     @extend_schema_field(PostMortemBlameHintsSerializer)
     def get_blame_hints(self, postmortem: PostMortem) -> dict:

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deploys.querysets import DeployQuerySet
-from plumbing.markdown import StoredMarkdown
+from plumbing.markdown import CHANGE_DESCRIPTION_MAX_LENGTH, StoredMarkdown, max_length_validator
 from plumbing.validators import single_line_validator, slug_validator
 
 # (slug, name, is_production): there from the first migration on.
@@ -215,7 +215,11 @@ class ChangeRecord(StoredMarkdown, models.Model):
     )
     owner = models.CharField(max_length=200, help_text="Who is making the change.")
     planned_at = models.DateTimeField(default=timezone.now, help_text="When it is meant to happen.")
-    description = models.TextField(blank=True, help_text="What will change, in Markdown.")
+    description = models.TextField(
+        blank=True,
+        help_text="What will change, in Markdown.",
+        validators=[max_length_validator(CHANGE_DESCRIPTION_MAX_LENGTH)],
+    )
     description_html = models.TextField(blank=True, editable=False, help_text="The description rendered and sanitized.")
     done_before = models.TextField(help_text="Have you done this before?")
     failure_impact = models.TextField(help_text="What will happen when it goes wrong?")

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from deploys.models import Deploy, Service
 from incidents.querysets import IncidentQuerySet
-from plumbing.markdown import StoredMarkdown
+from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, StoredMarkdown, max_length_validator
 
 # The lifecycle in order; each present timestamp must be at or after every earlier present one.
 LIFECYCLE = ["started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at"]
@@ -63,7 +63,11 @@ class Incident(StoredMarkdown, models.Model):
     detection_source = models.CharField(
         max_length=200, blank=True, help_text="The alert's name, the customer ticket, who noticed…"
     )
-    summary = models.TextField(blank=True, help_text="What is happening, in Markdown.")
+    summary = models.TextField(
+        blank=True,
+        help_text="What is happening, in Markdown.",
+        validators=[max_length_validator(INCIDENT_SUMMARY_MAX_LENGTH)],
+    )
     summary_html = models.TextField(blank=True, editable=False, help_text="The summary rendered and sanitized.")
     commander = models.CharField(max_length=200, blank=True, help_text="The incident commander.")
     participants = models.JSONField(default=list, blank=True)

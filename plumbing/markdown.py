@@ -16,6 +16,7 @@ import cmarkgfm
 import nh3
 from cmarkgfm.cmark import Options
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.utils.html import escape
 
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
@@ -115,13 +116,33 @@ def _too_deep(html: str) -> bool:
     return False
 
 
+def _table_cells(text: str) -> int:
+    """At least how many cells cmark-gfm would make of the tables in `text`: a table is a delimiter
+    row ("|---|:-:|") and the lines up to the next blank one, each padded to the delimiter's width."""
+    cells = columns = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if columns:
+            if not stripped:
+                columns = 0
+                continue
+            cells += columns
+        if "-" in stripped and "|" in stripped and not stripped.strip("|-: \t"):
+            columns = max(columns, stripped.strip("|").count("|") + 1)
+    return cells
+
+
 def render_markdown(text: str) -> str:
     """HTML for `text`, sanitized with nh3 (scripts, event handlers, javascript: and data: URLs
     and images removed). Tracker keys such as OPS-123 become links when OPSLOG_TRACKER_URL is set.
     Time linear in the length of `text`: text nested deeper than MAX_NESTING, or whose HTML would be
     more than MAX_GROWTH times its size, is shown as written, in a <pre>."""
     text = text or ""
-    html = cmarkgfm.markdown_to_html_with_extensions(text, options=OPTIONS, extensions=EXTENSIONS).rstrip("\n")
+    extensions = EXTENSIONS
+    if _table_cells(text) > len(text) + 1000:
+        # Rows a character long under a wide header: cmark-gfm would write megabytes of empty cells.
+        extensions = [name for name in EXTENSIONS if name != "table"]
+    html = cmarkgfm.markdown_to_html_with_extensions(text, options=OPTIONS, extensions=extensions).rstrip("\n")
     if len(html) > MAX_GROWTH * len(text) + 1000 or _too_deep(html):
         # Shown as written rather than fed to a sanitizer whose time would grow with its square.
         html = f"<pre>{escape(text)}</pre>"
@@ -154,8 +175,18 @@ POSTMORTEM_SECTION_MAX_LENGTH = 100_000
 TIMELINE_NOTE_MAX_LENGTH = 10_000
 
 
-def too_long_message(limit: int) -> str:
-    return f"At most {limit:,} characters."
+def too_long_message(limit: int, length: int) -> str:
+    return f"At most {limit:,} characters ({length:,} now)."
+
+
+def max_length_validator(limit: int) -> MaxLengthValidator:
+    """The model-level bound: services' full_clean() and the admin's forms apply it."""
+    return MaxLengthValidator(limit, message=f"At most {limit:,} characters (%(show_value)d now).")
+
+
+def limit_help(limit: int) -> str:
+    """What a form says next to a Markdown field."""
+    return f"Markdown, at most {limit:,} characters."
 
 
 class StoredMarkdown:

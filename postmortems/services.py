@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
 
 
@@ -107,7 +108,7 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
     return _save_version(locked, by=by)
 
 
-MAX_SECTION_LENGTH = 100_000
+MAX_SECTION_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
 
 
 def _check_content(postmortem: PostMortem) -> None:

@@ -79,7 +79,12 @@ def _postmortem_context(postmortem: PostMortem) -> dict:
         "postmortem": postmortem,
         "incident": postmortem.incident,
         "sections": [
-            {"name": name, "heading": heading, "text": getattr(postmortem, name), "html": getattr(postmortem, f"{name}_html")}
+            {
+                "name": name,
+                "heading": heading,
+                "text": getattr(postmortem, name),
+                "html": getattr(postmortem, f"{name}_html"),
+            }
             for name, heading, _ in PostMortem.SECTIONS
         ],
         # Shown next to "What went poorly": the four questions asked before the causing deploys shipped.

@@ -1,5 +1,6 @@
 """Markdown rendered once, when saved: the HTML columns, filled for the rows already there."""
 
+import django.core.validators
 from django.db import migrations, models
 
 from plumbing.markdown import render_stored_markdown
@@ -27,6 +28,19 @@ class Migration(migrations.Migration):
             model_name="timelineentry",
             name="text_html",
             field=models.TextField(blank=True, editable=False, help_text="A note's text rendered and sanitized."),
+        ),
+        migrations.AlterField(
+            model_name="incident",
+            name="summary",
+            field=models.TextField(
+                blank=True,
+                help_text="What is happening, in Markdown.",
+                validators=[
+                    django.core.validators.MaxLengthValidator(
+                        20000, message="At most 20,000 characters (%(show_value)d now)."
+                    )
+                ],
+            ),
         ),
         migrations.RunPython(render_existing, migrations.RunPython.noop),
     ]

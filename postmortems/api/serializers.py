@@ -6,7 +6,7 @@ from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField
 from incidents.api.serializers import ONE_LINE
 from incidents.models import Incident
 from plumbing.fields import RANGE_MESSAGE, AwareDateTimeField, is_plausible
-from plumbing.markdown import render_markdown, tracker_links, tracker_url
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, tracker_links, tracker_url
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
 from postmortems.blame import find_blame
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
@@ -51,7 +51,13 @@ class PostMortemCreateSerializer(StrictInputSerializer):
 
 def _section() -> serializers.CharField:
     # Markdown kept exactly as written: leading spaces and blank lines mean something.
-    return serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, help_text="Markdown.")
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=POSTMORTEM_SECTION_MAX_LENGTH,
+        help_text="Markdown.",
+    )
 
 
 class PostMortemUpdateSerializer(StrictInputSerializer):

@@ -127,12 +127,14 @@ def test_an_incident_page_with_an_adversarial_summary_costs_about_what_plain_pro
 
 def test_the_incident_list_api_with_adversarial_summaries_costs_about_what_plain_prose_costs(api, tracker):
     """#14.1: GET /api/incidents/ rendered summary_html per incident (12.8 s); now it reads it."""
+    plain, adversarial = ServiceFactory(slug="plain"), ServiceFactory(slug="adversarial")
     for _ in range(3):
-        IncidentFactory(summary=plain_prose(LENGTH), source="plain", external_id=str(_))
-        IncidentFactory(summary=PATTERNS["[*"](LENGTH), source="adversarial", external_id=str(_))
+        IncidentFactory(summary=plain_prose(LENGTH), services=[plain])
+        IncidentFactory(summary=PATTERNS["[*"](LENGTH), services=[adversarial])
 
-    baseline = _page_time(api, "/api/incidents/?source=plain")
-    took = _page_time(api, "/api/incidents/?source=adversarial")
+    baseline = _page_time(api, "/api/incidents/?service=plain")
+    took = _page_time(api, "/api/incidents/?service=adversarial")
+    assert len(api.get("/api/incidents/?service=adversarial").json()["results"]) == 3
 
     assert took <= PAGE_FACTOR * baseline, f"{took:.3f} s vs {baseline:.3f} s"
 

@@ -87,7 +87,9 @@ def main() -> None:
     plain_ids = [IncidentFactory(summary=plain_prose(100_000), services=[plain]).pk for _ in range(5)]
     page_plain = timed(client, f"/incidents/{plain_ids[0]}/")
     list_plain = timed(api, "/api/incidents/?service=plain")
-    print(f"{'shape':28} {'page ms':>8} {'x':>6} {'list ms':>8} {'x':>6}   (plain prose: {page_plain * 1000:.1f}, {list_plain * 1000:.1f})")
+    print(
+        f"{'shape':28} {'page ms':>8} {'x':>6} {'list ms':>8} {'x':>6}   (plain prose: {page_plain * 1000:.1f}, {list_plain * 1000:.1f})"
+    )
     for number, (name, make) in enumerate(PATTERNS.items()):
         service = ServiceFactory(slug=f"shape-{number}")
         started = time.perf_counter()

@@ -10,6 +10,7 @@ the nesting depth of block elements, so HTML nested deeper than MAX_NESTING neve
 """
 
 import re
+from html import escape as html_escape
 from urllib.parse import quote
 
 import cmarkgfm
@@ -33,9 +34,11 @@ OPTIONS = Options.CMARK_OPT_UNSAFE
 # quadratic on 20,000 nested <div> or 7,000 <span> then 7,000 </div> (0.5 s). Deeper than any
 # write-up nests quotes, lists or HTML, and shallow enough to keep that walk short.
 MAX_NESTING = 100
-# cmark-gfm fills short table rows with empty cells: a wide header over many one-character rows
-# makes megabytes. Markdown (escaped "<", tracker links aside) never grows anywhere near this much.
-MAX_GROWTH = 20
+# HTML more than this many times the size of its text is shown as the text: a page or an API list
+# holding it would cost that many times more to send. A write-up's HTML is about twice its text;
+# only text that is nothing but links, tracker keys or "&" (5x as "&amp;") comes near. (cmark-gfm
+# alone would pad a wide table's one-character rows into megabytes of empty cells.)
+MAX_GROWTH = 5
 VOID_ELEMENTS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _TAG_NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 # A tag as cmark-gfm writes them (attribute values may hold a ">"). Never across a "<": each try
@@ -143,11 +146,25 @@ def render_markdown(text: str) -> str:
         # Rows a character long under a wide header: cmark-gfm would write megabytes of empty cells.
         extensions = [name for name in EXTENSIONS if name != "table"]
     html = cmarkgfm.markdown_to_html_with_extensions(text, options=OPTIONS, extensions=extensions).rstrip("\n")
-    if len(html) > MAX_GROWTH * len(text) + 1000 or _too_deep(html):
+    if _too_big(html, text) or _too_deep(html):
         # Shown as written rather than fed to a sanitizer whose time would grow with its square.
-        html = f"<pre>{escape(text)}</pre>"
+        return _as_written(text)
     if settings.OPSLOG_TRACKER_URL:
         html = _link_tracker_keys(html)
+    html = _clean(html)
+    return _as_written(text) if _too_big(html, text) else html
+
+
+def _too_big(html: str, text: str) -> bool:
+    return len(html) > MAX_GROWTH * len(text) + 1000
+
+
+def _as_written(text: str) -> str:
+    # Only <, > and & need escaping in element text: the result is at most 5 times the text.
+    return _clean(f"<pre>{html_escape(text, quote=False)}</pre>")
+
+
+def _clean(html: str) -> str:
     return nh3.clean(html, tags=ALLOWED_TAGS, url_schemes=ALLOWED_SCHEMES, link_rel="noopener noreferrer nofollow")
 
 

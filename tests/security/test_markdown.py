@@ -58,6 +58,8 @@ def test_adversarial_markdown_renders_in_time_linear_in_its_length(tracker, patt
 
     assert took <= RENDER_FACTOR * baseline or took < 0.05, f"{pattern!r}: {took:.3f} s vs {baseline:.3f} s"
     assert took < 1.0
+    # And small enough that a page or an API list holding it costs about what prose costs.
+    assert len(render_markdown(text)) <= 5 * LENGTH + 1000
 
 
 def test_deep_nesting_is_shown_as_written_not_fed_to_the_sanitizer():

@@ -17,6 +17,7 @@ from incidents.services import (
     incident_create,
     json_value,
 )
+from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH
 from plumbing.webhooks import SenderIntegration
 
 
@@ -31,6 +32,19 @@ class AlertInput:
     labels: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
     generator_url: str = ""
+
+
+# Cut, not refused: the alert is real and must become an incident, and its description's first
+# 20,000 characters say what it is; the note says where the rest is.
+SUMMARY_CUT_NOTE = "\n\n… (cut: the alert's description is longer than {limit:,} characters; see the alert)"
+
+
+def _summary_from(description) -> str:
+    text = str(description or "")
+    if len(text) <= INCIDENT_SUMMARY_MAX_LENGTH:
+        return text
+    note = SUMMARY_CUT_NOTE.format(limit=INCIDENT_SUMMARY_MAX_LENGTH)
+    return text[: INCIDENT_SUMMARY_MAX_LENGTH - len(note)] + note
 
 
 @transaction.atomic
@@ -122,7 +136,7 @@ def alert_promote(*, alert: Alert, by=None, now: dt.datetime | None = None) -> t
             services=_alert_services(locked),
             detected_by=Incident.DetectedBy.MONITORING,
             detection_source=f"Alertmanager alert {locked.name or locked.fingerprint}"[:DETECTION_SOURCE_MAX],
-            summary=str(annotations.get("description") or ""),
+            summary=_summary_from(annotations.get("description")),
             source=ALERTMANAGER_SOURCE,
             external_id=alert_external_id(locked),
         ),

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deploys.models import ChangeRecord, Service
+from plumbing.markdown import CHANGE_DESCRIPTION_MAX_LENGTH, limit_help
 
 
 class PlannedAtInput(forms.DateTimeInput):
@@ -73,10 +74,10 @@ class ChangeRecordForm(forms.Form):
     )
     description = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
-        max_length=20_000,
+        max_length=CHANGE_DESCRIPTION_MAX_LENGTH,
         required=False,
         label="Details",
-        help_text="Anything else: the plan, links, who to call.",
+        help_text=f"Anything else: the plan, links, who to call. {limit_help(CHANGE_DESCRIPTION_MAX_LENGTH)}",
     )
 
     def __init__(self, *args, record: ChangeRecord | None = None, **kwargs):

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deploys.querysets import DeployQuerySet, ServiceQuerySet
+from plumbing.markdown import CHANGE_DESCRIPTION_MAX_LENGTH, StoredMarkdown, max_length_validator
 from plumbing.validators import single_line_validator, slug_validator
 
 # (slug, name, is_production): there from the first migration on.
@@ -224,7 +225,7 @@ class OutboxMessage(models.Model):
         return f"{self.kind} {self.key}: {self.get_status_display().lower()}"
 
 
-class ChangeRecord(models.Model):
+class ChangeRecord(StoredMarkdown, models.Model):
     """Etsy's four questions, asked before a risky change (schema, new feature, storage) ships."""
 
     class Kind(models.TextChoices):
@@ -241,7 +242,12 @@ class ChangeRecord(models.Model):
     )
     owner = models.CharField(max_length=200, help_text="Who is making the change.")
     planned_at = models.DateTimeField(default=timezone.now, help_text="When it is meant to happen.")
-    description = models.TextField(blank=True, help_text="What will change, in Markdown.")
+    description = models.TextField(
+        blank=True,
+        help_text="What will change, in Markdown.",
+        validators=[max_length_validator(CHANGE_DESCRIPTION_MAX_LENGTH)],
+    )
+    description_html = models.TextField(blank=True, editable=False, help_text="The description rendered and sanitized.")
     done_before = models.TextField(help_text="Have you done this before?")
     failure_impact = models.TextField(help_text="What will happen when it goes wrong?")
     failure_response = models.TextField(help_text="What will you do when it does go wrong?")
@@ -249,6 +255,8 @@ class ChangeRecord(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    MARKDOWN_FIELDS = {"description": "description_html"}
 
     class Meta:
         ordering = ["-planned_at", "-id"]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from deploys.models import Deploy, Service
 from incidents.models import LIFECYCLE, Incident, IncidentDeploy
 from incidents.services import IncidentInput
+from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH, limit_help
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -81,8 +82,9 @@ class IncidentForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5}),
         required=False,
         strip=False,
+        max_length=INCIDENT_SUMMARY_MAX_LENGTH,
         label="What is happening",
-        help_text="Markdown.",
+        help_text=limit_help(INCIDENT_SUMMARY_MAX_LENGTH),
     )
     started_at = LocalDateTimeField(
         initial=default_started_at, label="When it started", help_text="When the impact began."
@@ -191,7 +193,12 @@ def editable_state(incident: Incident) -> dict:
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), label="Add a note", max_length=10_000)
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Add a note",
+        max_length=TIMELINE_NOTE_MAX_LENGTH,
+        help_text=limit_help(TIMELINE_NOTE_MAX_LENGTH),
+    )
 
 
 class DeployLinkForm(forms.Form):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from deploys.models import Deploy, Service
 from incidents.querysets import IncidentQuerySet
+from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, StoredMarkdown, max_length_validator
 
 # The lifecycle in order; each present timestamp must be at or after every earlier present one.
 LIFECYCLE = ["started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at"]
@@ -22,7 +23,7 @@ LIFECYCLE_LABELS = {
 CLOCK_SKEW = dt.timedelta(minutes=1)
 
 
-class Incident(models.Model):
+class Incident(StoredMarkdown, models.Model):
     """Something that hurt users. Its status is derived from its timestamps, never stored."""
 
     class Severity(models.IntegerChoices):
@@ -62,7 +63,12 @@ class Incident(models.Model):
     detection_source = models.CharField(
         max_length=200, blank=True, help_text="The alert's name, the customer ticket, who noticed…"
     )
-    summary = models.TextField(blank=True, help_text="What is happening, in Markdown.")
+    summary = models.TextField(
+        blank=True,
+        help_text="What is happening, in Markdown.",
+        validators=[max_length_validator(INCIDENT_SUMMARY_MAX_LENGTH)],
+    )
+    summary_html = models.TextField(blank=True, editable=False, help_text="The summary rendered and sanitized.")
     commander = models.CharField(max_length=200, blank=True, help_text="The incident commander.")
     participants = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=50, blank=True, help_text="Who filed it: a tool's name, or empty.")
@@ -90,6 +96,8 @@ class Incident(models.Model):
     )
 
     objects = IncidentQuerySet.as_manager()
+
+    MARKDOWN_FIELDS = {"summary": "summary_html"}
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -211,7 +219,7 @@ class IncidentDeploy(models.Model):
         return f"{self.deploy} {self.get_relation_display().lower()} {self.incident}"
 
 
-class TimelineEntry(models.Model):
+class TimelineEntry(StoredMarkdown, models.Model):
     """One thing that happened during an incident. Entries are only ever added, never rewritten."""
 
     class Kind(models.TextChoices):
@@ -228,6 +236,7 @@ class TimelineEntry(models.Model):
     at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     text = models.TextField()
+    text_html = models.TextField(blank=True, editable=False, help_text="A note's text rendered and sanitized.")
     changes = models.JSONField(
         default=dict, blank=True, help_text='{"field": {"old": …, "new": …}} for edits and status changes.'
     )
@@ -244,5 +253,12 @@ class TimelineEntry(models.Model):
             models.Index(fields=["incident", "at", "id"], name="timeline_incident_at_idx"),
         ]
 
+    MARKDOWN_FIELDS = {"text": "text_html"}
+    MARKDOWN_ROWS = {"kind": "note"}
+
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}: {self.text[:60]}"
+
+    def markdown_text(self, field: str) -> str:
+        # Only notes are Markdown; the other entries are shown as plain text.
+        return self.text if self.kind == self.Kind.NOTE else ""

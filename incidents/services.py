@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from deploys.models import Deploy, Service
 from incidents.models import CLOCK_SKEW, LIFECYCLE, LIFECYCLE_LABELS, Incident, IncidentDeploy, TimelineEntry
+from plumbing.markdown import TIMELINE_NOTE_MAX_LENGTH
 
 # Fields whose every change is written to the timeline with old and new values.
 TRACKED = LIFECYCLE + ["severity", "services"]
@@ -22,7 +23,7 @@ EDITABLE = TRACKED + [
     "participants",
 ]
 STAMPS = {"acknowledged": "acknowledged_at", "mitigated": "mitigated_at", "resolved": "resolved_at"}
-MAX_NOTE_LENGTH = 10_000
+MAX_NOTE_LENGTH = TIMELINE_NOTE_MAX_LENGTH
 
 
 @dataclass

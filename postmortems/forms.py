@@ -7,11 +7,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deploys.models import Service
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, limit_help
 from postmortems.models import PostMortem, Remediation
 from postmortems.services import POSTMORTEM_EDITABLE
 
 # Generous, but a bound: a section is prose, not a log dump.
-SECTION_MAX_LENGTH = 100_000
+SECTION_MAX_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
 
 
 class DateInput(forms.DateInput):
@@ -51,7 +52,11 @@ class PostMortemForm(forms.Form):
         # The sections, in the model's order, after the meeting's facts.
         fields = {name: self.fields.pop(name) for name in ("facilitator", "meeting_date")}
         for name, heading, prompt in PostMortem.SECTIONS:
-            fields[name] = MarkdownField(label=heading, help_text=prompt, rows=8 if name == "timeline_narrative" else 5)
+            fields[name] = MarkdownField(
+                label=heading,
+                help_text=f"{prompt} {limit_help(SECTION_MAX_LENGTH)}".strip(),
+                rows=8 if name == "timeline_narrative" else 5,
+            )
         fields.update(self.fields)
         self.fields = fields
 

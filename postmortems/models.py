@@ -7,9 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Incident
+from plumbing.markdown import StoredMarkdown
 
 
-class PostMortem(models.Model):
+class PostMortem(StoredMarkdown, models.Model):
     """The blameless write-up of one incident. Every save keeps a revision; `version` guards
     against one person's save silently overwriting another's."""
 
@@ -36,6 +37,7 @@ class PostMortem(models.Model):
         ("surprised", "Why were we surprised?", "What did we believe about the system that turned out not to be true?"),
     ]
     SECTION_FIELDS = [name for name, _, _ in SECTIONS]
+    MARKDOWN_FIELDS = {name: f"{name}_html" for name in SECTION_FIELDS}
 
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="postmortem")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
@@ -50,6 +52,15 @@ class PostMortem(models.Model):
     went_poorly = models.TextField(blank=True)
     got_lucky = models.TextField(blank=True)
     surprised = models.TextField(blank=True)
+    summary_html = models.TextField(blank=True, editable=False)
+    impact_html = models.TextField(blank=True, editable=False)
+    timeline_narrative_html = models.TextField(blank=True, editable=False)
+    detection_html = models.TextField(blank=True, editable=False)
+    contributing_factors_html = models.TextField(blank=True, editable=False)
+    went_well_html = models.TextField(blank=True, editable=False)
+    went_poorly_html = models.TextField(blank=True, editable=False)
+    got_lucky_html = models.TextField(blank=True, editable=False)
+    surprised_html = models.TextField(blank=True, editable=False)
     no_action_needed = models.BooleanField(
         default=False, help_text="Publish without remediations; say why in the reason."
     )

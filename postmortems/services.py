@@ -5,6 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH
 from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
 
 
@@ -121,7 +122,7 @@ def _apply_edit(locked: PostMortem, changes: dict, base_version: int) -> set[str
     return changed
 
 
-MAX_SECTION_LENGTH = 100_000
+MAX_SECTION_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
 
 
 def _check_content(postmortem: PostMortem) -> None:

@@ -79,7 +79,12 @@ def _postmortem_context(postmortem: PostMortem) -> dict:
         "postmortem": postmortem,
         "incident": postmortem.incident,
         "sections": [
-            {"name": name, "heading": heading, "text": getattr(postmortem, name)}
+            {
+                "name": name,
+                "heading": heading,
+                "text": getattr(postmortem, name),
+                "html": getattr(postmortem, f"{name}_html"),
+            }
             for name, heading, _ in PostMortem.SECTIONS
         ],
         # Shown next to "What went poorly": the four questions asked before the causing deploys shipped.
@@ -190,7 +195,12 @@ def postmortem_edit(request, pk: int):
     else:
         form = PostMortemForm(initial=PostMortemForm.initial_from(postmortem))
     sections = [
-        {"field": form[name], "theirs": conflict.both_changed.get(name) if conflict else None}
+        {
+            "field": form[name],
+            "theirs": conflict.both_changed.get(name) if conflict else None,
+            # The stored HTML while the text is the stored one; a form sent back is rendered anew.
+            "html": None if form.is_bound else getattr(postmortem, f"{name}_html"),
+        }
         for name in PostMortem.SECTION_FIELDS
     ]
     return render(

@@ -17,7 +17,7 @@ from deploys.models import ChangeRecord, Deploy, DeployCommit, Service
 from plumbing.fields import AwareDateTimeField, is_plausible
 
 # A leaf module (Markdown → sanitized HTML), shared by every write-up.
-from plumbing.markdown import render_markdown
+from plumbing.markdown import CHANGE_DESCRIPTION_MAX_LENGTH
 from plumbing.serializers import READ_ONLY, BoundedListSerializer, StrictCharField, StrictInputSerializer
 from plumbing.validators import single_line_validator
 
@@ -479,7 +479,7 @@ class ChangeRecordSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_description_html(self, record: ChangeRecord) -> str:
-        return render_markdown(record.description)
+        return record.description_html
 
 
 class ServiceSlugField(serializers.SlugRelatedField):
@@ -514,7 +514,11 @@ class ChangeRecordInputSerializer(StrictInputSerializer):
     )
     planned_at = AwareDateTimeField(required=False, help_text="When it is meant to happen; default now.")
     description = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="What will change, in Markdown."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=CHANGE_DESCRIPTION_MAX_LENGTH,
+        help_text="What will change, in Markdown.",
     )
     done_before = serializers.CharField(help_text="Have you done this before?")
     failure_impact = serializers.CharField(help_text="What will happen when it goes wrong?")

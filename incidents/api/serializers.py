@@ -6,7 +6,7 @@ from deploys.models import Deploy, Service
 from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
 from incidents.services import IncidentInput
 from plumbing.fields import AwareDateTimeField
-from plumbing.markdown import render_markdown
+from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
 from plumbing.validators import single_line_validator
 
@@ -67,7 +67,9 @@ class IncidentInputSerializer(StrictInputSerializer):
     detection_source = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE
     )
-    summary = serializers.CharField(required=False, allow_blank=True, default="", help_text="Markdown.")
+    summary = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=INCIDENT_SUMMARY_MAX_LENGTH, help_text="Markdown."
+    )
     commander = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE)
     participants = serializers.ListField(
         child=serializers.CharField(max_length=200, validators=ONE_LINE), required=False, default=list
@@ -110,7 +112,7 @@ class IncidentUpdateSerializer(StrictInputSerializer):
     resolved_at = AwareDateTimeField(allow_null=True)
     detected_by = serializers.ChoiceField(choices=Incident.DetectedBy.choices)
     detection_source = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
-    summary = serializers.CharField(allow_blank=True, help_text="Markdown.")
+    summary = serializers.CharField(allow_blank=True, max_length=INCIDENT_SUMMARY_MAX_LENGTH, help_text="Markdown.")
     commander = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
     participants = serializers.ListField(child=serializers.CharField(max_length=200, validators=ONE_LINE))
 
@@ -148,7 +150,9 @@ def _not_in_future(value):
 
 
 class NoteInputSerializer(StrictInputSerializer):
-    text = serializers.CharField(allow_blank=True, trim_whitespace=True, help_text="The note; Markdown-free text.")
+    text = serializers.CharField(
+        allow_blank=True, trim_whitespace=True, max_length=TIMELINE_NOTE_MAX_LENGTH, help_text="The note, in Markdown."
+    )
     at = AwareDateTimeField(required=False, validators=[_not_in_future], help_text="When; default now.")
 
 
@@ -308,7 +312,8 @@ class IncidentSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_summary_html(self, incident: Incident) -> str:
-        return render_markdown(incident.summary)
+        # Rendered and sanitized when the summary was saved (plumbing.markdown.StoredMarkdown).
+        return incident.summary_html
 
     def _links(self, incident: Incident, relation: str) -> list[IncidentDeploy]:
         # From the prefetched deploy_links: no query per incident.

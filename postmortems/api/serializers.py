@@ -6,7 +6,7 @@ from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField
 from incidents.api.serializers import ONE_LINE
 from incidents.models import Incident
 from plumbing.fields import RANGE_MESSAGE, AwareDateTimeField, is_plausible
-from plumbing.markdown import render_markdown, tracker_links, tracker_url
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, tracker_links, tracker_url
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
 from postmortems.blame import find_blame
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
@@ -51,7 +51,13 @@ class PostMortemCreateSerializer(StrictInputSerializer):
 
 def _section() -> serializers.CharField:
     # Markdown kept exactly as written: leading spaces and blank lines mean something.
-    return serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, help_text="Markdown.")
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=POSTMORTEM_SECTION_MAX_LENGTH,
+        help_text="Markdown.",
+    )
 
 
 class PostMortemUpdateSerializer(StrictInputSerializer):
@@ -369,7 +375,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PostMortemHtmlSerializer)
     def get_html(self, postmortem: PostMortem) -> dict:
-        return {name: render_markdown(getattr(postmortem, name)) for name in PostMortem.SECTION_FIELDS}
+        return {name: getattr(postmortem, f"{name}_html") for name in PostMortem.SECTION_FIELDS}
 
     @extend_schema_field(PostMortemBlameHintsSerializer)
     def get_blame_hints(self, postmortem: PostMortem) -> dict:

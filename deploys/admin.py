@@ -37,9 +37,16 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        refusals = [service_delete_refusal(service=service) for service in objs]
-        # Django lists the deploys that protect it already; the refusal says what to do instead.
-        return deleted, counts, perms_needed, [*protected, *filter(None, refusals)]
+        refusals = [refusal for service in objs if (refusal := service_delete_refusal(service=service))]
+        if refusals:
+            # Django would first say the user lacks permission to delete deploys, which reads as a
+            # permission problem; the refusal says what uses the service and what to do instead.
+            perms_needed = set()
+            # The refusal first; a service with years of deploys would otherwise list them all above it.
+            shown = list(protected)[:10]
+            more = [f"… and {len(protected) - len(shown)} more"] if len(protected) > len(shown) else []
+            return deleted, counts, perms_needed, [*refusals, *shown, *more]
+        return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
         service_delete(service=obj)

@@ -12,11 +12,23 @@ from django.db.models import Sum
 from django.shortcuts import render
 from rest_framework.throttling import BaseThrottle
 
+# django.contrib.auth's User.username; settings can't import models, so the number is here.
+USERNAME_MAX_LENGTH = 150
+
 
 def client_address(request) -> str | None:
     """The address the API's throttle counts by too: the connection's, or behind
     OPSLOG_TRUSTED_PROXIES proxies the one they appended to X-Forwarded-For."""
     return BaseThrottle().get_ident(request)
+
+
+def client_username(request, credentials=None) -> str | None:
+    """The account tried, as axes reads it (the credentials, else the form), cut to the longest
+    username there can be: axes stores it in a 255-character column, so a longer one was a 500 on
+    PostgreSQL, and no account has a longer name to protect."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    name = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
+    return name[:USERNAME_MAX_LENGTH] if isinstance(name, str) else name
 
 
 def _scaled(counts: list[int]) -> int:

@@ -172,6 +172,7 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"] + (["username"] if OPSLOG_LOGIN_ACCOUNT
 OPSLOG_LOGIN_LIMITS = [OPSLOG_LOGIN_FAILURE_LIMIT, OPSLOG_LOGIN_ACCOUNT_FAILURE_LIMIT][: len(AXES_LOCKOUT_PARAMETERS)]
 AXES_COOLOFF_TIME = dt.timedelta(minutes=OPSLOG_LOGIN_COOLOFF_MINUTES)
 AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_address"
+AXES_USERNAME_CALLABLE = "config.login_throttle.client_username"
 AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 # The lockout page is a 429 like the API's throttle; a successful login is only logged.
 AXES_HTTP_RESPONSE_CODE = 429

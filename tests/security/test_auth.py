@@ -98,6 +98,23 @@ def test_one_account_tried_from_many_addresses_is_locked_at_its_own_higher_limit
     assert other.status_code == 200
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_odd_and_huge_usernames_are_counted_not_a_500(page, user, handler):
+    """#14.2: axes stores the account name tried in a 255-character column; a longer one was a 500 on
+    PostgreSQL. Names longer than any account's are counted under their first 150 characters (a name
+    with a NUL is refused by the form before it is tried, so it isn't counted)."""
+    names = ["x" * 1000, "é" * 300, "nul\x00name", "\u202eright-to-left" * 20]
+    answers = [attempt(page, name, "wrong", "203.0.113.9") for name in names]
+    answers.append(attempt(page, "ekastner", "p" * 1_000_000, "203.0.113.9"))
+
+    assert [answer.status_code for answer in answers] == [200] * 5
+    # And they are counted: wrong passwords for a 1,000-character name reach the address's limit.
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        attempt(page, "y" * 1000, "wrong", "203.0.113.10")
+    assert attempt(page, "ekastner", PASSWORD, "203.0.113.10").status_code == 429
+
+
 # --- #14.2: against a real server process ---------------------------------------------------------------
 
 

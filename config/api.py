@@ -9,6 +9,8 @@ from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from plumbing import jsoninput
+
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -35,8 +37,8 @@ class _SizeLimited:
         return super().parse(stream, media_type, parser_context)
 
 
-class JSONParser(_SizeLimited, parsers.JSONParser):
-    pass
+class JSONParser(_SizeLimited, jsoninput.JSONParser):
+    """Size-limited, then depth- and surrogate-checked (plumbing.jsoninput)."""
 
 
 class FormParser(_SizeLimited, parsers.FormParser):

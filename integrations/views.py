@@ -25,6 +25,7 @@ from integrations import services
 from integrations.models import Delivery, Integration
 from integrations.services import delivery_queue, delivery_receive
 from integrations.webhooks import body_digest, stored_headers
+from plumbing import jsoninput
 from plumbing.paging import page_of
 from plumbing.webhooks import SENDERS
 
@@ -131,11 +132,15 @@ def delivery_list(request):
 
 
 def _pretty(text: str) -> tuple[str, bool]:
-    """The body indented when it is JSON (True), else as it arrived (False)."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False), True
-    except (ValueError, RecursionError):
+    """The body indented when it is JSON (True), else as it arrived (False). A lone surrogate
+    escape (`\\ud800`) is shown as that escape: UTF-8 has no character for it."""
+    if jsoninput.depth(text) > jsoninput.MAX_DEPTH:
         return text, False
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
+    except ValueError:
+        return text, False
+    return jsoninput.printable(pretty), True
 
 
 @role_required(ADMIN)

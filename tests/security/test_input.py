@@ -367,3 +367,22 @@ def test_the_browsable_api_has_no_inline_style(logged_in):
     assert "'unsafe-inline'" not in response["Content-Security-Policy"]
     assert "<style" not in html
     assert " style=" not in html
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"duration_seconds": True}, "duration_seconds", "A valid number is required."),
+        ({"duration_seconds": "12"}, "duration_seconds", "A valid number is required."),
+        ({"message": 1}, "message", "Not a valid string."),
+        ({"version": 25145}, "version", "Not a valid string."),
+    ],
+)
+def test_the_deploy_contract_refuses_the_wrong_json_type_on_every_path(changes, field, message):
+    """#14.14: the one deploy contract (webhooks, imports, the admin) holds the JSON types too."""
+    from deploys.contract import deploy_problems
+
+    assert deploy_problems({**DEPLOY, **changes}) == {field: [message]}
+    assert deploy_problems({**DEPLOY, "commits": [{"sha": "abcdef1", "message": 1}]}) == {
+        "commits.0.message": ["Not a valid string."]
+    }

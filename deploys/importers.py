@@ -85,9 +85,7 @@ def _finish(data: DeployInput) -> DeployInput:
 LOG_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 # `old 25134, new: 25145`: either colon optional, the old version may be empty.
 # A version never starts with ":" (the colon after `new` is the label's, not the version's).
-LOG_VERSIONS = re.compile(
-    r"\bold\b:?[ \t]*(?P<old>[^,\s]*)[ \t]*,?[ \t]*\bnew\b:?[ \t]*(?P<new>[^,\s:][^,\s]*)", re.I
-)
+LOG_VERSIONS = re.compile(r"\bold\b:?[ \t]*(?P<old>[^,\s]*)[ \t]*,?[ \t]*\bnew\b:?[ \t]*(?P<new>[^,\s:][^,\s]*)", re.I)
 LOG_NEW_LABEL = re.compile(r"\bold\b.*\bnew\b", re.I)
 LOG_FIELDS = 5
 

@@ -1,6 +1,5 @@
 """Writes for webhook deliveries: store as they arrive, process once through the sender's adapter, replay, purge."""
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta

@@ -248,9 +248,7 @@ def test_import_deploys_refuses_a_future_time_on_its_line(tmp_path):
         "[web] | 2999-05-18 09:00:00 | PRODUCTION | bob | Production Deploy: old 2, new: 3\n"
     )
     csv = tmp_path / "deploys.csv"
-    csv.write_text(
-        "service,environment,deployed_at,deployer,version\nweb,production,2999-01-01T00:00:00Z,carol,9\n"
-    )
+    csv.write_text("service,environment,deployed_at,deployer,version\nweb,production,2999-01-01T00:00:00Z,carol,9\n")
 
     out, err, error = run_import(path)
     out_csv, err_csv, _ = run_import(csv)
@@ -311,8 +309,16 @@ def test_booleans_and_numbers_are_refused_where_a_number_or_text_is_expected(api
         ("/api/incidents/", {"title": 5, "severity": 2}, "title"),
         ("/api/incidents/", {"title": "Down", "severity": True}, "severity"),
         ("/api/incidents/", {"title": "Down", "severity": "2"}, "severity"),
-        ("/api/changes/", {"title": 1, "owner": "ana", "done_before": "y", "failure_impact": "x", "failure_response": "z"}, "title"),
-        ("/api/changes/", {"title": "t", "owner": "ana", "done_before": True, "failure_impact": "x", "failure_response": "z"}, "done_before"),
+        (
+            "/api/changes/",
+            {"title": 1, "owner": "ana", "done_before": "y", "failure_impact": "x", "failure_response": "z"},
+            "title",
+        ),
+        (
+            "/api/changes/",
+            {"title": "t", "owner": "ana", "done_before": True, "failure_impact": "x", "failure_response": "z"},
+            "done_before",
+        ),
     ],
 )
 def test_other_apis_refuse_booleans_and_numbers_too(api, url, body, field):

@@ -85,6 +85,8 @@ def hook_receive(request, kind: str):
     except Exception:
         # A body we can't read still gets stored, so the failure is visible and replayable.
         event, delivery_id = "", ""
+    # Taken from the body by the sender's own code: nothing UTF-8 can't encode may reach the database.
+    event, delivery_id = jsoninput.printable(event), jsoninput.printable(delivery_id)
     delivery, created = delivery_receive(
         integration=integration,
         event=event,

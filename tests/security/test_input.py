@@ -174,6 +174,21 @@ def test_a_lone_surrogate_in_a_signed_webhook_fails_the_delivery_and_its_page_sh
     assert "\\ud800" in page.content.decode()
 
 
+def test_a_lone_surrogate_in_a_pagerduty_event_id_is_stored_and_fails_not_a_500(client):
+    """#14.5: the PagerDuty event id names the delivery; a lone surrogate there can't be stored."""
+    from tests.incidents.test_hooks_pagerduty import post
+    from tests.support.payloads import pagerduty as pd
+
+    IntegrationFactory(kind="pagerduty", name="PagerDuty")
+
+    response = post(client, pd.triggered(event_id="01BZX6\udc00"))
+
+    assert response.status_code == 202
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert "lone surrogate" in delivery.outcome and "event.id" in delivery.outcome
+
+
 @pytest.mark.parametrize(
     ("url", "body"),
     [

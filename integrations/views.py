@@ -136,7 +136,7 @@ def delivery_list(request):
 def _pretty(text: str) -> tuple[str, bool]:
     """The body indented when it is JSON (True), else as it arrived (False). A lone surrogate
     escape (`\\ud800`) is shown as that escape: UTF-8 has no character for it."""
-    if jsoninput.depth(text) > jsoninput.MAX_DEPTH:
+    if jsoninput.too_deep(text):
         return text, False
     try:
         pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)

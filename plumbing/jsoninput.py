@@ -19,7 +19,7 @@ from rest_framework.utils.json import strict_constant
 # that walks a payload can run out of stack.
 MAX_DEPTH = 64
 
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 # Opening brackets count +1, closing ones -1 (indexed by code point: map() then stays in C).
 _STEP = [0] * 126
 _STEP[ord("[")] = _STEP[ord("{")] = 1
@@ -34,29 +34,26 @@ class JSONInputError(ValueError):
     """The text is not JSON Opslog reads; the message says why (and where) for a person."""
 
 
-def depth(text: str) -> int:
-    """How deep the brackets outside strings nest. Linear, and in C loops: escaped backslashes and
-    quotes go first (in a JSON string a backslash escapes the one character after it, left to
-    right), then every other piece between quotes is a string's inside; what remains of the rest
-    are the brackets, counted +1 and -1. Text that isn't JSON gets some count; its parser refuses it."""
+def too_deep(text: str) -> bool:
+    """Whether the brackets outside strings nest deeper than MAX_DEPTH. Linear, and in C loops:
+    escaped backslashes and quotes go first (in a JSON string a backslash escapes the one character
+    after it, left to right), then every other piece between quotes is a string's inside; of the
+    rest only the brackets are kept, and counted +1 and -1. Text that isn't JSON gets some answer;
+    its parser refuses it anyway."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
     unescaped = text.replace("\\\\", "").replace('\\"', "")
     outside = "".join(unescaped.split('"')[::2])
-    brackets = _NOT_BRACKETS.sub("", outside).encode()
-    if brackets.count(b"[") + brackets.count(b"{") <= MAX_DEPTH:
-        return brackets.count(b"[") + brackets.count(b"{") and _deepest(brackets, 0)
+    # UTF-8 never uses an ASCII byte inside a multi-byte character: only real brackets are kept.
+    brackets = outside.encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKETS)
     # By chunks, so a body deeper than the limit is refused after its first chunk.
-    deepest = level = 0
+    level = 0
     for start in range(0, len(brackets), _CHUNK):
         chunk = brackets[start : start + _CHUNK]
-        deepest = max(deepest, _deepest(chunk, level))
-        if deepest > MAX_DEPTH:
-            break
+        if max(accumulate(map(_STEP.__getitem__, chunk), initial=level)) > MAX_DEPTH:
+            return True
         level += chunk.count(b"[") + chunk.count(b"{") - chunk.count(b"]") - chunk.count(b"}")
-    return deepest
-
-
-def _deepest(brackets: bytes, level: int) -> int:
-    return max(accumulate(map(_STEP.__getitem__, brackets), initial=level))
+    return False
 
 
 def surrogate_at(value) -> str | None:
@@ -84,7 +81,7 @@ def loads(text: str | bytes, **kwargs):
     deeper than MAX_DEPTH or holding a lone surrogate. `kwargs` go to json.loads."""
     if isinstance(text, bytes | bytearray):
         text = text.decode("utf-8")
-    if depth(text) > MAX_DEPTH:
+    if too_deep(text):
         raise JSONInputError(f"JSON nested deeper than {MAX_DEPTH} levels.")
     value = json.loads(text, **kwargs)
     if _SURROGATE_ESCAPE.search(text):

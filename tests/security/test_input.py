@@ -353,6 +353,7 @@ def test_booleans_and_numbers_are_refused_where_a_number_or_text_is_expected(api
         ("/api/incidents/", {"title": 5, "severity": 2}, "title"),
         ("/api/incidents/", {"title": "Down", "severity": True}, "severity"),
         ("/api/incidents/", {"title": "Down", "severity": "2"}, "severity"),
+        ("/api/incidents/", {"title": "Down", "severity": 2, "participants": ["ana", 7]}, "participants"),
         (
             "/api/changes/",
             {"title": 1, "owner": "ana", "done_before": "y", "failure_impact": "x", "failure_response": "z"},

@@ -423,3 +423,36 @@ def test_the_browsable_api_has_no_inline_style(superuser_api):
         assert "'unsafe-inline'" not in response["Content-Security-Policy"]
         assert "<style" not in html, page
         assert " style=" not in html, page
+
+
+def test_alerts_stored_with_a_lone_surrogate_are_made_printable_by_the_migration(
+    client, alertmanager, django_user_model
+):
+    """#14.5: before the fix an alert could be stored with `\\ud800` in a label (SQLite keeps the
+    escape; PostgreSQL's jsonb refuses it, so there is nothing to fix there), and its page was a 500."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("alerts.migrations.0003_input_printable_alert_labels")
+    team = "web\ud800" if connection.vendor == "sqlite" else "web"
+    alert = Alert.objects.create(
+        fingerprint="f00d",
+        starts_at=dt.datetime(2024, 1, 15, tzinfo=UTC),
+        status="firing",
+        labels={"alertname": "HighErrorRate", "team": team},
+        annotations={"summary": team},
+        integration=alertmanager,
+    )
+
+    # What RunPython hands it, less the schema editor's DDL (SQLite's can't open in a test's transaction).
+    migration.printable_labels(apps, SimpleNamespace(connection=connection))
+
+    alert.refresh_from_db()
+    expected = "web\\ud800" if connection.vendor == "sqlite" else "web"
+    assert alert.labels == {"alertname": "HighErrorRate", "team": expected}
+    assert alert.annotations == {"summary": expected}
+    client.force_login(django_user_model.objects.create_superuser(username="root2", password="a-long-test-password"))
+    assert client.get(f"/alerts/{alert.pk}/").status_code == 200

@@ -67,9 +67,9 @@ def surrogate_at(value) -> str | None:
                 return path
         elif isinstance(item, dict):
             for key, child in item.items():
-                where = f"{path}.{key}" if path else str(key)
+                where = f"{path}.{key}" if path else key
                 if _SURROGATE.search(key):
-                    return path or "(a key)"
+                    return where  # the key itself
                 stack.append((child, where))
         elif isinstance(item, list):
             stack.extend((child, f"{path}.{index}" if path else str(index)) for index, child in enumerate(item))

@@ -140,7 +140,7 @@ def _pretty(text: str) -> tuple[str, bool]:
         return text, False
     try:
         pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text, False
     return jsoninput.printable(pretty), True
 

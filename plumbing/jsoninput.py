@@ -83,7 +83,10 @@ def loads(text: str | bytes, **kwargs):
         text = text.decode("utf-8")
     if too_deep(text):
         raise JSONInputError(f"JSON nested deeper than {MAX_DEPTH} levels.")
-    value = json.loads(text, **kwargs)
+    try:
+        value = json.loads(text, **kwargs)
+    except RecursionError:  # not expected after too_deep; never a 500 if it ever happens
+        raise JSONInputError(f"JSON nested deeper than {MAX_DEPTH} levels.") from None
     if _SURROGATE_ESCAPE.search(text):
         where = surrogate_at(value)
         if where is not None:

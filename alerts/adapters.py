@@ -4,10 +4,12 @@ import json
 from collections import Counter
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from alerts import services
 from alerts.models import Alert
 from incidents.adapters import parse_time, required_text
+from plumbing.fields import FUTURE_SLACK
 from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, register, same
 
 
@@ -42,11 +44,18 @@ def _alert_input(item, index: int, group_status) -> services.AlertInput:
     if len(fingerprint) > Alert._meta.get_field("fingerprint").max_length:
         raise DeliveryRejected(f"{name}.fingerprint is too long.")
     generator_url = item.get("generatorURL")
+    starts_at = parse_time(item.get("startsAt"), f"{name}.startsAt")
+    # The deploys' rule (plumbing.fields.FUTURE_SLACK): a little ahead is the sender's clock drift.
+    if starts_at > timezone.now() + FUTURE_SLACK:
+        raise DeliveryRejected(f"{name}.startsAt is in the future: {item['startsAt']}.")
+    ends_at = parse_time(item.get("endsAt", "0001-01-01T00:00:00Z"), f"{name}.endsAt", zero_ok=True)
+    if ends_at is not None and ends_at < starts_at:
+        raise DeliveryRejected(f"{name}.endsAt ({item['endsAt']}) is before {name}.startsAt ({item['startsAt']}).")
     return services.AlertInput(
         fingerprint=fingerprint,
-        starts_at=parse_time(item.get("startsAt"), f"{name}.startsAt"),
+        starts_at=starts_at,
         status=status,
-        ends_at=parse_time(item.get("endsAt", "0001-01-01T00:00:00Z"), f"{name}.endsAt", zero_ok=True),
+        ends_at=ends_at,
         labels=labels,
         annotations=annotations,
         generator_url=generator_url if isinstance(generator_url, str) else "",

@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist, Request
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -16,35 +16,6 @@ class RequestTooLarge(exceptions.APIException):
 
     def __init__(self):
         super().__init__(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
-
-
-class _SizeLimited:
-    """A DRF parser that refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE before reading it: DRF
-    reads the request stream itself, which Django's own check (on request.body) never sees."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        if limit is not None and request is not None:
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > limit:
-                raise RequestTooLarge()
-        return super().parse(stream, media_type, parser_context)
-
-
-class JSONParser(_SizeLimited, parsers.JSONParser):
-    pass
-
-
-class FormParser(_SizeLimited, parsers.FormParser):
-    pass
-
-
-class MultiPartParser(_SizeLimited, parsers.MultiPartParser):
-    pass
 
 
 def drf_validation_error(exc: DjangoValidationError) -> serializers.ValidationError:

@@ -265,11 +265,12 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "iso-8601",
     # Services raise Django's ValidationError; every API view answers it with a 400.
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    # Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE are a 413: DRF's own parsers would read any size.
+    # Bodies over DATA_UPLOAD_MAX_MEMORY_SIZE are a 413: DRF's own parsers would read any size. JSON
+    # nested deeper than 64 levels or holding a lone surrogate is a 400 saying so (plumbing.jsoninput).
     "DEFAULT_PARSER_CLASSES": [
-        "config.api.JSONParser",
-        "config.api.FormParser",
-        "config.api.MultiPartParser",
+        "plumbing.parsers.JSONParser",
+        "plumbing.parsers.FormParser",
+        "plumbing.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.throttles.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"write": OPSLOG_API_WRITE_RATE},

@@ -254,6 +254,12 @@ HOOKS = _rules(
 # messages); deploy_problems applies the same to the paths that have no such type.
 _REQUIRED = frozenset({"service", "environment", "version", "deployer", "sha"})
 _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+# The JSON types, for the paths that don't parse with the API's strict fields: text is a string,
+# a duration a number and never a boolean (`true` would be stored as 1.0, a `1` message as "1").
+_TEXT_FIELDS = frozenset(
+    {"service", "environment", "version", "previous_version", "deployer", "message", "diff_url", "external_id", "sha"}
+)
+_NUMBER_FIELDS = frozenset({"duration_seconds"})
 
 
 def _text_problems(value: str) -> list[str]:
@@ -271,6 +277,12 @@ def _check(values: Mapping[str, object], table: Mapping[str, tuple[Validator, ..
         if value is None or value == "":
             if name in _REQUIRED and value == "":
                 problems[prefix + name] = ["This field may not be blank."]
+            continue
+        if name in _TEXT_FIELDS and not isinstance(value, str):
+            problems[prefix + name] = ["Not a valid string."]
+            continue
+        if name in _NUMBER_FIELDS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems[prefix + name] = ["A valid number is required."]
             continue
         found = _text_problems(value) if type(value) is str and _NOT_TEXT.search(value) else []
         for validator in table.get(name, ()):

@@ -84,7 +84,9 @@ def _finish(data: DeployInput) -> DeployInput:
 
 LOG_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 # `old 25134, new: 25145`: either colon optional, the old version may be empty.
-LOG_VERSIONS = re.compile(r"\bold\b:?[ \t]*(?P<old>[^,\s]*)[ \t]*,?[ \t]*\bnew\b:?[ \t]*(?P<new>[^,\s]+)", re.I)
+# A version never starts with ":" (the colon after `new` is the label's, not the version's).
+LOG_VERSIONS = re.compile(r"\bold\b:?[ \t]*(?P<old>[^,\s]*)[ \t]*,?[ \t]*\bnew\b:?[ \t]*(?P<new>[^,\s:][^,\s]*)", re.I)
+LOG_NEW_LABEL = re.compile(r"\bold\b.*\bnew\b", re.I)
 LOG_FIELDS = 5
 
 
@@ -109,6 +111,8 @@ def parse_log_line(line: str) -> DeployInput:
 
     versions = LOG_VERSIONS.search(raw_message)
     if versions is None:
+        if LOG_NEW_LABEL.search(raw_message):
+            raise ParseError("no new version after 'new' in the message")
         raise ParseError("no 'old …, new …' versions in the message")
 
     return _finish(

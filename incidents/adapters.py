@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from deploys.models import Service
 from incidents import services
 from incidents.models import Incident
+from plumbing import jsoninput
 from plumbing.fields import is_plausible
 from plumbing.webhooks import DeliveryIgnored, DeliveryRejected, Sender, hmac_sha256, register, same
 
@@ -115,7 +116,8 @@ def _pagerduty_verify(request, body: bytes, secret: str) -> bool:
 
 
 def _pagerduty_identify(request, body: bytes) -> tuple[str, str]:
-    event = json.loads(body)["event"]
+    # Checked like the processing reads it: a lone surrogate in the id could not be stored as its name.
+    event = jsoninput.loads(body)["event"]
     return str(event.get("event_type") or ""), str(event.get("id") or "")
 
 

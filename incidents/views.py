@@ -24,6 +24,7 @@ from incidents.forms import (
     editable_state,
 )
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from plumbing import jsoninput
 from plumbing.forms import add_service_errors
 from plumbing.paging import page_of
 
@@ -157,8 +158,8 @@ def incident_edit(request, pk: int):
 
 def _seen_state(raw: str | None) -> dict | None:
     try:
-        seen = json.loads(raw or "")
-    except ValueError:
+        seen = jsoninput.loads(raw or "")
+    except ValueError:  # JSONInputError too: nested too deep to be a state this page wrote
         return None
     return seen if isinstance(seen, dict) else None
 

@@ -1,6 +1,5 @@
 """Writes for webhook deliveries: store as they arrive, process once through the sender's adapter, replay, purge."""
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.models import Delivery, Integration
+from plumbing import jsoninput
 from plumbing.queueing import publish
 from plumbing.webhooks import SENDERS, DeliveryIgnored, DeliveryRejected
 
@@ -69,8 +69,11 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
         retry = False
         try:
             try:
-                payload = json.loads(delivery.body)
-            except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+                payload = jsoninput.loads(delivery.body)
+            except jsoninput.JSONInputError as exc:
+                # Too deep, or a lone surrogate: no adapter could store it, now or on a retry.
+                raise DeliveryRejected(f"The body is refused: {exc}"[:300]) from None
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 # Only here: a ValueError from inside an adapter is a bug to retry, not a bad body.
                 raise DeliveryRejected(f"The body is not valid JSON: {exc}"[:300]) from None
             if _has_nul(payload):
@@ -87,7 +90,8 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
         except Exception as exc:
             logger.exception("processing delivery %s failed", delivery_id)
             status, outcome, retry = Delivery.Status.FAILED, f"{type(exc).__name__}: {exc}"[:1000], True
-        delivery.status, delivery.outcome = status, outcome
+        # An outcome quoting the body can't hold what UTF-8 can't encode: it could not be saved.
+        delivery.status, delivery.outcome = status, jsoninput.printable(outcome)
         delivery.attempts += 1
         delivery.processed_at = timezone.now()
         delivery.save(update_fields=["status", "outcome", "attempts", "processed_at"])

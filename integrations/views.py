@@ -25,6 +25,7 @@ from integrations import services
 from integrations.models import Delivery, Integration
 from integrations.services import delivery_queue, delivery_receive
 from integrations.webhooks import body_digest, stored_headers
+from plumbing import jsoninput
 from plumbing.paging import page_of
 from plumbing.webhooks import SENDERS
 
@@ -84,6 +85,8 @@ def hook_receive(request, kind: str):
     except Exception:
         # A body we can't read still gets stored, so the failure is visible and replayable.
         event, delivery_id = "", ""
+    # Taken from the body by the sender's own code: nothing UTF-8 can't encode may reach the database.
+    event, delivery_id = jsoninput.printable(event), jsoninput.printable(delivery_id)
     delivery, created = delivery_receive(
         integration=integration,
         event=event,
@@ -131,11 +134,15 @@ def delivery_list(request):
 
 
 def _pretty(text: str) -> tuple[str, bool]:
-    """The body indented when it is JSON (True), else as it arrived (False)."""
+    """The body indented when it is JSON (True), else as it arrived (False). A lone surrogate
+    escape (`\\ud800`) is shown as that escape: UTF-8 has no character for it."""
+    if jsoninput.too_deep(text):
+        return text, False
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False), True
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=False)
     except (ValueError, RecursionError):
         return text, False
+    return jsoninput.printable(pretty), True
 
 
 @role_required(ADMIN)

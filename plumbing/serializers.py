@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from django.http import QueryDict
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
@@ -18,11 +19,16 @@ class StrictInputSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         errors = {}
+        # A form (the browsable API's, a multipart post) sends text only: types are JSON's to check.
+        typed = not isinstance(data, QueryDict)
         if isinstance(data, Mapping):
-            for key in data:
+            for key, value in data.items():
+                field = self.fields.get(key)
                 # The browsable API's forms send the CSRF token along.
-                if key not in self.fields and key != "csrfmiddlewaretoken":
+                if field is None and key != "csrfmiddlewaretoken":
                     errors[key] = [self.read_only_keys.get(key, UNKNOWN)]
+                elif typed and field is not None and not field.read_only and (problem := wrong_type(field, value)):
+                    errors[key] = problem
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -32,6 +38,40 @@ class StrictInputSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+
+def _message(field: serializers.Field, key: str, **kwargs) -> list:
+    try:
+        field.fail(key, **kwargs)
+    except serializers.ValidationError as exc:
+        return exc.detail
+    return []
+
+
+def wrong_type(field: serializers.Field, value):
+    """DRF's message when `value` is not of the JSON type `field` stands for, or None. DRF converts
+    where it can: a number where text goes is stored as "1", `true` or `"12"` where a number goes
+    as 1.0 or 12, `"2"` where an integer choice goes as 2. Here text is a JSON string, a number a
+    JSON number (not a boolean), an id a number. None is left to the field (allow_null)."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.CharField):
+        return None if isinstance(value, str) else _message(field, "invalid")
+    if isinstance(field, serializers.IntegerField | serializers.FloatField | serializers.DecimalField):
+        return _message(field, "invalid") if isinstance(value, bool | str) else None
+    if isinstance(field, serializers.PrimaryKeyRelatedField):
+        return _message(field, "incorrect_type", data_type=type(value).__name__) if isinstance(value, str) else None
+    if isinstance(field, serializers.SlugRelatedField):
+        return None if isinstance(value, str) else _message(field, "invalid")
+    if isinstance(field, serializers.ChoiceField) and isinstance(value, bool | str):
+        # Integer choices (a severity) take a number; text choices a string (DRF refuses `true` there).
+        if isinstance(value, bool) or all(isinstance(choice, int) for choice in field.choices):
+            return _message(field, "invalid_choice", input=value)
+        return None
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        problems = {index: problem for index, item in enumerate(value) if (problem := wrong_type(field.child, item))}
+        return problems or None
+    return None
 
 
 class BoundedListSerializer(serializers.ListSerializer):

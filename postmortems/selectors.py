@@ -187,6 +187,20 @@ def field_changes(old: dict, new: dict, *, fields=None) -> list[FieldChange]:
     return changes
 
 
+# difflib.HtmlDiff marks changes inside the lines it compares with \0 and \1, so those characters in
+# the text itself come out as stray markup (`</span>`); the other C0 controls mean nothing on a page.
+# Each is shown as its control picture (U+2400 + code, ␡ for DEL): a change to one stays visible.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_picture(match: re.Match) -> str:
+    return "\u2421" if match[0] == "\x7f" else chr(0x2400 + ord(match[0]))
+
+
+def _lines_to_show(text: str) -> list[str]:
+    return _CONTROLS.sub(_control_picture, text).splitlines()
+
+
 def content_diff(old: dict, new: dict) -> list[SectionDiff]:
     """Side-by-side diffs, field by field, of two versions' content (escaped HTML tables); every
     field is listed, `changed` says which differ."""
@@ -197,7 +211,12 @@ def content_diff(old: dict, new: dict) -> list[SectionDiff]:
         change = changes.get(field)
         html = (
             differ.make_table(
-                change.before.splitlines(), change.after.splitlines(), "before", "after", context=True, numlines=2
+                _lines_to_show(change.before),
+                _lines_to_show(change.after),
+                "before",
+                "after",
+                context=True,
+                numlines=2,
             )
             if change
             else ""

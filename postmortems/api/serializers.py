@@ -6,8 +6,9 @@ from deploys.api.serializers import ChangeRecordSerializer, PlainChoiceField
 from incidents.api.serializers import ONE_LINE
 from incidents.models import Incident
 from plumbing.fields import RANGE_MESSAGE, AwareDateTimeField, is_plausible
-from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, tracker_links, tracker_url
+from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, tracker_links
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
+from plumbing.trackers import tracker_ref_url
 from postmortems.blame import find_blame
 from postmortems.models import PostMortem, PostMortemRevision, Remediation
 from postmortems.services import POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE
@@ -205,13 +206,9 @@ class RemediationSerializer(serializers.ModelSerializer):
         return tracker_links(remediation.description)
 
     def get_tracker_url(self, remediation: Remediation) -> str | None:
-        """The tracker_ref itself when it is a web address, else OPSLOG_TRACKER_URL with it; null without either."""
-        ref = remediation.tracker_ref.strip()
-        if not ref:
-            return None
-        if ref.lower().startswith(("https://", "http://")):
-            return ref
-        return tracker_url(ref)
+        """The tracker_ref itself when it is a web address, else OPSLOG_TRACKER_URL with it when it is a
+        tracker key such as OPS-123; null otherwise."""
+        return tracker_ref_url(remediation.tracker_ref)
 
     def get_is_overdue(self, remediation: Remediation) -> bool:
         """Open or in progress, and due before today (reporting time zone)."""

@@ -419,8 +419,8 @@ def test_an_overflowing_number_is_refused_as_in_a_single_post(api):
 
 def test_items_drf_reads_leniently_are_stored_as_drf_reads_them(api):
     items = [
-        valid_deploy(external_id="a", duration_seconds="34.5", version=" 7 ", service=" Web "),
-        valid_deploy(external_id=25146, version="8", change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
+        valid_deploy(external_id="a", duration_seconds=34.5, version=" 7 ", service=" Web "),
+        valid_deploy(external_id="25146", version="8", change_record=None, commits=[{"sha": " " + "c" * 40 + " "}]),
     ]
 
     response = api.post("/api/deploys/bulk/", {"deploys": items}, format="json")
@@ -429,6 +429,20 @@ def test_items_drf_reads_leniently_are_stored_as_drf_reads_them(api):
     stored = [(d["version"], d["duration_seconds"], d["service"], d["external_id"]) for d in response.json()["deploys"]]
     assert stored == [("7", 34.5, "web", "a"), ("8", 34.9, "web", "25146")]
     assert response.json()["deploys"][1]["commits"][0]["sha"] == "c" * 40
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"duration_seconds": "34.5"}, {"duration_seconds": True}, {"external_id": 25146}, {"change_record": "1"}],
+)
+def test_numbers_as_text_and_text_as_numbers_are_refused_as_in_a_single_post(api, overrides):
+    # DRF would read them as 34.5, 1.0 and "25146" (issue #14.14); both paths refuse them alike.
+    single = api.post("/api/deploys/", valid_deploy(**overrides), format="json")
+    bulk = api.post("/api/deploys/bulk/", {"deploys": [valid_deploy(**overrides)]}, format="json")
+
+    assert single.status_code == bulk.status_code == 400
+    assert bulk.json() == {"deploys": {"0": single.json()}}
+    assert Deploy.objects.count() == 0
 
 
 # --- The answer: the rows stored, as GET /api/deploys/{id}/ shows them, without reading them back ---

@@ -11,7 +11,7 @@ from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
 from postmortems import services as postmortem_services
-from tests.support.incidents import incident_edit_data
+from tests.support.incidents import edit_data_from_page, incident_edit_data
 from tests.support.xss import XSS, assert_no_live_script
 
 pytestmark = pytest.mark.django_db
@@ -815,27 +815,6 @@ def test_detail_query_count_does_not_grow_with_timeline_links_or_suspects(logged
     assert _page_queries(logged_in, f"/incidents/{incident.pk}/") == few
 
 
-def _edit_data_from_page(response, **overrides):
-    """The edit form as the browser would submit it, untouched except for `overrides`."""
-    import re
-
-    html = response.content.decode()
-    data = {}
-    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
-        if name not in ("csrfmiddlewaretoken",):
-            data[name] = __import__("html").unescape(value)
-    form = response.context["form"]
-    for name in ("severity", "detected_by"):
-        data[name] = str(form.initial.get(name) or form[name].value())
-    data["services"] = [s.slug for s in form.initial.get("services", [])]
-    data["summary"] = form.initial.get("summary") or ""
-    for name in ("acknowledged_at", "mitigated_at", "resolved_at", "detected_at", "started_at"):
-        value = form[name].value()
-        data[name] = form.fields[name].widget.format_value(value) if value else ""
-    data.update(overrides)
-    return data
-
-
 def test_a_stale_edit_keeps_what_others_changed_meanwhile(logged_in, user):
     from incidents.services import incident_stamp, incident_update
 
@@ -846,7 +825,7 @@ def test_a_stale_edit_keeps_what_others_changed_meanwhile(logged_in, user):
     incident_stamp(incident=incident, stage="resolved", by=user)
     incident_update(incident=incident, changes={"severity": 1, "services": [web, api]}, by=user)
 
-    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, title="Checkout down"))
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, title="Checkout down"))
 
     assert response.status_code == 302
     incident.refresh_from_db()
@@ -863,14 +842,14 @@ def test_a_stale_edit_of_a_field_someone_else_changed_is_refused(logged_in, user
     opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
     incident_update(incident=incident, changes={"severity": 1}, by=user)
 
-    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, severity="2"))
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, severity="2"))
 
     assert response.status_code == 200
     assert "Someone changed Severity after you opened this form" in response.content.decode()
     incident.refresh_from_db()
     assert incident.severity == 1
     # Saving again from the refreshed form keeps this person's value, deliberately.
-    again = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(response, severity="2"))
+    again = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(response, severity="2"))
     assert again.status_code == 302
     incident.refresh_from_db()
     assert incident.severity == 2
@@ -885,7 +864,7 @@ def test_times_in_the_hour_repeated_by_dst_can_be_filed_and_left_alone(logged_in
     )
     opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
 
-    response = logged_in.post(f"/incidents/{incident.pk}/edit/", _edit_data_from_page(opened, title="Renamed"))
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, title="Renamed"))
 
     assert response.status_code == 302
     incident.refresh_from_db()

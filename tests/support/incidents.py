@@ -1,5 +1,8 @@
 """Shared by the incident page tests."""
 
+import html as html_lib
+import re
+
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -26,5 +29,24 @@ def incident_edit_data(incident: Incident, **overrides) -> dict:
         "commander": incident.commander,
         "participants": ", ".join(incident.participants),
     }
+    data.update(overrides)
+    return data
+
+
+def edit_data_from_page(response, **overrides):
+    """The edit form as the browser would submit it, untouched except for `overrides`."""
+    html = response.content.decode()
+    data = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html):
+        if name not in ("csrfmiddlewaretoken",):
+            data[name] = html_lib.unescape(value)
+    form = response.context["form"]
+    for name in ("severity", "detected_by"):
+        data[name] = str(form.initial.get(name) or form[name].value())
+    data["services"] = [s.slug for s in form.initial.get("services", [])]
+    data["summary"] = form.initial.get("summary") or ""
+    for name in ("acknowledged_at", "mitigated_at", "resolved_at", "detected_at", "started_at"):
+        value = form[name].value()
+        data[name] = form.fields[name].widget.format_value(value) if value else ""
     data.update(overrides)
     return data

@@ -72,6 +72,18 @@ def write_up(length: int) -> str:
     return repeat(_WRITE_UP, length)
 
 
+def best_times(*functions, repeats: int = 5) -> list[float]:
+    """The fastest of a few runs of each function, run in turns: a burst of other work on the machine
+    (CI runs beside other jobs) then slows the baseline and the case alike, and the ratio holds."""
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            started = time.perf_counter()
+            function()
+            best[index] = min(best[index], time.perf_counter() - started)
+    return best
+
+
 def best_time(function, *, repeats: int = 3) -> float:
     """The fastest of a few runs, in seconds: the least disturbed by other work on the machine."""
     best = float("inf")

@@ -101,7 +101,7 @@ class ServerProcess:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy starting to answer
                 pass
             time.sleep(0.1)
         raise AssertionError(f"gunicorn did not answer in {START_TIMEOUT} s: {self.log_path.read_text()}")

@@ -1,5 +1,6 @@
 """Forms for the incident pages. They validate input; the writes are incidents.services'."""
 
+import uuid
 from datetime import UTC, datetime
 
 from django import forms
@@ -153,7 +154,7 @@ class IncidentForm(forms.Form):
 
     def to_input(self) -> IncidentInput:
         """The service's input for a new incident."""
-        return IncidentInput(**{name: self.cleaned_data[name] for name in self.fields})
+        return IncidentInput(**{name: self.cleaned_data[name] for name in IncidentForm.base_fields})
 
     def changes(self) -> dict:
         """The service's changes for an existing incident.
@@ -167,6 +168,34 @@ class IncidentForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if name not in LIFECYCLE or name in self.changed_data
         }
+
+
+class NewIncidentForm(IncidentForm):
+    """Filing: the incident's fields, the form's idempotency key, and the answer to a duplicate warning."""
+
+    # Made when the form is shown; the same form submitted twice (Back, then submit) carries the
+    # same key and finds the incident it filed.
+    filing_key = forms.UUIDField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
+    file_anyway = forms.BooleanField(
+        required=False, label="File it anyway: it is a different incident from the open one(s) above"
+    )
+
+    FORM_FIELDS = ("filing_key", "file_anyway")
+
+    @property
+    def optional_fields(self) -> list:
+        return [field for field in super().optional_fields if field.name not in self.FORM_FIELDS]
+
+    def to_input(self) -> IncidentInput:
+        data = super().to_input()
+        data.filing_key = self.cleaned_data["filing_key"]
+        return data
+
+
+class StampForm(forms.Form):
+    """A stamp button's optional time ("Resolved at …"); blank is now."""
+
+    at = LocalDateTimeField(required=False, label="At")
 
 
 def comparable(name: str, value):

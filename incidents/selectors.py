@@ -16,7 +16,8 @@ from incidents.models import Incident, IncidentDeploy, TimelineEntry
 
 
 def incident_list() -> QuerySet[Incident]:
-    """Open incidents first, then newest first, with what the list shows of each."""
+    """Open incidents first, most severe then most recent (querysets.open_first), then the
+    resolved ones newest first, with what the list shows of each."""
     return Incident.objects.open_first().prefetch_related("services").annotate_deploy_related()
 
 
@@ -39,6 +40,35 @@ def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
     for word in text.split():
         condition &= Q(title__icontains=word) | Q(summary__icontains=word)
     return queryset.filter(condition)
+
+
+DUPLICATE_WINDOW = dt.timedelta(hours=1)
+
+
+def filed_with_key(filing_key) -> Incident | None:
+    """The incident a new-incident form with this key already filed, if any."""
+    if filing_key is None:
+        return None
+    return Incident.objects.filter(filing_key=filing_key).first()
+
+
+def possible_duplicates(*, services, started_at: dt.datetime) -> list[Incident]:
+    """Open (unresolved, not archived) incidents on any of `services` that started within an hour
+    of `started_at`, most severe first: what a new filing may be a twin of. Empty without services."""
+    services = list(services)
+    if not services or started_at is None:
+        return []
+    return list(
+        Incident.objects.not_archived()
+        .unresolved()
+        .filter(
+            services__in=services,
+            started_at__gte=started_at - DUPLICATE_WINDOW,
+            started_at__lte=started_at + DUPLICATE_WINDOW,
+        )
+        .distinct()
+        .order_by("severity", "-started_at", "-id")[:5]
+    )
 
 
 def suspect_window() -> dt.timedelta:

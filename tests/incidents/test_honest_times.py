@@ -143,7 +143,7 @@ def test_a_stamp_takes_an_earlier_time_typed_in_the_reporting_zone(logged_in, se
 
 @pytest.mark.parametrize(
     ("at", "message"),
-    [("2999-01-01T10:00", "can't be in the future"), ("2000-01-01T10:00", "can't be before the detected time")],
+    [("2999-01-01T10:00", "can't be in the future"), ("2000-01-01T10:00", "can't be before the started time")],
 )
 def test_an_implausible_stamp_time_is_refused_with_a_message(logged_in, at, message):
     incident = IncidentFactory()

@@ -173,8 +173,9 @@ class IncidentForm(forms.Form):
 class NewIncidentForm(IncidentForm):
     """Filing: the incident's fields, the form's idempotency key, and the answer to a duplicate warning."""
 
-    # Made when the form is shown; the same form submitted twice (Back, then submit) carries the
-    # same key and finds the incident it filed.
+    # Made when the form is shown; the same form submitted twice (a double click, a resubmitted
+    # POST, a page restored from the back-forward cache) carries the same key and finds the incident
+    # it filed. Chromium reloads this page on Back with a fresh key: then the duplicate warning catches it.
     filing_key = forms.UUIDField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
     file_anyway = forms.BooleanField(
         required=False, label="File it anyway: it is a different incident from the open one(s) above"

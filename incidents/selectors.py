@@ -52,20 +52,18 @@ def filed_with_key(filing_key) -> Incident | None:
     return Incident.objects.filter(filing_key=filing_key).first()
 
 
-def possible_duplicates(*, services, started_at: dt.datetime) -> list[Incident]:
-    """Open (unresolved, not archived) incidents on any of `services` that started within an hour
-    of `started_at`, most severe first: what a new filing may be a twin of. Empty without services."""
+def possible_duplicates(*, title: str, services, started_at: dt.datetime) -> list[Incident]:
+    """Open (unresolved, not archived) incidents that started within an hour of `started_at` and
+    share one of `services` or have the same title: what a new filing may be a twin of (the title
+    catches a form sent again without services), most severe first."""
     services = list(services)
-    if not services or started_at is None:
-        return []
+    same = Q(title__iexact=title.strip()) if title.strip() else Q(pk__in=[])
+    if services:
+        same |= Q(services__in=services)
     return list(
         Incident.objects.not_archived()
         .unresolved()
-        .filter(
-            services__in=services,
-            started_at__gte=started_at - DUPLICATE_WINDOW,
-            started_at__lte=started_at + DUPLICATE_WINDOW,
-        )
+        .filter(same, started_at__gte=started_at - DUPLICATE_WINDOW, started_at__lte=started_at + DUPLICATE_WINDOW)
         .distinct()
         .order_by("severity", "-started_at", "-id")[:5]
     )

@@ -62,7 +62,9 @@ def incident_new(request):
             messages.info(request, f"This form was already filed as incident #{already.pk}; here it is.")
             return redirect(already)
         if not form.cleaned_data["file_anyway"]:
-            duplicates = selectors.possible_duplicates(services=data.services, started_at=data.started_at)
+            duplicates = selectors.possible_duplicates(
+                title=data.title, services=data.services, started_at=data.started_at
+            )
         if not duplicates:
             try:
                 incident, created = services.incident_create(data=data, by=request.user)

@@ -108,3 +108,14 @@ def test_no_warning_for_other_services_older_or_resolved_incidents(logged_in):
 
     assert response.status_code == 302
     assert Incident.objects.count() == 4
+
+
+def test_the_same_title_without_services_is_offered_too(logged_in):
+    """#15.16: a form sent again without services (Back, then submit, with a fresh key) still warns."""
+    IncidentFactory(title="Checkout returns 502", started_at=timezone.now() - dt.timedelta(minutes=5))
+
+    response = logged_in.post("/incidents/new/", _form(services=[], title="checkout returns 502 "))
+
+    assert response.status_code == 200
+    assert 'name="file_anyway"' in response.content.decode()
+    assert Incident.objects.count() == 1

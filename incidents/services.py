@@ -1,8 +1,8 @@
 """Writes for incidents. Every change goes through here so the timeline records it."""
 
 import datetime as dt
-from collections.abc import Iterable
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -309,7 +309,9 @@ def incident_reopen(*, incident: Incident, by=None, now: dt.datetime | None = No
     now = now or timezone.now()
     locked = _locked(incident)
     if locked.resolved_at is None:
-        raise ValidationError({"resolved_at": [f"Incident #{locked.pk} isn't resolved, so there is nothing to reopen."]})
+        raise ValidationError(
+            {"resolved_at": [f"Incident #{locked.pk} isn't resolved, so there is nothing to reopen."]}
+        )
     old_at = locked.resolved_at
     locked.resolved_at = None
     locked.updated_at, locked.updated_by = now, by

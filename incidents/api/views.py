@@ -177,7 +177,9 @@ class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveM
         request=ReopenInputSerializer,
         responses={
             200: OpenApiResponse(IncidentSerializer, description="Reopened."),
-            400: OpenApiResponse(description='It isn\'t resolved: {"resolved_at": ["Incident #12 isn\'t resolved, …"]}.'),
+            400: OpenApiResponse(
+                description='It isn\'t resolved: {"resolved_at": ["Incident #12 isn\'t resolved, …"]}.'
+            ),
         },
     )
     @action(detail=True, methods=["post"], filter_backends=[])

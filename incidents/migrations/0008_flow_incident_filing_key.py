@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0007_markdown_stored_summary_and_note_html'),
+        ("incidents", "0007_markdown_stored_summary_and_note_html"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='filing_key',
+            model_name="incident",
+            name="filing_key",
             field=models.UUIDField(blank=True, editable=False, null=True, unique=True),
         ),
     ]

@@ -73,9 +73,7 @@ def test_a_live_incident_still_takes_now_as_its_detection_time(logged_in):
 
 
 def test_filing_after_the_fact_with_every_time_keeps_them(logged_in):
-    logged_in.post(
-        "/incidents/new/", _form(detected_at="2024-07-01T10:05", resolved_at="2024-07-01T11:00")
-    )
+    logged_in.post("/incidents/new/", _form(detected_at="2024-07-01T10:05", resolved_at="2024-07-01T11:00"))
 
     incident = Incident.objects.get()
     assert incident.time_to_detect_seconds == 300

@@ -177,9 +177,7 @@ class NewIncidentForm(IncidentForm):
     # POST, a page restored from the back-forward cache) carries the same key and finds the incident
     # it filed. Chromium reloads this page on Back with a fresh key: then the duplicate warning catches it.
     filing_key = forms.UUIDField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
-    file_anyway = forms.BooleanField(
-        required=False, label="File it anyway: it is a different incident from the open one(s) above"
-    )
+    file_anyway = forms.BooleanField(required=False, label="File it anyway: it is a different incident")
 
     FORM_FIELDS = ("filing_key", "file_anyway")
 

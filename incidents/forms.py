@@ -176,14 +176,25 @@ class NewIncidentForm(IncidentForm):
     # Made when the form is shown; the same form submitted twice (a double click, a resubmitted
     # POST, a page restored from the back-forward cache) carries the same key and finds the incident
     # it filed. Chromium reloads this page on Back with a fresh key: then the duplicate warning catches it.
-    filing_key = forms.UUIDField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
+    # A hidden field has nowhere to show an error: a malformed key is dropped (no idempotency), not refused.
+    filing_key = forms.CharField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
     file_anyway = forms.BooleanField(required=False, label="File it anyway: it is a different incident")
 
     FORM_FIELDS = ("filing_key", "file_anyway")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["filing_key"].validators = []  # not even the null-character check: see clean_filing_key
+
     @property
     def optional_fields(self) -> list:
         return [field for field in super().optional_fields if field.name not in self.FORM_FIELDS]
+
+    def clean_filing_key(self) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(self.cleaned_data["filing_key"][:36])
+        except ValueError:
+            return None
 
     def to_input(self) -> IncidentInput:
         data = super().to_input()

@@ -192,3 +192,14 @@ def test_archive_sits_apart_behind_a_confirmation(client, admin_user):
     actions = html[html.index('<div class="actions">') : html.index("</div>", html.index('<div class="actions">'))]
     assert "archive" not in actions.lower()
     assert re.search(r'<details class="archive-confirm">\s*<summary>Archive…</summary>', html)
+
+
+@pytest.mark.parametrize("at", ["yesterday", "9" * 100_000, "2024-13-45T99:99", "\x00", "0001-01-01T00:00"])
+def test_a_malformed_stamp_time_is_a_message_not_a_500(logged_in, at):
+    incident = IncidentFactory()
+
+    response = logged_in.post(f"/incidents/{incident.pk}/stamp/resolved/", {"at": at})
+
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert incident.resolved_at is None

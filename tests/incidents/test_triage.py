@@ -119,3 +119,11 @@ def test_the_same_title_without_services_is_offered_too(logged_in):
     assert response.status_code == 200
     assert 'name="file_anyway"' in response.content.decode()
     assert Incident.objects.count() == 1
+
+
+@pytest.mark.parametrize("key", ["", "not-a-uuid", "x" * 5000, "\x00", "é" * 40])
+def test_a_missing_or_malformed_filing_key_still_files_once(logged_in, key):
+    response = logged_in.post("/incidents/new/", _form(services=[], filing_key=key))
+
+    assert response.status_code == 302
+    assert Incident.objects.get().filing_key is None

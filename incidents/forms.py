@@ -1,5 +1,6 @@
 """Forms for the incident pages. They validate input; the writes are incidents.services'."""
 
+import uuid
 from datetime import UTC, datetime
 
 from django import forms
@@ -153,7 +154,7 @@ class IncidentForm(forms.Form):
 
     def to_input(self) -> IncidentInput:
         """The service's input for a new incident."""
-        return IncidentInput(**{name: self.cleaned_data[name] for name in self.fields})
+        return IncidentInput(**{name: self.cleaned_data[name] for name in IncidentForm.base_fields})
 
     def changes(self) -> dict:
         """The service's changes for an existing incident.
@@ -167,6 +168,44 @@ class IncidentForm(forms.Form):
             for name, value in self.cleaned_data.items()
             if name not in LIFECYCLE or name in self.changed_data
         }
+
+
+class NewIncidentForm(IncidentForm):
+    """Filing: the incident's fields, the form's idempotency key, and the answer to a duplicate warning."""
+
+    # Made when the form is shown; the same form submitted twice (a double click, a resubmitted
+    # POST, a page restored from the back-forward cache) carries the same key and finds the incident
+    # it filed. Chromium reloads this page on Back with a fresh key: then the duplicate warning catches it.
+    # A hidden field has nowhere to show an error: a malformed key is dropped (no idempotency), not refused.
+    filing_key = forms.CharField(required=False, initial=uuid.uuid4, widget=forms.HiddenInput)
+    file_anyway = forms.BooleanField(required=False, label="File it anyway: it is a different incident")
+
+    FORM_FIELDS = ("filing_key", "file_anyway")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["filing_key"].validators = []  # not even the null-character check: see clean_filing_key
+
+    @property
+    def optional_fields(self) -> list:
+        return [field for field in super().optional_fields if field.name not in self.FORM_FIELDS]
+
+    def clean_filing_key(self) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(self.cleaned_data["filing_key"][:36])
+        except ValueError:
+            return None
+
+    def to_input(self) -> IncidentInput:
+        data = super().to_input()
+        data.filing_key = self.cleaned_data["filing_key"]
+        return data
+
+
+class StampForm(forms.Form):
+    """A stamp button's optional time ("Resolved at …"); blank is now."""
+
+    at = LocalDateTimeField(required=False, label="At")
 
 
 def comparable(name: str, value):

@@ -75,6 +75,10 @@ class Incident(StoredMarkdown, models.Model):
     external_id = models.CharField(
         max_length=200, blank=True, help_text="The source's idempotency key, unique per source."
     )
+    # The new-incident form's idempotency key, made when the form is shown: submitting the same
+    # form again (Back, then submit) finds this incident instead of filing a twin. Unique; NULLs
+    # (incidents filed otherwise) don't clash on SQLite or PostgreSQL.
+    filing_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(

@@ -53,13 +53,21 @@ class IncidentQuerySet(models.QuerySet):
         return self.annotate(is_deploy_related=Exists(causes))
 
     def open_first(self):
+        """Triage order: open incidents most severe first (SEV1 on top), then most recent; the
+        resolved ones after them, newest first, whatever their severity."""
+        unresolved = models.Q(resolved_at__isnull=True)
         return self.annotate(
             is_resolved=models.Case(
-                models.When(resolved_at__isnull=True, then=models.Value(0)),
+                models.When(unresolved, then=models.Value(0)),
                 default=models.Value(1),
                 output_field=models.IntegerField(),
-            )
-        ).order_by("is_resolved", "-started_at", "-id")
+            ),
+            open_severity=models.Case(
+                models.When(unresolved, then=models.F("severity")),
+                default=models.Value(0),
+                output_field=models.IntegerField(),
+            ),
+        ).order_by("is_resolved", "open_severity", "-started_at", "-id")
 
     def newest_first(self):
         return self.order_by("-started_at", "-id")

@@ -16,7 +16,8 @@ from incidents.models import Incident, IncidentDeploy, TimelineEntry
 
 
 def incident_list() -> QuerySet[Incident]:
-    """Open incidents first, then newest first, with what the list shows of each."""
+    """Open incidents first, most severe then most recent (querysets.open_first), then the
+    resolved ones newest first, with what the list shows of each."""
     return Incident.objects.open_first().prefetch_related("services").annotate_deploy_related()
 
 
@@ -39,6 +40,33 @@ def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
     for word in text.split():
         condition &= Q(title__icontains=word) | Q(summary__icontains=word)
     return queryset.filter(condition)
+
+
+DUPLICATE_WINDOW = dt.timedelta(hours=1)
+
+
+def filed_with_key(filing_key) -> Incident | None:
+    """The incident a new-incident form with this key already filed, if any."""
+    if filing_key is None:
+        return None
+    return Incident.objects.filter(filing_key=filing_key).first()
+
+
+def possible_duplicates(*, title: str, services, started_at: dt.datetime) -> list[Incident]:
+    """Open (unresolved, not archived) incidents that started within an hour of `started_at` and
+    share one of `services` or have the same title: what a new filing may be a twin of (the title
+    catches a form sent again without services), most severe first."""
+    services = list(services)
+    same = Q(title__iexact=title.strip()) if title.strip() else Q(pk__in=[])
+    if services:
+        same |= Q(services__in=services)
+    return list(
+        Incident.objects.not_archived()
+        .unresolved()
+        .filter(same, started_at__gte=started_at - DUPLICATE_WINDOW, started_at__lte=started_at + DUPLICATE_WINDOW)
+        .distinct()
+        .order_by("severity", "-started_at", "-id")[:5]
+    )
 
 
 def suspect_window() -> dt.timedelta:

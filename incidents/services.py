@@ -1,6 +1,7 @@
 """Writes for incidents. Every change goes through here so the timeline records it."""
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -9,7 +10,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deploys.models import Deploy, Service
-from incidents.models import CLOCK_SKEW, LIFECYCLE, LIFECYCLE_LABELS, Incident, IncidentDeploy, TimelineEntry
+from incidents.models import (
+    CLOCK_SKEW,
+    LIFECYCLE,
+    LIFECYCLE_LABELS,
+    Incident,
+    IncidentDeploy,
+    TimelineEntry,
+    validate_lifecycle,
+)
 from plumbing.markdown import TIMELINE_NOTE_MAX_LENGTH
 
 # Fields whose every change is written to the timeline with old and new values.
@@ -43,6 +52,8 @@ class IncidentInput:
     participants: list[str] = field(default_factory=list)
     source: str = ""
     external_id: str = ""
+    # The new-incident form's key: a second POST of the same form finds the incident it filed.
+    filing_key: uuid.UUID | None = None
 
 
 def _display(name: str, value) -> str:
@@ -59,6 +70,16 @@ def _display(name: str, value) -> str:
     return str(value)
 
 
+def display_change(name: str, value) -> str:
+    """A value from a timeline entry's `changes` (JSON: times as ISO strings) as the page shows it."""
+    if name in LIFECYCLE and isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return _display(name, value)
+
+
 def json_value(value):
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
@@ -73,28 +94,50 @@ def _label(name: str) -> str:
     return Incident._meta.get_field(name).verbose_name.capitalize()
 
 
+DETECTION_ASKED = "You gave a later stage; when was it detected?"
+
+
+def _existing_filing(data: IncidentInput) -> Incident | None:
+    if data.external_id:
+        return Incident.objects.filter(source=data.source, external_id=data.external_id).first()
+    if data.filing_key:
+        return Incident.objects.filter(filing_key=data.filing_key).first()
+    return None
+
+
+def _check_times_given(data: IncidentInput, now: dt.datetime) -> None:
+    """An incident entered after the fact (a later stage given) must say when it was detected:
+    inventing it from "now" or a later stamp would corrupt time to detect and time to repair. The
+    times given are checked as typed, so an error lands only on a field someone filled."""
+    later = [data.acknowledged_at, data.mitigated_at, data.resolved_at]
+    if data.detected_at is not None or all(t is None for t in later):
+        return
+    errors = {"detected_at": [DETECTION_ASKED]}
+    try:
+        validate_lifecycle({name: getattr(data, name) for name in LIFECYCLE}, now=now)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+    raise ValidationError(errors)
+
+
 def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = None) -> tuple[Incident, bool]:
     """File an incident. Returns (incident, created).
 
-    `detected_at` defaults to now (when it was filed). Idempotent on (source, external_id), also
-    when two requests race. Raises ValidationError naming the fields when timestamps are out of
-    order or in the future.
+    `detected_at` defaults to now (when it is filed) for a live incident; one entered after the
+    fact (acknowledged, mitigated or resolved given) must give it. Idempotent on (source,
+    external_id) and on `filing_key`, also when two requests race. Raises ValidationError naming
+    the fields when timestamps are missing, out of order or in the future.
     """
     now = now or timezone.now()
-    if data.external_id:
-        existing = Incident.objects.filter(source=data.source, external_id=data.external_id).first()
-        if existing is not None:
-            return existing, False
-    detected_at = data.detected_at
-    if detected_at is None:
-        # When it is filed — or, for one filed after the fact, no later than its first stamp.
-        later = [t for t in (data.acknowledged_at, data.mitigated_at, data.resolved_at) if t is not None]
-        detected_at = min([now, *later])
+    existing = _existing_filing(data)
+    if existing is not None:
+        return existing, False
+    _check_times_given(data, now)
     incident = Incident(
         title=data.title,
         severity=data.severity,
         started_at=data.started_at,
-        detected_at=detected_at,
+        detected_at=data.detected_at or now,
         acknowledged_at=data.acknowledged_at,
         mitigated_at=data.mitigated_at,
         resolved_at=data.resolved_at,
@@ -105,6 +148,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
         participants=list(data.participants),
         source=data.source,
         external_id=data.external_id,
+        filing_key=data.filing_key,
         created_at=now,
         updated_at=now,
         created_by=by,
@@ -137,9 +181,8 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
                         created_at=now,
                     )
     except IntegrityError:
-        if not data.external_id:
-            raise
-        existing = Incident.objects.filter(source=data.source, external_id=data.external_id).first()
+        # The loser of a race on the same key reads the winner's row.
+        existing = _existing_filing(data)
         if existing is None:
             raise
         return existing, False
@@ -252,6 +295,34 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
         if old_status != new_status
         else f"{LIFECYCLE_LABELS[name].capitalize()}.",
         changes={name: {"old": None, "new": json_value(at)}},
+        author=by,
+        created_at=now,
+    )
+    return locked
+
+
+@transaction.atomic
+def incident_reopen(*, incident: Incident, by=None, now: dt.datetime | None = None) -> Incident:
+    """Reopen a resolved incident: its resolution time is cleared (the timeline keeps it) and it
+    is mitigated, acknowledged or open again by its other stamps. Raises ValidationError when it
+    isn't resolved."""
+    now = now or timezone.now()
+    locked = _locked(incident)
+    if locked.resolved_at is None:
+        raise ValidationError(
+            {"resolved_at": [f"Incident #{locked.pk} isn't resolved, so there is nothing to reopen."]}
+        )
+    old_at = locked.resolved_at
+    locked.resolved_at = None
+    locked.updated_at, locked.updated_by = now, by
+    locked.save(update_fields=["resolved_at", "updated_at", "updated_by"])
+    TimelineEntry.objects.create(
+        incident=locked,
+        at=now,
+        kind=TimelineEntry.Kind.STATUS,
+        text=f"Reopened (was resolved {_display('resolved_at', old_at)}). Status Resolved → "
+        f"{locked.get_status_display()}.",
+        changes={"resolved_at": {"old": json_value(old_at), "new": None}},
         author=by,
         created_at=now,
     )

@@ -7,6 +7,7 @@ from itertools import groupby
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.forms.utils import pretty_name
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,7 +20,9 @@ from incidents.forms import (
     DeployLinkForm,
     DeploySearchForm,
     IncidentForm,
+    NewIncidentForm,
     NoteForm,
+    StampForm,
     comparable,
     editable_state,
 )
@@ -28,7 +31,8 @@ from plumbing import jsoninput
 from plumbing.forms import add_service_errors
 from plumbing.paging import page_of
 
-STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mitigated"), ("resolved", "Resolved")]
+# Verbs: each button does something; the badge beside them says the state.
+STAGE_BUTTONS = [("acknowledged", "Acknowledge"), ("mitigated", "Mark mitigated"), ("resolved", "Mark resolved")]
 
 
 @require_safe
@@ -48,15 +52,29 @@ def incident_list(request):
 
 @role_required(RESPONDER)
 def incident_new(request):
-    form = IncidentForm(request.POST or None)
+    form = NewIncidentForm(request.POST or None)
+    duplicates = []
     if form.is_valid():
-        try:
-            incident, _ = services.incident_create(data=form.to_input(), by=request.user)
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
-            return redirect(incident)
-    return render(request, "incidents/incident_new.html", {"form": form})
+        data = form.to_input()
+        already = selectors.filed_with_key(data.filing_key)
+        if already is not None:
+            # The same form sent again (Back, then submit): show what it filed, don't file a twin.
+            messages.info(request, f"This form was already filed as incident #{already.pk}; here it is.")
+            return redirect(already)
+        if not form.cleaned_data["file_anyway"]:
+            duplicates = selectors.possible_duplicates(
+                title=data.title, services=data.services, started_at=data.started_at
+            )
+        if not duplicates:
+            try:
+                incident, created = services.incident_create(data=data, by=request.user)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                if not created:
+                    messages.info(request, f"This form was already filed as incident #{incident.pk}; here it is.")
+                return redirect(incident)
+    return render(request, "incidents/incident_new.html", {"form": form, "duplicates": duplicates})
 
 
 def _get_incident(pk: int) -> Incident:
@@ -64,6 +82,24 @@ def _get_incident(pk: int) -> Incident:
         return selectors.incident_detail(pk)
     except Incident.DoesNotExist:
         raise Http404("No such incident.") from None
+
+
+def _with_change_rows(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Give each field edit its (label, old, new) rows as the edit form names the fields, so the
+    page shows what changed for every field, as the API's `changes` does."""
+    for entry in entries:
+        entry.change_rows = []
+        if entry.kind != TimelineEntry.Kind.EDIT:
+            continue
+        for name, change in (entry.changes or {}).items():
+            if not isinstance(change, dict) or not {"old", "new"} <= set(change):
+                continue
+            field = IncidentForm.base_fields.get(name)
+            label = field.label if field is not None and field.label else pretty_name(name)
+            entry.change_rows.append(
+                (label, services.display_change(name, change["old"]), services.display_change(name, change["new"]))
+            )
+    return entries
 
 
 def _by_day(entries: list[TimelineEntry]) -> list[tuple[dt.date, list[TimelineEntry]]]:
@@ -77,7 +113,7 @@ def incident_detail(request, pk: int):
     links = list(incident.deploy_links.all())
     linked = {(link.deploy_id, link.relation) for link in links}
     search = DeploySearchForm(request.GET or None)
-    timeline = list(incident.timeline.all())
+    timeline = _with_change_rows(list(incident.timeline.all()))
     return render(
         request,
         "incidents/incident_detail.html",
@@ -170,10 +206,27 @@ def incident_stamp(request, pk: int, stage: str):
     if stage not in services.STAMPS:
         raise Http404("No such stage.")
     incident = get_object_or_404(Incident, pk=pk)
+    form = StampForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(incident)
     try:
-        services.incident_stamp(incident=incident, stage=stage, by=request.user)
+        services.incident_stamp(incident=incident, stage=stage, by=request.user, at=form.cleaned_data["at"])
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    return redirect(incident)
+
+
+@require_POST
+@role_required(RESPONDER)
+def incident_reopen(request, pk: int):
+    incident = get_object_or_404(Incident, pk=pk)
+    try:
+        services.incident_reopen(incident=incident, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Reopened: the resolution time is cleared; the timeline keeps it.")
     return redirect(incident)
 
 

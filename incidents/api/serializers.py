@@ -59,7 +59,12 @@ class IncidentInputSerializer(StrictInputSerializer):
     )
     services = ServiceSlugsField(required=False, default=list, help_text="Slugs of affected services; each must exist.")
     started_at = AwareDateTimeField(help_text="When the impact began.")
-    detected_at = AwareDateTimeField(required=False, allow_null=True, help_text="When we knew; default now.")
+    detected_at = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When we knew; default now for a live incident. Required when acknowledged_at, mitigated_at or "
+        "resolved_at is given (an incident entered after the fact).",
+    )
     acknowledged_at = AwareDateTimeField(required=False, allow_null=True)
     mitigated_at = AwareDateTimeField(required=False, allow_null=True)
     resolved_at = AwareDateTimeField(required=False, allow_null=True)
@@ -137,6 +142,10 @@ class ArchiveInputSerializer(StrictInputSerializer):
 
 class UnarchiveInputSerializer(StrictInputSerializer):
     """No fields: the timeline records who restored it and when."""
+
+
+class ReopenInputSerializer(StrictInputSerializer):
+    """No fields: the timeline records who reopened it, when, and the resolution time it had."""
 
 
 class StampInputSerializer(StrictInputSerializer):

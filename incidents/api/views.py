@@ -19,6 +19,7 @@ from incidents.api.serializers import (
     IncidentUpdateSerializer,
     LinkInputSerializer,
     NoteInputSerializer,
+    ReopenInputSerializer,
     StampInputSerializer,
     SuspectQuerySerializer,
     TimelineEntrySerializer,
@@ -169,6 +170,24 @@ class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveM
     @action(detail=True, methods=["post"], filter_backends=[])
     def resolve(self, request, pk=None):
         return self._stamp(request, "resolved")
+
+    @extend_schema(
+        summary="Reopen a resolved incident",
+        description="Clears `resolved_at`; the timeline keeps the resolution time it had.",
+        request=ReopenInputSerializer,
+        responses={
+            200: OpenApiResponse(IncidentSerializer, description="Reopened."),
+            400: OpenApiResponse(
+                description='It isn\'t resolved: {"resolved_at": ["Incident #12 isn\'t resolved, …"]}.'
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def reopen(self, request, pk=None):
+        incident = self._incident()
+        ReopenInputSerializer(data=request.data).is_valid(raise_exception=True)
+        services.incident_reopen(incident=incident, by=request.user)
+        return self._answer(incident)
 
     # --- Archiving (never deleting) ---------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class World:
     incident: Incident
     linked: Incident
     archived: Incident
+    resolved: Incident
     postmortem: object
     remediation: object
     change: object
@@ -73,6 +74,7 @@ def world(admin_user) -> World:
         incident=IncidentFactory(started_at=T0),
         linked=linked,
         archived=incident_archive(incident=IncidentFactory(started_at=T0), reason="duplicate", by=admin_user),
+        resolved=IncidentFactory(started_at=T0, resolved_at=T0 + dt.timedelta(hours=1)),
         postmortem=postmortem,
         remediation=RemediationFactory(postmortem=postmortem),
         change=ChangeRecordFactory(),
@@ -193,6 +195,7 @@ CASES = [
         lambda w: {"reason": "duplicate of #1"},
     ),
     Case("incidents:unarchive", "POST", lambda w: f"/incidents/{w.archived.pk}/unarchive/", ADMIN),
+    Case("incidents:reopen", "POST", lambda w: f"/incidents/{w.resolved.pk}/reopen/", RESPONDER),
     Case("postmortems:start", "POST", lambda w: f"/incidents/{w.incident.pk}/postmortem/start/", RESPONDER),
     Case(
         "postmortems:edit",
@@ -309,6 +312,7 @@ CASES = [
         lambda w: {"reason": "duplicate of #1"},
     ),
     Case("api:incident-unarchive", "POST", lambda w: f"/api/incidents/{w.archived.pk}/unarchive/", ADMIN),
+    Case("api:incident-reopen", "POST", lambda w: f"/api/incidents/{w.resolved.pk}/reopen/", RESPONDER),
     Case(
         "api:incident-timeline",
         "POST",

@@ -252,11 +252,13 @@ def test_notes_and_links_touch_the_incident(user):
     assert list(error.value.message_dict) == ["at"]
 
 
-def test_filed_after_the_fact_detection_defaults_to_the_first_stamp():
-    incident, _ = file(acknowledged_at=minutes(10), resolved_at=minutes(30))
+def test_filed_after_the_fact_the_detection_time_is_asked_for_not_invented():
+    """#15.2: a later stage given without a detection time is refused, naming detected_at."""
+    with pytest.raises(ValidationError) as error:
+        file(acknowledged_at=minutes(10), resolved_at=minutes(30))
 
-    assert incident.detected_at == minutes(10)
-    assert incident.status == "resolved"
+    assert error.value.message_dict == {"detected_at": ["You gave a later stage; when was it detected?"]}
+    assert not Incident.objects.exists()
 
 
 def test_detection_time_can_be_corrected_not_removed():

@@ -24,11 +24,17 @@ $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# The embedded default: SQLite in the project folder, tasks in-process.
-run: export DJANGO_DEBUG ?= true
+# The embedded default: SQLite in the project folder, tasks in-process. DEBUG is off, so the demo
+# shows the app's own error pages (not Django's debug pages, which list every URL); WhiteNoise serves
+# the collected static files. A fresh secret key each run: it only signs this demo's sessions.
+DEMO_DAYS ?= 730
+
+run: export DJANGO_DEBUG ?= false
+run: export DJANGO_SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')
 run: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --days $(DEMO_DAYS)
+	$(BIN)/python manage.py collectstatic --no-input -v 0
 	@echo "Serving Opslog on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

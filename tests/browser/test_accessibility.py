@@ -22,7 +22,7 @@ from integrations.factories import DeliveryFactory, IntegrationFactory
 from integrations.models import Delivery
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import PostMortem, Remediation
-from tests.support.axe import axe_script, axe_violations
+from tests.support.axe import axe_script, axe_violations_at_widths
 from tests.support.browser import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -110,7 +110,7 @@ def light_data() -> dict:
 
 def demo_data() -> dict:
     """What `make run` shows (seed_demo), over fewer days to keep the test quick."""
-    call_command("seed_demo", days=45, no_login=True)
+    call_command("seed_demo", days=31, no_login=True)
     postmortem = PostMortem.objects.filter(remediations__isnull=False).order_by("-pk").first()
     caused = Deploy.objects.filter(incident_links__isnull=False).order_by("-pk").first()
     delivery = Delivery.objects.order_by("-pk").first() or DeliveryFactory(integration=IntegrationFactory())
@@ -147,11 +147,7 @@ def axe_page(browser):
 
 
 def at_every_width(page, where: str) -> list[str]:
-    found = []
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        found += axe_violations(page, f"{where} at {width} px")
-    return found
+    return axe_violations_at_widths(page, where, WIDTHS)
 
 
 def check(page, live_server, path: str) -> list[str]:

@@ -26,9 +26,9 @@ def axe_script() -> Path:
     return AXE_SCRIPT
 
 
-def axe_violations(page, where: str) -> list[str]:
+def axe_violations(page) -> list[str]:
     """The serious and critical WCAG 2.1 A/AA violations on `page`, one line per element:
-    "<where>: <rule id> (<impact>) at <selector>: <summary>"."""
+    "<rule id> (<impact>) at <selector>: <what to fix>"."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(axe_script()))
     results = page.evaluate(
@@ -41,6 +41,17 @@ def axe_violations(page, where: str) -> list[str]:
             continue
         for node in violation["nodes"]:
             target = " ".join(str(part) for part in node["target"])
-            summary = (node.get("failureSummary") or violation["help"]).replace("\n", " ")
-            found.append(f"{where}: {violation['id']} ({violation['impact']}) at {target}: {summary}")
+            summary = " ".join((node.get("failureSummary") or violation["help"]).split())
+            found.append(f"{violation['id']} ({violation['impact']}) at {target}: {summary}")
     return found
+
+
+def axe_violations_at_widths(page, where: str, widths) -> list[str]:
+    """axe at each viewport width (the layout follows without a reload), each violation once:
+    "<where> at <widths> px: <rule id> (<impact>) at <selector>: <what to fix>"."""
+    seen: dict[str, list[int]] = {}
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        for line in axe_violations(page):
+            seen.setdefault(line, []).append(width)
+    return [f"{where} at {', '.join(map(str, at))} px: {line}" for line, at in seen.items()]

@@ -33,7 +33,8 @@ run: export DJANGO_DEBUG ?= false
 run: export DJANGO_SECRET_KEY ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')
 run: install
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo --days $(DEMO_DAYS)
+	@# seed_demo makes the demo login only with DEBUG on: a known password is for this demo alone.
+	DJANGO_DEBUG=true $(BIN)/python manage.py seed_demo --days $(DEMO_DAYS)
 	$(BIN)/python manage.py collectstatic --no-input -v 0
 	@echo "Serving Opslog on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

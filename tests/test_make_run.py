@@ -59,6 +59,7 @@ def make_run(tmp_path):
 
 
 def test_make_run_shows_the_apps_404_page_and_serves_its_stylesheet(make_run):
+    """#15.19: Django's debug 404 (every URL pattern) is not what a demo shows; the demo login still works."""
     missing = requests.get(f"{make_run}/nope", timeout=10)
 
     assert missing.status_code == 404
@@ -71,3 +72,15 @@ def test_make_run_shows_the_apps_404_page_and_serves_its_stylesheet(make_run):
     for href in stylesheets:
         css = requests.get(make_run + href, timeout=10)
         assert (css.status_code, css.headers["Content-Type"].split(";")[0]) == (200, "text/css"), href
+
+    session = requests.Session()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(f"{make_run}/accounts/login/").text)
+    logged_in = session.post(
+        f"{make_run}/accounts/login/",
+        data={"csrfmiddlewaretoken": token.group(1), "username": "demo", "password": "opslog-demo"},
+        headers={"Referer": f"{make_run}/accounts/login/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert logged_in.status_code == 302  # the README's demo login
+    assert session.get(f"{make_run}/nope", timeout=10).text.count("There is nothing at") == 1

@@ -50,7 +50,7 @@ def make_run(tmp_path):
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as the README says
+        os.killpg(process.pid, signal.SIGTERM)  # not SIGINT: a background job may inherit it ignored
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -29,8 +29,8 @@ DOCS = ROOT / "docs"
 MKDOCS = ROOT / "mkdocs.yml"
 MARKER = "@@@ end of example @@@"
 # An example is a ```sh block that runs curl against one of these: the API, the webhooks, Graphite's
-# events path or the Prometheus endpoint.
-EXAMPLE_URL = re.compile(r"http://127\.0\.0\.1:8000/(?:api/|hooks/|events/|metrics)")
+# events path or the Prometheus endpoint, at the address in $OPSLOG (set once, as docs/api/index.md says).
+EXAMPLE_URL = re.compile(r"\$OPSLOG/(?:api/|hooks/|events/|metrics)")
 # The integrations the webhook examples assume (docs/integrations/index.md, "Setting up an
 # integration"), and the variables the examples read their secrets from.
 INTEGRATIONS = {
@@ -111,9 +111,10 @@ def run_script(live_server, token, bodies, **env):
     script = "set -euo pipefail\n" + "\n".join(f"{body}\necho\necho '{MARKER}'" for body in bodies)
     secrets = {variable: fields["secret"] for variable, fields in INTEGRATIONS.items()}
     return subprocess.run(
-        ["bash", "-c", script.replace("http://127.0.0.1:8000", live_server.url)],
+        ["bash", "-c", script],
         env={
             **os.environ,
+            "OPSLOG": live_server.url,
             "OPSLOG_TOKEN": token.key,
             "OPSLOG_INGEST_TOKEN": ingest_token_create(name=f"docs-{uuid.uuid4().hex}", may_create_services=True)[1],
             **secrets,
@@ -150,6 +151,21 @@ def test_every_page_with_examples_is_in_the_nav():
         if any(is_example(lang, body) for lang, body in blocks_of(str(path.relative_to(DOCS))))
     }
     assert with_examples and with_examples <= in_nav, with_examples - in_nav
+
+
+def test_the_examples_take_the_address_from_a_variable():
+    """#15.19: a reader whose Opslog runs elsewhere (make run PORT=8080) sets $OPSLOG once; no example
+    hard-codes a port."""
+    examples = [body for body, _ in curl_examples()]
+    hard_coded = [
+        (page, body)
+        for page in nav_pages()
+        for lang, body in blocks_of(page)
+        if lang == "sh" and "curl" in body and re.search(r"https?://(?:127\.0\.0\.1|localhost):\d+", body)
+    ]
+
+    assert len(examples) >= 40
+    assert hard_coded == []
 
 
 def test_there_are_examples_for_each_endpoint():

@@ -38,8 +38,16 @@ def timeline_narrative(incident: Incident) -> str:
         if local.date() != day:
             day = local.date()
             lines.append(f"\n**{local:%A %d %B %Y}**\n")
-        lines.append(f"- {local:%H:%M} — {entry.text}")
+        lines.append(f"- {local:%H:%M} — {_list_item_body(entry.text)}")
     return "\n".join(lines).strip()
+
+
+def _list_item_body(text: str) -> str:
+    """A note as the body of a "- " list item: every line after the first indented by two spaces
+    (the item's content column), so a note's later paragraphs, code and lists stay inside its item
+    and an unclosed code fence ends with it, instead of taking the entries after it out of the list."""
+    first, *rest = (text or "").strip().splitlines() or [""]
+    return "\n".join([first, *(f"  {line}" if line.strip() else "" for line in rest)])
 
 
 def _save_version(locked: PostMortem, *, by) -> PostMortem:

@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
@@ -108,7 +109,6 @@ class RemediationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=5000,
         label="What is to be done",
-        help_text="Tracker keys such as OPS-123 become links.",
     )
     kind = forms.ChoiceField(choices=Remediation.Kind.choices, widget=forms.RadioSelect)
     owner = OwnerChoiceField(queryset=owner_choices(), required=False, empty_label="—", label="Owner")
@@ -133,6 +133,9 @@ class RemediationForm(forms.Form):
         if remediation is not None:
             kwargs.setdefault("initial", {name: getattr(remediation, name) for name in self.base_fields})
         super().__init__(*args, **kwargs)
+        if settings.OPSLOG_TRACKER_URL:
+            # A promise only a configured tracker keeps.
+            self.fields["description"].help_text = "Tracker keys such as OPS-123 become links."
         if adding:
             self.fields = {name: self.fields[name] for name in self.ADD_FIELDS}
 

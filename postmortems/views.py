@@ -1,5 +1,6 @@
 """Post-mortem and remediation pages."""
 
+import re
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -290,7 +291,8 @@ def postmortem_history(request, pk: int):
 def postmortem_export(request, pk: int):
     postmortem = _get_postmortem(pk)
     response = HttpResponse(selectors.postmortem_markdown(postmortem), content_type="text/markdown; charset=utf-8")
-    slug = slugify(postmortem.incident.title)[:60].strip("-")
+    # Any run of punctuation or spaces is a hyphen: "Deploy 1/3" is deploy-1-3, not deploy-13.
+    slug = slugify(re.sub(r"[\W_]+", "-", postmortem.incident.title))[:60].strip("-")
     filename = f"postmortem-{pk}-{slug}.md" if slug else f"postmortem-{pk}.md"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

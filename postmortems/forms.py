@@ -45,6 +45,13 @@ class PostMortemForm(forms.Form):
         required=False, label="No action needed", help_text="Publish without remediations; say why."
     )
     no_action_reason = MarkdownField(rows=2, max_length=5000, label="Why no action is needed")
+    no_cause_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+        label="Why no deploy caused it",
+        help_text="When no deploy is linked as the cause on the incident: a certificate, a provider, traffic…",
+    )
     base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
@@ -85,6 +92,8 @@ class PostMortemForm(forms.Form):
 class PostMortemStatusForm(forms.Form):
     status = forms.ChoiceField(choices=PostMortem.Status.choices)
     base_version = forms.IntegerField(min_value=1)
+    # Ticked under the publish checklist: publish with its points still open.
+    publish_anyway = forms.BooleanField(required=False)
 
 
 class MarkdownPreviewForm(forms.Form):

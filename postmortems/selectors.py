@@ -467,9 +467,7 @@ def publish_checklist(postmortem: PostMortem) -> list[ChecklistProblem]:
         what = remediation.description.strip().splitlines()[0][:80] if remediation.description.strip() else ""
         if remediation.owner_id is None and not remediation.owner_name.strip():
             problems.append(
-                ChecklistProblem(
-                    "remediation_without_owner", f"“{what}” has no owner.", "owner", fix, remediation.pk
-                )
+                ChecklistProblem("remediation_without_owner", f"“{what}” has no owner.", "owner", fix, remediation.pk)
             )
         if remediation.due_date is None:
             problems.append(

@@ -216,7 +216,7 @@ class PostMortemViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.Retriev
         except services.PublishNotConfirmed as exc:
             problems = ChecklistProblemSerializer(exc.problems, many=True, context=self.get_serializer_context())
             return Response(
-                {"confirm": [f"{exc} Send \"confirm\": true to publish anyway."], "checklist": problems.data},
+                {"confirm": [f'{exc} Send "confirm": true to publish anyway.'], "checklist": problems.data},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         except services.EditConflict as exc:

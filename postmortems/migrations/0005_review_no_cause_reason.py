@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('postmortems', '0004_review_rerender_hard_breaks_autolinks'),
+        ("postmortems", "0004_review_rerender_hard_breaks_autolinks"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='postmortem',
-            name='no_cause_reason',
-            field=models.TextField(blank=True, help_text='Why no deploy is linked as the cause (the publish checklist asks for one or the other).'),
+            model_name="postmortem",
+            name="no_cause_reason",
+            field=models.TextField(
+                blank=True,
+                help_text="Why no deploy is linked as the cause (the publish checklist asks for one or the other).",
+            ),
         ),
     ]

@@ -387,6 +387,8 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         ("Resolved", incident.resolved_at),
     ):
         facts.append((label, timezone.localtime(stamp).strftime("%Y-%m-%d %H:%M %Z") if stamp else "—"))
+    if postmortem.no_cause_reason.strip():
+        facts.append(("No deploy caused it", " ".join(postmortem.no_cause_reason.split())))
     lines += [f"- **{label}:** {value}" for label, value in facts] + [""]
     for name, heading, _ in PostMortem.SECTIONS:
         lines += [f"## {heading}", "", getattr(postmortem, name).strip() or "_Not written._", ""]

@@ -71,6 +71,8 @@ def test_a_causing_deploy_or_a_stated_reason_and_finished_work_leave_nothing_to_
         postmortem=careless, changes={"no_cause_reason": "A certificate expired; no deploy."}, base_version=1
     )
     careless.refresh_from_db()
+    # The reason is shown with the write-up and in its export.
+    assert "- **No deploy caused it:** A certificate expired; no deploy." in selectors.postmortem_markdown(careless)
     assert "no_causing_deploy" not in {p.code for p in selectors.publish_checklist(careless)}
     # Done and won't-do remediations need neither an owner nor a due date any more.
     careless.remediations.update(status="done")

@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import random
+import re
 
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
         source=SOURCE, detected_by=Incident.DetectedBy.MONITORING, started_at__gte=first
     ).prefetch_related("services"):
         service = next(iter(incident.services.all()), None)
-        name = "".join(word.capitalize() for word in (incident.detection_source or incident.title).split()[:3])
+        name = alert_name(incident.detection_source or incident.title)
         fired = incident.detected_at or incident.started_at
         ended = incident.mitigated_at or incident.resolved_at
         alerts.append(
@@ -71,6 +72,14 @@ def seed_alerts(*, days: int = 730, now: dt.datetime | None = None) -> int:
     before = Alert.objects.count()
     Alert.objects.bulk_create(alerts, batch_size=500, ignore_conflicts=True)
     return Alert.objects.count() - before
+
+
+def alert_name(source: str) -> str:
+    """An alertname as Prometheus rules spell them, from the first three words of `source` that
+    aren't a bare number or one letter: "p99 latency > 2 s" → "P99Latency", "cache-staleness
+    check" → "CacheStalenessCheck"."""
+    words = [word for word in re.findall(r"[A-Za-z0-9]+", source) if len(word) > 1 and not word.isdigit()]
+    return "".join(word[0].upper() + word[1:].lower() for word in words[:3]) or "DemoAlert"
 
 
 def _fingerprint(name: str, service: str) -> str:

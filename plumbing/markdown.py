@@ -23,12 +23,17 @@ from django.utils.html import escape
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 # No images: a remote image in a write-up is a tracking pixel for whoever wrote it.
 ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"}
-# GitHub's tables and strikethrough. Not its task lists (their checkboxes are form inputs the
-# sanitizer drops), bare-URL autolinks (write-ups never had them) or tagfilter (raw HTML goes to the
-# sanitizer, which removes what isn't allowed, as before).
-EXTENSIONS = ["table", "strikethrough"]
-# Raw HTML is passed on to nh3, which decides what stays.
-OPTIONS = Options.CMARK_OPT_UNSAFE
+# GitHub's tables, strikethrough and bare-URL autolinks (a pasted dashboard or status-page URL is a
+# link, as on GitHub; the sanitizer still decides which schemes stay). Not its task lists (their
+# checkboxes are form inputs the sanitizer drops) or tagfilter (raw HTML goes to the sanitizer,
+# which removes what isn't allowed).
+EXTENSIONS = ["table", "strikethrough", "autolink"]
+# Raw HTML is passed on to nh3, which decides what stays. Hard breaks: every field is typed into a
+# text box, often in a hurry ("- customers report…" under "Checkout down"), so a line break typed is
+# a line break shown, as GitHub shows issues and comments. Post-mortem sections too: one rule for
+# all text (a post-mortem's summary starts as the incident's), and its Markdown export reads the
+# same in GitHub's comments.
+OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_HARDBREAKS
 # html5ever, nh3's parser, walks its stack of open elements on many tags (a <div>, an <li>, any end
 # tag it has no match for), so its time grows with the nesting depth times the number of tags:
 # quadratic on 20,000 nested <div> or 7,000 <span> then 7,000 </div> (0.5 s). Deeper than any

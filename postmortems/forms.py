@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
@@ -44,6 +45,13 @@ class PostMortemForm(forms.Form):
         required=False, label="No action needed", help_text="Publish without remediations; say why."
     )
     no_action_reason = MarkdownField(rows=2, max_length=5000, label="Why no action is needed")
+    no_cause_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=5000,
+        required=False,
+        label="Why no deploy caused it",
+        help_text="When no deploy is linked as the cause on the incident: a certificate, a provider, traffic…",
+    )
     base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
@@ -84,6 +92,8 @@ class PostMortemForm(forms.Form):
 class PostMortemStatusForm(forms.Form):
     status = forms.ChoiceField(choices=PostMortem.Status.choices)
     base_version = forms.IntegerField(min_value=1)
+    # Ticked under the publish checklist: publish with its points still open.
+    publish_anyway = forms.BooleanField(required=False)
 
 
 class MarkdownPreviewForm(forms.Form):
@@ -108,7 +118,6 @@ class RemediationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=5000,
         label="What is to be done",
-        help_text="Tracker keys such as OPS-123 become links.",
     )
     kind = forms.ChoiceField(choices=Remediation.Kind.choices, widget=forms.RadioSelect)
     owner = OwnerChoiceField(queryset=owner_choices(), required=False, empty_label="—", label="Owner")
@@ -133,6 +142,9 @@ class RemediationForm(forms.Form):
         if remediation is not None:
             kwargs.setdefault("initial", {name: getattr(remediation, name) for name in self.base_fields})
         super().__init__(*args, **kwargs)
+        if settings.OPSLOG_TRACKER_URL:
+            # A promise only a configured tracker keeps.
+            self.fields["description"].help_text = "Tracker keys such as OPS-123 become links."
         if adding:
             self.fields = {name: self.fields[name] for name in self.ADD_FIELDS}
 

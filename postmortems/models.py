@@ -65,6 +65,9 @@ class PostMortem(StoredMarkdown, models.Model):
         default=False, help_text="Publish without remediations; say why in the reason."
     )
     no_action_reason = models.TextField(blank=True)
+    no_cause_reason = models.TextField(
+        blank=True, help_text="Why no deploy is linked as the cause (the publish checklist asks for one or the other)."
+    )
     version = models.PositiveIntegerField(default=1, help_text="Goes up by one with every save.")
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -96,6 +99,7 @@ class PostMortem(StoredMarkdown, models.Model):
             meeting_date=self.meeting_date.isoformat() if self.meeting_date else None,
             no_action_needed=self.no_action_needed,
             no_action_reason=self.no_action_reason,
+            no_cause_reason=self.no_cause_reason,
         )
         return data
 

@@ -15,9 +15,11 @@ from django.db.models import (
     Value,
     When,
 )
+from django.urls import reverse
 from django.utils import timezone
 
 from deploys.models import ChangeRecord
+from postmortems.blame import SUGGESTION, find_blame
 from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
 
 
@@ -137,6 +139,7 @@ FIELD_HEADINGS = {name: heading for name, heading, _ in PostMortem.SECTIONS} | {
     "meeting_date": "Meeting date",
     "no_action_needed": "No action needed",
     "no_action_reason": "Why no action is needed",
+    "no_cause_reason": "Why no deploy caused it",
 }
 
 
@@ -384,6 +387,8 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         ("Resolved", incident.resolved_at),
     ):
         facts.append((label, timezone.localtime(stamp).strftime("%Y-%m-%d %H:%M %Z") if stamp else "—"))
+    if postmortem.no_cause_reason.strip():
+        facts.append(("No deploy caused it", " ".join(postmortem.no_cause_reason.split())))
     lines += [f"- **{label}:** {value}" for label, value in facts] + [""]
     for name, heading, _ in PostMortem.SECTIONS:
         lines += [f"## {heading}", "", getattr(postmortem, name).strip() or "_Not written._", ""]
@@ -417,3 +422,69 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
     else:
         lines.append("_None yet._")
     return "\n".join(lines).rstrip() + "\n"
+
+
+@dataclass(frozen=True)
+class ChecklistProblem:
+    """One thing to look at before publishing: `code` for programs, `message` for people, `field`
+    (the section or field it is about, or the remediation's missing field), `remediation` (its id,
+    for a remediation's problem) and `fix_url`, the page (and field) where it is fixed."""
+
+    code: str
+    message: str
+    field: str | None
+    fix_url: str
+    remediation: int | None = None
+
+
+def publish_checklist(postmortem: PostMortem) -> list[ChecklistProblem]:
+    """What a reviewer would ask about before this post-mortem is published, in the page's order:
+    blame language in the saved sections, empty sections, remediations still to be done without an
+    owner or a due date, and no causing deploy linked to the incident with no reason given for none.
+    None of these blocks publishing (services.postmortem_set_status asks for a confirmation); the
+    hard rule — a remediation or "no action needed" — is services._check_publishable's. Two queries."""
+    edit = reverse("postmortems:edit", args=[postmortem.incident_id])
+    headings = {name: heading for name, heading, _ in PostMortem.SECTIONS}
+    problems = []
+    for name in PostMortem.SECTION_FIELDS:
+        hints = find_blame(getattr(postmortem, name) or "")
+        if hints:
+            phrases = ", ".join(dict.fromkeys(f"“{hint.text}”" for hint in hints))
+            problems.append(
+                ChecklistProblem(
+                    "blame_language",
+                    f"Blame language in “{headings[name]}”: {phrases}. {SUGGESTION}",
+                    name,
+                    f"{edit}#id_{name}",
+                )
+            )
+    for name in PostMortem.SECTION_FIELDS:
+        if not (getattr(postmortem, name) or "").strip():
+            problems.append(
+                ChecklistProblem("empty_section", f"“{headings[name]}” is not written yet.", name, f"{edit}#id_{name}")
+            )
+    to_do = postmortem.remediations.filter(status__in=[Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS])
+    for remediation in to_do.order_by(F("due_date").asc(nulls_last=True), "id"):
+        fix = reverse("postmortems:remediation_edit", args=[remediation.pk])
+        what = remediation.description.strip().splitlines()[0][:80] if remediation.description.strip() else ""
+        if remediation.owner_id is None and not remediation.owner_name.strip():
+            problems.append(
+                ChecklistProblem("remediation_without_owner", f"“{what}” has no owner.", "owner", fix, remediation.pk)
+            )
+        if remediation.due_date is None:
+            problems.append(
+                ChecklistProblem(
+                    "remediation_without_due_date", f"“{what}” has no due date.", "due_date", fix, remediation.pk
+                )
+            )
+    caused = postmortem.incident.deploy_links.filter(relation="cause").exists()
+    if not caused and not postmortem.no_cause_reason.strip():
+        problems.append(
+            ChecklistProblem(
+                "no_causing_deploy",
+                "No deploy is linked as the cause: link it on the incident page, or say why no deploy caused it.",
+                "no_cause_reason",
+                f"{edit}#id_no_cause_reason",
+            )
+        )
+    return problems

@@ -7,6 +7,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH
 from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
+from postmortems.selectors import publish_checklist
 
 
 class EditConflict(Exception):
@@ -21,11 +22,23 @@ class EditConflict(Exception):
         self.submitted = submitted
 
 
+class PublishNotConfirmed(Exception):
+    """Publishing a post-mortem whose publish checklist has problems, without confirming it."""
+
+    def __init__(self, problems: list):
+        super().__init__(
+            f"{len(problems)} point{'s' if len(problems) != 1 else ''} of the publish checklist "
+            "to look at first; publish anyway only when confirmed."
+        )
+        self.problems = problems
+
+
 POSTMORTEM_EDITABLE = PostMortem.SECTION_FIELDS + [
     "facilitator",
     "meeting_date",
     "no_action_needed",
     "no_action_reason",
+    "no_cause_reason",
 ]
 
 
@@ -38,8 +51,16 @@ def timeline_narrative(incident: Incident) -> str:
         if local.date() != day:
             day = local.date()
             lines.append(f"\n**{local:%A %d %B %Y}**\n")
-        lines.append(f"- {local:%H:%M} — {entry.text}")
+        lines.append(f"- {local:%H:%M} — {_list_item_body(entry.text)}")
     return "\n".join(lines).strip()
+
+
+def _list_item_body(text: str) -> str:
+    """A note as the body of a "- " list item: every line after the first indented by two spaces
+    (the item's content column), so a note's later paragraphs, code and lists stay inside its item
+    and an unclosed code fence ends with it, instead of taking the entries after it out of the list."""
+    first, *rest = (text or "").strip().splitlines() or [""]
+    return "\n".join([first, *(f"  {line}" if line.strip() else "" for line in rest)])
 
 
 def _save_version(locked: PostMortem, *, by) -> PostMortem:
@@ -128,7 +149,7 @@ MAX_SECTION_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
 def _check_content(postmortem: PostMortem) -> None:
     """What any save must respect, whatever the status."""
     errors = {}
-    for name in PostMortem.SECTION_FIELDS + ["no_action_reason"]:
+    for name in PostMortem.SECTION_FIELDS + ["no_action_reason", "no_cause_reason"]:
         if len(getattr(postmortem, name) or "") > MAX_SECTION_LENGTH:
             errors[name] = [f"Keep a section under {MAX_SECTION_LENGTH:,} characters."]
     # A draft may tick "no action needed" before the reason is written; a published one may not.
@@ -173,9 +194,18 @@ def _check_publishable(postmortem: PostMortem) -> None:
 
 @transaction.atomic
 def postmortem_set_status(
-    *, postmortem: PostMortem, status: str, base_version: int | None = None, by=None
+    *,
+    postmortem: PostMortem,
+    status: str,
+    base_version: int | None = None,
+    by=None,
+    publish_anyway: bool | None = None,
 ) -> PostMortem:
-    """Move through draft → in review → published (and back, to correct a published one)."""
+    """Move through draft → in review → published (and back, to correct a published one).
+
+    Publishing with `publish_anyway=False` (what the pages and the API pass unless the person
+    confirmed) raises PublishNotConfirmed when selectors.publish_checklist finds anything, and
+    nothing changes; True publishes over it; None (the admin, the demo, imports) doesn't ask."""
     if status not in PostMortem.Status.values:
         raise ValidationError({"status": [f"Unknown status {status!r}."]})
     locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
@@ -185,6 +215,11 @@ def postmortem_set_status(
         return locked
     if status == PostMortem.Status.PUBLISHED:
         _check_publishable(locked)
+        if publish_anyway is False:
+            # Checked on the locked row: what the person confirmed is what is published.
+            problems = publish_checklist(locked)
+            if problems:
+                raise PublishNotConfirmed(problems)
         locked.published_at = timezone.now()
     locked.status = status
     return _save_version(locked, by=by)

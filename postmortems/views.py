@@ -1,5 +1,6 @@
 """Post-mortem and remediation pages."""
 
+import re
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -110,6 +111,9 @@ def _render_postmortem(request, postmortem: PostMortem, *, adding: RemediationFo
         else:
             column["form"] = RemediationForm(prefix=column["kind"], adding=True)
     context["status_buttons"] = STATUS_BUTTONS[postmortem.status]
+    if postmortem.status != PostMortem.Status.PUBLISHED:
+        # Shown before publishing only: a published page carries no hints.
+        context["checklist"] = selectors.publish_checklist(postmortem)
     return render(request, "postmortems/postmortem_detail.html", context)
 
 
@@ -233,7 +237,15 @@ def postmortem_status(request, pk: int):
             status=form.cleaned_data["status"],
             base_version=form.cleaned_data["base_version"],
             by=request.user,
+            publish_anyway=form.cleaned_data["publish_anyway"],
         )
+    except services.PublishNotConfirmed as error:
+        messages.error(
+            request,
+            f"Not published: {len(error.problems)} point{'s' if len(error.problems) != 1 else ''} of the checklist "
+            "to look at. Tick “Publish anyway” to publish with them open, or fix them first.",
+        )
+        return redirect(f"{postmortem.get_absolute_url()}#publish-checklist")
     except services.EditConflict as error:
         messages.error(
             request, f"{_saved_by_words(error.current)} after you opened this page. Check it, then try again."
@@ -290,7 +302,8 @@ def postmortem_history(request, pk: int):
 def postmortem_export(request, pk: int):
     postmortem = _get_postmortem(pk)
     response = HttpResponse(selectors.postmortem_markdown(postmortem), content_type="text/markdown; charset=utf-8")
-    slug = slugify(postmortem.incident.title)[:60].strip("-")
+    # Any run of punctuation or spaces is a hyphen: "Deploy 1/3" is deploy-1-3, not deploy-13.
+    slug = slugify(re.sub(r"[\W_]+", "-", postmortem.incident.title))[:60].strip("-")
     filename = f"postmortem-{pk}-{slug}.md" if slug else f"postmortem-{pk}.md"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -244,9 +244,15 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert (outputs[18]["kind"], outputs[19]["kind"]) == ("dev", "ops")
     assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", False)
     assert outputs[23]["id"] == created["id"] and outputs[23]["change_record"] == outputs[22]["id"]
-    assert (outputs[24]["status"], outputs[24]["version"]) == ("published", 4)
-    assert [c["id"] for c in outputs[24]["change_records"]] == [outputs[22]["id"]]
-    assert list(outputs[25]["diff"]) == ["contributing_factors"]
+    # The publish checklist's dry run, publishing refused over it, then confirmed (#15.8).
+    assert outputs[24]["ready"] is False
+    assert [(p["code"], p["field"]) for p in outputs[24]["problems"]] == [
+        ("empty_section", name) for name in ("detection", "went_well", "got_lucky", "surprised")
+    ], outputs[24]
+    assert [p["code"] for p in outputs[25]["checklist"]] == ["empty_section"] * 4 and "confirm" in outputs[25]
+    assert (outputs[26]["status"], outputs[26]["version"]) == ("published", 4)
+    assert [c["id"] for c in outputs[26]["change_records"]] == [outputs[22]["id"]]
+    assert list(outputs[27]["diff"]) == ["contributing_factors"]
     assert postmortem.revisions.count() == 4 and postmortem.remediations.count() == 2
     assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[22]["id"]
 

@@ -92,6 +92,12 @@ class PostMortemUpdateSerializer(StrictInputSerializer):
         required=False, help_text="Publish without remediations; say why in no_action_reason."
     )
     no_action_reason = serializers.CharField(required=False, allow_blank=True)
+    no_cause_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        help_text="Why no deploy is linked as the cause, when none is (the publish checklist asks).",
+    )
 
     @property
     def read_only_keys(self):
@@ -106,6 +112,31 @@ class PostMortemStatusSerializer(StrictInputSerializer):
     version = serializers.IntegerField(
         min_value=1, required=False, help_text="The version you looked at; a 409 if someone saved since."
     )
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Publish even though the publish checklist has problems (without it, a 400 lists them).",
+    )
+
+
+class ChecklistProblemSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="blame_language, empty_section, remediation_without_owner, remediation_without_due_date "
+        "or no_causing_deploy."
+    )
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True, help_text="The section or field it is about.")
+    remediation = serializers.IntegerField(allow_null=True, help_text="The remediation's id, for its problems.")
+    fix_url = serializers.SerializerMethodField(help_text="The page (and field) where it is fixed.")
+
+    def get_fix_url(self, problem) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(problem.fix_url) if request else problem.fix_url
+
+
+class PublishChecklistSerializer(serializers.Serializer):
+    ready = serializers.BooleanField(help_text="True when there is nothing to look at before publishing.")
+    problems = ChecklistProblemSerializer(many=True)
 
 
 class BlameHintSerializer(serializers.Serializer):
@@ -352,6 +383,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
             "blame_hints",
             "no_action_needed",
             "no_action_reason",
+            "no_cause_reason",
             "remediations",
             "change_records",
             "published_at",

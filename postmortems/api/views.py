@@ -21,6 +21,7 @@ from incidents.api.views import CAUSE, NeverDeletedMixin
 from incidents.models import IncidentDeploy
 from postmortems import selectors, services
 from postmortems.api.serializers import (
+    ChecklistProblemSerializer,
     EditConflictSerializer,
     FollowThroughSerializer,
     PostMortemCreateSerializer,
@@ -30,6 +31,7 @@ from postmortems.api.serializers import (
     PostMortemSerializer,
     PostMortemStatusSerializer,
     PostMortemUpdateSerializer,
+    PublishChecklistSerializer,
     RemediationInputSerializer,
     RemediationSerializer,
     RemediationUpdateSerializer,
@@ -185,11 +187,15 @@ class PostMortemViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.Retriev
     @extend_schema(
         summary="Move it to draft, in review or published",
         description="Publishing needs at least one remediation (not counting won't-do ones), or "
-        "`no_action_needed` with a `no_action_reason`.",
+        "`no_action_needed` with a `no_action_reason`. When the publish checklist (`GET …/checklist/`) has "
+        'problems, publishing also needs `"confirm": true`; without it the answer is a 400 with `confirm` and '
+        "`checklist`, and nothing changes.",
         request=PostMortemStatusSerializer,
         responses={
             200: PostMortemSerializer,
-            400: OpenApiResponse(description="An unknown status, or why it can't be published."),
+            400: OpenApiResponse(
+                description="An unknown status, why it can't be published, or the checklist's problems to confirm."
+            ),
             409: CONFLICT,
         },
     )
@@ -205,10 +211,30 @@ class PostMortemViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.Retriev
                 status=serializer.validated_data["status"],
                 base_version=base_version,
                 by=request.user,
+                publish_anyway=serializer.validated_data["confirm"],
+            )
+        except services.PublishNotConfirmed as exc:
+            problems = ChecklistProblemSerializer(exc.problems, many=True, context=self.get_serializer_context())
+            return Response(
+                {"confirm": [f'{exc} Send "confirm": true to publish anyway.'], "checklist": problems.data},
+                status=status.HTTP_400_BAD_REQUEST,
             )
         except services.EditConflict as exc:
             return self._conflict(exc, base_version)
         return self._answer(postmortem)
+
+    @extend_schema(
+        summary="The publish checklist: what to look at before publishing (a dry run of publishing)",
+        description="Blame language in the saved sections, empty sections, remediations to be done without an "
+        "owner or a due date, and no deploy linked as the cause with no `no_cause_reason`. Each problem has a "
+        "`code`, a `message`, the `field` it is about, the `remediation` (its id, or null) and a `fix_url`.",
+        responses=PublishChecklistSerializer,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def checklist(self, request, pk=None):
+        problems = selectors.publish_checklist(self._postmortem())
+        body = {"ready": not problems, "problems": problems}
+        return Response(PublishChecklistSerializer(body, context=self.get_serializer_context()).data)
 
     @extend_schema(
         summary="Every saved version, newest first, with who saved it and when",

@@ -94,9 +94,22 @@ def test_write_a_postmortem_see_the_blame_hint_add_remediations_publish_and_expo
     expect(ops_items).to_contain_text("ops rota")
     expect(page.locator("section.remediation-column.dev .remediation")).to_have_count(1)
 
-    # Publish.
-    page.get_by_role("button", name="Publish").click()
+    # Publish: the checklist comes first (#15.8) — the blame in the saved text, the sections not
+    # written, the ops remediation without a due date, no causing deploy — each linking to its fix.
+    page.get_by_role("link", name="Publish…").click()
+    checklist = page.locator("#publish-checklist")
+    expect(checklist).to_be_in_viewport()
+    expect(checklist).to_contain_text("“Bob should have”")
+    expect(checklist).to_contain_text("“Detection” is not written yet.")
+    expect(checklist).to_contain_text("“Alert on the checkout error rate” has no due date.")
+    expect(checklist).to_contain_text("No deploy is linked as the cause")
+    # Not without ticking "Publish anyway" (the browser asks for it; the server would refuse too).
+    checklist.get_by_role("button", name="Publish").click()
+    expect(page.locator(".pm-status")).to_have_text("Draft")
+    checklist.get_by_label("Publish anyway, with these points open").click()
+    checklist.get_by_role("button", name="Publish").click()
     expect(page.locator(".pm-status")).to_have_text("Published")
+    expect(page.locator("#publish-checklist")).to_have_count(0)
     postmortem = PostMortem.objects.get(incident=incident)
     assert postmortem.status == PostMortem.Status.PUBLISHED
     assert sorted(Remediation.objects.values_list("kind", flat=True)) == ["dev", "ops"]

@@ -418,6 +418,7 @@ READS = {
     "api:postmortem-detail": lambda w: f"/api/postmortems/{w.postmortem.pk}/",
     "api:postmortem-diff": lambda w: f"/api/postmortems/{w.postmortem.pk}/diff/?from=1&to=2",
     "api:postmortem-export": lambda w: f"/api/postmortems/{w.postmortem.pk}/export/",
+    "api:postmortem-checklist": lambda w: f"/api/postmortems/{w.postmortem.pk}/checklist/",
     "api:postmortem-revisions": lambda w: f"/api/postmortems/{w.postmortem.pk}/revisions/",
     "api:remediation-list": lambda w: "/api/remediations/",
     "api:remediation-follow-through": lambda w: "/api/remediations/follow-through/",

@@ -58,7 +58,8 @@ def links_in(html):
         ("[OPS-5](https://y.example)", [("https://y.example", "OPS-5")]),  # the author's link stays
         ("**OPS-7** done", [("https://tracker.example.com/browse/OPS-7", "OPS-7")]),
         ("`OPS-8`", []),
-        ("https://x.example/OPS-124", []),
+        # A bare URL is a link to itself (#15.15), never a tracker link inside it.
+        ("https://x.example/OPS-124", [("https://x.example/OPS-124", "https://x.example/OPS-124")]),
         ("UTF-8, ISO-8601, SHA-256 and CVE-2024", []),
         (
             "OPS-1, DEV-2.",

@@ -51,6 +51,11 @@ PATTERNS = {
     "~~a": lambda n: repeat("~~a", n),
     "mix": lambda n: repeat("[*_`<!>&", n),
     "tracker keys": lambda n: repeat("OPS-1 ", n),
+    # Bare URLs and addresses are links (#15.15): the autolink extension's scans, and its growth.
+    "bare URLs": lambda n: repeat("http://a ", n),
+    "_@": lambda n: repeat("_@", n),
+    # Every line break kept (#15.15): a <br> each.
+    "line breaks": lambda n: repeat("a\n", n),
 }
 
 _PLAIN = "The deploy went out at noon and checkout latency rose for twenty minutes before the rollback. "

@@ -45,7 +45,8 @@ COVERED = """els => els.map(el => {
   return `${name(el)} "${(el.innerText || el.value || '').trim().slice(0, 40)}" at (${x|0}, ${y|0}) is under ${name(top)}`;
 }).filter(Boolean)"""
 
-# Line breaks inside an element's text that fall mid-word: after a character that is not a separator.
+# Line breaks inside an element's text that fall mid-word: after a character that is not a separator
+# (a list's ", " breaks at the space, whose rect is empty at a line end, so "," counts too).
 MID_WORD_BREAKS = """el => {
   const out = [];
   const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
@@ -58,7 +59,7 @@ MID_WORD_BREAKS = """el => {
       range.setEnd(node, i + 1);
       const rect = range.getBoundingClientRect();
       if (!rect.width) continue;
-      if (prev && rect.top > prev.top + 2 && !/[-_.\\/\\s]/.test(prevChar)) out.push(`${el.innerText.trim()}: broken after "${prevChar}"`);
+      if (prev && rect.top > prev.top + 2 && !/[-_.,\\/\\s]/.test(prevChar)) out.push(`${el.innerText.trim()}: broken after "${prevChar}"`);
       prev = rect;
       prevChar = node.data[i];
     }
@@ -186,7 +187,7 @@ def test_no_response_page_scrolls_sideways_on_a_phone_and_wide_tables_say_they_s
 
 def test_service_names_wrap_at_separators_never_mid_word(page, live_server, browser_user, scene):
     """#15.6: "payments" and "payments-gateway.eu_west" never break mid-word ("payment / s") in the
-    suspect-deploys table or the deploy drill-down."""
+    suspect-deploys table, the deploy drill-down or the incident and post-mortem lists."""
     log_in(page, live_server, browser_user)
     problems = []
     for width in WIDTHS:
@@ -195,6 +196,8 @@ def test_service_names_wrap_at_separators_never_mid_word(page, live_server, brow
             (f"/incidents/{scene['incident'].pk}/", "#suspects td.service"),
             (f"/deploys/?service={LONG_SERVICE}", "table.log td.service"),
             ("/deploys/?service=payments", "table.log td.service"),
+            ("/incidents/", "table.incidents td.services"),
+            ("/postmortems/", "table.log td.services"),
         ]:
             page.goto(f"{live_server.url}{path}")
             expect(page.locator(cells).first).to_be_visible()

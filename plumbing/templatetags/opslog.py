@@ -1,7 +1,7 @@
 import re
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from plumbing.markdown import render_markdown, tracker_links
@@ -47,3 +47,14 @@ def tracker_ref(ref: str) -> str:
     if re.fullmatch(r"https?://[^\s<>\"']+", ref, flags=re.IGNORECASE):
         return format_html('<a href="{}" rel="noopener noreferrer nofollow">{}</a>', ref, ref)
     return tracker_links_filter(ref)
+
+
+# A line break opportunity after each separator of a name ("payments-gateway.eu_west", "team/app"),
+# so a narrow cell wraps a long name between its words; the cell's CSS keeps the words whole.
+_SEPARATOR = re.compile(r"([-_./])")
+
+
+@register.filter
+def wrap_at_separators(name: str) -> str:
+    """A name, escaped, with <wbr> after each -, _, . and /."""
+    return mark_safe(_SEPARATOR.sub(r"\1<wbr>", escape(str(name))))

@@ -80,7 +80,7 @@ def test_file_find_acknowledge_resolve_and_link_the_causing_deploy(page, live_se
         "href", "https://git.example.com/acme/checkout/compare/v41...v42"
     )
     suspects.get_by_role("button", name="Link as cause").click()
-    causes = page.locator("table.deploy-links tr.deploy-link")
+    causes = page.locator(".deploy-links .deploy-link")
     expect(causes).to_have_count(1)
     expect(causes).to_contain_text("v41 → v42")
     expect(page.locator("#suspects")).to_contain_text("Linked as cause")

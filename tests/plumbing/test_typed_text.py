@@ -56,7 +56,7 @@ def test_stored_html_from_before_is_rendered_again_by_the_migration():
     from django.apps import apps
 
     for module in (
-        "incidents.migrations.0008_review_rerender_hard_breaks_autolinks",
+        "incidents.migrations.0009_review_rerender_hard_breaks_autolinks",
         "postmortems.migrations.0004_review_rerender_hard_breaks_autolinks",
         "deploys.migrations.0017_review_rerender_hard_breaks_autolinks",
     ):

@@ -467,6 +467,7 @@ def test_the_editor_gets_the_blame_phrases_from_their_one_place_and_runs_no_inli
     assert json.loads(match.group(1)) == blame.patterns_for_browser()
     scripts = re.findall(r"<script\b[^>]*>", html)
     assert scripts == [
+        '<script src="/static/opslog/layout.js" defer>',  # every page's: marks tables that scroll sideways
         '<script id="blame-patterns" type="application/json">',
         '<script src="/static/opslog/postmortem.js" defer>',
     ]

@@ -62,6 +62,14 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
     return _link("incidents:list", params)
 
 
+def _with_params(query, **changes: str) -> str:
+    """The query string `query` (a QueryDict) with `changes` set."""
+    query = query.copy()
+    for name, value in changes.items():
+        query[name] = value
+    return query.urlencode()
+
+
 def _link(name: str, params: list[tuple[str, str]]) -> Link:
     return Link(f"{reverse(name)}?{urlencode(params)}")
 
@@ -78,6 +86,11 @@ class Row:
     links: dict[str, Link]
 
 
+def month_name(start: dt.date) -> str:
+    """How a month is named in the table, the charts and their tooltips alike: "Jan 2026"."""
+    return f"{start:%b %Y}"
+
+
 @require_safe
 def dashboard(request):
     form = ReportForm(request.GET)
@@ -86,7 +99,9 @@ def dashboard(request):
         return render(request, "reports/dashboard.html", context, status=400)
 
     filters = form.filters
-    report = selectors.monthly_report(first=form.first, last=form.last, filters=filters)
+    report = selectors.monthly_report(
+        first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
+    )
     years = selectors.yearly_report(first=form.first, last=form.last, filters=filters)
 
     def row(label: str, figures: Figures) -> Row:
@@ -96,15 +111,17 @@ def dashboard(request):
         }
         return Row(label=label, figures=figures, links=links)
 
-    months = [row(f"{f.start:%b %Y}", f) for f in report.periods]
+    months = [row(month_name(f.start), f) for f in report.periods]
     totals = row("All months", report.totals)
     context.update(
         report=report,
         months=months,
         totals=totals,
         years=[row(f"{f.start:%Y}", f) for f in years.periods],
-        dora=dora_summary(report.totals),
+        dora=dora_summary(report.rated) if report.rated is not None else None,
         chart=chart_data(months),
+        rated_last=selectors.add_months(report.rated.end, -1) if report.rated is not None else None,
+        count_partial_in=_with_params(request.GET, include_partial="1"),
     )
     return render(request, "reports/dashboard.html", context)
 
@@ -190,7 +207,8 @@ def chart_data(months: list[Row]) -> dict:
     """What dashboard.js draws: one value per month, seconds and fractions as they are."""
     figures = [r.figures for r in months]
     return {
-        "labels": [f"{f.start:%Y-%m}" for f in figures],
+        "labels": [r.label + (" (partial)" if r.figures.partial else "") for r in months],
+        "partial": [f.partial for f in figures],
         "deploys": [f.deploys for f in figures],
         "deployers": [f.deployers for f in figures],
         "incidents": [f.incidents for f in figures],

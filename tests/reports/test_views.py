@@ -88,12 +88,12 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
         "66.7 %",
         "66.7 %",
         "0.0 %",  # incident rate, change failure rate, rework rate
-        "70 s",
-        "60 s",  # MTTD mean, median
+        "1 min 10 s",
+        "1 min",  # MTTD mean, median
         "20 min",
         "20 min",  # MTTR
-        "21.5 min",
-        "21.5 min",  # time to restore: 1290 s
+        "21 min 30 s",
+        "21 min 30 s",  # time to restore: 1290 s
         "13 h",  # lead time median: 46800 s
         "low",  # DORA overall
     ]
@@ -106,7 +106,7 @@ def test_year_summary_line_in_etsys_style(logged_in, march):
 
     line = re.sub(r"<[^>]+>", "", re.search(r"<li><strong>2024:</strong>(.*?)</li>", html, re.S)[1])
     # The whole of 2024: d1 d2 d3 d5; i1 i2 deploy-related; MTTD mean (120+60+30)/3, MTTR mean (600+1800)/2.
-    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 70 s MTTD, 20 min MTTR"
+    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 1 min 10 s MTTD, 20 min MTTR"
     assert "MTTD and MTTR here are <em>means</em>" in html
 
 
@@ -354,14 +354,20 @@ def test_the_duration_filter_rounds_seconds_for_people():
 
 
 def test_durations_on_the_dashboard_are_for_people():
+    """#15.12: one format for every duration: the largest unit and the next, never "89.1 min"
+    beside "3 h 25 min"."""
     from reports.templatetags.reports import for_people
 
-    assert [for_people(v) for v in (17.0364, 85.553, 89.96, 390.0, 7500.0, None)] == [
+    values = (17.0364, 85.553, 390.0, 5346.0, 12300.0, 4422.0, 86399.9, 3.2 * 86400, None)
+    assert [for_people(v) for v in values] == [
         "17 s",
-        "85.6 s",
-        "1.5 min",
-        "6.5 min",
-        "2 h 5 min",
+        "1 min 26 s",
+        "6 min 30 s",
+        "1 h 29 min",  # 89.1 min
+        "3 h 25 min",
+        "1 h 14 min",  # 73.7 min
+        "1 d",
+        "3 d 5 h",
         "—",
     ]
 

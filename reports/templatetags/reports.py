@@ -46,6 +46,14 @@ def count_link(count: int, link) -> str:
 
 
 @register.simple_tag
+def duration_link(seconds: float | None, link) -> str:
+    """A mean or median duration as a link to the rows it averages; "—" without any."""
+    if seconds is None:
+        return "—"
+    return format_html('<a class="count duration" href="{}">{}</a>', link.url, for_people(seconds))
+
+
+@register.simple_tag
 def rate_link(fraction: float | None, part: int, whole: int, noun: str, link) -> str:
     """A rate that leads to its numerator's rows: "7.7 %", titled "7 of 91 deploys"."""
     if fraction is None:

@@ -171,7 +171,8 @@ def test_deploy_links_cover_the_month_the_service_and_production(logged_in, marc
     assert url == (
         "/deploys/?since=2024-03-01&until=2024-03-31&service=web&production=true&status=succeeded&status=rolled_back"
     )
-    assert cell_link(row, "deployers") == url
+    # #15.12: "Deployers" leads to the people behind those same deploys, not the deploys again.
+    assert cell_link(row, "deployers") == url.replace("/deploys/", "/reports/deployers/")
 
 
 def test_deploy_count_links_to_exactly_the_counted_deploys(logged_in, march):
@@ -315,7 +316,14 @@ def test_drilldown_builds_exact_links_for_every_filter():
         "/deploys/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&production=true&status=succeeded&status=rolled_back"
     )
-    assert drilldown("deployers", filters=filters, **common) == deploys
+    assert drilldown("deployers", filters=filters, **common).url == deploys.url.replace(
+        "/deploys/", "/reports/deployers/"
+    )
+    # #15.12: the durations lead to the rows they average.
+    assert drilldown("lead_time", filters=filters, **common) == deploys
+    assert drilldown("mttd", filters=filters, **common).url == unresolved.url.replace("&resolved=false", "")
+    assert drilldown("mttr", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
+    assert drilldown("time_to_restore", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
     assert unresolved.url == (
         "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&severity=1&severity=2&resolved=false"
@@ -343,7 +351,7 @@ def test_drilldown_without_filters_and_for_the_rate_numerators():
         "&environment=production-eu&status=succeeded&status=rolled_back"
     )
     with pytest.raises(ValueError):
-        drilldown("lead_time", filters=Filters(), **common)
+        drilldown("change_failure_rate", filters=Filters(), **common)
 
 
 def test_the_duration_filter_rounds_seconds_for_people():
@@ -485,6 +493,10 @@ def expected_rows(what: str, filters: Filters, start: dt.date, end: dt.date) -> 
         "incidents": set(incidents),
         "deploy_related_incidents": set(incidents) & caused,
         "unresolved_incidents": {pk for pk, i in incidents.items() if i.resolved_at is None},
+        "lead_time": set(deploys),
+        "mttd": set(incidents),
+        "mttr": {pk for pk, i in incidents.items() if i.resolved_at is not None},
+        "time_to_restore": {pk for pk, i in incidents.items() if i.resolved_at is not None},
     }[what]
 
 
@@ -537,16 +549,23 @@ def test_every_count_links_to_exactly_the_rows_it_counts(logged_in, query, filte
             "deploy_related_incidents": f.deploy_related_incidents,
             "unresolved_incidents": f.unresolved_incidents,
         }
-        assert set(row.links) == set(counts)
-        for what, count in counts.items():
+        assert set(row.links) == set(counts) | {"lead_time", "mttd", "mttr", "time_to_restore"}
+        for what in (*counts, "lead_time", "mttd", "mttr", "time_to_restore"):
             link = row.links[what]
-            rows_listed = listed(logged_in, link.url)
             expected = expected_rows(what, filters, f.start, f.end)
-            assert {r.pk for r in rows_listed} == expected, (row.label, what, link.url)
             if what == "deployers":
-                assert len({r.deployer for r in rows_listed}) == count, (row.label, what)
-            else:
-                assert len(rows_listed) == count, (row.label, what)
+                # The people behind the counted deploys, each with their count of them.
+                people = logged_in.get(link.url).context["people"]
+                counted = listed(logged_in, row.links["deploys"].url)
+                assert len(people) == counts[what], (row.label, what)
+                assert {name: n for name, n, _ in people} == {
+                    name: sum(d.deployer == name for d in counted) for name in {d.deployer for d in counted}
+                }, (row.label, link.url)
+                continue
+            rows_listed = listed(logged_in, link.url)
+            assert {r.pk for r in rows_listed} == expected, (row.label, what, link.url)
+            if what in counts:
+                assert len(rows_listed) == counts[what], (row.label, what)
             checked += bool(expected)
     assert checked or query == "team=Docs"
 

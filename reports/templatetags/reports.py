@@ -50,7 +50,7 @@ def duration_link(seconds: float | None, link) -> str:
     """A mean or median duration as a link to the rows it averages; "—" without any."""
     if seconds is None:
         return "—"
-    return format_html('<a class="count duration" href="{}">{}</a>', link.url, for_people(seconds))
+    return format_html('<a class="count dur-link" href="{}">{}</a>', link.url, for_people(seconds))
 
 
 @register.simple_tag

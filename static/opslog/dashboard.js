@@ -3,6 +3,15 @@
 (function () {
   "use strict";
 
+  // Say so when the month-by-month table scrolls sideways: the last columns are out of sight.
+  var box = document.getElementById("months-table");
+  var hint = document.getElementById("months-scroll-hint");
+  if (box && hint) {
+    var showHint = function () { hint.hidden = box.scrollWidth <= box.clientWidth + 1; };
+    showHint();
+    window.addEventListener("resize", showHint);
+  }
+
   var source = document.getElementById("report-data");
   if (!source || typeof Chart === "undefined") {
     return;

@@ -660,3 +660,14 @@ def test_the_severity_filter_leaves_change_failure_and_rework_as_how_we_count_sa
         "does not change the change failure rate or the rework rate: the first counts a deploy that caused "
         "any incident, the second a deploy made to fix any incident, whatever that incident's severity"
     ) in text
+
+
+@pytest.mark.parametrize(
+    "query", ["until=zzz", "since=9999-99-99", "service=nope", "deployer=" + "é\u202e" * 5000, "status=exploded"]
+)
+def test_the_deployers_page_answers_bad_input_with_an_error_not_a_500(logged_in, query):
+    """#15.12: the Deployers page takes the deploy log's filters, and their errors."""
+    response = logged_in.get(f"/reports/deployers/?{query}")
+
+    assert response.status_code in (200, 400)
+    assert "Deployers" in response.content.decode()

@@ -110,7 +110,8 @@ def dashboard(request):
     report = selectors.monthly_report(
         first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
     )
-    years = selectors.yearly_report(first=form.first, last=form.last, filters=filters)
+    # The year-by-year line shows no level: no need to rate the complete years apart.
+    years = selectors.yearly_report(first=form.first, last=form.last, filters=filters, include_partial=True)
 
     def row(label: str, figures: Figures) -> Row:
         links = {

@@ -71,13 +71,18 @@ def alert_promote(request, pk: int):
 @require_safe
 def alert_review(request):
     form = AlertReviewMonthForm(request.GET or None)
+    current = this_month()
+    # The review is of a month gone by: the one under way would look quiet only for being young.
+    last_complete = (current - dt.timedelta(days=1)).replace(day=1)
     if form.is_bound and not form.is_valid():
-        month, error = this_month(), " ".join(form.errors["month"])
+        month, error = last_complete, " ".join(form.errors["month"])
     else:
-        month, error = (form.cleaned_data["month"] if form.is_bound else this_month()), ""
+        month, error = (form.cleaned_data["month"] if form.is_bound else last_complete), ""
     (review,) = selectors.alert_review(first=month, last=month)
     previous = (month - dt.timedelta(days=1)).replace(day=1)
     following = selectors.next_month(month)
+    if following > current:  # no link to a month that hasn't begun
+        following = None
     return render(
         request,
         "alerts/alert_review.html",
@@ -87,6 +92,8 @@ def alert_review(request):
             "error": error,
             "previous": previous,
             "following": following,
+            "partial": month == current,
+            "current_month": current,
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
         },
     )

@@ -85,6 +85,17 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
     service = ValueListField(noun="service", label="Service")
     team = ValueListField(noun="team", label="Team")
     severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
+    # Periods that haven't ended are left out of the DORA level unless this says otherwise.
+    include_partial = forms.TypedChoiceField(
+        choices=[(value, value) for value in ("1", "true", "0", "false")],
+        coerce=lambda value: value in ("1", "true"),
+        empty_value=False,
+        required=False,
+        label="Include partial periods",
+        error_messages={
+            "invalid_choice": "Use 1 or true to include partial periods in the DORA level, 0 or false not to."
+        },
+    )
 
     def __init__(self, data=None, *, services: list[Service] | None = None, **kwargs):
         super().__init__(data if data is not None else {}, **kwargs)
@@ -143,6 +154,10 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             teams=tuple(self.cleaned_data["team"]),
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
         )
+
+    @property
+    def partial_in_level(self) -> bool:
+        return self.cleaned_data["include_partial"]
 
     @property
     def first(self) -> dt.date:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from reports.engines import postgres_rollup, postgres_scan, sqlite_scan
 from reports.engines.results import DeployCounts, Durations, IncidentCounts
@@ -45,6 +46,7 @@ __all__ = [
     "monthly_report",
     "report_zone",
     "rollup_zone",
+    "today",
     "yearly_report",
 ]
 
@@ -90,6 +92,9 @@ class Figures:
     failed_deploys: int = 0
     rework_deploys: int = 0
     dora: Dora = field(default_factory=Dora)
+    # The period hasn't ended yet in the reporting time zone: its figures are so far. For a range,
+    # whether any of its periods is partial.
+    partial: bool = False
 
     @property
     def days(self) -> int:
@@ -102,7 +107,14 @@ class Report:
     first_month: dt.date
     last_month: dt.date
     periods: list[Figures]
+    # totals.dora is over the complete periods only unless partial ones were asked for: a month
+    # three days old would otherwise set the range's level.
     totals: Figures
+    # The partial periods whose figures were left out of totals.dora (empty when asked for them).
+    left_out_of_level: tuple[Figures, ...] = ()
+    # The figures totals.dora was rated on: the totals, or those of the complete periods only
+    # (None when no period is complete and partial ones were left out).
+    rated: Figures | None = None
 
 
 def report_zone() -> zoneinfo.ZoneInfo:
@@ -112,17 +124,47 @@ def report_zone() -> zoneinfo.ZoneInfo:
 # --- The report ------------------------------------------------------------------------------------
 
 
-def monthly_report(*, first: dt.date, last: dt.date, filters: Filters = EVERYTHING) -> Report:
+def monthly_report(
+    *, first: dt.date, last: dt.date, filters: Filters = EVERYTHING, include_partial: bool = False
+) -> Report:
     """Every month from `first` to `last` (inclusive, any day in them), and totals over the range.
 
-    A constant number of queries whatever the range or the data.
+    A month that hasn't ended is `partial`, and left out of the range's DORA level unless
+    `include_partial`. A constant number of queries whatever the range or the data (twice as
+    many when the range has both complete and partial months: the level is computed apart).
     """
-    return _report(span=Span.of_months(first=first, last=last, zone=report_zone()), filters=filters)
+    span = Span.of_months(first=first, last=last, zone=report_zone())
+    return _with_level(span=span, filters=filters, include_partial=include_partial)
 
 
-def yearly_report(*, first: dt.date, last: dt.date, filters: Filters = EVERYTHING) -> Report:
-    """Every calendar year from `first`'s to `last`'s, and totals."""
-    return _report(span=Span.of_years(first=first, last=last, zone=report_zone()), filters=filters)
+def yearly_report(
+    *, first: dt.date, last: dt.date, filters: Filters = EVERYTHING, include_partial: bool = False
+) -> Report:
+    """Every calendar year from `first`'s to `last`'s, and totals; partial years as in monthly_report."""
+    span = Span.of_years(first=first, last=last, zone=report_zone())
+    return _with_level(span=span, filters=filters, include_partial=include_partial)
+
+
+def today() -> dt.date:
+    """Today in the reporting time zone: periods ending after it are partial."""
+    return timezone.now().astimezone(report_zone()).date()
+
+
+def _with_level(*, span: Span, filters: Filters, include_partial: bool) -> Report:
+    report = _report(span=span, filters=filters)
+    partial = [f for f in report.periods if f.partial]
+    if include_partial or not partial:
+        return replace(report, rated=report.totals)
+    complete = len(report.periods) - len(partial)
+    rated = None
+    if complete:
+        # Partial periods are always the last ones (they haven't ended); the complete ones' level
+        # needs their own medians, so the head of the span is reported again.
+        head = replace(span, starts=span.starts[:complete], ends=span.ends[:complete])
+        rated = _report(span=head, filters=filters).totals
+    # Nothing complete to rate: no level rather than a level of a few days.
+    dora = rated.dora if rated is not None else Dora()
+    return replace(report, totals=replace(report.totals, dora=dora), left_out_of_level=tuple(partial), rated=rated)
 
 
 def _report(*, span: Span, filters: Filters) -> Report:
@@ -154,8 +196,9 @@ def _report(*, span: Span, filters: Filters) -> Report:
         elif lead is None:
             lead = sqlite_scan.lead_medians(span=span, filters=filters)
 
+    now = today()
     periods = [
-        _figures(start=start, end=end, deploys=d, incidents=i, lead_median=median)
+        _figures(start=start, end=end, deploys=d, incidents=i, lead_median=median, partial=end > now)
         for start, end, d, i, median in zip(span.starts, span.ends, deploys.periods, incidents.periods, lead.periods)
     ]
     return Report(
@@ -169,6 +212,7 @@ def _report(*, span: Span, filters: Filters) -> Report:
             deploys=deploys.totals,
             incidents=incidents.totals,
             lead_median=lead.total,
+            partial=span.ends[-1] > now,
         ),
     )
 
@@ -196,7 +240,13 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def _figures(
-    *, start: dt.date, end: dt.date, deploys: DeployCounts, incidents: IncidentCounts, lead_median: float | None
+    *,
+    start: dt.date,
+    end: dt.date,
+    deploys: DeployCounts,
+    incidents: IncidentCounts,
+    lead_median: float | None,
+    partial: bool,
 ) -> Figures:
     figures = Figures(
         start=start,
@@ -215,6 +265,7 @@ def _figures(
         lead_time_seconds=Durations(None, lead_median),
         failed_deploys=deploys.failed,
         rework_deploys=deploys.rework,
+        partial=partial,
     )
     return replace(figures, dora=dora_levels(figures))
 

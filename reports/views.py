@@ -5,10 +5,13 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db.models import Count
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from deploys.filters import DeployFilter
+from deploys.models import Deploy
 from reports import selectors
 from reports.forms import ReportForm
 from reports.selectors import Figures, Filters
@@ -24,9 +27,11 @@ class Link:
     url: str
 
 
-# The counts with a list behind them: the deploy log's, then the incident list's.
-DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys"}
-INCIDENT_COUNTS = {"incidents", "deploy_related_incidents", "unresolved_incidents"}
+# The counts with a list behind them: the deploy log's, then the incident list's; then the
+# durations, which lead to the rows they average (lead time: the month's counted deploys, whose
+# commits it measures; MTTD: the month's incidents; MTTR and time to restore: the resolved ones).
+DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys", "lead_time"}
+INCIDENT_COUNTS = {"incidents", "deploy_related_incidents", "unresolved_incidents", "mttd", "mttr", "time_to_restore"}
 
 
 def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> Link:
@@ -50,7 +55,8 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
             params.append(("failed_change", "true"))
         elif what == "rework_deploys":
             params.append(("remediates", "true"))
-        return _link("deploys:list", params)
+        # Deployers: the people behind those deploys, each with their count, not the deploys again.
+        return _link("reports:deployers" if what == "deployers" else "deploys:list", params)
 
     if what not in INCIDENT_COUNTS:
         raise ValueError(f"No list behind {what!r}.")
@@ -59,7 +65,17 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
         params.append(("deploy_related", "true"))
     elif what == "unresolved_incidents":
         params.append(("resolved", "false"))
+    elif what in ("mttr", "time_to_restore"):
+        params.append(("resolved", "true"))
     return _link("incidents:list", params)
+
+
+def _with_params(query, **changes: str) -> str:
+    """The query string `query` (a QueryDict) with `changes` set."""
+    query = query.copy()
+    for name, value in changes.items():
+        query[name] = value
+    return query.urlencode()
 
 
 def _link(name: str, params: list[tuple[str, str]]) -> Link:
@@ -78,6 +94,11 @@ class Row:
     links: dict[str, Link]
 
 
+def month_name(start: dt.date) -> str:
+    """How a month is named in the table, the charts and their tooltips alike: "Jan 2026"."""
+    return f"{start:%b %Y}"
+
+
 @require_safe
 def dashboard(request):
     form = ReportForm(request.GET)
@@ -86,8 +107,11 @@ def dashboard(request):
         return render(request, "reports/dashboard.html", context, status=400)
 
     filters = form.filters
-    report = selectors.monthly_report(first=form.first, last=form.last, filters=filters)
-    years = selectors.yearly_report(first=form.first, last=form.last, filters=filters)
+    report = selectors.monthly_report(
+        first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
+    )
+    # The year-by-year line shows no level: no need to rate the complete years apart.
+    years = selectors.yearly_report(first=form.first, last=form.last, filters=filters, include_partial=True)
 
     def row(label: str, figures: Figures) -> Row:
         links = {
@@ -96,17 +120,41 @@ def dashboard(request):
         }
         return Row(label=label, figures=figures, links=links)
 
-    months = [row(f"{f.start:%b %Y}", f) for f in report.periods]
+    months = [row(month_name(f.start), f) for f in report.periods]
     totals = row("All months", report.totals)
     context.update(
         report=report,
         months=months,
         totals=totals,
         years=[row(f"{f.start:%Y}", f) for f in years.periods],
-        dora=dora_summary(report.totals),
+        dora=dora_summary(report.rated) if report.rated is not None else None,
         chart=chart_data(months),
+        rated_last=selectors.add_months(report.rated.end, -1) if report.rated is not None else None,
+        count_partial_in=_with_params(request.GET, include_partial="1"),
     )
     return render(request, "reports/dashboard.html", context)
+
+
+@require_safe
+def deployers(request):
+    """The people behind a set of deploys (the deploy log's filters), each with their deploy count
+    linking to their deploys: where the dashboard's "Deployers" count leads."""
+    filterset = DeployFilter(request.GET or None, queryset=Deploy.objects.all())
+    if filterset.is_bound and not filterset.is_valid():
+        return render(request, "reports/deployers.html", {"filter": filterset, "people": []}, status=400)
+    deploys = filterset.qs if filterset.is_bound else Deploy.objects.all()
+    counts = deploys.order_by().values("deployer").annotate(deploys=Count("id")).order_by("-deploys", "deployer")
+    query = request.GET.copy()
+    query.pop("page", None)
+    people = [
+        (row["deployer"], row["deploys"], f"{reverse('deploys:list')}?{_with_params(query, deployer=row['deployer'])}")
+        for row in counts
+    ]
+    return render(
+        request,
+        "reports/deployers.html",
+        {"filter": filterset, "people": people, "all_deploys": f"{reverse('deploys:list')}?{query.urlencode()}"},
+    )
 
 
 @require_safe
@@ -187,19 +235,36 @@ def frequency_text(deploys: int, days: int) -> str:
 
 
 def chart_data(months: list[Row]) -> dict:
-    """What dashboard.js draws: one value per month, seconds and fractions as they are."""
+    """What dashboard.js draws: one value per month, seconds and fractions as they are, months
+    named as in the table, durations' tooltips in the table's words (for_people), and per series
+    the links a click on a bar or point follows: the same lists as the table's cells."""
     figures = [r.figures for r in months]
+    durations = {
+        "mttd_median": [f.mttd_seconds.median for f in figures],
+        "mttr_median": [f.mttr_seconds.median for f in figures],
+        "time_to_restore_median": [f.time_to_restore_seconds.median for f in figures],
+    }
     return {
-        "labels": [f"{f.start:%Y-%m}" for f in figures],
+        "labels": [r.label + (" (partial)" if r.figures.partial else "") for r in months],
+        "partial": [f.partial for f in figures],
         "deploys": [f.deploys for f in figures],
         "deployers": [f.deployers for f in figures],
         "incidents": [f.incidents for f in figures],
         "deploy_related_incidents": [f.deploy_related_incidents for f in figures],
-        "mttd_median": [f.mttd_seconds.median for f in figures],
-        "mttr_median": [f.mttr_seconds.median for f in figures],
-        "time_to_restore_median": [f.time_to_restore_seconds.median for f in figures],
+        **durations,
+        "durations_text": {name: [for_people(v) for v in values] for name, values in durations.items()},
         "change_failure_rate": [f.change_failure_rate for f in figures],
         "links": {
-            what: [r.links[what].url for r in months] for what in ("deploys", "incidents", "deploy_related_incidents")
+            what: [r.links[what].url for r in months]
+            for what in (
+                "deploys",
+                "deployers",
+                "incidents",
+                "deploy_related_incidents",
+                "mttd",
+                "mttr",
+                "time_to_restore",
+                "failed_deploys",
+            )
         },
     }

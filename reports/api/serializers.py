@@ -59,6 +59,13 @@ class ReportFiguresSerializer(serializers.Serializer):
     time_to_restore_seconds = ReportDurationsSerializer(help_text="resolved_at − started_at, over resolved incidents.")
     lead_time_seconds = ReportMedianSerializer(help_text="Commit authored → its first production deploy.")
     dora = ReportDoraSerializer(help_text="DORA 2023 level per metric and overall.")
+    partial = serializers.BooleanField(
+        help_text=(
+            "The period hasn't ended yet in the reporting time zone: its figures are so far. In the totals: "
+            "some period of the range is partial, and the totals' DORA level leaves it out unless "
+            "include_partial=1."
+        )
+    )
 
 
 class ReportMonthSerializer(ReportFiguresSerializer):
@@ -132,7 +139,7 @@ class ReportErrorSerializer(serializers.Serializer):
     def get_fields(self):
         return {
             name: serializers.ListField(child=serializers.CharField(), required=False)
-            for name in ("from", "to", "service", "team", "severity")
+            for name in ("from", "to", "service", "team", "severity", "include_partial")
         }
 
 

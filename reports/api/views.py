@@ -87,6 +87,15 @@ def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
             ),
         ),
         OpenApiParameter(
+            "include_partial",
+            OpenApiTypes.STR,
+            enum=["1", "true", "0", "false"],
+            description=(
+                "A period that hasn't ended yet (this month, this year) is `partial: true` and left out of the "
+                "totals' DORA level; `1` or `true` counts it in. Default: left out."
+            ),
+        ),
+        OpenApiParameter(
             "format",
             OpenApiTypes.STR,
             enum=["json", "csv"],
@@ -135,7 +144,9 @@ class _ReportView(APIView):
     name = "monthly"
 
     def report(self, form):
-        return selectors.monthly_report(first=form.first, last=form.last, filters=form.filters)
+        return selectors.monthly_report(
+            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
+        )
 
     def get(self, request):
         form = self.form_class(request.query_params)
@@ -177,7 +188,9 @@ class YearlyReportView(_ReportView):
     name = "yearly"
 
     def report(self, form):
-        return selectors.yearly_report(first=form.first, last=form.last, filters=form.filters)
+        return selectors.yearly_report(
+            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
+        )
 
     @extend_schema(
         summary="The yearly numbers",

@@ -4,18 +4,28 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from plumbing.templatetags.opslog import duration
-
 register = template.Library()
+
+# (unit, seconds), largest first: a duration is shown in its largest unit and the next one down.
+UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 
 
 @register.filter
 def for_people(seconds: float | None) -> str:
-    """opslog's |duration (45 s, 6.5 min, 2 h 5 min, 3.2 days), with seconds under 90 first rounded
-    to a tenth: |duration alone shows a mean of 17.0364 s with all its digits."""
-    if seconds is not None and seconds < 90:
-        seconds = round(seconds, 1)
-    return duration(seconds)
+    """Seconds for people, one format everywhere the reports show a duration (table, chart
+    tooltips, summary email): the largest unit and the next, rounded to the smaller one —
+    45 s, 6 min 30 s, 1 h 29 min, 3 d 5 h. A column of them never mixes "89.1 min" with
+    "3 h 25 min". None (nothing qualifies) → "—"."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    for index, (unit, size) in enumerate(UNITS[:-1]):
+        if total >= size:
+            smaller, smaller_size = UNITS[index + 1]
+            whole, rest = divmod(round(total / smaller_size) * smaller_size, size)
+            rest //= smaller_size
+            return f"{whole} {unit} {rest} {smaller}" if rest else f"{whole} {unit}"
+    return f"{total} s"
 
 
 @register.filter
@@ -33,6 +43,14 @@ def count_link(count: int, link) -> str:
     if not count:
         classes.append("zero")
     return format_html('<a class="{}" href="{}">{}</a>', " ".join(classes), link.url, count)
+
+
+@register.simple_tag
+def duration_link(seconds: float | None, link) -> str:
+    """A mean or median duration as a link to the rows it averages; "—" without any."""
+    if seconds is None:
+        return "—"
+    return format_html('<a class="count dur-link" href="{}">{}</a>', link.url, for_people(seconds))
 
 
 @register.simple_tag

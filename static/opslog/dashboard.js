@@ -3,6 +3,15 @@
 (function () {
   "use strict";
 
+  // Say so when the month-by-month table scrolls sideways: the last columns are out of sight.
+  var box = document.getElementById("months-table");
+  var hint = document.getElementById("months-scroll-hint");
+  if (box && hint) {
+    var showHint = function () { hint.hidden = box.scrollWidth <= box.clientWidth + 1; };
+    showHint();
+    window.addEventListener("resize", showHint);
+  }
+
   var source = document.getElementById("report-data");
   if (!source || typeof Chart === "undefined") {
     return;
@@ -20,24 +29,9 @@
     failures: "#b42318",
   };
 
-  // Seconds for people, as the table shows them: 45 s, 6.5 min, 2 h 5 min, 3.2 days.
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined) {
-      return "—";
-    }
-    if (seconds < 90) {
-      return String(Math.round(seconds * 10) / 10) + " s";
-    }
-    if (seconds < 90 * 60) {
-      return (seconds / 60).toFixed(1).replace(/\.0$/, "") + " min";
-    }
-    if (seconds < 48 * 3600) {
-      var total = Math.round(seconds);
-      var hours = Math.floor(total / 3600);
-      var minutes = Math.floor((total % 3600) / 60);
-      return minutes ? hours + " h " + minutes + " min" : hours + " h";
-    }
-    return (seconds / 86400).toFixed(1) + " days";
+  // A month not over yet: drawn lighter, its label says "(partial)" (from the server).
+  function faded(color) {
+    return data.labels.map(function (_, i) { return data.partial[i] ? color + "55" : color; });
   }
 
   // Tick marks for the durations chart: MTTD is minutes where MTTR is hours, so the axis is
@@ -76,6 +70,16 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.plugins.legend.labels.boxWidth = 12;
 
+  // What makes a chart's bars and points open their lists.
+  function clickable(links) {
+    return {
+      onClick: openLink(links),
+      onHover: function (event, elements) {
+        event.native.target.style.cursor = elements.length && links ? "pointer" : "default";
+      },
+    };
+  }
+
   function countChart(id, datasets, links) {
     var canvas = document.getElementById(id);
     if (!canvas) {
@@ -84,41 +88,39 @@
     new Chart(canvas, {
       type: "bar",
       data: { labels: data.labels, datasets: datasets },
-      options: {
-        onClick: openLink(links),
-        onHover: function (event, elements) {
-          event.native.target.style.cursor = elements.length && links ? "pointer" : "default";
-        },
+      options: Object.assign(clickable(links), {
         interaction: { mode: "index", intersect: false },
         scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
-      },
+      }),
     });
   }
 
   countChart(
     "chart-deploys",
     [
-      { type: "bar", label: "Deploys", data: data.deploys, backgroundColor: COLORS.deploys, order: 2 },
+      { type: "bar", label: "Deploys", data: data.deploys, backgroundColor: faded(COLORS.deploys), order: 2 },
       {
         type: "line", label: "Deployers", data: data.deployers, borderColor: COLORS.deployers,
         backgroundColor: COLORS.deployers, pointRadius: 2, order: 1,
       },
     ],
-    [data.links.deploys, data.links.deploys]
+    [data.links.deploys, data.links.deployers]
   );
 
   countChart(
     "chart-incidents",
     [
-      { label: "Incidents", data: data.incidents, backgroundColor: COLORS.incidents },
-      { label: "Deploy-related", data: data.deploy_related_incidents, backgroundColor: COLORS.related },
+      { label: "Incidents", data: data.incidents, backgroundColor: faded(COLORS.incidents) },
+      { label: "Deploy-related", data: data.deploy_related_incidents, backgroundColor: faded(COLORS.related) },
     ],
     [data.links.incidents, data.links.deploy_related_incidents]
   );
 
   var durationsCanvas = document.getElementById("chart-durations");
   if (durationsCanvas) {
-    var raw = [data.mttd_median, data.mttr_median, data.time_to_restore_median];
+    var texts = [
+      data.durations_text.mttd_median, data.durations_text.mttr_median, data.durations_text.time_to_restore_median,
+    ];
     var line = function (label, values, color) {
       return {
         label: label, data: plotted(values), borderColor: color, backgroundColor: color,
@@ -135,7 +137,7 @@
           line("Time to restore (median)", data.time_to_restore_median, COLORS.restore),
         ],
       },
-      options: {
+      options: Object.assign(clickable([data.links.mttd, data.links.mttr, data.links.time_to_restore]), {
         interaction: { mode: "index", intersect: false },
         scales: {
           y: {
@@ -149,7 +151,7 @@
               }
             },
             ticks: {
-              callback: function (value) { return DURATION_TICKS[value] || duration(value); },
+              callback: function (value) { return DURATION_TICKS[value] || ""; },
             },
           },
         },
@@ -157,12 +159,13 @@
           tooltip: {
             callbacks: {
               label: function (context) {
-                return context.dataset.label + ": " + duration(raw[context.datasetIndex][context.dataIndex]);
+                // The table's words for the same number (reports' for_people), not a second formatter.
+                return context.dataset.label + ": " + texts[context.datasetIndex][context.dataIndex];
               },
             },
           },
         },
-      },
+      }),
     });
   }
 
@@ -180,7 +183,7 @@
           },
         ],
       },
-      options: {
+      options: Object.assign(clickable([data.links.failed_deploys]), {
         interaction: { mode: "index", intersect: false },
         scales: {
           y: { beginAtZero: true, ticks: { callback: function (v) { return v + " %"; } } },
@@ -195,7 +198,7 @@
             },
           },
         },
-      },
+      }),
     });
   }
 })();

@@ -94,3 +94,56 @@ def test_clicking_a_months_bar_opens_the_list_behind_it(page, live_server, brows
     expect(page.get_by_role("heading", name="Deploy log")).to_be_visible()
     assert "since=2024-03-01&until=2024-03-31" in page.url
     expect(page.locator("tr.deploy")).to_have_count(3)
+
+
+WIDTHS = (390, 1280, 1366, 1920)
+
+
+def test_the_table_fits_or_says_it_scrolls_and_a_bar_click_drills_down(page, live_server, browser_user):
+    """#15.12, at 390, 1280, 1366 and 1920 px: the month-by-month table fits its box or a hint says
+    it scrolls; months are named alike in the chart and the table; a real mouse click on a month's
+    bar opens the deploy log of that month; "Deployers" opens the people, not the deploys again."""
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    for day, who in ((4, "alice"), (5, "alice"), (6, "bob")):
+        DeployFactory(service=web, environment=production, deployer=who, deployed_at=at(f"2024-03-0{day}T10:00:00Z"))
+
+    log_in(page, live_server, browser_user, next_path="/?from=2024-01&to=2024-04")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/?from=2024-01&to=2024-04")
+        page.wait_for_function("() => window.Chart && Chart.getChart('chart-deploys')")
+        assert page.evaluate("() => Chart.getChart('chart-deploys').data.labels") == [
+            "Jan 2024",
+            "Feb 2024",
+            "Mar 2024",
+            "Apr 2024",
+        ]
+        box = page.locator("#months-table")
+        scrolls = box.evaluate("(el) => el.scrollWidth > el.clientWidth + 1")
+        hint = page.locator("#months-scroll-hint")
+        if scrolls:
+            expect(hint).to_be_visible()
+        else:
+            expect(hint).to_be_hidden()
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), width
+
+        chart = page.locator("#chart-deploys")
+        chart.scroll_into_view_if_needed()
+        x, y = page.evaluate(
+            "() => { const bar = Chart.getChart('chart-deploys').getDatasetMeta(0).data[2];"
+            " return [bar.x, (bar.y + bar.base) / 2]; }"
+        )
+        frame = chart.bounding_box()
+        page.mouse.click(frame["x"] + x, frame["y"] + y)  # a real click on March's bar
+        expect(page.get_by_role("heading", name="Deploy log")).to_be_visible()
+        assert "since=2024-03-01&until=2024-03-31" in page.url, width
+        expect(page.locator("tr.deploy")).to_have_count(3)
+
+        page.go_back()
+        march = page.locator("table.report tbody tr", has=page.locator("th", has_text="Mar 2024"))
+        march.locator("td.deployers a").click()
+        expect(page.get_by_role("heading", name="Deployers", exact=True)).to_be_visible()
+        people = page.locator("table.deployers tbody tr")
+        expect(people).to_have_count(2)
+        expect(people.nth(0)).to_contain_text("alice")
+        expect(people.nth(0).locator("td")).to_have_text("2")

@@ -380,6 +380,7 @@ READS = {
     "home": lambda w: "/",
     "reports:dashboard": lambda w: "/reports/",
     "reports:how_we_count": lambda w: "/reports/how-we-count/",
+    "reports:deployers": lambda w: "/reports/deployers/",
     "alerts:list": lambda w: "/alerts/",
     "alerts:review": lambda w: "/alerts/review/",
     "alerts:detail": lambda w: f"/alerts/{w.alert.pk}/",

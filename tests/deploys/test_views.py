@@ -33,7 +33,7 @@ def test_log_shows_each_deploy_as_a_deployinator_line(logged_in):
     html = logged_in.get("/deploys/").content.decode()
 
     assert "2010-05-18 22:20:50" in html
-    assert '<span class="env-badge prod">PRODUCTION</span>' in html
+    assert '<span class="env-badge prod quiet">PRODUCTION</span>' in html
     assert "sandrews" in html
     assert "old 25134, new 25145" in html
     assert 'href="https://git.example.com/acme/web/compare/25134...25145"' in html

@@ -43,6 +43,7 @@ EMPTY_MONTH = {
         "time_to_restore": None,
         "overall": None,
     },
+    "partial": False,
 }
 
 
@@ -91,6 +92,7 @@ def test_known_numbers_for_one_service(api, march):
             "time_to_restore": "elite",
             "overall": "low",
         },
+        "partial": False,
     }
     assert apr == {
         **EMPTY_MONTH,
@@ -107,6 +109,7 @@ def test_known_numbers_for_one_service(api, march):
             "time_to_restore": None,
             "overall": "medium",
         },
+        "partial": False,
     }
     assert body["totals"] == {
         "deploys": 4,
@@ -129,6 +132,7 @@ def test_known_numbers_for_one_service(api, march):
             "time_to_restore": "elite",
             "overall": "low",
         },
+        "partial": False,
     }
 
 
@@ -205,6 +209,7 @@ def test_csv_has_one_flat_row_per_month(api, march):
         "dora_change_failure_rate",
         "dora_time_to_restore",
         "dora_overall",
+        "partial",
     ]
     assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
     feb, mar, _ = rows
@@ -334,7 +339,15 @@ def test_schema_documents_the_parameters_and_both_formats(api):
 
     for path in ("/api/reports/monthly/", "/api/reports/yearly/"):
         operation = schema["paths"][path]["get"]
-        assert {p["name"] for p in operation["parameters"]} == {"from", "to", "service", "team", "severity", "format"}
+        assert {p["name"] for p in operation["parameters"]} == {
+            "from",
+            "to",
+            "service",
+            "team",
+            "severity",
+            "include_partial",
+            "format",
+        }
         assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
         assert "400" in operation["responses"]
     months = schema["components"]["schemas"]["MonthlyReport"]["properties"]

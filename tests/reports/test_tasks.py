@@ -79,8 +79,8 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
         "Incident rate 33.3 % (▲ 33.3 points from 0.0 %)",
         "Change failure rate 33.3 % (▼ 16.7 points from 50.0 %)",
         "Rework rate 0.0 % (= the month before)",
-        "MTTD (mean) 60 s (= the month before)",  # (30 + 90) / 2
-        "MTTD (median) 60 s (= the month before)",
+        "MTTD (mean) 1 min (= the month before)",  # (30 + 90) / 2
+        "MTTD (median) 1 min (= the month before)",
         "MTTR (mean) 15 min (▲ 5 min from 10 min)",  # (300 + 1500) / 2 = 900
         "MTTR (median) 15 min (▲ 5 min from 10 min)",
         "Time to restore (mean) 16 min (▲ 5 min from 11 min)",  # (330 + 1590) / 2 = 960; March 660
@@ -108,7 +108,7 @@ def test_a_given_month(recipients, two_months):
     assert mail.outbox[0].subject == "[Opslog] March 2024: 2 deploys, 0 deploy-related incidents"
     body = mail.outbox[0].body
     assert "Deploys 2 (▲ 2 from 0)" in body
-    assert "MTTD (mean) 60 s (none the month before)" in body
+    assert "MTTD (mean) 1 min (none the month before)" in body
     assert "Incident rate 0.0 % (none the month before)" in body
 
 
@@ -146,7 +146,7 @@ def test_beat_sends_it_on_the_first_of_each_month(settings):
     [
         (Line("Deploys", 204, 192, "count"), "Deploys 204 (▲ 12 from 192)"),
         (Line("Deploys", 180, 192, "count"), "Deploys 180 (▼ 12 from 192)"),
-        (Line("MTTD (mean)", 390.0, 420.0, "seconds"), "MTTD (mean) 6.5 min (▼ 30 s from 7 min)"),
+        (Line("MTTD (mean)", 390.0, 420.0, "seconds"), "MTTD (mean) 6 min 30 s (▼ 30 s from 7 min)"),
         (Line("MTTR (mean)", None, 420.0, "seconds"), "MTTR (mean) —"),
         (Line("Change failure rate", 0.0032, 0.0012, "rate"), "Change failure rate 0.3 % (▲ 0.2 points from 0.1 %)"),
     ],

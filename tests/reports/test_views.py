@@ -88,12 +88,12 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
         "66.7 %",
         "66.7 %",
         "0.0 %",  # incident rate, change failure rate, rework rate
-        "70 s",
-        "60 s",  # MTTD mean, median
+        "1 min 10 s",
+        "1 min",  # MTTD mean, median
         "20 min",
         "20 min",  # MTTR
-        "21.5 min",
-        "21.5 min",  # time to restore: 1290 s
+        "21 min 30 s",
+        "21 min 30 s",  # time to restore: 1290 s
         "13 h",  # lead time median: 46800 s
         "low",  # DORA overall
     ]
@@ -106,7 +106,7 @@ def test_year_summary_line_in_etsys_style(logged_in, march):
 
     line = re.sub(r"<[^>]+>", "", re.search(r"<li><strong>2024:</strong>(.*?)</li>", html, re.S)[1])
     # The whole of 2024: d1 d2 d3 d5; i1 i2 deploy-related; MTTD mean (120+60+30)/3, MTTR mean (600+1800)/2.
-    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 70 s MTTD, 20 min MTTR"
+    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 1 min 10 s MTTD, 20 min MTTR"
     assert "MTTD and MTTR here are <em>means</em>" in html
 
 
@@ -171,7 +171,8 @@ def test_deploy_links_cover_the_month_the_service_and_production(logged_in, marc
     assert url == (
         "/deploys/?since=2024-03-01&until=2024-03-31&service=web&production=true&status=succeeded&status=rolled_back"
     )
-    assert cell_link(row, "deployers") == url
+    # #15.12: "Deployers" leads to the people behind those same deploys, not the deploys again.
+    assert cell_link(row, "deployers") == url.replace("/deploys/", "/reports/deployers/")
 
 
 def test_deploy_count_links_to_exactly_the_counted_deploys(logged_in, march):
@@ -255,7 +256,7 @@ def test_charts_use_the_vendored_library_and_no_inline_script(logged_in, march):
     # Nothing loaded from another host (a bare "cdn" search would trip on random CSRF tokens).
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', html)
     chart = response.context["chart"]
-    assert chart["labels"] == ["2024-02", "2024-03", "2024-04"]
+    assert chart["labels"] == ["Feb 2024", "Mar 2024", "Apr 2024"]  # #15.12: named as in the table
     assert (chart["deploys"], chart["deployers"]) == ([0, 3, 1], [0, 2, 1])
     assert (chart["incidents"], chart["deploy_related_incidents"]) == ([0, 3, 0], [0, 2, 0])
     assert chart["mttd_median"] == [None, 60.0, None]
@@ -315,7 +316,14 @@ def test_drilldown_builds_exact_links_for_every_filter():
         "/deploys/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&production=true&status=succeeded&status=rolled_back"
     )
-    assert drilldown("deployers", filters=filters, **common) == deploys
+    assert drilldown("deployers", filters=filters, **common).url == deploys.url.replace(
+        "/deploys/", "/reports/deployers/"
+    )
+    # #15.12: the durations lead to the rows they average.
+    assert drilldown("lead_time", filters=filters, **common) == deploys
+    assert drilldown("mttd", filters=filters, **common).url == unresolved.url.replace("&resolved=false", "")
+    assert drilldown("mttr", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
+    assert drilldown("time_to_restore", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
     assert unresolved.url == (
         "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
         "&severity=1&severity=2&resolved=false"
@@ -343,7 +351,7 @@ def test_drilldown_without_filters_and_for_the_rate_numerators():
         "&environment=production-eu&status=succeeded&status=rolled_back"
     )
     with pytest.raises(ValueError):
-        drilldown("lead_time", filters=Filters(), **common)
+        drilldown("change_failure_rate", filters=Filters(), **common)
 
 
 def test_the_duration_filter_rounds_seconds_for_people():
@@ -354,14 +362,20 @@ def test_the_duration_filter_rounds_seconds_for_people():
 
 
 def test_durations_on_the_dashboard_are_for_people():
+    """#15.12: one format for every duration: the largest unit and the next, never "89.1 min"
+    beside "3 h 25 min"."""
     from reports.templatetags.reports import for_people
 
-    assert [for_people(v) for v in (17.0364, 85.553, 89.96, 390.0, 7500.0, None)] == [
+    values = (17.0364, 85.553, 390.0, 5346.0, 12300.0, 4422.0, 86399.9, 3.2 * 86400, None)
+    assert [for_people(v) for v in values] == [
         "17 s",
-        "85.6 s",
-        "1.5 min",
-        "6.5 min",
-        "2 h 5 min",
+        "1 min 26 s",
+        "6 min 30 s",
+        "1 h 29 min",  # 89.1 min
+        "3 h 25 min",
+        "1 h 14 min",  # 73.7 min
+        "1 d",
+        "3 d 5 h",
         "—",
     ]
 
@@ -479,6 +493,10 @@ def expected_rows(what: str, filters: Filters, start: dt.date, end: dt.date) -> 
         "incidents": set(incidents),
         "deploy_related_incidents": set(incidents) & caused,
         "unresolved_incidents": {pk for pk, i in incidents.items() if i.resolved_at is None},
+        "lead_time": set(deploys),
+        "mttd": set(incidents),
+        "mttr": {pk for pk, i in incidents.items() if i.resolved_at is not None},
+        "time_to_restore": {pk for pk, i in incidents.items() if i.resolved_at is not None},
     }[what]
 
 
@@ -531,16 +549,23 @@ def test_every_count_links_to_exactly_the_rows_it_counts(logged_in, query, filte
             "deploy_related_incidents": f.deploy_related_incidents,
             "unresolved_incidents": f.unresolved_incidents,
         }
-        assert set(row.links) == set(counts)
-        for what, count in counts.items():
+        assert set(row.links) == set(counts) | {"lead_time", "mttd", "mttr", "time_to_restore"}
+        for what in (*counts, "lead_time", "mttd", "mttr", "time_to_restore"):
             link = row.links[what]
-            rows_listed = listed(logged_in, link.url)
             expected = expected_rows(what, filters, f.start, f.end)
-            assert {r.pk for r in rows_listed} == expected, (row.label, what, link.url)
             if what == "deployers":
-                assert len({r.deployer for r in rows_listed}) == count, (row.label, what)
-            else:
-                assert len(rows_listed) == count, (row.label, what)
+                # The people behind the counted deploys, each with their count of them.
+                people = logged_in.get(link.url).context["people"]
+                counted = listed(logged_in, row.links["deploys"].url)
+                assert len(people) == counts[what], (row.label, what)
+                assert {name: n for name, n, _ in people} == {
+                    name: sum(d.deployer == name for d in counted) for name in {d.deployer for d in counted}
+                }, (row.label, link.url)
+                continue
+            rows_listed = listed(logged_in, link.url)
+            assert {r.pk for r in rows_listed} == expected, (row.label, what, link.url)
+            if what in counts:
+                assert len(rows_listed) == counts[what], (row.label, what)
             checked += bool(expected)
     assert checked or query == "team=Docs"
 
@@ -635,3 +660,14 @@ def test_the_severity_filter_leaves_change_failure_and_rework_as_how_we_count_sa
         "does not change the change failure rate or the rework rate: the first counts a deploy that caused "
         "any incident, the second a deploy made to fix any incident, whatever that incident's severity"
     ) in text
+
+
+@pytest.mark.parametrize(
+    "query", ["until=zzz", "since=9999-99-99", "service=nope", "deployer=" + "é\u202e" * 5000, "status=exploded"]
+)
+def test_the_deployers_page_answers_bad_input_with_an_error_not_a_500(logged_in, query):
+    """#15.12: the Deployers page takes the deploy log's filters, and their errors."""
+    response = logged_in.get(f"/reports/deployers/?{query}")
+
+    assert response.status_code in (200, 400)
+    assert "Deployers" in response.content.decode()

@@ -25,6 +25,7 @@ from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import PostMortem, Remediation
 from tests.support.axe import axe_script, axe_violations_at_widths
 from tests.support.browser import log_in
+from tests.support.walk_records import alerts_and_delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,35 +78,13 @@ def light_data() -> dict:
     TimelineEntryFactory(incident=incident)
     remediation = RemediationFactory(postmortem=PostMortemFactory(incident=incident))
     fresh_incident = IncidentFactory(services=[web], title="Search is slow", severity=Incident.Severity.SEV1)
-    integration = IntegrationFactory(kind="alertmanager")
-    alert = Alert.objects.create(
-        integration=integration,
-        fingerprint="a1",
-        name="HighErrorRate",
-        labels={"alertname": "HighErrorRate"},
-        annotations={"summary": "errors"},
-        starts_at=now - dt.timedelta(hours=1),
-    )
-    promoted_alert = Alert.objects.create(
-        integration=integration,
-        fingerprint="a2",
-        name="HighLatency",
-        labels={"alertname": "HighLatency"},
-        starts_at=now - dt.timedelta(hours=3),
-        ends_at=now - dt.timedelta(hours=2),
-        status=Alert.Status.RESOLVED,
-        incident=fresh_incident,
-    )
-    delivery = DeliveryFactory(integration=IntegrationFactory())
     return {
         "deploy": deploy.pk,
         "change": change.pk,
         "incident": incident.pk,
         "fresh_incident": fresh_incident.pk,
         "remediation": remediation.pk,
-        "alert": alert.pk,
-        "promoted_alert": promoted_alert.pk,
-        "delivery": delivery.pk,
+        **alerts_and_delivery(promoted_to=fresh_incident),
     }
 
 

@@ -12,8 +12,8 @@ from alerts.models import Alert
 from deploys.factories import ChangeRecordFactory, DeployCommitFactory, DeployFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident
-from integrations.factories import DeliveryFactory, IntegrationFactory
 from postmortems.factories import PostMortemFactory, RemediationFactory
+from tests.support.walk_records import alerts_and_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -97,36 +97,13 @@ def demo():
     postmortem = PostMortemFactory(incident=incident)
     remediation = RemediationFactory(postmortem=postmortem)
     fresh_incident = IncidentFactory(services=[web], title="Search is slow")
-    integration = IntegrationFactory(kind="alertmanager")
-    now = timezone.now()
-    alert = Alert.objects.create(
-        integration=integration,
-        fingerprint="a1",
-        name="HighErrorRate",
-        labels={"alertname": "HighErrorRate"},
-        annotations={"summary": "errors"},
-        starts_at=now - dt.timedelta(hours=1),
-    )
-    promoted_alert = Alert.objects.create(
-        integration=integration,
-        fingerprint="a2",
-        name="HighLatency",
-        labels={"alertname": "HighLatency"},
-        starts_at=now - dt.timedelta(hours=3),
-        ends_at=now - dt.timedelta(hours=2),
-        status=Alert.Status.RESOLVED,
-        incident=fresh_incident,
-    )
-    delivery = DeliveryFactory(integration=IntegrationFactory())
     return {
         "deploy": deploy.pk,
         "change": change.pk,
         "incident": incident.pk,
         "fresh_incident": fresh_incident.pk,
         "remediation": remediation.pk,
-        "alert": alert.pk,
-        "promoted_alert": promoted_alert.pk,
-        "delivery": delivery.pk,
+        **alerts_and_delivery(promoted_to=fresh_incident),
     }
 
 

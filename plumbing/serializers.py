@@ -52,9 +52,13 @@ def wrong_type(field: serializers.Field, value):
     """DRF's message when `value` is not of the JSON type `field` stands for, or None. DRF converts
     where it can: a number where text goes is stored as "1", `true` or `"12"` where a number goes
     as 1.0 or 12, `"2"` where an integer choice goes as 2. Here text is a JSON string, a number a
-    JSON number (not a boolean), an id a number. None is left to the field (allow_null)."""
+    JSON number (not a boolean), an id a number, a yes/no `true` or `false` (DRF reads "no", "off"
+    and 0 as false but also "yes" and 1 as true, so `"confirm": "no"` would publish past the
+    checklist). None is left to the field (allow_null)."""
     if value is None:
         return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else _message(field, "invalid", input=value)
     if isinstance(field, serializers.CharField):
         return None if isinstance(value, str) else _message(field, "invalid")
     if isinstance(field, serializers.IntegerField | serializers.FloatField | serializers.DecimalField):

@@ -134,3 +134,28 @@ def test_the_api_publishes_a_ready_post_mortem_without_confirming(api, ready):
     assert api.get(f"/api/postmortems/{ready.pk}/checklist/").json() == {"ready": True, "problems": []}
     published = api.post(f"/api/postmortems/{ready.pk}/status/", {"status": "published"}, format="json")
     assert published.status_code == 200, published.content
+
+
+@pytest.mark.parametrize("confirm", ["no", "false", "0", 0, 1, "yes", "on", ""])
+def test_confirm_takes_true_or_false_only(api, careless, confirm):
+    """`"confirm": "no"` read as DRF reads it ("no" → false, but "yes"/1 → true) published past the
+    checklist in one case and not the other; only JSON true or false is a confirmation, the rest a 400."""
+    response = api.post(
+        f"/api/postmortems/{careless.pk}/status/", {"status": "published", "confirm": confirm}, format="json"
+    )
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["confirm"] == ["Must be a valid boolean."]
+    careless.refresh_from_db()
+    assert careless.status == "draft"
+
+
+def test_confirm_false_is_the_same_as_leaving_it_out(api, careless):
+    response = api.post(
+        f"/api/postmortems/{careless.pk}/status/", {"status": "published", "confirm": False}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "checklist" in response.json()
+    careless.refresh_from_db()
+    assert careless.status == "draft"

@@ -52,6 +52,20 @@ INTEGRATIONS = {
     },
 }
 METRICS_TOKEN = "docs-metrics-token-0123456789"
+# #15.19: the examples are set yesterday, from the variables docs/api/index.md sets with `date`, so
+# what a reader posts lands on the first page of the lists and in the dashboard's range. A literal
+# date in an example of the API would set it years back again.
+LITERAL_DATE = re.compile(r"\b(?:19|20)\d\d-\d\d")
+# The webhooks' bodies are the vendors' documented payloads, kept with the vendors' own dates.
+VENDOR_PAYLOADS = re.compile(r"\$OPSLOG/hooks/")
+# Queries that must find what a vendor payload recorded, with the reason.
+ALLOWED_LITERAL_DATES = {
+    "/api/alerts/review/?from=2024-01&to=2024-02": "reviews the alerts of Alertmanager's payload, dated January 2024",
+}
+# In the answers the docs show, "$DAY", "$MONTH" and "$YEAR" stand for the variables' values, and
+# two epoch seconds (2010-05-18 at 22:20:50 and 22:25:00 UTC, as grafana.md says) for those times
+# yesterday.
+SHOWN_EPOCHS = {"1274221250": "22:20:50", "1274221500": "22:25:00"}
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,6 +103,34 @@ def blocks_of(page: str) -> list[tuple[str, str]]:
     return re.findall(r"```(\w*)\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
 
 
+def date_variables() -> str:
+    """The block of docs/api/index.md that sets DAY, MONTH and the others, as written."""
+    blocks = [body for lang, body in blocks_of("api/index.md") if lang == "sh" and "DAY=$(" in body]
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def story_values() -> dict[str, str]:
+    """What the date block sets, run by bash as the examples' shell runs it."""
+    names = ("DAY", "TODAY", "NEXT_WEEK", "MONTH", "YEAR")
+    script = "set -euo pipefail\n" + date_variables() + "\n" + "".join(f'echo "${name}"\n' for name in names)
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    return dict(zip(names, result.stdout.split()))
+
+
+def as_shown(text: str, values: dict[str, str]) -> str:
+    """A shown answer with the placeholders replaced by what this run's date block set."""
+    for name in ("MONTH", "YEAR", "DAY"):
+        text = text.replace(f'"${name}', f'"{values[name]}').replace(f"\n${name},", f"\n{values[name]},")
+    for epoch, time in SHOWN_EPOCHS.items():
+        at = dt.datetime.fromisoformat(f"{values['DAY']}T{time}+00:00")
+        text = text.replace(epoch, str(int(at.timestamp())))
+    if values["MONTH"] != dt.datetime.now(dt.UTC).strftime("%Y-%m"):
+        # Run on the first of a month (UTC), yesterday's month has ended, as reports.md says.
+        text = text.replace('"partial": true', '"partial": false').replace(",True\n", ",False\n")
+    return text
+
+
 def curl_examples():
     """(shell block, the block right after it as (lang, text)) for each example, page by page in nav order."""
     examples = []
@@ -108,7 +150,9 @@ def expected_json(following):
 def run_script(live_server, token, bodies, **env):
     if not shutil.which("curl") or not shutil.which("openssl"):
         pytest.skip("curl or openssl is not installed")
-    script = "set -euo pipefail\n" + "\n".join(f"{body}\necho\necho '{MARKER}'" for body in bodies)
+    script = (
+        "set -euo pipefail\n" + date_variables() + "\n" + "\n".join(f"{body}\necho\necho '{MARKER}'" for body in bodies)
+    )
     secrets = {variable: fields["secret"] for variable, fields in INTEGRATIONS.items()}
     return subprocess.run(
         ["bash", "-c", script],
@@ -132,7 +176,10 @@ def run_all(live_server, token, bodies, **env):
     result = run_script(live_server, token, bodies, **env)
     assert result.returncode == 0, (result.stdout, result.stderr)
     outputs = result.stdout.split(MARKER)[: len(bodies)]
-    return [output if "/metrics" in body else json.loads(output) for body, output in zip(bodies, outputs)]
+    return [
+        output if "/metrics" in body or "format=csv" in body else json.loads(output)
+        for body, output in zip(bodies, outputs)
+    ]
 
 
 def the_one(examples, outputs, needle):
@@ -204,12 +251,19 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     examples = curl_examples()
     bodies = [body for body, _ in examples]
     outputs = run_all(live_server, token, bodies)
+    values = story_values()
+    day = values["DAY"]
 
     for (body, following), answer in zip(examples, outputs):
         if expected_json(following) is not None:
-            assert answer == json.loads(expected_json(following)), body
+            assert answer == json.loads(as_shown(expected_json(following), values)), body
+    # The CSV the docs show is the monthly report's, with this run's month.
+    csv_index = next(i for i, body in enumerate(bodies) if "format=csv" in body)
+    lang, shown_csv = examples[csv_index][1]
+    assert lang == "text" and outputs[csv_index].strip() == as_shown(shown_csv, values).strip()
+    assert f"{values['MONTH']},3,2,1,1,1," in outputs[csv_index]
     created = outputs[0]
-    assert created["version"] == "25145" and created["commits"][0]["authored_at"] == "2010-05-18T18:02:11Z"
+    assert created["version"] == "25145" and created["commits"][0]["authored_at"] == f"{day}T18:02:11Z"
     assert outputs[2]["created"] == 2
     assert [d["id"] for d in outputs[3]["results"]] == [created["id"]]
     assert {d["version"] for d in outputs[4]["results"]} == {"700", "701"}
@@ -221,7 +275,7 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     incident = Incident.objects.get(source="pagerduty", external_id="PD-4711")
     # The API's one, PagerDuty's and the promoted alert's: the error examples stored nothing.
     assert Incident.objects.count() == 3
-    assert incident.acknowledged_at.isoformat() == "2010-05-18T22:33:00+00:00"
+    assert incident.acknowledged_at.isoformat() == f"{day}T22:33:00+00:00"
     assert (incident.severity, incident.commander) == (1, "ekastner")
     assert list(incident.deploy_links.values_list("deploy_id", "relation")) == [(created["id"], "cause")]
     assert incident.timeline.filter(kind="note", text__startswith="Rolled web back").exists()
@@ -242,7 +296,8 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     )
     assert postmortem.went_well == ""  # the 409 saved nothing
     assert (outputs[18]["kind"], outputs[19]["kind"]) == ("dev", "ops")
-    assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", False)
+    # Due today and done today: on time.
+    assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", True)
     assert outputs[23]["id"] == created["id"] and outputs[23]["change_record"] == outputs[22]["id"]
     # The publish checklist's dry run, publishing refused over it, then confirmed (#15.8).
     assert outputs[24]["ready"] is False
@@ -276,7 +331,8 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
         "succeeded",
     )
     assert github.deployed_at == dt.datetime(2024, 1, 15, 9, 40, tzinfo=dt.UTC)
-    assert github.previous_version == "25145"
+    # GitHub's payload dates it January 2024, before the examples' deploy of yesterday: nothing before it.
+    assert github.previous_version == ""
     assert list(github.commits.order_by("authored_at").values_list("sha", "lead_seconds")) == [
         ("0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", (2 * 60 + 35) * 60.0),
         ("f95f852bd8fca8fcc58a9a2d6c842781e32a215e", (1 * 60 + 53) * 60.0),
@@ -313,9 +369,9 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     # Deploy markers: the incidents=true example adds the docs' incident as the docs say.
     with_incidents = the_one(examples, outputs, "incidents=true")
     assert with_incidents == [
-        *the_one(examples, outputs, "/api/annotations/?from=2010-05-18T00:00:00Z"),
+        *the_one(examples, outputs, 'T00:00:00Z&service=web"'),
         {
-            "when": 1274221500,
+            "when": int(dt.datetime.fromisoformat(f"{day}T22:25:00+00:00").timestamp()),
             "what": f"SEV1 incident #{incident.pk}: Checkout returns 502",
             "tags": ["incident", "sev1", "web"],
             "data": f"Acknowledged: /incidents/{incident.pk}/",
@@ -360,3 +416,72 @@ def test_metrics_are_off_without_a_token(live_server, token, settings):
     result = run_script(live_server, token, [scrape])
 
     assert result.returncode != 0 and "404" in result.stderr + result.stdout
+
+
+def test_the_api_examples_take_their_dates_from_the_variables():
+    """#15.19: an example of the API that posts a time, or lists by one, takes it from $DAY and the
+    others; only the webhooks' vendor payloads keep the vendors' dates."""
+    dated = [
+        (body, LITERAL_DATE.findall(body))
+        for body, _ in curl_examples()
+        if not VENDOR_PAYLOADS.search(body)
+        and LITERAL_DATE.search(body)
+        and not any(allowed in body for allowed in ALLOWED_LITERAL_DATES)
+    ]
+    posting = [body for body, _ in curl_examples() if re.search(r"-X (?:POST|PATCH)|-d ", body)]
+    time_fields = ("deployed_at", "authored_at", "started_at", "detected_at", "at", "planned_at", "meeting_date")
+
+    assert dated == []
+    # The check looks at what it should: the examples that post the story's times.
+    for field in (*time_fields, "due_date"):
+        assert any(re.search(rf'\\?"{field}\\?": \\?"\$', body) for body in posting), field
+
+
+def test_the_date_check_catches_a_literal_date():
+    body = 'curl -sS -X POST $OPSLOG/api/deploys/ -d \'{"deployed_at": "2010-05-18T22:20:50Z"}\''
+
+    assert LITERAL_DATE.search(body) and not VENDOR_PAYLOADS.search(body)
+
+
+def test_the_date_variables_are_yesterday_and_its_month():
+    values = story_values()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+    assert values["DAY"] == yesterday.isoformat()
+    assert values["TODAY"] == (yesterday + dt.timedelta(days=1)).isoformat()
+    assert values["NEXT_WEEK"] == (yesterday + dt.timedelta(days=8)).isoformat()
+    assert (values["MONTH"], values["YEAR"]) == (f"{yesterday:%Y-%m}", f"{yesterday:%Y}")
+
+
+def test_what_the_reader_posts_is_on_the_first_page_and_in_the_dashboards_range(live_server, token, api):
+    """#15.19: on a database with two years of history (as `make run`'s demo), the deploy and the
+    incident of the examples are on the first page of their lists, and their month is in the
+    dashboard's default range."""
+    from deploys.factories import DeployFactory
+    from incidents.factories import IncidentFactory
+    from reports.forms import ReportForm
+
+    now = dt.datetime.now(dt.UTC)
+    for days in range(2, 62):
+        at = now - dt.timedelta(days=days * 12)
+        DeployFactory(deployed_at=at)
+        # Unresolved, as many of a real history's stragglers are: the list puts them first.
+        IncidentFactory(started_at=at, detected_at=at + dt.timedelta(minutes=5))
+    examples = [body for body, _ in curl_examples()]
+    deploy = examples[0]
+    incident = next(body for body in examples if '"external_id\\": \\"PD-4711' in body)
+
+    created_deploy, filed = run_all(live_server, token, [deploy, incident])
+
+    deploys = api.get("/api/deploys/").json()
+    assert deploys["count"] == 61 and created_deploy["id"] in [d["id"] for d in deploys["results"]]
+    incidents = api.get("/api/incidents/").json()
+    assert incidents["count"] == 61 and incidents["results"][0]["id"] == filed["id"]
+    form = ReportForm({})
+    assert form.is_valid(), form.errors
+    # first and last are the first days of the range's first and last months.
+    assert form.first <= dt.date.fromisoformat(story_values()["DAY"]).replace(day=1) <= form.last
+    month = story_values()["MONTH"]
+    # The report example's month is this month, but on the first of a month (UTC) the last one.
+    assert month in {f"{now:%Y-%m}", f"{now - dt.timedelta(days=1):%Y-%m}"}
+    assert month == f"{now:%Y-%m}" or now.day == 1

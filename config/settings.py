@@ -387,6 +387,11 @@ OPSLOG_NOTIFY_MAX_RETRIES = env_int("OPSLOG_NOTIFY_MAX_RETRIES", 6, minimum=0)
 # First retry after this many seconds, doubling each time.
 OPSLOG_NOTIFY_RETRY_DELAY = env_float("OPSLOG_NOTIFY_RETRY_DELAY", 10.0, minimum=0)
 OPSLOG_BASE_URL = env_url("OPSLOG_BASE_URL")
+# The Slack app (integrations/slack): Slack's Web API address (a local fake in tests), how long
+# one call may take, and how many times a `ratelimited` answer is waited out before giving up.
+OPSLOG_SLACK_API_URL = env_url("OPSLOG_SLACK_API_URL") or "https://slack.com/api/"
+OPSLOG_SLACK_TIMEOUT = env_int("OPSLOG_SLACK_TIMEOUT", 10, minimum=1)
+OPSLOG_SLACK_RATE_LIMIT_RETRIES = env_int("OPSLOG_SLACK_RATE_LIMIT_RETRIES", 3, minimum=0)
 # Tracker keys such as OPS-123 in post-mortems and remediations link here; {key} is the key.
 OPSLOG_TRACKER_URL = env_url("OPSLOG_TRACKER_URL")
 if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:

@@ -19,6 +19,7 @@ from incidents.models import (
     TimelineEntry,
     validate_lifecycle,
 )
+from incidents.signals import changed
 from plumbing.markdown import TIMELINE_NOTE_MAX_LENGTH
 
 # Fields whose every change is written to the timeline with old and new values.
@@ -186,6 +187,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
         if existing is None:
             raise
         return existing, False
+    changed(incident.pk)
     return incident, True
 
 
@@ -249,6 +251,7 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
             )
         )
     TimelineEntry.objects.bulk_create(entries)
+    changed(locked.pk)
     return locked
 
 
@@ -298,6 +301,7 @@ def incident_stamp(*, incident: Incident, stage: str, by=None, at: dt.datetime |
         author=by,
         created_at=now,
     )
+    changed(locked.pk)
     return locked
 
 
@@ -326,6 +330,7 @@ def incident_reopen(*, incident: Incident, by=None, now: dt.datetime | None = No
         author=by,
         created_at=now,
     )
+    changed(locked.pk)
     return locked
 
 
@@ -348,6 +353,19 @@ def incident_add_note(*, incident: Incident, text: str, by=None, at: dt.datetime
     return TimelineEntry.objects.create(
         incident=incident, at=at or now, kind=TimelineEntry.Kind.NOTE, text=text, author=by, created_at=now
     )
+
+
+@transaction.atomic
+def incident_remove_note(*, entry: TimelineEntry, by=None) -> bool:
+    """Remove a note from the timeline (one copied from chat whose pin was taken off). Only notes:
+    status changes, edits and links are the record of what happened and stay. Returns whether one
+    was removed."""
+    if entry.kind != TimelineEntry.Kind.NOTE:
+        raise ValidationError({"entry": ["Only notes can be removed from a timeline."]})
+    deleted, _ = TimelineEntry.objects.filter(pk=entry.pk).delete()
+    if deleted:
+        _touch(entry.incident, by, timezone.now())
+    return bool(deleted)
 
 
 def _deploy_words(deploy: Deploy) -> str:
@@ -435,6 +453,7 @@ def incident_archive(*, incident: Incident, by=None, reason: str, now: dt.dateti
         author=by,
         created_at=now,
     )
+    changed(locked.pk)
     return locked
 
 
@@ -464,6 +483,7 @@ def incident_unarchive(*, incident: Incident, by=None, now: dt.datetime | None =
         author=by,
         created_at=now,
     )
+    changed(locked.pk)
     return locked
 
 

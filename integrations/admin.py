@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.urls import reverse
 
-from integrations.models import Delivery, Integration
+from integrations.models import Delivery, Integration, SlackUser, SlackWorkspace
 
 
 def hook_url(kind: str) -> str:
@@ -148,3 +148,92 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SlackWorkspaceForm(forms.ModelForm):
+    """The bot token and signing secret are write-only: pasted once from Slack's app page, never shown."""
+
+    bot_token = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The app's Bot User OAuth Token (xoxb-…), from OAuth & Permissions.",
+    )
+    signing_secret = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The app's Signing Secret, from Basic Information → App Credentials.",
+    )
+
+    class Meta:
+        model = SlackWorkspace
+        fields = [
+            "team_id",
+            "name",
+            "announce_channel",
+            "channel_per_incident",
+            "channel_prefix",
+            "pin_reaction",
+            "command",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in ("bot_token", "signing_secret"):
+                self.fields[
+                    name
+                ].help_text = "Stored and not shown. Paste a new one to replace it; leave blank to keep it."
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk:
+            for name in ("bot_token", "signing_secret"):
+                if not cleaned.get(name):
+                    self.add_error(name, "Paste it from the Slack app's page: Opslog can't talk to Slack without it.")
+        token = cleaned.get("bot_token")
+        if token and not token.startswith("xoxb-"):
+            self.add_error("bot_token", "A bot token starts with xoxb-.")
+        return cleaned
+
+
+@admin.register(SlackWorkspace)
+class SlackWorkspaceAdmin(admin.ModelAdmin):
+    form = SlackWorkspaceForm
+    list_display = ["name", "team_id", "announce_channel", "channel_per_incident", "is_active"]
+    fields = [
+        "team_id",
+        "name",
+        "bot_token",
+        "signing_secret",
+        "announce_channel",
+        "channel_per_incident",
+        "channel_prefix",
+        "pin_reaction",
+        "command",
+        "is_active",
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("bot_token"):
+            obj.set_bot_token(form.cleaned_data["bot_token"])
+        if form.cleaned_data.get("signing_secret"):
+            obj.set_signing_secret(form.cleaned_data["signing_secret"])
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(SlackUser)
+class SlackUserAdmin(admin.ModelAdmin):
+    """Explicit mappings, for someone whose Slack e-mail isn't their Opslog one; the others are
+    found by e-mail the first time they act."""
+
+    list_display = ["slack_user_id", "user", "workspace", "source", "created_at"]
+    list_filter = ["workspace", "source"]
+    list_select_related = ["user", "workspace"]
+    search_fields = ["slack_user_id", "user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    fields = ["workspace", "slack_user_id", "user", "source"]

@@ -11,3 +11,15 @@ class IntegrationsConfig(AppConfig):
         from reports.metrics import register_collector
 
         register_collector(DeliveryCollector())
+
+        # The Slack announcement follows the incident however it changes (chat, web page, API):
+        # incidents sends the signal and knows nothing of Slack.
+        from incidents.signals import incident_changed
+
+        incident_changed.connect(_incident_changed, dispatch_uid="integrations.slack.announce")
+
+
+def _incident_changed(sender, incident_id: int, **kwargs) -> None:
+    from integrations.slack.services import announce_queue
+
+    announce_queue(incident_id)

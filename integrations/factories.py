@@ -29,3 +29,31 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     event = "deployment_status"
     headers = factory.LazyAttribute(lambda o: {"Content-Type": "application/json", "X-GitHub-Event": o.event})
     body = '{"action": "created"}'
+
+
+class SlackWorkspaceFactory(factory.django.DjangoModelFactory):
+    """A workspace whose plain bot token is `bot_token` and signing secret is `signing_secret`."""
+
+    class Meta:
+        model = "integrations.SlackWorkspace"
+        django_get_or_create = ["team_id"]
+
+    class Params:
+        bot_token = "xoxb-test-bot-token"
+        signing_secret = "test-slack-signing-secret"
+
+    team_id = "T0001"
+    name = "Acme"
+    announce_channel = "C0ANNOUNCE"
+    bot_token_encrypted = factory.LazyAttribute(lambda o: encrypt(o.bot_token))
+    signing_secret_encrypted = factory.LazyAttribute(lambda o: encrypt(o.signing_secret))
+
+
+class SlackUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "integrations.SlackUser"
+
+    workspace = factory.SubFactory(SlackWorkspaceFactory)
+    slack_user_id = factory.Sequence(lambda n: f"U{n:06d}")
+    # No default: the test says whose account this is.
+    user = None

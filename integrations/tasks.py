@@ -37,3 +37,22 @@ def purge_old_deliveries() -> int:
     """Beat, daily: finished webhook deliveries older than OPSLOG_DELIVERY_RETENTION_DAYS go."""
     days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
     return services.delivery_purge(older_than=dt.timedelta(days=days)) if days else 0
+
+
+# --- Slack ----------------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def slack_request(request_id: int) -> None:
+    """Work one stored Slack request (a command, a button, an event); done once, whatever retries."""
+    from integrations.slack import services as slack
+
+    slack.request_process(request_id)
+
+
+@shared_task
+def slack_announce(incident_id: int) -> None:
+    """Post or update the incident's announcement in Slack, as the incident is now."""
+    from integrations.slack import services as slack
+
+    slack.announce(incident_id)

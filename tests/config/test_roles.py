@@ -429,7 +429,18 @@ READS = {
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),
 # the session's own logout, webhooks (signatures: tests/integrations/test_hooks.py, tests/deploys/test_hooks_*.py,
 # tests/incidents/test_hooks_pagerduty.py, tests/alerts/test_hooks.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
-OUTSIDE_ROLES = {"healthz", "login", "logout", "integrations:hook", "markers:metrics"}
+# Slack's request URLs are signed by Slack, not logged in: the role that counts is the mapped Slack
+# user's, walked for every chat action in tests/integrations/slack.
+OUTSIDE_ROLES = {
+    "healthz",
+    "login",
+    "logout",
+    "integrations:hook",
+    "integrations:slack_commands",
+    "integrations:slack_interactivity",
+    "integrations:slack_events",
+    "markers:metrics",
+}
 
 
 def _routes(patterns=None, namespace=""):

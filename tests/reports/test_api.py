@@ -366,3 +366,7 @@ def test_schema_documents_the_parameters_and_both_formats(api):
         assert "400" in operation["responses"]
     months = schema["components"]["schemas"]["MonthlyReport"]["properties"]
     assert list(months) == ["time_zone", "from", "to", "months", "totals"]
+    figures = schema["components"]["schemas"]["ReportFigures"]["properties"]
+    assert figures["mtta_seconds"]["description"] == "acknowledged_at − detected_at, over acknowledged incidents."
+    durations = schema["components"]["schemas"]["ReportDurations"]["properties"]
+    assert set(durations) == {"mean", "median"}

@@ -297,6 +297,8 @@ def test_how_we_count_states_the_definitions(logged_in, settings):
         "Deploy-related incidents ÷ deploys",
         "counts once",
         "Why MTTR starts at detection",
+        "MTTA, time to acknowledge",
+        "<code>acknowledged − detected</code>), over the month's acknowledged incidents",
         "halfway between the two",
         "lowest of the four",
         "≤ 5 %",

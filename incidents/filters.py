@@ -82,6 +82,12 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         "false: incidents with no resolved time (the report's unresolved incidents, whatever their stage: "
         "open, acknowledged or mitigated); true: those with one.",
     )
+    acknowledged = true_or_false_filter(
+        "filter_acknowledged",
+        "Acknowledged",
+        "true: incidents with an acknowledged time, whatever their stage since (those the report's MTTA "
+        "averages, when they also have a detected time); false: those never acknowledged.",
+    )
     q = django_filters.CharFilter(method="filter_search", label="Search")
     archived = archived_filter(
         "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
@@ -99,6 +105,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "until",
             "deploy_related",
             "resolved",
+            "acknowledged",
             "q",
             "archived",
         ]
@@ -136,6 +143,9 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     def filter_resolved(self, queryset, name, value):
         return queryset.resolved() if value == "true" else queryset.unresolved()
 
+    def filter_acknowledged(self, queryset, name, value):
+        return queryset.acknowledged(value == "true")
+
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)
 
@@ -143,10 +153,17 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
 
     @property
     def described(self) -> str:
-        """The filters the form can't show, in words ("incidents affecting the services of team Storefront")."""
+        """The filters the form can't show, in words ("acknowledged incidents affecting the services of
+        team Storefront")."""
         if not self.kept_parameters or not self.is_valid():
             return ""
         teams = self.form.cleaned_data.get("team")
-        if not teams:
+        acknowledged = self.form.cleaned_data.get("acknowledged")
+        if not teams and not acknowledged:
             return ""
-        return f"incidents affecting the services of {teams_in_words(teams)}"
+        words = {"true": "acknowledged incidents", "false": "incidents never acknowledged"}.get(
+            acknowledged, "incidents"
+        )
+        if teams:
+            words += f" affecting the services of {teams_in_words(teams)}"
+        return words

@@ -18,6 +18,10 @@ class IncidentQuerySet(models.QuerySet):
     def unresolved(self):
         return self.filter(resolved_at__isnull=True)
 
+    def acknowledged(self, acknowledged: bool = True):
+        """Stamped acknowledged, whatever stage came after (MTTA's incidents); or never stamped."""
+        return self.filter(acknowledged_at__isnull=not acknowledged)
+
     def with_status(self, status: str):
         """Status is derived from the timestamps: the latest stage stamped."""
         stages = {

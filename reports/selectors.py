@@ -88,6 +88,7 @@ class Figures:
     mttd_seconds: Durations = field(default_factory=Durations)
     mttr_seconds: Durations = field(default_factory=Durations)
     time_to_restore_seconds: Durations = field(default_factory=Durations)
+    mtta_seconds: Durations = field(default_factory=Durations)
     lead_time_seconds: Durations = field(default_factory=Durations)
     failed_deploys: int = 0
     rework_deploys: int = 0
@@ -262,6 +263,7 @@ def _figures(
         mttd_seconds=incidents.mttd,
         mttr_seconds=incidents.mttr,
         time_to_restore_seconds=incidents.time_to_restore,
+        mtta_seconds=incidents.mtta,
         lead_time_seconds=Durations(None, lead_median),
         failed_deploys=deploys.failed,
         rework_deploys=deploys.rework,

@@ -69,7 +69,12 @@ def summary_lines(now: Figures, before: Figures) -> list[Line]:
         ("Rework rate", "rework_rate", "rate"),
     ]
     lines = [Line(label, getattr(now, name), getattr(before, name), kind) for label, name, kind in pairs]
-    durations = [("MTTD", "mttd_seconds"), ("MTTR", "mttr_seconds"), ("Time to restore", "time_to_restore_seconds")]
+    durations = [
+        ("MTTD", "mttd_seconds"),
+        ("MTTA", "mtta_seconds"),
+        ("MTTR", "mttr_seconds"),
+        ("Time to restore", "time_to_restore_seconds"),
+    ]
     for label, name in durations:
         lines.append(Line(f"{label} (mean)", getattr(now, name).mean, getattr(before, name).mean, "seconds"))
         lines.append(Line(f"{label} (median)", getattr(now, name).median, getattr(before, name).median, "seconds"))
@@ -96,7 +101,7 @@ def summary_email(month: dt.date) -> tuple[str, str]:
         "",
         dora,
         "",
-        "MTTD, MTTR and time to restore are over the month's incidents; rates are shares of the month's "
+        "MTTD, MTTA, MTTR and time to restore are over the month's incidents; rates are shares of the month's "
         "production deploys. How each number is counted: " + _url(reverse("reports:how_we_count")),
         "The dashboard: " + _url(f"{reverse('reports:dashboard')}?{urlencode({'from': label, 'to': label})}"),
     ]

@@ -29,9 +29,18 @@ class Link:
 
 # The counts with a list behind them: the deploy log's, then the incident list's; then the
 # durations, which lead to the rows they average (lead time: the month's counted deploys, whose
-# commits it measures; MTTD: the month's incidents; MTTR and time to restore: the resolved ones).
+# commits it measures; MTTD: the month's incidents; MTTA: the acknowledged ones; MTTR and time to
+# restore: the resolved ones).
 DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys", "lead_time"}
-INCIDENT_COUNTS = {"incidents", "deploy_related_incidents", "unresolved_incidents", "mttd", "mttr", "time_to_restore"}
+INCIDENT_COUNTS = {
+    "incidents",
+    "deploy_related_incidents",
+    "unresolved_incidents",
+    "mttd",
+    "mtta",
+    "mttr",
+    "time_to_restore",
+}
 
 
 def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> Link:
@@ -65,6 +74,8 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
         params.append(("deploy_related", "true"))
     elif what == "unresolved_incidents":
         params.append(("resolved", "false"))
+    elif what == "mtta":
+        params.append(("acknowledged", "true"))
     elif what in ("mttr", "time_to_restore"):
         params.append(("resolved", "true"))
     return _link("incidents:list", params)
@@ -241,6 +252,7 @@ def chart_data(months: list[Row]) -> dict:
     figures = [r.figures for r in months]
     durations = {
         "mttd_median": [f.mttd_seconds.median for f in figures],
+        "mtta_median": [f.mtta_seconds.median for f in figures],
         "mttr_median": [f.mttr_seconds.median for f in figures],
         "time_to_restore_median": [f.time_to_restore_seconds.median for f in figures],
     }
@@ -262,6 +274,7 @@ def chart_data(months: list[Row]) -> dict:
                 "incidents",
                 "deploy_related_incidents",
                 "mttd",
+                "mtta",
                 "mttr",
                 "time_to_restore",
                 "failed_deploys",

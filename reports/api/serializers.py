@@ -57,6 +57,7 @@ class ReportFiguresSerializer(serializers.Serializer):
     mttd_seconds = ReportDurationsSerializer(help_text="detected_at − started_at.")
     mttr_seconds = ReportDurationsSerializer(help_text="resolved_at − detected_at, over resolved incidents.")
     time_to_restore_seconds = ReportDurationsSerializer(help_text="resolved_at − started_at, over resolved incidents.")
+    mtta_seconds = ReportDurationsSerializer(help_text="acknowledged_at − detected_at, over acknowledged incidents.")
     lead_time_seconds = ReportMedianSerializer(help_text="Commit authored → its first production deploy.")
     dora = ReportDoraSerializer(help_text="DORA 2023 level per metric and overall.")
     partial = serializers.BooleanField(
@@ -145,7 +146,10 @@ class ReportErrorSerializer(serializers.Serializer):
 
 # --- CSV -----------------------------------------------------------------------------------------
 
-DURATION_FIELDS = ["mttd_seconds", "mttr_seconds", "time_to_restore_seconds"]
+DURATION_FIELDS = ["mttd_seconds", "mttr_seconds", "time_to_restore_seconds", "mtta_seconds"]
+# Columns added after the CSV was first published go last, so spreadsheets that read the earlier
+# columns by position keep reading the right ones.
+APPENDED_COLUMNS = ["mtta_seconds_mean", "mtta_seconds_median"]
 
 
 def flat_row(period: dict) -> dict:
@@ -158,4 +162,6 @@ def flat_row(period: dict) -> dict:
                 row[name] = inner_value
         else:
             row[key] = value
+    for name in APPENDED_COLUMNS:
+        row[name] = row.pop(name)
     return row

@@ -119,6 +119,7 @@ def _incident_counts(row: dict) -> IncidentCounts:
         mttd=Durations(row.get("mttd_mean"), row.get("mttd_median")),
         mttr=Durations(row.get("mttr_mean"), row.get("mttr_median")),
         time_to_restore=Durations(row.get("ttr_mean"), row.get("ttr_median")),
+        mtta=Durations(row.get("mtta_mean"), row.get("mtta_median")),
     )
 
 

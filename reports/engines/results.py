@@ -58,6 +58,7 @@ class IncidentCounts:
     mttd: Durations = field(default_factory=Durations)  # detected − started
     mttr: Durations = field(default_factory=Durations)  # resolved − detected
     time_to_restore: Durations = field(default_factory=Durations)  # resolved − started
+    mtta: Durations = field(default_factory=Durations)  # acknowledged − detected
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ INCIDENT_DURATIONS = [
     ("mttd", "started_at", "detected_at"),
     ("mttr", "detected_at", "resolved_at"),
     ("ttr", "started_at", "resolved_at"),
+    ("mtta", "detected_at", "acknowledged_at"),
 ]
 
 

@@ -77,9 +77,8 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures:
 
     values = [{prefix: [] for prefix, _, _ in INCIDENT_DURATIONS} for _ in span.starts]
     everything: dict[str, list[float]] = {prefix: [] for prefix, _, _ in INCIDENT_DURATIONS}
-    for started, detected, resolved in incidents.values_list("started_at", "detected_at", "resolved_at"):
-        stamps = {"started_at": started, "detected_at": detected, "resolved_at": resolved}
-        index = span.index_of(started)
+    for stamps in incidents.values("started_at", "detected_at", "acknowledged_at", "resolved_at"):
+        index = span.index_of(stamps["started_at"])
         for prefix, start, end in INCIDENT_DURATIONS:
             if stamps[start] is not None and stamps[end] is not None:
                 seconds = (stamps[end] - stamps[start]).total_seconds()
@@ -111,6 +110,7 @@ def _incident_counts(counts: dict, durations: dict[str, list[float]]) -> Inciden
         mttd=_summary(durations["mttd"]),
         mttr=_summary(durations["mttr"]),
         time_to_restore=_summary(durations["ttr"]),
+        mtta=_summary(durations["mtta"]),
     )
 
 

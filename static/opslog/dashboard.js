@@ -24,6 +24,7 @@
     incidents: "#98a2b3",
     related: "#b42318",
     mttd: "#6941c6",
+    mtta: "#c11574",
     mttr: "#1849a9",
     restore: "#067647",
     failures: "#b42318",
@@ -119,7 +120,8 @@
   var durationsCanvas = document.getElementById("chart-durations");
   if (durationsCanvas) {
     var texts = [
-      data.durations_text.mttd_median, data.durations_text.mttr_median, data.durations_text.time_to_restore_median,
+      data.durations_text.mttd_median, data.durations_text.mtta_median, data.durations_text.mttr_median,
+      data.durations_text.time_to_restore_median,
     ];
     var line = function (label, values, color) {
       return {
@@ -133,11 +135,12 @@
         labels: data.labels,
         datasets: [
           line("MTTD (median)", data.mttd_median, COLORS.mttd),
+          line("MTTA (median)", data.mtta_median, COLORS.mtta),
           line("MTTR (median)", data.mttr_median, COLORS.mttr),
           line("Time to restore (median)", data.time_to_restore_median, COLORS.restore),
         ],
       },
-      options: Object.assign(clickable([data.links.mttd, data.links.mttr, data.links.time_to_restore]), {
+      options: Object.assign(clickable([data.links.mttd, data.links.mtta, data.links.mttr, data.links.time_to_restore]), {
         interaction: { mode: "index", intersect: false },
         scales: {
           y: {

@@ -85,6 +85,10 @@ FILTERS = [
     ("team=Platform&service=web", set()),
     ("team=Platform&service=admin,search&team=Storefront", {"admin-search-resolved"}),
     ("team=Platform&deploy_related=true", {"web-api-acked"}),
+    # Acknowledged whatever came after (mitigated too): the incidents MTTA averages.
+    ("acknowledged=true", {"web-api-acked", "api-mitigated"}),
+    ("acknowledged=false", {"web-open", "admin-search-resolved", "web-resolved", "nothing"}),
+    ("acknowledged=true&service=web", {"web-api-acked"}),
     # Empty values filter nothing, as an empty single value always did.
     ("severity=&service=&team=&resolved=", UNRESOLVED | {"admin-search-resolved", "web-resolved"}),
 ]
@@ -103,6 +107,7 @@ def test_page_filters(logged_in, incidents, query, expected):
 BAD = [
     ("resolved=perhaps", "resolved"),
     ("resolved=0", "resolved"),
+    ("acknowledged=yes", "acknowledged"),
     ("severity=1,9", "severity"),
     ("severity=2&severity=0", "severity"),
     ("service=web,nope", "service"),
@@ -186,6 +191,29 @@ def test_a_team_is_said_in_words_and_kept_by_the_form(logged_in, incidents):
     assert '<p class="active-filters">' not in logged_in.get("/incidents/?severity=2").content.decode()
 
 
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("acknowledged=true", "Showing acknowledged incidents. Clear"),
+        ("acknowledged=false", "Showing incidents never acknowledged. Clear"),
+        (
+            "acknowledged=true&team=Platform",
+            "Showing acknowledged incidents affecting the services of team Platform. Clear",
+        ),
+    ],
+)
+def test_acknowledged_is_said_in_words_and_kept_by_the_form(logged_in, incidents, query, words):
+    html = logged_in.get(f"/incidents/?{query}&severity=2").content.decode()
+
+    line = re.search(r'<p class="active-filters">(.*?)</p>', html, re.S)[1]
+    assert " ".join(re.sub(r"<[^>]+>", "", line).split()) == words
+    assert unescape(re.search(r'href="([^"]+)"', line)[1]) == "/incidents/?severity=2"
+    form = re.search(r'<form class="filters".*?</form>', html, re.S)[0]
+    assert ("acknowledged", query.split("&")[0].split("=")[1]) in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form
+    )
+
+
 # --- Queries and the schema ----------------------------------------------------------------------
 
 ALL_NEW = "service=web,api,search&team=Storefront,Platform&severity=1,2,3&resolved=false&deploy_related=true"
@@ -219,3 +247,4 @@ def test_the_schema_describes_the_new_parameters(api):
         assert parameters[name]["explode"] is True, name
     assert parameters["severity"]["schema"]["items"]["enum"] == [1, 2, 3, 4]
     assert parameters["resolved"]["schema"] == {"type": "string", "enum": ["false", "true"]}
+    assert parameters["acknowledged"]["schema"] == {"type": "string", "enum": ["false", "true"]}

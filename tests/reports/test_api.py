@@ -35,6 +35,7 @@ EMPTY_MONTH = {
     "mttd_seconds": {"mean": None, "median": None},
     "mttr_seconds": {"mean": None, "median": None},
     "time_to_restore_seconds": {"mean": None, "median": None},
+    "mtta_seconds": {"mean": None, "median": None},
     "lead_time_seconds": {"median": None},
     "dora": {
         "deploy_frequency": None,
@@ -83,6 +84,7 @@ def test_known_numbers_for_one_service(api, march):
         "mttd_seconds": {"mean": 70.0, "median": 60.0},  # 120 60 30
         "mttr_seconds": {"mean": 1200.0, "median": 1200.0},  # 600 1800
         "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},  # 720 1860
+        "mtta_seconds": {"mean": 195.0, "median": 195.0},  # 300 90; i3 never acknowledged
         "lead_time_seconds": {"median": 46800.0},  # 7200 86400
         # 3 deploys in 31 days: monthly. Lead 13 h: elite. 67 % failures: low. Restore 21.5 min: elite.
         "dora": {
@@ -123,6 +125,7 @@ def test_known_numbers_for_one_service(api, march):
         "mttd_seconds": {"mean": 70.0, "median": 60.0},
         "mttr_seconds": {"mean": 1200.0, "median": 1200.0},
         "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},
+        "mtta_seconds": {"mean": 195.0, "median": 195.0},
         "lead_time_seconds": {"median": 46800.0},
         # 4 deploys in 91 days (Feb 29 + Mar 31 + Apr 30): monthly.
         "dora": {
@@ -142,6 +145,8 @@ def test_every_service_and_even_count_median(api, march):
     assert (mar["deploys"], mar["deployers"], mar["incidents"]) == (4, 3, 4)
     assert mar["mttd_seconds"] == {"mean": 55.0, "median": 45.0}  # 120 60 30 10: between 30 and 60
     assert mar["mttr_seconds"]["median"] == 600.0  # 600 1800 10
+    # 300 90 0 (i4 acknowledged at detection counts as 0; i3 never acknowledged is left out).
+    assert mar["mtta_seconds"] == {"mean": 130.0, "median": 90.0}
 
 
 @pytest.mark.parametrize(
@@ -161,6 +166,8 @@ def test_team_and_severity_filters(api, march):
 
     assert (platform["deploys"], platform["deployers"], platform["incidents"]) == (1, 1, 1)
     assert (sev1["incidents"], sev1["mttr_seconds"]["median"]) == (1, 1800.0)
+    assert sev1["mtta_seconds"] == {"mean": 90.0, "median": 90.0}  # i2 only
+    assert platform["mtta_seconds"] == {"mean": 0.0, "median": 0.0}  # i4 only
     assert sev1["deploys"] == 3  # severity narrows incidents only
     assert sev12["incidents"] == 2
 
@@ -210,12 +217,16 @@ def test_csv_has_one_flat_row_per_month(api, march):
         "dora_time_to_restore",
         "dora_overall",
         "partial",
+        # Added later: appended, so the earlier columns keep their positions.
+        "mtta_seconds_mean",
+        "mtta_seconds_median",
     ]
     assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
     feb, mar, _ = rows
     assert (feb["deploys"], feb["incident_rate"], feb["mttd_seconds_mean"], feb["dora_overall"]) == ("0", "", "", "")
     assert (mar["deploys"], mar["change_failure_rate"], mar["mttd_seconds_median"]) == ("3", repr(2 / 3), "60.0")
     assert (mar["lead_time_seconds_median"], mar["dora_overall"]) == ("46800.0", "low")
+    assert (mar["mtta_seconds_mean"], mar["mtta_seconds_median"], feb["mtta_seconds_mean"]) == ("195.0", "195.0", "")
 
 
 def test_csv_by_accept_header(api, march):
@@ -238,9 +249,12 @@ def test_yearly_report(api, march):
     assert (y2024["year"], y2024["deploys"], y2024["deploy_related_incidents"]) == ("2024", 4, 2)
     assert y2024["mttd_seconds"] == {"mean": 70.0, "median": 60.0}
     assert y2024["mttr_seconds"] == {"mean": 1200.0, "median": 1200.0}
+    assert y2024["mtta_seconds"] == {"mean": 195.0, "median": 195.0}
     assert by_year["totals"]["deploys"] == 4
     assert (by_month["from"], by_month["to"], [y["year"] for y in by_month["years"]]) == ("2024", "2024", ["2024"])
     assert rows[0][0] == "year" and rows[1][:2] == ["2024", "5"]
+    # Every service: 300 90 0.
+    assert dict(zip(rows[0], rows[1]))["mtta_seconds_mean"] == "130.0" and rows[0][-1] == "mtta_seconds_median"
 
 
 def test_yearly_defaults_to_the_years_of_the_last_12_months(api, monkeypatch):
@@ -352,3 +366,7 @@ def test_schema_documents_the_parameters_and_both_formats(api):
         assert "400" in operation["responses"]
     months = schema["components"]["schemas"]["MonthlyReport"]["properties"]
     assert list(months) == ["time_zone", "from", "to", "months", "totals"]
+    figures = schema["components"]["schemas"]["ReportFigures"]["properties"]
+    assert figures["mtta_seconds"]["description"] == "acknowledged_at − detected_at, over acknowledged incidents."
+    durations = schema["components"]["schemas"]["ReportDurations"]["properties"]
+    assert set(durations) == {"mean", "median"}

@@ -40,7 +40,8 @@ deploy_rows = st.lists(
     max_size=14,
 )
 incident_rows = st.lists(
-    st.tuples(st.sampled_from(["web", "api"]), st.integers(1, 4), moments, durations, durations),
+    # service, severity, started, then seconds to detection, to acknowledgement, to resolution.
+    st.tuples(st.sampled_from(["web", "api"]), st.integers(1, 4), moments, durations, durations, durations),
     max_size=8,
 )
 links = st.lists(
@@ -96,6 +97,9 @@ def expected(deploys, incidents, link_rows, filters_services):
         mttd = [(i.detected_at - i.started_at).total_seconds() for i in incs if i.detected_at]
         mttr = [(i.resolved_at - i.detected_at).total_seconds() for i in incs if i.detected_at and i.resolved_at]
         ttr = [(i.resolved_at - i.started_at).total_seconds() for i in incs if i.resolved_at]
+        mtta = [
+            (i.acknowledged_at - i.detected_at).total_seconds() for i in incs if i.detected_at and i.acknowledged_at
+        ]
         lead = [
             (d.deployed_at - c.authored_at).total_seconds()
             for d, c in first_delivery.values()
@@ -113,6 +117,7 @@ def expected(deploys, incidents, link_rows, filters_services):
             "mttd": (statistics.fmean(mttd), statistics.median(mttd)) if mttd else (None, None),
             "mttr": (statistics.fmean(mttr), statistics.median(mttr)) if mttr else (None, None),
             "ttr": (statistics.fmean(ttr), statistics.median(ttr)) if ttr else (None, None),
+            "mtta": (statistics.fmean(mtta), statistics.median(mtta)) if mtta else (None, None),
             "lead": statistics.median(lead) if lead else None,
         }
     return result
@@ -131,6 +136,7 @@ def actual(figures):
         "mttd": (figures.mttd_seconds.mean, figures.mttd_seconds.median),
         "mttr": (figures.mttr_seconds.mean, figures.mttr_seconds.median),
         "ttr": (figures.time_to_restore_seconds.mean, figures.time_to_restore_seconds.median),
+        "mtta": (figures.mtta_seconds.mean, figures.mtta_seconds.median),
         "lead": figures.lead_time_seconds.median,
     }
 
@@ -179,11 +185,19 @@ def test_selectors_agree_with_the_glossary(
         deploy.commit_list = list(deploy.commits.all())
         deploys.append(deploy)
     incidents = []
-    for service, severity, started, detect, repair in incident_data:
+    for service, severity, started, detect, acknowledge, repair in incident_data:
         detected = started + dt.timedelta(seconds=detect) if detect is not None else None
+        # Acknowledged with no detection time too (rows from before detection was required): MTTA
+        # needs both times, so such an incident is left out of it.
+        acknowledged = (detected or started) + dt.timedelta(seconds=acknowledge) if acknowledge is not None else None
         resolved = (detected or started) + dt.timedelta(seconds=repair) if repair is not None else None
         incident = Incident.objects.create(
-            title="x", severity=severity, started_at=started, detected_at=detected, resolved_at=resolved
+            title="x",
+            severity=severity,
+            started_at=started,
+            detected_at=detected,
+            acknowledged_at=acknowledged,
+            resolved_at=resolved,
         )
         incident.services.set([by_slug[service]])
         incident.service_list = [by_slug[service]]

@@ -198,3 +198,53 @@ def test_query_count_is_constant(data, django_assert_max_num_queries):
 
     assert short == long <= 15
     assert rated_apart <= 2 * short
+
+
+def test_mtta_follows_every_write_to_an_incident(berlin, user):
+    """MTTA (acknowledged − detected) is read off the incidents themselves, so every way an incident
+    changes shows at once: stamped, corrected, reopened, the acknowledgement removed, archived and
+    restored. Months are the incident's start's in Berlin, as for MTTD."""
+    from incidents import services
+    from incidents.services import IncidentInput
+
+    def mtta(month):
+        first = dt.date(2024, month, 1)
+        figures = monthly_report(first=first, last=first, filters=Filters()).periods[0]
+        return (figures.mtta_seconds.mean, figures.mtta_seconds.median)
+
+    def filed(started, detect):
+        started = at(started)
+        return services.incident_create(
+            data=IncidentInput(title="x", started_at=started, detected_at=started + seconds(seconds=detect)), by=user
+        )[0]
+
+    a = filed("2024-03-05T10:00:00Z", 60)  # detected 10:01
+    b = filed("2024-03-06T10:00:00Z", 0)  # detected 10:00
+    # 23:30 UTC on 31 March is 01:30 on 1 April in Berlin: April's, acknowledged or not.
+    late = filed("2024-03-31T23:30:00Z", 30)
+    assert mtta(3) == (None, None)  # detected, never acknowledged: nothing to average
+
+    services.incident_stamp(incident=a, stage="acknowledged", at=at("2024-03-05T10:11:00Z"), by=user)  # 600
+    assert mtta(3) == (600, 600)
+    services.incident_stamp(incident=b, stage="acknowledged", at=at("2024-03-06T10:00:00Z"), by=user)  # 0, counted
+    services.incident_stamp(incident=late, stage="acknowledged", at=at("2024-03-31T23:32:00Z"), by=user)  # 90
+    assert mtta(3) == (300, 300)  # (600 + 0) / 2
+    assert mtta(4) == (90, 90)
+
+    # Corrected by an edit: acknowledged at 10:21, 1200 s after detection.
+    services.incident_update(incident=a, changes={"acknowledged_at": at("2024-03-05T10:21:00Z")}, by=user)
+    assert mtta(3) == (600, 600)  # (1200 + 0) / 2
+
+    # Resolved then reopened: the acknowledgement stays, and so does its time.
+    services.incident_stamp(incident=a, stage="resolved", at=at("2024-03-05T11:00:00Z"), by=user)
+    services.incident_reopen(incident=a, by=user)
+    assert mtta(3) == (600, 600)
+
+    # The acknowledgement removed by an edit: b leaves MTTA (still counted as an incident).
+    services.incident_update(incident=b, changes={"acknowledged_at": None}, by=user)
+    assert mtta(3) == (1200, 1200)
+
+    services.incident_archive(incident=a, reason="filed twice", by=user)
+    assert mtta(3) == (None, None)
+    services.incident_unarchive(incident=a, by=user)
+    assert mtta(3) == (1200, 1200)

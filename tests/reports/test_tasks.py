@@ -30,8 +30,9 @@ def in_may_2024(monkeypatch):
 
 @pytest.fixture
 def two_months():
-    """March: 2 deploys (bob's rolled back), 1 incident (detected after 60 s, repaired in 600 s).
-    April: 3 deploys, 2 incidents (30 s + 300 s, 90 s + 1500 s), one caused by an April deploy."""
+    """March: 2 deploys (bob's rolled back), 1 incident (detected after 60 s, acknowledged 120 s
+    later, repaired in 600 s from detection). April: 3 deploys, 2 incidents (detected after 30 s,
+    acknowledged after 60 s, repaired after 300 s; 90 s, 240 s, 1500 s), one caused by an April deploy."""
     web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
 
     def deploy(when, deployer, status="succeeded"):
@@ -39,24 +40,25 @@ def two_months():
             service=web, environment=production, deployed_at=at(when), deployer=deployer, status=status
         )
 
-    def incident(started, detect, repair):
+    def incident(started, detect, acknowledge, repair):
         started = at(started)
         detected = started + dt.timedelta(seconds=detect)
         return IncidentFactory(
             started_at=started,
             detected_at=detected,
+            acknowledged_at=detected + dt.timedelta(seconds=acknowledge),
             resolved_at=detected + dt.timedelta(seconds=repair),
             services=[web],
         )
 
     deploy("2024-03-04T10:00:00Z", "alice")
     deploy("2024-03-05T10:00:00Z", "bob", status="rolled_back")
-    incident("2024-03-06T10:00:00Z", 60, 600)
+    incident("2024-03-06T10:00:00Z", 60, 120, 600)
     deploy("2024-04-02T10:00:00Z", "alice")
     cause = deploy("2024-04-03T10:00:00Z", "carol")
     deploy("2024-04-04T10:00:00Z", "dave")
-    IncidentDeployFactory(incident=incident("2024-04-03T11:00:00Z", 30, 300), deploy=cause, relation="cause")
-    incident("2024-04-10T10:00:00Z", 90, 1500)
+    IncidentDeployFactory(incident=incident("2024-04-03T11:00:00Z", 30, 60, 300), deploy=cause, relation="cause")
+    incident("2024-04-10T10:00:00Z", 90, 240, 1500)
     deploy("2024-05-01T08:00:00Z", "erin")  # this month: not in the summary
 
 
@@ -70,7 +72,7 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
     assert email.subject == "[Opslog] April 2024: 3 deploys, 1 deploy-related incident"
     lines = [line.strip() for line in email.body.splitlines()]
     assert lines[0] == "Opslog's numbers for April 2024 (UTC), compared with March 2024:"
-    assert lines[2:17] == [
+    assert lines[2:19] == [
         "Deploys 3 (▲ 1 from 2)",
         "Deployers 3 (▲ 1 from 2)",
         "Incidents 2 (▲ 1 from 1)",
@@ -81,6 +83,8 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
         "Rework rate 0.0 % (= the month before)",
         "MTTD (mean) 1 min (= the month before)",  # (30 + 90) / 2
         "MTTD (median) 1 min (= the month before)",
+        "MTTA (mean) 2 min 30 s (▲ 30 s from 2 min)",  # (60 + 240) / 2 = 150; March 120
+        "MTTA (median) 2 min 30 s (▲ 30 s from 2 min)",
         "MTTR (mean) 15 min (▲ 5 min from 10 min)",  # (300 + 1500) / 2 = 900
         "MTTR (median) 15 min (▲ 5 min from 10 min)",
         "Time to restore (mean) 16 min (▲ 5 min from 11 min)",  # (330 + 1590) / 2 = 960; March 660

@@ -90,6 +90,8 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
         "0.0 %",  # incident rate, change failure rate, rework rate
         "1 min 10 s",
         "1 min",  # MTTD mean, median
+        "3 min 15 s",
+        "3 min 15 s",  # MTTA: (300 + 90) / 2 = 195 s; i3 was never acknowledged
         "20 min",
         "20 min",  # MTTR
         "21 min 30 s",
@@ -97,7 +99,7 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
         "13 h",  # lead time median: 46800 s
         "low",  # DORA overall
     ]
-    assert cells(html, "Feb 2024") == ["0"] * 5 + ["—"] * 11
+    assert cells(html, "Feb 2024") == ["0"] * 5 + ["—"] * 13
     assert cells(html, "All months")[:8] == ["4", "2", "3", "2", "1", "50.0 %", "50.0 %", "25.0 %"]
 
 
@@ -105,9 +107,12 @@ def test_year_summary_line_in_etsys_style(logged_in, march):
     html = html_of(logged_in.get("/?from=2024-02&to=2024-04&service=web"))
 
     line = re.sub(r"<[^>]+>", "", re.search(r"<li><strong>2024:</strong>(.*?)</li>", html, re.S)[1])
-    # The whole of 2024: d1 d2 d3 d5; i1 i2 deploy-related; MTTD mean (120+60+30)/3, MTTR mean (600+1800)/2.
-    assert " ".join(line.split()) == "4 code deploys, 2 deploy-related incidents, 1 min 10 s MTTD, 20 min MTTR"
-    assert "MTTD and MTTR here are <em>means</em>" in html
+    # The whole of 2024: d1 d2 d3 d5; i1 i2 deploy-related; MTTD mean (120+60+30)/3, MTTA mean (300+90)/2,
+    # MTTR mean (600+1800)/2.
+    assert " ".join(line.split()) == (
+        "4 code deploys, 2 deploy-related incidents, 1 min 10 s MTTD, 3 min 15 s MTTA, 20 min MTTR"
+    )
+    assert "MTTD, MTTA and MTTR here are <em>means</em>" in html
 
 
 def test_year_summary_lists_each_calendar_year_of_the_range(logged_in):
@@ -115,7 +120,7 @@ def test_year_summary_lists_each_calendar_year_of_the_range(logged_in):
 
     assert re.findall(r"<li><strong>(\d{4}):</strong>", html) == ["2023", "2024"]
     lines = [" ".join(re.sub(r"<[^>]+>", "", li).split()) for li in re.findall(r"<li>(.*?)</li>", html, re.S)]
-    assert "2023: 0 code deploys, 0 deploy-related incidents, no MTTD, no MTTR" in lines
+    assert "2023: 0 code deploys, 0 deploy-related incidents, no MTTD, no MTTA, no MTTR" in lines
 
 
 def test_dora_levels_for_the_range_with_the_bands(logged_in, march):
@@ -292,6 +297,8 @@ def test_how_we_count_states_the_definitions(logged_in, settings):
         "Deploy-related incidents ÷ deploys",
         "counts once",
         "Why MTTR starts at detection",
+        "MTTA, time to acknowledge",
+        "<code>acknowledged − detected</code>), over the month's acknowledged incidents",
         "halfway between the two",
         "lowest of the four",
         "≤ 5 %",
@@ -323,6 +330,9 @@ def test_drilldown_builds_exact_links_for_every_filter():
     assert drilldown("lead_time", filters=filters, **common) == deploys
     assert drilldown("mttd", filters=filters, **common).url == unresolved.url.replace("&resolved=false", "")
     assert drilldown("mttr", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
+    assert drilldown("mtta", filters=filters, **common).url == unresolved.url.replace(
+        "&resolved=false", "&acknowledged=true"
+    )
     assert drilldown("time_to_restore", filters=filters, **common).url == unresolved.url.replace("=false", "=true")
     assert unresolved.url == (
         "/incidents/?since=2024-03-01&until=2024-03-31&team=Platform&service=web&service=api"
@@ -495,6 +505,7 @@ def expected_rows(what: str, filters: Filters, start: dt.date, end: dt.date) -> 
         "unresolved_incidents": {pk for pk, i in incidents.items() if i.resolved_at is None},
         "lead_time": set(deploys),
         "mttd": set(incidents),
+        "mtta": {pk for pk, i in incidents.items() if i.acknowledged_at is not None},
         "mttr": {pk for pk, i in incidents.items() if i.resolved_at is not None},
         "time_to_restore": {pk for pk, i in incidents.items() if i.resolved_at is not None},
     }[what]
@@ -549,8 +560,9 @@ def test_every_count_links_to_exactly_the_rows_it_counts(logged_in, query, filte
             "deploy_related_incidents": f.deploy_related_incidents,
             "unresolved_incidents": f.unresolved_incidents,
         }
-        assert set(row.links) == set(counts) | {"lead_time", "mttd", "mttr", "time_to_restore"}
-        for what in (*counts, "lead_time", "mttd", "mttr", "time_to_restore"):
+        durations = ("lead_time", "mttd", "mtta", "mttr", "time_to_restore")
+        assert set(row.links) == set(counts) | set(durations)
+        for what in (*counts, *durations):
             link = row.links[what]
             expected = expected_rows(what, filters, f.start, f.end)
             if what == "deployers":
@@ -591,6 +603,8 @@ def test_the_linked_lists_hold_the_tricky_rows(logged_in):
     unresolved = {r.pk for r in listed(logged_in, links["unresolved_incidents"].url)}
     # Acknowledged and mitigated ones are unresolved too (status=open would miss them).
     assert unresolved == {i["web-api-acked"].pk, i["api-mitigated"].pk, i["search-open"].pk, i["no-service"].pk}
+    # MTTA's incidents: acknowledged, also when mitigated since (status=acknowledged would miss that one).
+    assert {r.pk for r in listed(logged_in, links["mtta"].url)} == {i["web-api-acked"].pk, i["api-mitigated"].pk}
     platform = logged_in.get("/?from=2024-03&to=2024-03&team=Platform&severity=2").context["months"][0].links
     # An incident affecting web and api is Platform's through api.
     assert {r.pk for r in listed(logged_in, platform["incidents"].url)} == {i["web-api-acked"].pk, i["search-open"].pk}

@@ -37,18 +37,26 @@ def build_march() -> dict:
     DeployCommitFactory(deploy=d1, sha="a" * 40, authored_at=at("2024-03-05T08:00:00Z"))  # 7200 s
     DeployCommitFactory(deploy=d2, sha="b" * 40, authored_at=at("2024-03-11T10:00:00Z"))  # 86400 s
 
-    def incident(started, *, detect, repair=None, severity=3, service=web):
+    def incident(started, *, detect, acknowledge=None, repair=None, severity=3, service=web):
         started = at(started)
         detected = started + dt.timedelta(seconds=detect)
+        acknowledged = detected + dt.timedelta(seconds=acknowledge) if acknowledge is not None else None
         resolved = detected + dt.timedelta(seconds=repair) if repair is not None else None
         return IncidentFactory(
-            started_at=started, detected_at=detected, resolved_at=resolved, severity=severity, services=[service]
+            started_at=started,
+            detected_at=detected,
+            acknowledged_at=acknowledged,
+            resolved_at=resolved,
+            severity=severity,
+            services=[service],
         )
 
-    i1 = incident("2024-03-20T10:30:00Z", detect=120, repair=600, severity=2)  # 120, 600, 720
-    i2 = incident("2024-03-21T00:00:00Z", detect=60, repair=1800, severity=1)  # 60, 1800, 1860
-    i3 = incident("2024-03-28T00:00:00Z", detect=30)  # unresolved
-    i4 = incident("2024-03-29T00:00:00Z", detect=10, repair=10, service=api)
+    # Seconds: detect (MTTD), acknowledge (MTTA, from detection), repair (MTTR, from detection).
+    i1 = incident("2024-03-20T10:30:00Z", detect=120, acknowledge=300, repair=600, severity=2)  # 120, 300, 600, 720
+    i2 = incident("2024-03-21T00:00:00Z", detect=60, acknowledge=90, repair=1800, severity=1)  # 60, 90, 1800, 1860
+    i3 = incident("2024-03-28T00:00:00Z", detect=30)  # unresolved, never acknowledged
+    # Acknowledged the moment it was detected: a 0, counted as MTTD counts one.
+    i4 = incident("2024-03-29T00:00:00Z", detect=10, acknowledge=0, repair=10, service=api)
     IncidentDeployFactory(incident=i1, deploy=d3, relation="cause")
     IncidentDeployFactory(incident=i2, deploy=d3, relation="cause")  # d3 caused two: counts once
     IncidentDeployFactory(incident=i2, deploy=d5, relation="remediation")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from deploys.models import Deploy, Service
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from incidents.services import handover_text
 
 SOURCE = "demo"
 TROUBLES = [
@@ -25,6 +26,7 @@ TROUBLES = [
     ("Search indexing lag over an hour", "search", "indexer-lag alert"),
 ]
 COMMANDERS = ["Priya Raman", "Tomas Novak", "Aiko Tanaka", "Grace Okafor"]
+SCRIBES = ["Sam Ortiz", "Lena Vogel", "Grace Okafor"]
 
 
 @dataclass
@@ -157,6 +159,29 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
                     f"Linked {fix.service.slug} {fix.version} to production (deploy #{fix.pk}) as remediating.",
                 )
             )
-    for at, kind, text in entries:
-        TimelineEntryFactory(incident=incident, at=at, kind=kind, text=text, created_at=at)
+    entries += _roles(incident, external_id)
+    for at, kind, text, *changes in entries:
+        TimelineEntryFactory(
+            incident=incident, at=at, kind=kind, text=text, changes=changes[0] if changes else {}, created_at=at
+        )
     return True
+
+
+def _roles(incident: Incident, external_id: str) -> list[tuple]:
+    """A communications lead and a scribe on the bigger incidents, and now and then the lead handed
+    over mid-incident (a long night: the first lead goes to bed). Its own random numbers, so the
+    incidents themselves stay what they were before roles existed. Returns the handover entries."""
+    rng = random.Random(f"opslog-demo-roles-{external_id}")
+    others = [name for name in COMMANDERS if name != incident.commander]
+    if incident.severity <= 2:
+        incident.comms_lead = rng.choice(others)
+    if incident.severity <= 3 and rng.random() < 0.6:
+        incident.scribe = rng.choice([name for name in SCRIBES if name != incident.comms_lead])
+    entries = []
+    if incident.acknowledged_at and incident.mitigated_at and rng.random() < 0.3:
+        first, then = rng.choice(others), incident.commander
+        at = incident.acknowledged_at + (incident.mitigated_at - incident.acknowledged_at) / 2
+        changes = {"commander": {"old": first, "new": then}}
+        entries.append((at, TimelineEntry.Kind.HANDOVER, handover_text("commander", first, then), changes))
+    incident.save(update_fields=["comms_lead", "scribe"])
+    return entries

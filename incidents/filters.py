@@ -89,6 +89,12 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         "averages, when they also have a detected time); false: those never acknowledged.",
     )
     q = django_filters.CharFilter(method="filter_search", label="Search")
+    lead = django_filters.CharFilter(
+        method="filter_lead",
+        max_length=200,
+        label="Incident lead",
+        help_text="Incidents led by this name (the incident commander, `commander`): the whole name, in any case.",
+    )
     archived = archived_filter(
         "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
         "false (the default), true (only archived ones) or all."
@@ -107,12 +113,24 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "resolved",
             "acknowledged",
             "q",
+            "lead",
             "archived",
         ]
 
     # The incident list's form has fields for these; the others are kept as hidden inputs and said
     # in words above the list (see `described`).
-    PAGE_FIELDS = ("q", "status", "severity", "service", "since", "until", "deploy_related", "resolved", "archived")
+    PAGE_FIELDS = (
+        "q",
+        "status",
+        "severity",
+        "service",
+        "lead",
+        "since",
+        "until",
+        "deploy_related",
+        "resolved",
+        "archived",
+    )
 
     def filter_status(self, queryset, name, value):
         return queryset.with_status(value)
@@ -145,6 +163,10 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
 
     def filter_acknowledged(self, queryset, name, value):
         return queryset.acknowledged(value == "true")
+
+    def filter_lead(self, queryset, name, value):
+        value = value.strip()
+        return queryset.led_by(value) if value else queryset
 
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)

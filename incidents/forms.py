@@ -11,6 +11,10 @@ from deploys.models import Deploy, Service
 from incidents.models import LIFECYCLE, Incident, IncidentDeploy
 from incidents.services import IncidentInput
 from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH, limit_help
+from plumbing.validators import single_line_validator
+
+# A name: suggestions from the page's <datalist id="known-people">, any other name taken as typed.
+PersonInput = forms.TextInput(attrs={"list": "known-people", "autocomplete": "off"})
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -103,7 +107,21 @@ class IncidentForm(forms.Form):
     acknowledged_at = LocalDateTimeField(required=False, label="Acknowledged at")
     mitigated_at = LocalDateTimeField(required=False, label="Mitigated at")
     resolved_at = LocalDateTimeField(required=False, label="Resolved at")
-    commander = forms.CharField(max_length=200, required=False, label="Incident commander")
+    commander = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Incident lead (commander)",
+        validators=[single_line_validator],
+        widget=PersonInput,
+    )
+    comms_lead = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Communications lead",
+        validators=[single_line_validator],
+        widget=PersonInput,
+    )
+    scribe = forms.CharField(max_length=200, required=False, validators=[single_line_validator], widget=PersonInput)
     participants = forms.CharField(
         max_length=2000, required=False, help_text="Comma-separated: alice, bob, the payments team."
     )
@@ -200,6 +218,18 @@ class NewIncidentForm(IncidentForm):
         data = super().to_input()
         data.filing_key = self.cleaned_data["filing_key"]
         return data
+
+
+class RoleForm(forms.Form):
+    """Hand a role over from the incident page: a name, or nobody (empty)."""
+
+    role = forms.ChoiceField(choices=Incident.Role.choices, error_messages={"invalid_choice": "There is no such role."})
+    name = forms.CharField(
+        max_length=200,
+        required=False,
+        validators=[single_line_validator],
+        error_messages={"max_length": "Keep a name under %(limit_value)d characters (%(show_value)d now)."},
+    )
 
 
 class StampForm(forms.Form):

@@ -51,6 +51,17 @@ class Incident(StoredMarkdown, models.Model):
         MITIGATED = "mitigated", "Mitigated"
         RESOLVED = "resolved", "Resolved"
 
+    class Role(models.TextChoices):
+        """The people running the response. Each is a name (text, as typed), or empty."""
+
+        LEAD = "lead", "Incident lead"
+        COMMS = "comms", "Communications lead"
+        SCRIBE = "scribe", "Scribe"
+
+    # Each role's column. The lead keeps the column it always had (`commander`), so the API's and
+    # the exports' `commander` still means the same person.
+    ROLE_FIELDS = {Role.LEAD: "commander", Role.COMMS: "comms_lead", Role.SCRIBE: "scribe"}
+
     title = models.CharField(max_length=200)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
     services = models.ManyToManyField(Service, related_name="incidents", blank=True)
@@ -69,7 +80,19 @@ class Incident(StoredMarkdown, models.Model):
         validators=[max_length_validator(INCIDENT_SUMMARY_MAX_LENGTH)],
     )
     summary_html = models.TextField(blank=True, editable=False, help_text="The summary rendered and sanitized.")
-    commander = models.CharField(max_length=200, blank=True, help_text="The incident commander.")
+    commander = models.CharField(
+        "incident lead",
+        max_length=200,
+        blank=True,
+        help_text="The incident commander: leads the response and makes the calls.",
+    )
+    comms_lead = models.CharField(
+        "communications lead",
+        max_length=200,
+        blank=True,
+        help_text="Keeps customers, support and the company informed.",
+    )
+    scribe = models.CharField(max_length=200, blank=True, help_text="Keeps the timeline.")
     participants = models.JSONField(default=list, blank=True)
     source = models.CharField(max_length=50, blank=True, help_text="Who filed it: a tool's name, or empty.")
     external_id = models.CharField(
@@ -125,6 +148,16 @@ class Incident(StoredMarkdown, models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("incidents:detail", args=[self.pk])
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """Each role's current holder ("" when nobody holds it), keyed by Role value."""
+        return {role.value: getattr(self, name) for role, name in self.ROLE_FIELDS.items()}
+
+    @property
+    def role_holders(self) -> list[tuple[str, str, str]]:
+        """(role, label, holder) for each role in order: what the incident page's top shows."""
+        return [(role.value, role.label, getattr(self, name)) for role, name in self.ROLE_FIELDS.items()]
 
     @property
     def is_archived(self) -> bool:
@@ -235,6 +268,7 @@ class TimelineEntry(StoredMarkdown, models.Model):
         IMPORTED = "imported", "Imported"
         ARCHIVED = "archived", "Archived"
         RESTORED = "restored", "Restored"
+        HANDOVER = "handover", "Role handover"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
@@ -242,7 +276,9 @@ class TimelineEntry(StoredMarkdown, models.Model):
     text = models.TextField()
     text_html = models.TextField(blank=True, editable=False, help_text="A note's text rendered and sanitized.")
     changes = models.JSONField(
-        default=dict, blank=True, help_text='{"field": {"old": …, "new": …}} for edits and status changes.'
+        default=dict,
+        blank=True,
+        help_text='{"field": {"old": …, "new": …}} for edits, status changes and role handovers.',
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -40,6 +40,10 @@ class IncidentQuerySet(models.QuerySet):
             qs = qs.filter(started_at__lt=until)
         return qs
 
+    def led_by(self, name: str):
+        """Incidents whose lead (`commander`) is `name`, in any case: "Ana" finds "ana"."""
+        return self.filter(commander__iexact=name)
+
     def affecting(self, service_slug: str):
         return self.filter(services__slug=service_slug).distinct()
 

@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Prefetch,
@@ -40,6 +41,37 @@ def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
     for word in text.split():
         condition &= Q(title__icontains=word) | Q(summary__icontains=word)
     return queryset.filter(condition)
+
+
+KNOWN_PEOPLE_MAX = 500
+
+
+def _sorted_names(names, limit: int) -> list[str]:
+    return sorted(set(names), key=lambda name: (name.casefold(), name))[:limit]
+
+
+def _role_names(*field_names: str, limit: int):
+    """The distinct non-empty names in these role columns: one query (a UNION, which de-duplicates)."""
+    queries = [Incident.objects.exclude(**{name: ""}).order_by().values_list(name, flat=True) for name in field_names]
+    names = queries[0].union(*queries[1:]) if len(queries) > 1 else queries[0].distinct()
+    return names[:limit]
+
+
+def known_people(*, limit: int = KNOWN_PEOPLE_MAX) -> list[str]:
+    """Names to offer when a role is assigned (the form still takes any name): active users'
+    usernames and full names, and the names already given a role on some incident, sorted without
+    regard to case. At most `limit`, so the page stays small however many there are. Two queries."""
+    names: list[str] = []
+    users = get_user_model().objects.filter(is_active=True).order_by("username")
+    for username, first, last in users.values_list("username", "first_name", "last_name")[:limit]:
+        names += [username, f"{first} {last}".strip()]
+    names += _role_names(*Incident.ROLE_FIELDS.values(), limit=limit)
+    return _sorted_names(filter(None, names), limit)
+
+
+def lead_names(*, limit: int = KNOWN_PEOPLE_MAX) -> list[str]:
+    """The names that have led an incident: the incident list's `lead` filter offers them. One query."""
+    return _sorted_names(_role_names(Incident.ROLE_FIELDS[Incident.Role.LEAD], limit=limit), limit)
 
 
 DUPLICATE_WINDOW = dt.timedelta(hours=1)

@@ -21,6 +21,7 @@ from incidents.models import (
 )
 from incidents.signals import changed
 from plumbing.markdown import TIMELINE_NOTE_MAX_LENGTH
+from plumbing.validators import single_line_validator
 
 # Fields whose every change is written to the timeline with old and new values.
 TRACKED = LIFECYCLE + ["severity", "services"]
@@ -30,8 +31,14 @@ EDITABLE = TRACKED + [
     "detection_source",
     "summary",
     "commander",
+    "comms_lead",
+    "scribe",
     "participants",
 ]
+# The role columns: their changes are handovers, recorded by _handover_entry.
+ROLE_FIELDS = set(Incident.ROLE_FIELDS.values())
+ROLE_LABELS = {name: Incident.Role(role).label for role, name in Incident.ROLE_FIELDS.items()}
+ROLE_NAME_MAX = Incident._meta.get_field("commander").max_length
 STAMPS = {"acknowledged": "acknowledged_at", "mitigated": "mitigated_at", "resolved": "resolved_at"}
 MAX_NOTE_LENGTH = TIMELINE_NOTE_MAX_LENGTH
 
@@ -50,6 +57,8 @@ class IncidentInput:
     detection_source: str = ""
     summary: str = ""
     commander: str = ""
+    comms_lead: str = ""
+    scribe: str = ""
     participants: list[str] = field(default_factory=list)
     source: str = ""
     external_id: str = ""
@@ -134,6 +143,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
     if existing is not None:
         return existing, False
     _check_times_given(data, now)
+    roles = _role_names({name: getattr(data, name) for name in ROLE_FIELDS})
     incident = Incident(
         title=data.title,
         severity=data.severity,
@@ -145,7 +155,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
         detected_by=data.detected_by,
         detection_source=data.detection_source,
         summary=data.summary,
-        commander=data.commander,
+        **roles,
         participants=list(data.participants),
         source=data.source,
         external_id=data.external_id,
@@ -210,6 +220,7 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
     now = now or timezone.now()
     locked = _locked(incident)
     old_services = set(locked.services.values_list("slug", flat=True))
+    changes = {**changes, **_role_names({name: value for name, value in changes.items() if name in ROLE_FIELDS})}
     if "detected_at" in changes and changes["detected_at"] is None and locked.detected_at is not None:
         raise ValidationError({"detected_at": ["The detection time can be corrected, not removed."]})
     diffs: dict[str, tuple] = {}
@@ -233,6 +244,9 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
         locked.services.set(list(changes["services"]))
     entries = []
     for name, (old, new) in diffs.items():
+        if name in ROLE_FIELDS:
+            entries.append(_handover_entry(locked, name, old, new, by=by, now=now))
+            continue
         if name in TRACKED:
             text = f"{_label(name)} changed from {_display(name, old)} to {_display(name, new)}."
             kind = TimelineEntry.Kind.STATUS if name in STAMPS.values() and old is None else TimelineEntry.Kind.EDIT
@@ -252,6 +266,81 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
         )
     TimelineEntry.objects.bulk_create(entries)
     changed(locked.pk)
+    return locked
+
+
+def _role_names(values: dict[str, str]) -> dict[str, str]:
+    """Role holders' names as stored: trimmed, one line, at most ROLE_NAME_MAX characters.
+
+    Raises ValidationError naming each field (the keys of `values`) whose name is refused.
+    """
+    cleaned, errors = {}, {}
+    for field_name, value in values.items():
+        value = (value or "").strip()
+        if len(value) > ROLE_NAME_MAX:
+            errors[field_name] = [f"Keep a name under {ROLE_NAME_MAX} characters ({len(value):,} now)."]
+            continue
+        try:
+            single_line_validator(value)
+        except ValidationError as error:
+            errors[field_name] = error.messages
+            continue
+        cleaned[field_name] = value
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def handover_text(field_name: str, old: str, new: str) -> str:
+    """ "Incident lead handed over from ana to bob." / "… taken by bob." / "… left (was ana)." """
+    label = ROLE_LABELS[field_name]
+    if old and new:
+        return f"{label} handed over from {old} to {new}."
+    if new:
+        return f"{label} taken by {new}."
+    return f"{label} left (was {old})."
+
+
+def _handover_entry(incident: Incident, field_name: str, old: str, new: str, *, by, now) -> TimelineEntry:
+    return TimelineEntry(
+        incident=incident,
+        at=now,
+        kind=TimelineEntry.Kind.HANDOVER,
+        text=handover_text(field_name, old, new),
+        changes={field_name: {"old": old, "new": new}},
+        author=by,
+        created_at=now,
+    )
+
+
+@transaction.atomic
+def incident_assign_role(
+    *, incident: Incident, role: str, name: str, by=None, now: dt.datetime | None = None
+) -> Incident:
+    """Give `role` (an Incident.Role value: "lead", "comms" or "scribe") to `name`; "" clears it.
+
+    The name is any text on one line (a username, a full name, "the payments team"), trimmed. The
+    handover is written to the timeline with the old and new holder, who made it and when.
+    Assigning the holder the role already has changes nothing and writes nothing. Raises
+    ValidationError naming `role` (not one of the three) or `name` (too long, several lines).
+    """
+    try:
+        field_name = Incident.ROLE_FIELDS[Incident.Role(role)]
+    except (ValueError, TypeError):
+        choices = ", ".join(Incident.Role.values)
+        raise ValidationError({"role": [f"No role {role!r}: use one of {choices}."]}) from None
+    if not isinstance(name, str):
+        raise ValidationError({"name": ["Give a name as text; an empty one clears the role."]})
+    name = _role_names({"name": name})["name"]
+    now = now or timezone.now()
+    locked = _locked(incident)
+    old = getattr(locked, field_name)
+    if old == name:
+        return locked
+    setattr(locked, field_name, name)
+    locked.updated_at, locked.updated_by = now, by
+    locked.save(update_fields=[field_name, "updated_at", "updated_by"])
+    _handover_entry(locked, field_name, old, name, by=by, now=now).save()
     return locked
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.incident_edit, name="edit"),
     # stage: acknowledged, mitigated or resolved.
     path("<int:pk>/stamp/<slug:stage>/", views.incident_stamp, name="stamp"),
+    path("<int:pk>/roles/", views.incident_role, name="role"),
     path("<int:pk>/reopen/", views.incident_reopen, name="reopen"),
     path("<int:pk>/notes/", views.incident_note, name="note"),
     path("<int:pk>/archive/", views.incident_archive, name="archive"),

@@ -22,6 +22,7 @@ from incidents.forms import (
     IncidentForm,
     NewIncidentForm,
     NoteForm,
+    RoleForm,
     StampForm,
     comparable,
     editable_state,
@@ -46,7 +47,7 @@ def incident_list(request):
     return render(
         request,
         "incidents/incident_list.html",
-        {"filter": filterset, "page": page, "query": query},
+        {"filter": filterset, "page": page, "query": query, "people": selectors.lead_names()},
     )
 
 
@@ -74,7 +75,11 @@ def incident_new(request):
                 if not created:
                     messages.info(request, f"This form was already filed as incident #{incident.pk}; here it is.")
                 return redirect(incident)
-    return render(request, "incidents/incident_new.html", {"form": form, "duplicates": duplicates})
+    return render(
+        request,
+        "incidents/incident_new.html",
+        {"form": form, "duplicates": duplicates, "people": selectors.known_people()},
+    )
 
 
 def _get_incident(pk: int) -> Incident:
@@ -89,13 +94,14 @@ def _with_change_rows(entries: list[TimelineEntry]) -> list[TimelineEntry]:
     page shows what changed for every field, as the API's `changes` does."""
     for entry in entries:
         entry.change_rows = []
-        if entry.kind != TimelineEntry.Kind.EDIT:
+        if entry.kind not in (TimelineEntry.Kind.EDIT, TimelineEntry.Kind.HANDOVER):
             continue
         for name, change in (entry.changes or {}).items():
             if not isinstance(change, dict) or not {"old", "new"} <= set(change):
                 continue
             field = IncidentForm.base_fields.get(name)
             label = field.label if field is not None and field.label else pretty_name(name)
+            label = services.ROLE_LABELS.get(name, label)
             entry.change_rows.append(
                 (label, services.display_change(name, change["old"]), services.display_change(name, change["new"]))
             )
@@ -128,6 +134,7 @@ def incident_detail(request, pk: int):
             "found": _with_link_state(search.results(), linked),
             "timeline_days": _by_day(timeline),
             "note_form": NoteForm(label_suffix=""),
+            "people": selectors.known_people(),
         },
     )
 
@@ -188,7 +195,7 @@ def incident_edit(request, pk: int):
     return render(
         request,
         "incidents/incident_edit.html",
-        {"form": form, "incident": incident, "base_state": json.dumps(current)},
+        {"form": form, "incident": incident, "base_state": json.dumps(current), "people": selectors.known_people()},
     )
 
 
@@ -212,6 +219,27 @@ def incident_stamp(request, pk: int, stage: str):
         return redirect(incident)
     try:
         services.incident_stamp(incident=incident, stage=stage, by=request.user, at=form.cleaned_data["at"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(incident)
+
+
+@require_POST
+@role_required(RESPONDER)
+def incident_role(request, pk: int):
+    """Hand a role over (lead, communications lead, scribe); an empty name clears it."""
+    incident = get_object_or_404(Incident, pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        role = dict(Incident.Role.choices).get(request.POST.get("role"), "Role")
+        messages.error(
+            request, f"{role} not changed: " + " ".join(e for errors in form.errors.values() for e in errors)
+        )
+        return redirect(incident)
+    try:
+        services.incident_assign_role(
+            incident=incident, role=form.cleaned_data["role"], name=form.cleaned_data["name"], by=request.user
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect(incident)

@@ -379,6 +379,7 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         ("Services", ", ".join(s.slug for s in incident.services.all()) or "—"),
         ("Status", postmortem.get_status_display()),
         ("Facilitator", postmortem.facilitator or "—"),
+        *((label, holder or "—") for _, label, holder in incident.role_holders),
         ("Meeting", postmortem.meeting_date.isoformat() if postmortem.meeting_date else "—"),
     ]
     for label, stamp in (

@@ -279,37 +279,42 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert (incident.severity, incident.commander) == (1, "ekastner")
     assert list(incident.deploy_links.values_list("deploy_id", "relation")) == [(created["id"], "cause")]
     assert incident.timeline.filter(kind="note", text__startswith="Rolled web back").exists()
-    assert outputs[12]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
+    # Roles: the comms lead handed over, the handover on the timeline, the incident found by its lead.
+    handed = the_one(examples, outputs, '"comms", "name": "sandrews"')
+    assert handed["roles"] == {"lead": "ekastner", "comms": "sandrews", "scribe": ""}
+    assert incident.timeline.filter(kind="handover", text="Communications lead taken by sandrews.").exists()
+    assert [i["id"] for i in the_one(examples, outputs, "lead=EKastner")["results"]] == [incident.pk]
+    assert outputs[15]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
 
     # Post-mortems: start, edit (with a blame hint), a refused stale edit, remediations, a change
     # record attached to the causing deploy, publish, diff.
     postmortem = incident.postmortem
-    assert (outputs[13]["incident"], outputs[13]["version"], outputs[13]["status"]) == (incident.pk, 1, "draft")
-    assert "Rolled web back" in outputs[13]["timeline_narrative"]
-    assert outputs[14]["version"] == 2
-    assert [h["text"] for h in outputs[14]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
-    assert outputs[15]["version"] == 3 and outputs[15]["blame_hints"]["contributing_factors"] == []
-    assert (outputs[16]["current_version"], outputs[16]["your_version"], list(outputs[16]["diff"])) == (
+    assert (outputs[16]["incident"], outputs[16]["version"], outputs[16]["status"]) == (incident.pk, 1, "draft")
+    assert "Rolled web back" in outputs[16]["timeline_narrative"]
+    assert outputs[17]["version"] == 2
+    assert [h["text"] for h in outputs[17]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
+    assert outputs[18]["version"] == 3 and outputs[18]["blame_hints"]["contributing_factors"] == []
+    assert (outputs[19]["current_version"], outputs[19]["your_version"], list(outputs[19]["diff"])) == (
         3,
         2,
         ["went_well"],
     )
     assert postmortem.went_well == ""  # the 409 saved nothing
-    assert (outputs[18]["kind"], outputs[19]["kind"]) == ("dev", "ops")
+    assert (outputs[21]["kind"], outputs[22]["kind"]) == ("dev", "ops")
     # Due today and done today: on time.
-    assert (outputs[20]["status"], outputs[20]["done_on_time"]) == ("done", True)
-    assert outputs[23]["id"] == created["id"] and outputs[23]["change_record"] == outputs[22]["id"]
+    assert (outputs[23]["status"], outputs[23]["done_on_time"]) == ("done", True)
+    assert outputs[26]["id"] == created["id"] and outputs[26]["change_record"] == outputs[25]["id"]
     # The publish checklist's dry run, publishing refused over it, then confirmed (#15.8).
-    assert outputs[24]["ready"] is False
-    assert [(p["code"], p["field"]) for p in outputs[24]["problems"]] == [
+    assert outputs[27]["ready"] is False
+    assert [(p["code"], p["field"]) for p in outputs[27]["problems"]] == [
         ("empty_section", name) for name in ("detection", "went_well", "got_lucky", "surprised")
-    ], outputs[24]
-    assert [p["code"] for p in outputs[25]["checklist"]] == ["empty_section"] * 4 and "confirm" in outputs[25]
-    assert (outputs[26]["status"], outputs[26]["version"]) == ("published", 4)
-    assert [c["id"] for c in outputs[26]["change_records"]] == [outputs[22]["id"]]
-    assert list(outputs[27]["diff"]) == ["contributing_factors"]
+    ], outputs[27]
+    assert [p["code"] for p in outputs[28]["checklist"]] == ["empty_section"] * 4 and "confirm" in outputs[28]
+    assert (outputs[29]["status"], outputs[29]["version"]) == ("published", 4)
+    assert [c["id"] for c in outputs[29]["change_records"]] == [outputs[25]["id"]]
+    assert list(outputs[30]["diff"]) == ["contributing_factors"]
     assert postmortem.revisions.count() == 4 and postmortem.remediations.count() == 2
-    assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[22]["id"]
+    assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[25]["id"]
 
     # Integrations: every webhook example was accepted once and processed.
     hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body]

@@ -39,7 +39,14 @@ def _read_only(*, writable: set[str]) -> dict[str, str]:
     keys["remediations"] = "This field is read-only: link deploys with POST /api/incidents/{id}/remediating-deploys/."
     for key in ("archived", "archived_at", "archived_by", "archive_reason"):
         keys[key] = ARCHIVE_IS_AN_ACTION
+    keys["roles"] = ROLES_ARE_SET_APART
     return keys
+
+
+ROLES_ARE_SET_APART = (
+    "This field is read-only: assign a role with POST /api/incidents/{id}/roles/ "
+    '({"role": "lead", "name": "bob"}), or set commander, comms_lead or scribe.'
+)
 
 
 ARCHIVE_IS_AN_ACTION = (
@@ -75,7 +82,25 @@ class IncidentInputSerializer(StrictInputSerializer):
     summary = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=INCIDENT_SUMMARY_MAX_LENGTH, help_text="Markdown."
     )
-    commander = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE)
+    commander = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
+        help_text="The incident lead (incident commander): a name.",
+    )
+    comms_lead = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
+        help_text="The communications lead: a name.",
+    )
+    scribe = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE, help_text="A name."
+    )
     participants = serializers.ListField(
         child=serializers.CharField(max_length=200, validators=ONE_LINE), required=False, default=list
     )
@@ -118,7 +143,14 @@ class IncidentUpdateSerializer(StrictInputSerializer):
     detected_by = serializers.ChoiceField(choices=Incident.DetectedBy.choices)
     detection_source = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
     summary = serializers.CharField(allow_blank=True, max_length=INCIDENT_SUMMARY_MAX_LENGTH, help_text="Markdown.")
-    commander = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
+    commander = serializers.CharField(
+        max_length=200,
+        allow_blank=True,
+        validators=ONE_LINE,
+        help_text='The incident lead; a change is recorded as a handover. "" clears it.',
+    )
+    comms_lead = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
+    scribe = serializers.CharField(max_length=200, allow_blank=True, validators=ONE_LINE)
     participants = serializers.ListField(child=serializers.CharField(max_length=200, validators=ONE_LINE))
 
     @property
@@ -146,6 +178,23 @@ class UnarchiveInputSerializer(StrictInputSerializer):
 
 class ReopenInputSerializer(StrictInputSerializer):
     """No fields: the timeline records who reopened it, when, and the resolution time it had."""
+
+
+class RoleInputSerializer(StrictInputSerializer):
+    """Hand a role over: to a name, or to nobody with "". The timeline records the handover."""
+
+    role = serializers.ChoiceField(
+        choices=Incident.Role.choices,
+        help_text="lead (the incident commander), comms (communications lead) or scribe.",
+        error_messages={"invalid_choice": '"{input}" is not a role: use lead, comms or scribe.'},
+    )
+    name = serializers.CharField(
+        max_length=200,
+        allow_blank=True,
+        validators=ONE_LINE,
+        help_text='Who takes the role: any name on one line (a username, a full name). "" clears it.',
+        error_messages={"required": 'Say who takes the role, or "" to clear it.'},
+    )
 
 
 class StampInputSerializer(StrictInputSerializer):
@@ -238,6 +287,14 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RolesSerializer(serializers.Serializer):
+    """Who holds each role now: a name, or "" when nobody does."""
+
+    lead = serializers.CharField(source="commander", read_only=True, help_text="The incident lead (`commander`).")
+    comms = serializers.CharField(source="comms_lead", read_only=True, help_text="The communications lead.")
+    scribe = serializers.CharField(read_only=True)
+
+
 class IncidentSerializer(serializers.ModelSerializer):
     """An incident as the API shows it. Durations are in seconds, unrounded; null until both ends exist."""
 
@@ -273,6 +330,11 @@ class IncidentSerializer(serializers.ModelSerializer):
     )
     archived_at = AwareDateTimeField(read_only=True, allow_null=True)
     archived_by = serializers.CharField(source="archived_by.username", read_only=True, allow_null=True)
+    roles = RolesSerializer(
+        source="*",
+        read_only=True,
+        help_text="The current holders, keyed by role; assign with POST /api/incidents/{id}/roles/.",
+    )
 
     class Meta:
         model = Incident
@@ -295,6 +357,9 @@ class IncidentSerializer(serializers.ModelSerializer):
             "summary",
             "summary_html",
             "commander",
+            "comms_lead",
+            "scribe",
+            "roles",
             "participants",
             "source",
             "external_id",

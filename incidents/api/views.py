@@ -20,6 +20,7 @@ from incidents.api.serializers import (
     LinkInputSerializer,
     NoteInputSerializer,
     ReopenInputSerializer,
+    RoleInputSerializer,
     StampInputSerializer,
     SuspectQuerySerializer,
     TimelineEntrySerializer,
@@ -187,6 +188,34 @@ class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveM
         incident = self._incident()
         ReopenInputSerializer(data=request.data).is_valid(raise_exception=True)
         services.incident_reopen(incident=incident, by=request.user)
+        return self._answer(incident)
+
+    # --- Roles ----------------------------------------------------------------------------------
+
+    @extend_schema(
+        summary="Hand a role over (incident lead, communications lead, scribe)",
+        description='`{"role": "lead", "name": "bob"}` gives the role to bob; `"name": ""` clears it. The timeline '
+        "records the handover with the old and new holder; assigning the current holder changes nothing.",
+        request=RoleInputSerializer,
+        responses={
+            200: OpenApiResponse(IncidentSerializer, description="Assigned (or already held by that name)."),
+            400: OpenApiResponse(
+                description='An unknown role or a bad name: {"role": [""boss" is not a role: use lead, comms or '
+                'scribe."]}.'
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def roles(self, request, pk=None):
+        incident = self._incident()
+        serializer = RoleInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.incident_assign_role(
+            incident=incident,
+            role=serializer.validated_data["role"],
+            name=serializer.validated_data["name"],
+            by=request.user,
+        )
         return self._answer(incident)
 
     # --- Archiving (never deleting) ---------------------------------------------------------------

@@ -81,6 +81,8 @@ def scene(browser_user):
         severity=1,
         started_at=now - dt.timedelta(hours=1),
         services=[payments, gateway],
+        commander="Priya Raman",
+        comms_lead="Tomas Novak",
     )
     suspects = [
         DeployFactory(
@@ -156,6 +158,35 @@ def test_every_action_on_the_response_pages_takes_a_mouse_click_at_every_width(p
     )
     assert incident.deploy_links.filter(deploy=last, relation=IncidentDeploy.Relation.REMEDIATION).exists()
     assert not problems, "\n".join(problems)
+
+
+def test_each_role_is_handed_over_by_mouse_at_every_width(page, live_server, browser_user, scene):
+    """#16.3: the roles at the top of the incident page: "Change" opens a small form whose name box
+    and button take the mouse, at a phone, a laptop and a wide screen, and the page then shows the
+    new holder and the handover."""
+    incident = scene["incident"]
+    log_in(page, live_server, browser_user, next_path=f"/incidents/{incident.pk}/")
+    for width in (390, 1280, 1920):
+        page.set_viewport_size({"width": width, "height": 900})
+        for role, label, field in (
+            ("lead", "incident lead", "commander"),
+            ("comms", "communications lead", "comms_lead"),
+            ("scribe", "scribe", "scribe"),
+        ):
+            name = f"{role} {width}"
+            page.goto(f"{live_server.url}/incidents/{incident.pk}/")
+            item = page.locator(f"ul.roles li.role-{role}")
+            _click(page, item.locator("summary"))
+            box = item.get_by_role("combobox", name=label, exact=False)
+            _click(page, box)
+            box.fill(name)
+            _click(page, item.get_by_role("button", name=f"Assign {label}"))
+            expect(page.locator(f"ul.roles li.role-{role} .holder")).to_have_text(name)
+            expect(page.locator("#timeline")).to_contain_text(name)
+            incident.refresh_from_db()
+            assert getattr(incident, field) == name
+    scroll_width, inner_width = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    assert scroll_width <= inner_width
 
 
 def test_no_response_page_scrolls_sideways_on_a_phone_and_wide_tables_say_they_scroll(

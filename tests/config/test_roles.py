@@ -167,6 +167,13 @@ CASES = [
     Case("incidents:edit", "POST", lambda w: f"/incidents/{w.incident.pk}/edit/", RESPONDER, _incident_edit_form),
     Case("incidents:stamp", "POST", lambda w: f"/incidents/{w.incident.pk}/stamp/resolved/", RESPONDER),
     Case(
+        "incidents:role",
+        "POST",
+        lambda w: f"/incidents/{w.incident.pk}/roles/",
+        RESPONDER,
+        lambda w: {"role": "lead", "name": "bob"},
+    ),
+    Case(
         "incidents:note",
         "POST",
         lambda w: f"/incidents/{w.incident.pk}/notes/",
@@ -313,6 +320,13 @@ CASES = [
     ),
     Case("api:incident-unarchive", "POST", lambda w: f"/api/incidents/{w.archived.pk}/unarchive/", ADMIN),
     Case("api:incident-reopen", "POST", lambda w: f"/api/incidents/{w.resolved.pk}/reopen/", RESPONDER),
+    Case(
+        "api:incident-roles",
+        "POST",
+        lambda w: _incident_api(w) + "roles/",
+        RESPONDER,
+        lambda w: {"role": "scribe", "name": "bob"},
+    ),
     Case(
         "api:incident-timeline",
         "POST",

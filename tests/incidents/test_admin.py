@@ -23,6 +23,7 @@ def test_admin_edits_go_to_the_timeline(admin_client, admin_user):
         {
             "title": "Checkout down",
             "commander": "priya",
+            "scribe": "li",
             "participants": "[]",
             "deploy_links-TOTAL_FORMS": "0",
             "deploy_links-INITIAL_FORMS": "0",
@@ -34,10 +35,23 @@ def test_admin_edits_go_to_the_timeline(admin_client, admin_user):
 
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     incident.refresh_from_db()
-    assert (incident.title, incident.commander) == ("Checkout down", "priya")
+    assert (incident.title, incident.commander, incident.scribe) == ("Checkout down", "priya", "li")
     texts = list(incident.timeline.filter(kind="edit").values_list("text", flat=True))
-    assert sorted(texts) == ["Commander edited.", "Title edited."]
-    assert set(incident.timeline.filter(kind="edit").values_list("author", flat=True)) == {admin_user.pk}
+    assert texts == ["Title edited."]
+    # Roles changed here are handovers, as from the incident page.
+    handovers = incident.timeline.filter(kind="handover").values_list("text", flat=True)
+    assert sorted(handovers) == ["Incident lead taken by priya.", "Scribe taken by li."]
+    assert set(incident.timeline.values_list("author", flat=True)) == {admin_user.pk}
+
+
+def test_the_admin_shows_all_three_roles(admin_client):
+    incident = IncidentFactory(commander="ana", comms_lead="bob", scribe="carol")
+
+    html = admin_client.get(f"/admin/incidents/incident/{incident.pk}/change/").content.decode()
+
+    for label, value in (("Incident lead", "ana"), ("Communications lead", "bob"), ("Scribe", "carol")):
+        assert label in html
+        assert f'value="{value}"' in html
 
 
 def test_admin_cannot_change_times_severity_services_or_links(admin_client):

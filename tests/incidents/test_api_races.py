@@ -48,3 +48,22 @@ def test_racing_resolves_record_one_resolution(live_server, token):
     assert {answer["resolved_at"] for _, answer in results} == {resolved_at}
     entries = TimelineEntry.objects.filter(incident=incident, kind=TimelineEntry.Kind.STATUS)
     assert [entry.changes for entry in entries] == [{"resolved_at": {"old": None, "new": resolved_at}}]
+
+
+def test_racing_role_handovers_chain_one_after_the_other(live_server, token):
+    """The row lock: each handover reads the holder the previous one left, so the timeline's chain
+    of old → new is unbroken and ends at the holder the incident has."""
+    incident = IncidentFactory(started_at=T0, commander="first")
+    url = f"{live_server.url}/api/incidents/{incident.pk}/roles/"
+    bodies = [{"role": "lead", "name": f"lead {n}"} for n in range(CONCURRENCY)]
+
+    results = api_at_once("POST", [(url, body) for body in bodies], token)
+
+    assert [status for status, _ in results] == [200] * CONCURRENCY, results
+    entries = TimelineEntry.objects.filter(incident=incident, kind=TimelineEntry.Kind.HANDOVER).order_by("id")
+    chain = [entry.changes["commander"] for entry in entries]
+    assert len(chain) == CONCURRENCY
+    assert chain[0]["old"] == "first"
+    assert all(later["old"] == earlier["new"] for earlier, later in zip(chain, chain[1:], strict=False))
+    incident.refresh_from_db()
+    assert incident.commander == chain[-1]["new"]

@@ -3,7 +3,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncMonth
 
 from incidents.demo import seed_incidents
-from incidents.models import Incident, IncidentDeploy
+from incidents.models import Incident, IncidentDeploy, TimelineEntry
 from tests.support.demo import NOW, seed_deploys_and_incidents
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +75,15 @@ def test_some_caused_incidents_have_a_remediating_deploy(demo):
     for link in fixes:
         assert link.deploy.deployed_at > link.incident.detected_at
         assert link.incident.deploy_links.filter(relation="cause").exists()
+
+
+def test_some_have_all_three_roles_and_some_a_lead_handed_over(demo):
+    assert Incident.objects.exclude(commander="").exclude(comms_lead="").exclude(scribe="").exists()
+    handovers = TimelineEntry.objects.filter(kind=TimelineEntry.Kind.HANDOVER).select_related("incident")
+    assert handovers.exists()
+    for entry in handovers:
+        change = entry.changes["commander"]
+        # The page and the API agree with the timeline: the last holder is the incident's lead.
+        assert change["new"] == entry.incident.commander != change["old"]
+        assert entry.text == f"Incident lead handed over from {change['old']} to {change['new']}."
+        assert entry.incident.acknowledged_at <= entry.at <= entry.incident.mitigated_at

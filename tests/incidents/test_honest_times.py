@@ -106,7 +106,7 @@ def test_the_web_timeline_shows_old_and_new_values_of_every_edit(logged_in):
     html = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
     timeline = html[html.index('id="timeline"') :]
     text = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", timeline)).split())
-    assert "Incident commander: alice → dana" in text
+    assert "Incident lead: alice → dana" in text
     assert "Participants: bob → bob, carol" in text
 
 

@@ -482,3 +482,16 @@ def test_an_archived_incidents_remediations_remind_nobody(started, django_user_m
     services.incident_archive(incident=started.incident, reason="duplicate of #1", by=owner)
 
     assert list(selectors.remediations_due_for_reminder(today=today)) == []
+
+
+def test_markdown_export_names_who_held_each_incident_role(started, incident):
+    incident.comms_lead = "Tomas Novak"
+    incident.save(update_fields=["comms_lead"])
+    started.refresh_from_db()
+
+    text = selectors.postmortem_markdown(started)
+
+    facts = text.split("\n## ", 1)[0]
+    assert "- **Incident lead:** Priya Raman\n" in facts
+    assert "- **Communications lead:** Tomas Novak\n" in facts
+    assert "- **Scribe:** —\n" in facts

@@ -55,6 +55,13 @@ ARCHIVE_IS_AN_ACTION = (
 )
 
 
+def _role_field(help_text: str) -> serializers.CharField:
+    """A role holder as filed: a name, optional."""
+    return serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE, help_text=help_text
+    )
+
+
 class IncidentInputSerializer(StrictInputSerializer):
     """An incident as a person or a tool files it. Times need a UTC offset."""
 
@@ -82,25 +89,9 @@ class IncidentInputSerializer(StrictInputSerializer):
     summary = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=INCIDENT_SUMMARY_MAX_LENGTH, help_text="Markdown."
     )
-    commander = serializers.CharField(
-        max_length=200,
-        required=False,
-        allow_blank=True,
-        default="",
-        validators=ONE_LINE,
-        help_text="The incident lead (incident commander): a name.",
-    )
-    comms_lead = serializers.CharField(
-        max_length=200,
-        required=False,
-        allow_blank=True,
-        default="",
-        validators=ONE_LINE,
-        help_text="The communications lead: a name.",
-    )
-    scribe = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, default="", validators=ONE_LINE, help_text="A name."
-    )
+    commander = _role_field("The incident lead (incident commander): a name.")
+    comms_lead = _role_field("The communications lead: a name.")
+    scribe = _role_field("A name.")
     participants = serializers.ListField(
         child=serializers.CharField(max_length=200, validators=ONE_LINE), required=False, default=list
     )

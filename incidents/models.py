@@ -1,4 +1,7 @@
+import contextlib
+import contextvars
 import datetime as dt
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -256,6 +259,30 @@ class IncidentDeploy(models.Model):
         return f"{self.deploy} {self.get_relation_display().lower()} {self.incident}"
 
 
+# Where the timeline entries made now come from (the web page, the API, Slack…). Set around a
+# whole request or task by entries_from(), and read by TimelineEntry's default, so no service
+# needs a `source` parameter threaded through it: every entry made inside is marked.
+_entry_source: contextvars.ContextVar[str] = contextvars.ContextVar("timeline_entry_source", default="")
+
+
+def current_entry_source() -> str:
+    """The source new timeline entries take: the innermost entries_from(), else "" (not recorded)."""
+    return _entry_source.get()
+
+
+@contextlib.contextmanager
+def entries_from(source: str) -> Iterator[None]:
+    """Mark every timeline entry made inside with `source` (a TimelineEntry.Source value);
+    nested, the innermost wins. Raises ValueError for an unknown source."""
+    if source not in TimelineEntry.Source.values:
+        raise ValueError(f"unknown timeline entry source {source!r}")
+    token = _entry_source.set(source)
+    try:
+        yield
+    finally:
+        _entry_source.reset(token)
+
+
 class TimelineEntry(StoredMarkdown, models.Model):
     """One thing that happened during an incident. Entries are only ever added, never rewritten."""
 
@@ -270,6 +297,17 @@ class TimelineEntry(StoredMarkdown, models.Model):
         RESTORED = "restored", "Restored"
         HANDOVER = "handover", "Role handover"
 
+    class Source(models.TextChoices):
+        """Where an entry was made. "" for entries made before sources were recorded, and by
+        management commands, the admin's imports and scheduled tasks."""
+
+        UNRECORDED = "", "Not recorded"
+        WEB = "web", "Web page"
+        API = "api", "API"
+        SLACK = "slack", "Slack"
+        MATTERMOST = "mattermost", "Mattermost"
+        HOOK = "hook", "Webhook"
+
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -282,6 +320,13 @@ class TimelineEntry(StoredMarkdown, models.Model):
     )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(
+        max_length=20,
+        choices=Source.choices,
+        blank=True,
+        default=current_entry_source,
+        help_text="Where it was made: the web page, the API, Slack…; empty when not recorded.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -298,6 +343,11 @@ class TimelineEntry(StoredMarkdown, models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}: {self.text[:60]}"
+
+    @property
+    def via(self) -> str:
+        """ "Slack", "API"… for the page's "via …" marker; "" for the web page and the unrecorded."""
+        return "" if self.source in ("", self.Source.WEB) else self.get_source_display()
 
     def markdown_text(self, field: str) -> str:
         # Only notes are Markdown; the other entries are shown as plain text.

@@ -341,6 +341,8 @@ def incident_assign_role(
     locked.updated_at, locked.updated_by = now, by
     locked.save(update_fields=[field_name, "updated_at", "updated_by"])
     _handover_entry(locked, field_name, old, name, by=by, now=now).save()
+    # The lead is on the chat announcements: they follow a handover like any other change.
+    changed(locked.pk)
     return locked
 
 

@@ -1,7 +1,7 @@
 """Signals other apps listen to without incidents knowing them (integrations posts to chat).
 
 ``incident_changed`` (keyword ``incident_id``) is sent after the transaction that filed or moved an
-incident commits: its status, severity, services, commander or archiving changed. A listener reads
+incident commits: its status, severity, services, a role holder (lead, comms lead, scribe) or archiving changed. A listener reads
 the incident again, so several changes in a row are seen in their latest state.
 """
 

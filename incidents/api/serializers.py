@@ -274,7 +274,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TimelineEntry
-        fields = ["id", "at", "kind", "kind_label", "text", "changes", "author", "created_at"]
+        fields = ["id", "at", "kind", "kind_label", "text", "changes", "author", "source", "created_at"]
         read_only_fields = fields
 
 

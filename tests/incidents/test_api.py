@@ -707,6 +707,7 @@ def test_timeline_lists_entries_in_order(api, user):
         "text": "Later",
         "changes": {},
         "author": "ekastner",
+        "source": "",
         "created_at": iso(later.created_at),
     }
     assert body["results"][0]["author"] is None

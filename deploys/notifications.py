@@ -1,7 +1,13 @@
-"""What a deploy announcement says, and how it is sent (as outbox messages: deploys.outbox)."""
+"""What a deploy announcement says, where it goes and how it is sent (as outbox messages: deploys.outbox).
+
+Each place a production deploy is announced is a *channel* (`register_channel`): the chat webhook
+and email here; an app above this one adds its own (the Slack app, from integrations' AppConfig.ready)
+without this app knowing it. deploys.services records one outbox message per configured channel.
+"""
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import requests
 from django.conf import settings
@@ -12,6 +18,34 @@ from deploys.models import Deploy
 
 CHAT = "deploy.chat"
 EMAIL = "deploy.email"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A place production deploys are announced. `name` ends each deploy's outbox key
+    (`deploy:<id>:<name>`, so a channel is recorded once per deploy); `kind` names the outbox sender;
+    `configured(deploy)` says, when the deploy is recorded, whether it goes there at all."""
+
+    name: str
+    kind: str
+    configured: Callable[[Deploy], bool]
+
+
+# name -> channel, in the order registered (the chat webhook and email first).
+CHANNELS: dict[str, Channel] = {}
+
+
+def register_channel(name: str, kind: str, configured: Callable[[Deploy], bool]) -> Channel:
+    """Add (or replace, registering twice being harmless) a channel; its sender is registered with
+    deploys.outbox.sender(kind) by whoever registers it."""
+    channel = Channel(name=name, kind=kind, configured=configured)
+    CHANNELS[name] = channel
+    return channel
+
+
+def channels_for(deploy: Deploy) -> list[Channel]:
+    """The channels this deploy is announced in: every registered one configured for it."""
+    return [channel for channel in CHANNELS.values() if channel.configured(deploy)]
 
 
 def _same(text: str) -> str:
@@ -66,7 +100,8 @@ def chat_text(deploy: Deploy) -> str:
     return chat_line(deploy, text=mention_safe, url=url_mention_safe)
 
 
-def _deploy(payload: dict) -> Deploy:
+def payload_deploy(payload: dict) -> Deploy:
+    """The deploy an outbox message is about, read again; Undeliverable when it is gone."""
     deploy = Deploy.objects.select_related("service", "environment").filter(pk=payload.get("deploy_id")).first()
     if deploy is None:
         raise outbox.Undeliverable(f"deploy {payload.get('deploy_id')} is gone")
@@ -78,7 +113,7 @@ def send_chat(payload: dict) -> None:
     """Post to a Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat)."""
     if not settings.OPSLOG_CHAT_WEBHOOK_URL:
         raise outbox.Undeliverable("no chat webhook is configured (OPSLOG_CHAT_WEBHOOK_URL)")
-    deploy = _deploy(payload)
+    deploy = payload_deploy(payload)
     try:
         response = requests.post(settings.OPSLOG_CHAT_WEBHOOK_URL, json={"text": chat_text(deploy)}, timeout=10)
         response.raise_for_status()
@@ -93,7 +128,7 @@ def send_chat(payload: dict) -> None:
 def send_email(payload: dict) -> None:
     if not settings.OPSLOG_DEPLOY_EMAILS:
         raise outbox.Undeliverable("no deploy email addresses are configured (OPSLOG_DEPLOY_EMAILS)")
-    deploy = _deploy(payload)
+    deploy = payload_deploy(payload)
     subject = (
         f"[Opslog] {deploy.service.slug} {deploy.version} deployed to {deploy.environment.slug} by {deploy.deployer}"
     )
@@ -103,3 +138,7 @@ def send_email(payload: dict) -> None:
     if settings.OPSLOG_BASE_URL:
         body.append(settings.OPSLOG_BASE_URL.rstrip("/") + deploy.get_absolute_url())
     send_mail(subject, "\n".join(body), None, settings.OPSLOG_DEPLOY_EMAILS)
+
+
+register_channel("chat", CHAT, lambda deploy: bool(settings.OPSLOG_CHAT_WEBHOOK_URL))
+register_channel("email", EMAIL, lambda deploy: bool(settings.OPSLOG_DEPLOY_EMAILS))

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -159,13 +158,8 @@ def outbox_record(*, kind: str, key: str, payload: dict) -> OutboxMessage:
 
 def _record_notifications(deploy: Deploy) -> None:
     # Each channel configured now is one outbox message, written with the deploy.
-    channels = []
-    if settings.OPSLOG_CHAT_WEBHOOK_URL:
-        channels.append(("chat", notifications.CHAT))
-    if settings.OPSLOG_DEPLOY_EMAILS:
-        channels.append(("email", notifications.EMAIL))
-    for channel, kind in channels:
-        outbox_record(kind=kind, key=f"deploy:{deploy.pk}:{channel}", payload={"deploy_id": deploy.pk})
+    for channel in notifications.channels_for(deploy):
+        outbox_record(kind=channel.kind, key=f"deploy:{deploy.pk}:{channel.name}", payload={"deploy_id": deploy.pk})
 
 
 # What deploy_record calls, when given, to derive what the sender left out once the service, the

@@ -5,6 +5,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -64,6 +65,8 @@ def seed_incidents(*, days: int = 730, now: dt.datetime | None = None) -> DemoIn
                 continue
             if _make_incident(rng, month, number, external_id, month == bad_month, progress, services, now):
                 created += 1
+                if position == len(all_months) - 1 and number == 0:
+                    _worked_from_slack(Incident.objects.get(source=SOURCE, external_id=external_id), now)
     return DemoIncidents(created=created, existing=kept)
 
 
@@ -165,6 +168,54 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
             incident=incident, at=at, kind=kind, text=text, changes=changes[0] if changes else {}, created_at=at
         )
     return True
+
+
+# The responders of the incident worked from Slack: Opslog accounts (no password: a demo login is
+# made by seed_demo alone), so its timeline shows real authors.
+SLACK_RESPONDERS = [("priya.raman", "Priya", "Raman"), ("tomas.novak", "Tomas", "Novak")]
+
+
+def _worked_from_slack(incident: Incident, now: dt.datetime) -> None:
+    """The latest month's first incident, worked from Slack as the chat guide describes: its stamps
+    made with commands and buttons, a message pinned with 📌 copied as a note by its author, the
+    communications lead taken from the channel; each entry marked "slack" with who did it."""
+    people = []
+    for username, first, last in SLACK_RESPONDERS:
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"first_name": first, "last_name": last, "email": f"{username}@example.com"}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        people.append(user)
+    priya, tomas = people
+    incident.timeline.filter(kind=TimelineEntry.Kind.STATUS).update(author=priya, source=TimelineEntry.Source.SLACK)
+    start = incident.acknowledged_at or incident.detected_at
+    end = incident.mitigated_at or incident.resolved_at or now
+    pinned_at = start + (end - start) / 3
+    TimelineEntryFactory(
+        incident=incident,
+        at=pinned_at,
+        kind=TimelineEntry.Kind.NOTE,
+        text="Error rate back to normal on the canary after turning the new code path off.",
+        author=tomas,
+        source=TimelineEntry.Source.SLACK,
+        created_at=pinned_at,
+    )
+    handover_at = start + (end - start) / 6
+    old = incident.comms_lead
+    TimelineEntryFactory(
+        incident=incident,
+        at=handover_at,
+        kind=TimelineEntry.Kind.HANDOVER,
+        text=handover_text("comms_lead", old, tomas.username),
+        changes={"comms_lead": {"old": old, "new": tomas.username}},
+        author=priya,
+        source=TimelineEntry.Source.SLACK,
+        created_at=handover_at,
+    )
+    incident.comms_lead, incident.created_by = tomas.username, priya
+    incident.save(update_fields=["comms_lead", "created_by"])
 
 
 def _roles(incident: Incident, external_id: str) -> list[tuple]:

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
+    Exists,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -120,6 +122,32 @@ def suspect_deploys(incident: Incident, *, window: dt.timedelta | None = None) -
         .with_related()
         .newest_first()
     )
+
+
+def incidents_suspecting(deploy: Deploy) -> list[Incident]:
+    """Unresolved, unarchived incidents whose suspect deploys (suspect_deploys, as their page
+    lists them) include `deploy` and that don't already name it as a cause, oldest first.
+
+    Note the window: it ends at the incident's detection, so for an incident filed live (detected
+    when filed) a deploy that went live afterwards is never its suspect; only one reported late,
+    with a `deployed_at` before the detection, or one to an incident not yet detected, is."""
+    candidates = (
+        Incident.objects.unresolved()
+        .not_archived()
+        .filter(services=deploy.service_id)
+        .exclude(
+            Exists(
+                IncidentDeploy.objects.filter(
+                    incident=OuterRef("pk"), deploy=deploy, relation=IncidentDeploy.Relation.CAUSE
+                )
+            )
+        )
+        .distinct()
+        .order_by("started_at", "id")
+    )
+    # Few candidates (the open incidents of one service): each checked with the page's own query,
+    # so a flag in chat and the page's table never disagree.
+    return [incident for incident in candidates if suspect_deploys(incident).filter(pk=deploy.pk).exists()]
 
 
 def incident_detail(pk: int) -> Incident:

@@ -1,4 +1,5 @@
-"""What Opslog shows in Slack, in Block Kit: the incident announcement and the two modals.
+"""What Opslog shows in Slack, in Block Kit: the incident announcement, the two modals and a
+suspect deploy's flag.
 
 Block Kit's limits (a message: 50 blocks; a section's text: 3,000 characters; a field: 2,000; a
 header or an option's text: 150 / 75; a select: 100 options) are kept here by cutting, so a long
@@ -8,17 +9,19 @@ title or many services never make Slack refuse the message.
 from django.conf import settings
 from django.utils import timezone
 
-from deploys.models import Service
+from deploys.models import Deploy, Service
+from deploys.notifications import chat_text
 from incidents.models import Incident
 from incidents.selectors import suspect_deploys
 from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH
 
-ACK, MITIGATE, RESOLVE, NOTE, SUSPECT = (
+ACK, MITIGATE, RESOLVE, NOTE, SUSPECT, LINK_CAUSE = (
     "opslog_ack",
     "opslog_mitigate",
     "opslog_resolve",
     "opslog_note",
     "opslog_suspect",
+    "opslog_link_cause",
 )
 FILE_VIEW, NOTE_VIEW = "opslog_file", "opslog_note"
 # Blocks of the filing modal, by the incident field each fills: errors are returned per block.
@@ -58,6 +61,24 @@ def _button(text: str, action_id: str, incident: Incident, style: str = "") -> d
     return button
 
 
+# The announcement's short names for the three roles (a section's fields sit two to a row).
+ROLE_SHORT = {Incident.Role.LEAD: "Lead", Incident.Role.COMMS: "Comms", Incident.Role.SCRIBE: "Scribe"}
+
+
+def role_fields(incident: Incident) -> list[dict]:
+    """One field per role with its holder ("—" for nobody); a section takes 10 fields, so with
+    severity, status and services there is room."""
+    return [
+        {"type": "mrkdwn", "text": cut(f"*{ROLE_SHORT[role]}*\n{escape(holder) or '—'}", 2000)}
+        for role, _, holder in incident.role_holders
+    ]
+
+
+def roles_line(incident: Incident) -> str:
+    """`Lead: ana · Comms: bob · Scribe: nobody yet`, for plain-text answers (`status`)."""
+    return " · ".join(f"{ROLE_SHORT[role]}: {holder or 'nobody yet'}" for role, _, holder in incident.role_holders)
+
+
 def announcement(incident: Incident) -> tuple[str, list[dict]]:
     """The announcement's fallback text (notifications, screen readers) and blocks."""
     services = ", ".join(s.slug for s in incident.services.all()) or "—"
@@ -71,7 +92,7 @@ def announcement(incident: Incident) -> tuple[str, list[dict]]:
             "fields": [
                 {"type": "mrkdwn", "text": cut(f"*Severity*\n{incident.get_severity_display()}", 2000)},
                 {"type": "mrkdwn", "text": f"*Status*\n{status}" + (" (archived)" if incident.is_archived else "")},
-                {"type": "mrkdwn", "text": cut(f"*Lead*\n{escape(incident.commander) or '—'}", 2000)},
+                *role_fields(incident),
                 {"type": "mrkdwn", "text": cut(f"*Services*\n{escape(services)}", 2000)},
             ],
         },
@@ -109,6 +130,56 @@ def announcement(incident: Incident) -> tuple[str, list[dict]]:
         }
     )
     return text, blocks
+
+
+def _minutes(delta) -> str:
+    minutes = round(abs(delta.total_seconds()) / 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def suspect_flag(incident: Incident, deploy: Deploy, *, linked_by: str = "") -> tuple[str, list[dict]]:
+    """A production deploy the incident's page lists among its suspects: the deploy's chat line
+    (mention-safe, as the deploy channel shows it), when it went live against the impact, and a
+    "Link as cause" button whose value carries both ids (`incident:deploy`); once linked from it,
+    who linked it instead of the button."""
+    line = chat_text(deploy)
+    before = incident.started_at - deploy.deployed_at
+    when = f"{_minutes(before)} {'before' if before.total_seconds() >= 0 else 'after'} the impact began"
+    text = f"Suspect deploy for incident #{incident.pk}: {line}"
+    button = {
+        "type": "button",
+        "text": _plain("Link as cause"),
+        "action_id": LINK_CAUSE,
+        "value": f"{incident.pk}:{deploy.pk}",
+        "style": "primary",
+    }
+    elements: list[dict] = [button]
+    url = settings.OPSLOG_BASE_URL.rstrip("/")
+    if url:
+        elements.append(
+            {
+                "type": "button",
+                "text": _plain("Open the deploy"),
+                "action_id": "opslog_open_deploy",
+                "url": url + deploy.get_absolute_url(),
+            }
+        )
+    message_blocks = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": cut(f":mag: *Suspect deploy* for incident #{incident.pk}, live {when}:\n{line}", 3000),
+            },
+        },
+        {"type": "actions", "block_id": f"incident-{incident.pk}", "elements": elements},
+    ]
+    if linked_by:
+        message_blocks[1] = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": cut(f"Linked as a cause by {escape(linked_by)}.", 3000)}],
+        }
+    return text, message_blocks
 
 
 def file_modal(*, channel_id: str = "") -> dict:

@@ -22,11 +22,13 @@ from slack_sdk.errors import SlackApiError
 
 from config.roles import RESPONDER, VIEWER, has_role, role_of
 from deploys.models import Deploy, Service
-from incidents.models import Incident, IncidentDeploy
+from incidents.models import Incident, IncidentDeploy, TimelineEntry, entries_from
 from incidents.selectors import suspect_deploys
 from incidents.services import (
     IncidentInput,
+    handover_text,
     incident_add_note,
+    incident_assign_role,
     incident_create,
     incident_link_deploy,
     incident_remove_note,
@@ -36,6 +38,7 @@ from incidents.services import (
 from integrations.models import SlackIncident, SlackPin, SlackRequest, SlackUser, SlackWorkspace
 from integrations.slack import blocks
 from integrations.slack.client import respond, web_client
+from integrations.slack.deploys import flag_suspects, mark_linked
 from plumbing.queueing import publish
 
 logger = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ def slack_actor(workspace: SlackWorkspace, slack_user_id: str, *, lookup: bool =
         logger.error("Slack users.info %s failed: %s", slack_user_id, exc.response.get("error"))
         return Actor(slack_user_id, None)
     profile = (info.get("user") or {}).get("profile") or {}
-    name = profile.get("display_name") or profile.get("real_name") or (info.get("user") or {}).get("name") or ""
+    name = _slack_name(info)
     email = (profile.get("email") or "").strip()
     if not email:
         return Actor(slack_user_id, None, name)
@@ -83,6 +86,13 @@ def slack_actor(workspace: SlackWorkspace, slack_user_id: str, *, lookup: bool =
     except IntegrityError:
         pass  # mapped meanwhile (two actions at once): the same user
     return Actor(slack_user_id, matches[0], name)
+
+
+def _slack_name(info) -> str:
+    """The name Slack shows for a person, from a users.info answer: display name, else real name."""
+    user = info.get("user") or {}
+    profile = user.get("profile") or {}
+    return (profile.get("display_name") or profile.get("real_name") or user.get("name") or "").strip()
 
 
 def refusal(actor: Actor, needed: str) -> str | None:
@@ -136,7 +146,7 @@ def request_process(request_id: int) -> None:
             return
         handler = {"command": _command, "block_actions": _block_actions, "event": _event}.get(request.kind)
         try:
-            with transaction.atomic():
+            with transaction.atomic(), entries_from(TimelineEntry.Source.SLACK):
                 outcome = handler(request.workspace, request.payload) if handler else "not handled"
             request.status = SlackRequest.Status.DONE
         except Exception as exc:
@@ -144,6 +154,14 @@ def request_process(request_id: int) -> None:
             request.status, outcome = SlackRequest.Status.FAILED, f"{type(exc).__name__}: {exc}"
         request.outcome = (outcome or "")[:1000]
         request.save(update_fields=["status", "outcome"])
+
+
+def request_purge(*, older_than: dt.timedelta) -> int:
+    """Delete the Slack requests received more than `older_than` ago, whatever their status: a
+    request still waiting by then can't be answered (a response_url lasts 30 minutes) and Slack
+    stopped retrying long before. What they did (incidents, timeline entries, pins) stays."""
+    deleted, _ = SlackRequest.objects.filter(received_at__lt=timezone.now() - older_than).delete()
+    return deleted
 
 
 # --- /incident -----------------------------------------------------------------------------------
@@ -292,11 +310,17 @@ def submit_note(workspace: SlackWorkspace, payload: dict) -> dict | None:
     return None
 
 
+# Ids and numbers from Slack payloads: ASCII digits only (int() also takes "١٢", signs, spaces
+# and underscores) and at most 18 of them, so a bigint column takes the value and a 5,000-digit
+# string never reaches int(), which is quadratic in its length.
+INT_MAX_DIGITS = 18
+
+
 def _int(value) -> int | None:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
+    text = value if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+    if not (0 < len(text) <= INT_MAX_DIGITS and text.isascii() and text.isdigit()):
         return None
+    return int(text)
 
 
 # --- Buttons on the announcement -----------------------------------------------------------------
@@ -324,12 +348,35 @@ def _link_suspect(incident: Incident, actor: Actor, action: dict) -> str:
     return f"Linked deploy #{deploy.pk} ({deploy.service.slug} {deploy.version}) to incident #{incident.pk} as a suspect cause."
 
 
+def _link_cause(incident: Incident, actor: Actor, action: dict) -> str:
+    """The "Link as cause" button of a suspect deploy's flag (value `incident:deploy`)."""
+    deploy = Deploy.objects.select_related("service").filter(pk=_int(_value_parts(action)[1])).first()
+    if deploy is None:
+        raise ValidationError({"deploy": ["That deploy no longer exists."]})
+    _, created = incident_link_deploy(
+        incident=incident, deploy=deploy, relation=IncidentDeploy.Relation.CAUSE, by=actor.user
+    )
+    if created:
+        by = actor.user.get_full_name() or actor.user.get_username()
+        incident_id, deploy_id = incident.pk, deploy.pk
+        transaction.on_commit(lambda: mark_linked(incident_id, deploy_id, by))
+    already = "" if created else " (it was already)"
+    return f"Linked deploy #{deploy.pk} ({deploy.service.slug} {deploy.version}) to incident #{incident.pk} as a cause{already}."
+
+
 ACTIONS: dict[str, tuple[str, ActionHandler]] = {
     blocks.ACK: (RESPONDER, _stamp("acknowledged")),
     blocks.MITIGATE: (RESPONDER, _stamp("mitigated")),
     blocks.RESOLVE: (RESPONDER, _stamp("resolved")),
     blocks.SUSPECT: (RESPONDER, _link_suspect),
+    blocks.LINK_CAUSE: (RESPONDER, _link_cause),
 }
+
+
+def _value_parts(action: dict) -> tuple[str, str]:
+    # A button's value is the incident's id, or `incident:deploy` for a suspect flag's button.
+    incident, _, rest = str(action.get("value") or "").partition(":")
+    return incident, rest
 
 
 def _errors_text(exc: ValidationError) -> str:
@@ -360,7 +407,7 @@ def _block_actions(workspace: SlackWorkspace, payload: dict) -> str:
         if why:
             respond(response_url, why)
             return "refused"
-        incident_id = _int(action.get("value")) or _int((action.get("block_id") or "").removeprefix("incident-"))
+        incident_id = _int(_value_parts(action)[0]) or _int((action.get("block_id") or "").removeprefix("incident-"))
         incident = Incident.objects.filter(pk=incident_id).first()
         if incident is None:
             respond(response_url, "This incident no longer exists.")
@@ -401,6 +448,9 @@ def announce(incident_id: int) -> None:
     for workspace in SlackWorkspace.objects.filter(is_active=True):
         try:
             _announce_in(workspace, incident)
+            # Deploys recorded before the incident was filed, or that became suspects as it
+            # changed (services, start): flagged once the incident has somewhere to show them.
+            flag_suspects(workspace, incident)
         except SlackApiError as exc:
             logger.error(
                 "Slack announcement of incident %s in %s failed: %s",
@@ -446,6 +496,27 @@ def channel_name(prefix: str, incident: Incident) -> str:
     return name[:CHANNEL_NAME_MAX].rstrip("-_")
 
 
+def responders_to_invite(workspace: SlackWorkspace, incident: Incident) -> list[str]:
+    """The Slack user ids of whoever filed the incident and of the role holders whose name is an
+    Opslog username mapped in this workspace, filer first, each once. A holder known only by a
+    name (no account, or not mapped yet) can't be found in Slack and is left out."""
+    users = get_user_model().objects.filter(is_active=True)
+    wanted = []
+    if incident.created_by_id:
+        wanted.append(incident.created_by_id)
+    holders = [name for name in incident.roles.values() if name]
+    by_name = dict(users.filter(username__in=holders).values_list("username", "pk")) if holders else {}
+    wanted += [by_name[name] for name in holders if name in by_name]
+    mapped: dict[int, str] = {}
+    for user_id, slack_user_id in (
+        SlackUser.objects.filter(workspace=workspace, user_id__in=wanted)
+        .order_by("pk")
+        .values_list("user_id", "slack_user_id")
+    ):
+        mapped.setdefault(user_id, slack_user_id)
+    return list(dict.fromkeys(mapped[pk] for pk in wanted if pk in mapped))
+
+
 def _open_channel(workspace, client, incident: Incident, link: SlackIncident) -> None:
     name = channel_name(workspace.channel_prefix, incident)
     try:
@@ -456,20 +527,27 @@ def _open_channel(workspace, client, incident: Incident, link: SlackIncident) ->
         response = client.conversations_create(name=f"{name[: CHANNEL_NAME_MAX - 7]}-{timezone.now():%H%M%S}")
     link.incident_channel = response["channel"]["id"]
     link.save(update_fields=["incident_channel"])
-    filer = (
-        SlackUser.objects.filter(workspace=workspace, user=incident.created_by).first()
-        if incident.created_by_id
-        else None
-    )
-    if filer is not None:
-        client.conversations_invite(channel=link.incident_channel, users=filer.slack_user_id)
+    for slack_user_id in responders_to_invite(workspace, incident):
+        # One at a time: Slack refuses a whole list for one bad member, and one person who can't be
+        # invited (deactivated, a guest) must not keep the others out.
+        try:
+            client.conversations_invite(channel=link.incident_channel, users=slack_user_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_in_channel":
+                logger.error(
+                    "Slack conversations.invite %s to %s failed: %s",
+                    slack_user_id,
+                    link.incident_channel,
+                    exc.response.get("error"),
+                )
     url = blocks.incident_url(incident)
     client.chat_postMessage(
         channel=link.incident_channel,
         text=f"Incident #{incident.pk}: {incident.title}"
         + (f" — {url}" if url else "")
         + "\nCommands here: `ack`, `mitigated`, `resolved` (each with an optional time, e.g. `resolved 14:05`), "
-        + f"`note …`, `severity 2`, `status`. React with :{workspace.pin_reaction}: to copy a message to the timeline.",
+        + "`note …`, `severity 2`, `lead @person`, `comms @person`, `scribe @person` (alone: you take it; "
+        + f"`lead -`: nobody), `status`. React with :{workspace.pin_reaction}: to copy a message to the timeline.",
     )
 
 
@@ -479,7 +557,7 @@ def _open_channel(workspace, client, incident: Incident, link: SlackIncident) ->
 @dataclass(frozen=True)
 class ChannelCommand:
     role: str
-    run: Callable[[Incident, Actor, str], str]
+    run: Callable[[SlackWorkspace, Incident, Actor, str], str]
     usage: str
 
 
@@ -503,7 +581,7 @@ def parse_time(text: str, *, now: dt.datetime | None = None) -> dt.datetime | No
 
 
 def _stamp_command(stage: str):
-    def run(incident: Incident, actor: Actor, rest: str) -> str:
+    def run(workspace: SlackWorkspace, incident: Incident, actor: Actor, rest: str) -> str:
         at = parse_time(rest)
         incident_stamp(incident=incident, stage=stage, by=actor.user, at=at)
         when = f" at {timezone.localtime(at):%H:%M}" if at else ""
@@ -512,12 +590,12 @@ def _stamp_command(stage: str):
     return run
 
 
-def _note_command(incident: Incident, actor: Actor, rest: str) -> str:
+def _note_command(workspace: SlackWorkspace, incident: Incident, actor: Actor, rest: str) -> str:
     incident_add_note(incident=incident, text=rest, by=actor.user)
     return f"Noted on incident #{incident.pk}'s timeline."
 
 
-def _severity_command(incident: Incident, actor: Actor, rest: str) -> str:
+def _severity_command(workspace: SlackWorkspace, incident: Incident, actor: Actor, rest: str) -> str:
     value = _int(rest.strip().lower().removeprefix("sev"))
     if value not in Incident.Severity.values:
         raise ValidationError({"severity": ["Give a severity from 1 to 4, e.g. `severity 2`."]})
@@ -525,15 +603,79 @@ def _severity_command(incident: Incident, actor: Actor, rest: str) -> str:
     return f"Incident #{incident.pk} is now {Incident.Severity(value).label}."
 
 
-def _status_command(incident: Incident, actor: Actor, rest: str) -> str:
+def _status_command(workspace: SlackWorkspace, incident: Incident, actor: Actor, rest: str) -> str:
     incident.refresh_from_db()
     text, _ = blocks.announcement(incident)
     url = blocks.incident_url(incident)
-    lead = incident.commander or "no lead yet"
-    return f"{text}. Lead: {lead}." + (f" {url}" if url else "")
+    return f"{text}. {blocks.roles_line(incident)}." + (f" {url}" if url else "")
 
 
-# The words understood in an incident's channel. Later: lead/comms/scribe @person.
+# `<@U123>`, or the older `<@U123|ana>` that still carries the name: the whole of what follows
+# a role command. Slack user ids are U… or W… (Enterprise Grid).
+PERSON = re.compile(r"<@([UW][A-Z0-9]{1,20})(?:\|([^>]{0,200}))?>")
+NOBODY = {"-", "none", "nobody"}
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def role_holder_name(workspace: SlackWorkspace, slack_user_id: str, fallback: str = "") -> str:
+    """The name a mentioned Slack person holds a role under: the Opslog username of their account
+    (the admin's mapping first, else their Slack e-mail, as for whoever acts), else the name Slack
+    shows for them (display name, else real name), else the name the mention carried. Raises
+    ValidationError naming `name` when Slack can't say who it is."""
+    person = slack_actor(workspace, slack_user_id)
+    if person.user is not None:
+        return person.user.get_username()
+    name = person.name
+    if not name:
+        # A mapping to a deactivated account: slack_actor made no call, so ask Slack for the name.
+        try:
+            name = _slack_name(web_client(workspace).users_info(user=slack_user_id))
+        except SlackApiError as exc:
+            logger.error("Slack users.info %s failed: %s", slack_user_id, exc.response.get("error"))
+    name = name or fallback.strip()
+    if not name:
+        raise ValidationError(
+            {"name": [f"Slack couldn't say who <@{slack_user_id}> is; try again, or name them on the page."]}
+        )
+    return name
+
+
+def _role_command(role: str):
+    label = Incident.Role(role).label
+
+    def run(workspace: SlackWorkspace, incident: Incident, actor: Actor, rest: str) -> str:
+        rest = rest.strip()
+        if not rest:
+            name = actor.user.get_username()
+        elif rest.lower() in NOBODY:
+            name = ""
+        else:
+            match = PERSON.fullmatch(rest)
+            if match is None:
+                raise ValidationError(
+                    {
+                        "name": [
+                            f"Name the new {label.lower()} with an @-mention, `{role}` alone to take it yourself, or `{role} -` to leave it to nobody."
+                        ]
+                    }
+                )
+            name = role_holder_name(workspace, match.group(1), _unescape(match.group(2) or ""))
+        field_name = Incident.ROLE_FIELDS[Incident.Role(role)]
+        old = getattr(Incident.objects.get(pk=incident.pk), field_name)
+        updated = incident_assign_role(incident=incident, role=role, name=name, by=actor.user)
+        new = getattr(updated, field_name)
+        if old == new:
+            holder = new or "nobody"
+            return f"Incident #{incident.pk}: the {label.lower()} is already {holder}; nothing changed."
+        return f"Incident #{incident.pk}: {handover_text(field_name, old, new)}"
+
+    return run
+
+
+# The words understood in an incident's channel.
 CHANNEL_COMMANDS: dict[str, ChannelCommand] = {
     "ack": ChannelCommand(RESPONDER, _stamp_command("acknowledged"), "ack [14:05]"),
     "mitigated": ChannelCommand(RESPONDER, _stamp_command("mitigated"), "mitigated [14:05]"),
@@ -541,6 +683,10 @@ CHANNEL_COMMANDS: dict[str, ChannelCommand] = {
     "note": ChannelCommand(RESPONDER, _note_command, "note what happened"),
     "severity": ChannelCommand(RESPONDER, _severity_command, "severity 2"),
     "status": ChannelCommand(VIEWER, _status_command, "status"),
+    **{
+        role: ChannelCommand(RESPONDER, _role_command(role), f"{role} @person, {role} (yourself) or {role} -")
+        for role in Incident.Role.values
+    },
 }
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+>\s*")
 
@@ -589,7 +735,7 @@ def _channel_message(workspace: SlackWorkspace, event: dict) -> str:
         return "refused"
     try:
         with transaction.atomic():
-            answer = command.run(incident, actor, rest)
+            answer = command.run(workspace, incident, actor, rest)
     except ValidationError as exc:
         _ephemeral(workspace, channel, user, f"Nothing changed: {_errors_text(exc)} (usage: `{command.usage}`)")
         return "refused by the rules"

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from slack_sdk.signature import SignatureVerifier
 
 from config.roles import RESPONDER
-from incidents.models import Incident
+from incidents.models import Incident, TimelineEntry, entries_from
 from integrations.models import SlackRequest, SlackWorkspace
 from integrations.slack import blocks, services
 from plumbing import jsoninput
@@ -148,7 +148,8 @@ def interactivity(request):
         submit = {blocks.FILE_VIEW: services.submit_filing, blocks.NOTE_VIEW: services.submit_note}.get(
             view.get("callback_id")
         )
-        answer = submit(workspace, payload) if submit else None
+        with entries_from(TimelineEntry.Source.SLACK):
+            answer = submit(workspace, payload) if submit else None
         if answer is not None:
             # Not done: the person corrects the form and submits it again under a new trigger id.
             SlackRequest.objects.filter(workspace=workspace, key=f"view_submission:{trigger_id}").delete()

@@ -444,7 +444,8 @@ READS = {
 # the session's own logout, webhooks (signatures: tests/integrations/test_hooks.py, tests/deploys/test_hooks_*.py,
 # tests/incidents/test_hooks_pagerduty.py, tests/alerts/test_hooks.py) and /metrics (a bearer token: tests/reports/test_metrics*.py).
 # Slack's request URLs are signed by Slack, not logged in: the role that counts is the mapped Slack
-# user's, walked for every chat action in tests/integrations/slack.
+# user's, walked for every chat action in tests/integrations/slack. Mattermost's are checked by the
+# slash command's token or Opslog's signature, then the mapped user's role: tests/integrations/mattermost.
 OUTSIDE_ROLES = {
     "healthz",
     "login",
@@ -453,6 +454,8 @@ OUTSIDE_ROLES = {
     "integrations:slack_commands",
     "integrations:slack_interactivity",
     "integrations:slack_events",
+    "integrations:mattermost_command",
+    "integrations:mattermost_actions",
     "markers:metrics",
 }
 

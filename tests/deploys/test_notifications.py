@@ -280,3 +280,29 @@ def test_a_message_whose_deploy_is_gone_is_given_up_at_once(chat_receiver):
 
     assert (attempt.status, attempt.attempts, attempt.error) == ("gave_up", 1, f"deploy {deploy.pk} is gone")
     assert chat_receiver.attempts == []
+
+
+def test_a_registered_channel_gets_each_deploy_it_is_configured_for(monkeypatch, django_capture_on_commit_callbacks):
+    from deploys import notifications, outbox
+
+    sent = []
+    monkeypatch.setitem(outbox.SENDERS, "deploy.test", sent.append)
+    channel = notifications.Channel(
+        name="test", kind="deploy.test", configured=lambda deploy: deploy.service.slug == "web"
+    )
+    monkeypatch.setitem(notifications.CHANNELS, "test", channel)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        web, _ = deploy_record(data=production_input())
+        api, _ = deploy_record(data=production_input(service="api"))
+        deploy_record(data=production_input(environment="staging", version="36791"))
+
+    assert sent == [{"deploy_id": web.pk}]
+    assert OutboxMessage.objects.get(key=f"deploy:{web.pk}:test").status == "sent"
+    assert not OutboxMessage.objects.filter(key=f"deploy:{api.pk}:test").exists()
+
+
+def test_the_chat_webhook_and_email_are_registered_channels():
+    from deploys.notifications import CHANNELS
+
+    assert [(c.name, c.kind) for c in CHANNELS.values()][:2] == [("chat", "deploy.chat"), ("email", "deploy.email")]

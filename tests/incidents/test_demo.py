@@ -82,8 +82,28 @@ def test_some_have_all_three_roles_and_some_a_lead_handed_over(demo):
     handovers = TimelineEntry.objects.filter(kind=TimelineEntry.Kind.HANDOVER).select_related("incident")
     assert handovers.exists()
     for entry in handovers:
+        if "commander" not in entry.changes:
+            continue  # the incident worked from Slack hands its communications lead over
         change = entry.changes["commander"]
         # The page and the API agree with the timeline: the last holder is the incident's lead.
         assert change["new"] == entry.incident.commander != change["old"]
         assert entry.text == f"Incident lead handed over from {change['old']} to {change['new']}."
         assert entry.incident.acknowledged_at <= entry.at <= entry.incident.mitigated_at
+
+
+def test_the_latest_months_first_incident_is_worked_from_slack_by_real_people(demo):
+    last_month = Incident.objects.order_by("-started_at").first().started_at.strftime("%Y-%m")
+    incident = Incident.objects.get(external_id=f"demo-{last_month}-0")
+    from_slack = incident.timeline.filter(source=TimelineEntry.Source.SLACK)
+    kinds = set(from_slack.values_list("kind", flat=True))
+    assert {"status", "note", "handover"} <= kinds
+    assert not from_slack.filter(author=None).exists()
+    assert {e.author.username for e in from_slack} == {"priya.raman", "tomas.novak"}
+    assert from_slack.filter(kind="status", text__startswith="Acknowledged").exists() == bool(incident.acknowledged_at)
+    assert from_slack.filter(kind="status", text__startswith="Resolved").exists() == bool(incident.resolved_at)
+    handover = from_slack.get(kind="handover")
+    assert handover.changes["comms_lead"]["new"] == incident.comms_lead == "tomas.novak"
+    # The others are not.
+    assert not TimelineEntry.objects.exclude(incident=incident).filter(source="slack").exists()
+    assert seed_incidents(days=240, now=NOW).created == 0
+    assert incident.timeline.filter(source="slack").count() == from_slack.count()

@@ -122,3 +122,89 @@ def test_channel_names_are_at_most_80_characters(db):
     name = channel_name("inc", incident)
     assert len(name) <= 80 and name.startswith("inc-123456-a-very-long-title")
     assert set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _lead_in(message: dict) -> str:
+    fields = next(b for b in message["blocks"] if b["type"] == "section" and "fields" in b)["fields"]
+    return next(f["text"] for f in fields if f["text"].startswith("*Lead*"))
+
+
+def test_a_handover_on_the_web_page_updates_the_announcement(workspace, fake_slack, logged_in):
+    incident = file(commander="Erin")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = logged_in.post(f"/incidents/{incident.pk}/roles/", {"role": "lead", "name": "Farid"})
+    assert response.status_code == 302
+    (update,) = fake_slack.called("chat.update")
+    assert update["ts"] == SlackIncident.objects.get(incident=incident).ts
+    assert _lead_in(update) == "*Lead*\nFarid"
+
+
+def test_a_handover_through_the_api_updates_the_announcement(workspace, fake_slack, api):
+    incident = file()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = api.post(f"/api/incidents/{incident.pk}/roles/", {"role": "scribe", "name": "Gita"}, format="json")
+    assert response.status_code == 200, response.content
+    (update,) = fake_slack.called("chat.update")
+    assert "Gita" in str(update["blocks"])
+
+
+def test_a_handover_rolled_back_sends_nothing(workspace, fake_slack):
+    from django.db import transaction
+
+    from incidents.services import incident_assign_role
+
+    incident = file()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        try:
+            with transaction.atomic():
+                incident_assign_role(incident=incident, role="lead", name="Farid")
+                raise RuntimeError("the request failed after the handover")
+        except RuntimeError:
+            pass
+    assert fake_slack.called("chat.update") == []
+
+
+def test_the_announcement_shows_all_three_role_holders(workspace, fake_slack):
+    file(commander="Erin", comms_lead="Farid", scribe="")
+    (posted,) = fake_slack.called("chat.postMessage")
+    fields = [f["text"] for f in posted["blocks"][1]["fields"]]
+    assert "*Lead*\nErin" in fields and "*Comms*\nFarid" in fields and "*Scribe*\n—" in fields
+
+
+def test_long_role_holders_stay_within_block_kit_limits(workspace, fake_slack):
+    file(commander="<@U1> " + "名" * 190, comms_lead="&" * 200, scribe="*" * 200)
+    (posted,) = fake_slack.called("chat.postMessage")
+    assert "&lt;@U1&gt;" in str(posted["blocks"])  # escaped: not a mention
+    assert len(posted["blocks"][1]["fields"]) <= 10
+
+
+def test_the_incident_channel_invites_the_filer_and_the_mapped_role_holders_each_once(
+    workspace, people, fake_slack, django_user_model, caplog
+):
+    workspace.channel_per_incident = True
+    workspace.save()
+    admin = SlackUser.objects.get(slack_user_id=people["admin"]).user
+    responder = django_user_model.objects.get(username="responder-person")
+    SlackUser.objects.create(workspace=workspace, slack_user_id=people["responder"], user=responder)
+    viewer = django_user_model.objects.get(username="viewer-person")
+    # The filer is already in (they made it); the responder can't be invited; the viewer still is.
+    fake_slack.fail("conversations.invite", "already_in_channel")
+    fake_slack.fail("conversations.invite", "user_is_restricted")
+    with caplog.at_level(logging.ERROR):
+        incident = file(
+            by=admin, commander="responder-person", comms_lead="admin-person", scribe=viewer.username, summary=""
+        )
+    invited = [c["users"] for c in fake_slack.called("conversations.invite")]
+    assert invited == [people["admin"], people["responder"], people["viewer"]]
+    channel = SlackIncident.objects.get(incident=incident).incident_channel
+    assert {c["channel"] for c in fake_slack.called("conversations.invite")} == {channel}
+    assert "user_is_restricted" in caplog.text and "already_in_channel" not in caplog.text
+    # The welcome message still went out after the failed invite.
+    assert any(c["channel"] == channel for c in fake_slack.called("chat.postMessage"))
+
+
+def test_a_holder_known_only_by_name_is_not_invited(workspace, people, fake_slack):
+    workspace.channel_per_incident = True
+    workspace.save()
+    file(commander="Stranger", scribe="nobody-with-that-name")
+    assert fake_slack.called("conversations.invite") == []

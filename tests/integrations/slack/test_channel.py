@@ -40,7 +40,10 @@ def say(client, people, role: str, text: str, ts: str = "1700000000.000300"):
         ("mitigated", lambda i: i.mitigated_at is not None),
         ("resolved", lambda i: i.resolved_at is not None),
         ("severity 1", lambda i: i.severity == 1),
-        ("note the cache is cold", lambda i: i.timeline.filter(kind="note", text="the cache is cold").exists()),
+        (
+            "note the cache is cold",
+            lambda i: i.timeline.filter(kind="note", text="the cache is cold", source="slack").exists(),
+        ),
     ],
 )
 @pytest.mark.parametrize("role,allowed", [("viewer", False), ("responder", True), ("admin", True), ("unmapped", False)])
@@ -74,6 +77,7 @@ def test_a_stamp_with_a_time_in_the_reporting_zone_or_iso(client, people, fake_s
     incident.refresh_from_db()
     assert incident.acknowledged_at == ack_at
     assert incident.mitigated_at == mitigated_at
+    assert set(incident.timeline.values_list("source", flat=True)) == {"slack"}
     assert incident.timeline.get(text__startswith="Acknowledged").author.username == "responder-person"
 
 

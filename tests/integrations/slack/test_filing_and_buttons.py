@@ -157,7 +157,7 @@ def test_every_role_adding_a_note(client, people, fake_slack, role, allowed):
         private_metadata=str(incident.pk),
     )
     response = interact(client, submitted)
-    assert incident.timeline.filter(kind="note", text="Cache warmed").exists() is allowed
+    assert incident.timeline.filter(kind="note", text="Cache warmed", source="slack").exists() is allowed
     if not allowed:
         assert "nothing was changed" in response.json()["errors"]["text"]
 

@@ -128,3 +128,47 @@ def test_a_quick_filing_from_a_command(client, people, fake_slack):
     assert (incident.title, incident.severity, incident.source) == ("Checkout down for EU", 2, "slack")
     assert incident.created_by.username == "admin-person"
     assert "Filed incident" in fake_slack.responses[-1]["text"]
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("42", 42),
+        (42, 42),
+        ("000000000000000007", 7),
+        ("9" * 18, 10**18 - 1),
+        ("9" * 19, None),
+        ("1" * 5000, None),
+        ("١٢", None),  # Arabic-Indic digits: int() takes them
+        ("²", None),
+        ("+1", None),
+        ("-1", None),
+        (" 1", None),
+        ("1_000", None),
+        ("", None),
+        (None, None),
+        (True, None),
+        ({"a": 1}, None),
+    ],
+)
+def test_numbers_from_slack_are_ascii_digits_at_most_18_long(value, expected):
+    from integrations.slack.services import _int
+
+    assert _int(value) == expected
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "١"])
+def test_a_button_naming_an_incident_in_odd_digits_changes_nothing(client, people, fake_slack, value):
+    incident = Incident.objects.create(
+        title="Checkout down", started_at=__import__("django.utils.timezone").utils.timezone.now()
+    )
+    body = payloads.interactivity_body(
+        payloads.block_actions(
+            user_id=people["admin"], action_id="opslog_ack", value=value, response_url=fake_slack.response_url()
+        )
+    )
+    assert send(client, "/hooks/slack/interactivity", body).status_code == 200
+    incident.refresh_from_db()
+    assert incident.acknowledged_at is None
+    assert SlackRequest.objects.get().status == SlackRequest.Status.DONE
+    assert fake_slack.responses[-1]["text"] == "This incident no longer exists."

@@ -59,10 +59,12 @@ def interactivity_body(payload: dict) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
-def block_actions(*, user_id: str, action_id: str, value: str = "", response_url: str, selected: str = "") -> dict:
+def block_actions(
+    *, user_id: str, action_id: str, value: str = "", response_url: str, selected: str = "", block_id: str = ""
+) -> dict:
     action = {
         "action_id": action_id,
-        "block_id": f"incident-{value}",
+        "block_id": block_id or f"incident-{value}",
         "type": "static_select" if selected else "button",
         "action_ts": "1548426417.840180",
     }

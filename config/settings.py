@@ -85,6 +85,8 @@ MIDDLEWARE = [
     # DRF views opt out here and apply their own authentication and permissions.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Timeline entries a request makes are marked "web" or "api" (incidents.models.entries_from).
+    "incidents.middleware.TimelineSourceMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it turns a login refused by the throttle into the 429 page (config.login_throttle).
     "axes.middleware.AxesMiddleware",
@@ -356,6 +358,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.purge_old_deliveries",
         "schedule": 24 * 3600.0,
     },
+    "purge-old-slack-requests": {
+        "task": "integrations.tasks.purge_old_slack_requests",
+        "schedule": 24 * 3600.0,
+    },
+    "purge-old-mattermost-requests": {
+        "task": "integrations.tasks.purge_old_mattermost_requests",
+        "schedule": 24 * 3600.0,
+    },
 }
 # How long finished webhook deliveries (raw bodies and headers) are kept; 0 keeps them forever.
 OPSLOG_DELIVERY_RETENTION_DAYS = env_int("OPSLOG_DELIVERY_RETENTION_DAYS", 90, minimum=0)
@@ -392,6 +402,14 @@ OPSLOG_BASE_URL = env_url("OPSLOG_BASE_URL")
 OPSLOG_SLACK_API_URL = env_url("OPSLOG_SLACK_API_URL") or "https://slack.com/api/"
 OPSLOG_SLACK_TIMEOUT = env_int("OPSLOG_SLACK_TIMEOUT", 10, minimum=1)
 OPSLOG_SLACK_RATE_LIMIT_RETRIES = env_int("OPSLOG_SLACK_RATE_LIMIT_RETRIES", 3, minimum=0)
+# How long the requests Slack sent (payloads with people's names and messages) are kept; they
+# only guard against Slack's retries, which come within minutes. 0 keeps them forever.
+OPSLOG_SLACK_REQUEST_RETENTION_DAYS = env_int("OPSLOG_SLACK_REQUEST_RETENTION_DAYS", 7, minimum=0)
+# Mattermost (integrations/mattermost): how long one REST API call may take, how many times a 429
+# is waited out, and the longest one wait may be (a server asking for more is given up on, logged).
+OPSLOG_MATTERMOST_TIMEOUT = env_int("OPSLOG_MATTERMOST_TIMEOUT", 10, minimum=1)
+OPSLOG_MATTERMOST_RATE_LIMIT_RETRIES = env_int("OPSLOG_MATTERMOST_RATE_LIMIT_RETRIES", 3, minimum=0)
+OPSLOG_MATTERMOST_MAX_WAIT = env_int("OPSLOG_MATTERMOST_MAX_WAIT", 30, minimum=0)
 # Tracker keys such as OPS-123 in post-mortems and remediations link here; {key} is the key.
 OPSLOG_TRACKER_URL = env_url("OPSLOG_TRACKER_URL")
 if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:

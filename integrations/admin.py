@@ -3,9 +3,20 @@ import secrets
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.urls import reverse
 
-from integrations.models import Delivery, Integration, SlackUser, SlackWorkspace
+from integrations.models import (
+    Delivery,
+    Integration,
+    MattermostIncident,
+    MattermostRequest,
+    MattermostServer,
+    MattermostUser,
+    SlackDeployPost,
+    SlackUser,
+    SlackWorkspace,
+)
 
 
 def hook_url(kind: str) -> str:
@@ -178,6 +189,7 @@ class SlackWorkspaceForm(forms.ModelForm):
             "channel_prefix",
             "pin_reaction",
             "command",
+            "deploy_channel",
             "is_active",
         ]
 
@@ -204,7 +216,7 @@ class SlackWorkspaceForm(forms.ModelForm):
 @admin.register(SlackWorkspace)
 class SlackWorkspaceAdmin(admin.ModelAdmin):
     form = SlackWorkspaceForm
-    list_display = ["name", "team_id", "announce_channel", "channel_per_incident", "is_active"]
+    list_display = ["name", "team_id", "announce_channel", "channel_per_incident", "deploy_channel", "is_active"]
     fields = [
         "team_id",
         "name",
@@ -215,6 +227,7 @@ class SlackWorkspaceAdmin(admin.ModelAdmin):
         "channel_prefix",
         "pin_reaction",
         "command",
+        "deploy_channel",
         "is_active",
     ]
 
@@ -237,3 +250,153 @@ class SlackUserAdmin(admin.ModelAdmin):
     search_fields = ["slack_user_id", "user__username", "user__email"]
     autocomplete_fields = ["user"]
     fields = ["workspace", "slack_user_id", "user", "source"]
+
+
+@admin.register(SlackDeployPost)
+class SlackDeployPostAdmin(admin.ModelAdmin):
+    """What was posted about each deploy, read-only: a row is what keeps a retry from posting again
+    (deleting one would let the next retry post the message a second time)."""
+
+    list_display = ["deploy", "kind", "incident", "workspace", "channel", "ts", "posted_at"]
+    list_filter = ["kind", "workspace"]
+    list_select_related = ["deploy__service", "deploy__environment", "incident", "workspace"]
+    search_fields = ["deploy__service__slug", "deploy__version", "channel", "ts"]
+    fields = ["deploy", "kind", "incident", "workspace", "channel", "ts", "posted_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """Renders empty even when the form comes back with an error: a secret is never sent to a page."""
+
+    def format_value(self, value):
+        return None
+
+
+class MattermostServerForm(forms.ModelForm):
+    """The bot's token and the slash command's tokens are write-only: pasted once, never shown."""
+
+    bot_token = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The Opslog bot account's access token (Integrations → Bot Accounts → Create New Token).",
+    )
+    command_tokens = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=5000,
+        widget=WriteOnlyTextarea(attrs={"rows": 2, "autocomplete": "off"}),
+        help_text="The /incident slash command's token (Integrations → Slash Commands); one per line when "
+        "the command is set up in several teams.",
+    )
+
+    class Meta:
+        model = MattermostServer
+        # The url joins through the admin's form factory, which gives it formfield_overrides.
+        fields = ["name", "announce_channel", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in ("bot_token", "command_tokens"):
+                self.fields[
+                    name
+                ].help_text = "Stored and not shown. Paste new ones to replace them; leave blank to keep."
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data.get("url", "")
+        # URLField also takes ftp://; Opslog sends the bot token there, so only the web API's schemes.
+        if url and not url.lower().startswith(("https://", "http://")):
+            raise forms.ValidationError("Use the server's https:// (or http://) address.")
+        return url
+
+    def clean_command_tokens(self) -> list[str]:
+        tokens = [t.strip() for t in self.cleaned_data.get("command_tokens", "").splitlines() if t.strip()]
+        if any(len(t) < 16 for t in tokens):
+            raise forms.ValidationError("A slash command token is 26 characters; paste it whole.")
+        return tokens
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk:
+            if not cleaned.get("bot_token"):
+                self.add_error("bot_token", "Paste it: Opslog can't post to Mattermost without it.")
+            if "command_tokens" in cleaned and not cleaned["command_tokens"]:
+                self.add_error("command_tokens", "Paste it: Opslog refuses slash commands it can't verify.")
+        return cleaned
+
+
+@admin.register(MattermostServer)
+class MattermostServerAdmin(admin.ModelAdmin):
+    form = MattermostServerForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["name", "url", "announce_channel", "is_active", "command_url"]
+    fields = ["name", "url", "bot_token", "command_tokens", "announce_channel", "is_active", "command_url"]
+    readonly_fields = ["command_url"]
+
+    @admin.display(description="Slash command request URL")
+    def command_url(self, obj=None) -> str:
+        path = reverse("integrations:mattermost_command")
+        return f"{settings.OPSLOG_BASE_URL.rstrip('/')}{path}" if settings.OPSLOG_BASE_URL else path
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("bot_token"):
+            obj.set_bot_token(form.cleaned_data["bot_token"])
+        if form.cleaned_data.get("command_tokens"):
+            obj.set_command_tokens(form.cleaned_data["command_tokens"])
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(MattermostUser)
+class MattermostUserAdmin(admin.ModelAdmin):
+    """Explicit mappings, for someone whose Mattermost e-mail isn't their Opslog one (or is hidden
+    from the bot); the others are found by e-mail the first time they act."""
+
+    list_display = ["mattermost_user_id", "user", "server", "source", "created_at"]
+    list_filter = ["server", "source"]
+    list_select_related = ["user", "server"]
+    search_fields = ["mattermost_user_id", "user__username", "user__email"]
+    autocomplete_fields = ["user"]
+    fields = ["server", "mattermost_user_id", "user", "source"]
+
+
+@admin.register(MattermostIncident)
+class MattermostIncidentAdmin(admin.ModelAdmin):
+    """Which post announces each incident, and which channel is linked to it (unlink by clearing it)."""
+
+    list_display = ["incident", "server", "channel_id", "post_id", "linked_channel_id", "created_at"]
+    list_filter = ["server"]
+    list_select_related = ["incident", "server"]
+    search_fields = ["incident__title", "post_id", "linked_channel_id"]
+    fields = ["server", "incident", "channel_id", "post_id", "linked_channel_id", "created_at"]
+    readonly_fields = ["server", "incident", "channel_id", "post_id", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(MattermostRequest)
+class MattermostRequestAdmin(admin.ModelAdmin):
+    """Read-only: what Mattermost sent and what became of it."""
+
+    list_display = ["received_at", "kind", "status", "server", "outcome"]
+    list_filter = ["server", "kind", "status"]
+    list_select_related = ["server"]
+    fields = ["server", "kind", "key", "status", "outcome", "received_at", "payload"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

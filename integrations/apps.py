@@ -17,9 +17,24 @@ class IntegrationsConfig(AppConfig):
         from incidents.signals import incident_changed
 
         incident_changed.connect(_incident_changed, dispatch_uid="integrations.slack.announce")
+        incident_changed.connect(_incident_changed_mattermost, dispatch_uid="integrations.mattermost.announce")
+
+        # Deploy notices through the Slack app and suspect flags: deploy notification channels,
+        # registered into deploys, which knows nothing of Slack.
+        from integrations.slack.deploys import register
+
+        register()
 
 
 def _incident_changed(sender, incident_id: int, **kwargs) -> None:
     from integrations.slack.services import announce_queue
+
+    announce_queue(incident_id)
+
+
+def _incident_changed_mattermost(sender, incident_id: int, **kwargs) -> None:
+    # In the sender's thread, through the task queue (in-process when eager): never a thread of its
+    # own, whose database connection would not be the request's (a live-server test's in-memory one).
+    from integrations.mattermost.services import announce_queue
 
     announce_queue(incident_id)

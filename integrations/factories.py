@@ -57,3 +57,43 @@ class SlackUserFactory(factory.django.DjangoModelFactory):
     slack_user_id = factory.Sequence(lambda n: f"U{n:06d}")
     # No default: the test says whose account this is.
     user = None
+
+
+class SlackRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "integrations.SlackRequest"
+
+    workspace = factory.SubFactory(SlackWorkspaceFactory)
+    key = factory.Sequence(lambda n: f"Ev{n:08d}")
+    kind = "event"
+    payload = factory.LazyAttribute(lambda o: {"type": "event_callback", "event_id": o.key})
+    status = "done"
+
+
+class MattermostServerFactory(factory.django.DjangoModelFactory):
+    """A server whose bot token is `bot_token` and slash command token is `command_token`; `url`
+    is set by the test to its fake server."""
+
+    class Meta:
+        model = "integrations.MattermostServer"
+        django_get_or_create = ["name"]
+
+    class Params:
+        bot_token = "test-mattermost-bot-token"
+        command_token = "xr3j5x3p4pfpjdj7ou8f5xyaxc"
+
+    name = "Acme chat"
+    url = "http://127.0.0.1:1"
+    announce_channel = "announcechannel0000000000a"
+    bot_token_encrypted = factory.LazyAttribute(lambda o: encrypt(o.bot_token))
+    command_tokens_encrypted = factory.LazyAttribute(lambda o: encrypt(o.command_token))
+
+
+class MattermostUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "integrations.MattermostUser"
+
+    server = factory.SubFactory(MattermostServerFactory)
+    mattermost_user_id = factory.Sequence(lambda n: f"mmuser{n:020d}")
+    # No default: the test says whose account this is.
+    user = None

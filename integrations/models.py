@@ -1,4 +1,4 @@
-"""Webhook senders (integrations) and the deliveries they make, stored before they are processed; the Slack app's records."""
+"""Webhook senders (integrations) and the deliveries they make, stored before they are processed; the Slack app's and the Mattermost command's records."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -137,6 +137,12 @@ class SlackWorkspace(models.Model):
     announce_channel = models.CharField(
         max_length=32, blank=True, help_text="The channel id (C…) where new incidents are announced; empty: none."
     )
+    deploy_channel = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The channel id (C…) where production deploys are announced, as the chat webhook's line; "
+        "empty: none. Invite the app there.",
+    )
     channel_per_incident = models.BooleanField(
         default=False, help_text="Open a channel for each incident filed, named from its id and title."
     )
@@ -272,3 +278,164 @@ class SlackPin(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.message_ts}"
+
+
+class SlackDeployPost(models.Model):
+    """A message Opslog posted about a deploy, so that it is posted once: the deploy's notice in a
+    workspace's deploy channel, or its flag as a suspect in an incident's channel (or its
+    announcement's thread). A retried outbox message finds the row and posts nothing again."""
+
+    class Kind(models.TextChoices):
+        NOTICE = "notice", "Deploy notice"
+        SUSPECT = "suspect", "Suspect flag"
+
+    workspace = models.ForeignKey(SlackWorkspace, on_delete=models.CASCADE, related_name="deploy_posts")
+    deploy = models.ForeignKey("deploys.Deploy", on_delete=models.CASCADE, related_name="slack_posts")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The incident a suspect flag was posted for; none for a notice.
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.CASCADE, null=True, blank=True, related_name="slack_deploy_flags"
+    )
+    channel = models.CharField(max_length=32)
+    ts = models.CharField(max_length=32, help_text="The posted message's ts.")
+    posted_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "deploy"], condition=models.Q(kind="notice"), name="slackdeploypost_one_notice"
+            ),
+            models.UniqueConstraint(
+                fields=["workspace", "deploy", "incident"],
+                condition=models.Q(kind="suspect"),
+                name="slackdeploypost_one_flag",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="notice", incident__isnull=True)
+                | models.Q(kind="suspect", incident__isnull=False),
+                name="slackdeploypost_flag_has_incident",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of deploy {self.deploy_id} in {self.channel}"
+
+
+# --- Mattermost ----------------------------------------------------------------------------------
+# The Mattermost slash command and message buttons (integrations/mattermost/): a server Opslog
+# talks to, who its people are in Opslog, each incident's announcement and linked channel, and the
+# requests it has handled.
+
+
+class MattermostServer(models.Model):
+    """A Mattermost server with an Opslog bot account and `/incident` slash command. The bot's
+    access token and the slash command's token(s) are kept encrypted (integrations.crypto) and
+    never shown again once saved."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(help_text="The server's address, e.g. https://chat.example.com (without /api/v4).")
+    bot_token_encrypted = models.TextField(editable=False)
+    # One token per line: a server may have the command in several teams, each with its own token.
+    command_tokens_encrypted = models.TextField(editable=False)
+    announce_channel = models.CharField(
+        max_length=64, blank=True, help_text="The channel id where new incidents are announced; empty: none."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bot_token(self) -> str:
+        return decrypt(self.bot_token_encrypted)
+
+    def set_bot_token(self, value: str) -> None:
+        self.bot_token_encrypted = encrypt(value)
+
+    @property
+    def command_tokens(self) -> list[str]:
+        return [t for t in decrypt(self.command_tokens_encrypted).splitlines() if t]
+
+    def set_command_tokens(self, values: list[str]) -> None:
+        self.command_tokens_encrypted = encrypt("\n".join(v.strip() for v in values if v.strip()))
+
+
+class MattermostUser(models.Model):
+    """A Mattermost user known as an Opslog user: set by an admin, or found by the e-mail the
+    REST API gives (GET /users/{id}) the first time they act."""
+
+    class Source(models.TextChoices):
+        EMAIL = "email", "Matched by e-mail"
+        ADMIN = "admin", "Set by an admin"
+
+    server = models.ForeignKey(MattermostServer, on_delete=models.CASCADE, related_name="users")
+    mattermost_user_id = models.CharField(max_length=64, help_text="The Mattermost user's id (26 characters).")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mattermost_accounts")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "Mattermost user mapping"
+        constraints = [
+            models.UniqueConstraint(fields=["server", "mattermost_user_id"], name="mattermostuser_unique_per_server"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mattermost_user_id} → {self.user}"
+
+
+class MattermostIncident(models.Model):
+    """An incident's announcement post on a server (updated in place) and the channel linked to it
+    (`/incident here #42`), whose commands act on it."""
+
+    server = models.ForeignKey(MattermostServer, on_delete=models.CASCADE, related_name="incidents")
+    incident = models.ForeignKey("incidents.Incident", on_delete=models.CASCADE, related_name="mattermost_links")
+    channel_id = models.CharField(max_length=64, blank=True, help_text="Where the announcement is.")
+    post_id = models.CharField(max_length=64, blank=True, help_text="The announcement's post id; empty until posted.")
+    linked_channel_id = models.CharField(max_length=64, blank=True, help_text="The channel linked to the incident.")
+    # A digest of the announcement last posted: an update that would show the same is skipped.
+    posted_digest = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["server", "incident"], name="mattermostincident_unique_per_server"),
+        ]
+        # A channel command finds its incident by the channel it was typed in.
+        indexes = [models.Index(fields=["server", "linked_channel_id"], name="mattermostincident_channel_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.incident} on {self.server}"
+
+
+class MattermostRequest(models.Model):
+    """A request from Mattermost, stored once under its trigger id (or a digest of the body): the
+    same request sent again finds this row and does nothing more. The work is done by a task that
+    takes this row's id; rows older than OPSLOG_DELIVERY_RETENTION_DAYS are purged daily."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    server = models.ForeignKey(MattermostServer, on_delete=models.CASCADE, related_name="requests")
+    key = models.CharField(max_length=200, help_text="Mattermost's trigger id, or a digest of the body.")
+    kind = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    outcome = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["server", "key"], name="mattermostrequest_unique_key")]
+        # The daily purge deletes by age.
+        indexes = [models.Index(fields=["received_at"], name="mattermostrequest_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"

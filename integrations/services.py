@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from incidents.models import TimelineEntry, entries_from
 from integrations.models import Delivery, Integration
 from plumbing import jsoninput
 from plumbing.queueing import publish
@@ -80,7 +81,7 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
                 raise DeliveryRejected(
                     "The body has a NUL character (\\u0000) in a string; the database can't store it."
                 )
-            with transaction.atomic():
+            with transaction.atomic(), entries_from(TimelineEntry.Source.HOOK):
                 outcome = SENDERS[delivery.kind].process(delivery, payload)
             status = Delivery.Status.PROCESSED
         except DeliveryIgnored as exc:

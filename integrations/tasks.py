@@ -56,3 +56,41 @@ def slack_announce(incident_id: int) -> None:
     from integrations.slack import services as slack
 
     slack.announce(incident_id)
+
+
+@shared_task
+def purge_old_slack_requests() -> int:
+    """Beat, daily: Slack requests received more than OPSLOG_SLACK_REQUEST_RETENTION_DAYS ago go."""
+    from integrations.slack import services as slack
+
+    days = settings.OPSLOG_SLACK_REQUEST_RETENTION_DAYS
+    return slack.request_purge(older_than=dt.timedelta(days=days)) if days else 0
+
+
+# --- Mattermost -----------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def mattermost_request(request_id: int) -> None:
+    """Work one stored Mattermost request (a command, a button); done once, whatever resends."""
+    from integrations.mattermost import services as mattermost
+
+    mattermost.request_process(request_id)
+
+
+@shared_task
+def mattermost_announce(incident_id: int) -> None:
+    """Post or update the incident's announcement in Mattermost, as the incident is now."""
+    from integrations.mattermost import services as mattermost
+
+    mattermost.announce(incident_id)
+
+
+@shared_task
+def purge_old_mattermost_requests() -> int:
+    """Beat, daily: Mattermost requests older than OPSLOG_DELIVERY_RETENTION_DAYS go (they only
+    guard against the same request being worked twice)."""
+    from integrations.mattermost import services as mattermost
+
+    days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
+    return mattermost.request_purge(older_than=dt.timedelta(days=days)) if days else 0

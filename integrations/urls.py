@@ -1,6 +1,7 @@
 from django.urls import path
 
 from integrations import views
+from integrations.mattermost import views as mattermost_views
 from integrations.slack import views as slack_views
 
 app_name = "integrations"
@@ -11,6 +12,9 @@ urlpatterns = [
     path("hooks/slack/commands", slack_views.commands, name="slack_commands"),
     path("hooks/slack/interactivity", slack_views.interactivity, name="slack_interactivity"),
     path("hooks/slack/events", slack_views.events, name="slack_events"),
+    # Mattermost's slash command and what its buttons and dialogs post back (docs/integrations/mattermost.md).
+    path("hooks/mattermost/command", mattermost_views.command, name="mattermost_command"),
+    path("hooks/mattermost/actions", mattermost_views.actions, name="mattermost_actions"),
     path("hooks/<slug:kind>/", views.hook_receive, name="hook"),
     path("integrations/deliveries/", views.delivery_list, name="deliveries"),
     path("integrations/deliveries/<int:pk>/", views.delivery_detail, name="delivery"),

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from taggit.managers import TaggableManager
+from taggit.models import TaggedItemBase
 
 from deploys.models import Deploy, Service
 from incidents.querysets import IncidentQuerySet
@@ -68,6 +70,7 @@ class Incident(StoredMarkdown, models.Model):
     title = models.CharField(max_length=200)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.SEV3)
     services = models.ManyToManyField(Service, related_name="incidents", blank=True)
+    tags = TaggableManager(through="TaggedIncident", blank=True, help_text="Free-form labels, e.g. dns, black-friday.")
     started_at = models.DateTimeField(help_text="When the impact began.")
     detected_at = models.DateTimeField(null=True, blank=True, help_text="When we knew.")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -352,3 +355,15 @@ class TimelineEntry(StoredMarkdown, models.Model):
     def markdown_text(self, field: str) -> str:
         # Only notes are Markdown; the other entries are shown as plain text.
         return self.text if self.kind == self.Kind.NOTE else ""
+
+
+class TaggedIncident(TaggedItemBase):
+    """One tag on one incident: a real foreign key (not taggit's generic one), so tag filters are
+    plain joins and deleting an incident takes its tags with it."""
+
+    content_object = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="tagged_items")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["content_object", "tag"], name="taggedincident_unique_tag"),
+        ]

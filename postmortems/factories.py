@@ -25,3 +25,21 @@ class RemediationFactory(factory.django.DjangoModelFactory):
     kind = "dev"
     owner_name = "sam"
     due_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=14))
+
+
+class ContributingFactorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "postmortems.ContributingFactor"
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"factor-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").capitalize())
+
+
+class PostMortemFactorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "postmortems.PostMortemFactor"
+
+    postmortem = factory.SubFactory(PostMortemFactory)
+    factor = factory.SubFactory(ContributingFactorFactory)
+    note = ""

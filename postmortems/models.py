@@ -3,6 +3,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -61,6 +62,9 @@ class PostMortem(StoredMarkdown, models.Model):
     went_poorly_html = models.TextField(blank=True, editable=False)
     got_lucky_html = models.TextField(blank=True, editable=False)
     surprised_html = models.TextField(blank=True, editable=False)
+    factors = models.ManyToManyField(
+        "ContributingFactor", through="PostMortemFactor", related_name="postmortems", blank=True
+    )
     no_action_needed = models.BooleanField(
         default=False, help_text="Publish without remediations; say why in the reason."
     )
@@ -241,3 +245,52 @@ class RemediationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}: {self.description[:60]}"
+
+
+class ContributingFactorQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(archived_at__isnull=True)
+
+
+class ContributingFactor(models.Model):
+    """One entry of the taxonomy an admin keeps. Archived factors stay on the post-mortems that
+    name them (and in past insights) but are no longer offered; a factor in use is never deleted."""
+
+    slug = models.SlugField(max_length=50, unique=True, help_text="Used in filters and the API, e.g. monitoring-gap.")
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveSmallIntegerField(default=100, help_text="Lower comes first in pickers and charts.")
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ContributingFactorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="contributingfactor_unique_name_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class PostMortemFactor(models.Model):
+    """A contributing factor named by one post-mortem, with a short note on how it contributed."""
+
+    postmortem = models.ForeignKey(PostMortem, on_delete=models.CASCADE, related_name="factor_links")
+    factor = models.ForeignKey(ContributingFactor, on_delete=models.PROTECT, related_name="postmortem_links")
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["factor__position", "factor__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["postmortem", "factor"], name="postmortemfactor_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.postmortem}: {self.factor}"

@@ -128,6 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Incident tags: "DNS" typed on one incident and "dns" on another are one tag (filtered and counted
+# together), and the spelling it was first given is kept. incidents.services.clean_tags relies on it.
+TAGGIT_CASE_INSENSITIVE = True
 
 # --- Time -----------------------------------------------------------------------------------
 USE_TZ = True

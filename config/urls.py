@@ -11,7 +11,7 @@ from config import views
 from config.roles import admin_site_permission
 from deploys import views as deploy_views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
-from incidents.api.views import IncidentViewSet
+from incidents.api.views import IncidentViewSet, TagViewSet
 from postmortems.api.views import PostMortemViewSet, RemediationViewSet
 from reports import urls as report_urls
 from reports import views as report_views
@@ -25,6 +25,7 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register("postmortems", PostMortemViewSet, basename="postmortem")
 router.register("remediations", RemediationViewSet, basename="remediation")
 router.register("changes", ChangeRecordViewSet, basename="changerecord")
+router.register("tags", TagViewSet, basename="tag")
 
 handler404 = "config.api.not_found"
 

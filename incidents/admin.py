@@ -1,7 +1,14 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+from taggit.admin import TagAdmin as TaggitTagAdmin
+from taggit.models import Tag
 
 from incidents import services
-from incidents.models import Incident, IncidentDeploy, TimelineEntry
+from incidents.models import Incident, IncidentDeploy, TaggedIncident, TimelineEntry
 
 # The admin shows incidents' history but doesn't change it: timestamps, severity, services and
 # deploy links change through the incident pages and the API, which write the timeline.
@@ -55,13 +62,19 @@ class IncidentAdmin(admin.ModelAdmin):
         "archived_at",
         "archived_by",
         "archive_reason",
+        "tag_list",
     ]
-    exclude = ["services"]
+    # Tags change on the incident's page and the API (incidents.services.clean_tags, the timeline).
+    exclude = ["services", "tags"]
     inlines = [IncidentDeployInline, TimelineEntryInline]
 
     @admin.display(description="Services")
     def services_list(self, incident):
         return ", ".join(s.slug for s in incident.services.all()) or "—"
+
+    @admin.display(description="Tags")
+    def tag_list(self, incident):
+        return ", ".join(incident.tag_names) or "—"
 
     def has_add_permission(self, request):
         return False  # filed from /incidents/new/ or the API, so the timeline starts
@@ -90,3 +103,41 @@ class TimelineEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["text"]
     raw_id_fields = ["incident", "author"]
+
+
+# taggit's own Tag admin merges tags through its generic TaggedItem, which incidents don't use, and
+# deletes a tag with every incident's use of it. This one shows the uses and keeps tags in use.
+admin.site.unregister(Tag)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "incident_count"]
+    search_fields = ["name", "slug"]
+    ordering = ["name", "slug"]
+    prepopulated_fields = TaggitTagAdmin.prepopulated_fields
+
+    def get_queryset(self, request):
+        uses = Count("incidents_taggedincident_items")
+        return super().get_queryset(request).annotate(incident_count=uses)
+
+    @admin.display(description="Incidents", ordering="incident_count")
+    def incident_count(self, tag):
+        query = urlencode({"tag": tag.name, "archived": "all"})
+        return format_html('<a href="{}?{}">{}</a>', reverse("incidents:list"), query, tag.incident_count)
+
+    def get_deleted_objects(self, objs, request):
+        """A tag still on incidents is protected: Django's delete page and the bulk action then
+        refuse, listing the incidents to untag first (on their pages, so the timeline records it)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        uses = (
+            TaggedIncident.objects.filter(tag__in=[obj.pk for obj in objs])
+            .select_related("tag", "content_object")
+            .order_by("tag__name", "content_object_id")
+        )
+        in_use = [
+            f"Tag “{use.tag.name}” is on incident #{use.content_object_id} {use.content_object.title}: "
+            "remove it there first"
+            for use in uses[:100]
+        ]
+        return deleted, counts, perms_needed, list(protected) + in_use

@@ -1,5 +1,7 @@
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef
+from django.urls import reverse_lazy
 
 from deploys.filters import TeamFilter
 from deploys.models import Service
@@ -11,7 +13,9 @@ from plumbing.filters import (
     ListChoiceFilter,
     ListModelChoiceFilter,
     PageFieldsMixin,
+    raw_values,
     since_bound,
+    split_values,
     teams_in_words,
     true_or_false_filter,
     until_bound,
@@ -42,6 +46,45 @@ class HideArchivedMixin:
         if which != "all":
             queryset = queryset.filter(**{self.archived_lookup: which != "true"})
         return super().filter_queryset(queryset)
+
+
+class TagsInput(forms.TextInput):
+    """`tag=dns&tag=db`, `tag=dns,db` or both; shown as "dns, db" in one text box."""
+
+    def value_from_datadict(self, data, files, name):
+        return split_values(raw_values(data, name))
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data
+
+    def format_value(self, value):
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+
+class TagListField(forms.Field):
+    widget = TagsInput(
+        attrs={
+            "autocomplete": "off",
+            "data-tag-suggestions": reverse_lazy("api:tag-list"),
+            "placeholder": "dns, database",
+        }
+    )
+    # More names than an incident can carry is a mistake, not a search: a clear error.
+    MAX_NAMES = 20
+
+    def to_python(self, value):
+        return list(value or [])
+
+    def validate(self, value):
+        if len(value) > self.MAX_NAMES:
+            raise forms.ValidationError(f"Give at most {self.MAX_NAMES} tags ({len(value):,} given).")
+
+
+class TagFilter(django_filters.Filter):
+    field_class = TagListField
+
+    def filter(self, qs, value):
+        return qs.tagged(value) if value else qs
 
 
 class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSet):
@@ -89,6 +132,10 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         "averages, when they also have a detected time); false: those never acknowledged.",
     )
     q = django_filters.CharFilter(method="filter_search", label="Search")
+    tag = TagFilter(
+        label="Tags: incidents with ANY of these tags, in any case; tag=dns&tag=database, or comma-separated. "
+        "An unknown tag matches nothing.",
+    )
     lead = django_filters.CharFilter(
         method="filter_lead",
         max_length=200,
@@ -113,6 +160,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "resolved",
             "acknowledged",
             "q",
+            "tag",
             "lead",
             "archived",
         ]
@@ -121,6 +169,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     # in words above the list (see `described`).
     PAGE_FIELDS = (
         "q",
+        "tag",
         "status",
         "severity",
         "service",

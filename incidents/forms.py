@@ -5,16 +5,46 @@ from datetime import UTC, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse_lazy
 from django.utils import timezone
 
 from deploys.models import Deploy, Service
 from incidents.models import LIFECYCLE, Incident, IncidentDeploy
-from incidents.services import IncidentInput
+from incidents.services import TAG_SEPARATOR, IncidentInput, clean_tags
 from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH, limit_help
 from plumbing.validators import single_line_validator
 
 # A name: suggestions from the page's <datalist id="known-people">, any other name taken as typed.
 PersonInput = forms.TextInput(attrs={"list": "known-people", "autocomplete": "off"})
+
+
+class TagsField(forms.CharField):
+    """Tags typed as comma-separated text ("dns, black-friday"); cleaned to a list of names by the
+    service's rule (incidents.services.clean_tags). static/opslog/tags.js adds suggestions of the
+    tags in use from /api/tags/; without it the field is plain text."""
+
+    widget = forms.TextInput(
+        attrs={"autocomplete": "off", "data-tag-suggestions": reverse_lazy("api:tag-list"), "spellcheck": "false"}
+    )
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "Comma-separated: dns, database, black-friday. Any case: DNS and dns are one tag."
+        )
+        super().__init__(strip=False, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return f"{TAG_SEPARATOR} ".join(value)
+        return value
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return clean_tags(value or "")
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["tags"]) from None
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -83,6 +113,7 @@ class IncidentForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Affected services",
     )
+    tags = TagsField()
     summary = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
         required=False,
@@ -126,7 +157,7 @@ class IncidentForm(forms.Form):
         max_length=2000, required=False, help_text="Comma-separated: alice, bob, the payments team."
     )
 
-    QUICK_FIELDS = ["title", "severity", "services", "summary", "started_at", "detected_by", "detection_source"]
+    QUICK_FIELDS = ["title", "severity", "services", "tags", "summary", "started_at", "detected_by", "detection_source"]
     LIFECYCLE_FIELDS = LIFECYCLE[1:]
 
     def __init__(self, *args, incident: Incident | None = None, **kwargs):
@@ -144,8 +175,11 @@ class IncidentForm(forms.Form):
 
     @staticmethod
     def initial_from(incident: Incident) -> dict:
-        initial = {name: getattr(incident, name) for name in IncidentForm.base_fields if name != "services"}
+        initial = {
+            name: getattr(incident, name) for name in IncidentForm.base_fields if name not in ("services", "tags")
+        }
         initial["services"] = list(incident.services.all())
+        initial["tags"] = incident.tag_names
         initial["participants"] = ", ".join(incident.participants or [])
         return initial
 
@@ -244,6 +278,9 @@ def comparable(name: str, value):
         return None
     if name == "services":
         return sorted(s.slug if isinstance(s, Service) else str(s) for s in value)
+    if name == "tags":
+        # In any case: "DNS" for an existing "dns" is no change (the stored spelling wins).
+        return sorted(str(tag).casefold() for tag in value)
     if hasattr(value, "astimezone"):
         # As the form shows it: wall-clock time to the second in the reporting time zone, so an
         # untouched time in a DST-repeated hour compares equal to itself.
@@ -256,8 +293,9 @@ def comparable(name: str, value):
 def editable_state(incident: Incident) -> dict:
     """The incident's editable fields as the edit form showed them: sent along with the form so
     a save applies only what this person changed, and spots what others changed meanwhile."""
-    values = {name: getattr(incident, name) for name in IncidentForm.base_fields if name != "services"}
+    values = {name: getattr(incident, name) for name in IncidentForm.base_fields if name not in ("services", "tags")}
     values["services"] = list(incident.services.all())
+    values["tags"] = incident.tag_names
     return {name: comparable(name, value) for name, value in values.items()}
 
 

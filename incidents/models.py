@@ -166,6 +166,11 @@ class Incident(StoredMarkdown, models.Model):
         return [(role.value, role.label, getattr(self, name)) for role, name in self.ROLE_FIELDS.items()]
 
     @property
+    def tag_names(self) -> list[str]:
+        """Its tags' names, sorted without regard to case; from prefetch_related("tags") when given."""
+        return sorted((tag.name for tag in self.tags.all()), key=lambda name: (name.casefold(), name))
+
+    @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
 

@@ -44,6 +44,19 @@ class IncidentQuerySet(models.QuerySet):
         """Incidents whose lead (`commander`) is `name`, in any case: "Ana" finds "ana"."""
         return self.filter(commander__iexact=name)
 
+    def tagged(self, names):
+        """Incidents with ANY of these tags, in any case ("DNS" finds "dns"). An unknown name matches
+        nothing; no names, everything. Exists, not a join: an incident is listed once however many of
+        its tags match."""
+        names = [name for name in names if name]
+        if not names:
+            return self
+        lookup = Q()
+        for name in names:
+            lookup |= Q(tag__name__iexact=name)
+        tagged = self.model._meta.get_field("tagged_items").related_model
+        return self.filter(Exists(tagged.objects.filter(lookup, content_object=OuterRef("pk"))))
+
     def affecting(self, service_slug: str):
         return self.filter(services__slug=service_slug).distinct()
 

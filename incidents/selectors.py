@@ -6,13 +6,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
+    Count,
     Exists,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
 )
+from django.db.models.functions import Lower
 from django.utils import timezone
+from taggit.models import Tag
 
 from deploys.models import Deploy
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
@@ -21,7 +24,7 @@ from incidents.models import Incident, IncidentDeploy, TimelineEntry
 def incident_list() -> QuerySet[Incident]:
     """Open incidents first, most severe then most recent (querysets.open_first), then the
     resolved ones newest first, with what the list shows of each."""
-    return Incident.objects.open_first().prefetch_related("services").annotate_deploy_related()
+    return Incident.objects.open_first().prefetch_related("services", "tags").annotate_deploy_related()
 
 
 def search(queryset: QuerySet[Incident], text: str) -> QuerySet[Incident]:
@@ -74,6 +77,19 @@ def known_people(*, limit: int = KNOWN_PEOPLE_MAX) -> list[str]:
 def lead_names(*, limit: int = KNOWN_PEOPLE_MAX) -> list[str]:
     """The names that have led an incident: the incident list's `lead` filter offers them. One query."""
     return _sorted_names(_role_names(Incident.ROLE_FIELDS[Incident.Role.LEAD], limit=limit), limit)
+
+
+def tag_usage(*, prefix: str = "") -> QuerySet[Tag]:
+    """Tags on at least one incident that isn't archived, each with `incident_count` (archived
+    incidents left out, as the lists and numbers leave them out), most used first, then by name.
+    `prefix`: names starting with it, in any case. One query (plus a count when paged)."""
+    used = Q(incidents_taggedincident_items__content_object__archived_at__isnull=True)
+    tags = Tag.objects.annotate(incident_count=Count("incidents_taggedincident_items", filter=used)).filter(
+        incident_count__gt=0
+    )
+    if prefix:
+        tags = tags.filter(name__istartswith=prefix)
+    return tags.order_by("-incident_count", Lower("name"), "name", "id")
 
 
 DUPLICATE_WINDOW = dt.timedelta(hours=1)
@@ -155,6 +171,7 @@ def incident_detail(pk: int) -> Incident:
     return (
         Incident.objects.prefetch_related(
             "services",
+            "tags",
             Prefetch("deploy_links", queryset=links),
             Prefetch("timeline", queryset=TimelineEntry.objects.select_related("author").order_by("at", "id")),
         )

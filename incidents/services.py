@@ -1,13 +1,16 @@
 """Writes for incidents. Every change goes through here so the timeline records it."""
 
 import datetime as dt
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+from taggit.models import Tag
 
 from deploys.models import Deploy, Service
 from incidents.models import (
@@ -24,7 +27,7 @@ from plumbing.markdown import TIMELINE_NOTE_MAX_LENGTH
 from plumbing.validators import single_line_validator
 
 # Fields whose every change is written to the timeline with old and new values.
-TRACKED = LIFECYCLE + ["severity", "services"]
+TRACKED = LIFECYCLE + ["severity", "services", "tags"]
 EDITABLE = TRACKED + [
     "title",
     "detected_by",
@@ -60,6 +63,8 @@ class IncidentInput:
     comms_lead: str = ""
     scribe: str = ""
     participants: list[str] = field(default_factory=list)
+    # Names as typed; incident_create cleans them (clean_tags).
+    tags: Iterable[str] = field(default_factory=list)
     source: str = ""
     external_id: str = ""
     # The new-incident form's key: a second POST of the same form finds the incident it filed.
@@ -71,8 +76,8 @@ def _display(name: str, value) -> str:
         return "—"
     if name == "severity":
         return f"SEV{value}"
-    if name == "services":
-        return ", ".join(sorted(value)) or "—"
+    if name in ("services", "tags"):
+        return ", ".join(sorted(value, key=str.casefold)) or "—"
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
     if isinstance(value, list):
@@ -130,6 +135,96 @@ def _check_times_given(data: IncidentInput, now: dt.datetime) -> None:
     raise ValidationError(errors)
 
 
+# --- Tags -----------------------------------------------------------------------------------------
+# Free-form labels (dns, black-friday) that people filter and count by: one spelling per tag, so
+# "DNS", "dns" and "dns " are one tag (TAGGIT_CASE_INSENSITIVE), and nothing that looks like one tag
+# while being another (an invisible character, a bidi override that makes it display reversed).
+
+TAG_MAX_LENGTH = 50
+TAGS_MAX = 20
+TAG_SEPARATOR = ","
+# Control (Cc), format (Cf: zero-width spaces and joiners, bidi overrides and isolates), line and
+# paragraph separators (Zl, Zp): invisible, or changing how the text around them displays.
+REFUSED_TAG_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# At most this many messages: 10,000 bad tags get a short answer.
+TAG_ERRORS_MAX = 5
+
+
+def _refused_char(name: str) -> str | None:
+    for char in name:
+        if unicodedata.category(char) in REFUSED_TAG_CATEGORIES:
+            return char
+    return None
+
+
+def _shown(name: str) -> str:
+    """A refused tag as a message quotes it: short, its invisible characters made visible."""
+    visible = "".join("�" if unicodedata.category(c) in REFUSED_TAG_CATEGORIES else c for c in name[:30])
+    return visible + ("…" if len(name) > 30 else "")
+
+
+def clean_tags(values: Iterable[str] | str) -> list[str]:
+    """Tag names as stored, in the order given: each in Unicode NFC, trimmed, inner whitespace
+    collapsed to one space, empty ones dropped, repeats in any case dropped (the first spelling is
+    kept). A string is read as comma-separated names, as the form sends them.
+
+    Raises ValidationError({"tags": [...]}) naming the refused tags: one with a control, invisible or
+    format character (a zero-width space, a bidi override) or a line separator, one with a comma
+    (given in a list: the comma separates tags), one over TAG_MAX_LENGTH characters; or more than
+    TAGS_MAX tags. Linear in the input's length.
+    """
+    listed = not isinstance(values, str)
+    if not listed:
+        values = values.split(TAG_SEPARATOR)
+    names: dict[str, str] = {}
+    errors: list[str] = []
+    for raw in values:
+        name = unicodedata.normalize("NFC", str(raw)).strip()
+        if not name:
+            continue
+        char = _refused_char(name)
+        if char is not None:
+            errors.append(
+                f"“{_shown(name)}” has an invisible or control character (U+{ord(char):04X}); type the tag without it."
+            )
+            continue
+        name = " ".join(name.split())
+        if listed and TAG_SEPARATOR in name:
+            errors.append(f"“{_shown(name)}” has a comma, which separates tags: give it as two tags, or without it.")
+            continue
+        if len(name) > TAG_MAX_LENGTH:
+            errors.append(f"“{_shown(name)}” is {len(name):,} characters; keep a tag to {TAG_MAX_LENGTH}.")
+            continue
+        names.setdefault(name.casefold(), name)
+    if len(errors) > TAG_ERRORS_MAX:
+        errors = errors[:TAG_ERRORS_MAX] + [f"And {len(errors) - TAG_ERRORS_MAX:,} more tags like these."]
+    if len(names) > TAGS_MAX:
+        errors.append(f"At most {TAGS_MAX} tags on an incident ({len(names):,} given).")
+    if errors:
+        raise ValidationError({"tags": errors})
+    return list(names.values())
+
+
+def _tag_objects(names: list[str]) -> list[Tag]:
+    """The Tag of each cleaned name: the existing one whatever its case (its spelling wins), or a new
+    one. One query, plus one per new tag."""
+    if not names:
+        return []
+    lookup = Q()
+    for name in names:
+        lookup |= Q(name__iexact=name)
+    existing: dict[str, Tag] = {}
+    for tag in Tag.objects.filter(lookup).order_by("id"):
+        existing.setdefault(tag.name.casefold(), tag)
+    tags = []
+    for name in names:
+        tag = existing.get(name.casefold())
+        if tag is None:
+            tag, _ = Tag.objects.get_or_create(name=name)
+        tags.append(tag)
+    return tags
+
+
 def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = None) -> tuple[Incident, bool]:
     """File an incident. Returns (incident, created).
 
@@ -143,6 +238,7 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
     if existing is not None:
         return existing, False
     _check_times_given(data, now)
+    tag_names = clean_tags(data.tags)
     roles = _role_names({name: getattr(data, name) for name in ROLE_FIELDS})
     incident = Incident(
         title=data.title,
@@ -170,6 +266,8 @@ def incident_create(*, data: IncidentInput, by=None, now: dt.datetime | None = N
         with transaction.atomic():
             incident.save()
             incident.services.set(list(data.services))
+            if tag_names:
+                incident.tags.set(_tag_objects(tag_names))
             TimelineEntry.objects.create(
                 incident=incident,
                 at=incident.detected_at,
@@ -210,7 +308,8 @@ def _locked(incident: Incident) -> Incident:
 def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datetime | None = None) -> Incident:
     """Apply field changes; each tracked change becomes a timeline entry with old and new values.
 
-    `changes` maps field names (see EDITABLE) to new values; `services` takes Service objects.
+    `changes` maps field names (see EDITABLE) to new values; `services` takes Service objects,
+    `tags` names (cleaned by clean_tags; an existing tag's spelling wins).
     Raises ValidationError naming the fields on out-of-order or future timestamps, and then
     nothing is saved.
     """
@@ -221,6 +320,7 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
     locked = _locked(incident)
     old_services = set(locked.services.values_list("slug", flat=True))
     changes = {**changes, **_role_names({name: value for name, value in changes.items() if name in ROLE_FIELDS})}
+    new_tags = _tag_objects(clean_tags(changes["tags"])) if "tags" in changes else None
     if "detected_at" in changes and changes["detected_at"] is None and locked.detected_at is not None:
         raise ValidationError({"detected_at": ["The detection time can be corrected, not removed."]})
     diffs: dict[str, tuple] = {}
@@ -229,6 +329,12 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
             new_services = {s.slug for s in value}
             if new_services != old_services:
                 diffs[name] = (old_services, new_services)
+            continue
+        if name == "tags":
+            old_tags = sorted(locked.tags.names(), key=str.casefold)
+            new_names = sorted((tag.name for tag in new_tags), key=str.casefold)
+            if new_names != old_tags:
+                diffs[name] = (old_tags, new_names)
             continue
         old = getattr(locked, name)
         if old != value:
@@ -242,6 +348,8 @@ def incident_update(*, incident: Incident, changes: dict, by=None, now: dt.datet
     locked.save()
     if "services" in diffs:
         locked.services.set(list(changes["services"]))
+    if "tags" in diffs:
+        locked.tags.set(new_tags)
     entries = []
     for name, (old, new) in diffs.items():
         if name in ROLE_FIELDS:

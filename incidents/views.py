@@ -163,7 +163,7 @@ def _with_link_state(deploys, linked: set) -> list:
 
 @role_required(RESPONDER)
 def incident_edit(request, pk: int):
-    incident = get_object_or_404(Incident.objects.prefetch_related("services"), pk=pk)
+    incident = get_object_or_404(Incident.objects.prefetch_related("services", "tags"), pk=pk)
     form = IncidentForm(request.POST or None, incident=incident)
     current = editable_state(incident)
     if form.is_valid():

@@ -377,6 +377,7 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
     facts = [
         ("Incident", f"#{incident.pk}, {incident.get_severity_display()}"),
         ("Services", ", ".join(s.slug for s in incident.services.all()) or "—"),
+        ("Tags", ", ".join(incident.tag_names) or "—"),
         ("Status", postmortem.get_status_display()),
         ("Facilitator", postmortem.facilitator or "—"),
         *((label, holder or "—") for _, label, holder in incident.role_holders),

@@ -1,10 +1,14 @@
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deploys.models import Deploy, Service
 from incidents.models import CLOCK_SKEW, Incident, IncidentDeploy, TimelineEntry
-from incidents.services import IncidentInput
+from incidents.services import TAG_MAX_LENGTH, TAGS_MAX, IncidentInput, clean_tags
 from plumbing.fields import AwareDateTimeField
 from plumbing.markdown import INCIDENT_SUMMARY_MAX_LENGTH, TIMELINE_NOTE_MAX_LENGTH
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
@@ -26,6 +30,28 @@ class ServiceSlugsField(serializers.ListField):
         if unknown:
             raise serializers.ValidationError([f'No service with slug "{slug}".' for slug in unknown])
         return [found[slug] for slug in slugs]
+
+
+class TagsField(serializers.ListField):
+    """Tag names (`["dns", "black-friday"]`), cleaned by the service's rule (clean_tags): trimmed,
+    repeats in any case dropped, an existing tag's spelling kept; refused with a message per bad tag."""
+
+    child = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault(
+            "help_text",
+            f"Tag names, at most {TAGS_MAX}, each up to {TAG_MAX_LENGTH} characters, no commas or invisible "
+            "characters. Any case: an existing tag's spelling is kept. Replaces the list.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        names = super().to_internal_value(data)
+        try:
+            return clean_tags(names)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict["tags"]) from None
 
 
 def _incident_output_keys() -> list[str]:
@@ -72,6 +98,7 @@ class IncidentInputSerializer(StrictInputSerializer):
         help_text="1 (critical) … 4 (minor); default 3.",
     )
     services = ServiceSlugsField(required=False, default=list, help_text="Slugs of affected services; each must exist.")
+    tags = TagsField(required=False, default=list)
     started_at = AwareDateTimeField(help_text="When the impact began.")
     detected_at = AwareDateTimeField(
         required=False,
@@ -126,6 +153,7 @@ class IncidentUpdateSerializer(StrictInputSerializer):
     title = serializers.CharField(max_length=200, validators=ONE_LINE)
     severity = serializers.ChoiceField(choices=Incident.Severity.choices)
     services = ServiceSlugsField(help_text="Slugs of affected services; each must exist. Replaces the list.")
+    tags = TagsField()
     started_at = AwareDateTimeField()
     detected_at = AwareDateTimeField(allow_null=True)
     acknowledged_at = AwareDateTimeField(allow_null=True, help_text="Set it to acknowledge; null clears it.")
@@ -294,6 +322,12 @@ class IncidentSerializer(serializers.ModelSerializer):
     severity_label = serializers.CharField(source="get_severity_display", read_only=True)
     status = DerivedStatusField(read_only=True)
     services = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(),
+        source="tag_names",
+        read_only=True,
+        help_text="Tag names, sorted without regard to case.",
+    )
     started_at = AwareDateTimeField(read_only=True)
     detected_at = AwareDateTimeField(read_only=True, allow_null=True)
     acknowledged_at = AwareDateTimeField(read_only=True, allow_null=True)
@@ -338,6 +372,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "severity_label",
             "status",
             "services",
+            "tags",
             "started_at",
             "detected_at",
             "acknowledged_at",
@@ -396,3 +431,25 @@ class IncidentSerializer(serializers.ModelSerializer):
     def get_remediations(self, incident: Incident) -> list[dict]:
         links = self._links(incident, IncidentDeploy.Relation.REMEDIATION)
         return DeployLinkSerializer(links, many=True, context=self.context).data
+
+
+class TagSerializer(serializers.Serializer):
+    """A tag in use, with how many incidents carry it (archived ones left out)."""
+
+    name = serializers.CharField(read_only=True)
+    incident_count = serializers.IntegerField(read_only=True, help_text="Incidents with this tag, not archived.")
+    incidents_url = serializers.SerializerMethodField(help_text="The incident list filtered by this tag.")
+
+    def get_incidents_url(self, tag) -> str:
+        request = self.context.get("request")
+        path = f"{reverse('api:incident-list')}?{urlencode({'tag': tag.name})}"
+        return request.build_absolute_uri(path) if request else path
+
+
+class TagQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=TAG_MAX_LENGTH,
+        help_text="Tags starting with this, in any case.",
+    )

@@ -23,6 +23,8 @@ from incidents.api.serializers import (
     RoleInputSerializer,
     StampInputSerializer,
     SuspectQuerySerializer,
+    TagQuerySerializer,
+    TagSerializer,
     TimelineEntrySerializer,
     UnarchiveInputSerializer,
 )
@@ -382,3 +384,22 @@ class IncidentViewSet(NeverDeletedMixin, mixins.ListModelMixin, mixins.RetrieveM
     )
     def unlink_remediating_deploy(self, request, pk=None, deploy_id=None):
         return self._unlink(request, REMEDIATION, deploy_id)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Tags in use, most used first, with how many incidents carry each (archived ones left out)",
+        parameters=[TagQuerySerializer],
+        responses={200: TagSerializer(many=True), 400: OpenApiResponse(description="q is over 50 characters.")},
+    )
+)
+class TagViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The tags the incident form suggests (static/opslog/tags.js) and an overview of their use."""
+
+    serializer_class = TagSerializer
+    filter_backends = []
+
+    def get_queryset(self):
+        query = TagQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.tag_usage(prefix=query.validated_data.get("q", "").strip())

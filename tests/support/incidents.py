@@ -28,6 +28,7 @@ def incident_edit_data(incident: Incident, **overrides) -> dict:
         "resolved_at": local(incident.resolved_at),
         "commander": incident.commander,
         "participants": ", ".join(incident.participants),
+        "tags": ", ".join(incident.tag_names),
     }
     data.update(overrides)
     return data

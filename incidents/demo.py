@@ -12,7 +12,7 @@ from django.utils import timezone
 from deploys.models import Deploy, Service
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident, IncidentDeploy, TimelineEntry
-from incidents.services import handover_text
+from incidents.services import clean_tags, handover_text
 
 SOURCE = "demo"
 TROUBLES = [
@@ -26,6 +26,19 @@ TROUBLES = [
     ("Stale prices shown after update", "api", "cache-staleness check"),
     ("Search indexing lag over an hour", "search", "indexer-lag alert"),
 ]
+# Plausible tags for each trouble (incidents.services.clean_tags' rules hold for every one); the
+# seed picks one or two of them, plus black-friday in late November and bad-deploy for deploy-caused ones.
+TROUBLE_TAGS = {
+    "Checkout errors for some card payments": ["payments", "third-party", "timeout"],
+    "Search results empty for multi-word queries": ["search", "elasticsearch"],
+    "Slow listing pages": ["database", "latency", "cache"],
+    "API returning 502s": ["load-balancer", "capacity", "dns"],
+    "Images missing on product pages": ["cdn", "third-party", "certificate"],
+    "Login loop on mobile web": ["auth", "cookies"],
+    "Duplicate order confirmation emails": ["payments", "kafka", "email"],
+    "Stale prices shown after update": ["cache", "kafka"],
+    "Search indexing lag over an hour": ["kafka", "search", "capacity"],
+}
 COMMANDERS = ["Priya Raman", "Tomas Novak", "Aiko Tanaka", "Grace Okafor"]
 SCRIBES = ["Sam Ortiz", "Lena Vogel", "Grace Okafor"]
 
@@ -163,6 +176,7 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
                 )
             )
     entries += _roles(incident, external_id)
+    _tags(incident, external_id, caused=cause is not None)
     for at, kind, text, *changes in entries:
         TimelineEntryFactory(
             incident=incident, at=at, kind=kind, text=text, changes=changes[0] if changes else {}, created_at=at
@@ -236,3 +250,20 @@ def _roles(incident: Incident, external_id: str) -> list[tuple]:
         entries.append((at, TimelineEntry.Kind.HANDOVER, handover_text("commander", first, then), changes))
     incident.save(update_fields=["comms_lead", "scribe"])
     return entries
+
+
+def _tags(incident: Incident, external_id: str, *, caused: bool) -> None:
+    """Most incidents tagged: one or two of their trouble's tags, black-friday for those in the last
+    week of November, bad-deploy for those a deploy caused. Its own random numbers, so the incidents
+    themselves stay what they were before tags existed."""
+    rng = random.Random(f"opslog-demo-tags-{external_id}")
+    if rng.random() < 0.15:
+        return
+    choices = TROUBLE_TAGS.get(incident.title, [])
+    names = rng.sample(choices, k=min(len(choices), rng.randint(1, 2)))
+    started = timezone.localtime(incident.started_at)
+    if started.month == 11 and started.day >= 22:
+        names.append("black-friday")
+    if caused:
+        names.append("bad-deploy")
+    incident.tags.set(clean_tags(names))

@@ -82,6 +82,7 @@ def test_post_files_an_incident_and_returns_every_field(api, web):
         "severity_label",
         "status",
         "services",
+        "tags",
         "started_at",
         "detected_at",
         "acknowledged_at",

@@ -435,3 +435,21 @@ def test_admin_incident_page_shows_tags_read_only(admin_client):
 
     assert "tags" not in page.context["adminform"].form.fields
     assert "dns" in page.content.decode()
+
+
+# --- Demo data --------------------------------------------------------------------------------------
+
+
+def test_most_demo_incidents_have_plausible_tags():
+    from incidents.demo import TROUBLE_TAGS
+    from tests.support.demo import seed_deploys_and_incidents
+
+    seed_deploys_and_incidents()
+
+    incidents = list(Incident.objects.prefetch_related("tags"))
+    tagged = [incident for incident in incidents if incident.tag_names]
+    known = {name for names in TROUBLE_TAGS.values() for name in names} | {"black-friday", "bad-deploy"}
+    used = {name for incident in tagged for name in incident.tag_names}
+    assert len(tagged) >= 0.7 * len(incidents)
+    assert used <= known and {"bad-deploy", "kafka", "payments"} <= used
+    assert all(clean_tags(incident.tag_names) == incident.tag_names for incident in tagged)

@@ -2,6 +2,7 @@ import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef
 from django.urls import reverse_lazy
+from drf_spectacular.utils import extend_schema_field
 
 from deploys.filters import TeamFilter
 from deploys.models import Service
@@ -80,6 +81,7 @@ class TagListField(forms.Field):
             raise forms.ValidationError(f"Give at most {self.MAX_NAMES} tags ({len(value):,} given).")
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class TagFilter(django_filters.Filter):
     field_class = TagListField
 

@@ -424,6 +424,7 @@ READS = {
     "api:changerecord-list": lambda w: "/api/changes/",
     "api:changerecord-detail": lambda w: f"/api/changes/{w.change.pk}/",
     "api:incident-list": lambda w: "/api/incidents/",
+    "api:tag-list": lambda w: "/api/tags/",
     "api:incident-detail": lambda w: f"/api/incidents/{w.incident.pk}/",
     "api:incident-causes": lambda w: f"/api/incidents/{w.linked.pk}/causes/",
     "api:incident-remediating-deploys": lambda w: f"/api/incidents/{w.linked.pk}/remediating-deploys/",

@@ -284,37 +284,42 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert handed["roles"] == {"lead": "ekastner", "comms": "sandrews", "scribe": ""}
     assert incident.timeline.filter(kind="handover", text="Communications lead taken by sandrews.").exists()
     assert [i["id"] for i in the_one(examples, outputs, "lead=EKastner")["results"]] == [incident.pk]
-    assert outputs[15]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
+    # Tags: set in any case with a repeat, the tags in use, the list filtered by any of them.
+    assert the_one(examples, outputs, '"third-party", "payments"')["tags"] == ["checkout", "Payments", "third-party"]
+    used = the_one(examples, outputs, "/api/tags/?q=pay")
+    assert [(t["name"], t["incident_count"]) for t in used["results"]] == [("Payments", 1)]
+    assert [i["id"] for i in the_one(examples, outputs, "?tag=payments&tag=dns")["results"]] == [incident.pk]
+    assert outputs[19]["count"] == 0  # the list of not-yet-acknowledged incidents: it was acknowledged
 
     # Post-mortems: start, edit (with a blame hint), a refused stale edit, remediations, a change
     # record attached to the causing deploy, publish, diff.
     postmortem = incident.postmortem
-    assert (outputs[16]["incident"], outputs[16]["version"], outputs[16]["status"]) == (incident.pk, 1, "draft")
-    assert "Rolled web back" in outputs[16]["timeline_narrative"]
-    assert outputs[17]["version"] == 2
-    assert [h["text"] for h in outputs[17]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
-    assert outputs[18]["version"] == 3 and outputs[18]["blame_hints"]["contributing_factors"] == []
-    assert (outputs[19]["current_version"], outputs[19]["your_version"], list(outputs[19]["diff"])) == (
+    assert (outputs[20]["incident"], outputs[20]["version"], outputs[20]["status"]) == (incident.pk, 1, "draft")
+    assert "Rolled web back" in outputs[20]["timeline_narrative"]
+    assert outputs[21]["version"] == 2
+    assert [h["text"] for h in outputs[21]["blame_hints"]["contributing_factors"]] == ["Bob should have", "should have"]
+    assert outputs[22]["version"] == 3 and outputs[22]["blame_hints"]["contributing_factors"] == []
+    assert (outputs[23]["current_version"], outputs[23]["your_version"], list(outputs[23]["diff"])) == (
         3,
         2,
         ["went_well"],
     )
     assert postmortem.went_well == ""  # the 409 saved nothing
-    assert (outputs[21]["kind"], outputs[22]["kind"]) == ("dev", "ops")
+    assert (outputs[25]["kind"], outputs[26]["kind"]) == ("dev", "ops")
     # Due today and done today: on time.
-    assert (outputs[23]["status"], outputs[23]["done_on_time"]) == ("done", True)
-    assert outputs[26]["id"] == created["id"] and outputs[26]["change_record"] == outputs[25]["id"]
+    assert (outputs[27]["status"], outputs[27]["done_on_time"]) == ("done", True)
+    assert outputs[30]["id"] == created["id"] and outputs[30]["change_record"] == outputs[29]["id"]
     # The publish checklist's dry run, publishing refused over it, then confirmed (#15.8).
-    assert outputs[27]["ready"] is False
-    assert [(p["code"], p["field"]) for p in outputs[27]["problems"]] == [
+    assert outputs[31]["ready"] is False
+    assert [(p["code"], p["field"]) for p in outputs[31]["problems"]] == [
         ("empty_section", name) for name in ("detection", "went_well", "got_lucky", "surprised")
-    ], outputs[27]
-    assert [p["code"] for p in outputs[28]["checklist"]] == ["empty_section"] * 4 and "confirm" in outputs[28]
-    assert (outputs[29]["status"], outputs[29]["version"]) == ("published", 4)
-    assert [c["id"] for c in outputs[29]["change_records"]] == [outputs[25]["id"]]
-    assert list(outputs[30]["diff"]) == ["contributing_factors"]
+    ], outputs[31]
+    assert [p["code"] for p in outputs[32]["checklist"]] == ["empty_section"] * 4 and "confirm" in outputs[32]
+    assert (outputs[33]["status"], outputs[33]["version"]) == ("published", 4)
+    assert [c["id"] for c in outputs[33]["change_records"]] == [outputs[29]["id"]]
+    assert list(outputs[34]["diff"]) == ["contributing_factors"]
     assert postmortem.revisions.count() == 4 and postmortem.remediations.count() == 2
-    assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[25]["id"]
+    assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[29]["id"]
 
     # Integrations: every webhook example was accepted once and processed.
     hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body]

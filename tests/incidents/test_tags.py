@@ -453,3 +453,14 @@ def test_most_demo_incidents_have_plausible_tags():
     assert len(tagged) >= 0.7 * len(incidents)
     assert used <= known and {"bad-deploy", "kafka", "payments"} <= used
     assert all(clean_tags(incident.tag_names) == incident.tag_names for incident in tagged)
+
+
+@pytest.mark.postgres_only(reason="SQLite's case-insensitive comparison folds ASCII letters only")
+def test_non_ascii_tags_are_one_tag_in_any_case_on_postgresql():
+    first = _tagged("Données")
+    second = _tagged("DONNÉES")
+
+    assert _names(second) == ["Données"]
+    assert Incident.objects.tagged(["données"]).count() == 2
+    assert [t.name for t in Tag.objects.all()] == ["Données"]
+    assert first.pk != second.pk

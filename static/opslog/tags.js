@@ -13,7 +13,8 @@
   }
 
   function setUp(input, index) {
-    var list = document.createElement("ul");
+    // Spans, not a <ul>: the list filter's field sits inside its <label>, which holds phrasing content only.
+    var list = document.createElement("span");
     list.id = (input.id || "tags-" + index) + "-suggestions";
     list.className = "tag-suggestions";
     list.setAttribute("role", "listbox");
@@ -64,7 +65,7 @@
       tags = tags.filter(function (tag) { return taken.indexOf(tag.name.toLowerCase()) === -1; }).slice(0, MAX_SHOWN);
       if (!tags.length) { close(); return; }
       tags.forEach(function (tag, i) {
-        var option = document.createElement("li");
+        var option = document.createElement("span");
         option.id = list.id + "-" + i;
         option.setAttribute("role", "option");
         option.setAttribute("aria-selected", "false");

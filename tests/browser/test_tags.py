@@ -62,6 +62,14 @@ def test_type_a_tag_pick_a_suggestion_save_and_follow_a_chip(page, live_server, 
     # The row's chips link on: kafka shows only the new incident.
     rows.first.get_by_role("link", name="kafka").click()
     expect(page.locator("tr.incident")).to_have_count(1)
+
+    # The list's Tags filter suggests too; two tags find the incidents with either.
+    filter_box = page.locator("input[name=tag]")
+    filter_box.press_sequentially(", dn", delay=30)
+    page.get_by_role("listbox", name="Tags in use").get_by_role("option", name="dns").click()
+    expect(filter_box).to_have_value("kafka, dns, ")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("tr.incident")).to_have_count(2)
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1
 

@@ -13,7 +13,7 @@ from incidents.models import Incident, TaggedIncident, TimelineEntry
 from incidents.services import TAG_MAX_LENGTH, TAGS_MAX, clean_tags
 from postmortems import selectors as postmortem_selectors
 from postmortems import services as postmortem_services
-from tests.support.incidents import incident_edit_data
+from tests.support.incidents import edit_data_from_page, incident_edit_data
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +222,50 @@ def test_edit_form_shows_the_tags_and_saves_a_change(logged_in):
 
     assert response.status_code == 302
     assert _names(incident) == ["cache", "kafka"]
+
+
+def test_a_stale_edit_keeps_tags_someone_else_changed_meanwhile(logged_in):
+    incident = _tagged("dns", title="Resolver down")
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+    services.incident_update(incident=incident, changes={"tags": ["dns", "database"]})
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, title="Resolver slow"))
+
+    assert response.status_code == 302
+    assert _names(incident) == ["database", "dns"]
+
+
+def test_a_stale_edit_of_the_tags_someone_else_changed_is_refused(logged_in):
+    incident = _tagged("dns")
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+    services.incident_update(incident=incident, changes={"tags": ["dns", "database"]})
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, tags="dns, cache"))
+
+    assert response.status_code == 200
+    assert "Someone changed Tags after you opened this form" in response.content.decode()
+    assert _names(incident) == ["database", "dns"]
+
+
+def test_retyping_a_tag_in_another_case_is_no_change(logged_in):
+    incident = _tagged("dns")
+    opened = logged_in.get(f"/incidents/{incident.pk}/edit/")
+
+    response = logged_in.post(f"/incidents/{incident.pk}/edit/", edit_data_from_page(opened, tags="DNS"))
+
+    assert response.status_code == 302
+    assert _names(incident) == ["dns"]
+    assert incident.timeline.filter(kind=TimelineEntry.Kind.EDIT).count() == 1  # the first tagging only
+
+
+def test_the_timeline_on_the_page_shows_the_old_and_new_tags(logged_in):
+    incident = _tagged("dns")
+    services.incident_update(incident=incident, changes={"tags": ["dns", "database"]})
+
+    page = logged_in.get(f"/incidents/{incident.pk}/")
+
+    rows = [row for entry in page.context["timeline_days"][0][1] for row in entry.change_rows]
+    assert ("Tags", "dns", "database, dns") in rows
 
 
 def test_detail_page_and_list_rows_show_tags_as_chips_linking_to_the_filtered_list(logged_in):

@@ -1,6 +1,8 @@
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -110,8 +112,29 @@ class TimelineEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 admin.site.unregister(Tag)
 
 
+class TagForm(forms.ModelForm):
+    """A renamed tag keeps the rules of tags typed on incidents: one spelling in any case."""
+
+    class Meta:
+        model = Tag
+        fields = ["name", "slug"]
+
+    def clean_name(self):
+        try:
+            names = services.clean_tags([self.cleaned_data["name"]])
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["tags"]) from None
+        if not names:
+            raise ValidationError("Give the tag a name.")
+        clash = Tag.objects.filter(name__iexact=names[0]).exclude(pk=self.instance.pk).first()
+        if clash is not None:
+            raise ValidationError(f"“{clash.name}” already exists: tags differing only in case are one tag.")
+        return names[0]
+
+
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    form = TagForm
     list_display = ["name", "slug", "incident_count"]
     search_fields = ["name", "slug"]
     ordering = ["name", "slug"]

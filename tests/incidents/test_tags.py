@@ -472,6 +472,23 @@ def test_admin_deletes_a_tag_no_incident_uses(admin_client):
     assert not Tag.objects.filter(pk=tag.pk).exists()
 
 
+def test_admin_renames_a_tag_by_the_same_rules_and_refuses_a_case_twin(admin_client):
+    _tagged("dns", "database")
+    tag = Tag.objects.get(name="dns")
+    url = f"/admin/taggit/tag/{tag.pk}/change/"
+
+    twin = admin_client.post(url, {"name": "DATABASE", "slug": "database-2"})
+    invisible = admin_client.post(url, {"name": "d\u200bns", "slug": "dns"})
+    renamed = admin_client.post(url, {"name": "  Domain   names ", "slug": "domain-names"})
+
+    assert twin.context["adminform"].form.errors == {
+        "name": ["“database” already exists: tags differing only in case are one tag."]
+    }
+    assert "U+200B" in invisible.context["adminform"].form.errors["name"][0]
+    assert renamed.status_code == 302
+    assert Tag.objects.get(pk=tag.pk).name == "Domain names"
+
+
 def test_admin_incident_page_shows_tags_read_only(admin_client):
     incident = _tagged("dns")
 

@@ -1,4 +1,5 @@
 from django.db.models import (
+    Count,
     F,
     Prefetch,
 )
@@ -22,6 +23,7 @@ from incidents.models import IncidentDeploy
 from postmortems import selectors, services
 from postmortems.api.serializers import (
     ChecklistProblemSerializer,
+    ContributingFactorSerializer,
     EditConflictSerializer,
     FollowThroughSerializer,
     PostMortemCreateSerializer,
@@ -36,8 +38,8 @@ from postmortems.api.serializers import (
     RemediationSerializer,
     RemediationUpdateSerializer,
 )
-from postmortems.filters import PostMortemFilter, RemediationFilter
-from postmortems.models import PostMortem, Remediation
+from postmortems.filters import ContributingFactorFilter, PostMortemFilter, RemediationFilter
+from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, Remediation
 
 
 def _remediations_of_a_postmortem():
@@ -58,6 +60,7 @@ def _postmortems():
             queryset=Deploy.objects.with_related().newest_first(),
         ),
         Prefetch("remediations", queryset=_remediations_of_a_postmortem()),
+        Prefetch("factor_links", queryset=PostMortemFactor.objects.select_related("factor")),
     )
 
 
@@ -404,3 +407,20 @@ class RemediationViewSet(
                 }
             ).data
         )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the contributing factors, in the taxonomy's order"),
+    retrieve=extend_schema(summary="One contributing factor, by slug"),
+)
+class ContributingFactorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The contributing-factor taxonomy: what a post-mortem's `factors` may name. Admins keep it in the
+    admin (add, edit, archive, restore); archived factors are listed with `archived: true`."""
+
+    queryset = ContributingFactor.objects.annotate(postmortem_count=Count("postmortem_links")).order_by(
+        "position", "name", "slug"
+    )
+    serializer_class = ContributingFactorSerializer
+    filterset_class = ContributingFactorFilter
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"

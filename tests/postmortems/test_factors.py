@@ -475,3 +475,30 @@ def test_the_post_mortem_page_shows_factors_in_a_fixed_number_of_queries(
     with django_assert_max_num_queries(len(one)):
         page = logged_in.get(url)
     assert "Monitoring gap" in page.content.decode()
+
+
+# --- Demo data ------------------------------------------------------------------------------------
+
+
+def test_the_demo_names_factors_with_notes_change_most_often_then_monitoring_gaps():
+    from postmortems.demo import seed_postmortems
+    from tests.support.demo import NOW, seed_deploys_and_incidents
+    from tests.support.factors import seed_default_factors
+
+    seed_default_factors()
+    seed_deploys_and_incidents()
+    seed_postmortems(now=NOW)
+
+    counts = {
+        factor.slug: factor.postmortem_links.count()
+        for factor in ContributingFactor.objects.filter(postmortem_links__isnull=False).distinct()
+    }
+    others = [count for slug, count in counts.items() if slug not in ("change", "monitoring-gap")]
+    assert counts["change"] >= counts["monitoring-gap"] > max(others)
+    assert len(counts) >= 5
+    assert not PostMortem.objects.filter(status="published", factor_links__isnull=True).exists()
+    assert PostMortemFactor.objects.exclude(note="").count() > PostMortemFactor.objects.filter(note="").count()
+    # The history shows the factors being picked: the first draft has none, the latest has them.
+    published = PostMortem.objects.filter(status="published").first()
+    assert published.revisions.get(version=1).content["factors"] == []
+    assert published.revisions.get(version=published.version).content["factors"] == published.factor_list()

@@ -103,6 +103,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     )
     factor = ListModelChoiceFilter(
         queryset=_contributing_factors,
+        field_name="postmortem__factors",
         method="filter_factor",
         empty_label="Any factor",
         label="Contributing factor slugs: incidents whose post-mortem names any of them; "

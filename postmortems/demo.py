@@ -11,6 +11,7 @@ from deploys.factories import ChangeRecordFactory
 from deploys.models import Deploy
 from incidents.demo import COMMANDERS, SOURCE
 from incidents.models import Incident
+from postmortems.defaults import DEFAULT_FACTORS
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, PostMortemRevision
 from postmortems.services import timeline_narrative
@@ -113,7 +114,7 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
         .order_by("started_at")
     )
     owners = _demo_owners()
-    factors = {factor.slug: factor for factor in ContributingFactor.objects.active()}
+    factors = {factor.slug: factor for factor in ContributingFactor.objects.active() or _default_factors()}
     for incident in incidents:
         rng = random.Random(f"opslog-demo-postmortem-{incident.external_id}")
         if incident.severity > 2 and rng.random() < 0.5:
@@ -207,6 +208,16 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
             saved_at=latest_draft.updated_at,
         )
     return created
+
+
+def _default_factors() -> list[ContributingFactor]:
+    """The defaults migration 0006 seeds, put back when a flushed database has none (the tests')."""
+    return [
+        ContributingFactor.objects.get_or_create(
+            slug=slug, defaults={"name": name, "description": description, "position": position * 10}
+        )[0]
+        for position, (slug, name, description) in enumerate(DEFAULT_FACTORS, start=1)
+    ]
 
 
 def _pick_factors(postmortem: PostMortem, factors: dict, rng: random.Random, *, caused: bool) -> None:

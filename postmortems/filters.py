@@ -31,6 +31,7 @@ class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
     until = DateOrAwareDateTimeFilter(method="filter_until", label="Incident started until")
     factor = ListModelChoiceFilter(
         queryset=ContributingFactor.objects.all(),
+        field_name="factors",
         method="filter_factor",
         empty_label="Any factor",
         label="Contributing factor slugs: post-mortems naming any of them; factor=change&factor=capacity, or "

@@ -438,6 +438,9 @@ READS = {
     "api:remediation-list": lambda w: "/api/remediations/",
     "api:remediation-follow-through": lambda w: "/api/remediations/follow-through/",
     "api:remediation-detail": lambda w: f"/api/remediations/{w.remediation.pk}/",
+    # A default factor (migration 0006 seeds it).
+    "api:factor-list": lambda w: "/api/factors/",
+    "api:factor-detail": lambda w: "/api/factors/change/",
 }
 
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),

@@ -154,6 +154,32 @@ def test_saving_factors_makes_a_version_whose_revision_keeps_them(postmortem, ch
     assert "+monitoring-gap: No alert on 5xx" in diff["factors"]
 
 
+def test_the_history_page_shows_the_factors_changing(logged_in, postmortem, change):
+    _save_factors(postmortem, [{"factor": "change", "note": "Flag flipped"}])
+
+    page = logged_in.get(f"/incidents/{postmortem.incident_id}/postmortem/history/")
+
+    changed = [diff for diff in page.context["diffs"] if diff.changed]
+    assert [diff.heading for diff in changed] == ["Contributing factors (picked)"]
+    assert "change:&nbsp;Flag&nbsp;flipped" in changed[0].html
+
+
+def test_api_conflict_on_factors_is_a_409_with_the_diff(api, postmortem, change, monitoring):
+    _save_factors(postmortem, [{"factor": "change", "note": "Theirs"}])
+
+    response = api.patch(
+        f"/api/postmortems/{postmortem.pk}/",
+        {"version": 1, "factors": [{"factor": "monitoring-gap", "note": "Mine"}]},
+        format="json",
+    )
+
+    assert response.status_code == 409
+    body = response.json()
+    assert body["current"]["factors"] == [{"factor": "change", "note": "Theirs"}]
+    assert "-change: Theirs" in body["diff"]["factors"] and "+monitoring-gap: Mine" in body["diff"]["factors"]
+    assert PostMortem.objects.get().factor_list() == [{"factor": "change", "note": "Theirs"}]
+
+
 def test_saving_the_same_factors_again_makes_no_version(postmortem, change):
     _save_factors(postmortem, [{"factor": "change", "note": "Flag flipped"}])
 

@@ -218,11 +218,26 @@ class RemediationAdmin(admin.ModelAdmin):
             services.remediation_delete(remediation=remediation, by=request.user)
 
 
+class ContributingFactorAdminForm(forms.ModelForm):
+    class Meta:
+        model = ContributingFactor
+        fields = services.FACTOR_EDITABLE
+
+    def clean_name(self):
+        # Said against the field, instead of the constraint's generic message above the form.
+        name = self.cleaned_data["name"]
+        taken = services.factor_name_taken(name=name, factor=self.instance)
+        if taken:
+            raise ValidationError(taken)
+        return name
+
+
 @admin.register(ContributingFactor)
 class ContributingFactorAdmin(admin.ModelAdmin):
     """The contributing-factor taxonomy. A factor in use is archived, never deleted: the delete page
     and the bulk delete action say so instead of failing on the protected links."""
 
+    form = ContributingFactorAdminForm
     list_display = ["name", "slug", "position", "in_use", "archived"]
     list_editable = ["position"]
     list_filter = [("archived_at", admin.EmptyFieldListFilter)]
@@ -234,6 +249,13 @@ class ContributingFactorAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(in_use_count=Count("postmortem_links"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # A factor's slug stays as it was made: revisions and links name it.
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
 
     @admin.display(description="Post-mortems naming it", ordering="in_use_count")
     def in_use(self, factor):
@@ -252,6 +274,12 @@ class ContributingFactorAdmin(admin.ModelAdmin):
     def restore(self, request, queryset):
         done = sum(services.factor_restore(factor=factor) for factor in queryset)
         self.message_user(request, f"{done} factor{'s' if done != 1 else ''} restored.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        # The form has checked the fields; the service saves them (the slug only when adding).
+        fields = [name for name in services.FACTOR_EDITABLE if name in form.cleaned_data]
+        saved = services.factor_save(factor=obj, data={name: form.cleaned_data[name] for name in fields})
+        obj.pk = saved.pk
 
     def get_deleted_objects(self, objs, request):
         # The refusal, in words, instead of the list of every protected link.

@@ -1,7 +1,7 @@
 """Writes for post-mortems and their remediations. Every save keeps a revision."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -497,6 +497,44 @@ def remediation_delete(*, remediation: Remediation, by=None) -> None:
         raise ValidationError({"remediation": [refusal]})
     _record_change(locked, RemediationChange.Kind.DELETED, _remediation_values(locked), {}, by=by, at=timezone.now())
     locked.delete()
+
+
+FACTOR_EDITABLE = ["slug", "name", "description", "position"]
+
+
+@transaction.atomic
+def factor_save(*, factor: ContributingFactor | None = None, data: dict) -> ContributingFactor:
+    """Add a contributing factor (`factor` None) or change one. `data` takes FACTOR_EDITABLE; a factor's
+    slug is kept once made (revisions and links name it). Raises ValidationError naming the fields:
+    a slug or name (in any case) that another factor has, a blank name."""
+    unknown = set(data) - set(FACTOR_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    if factor is not None and "slug" in data and data["slug"] != factor.slug:
+        raise ValidationError({"slug": ["A factor's slug stays as it was made: revisions and links name it."]})
+    factor = factor if factor is not None else ContributingFactor()
+    for name, value in data.items():
+        setattr(factor, name, value.strip() if isinstance(value, str) else value)
+    name_error = factor_name_taken(name=factor.name, factor=factor)
+    if name_error:
+        raise ValidationError({"name": [name_error]})
+    factor.full_clean(exclude=["archived_at", "created_at"])
+    try:
+        with transaction.atomic():
+            factor.save()
+    except IntegrityError:
+        # Another save took the slug or the name in between.
+        raise ValidationError({"name": ["Another contributing factor has this slug or name."]}) from None
+    return factor
+
+
+def factor_name_taken(*, name: str, factor: ContributingFactor | None = None) -> str | None:
+    """Why `name` can't be this factor's (another has it, in any case), or None."""
+    other = ContributingFactor.objects.filter(name__iexact=name.strip())
+    if factor is not None and factor.pk:
+        other = other.exclude(pk=factor.pk)
+    other = other.first()
+    return f"“{other.name}” ({other.slug}) already has this name." if other else None
 
 
 def factor_delete_refusal(*, factor: ContributingFactor) -> str | None:

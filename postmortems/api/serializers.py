@@ -380,6 +380,38 @@ class ContributingFactorSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ContributingFactorInputSerializer(StrictInputSerializer):
+    """A contributing factor as an admin adds or changes it (slug only when adding)."""
+
+    slug = serializers.SlugField(max_length=50, help_text="Used in filters and the API, e.g. monitoring-gap.")
+    name = serializers.CharField(max_length=80, validators=ONE_LINE)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, validators=ONE_LINE)
+    position = serializers.IntegerField(
+        min_value=0, max_value=32767, required=False, help_text="Lower comes first in the picker and in charts."
+    )
+
+    @property
+    def read_only_keys(self):
+        keys = {key: READ_ONLY for key in ContributingFactorSerializer.Meta.fields if key not in self.fields}
+        keys["archived"] = "Archive with POST /api/factors/{slug}/archive/, restore with …/restore/."
+        return keys
+
+
+class ContributingFactorUpdateSerializer(ContributingFactorInputSerializer):
+    def get_fields(self):
+        fields = super().get_fields()
+        del fields["slug"]
+        for field in fields.values():
+            field.required = False
+        return fields
+
+    @property
+    def read_only_keys(self):
+        keys = super().read_only_keys
+        keys["slug"] = "A factor's slug stays as it was made: revisions and links name it."
+        return keys
+
+
 class PostMortemSerializer(serializers.ModelSerializer):
     """A post-mortem as the API shows it: each section in Markdown, its sanitized HTML and its
     blame hints; the remediations; and the change records of the deploys that caused the incident."""

@@ -387,6 +387,12 @@ CASES = [
         lambda w: {"status": "in_progress"},
     ),
     Case("api:remediation-detail", "DELETE", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER),
+    # The contributing-factor taxonomy is the admins' (the defaults migration 0006 seeds).
+    Case("api:factor-list", "POST", lambda w: "/api/factors/", ADMIN, lambda w: {"slug": "walk", "name": "Walk"}),
+    Case("api:factor-detail", "PATCH", lambda w: "/api/factors/change/", ADMIN, lambda w: {"position": 5}),
+    Case("api:factor-detail", "DELETE", lambda w: "/api/factors/security/", ADMIN),
+    Case("api:factor-archive", "POST", lambda w: "/api/factors/infrastructure/archive/", ADMIN),
+    Case("api:factor-restore", "POST", lambda w: "/api/factors/infrastructure/restore/", ADMIN, writes=False),
 ]
 
 # Routes every role may read (GET), with an example URL.

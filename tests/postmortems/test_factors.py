@@ -417,10 +417,63 @@ def test_api_factors_lists_the_taxonomy_with_the_archived_flag(client, viewer, p
     assert client.get("/api/factors/legacy-hosting/").json()["archived"] is True
 
 
-def test_api_factors_is_read_only(api, change):
-    assert api.post("/api/factors/", {"slug": "new", "name": "New"}, format="json").status_code == 405
-    assert api.patch("/api/factors/change/", {"name": "Renamed"}, format="json").status_code == 405
-    assert api.delete("/api/factors/change/").status_code == 405
+def test_api_factors_writes_are_for_admins_only(api, change):
+    assert api.post("/api/factors/", {"slug": "new", "name": "New"}, format="json").status_code == 403
+    assert api.patch("/api/factors/change/", {"name": "Renamed"}, format="json").status_code == 403
+    assert api.post("/api/factors/change/archive/").status_code == 403
+    assert api.delete("/api/factors/change/").status_code == 403
+    assert ContributingFactor.objects.get(slug="change").name == "Change or deploy"
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+def test_admins_keep_the_taxonomy_over_the_api(admin_api, postmortem, change):
+    created = admin_api.post(
+        "/api/factors/", {"slug": "vendor-change", "name": "Vendor change", "position": 35}, format="json"
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["slug"] == "vendor-change" and created.json()["archived"] is False
+
+    renamed = admin_api.patch("/api/factors/vendor-change/", {"description": "A provider changed."}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["description"] == "A provider changed."
+
+    archived = admin_api.post("/api/factors/vendor-change/archive/")
+    assert archived.json()["archived"] is True
+    assert admin_api.post("/api/factors/vendor-change/restore/").json()["archived"] is False
+
+    PostMortemFactorFactory(postmortem=postmortem, factor=change)
+    refused = admin_api.delete("/api/factors/change/")
+    assert refused.status_code == 400 and "archive it instead" in refused.json()["factor"][0]
+    assert admin_api.delete("/api/factors/vendor-change/").status_code == 204
+    assert not ContributingFactor.objects.filter(slug="vendor-change").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("post", "/api/factors/", {"slug": "change", "name": "Another"}, "slug"),
+        ("post", "/api/factors/", {"slug": "other", "name": "CHANGE OR DEPLOY"}, "name"),
+        ("post", "/api/factors/", {"slug": "not a slug", "name": "Spaces"}, "slug"),
+        ("post", "/api/factors/", {"slug": "x", "name": "x" * 81}, "name"),
+        ("post", "/api/factors/", {"slug": "x", "name": "X", "archived": True}, "archived"),
+        ("patch", "/api/factors/change/", {"slug": "renamed"}, "slug"),
+        ("patch", "/api/factors/change/", {"position": -1}, "position"),
+        ("patch", "/api/factors/change/", {"name": "two\nlines"}, "name"),
+    ],
+)
+def test_api_factor_writes_refuse_bad_input_by_field(admin_api, change, method, url, body, field):
+    response = getattr(admin_api, method)(url, body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert ContributingFactor.objects.get(slug="change").name == "Change or deploy"
 
 
 # --- Filters --------------------------------------------------------------------------------------
@@ -528,3 +581,17 @@ def test_the_demo_names_factors_with_notes_change_most_often_then_monitoring_gap
     published = PostMortem.objects.filter(status="published").first()
     assert published.revisions.get(version=1).content["factors"] == []
     assert published.revisions.get(version=published.version).content["factors"] == published.factor_list()
+
+
+def test_admin_adds_a_factor_and_refuses_a_name_taken_in_another_case(admin_client, change):
+    url = "/admin/postmortems/contributingfactor/add/"
+    taken = admin_client.post(url, {"name": "change OR deploy", "slug": "other", "position": 5})
+    assert taken.status_code == 200
+    assert "already has this name" in str(taken.context["adminform"].form.errors["name"])
+
+    added = admin_client.post(url, {"name": "Vendor change", "slug": "vendor-change", "position": 5})
+    assert added.status_code == 302
+    assert ContributingFactor.objects.get(slug="vendor-change").name == "Vendor change"
+    # The slug stays once made: revisions and links name it.
+    page = admin_client.get(f"/admin/postmortems/contributingfactor/{change.pk}/change/")
+    assert "slug" not in page.context["adminform"].form.fields

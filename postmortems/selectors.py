@@ -10,6 +10,7 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
+    Prefetch,
     Q,
     QuerySet,
     Value,
@@ -20,16 +21,19 @@ from django.utils import timezone
 
 from deploys.models import ChangeRecord
 from postmortems.blame import SUGGESTION, find_blame
-from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
+from postmortems.models import PostMortem, PostMortemFactor, PostMortemRevision, Remediation, RemediationChange
 
 
 def postmortem_list() -> QuerySet[PostMortem]:
     """Newest incident first, with what the post-mortem list shows: the incident and its services,
-    and the remediations counted by state (one query for the page, one for the services)."""
+    the contributing factors, and the remediations counted by state (one query for the page, one for
+    the services, one for the factors)."""
     open_states = ["open", "in_progress"]
     return (
         PostMortem.objects.select_related("incident", "updated_by")
-        .prefetch_related("incident__services")
+        .prefetch_related(
+            "incident__services", Prefetch("factor_links", queryset=PostMortemFactor.objects.select_related("factor"))
+        )
         .annotate(
             remediations_open=Count("remediations", filter=Q(remediations__status__in=open_states)),
             remediations_done=Count("remediations", filter=Q(remediations__status="done")),

@@ -509,6 +509,10 @@ def test_the_factor_filter_on_the_post_mortem_api_and_page(api, logged_in, named
 
     page = logged_in.get("/postmortems/?factor=monitoring-gap")
     assert [p.incident.title for p in page.context["page"]] == ["By gap"]
+    # Each row lists the factors it names, linked to the list of those naming each.
+    assert '<a href="?factor=monitoring-gap" title="Every post-mortem naming it">Monitoring gap</a>' in (
+        page.content.decode()
+    )
 
 
 def test_the_factor_filter_on_the_incident_api_and_page(api, logged_in, named):
@@ -535,10 +539,19 @@ def test_lists_make_the_same_number_of_queries_however_many_factors(api, logged_
             PostMortemFactorFactory(postmortem=postmortem, factor=change, note="n")
             PostMortemFactorFactory(postmortem=postmortem, factor=monitoring, note="m")
 
+    def count_all():
+        return [
+            _queries(api, "/api/postmortems/?factor=change"),
+            _queries(api, "/api/incidents/?factor=change,monitoring-gap"),
+            _queries(api, "/api/factors/"),
+            _queries(logged_in, "/postmortems/?factor=change"),
+            _queries(logged_in, "/incidents/?factor=monitoring-gap"),
+        ]
+
     add(2)
-    few = [_queries(api, "/api/postmortems/?factor=change"), _queries(api, "/api/factors/")]
+    few = count_all()
     add(8)
-    many = [_queries(api, "/api/postmortems/?factor=change"), _queries(api, "/api/factors/")]
+    many = count_all()
 
     assert few == many
 

@@ -12,7 +12,7 @@ from config.roles import admin_site_permission
 from deploys import views as deploy_views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import IncidentViewSet, TagViewSet
-from postmortems.api.views import PostMortemViewSet, RemediationViewSet
+from postmortems.api.views import ContributingFactorViewSet, PostMortemViewSet, RemediationViewSet
 from reports import urls as report_urls
 from reports import views as report_views
 from reports.api.views import MonthlyReportView, YearlyReportView
@@ -24,6 +24,7 @@ router.register("deploys", DeployViewSet, basename="deploy")
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("postmortems", PostMortemViewSet, basename="postmortem")
 router.register("remediations", RemediationViewSet, basename="remediation")
+router.register("factors", ContributingFactorViewSet, basename="factor")
 router.register("changes", ChangeRecordViewSet, basename="changerecord")
 router.register("tags", TagViewSet, basename="tag")
 

@@ -89,6 +89,12 @@ class TagFilter(django_filters.Filter):
         return qs.tagged(value) if value else qs
 
 
+def _contributing_factors(request):
+    # The factor model through the relations: the post-mortems app sits above this one.
+    postmortem = Incident._meta.get_field("postmortem").related_model
+    return postmortem._meta.get_field("factors").related_model.objects.all()
+
+
 class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=Incident.Status.choices, method="filter_status", empty_label="Any status"
@@ -144,6 +150,14 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         label="Incident lead",
         help_text="Incidents led by this name (the incident commander, `commander`): the whole name, in any case.",
     )
+    factor = ListModelChoiceFilter(
+        queryset=_contributing_factors,
+        field_name="postmortem__factors",
+        method="filter_factor",
+        empty_label="Any factor",
+        label="Contributing factor slugs: incidents whose post-mortem names any of them; "
+        "factor=change&factor=capacity, or comma-separated.",
+    )
     archived = archived_filter(
         "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
         "false (the default), true (only archived ones) or all."
@@ -164,6 +178,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "q",
             "tag",
             "lead",
+            "factor",
             "archived",
         ]
 
@@ -180,6 +195,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         "until",
         "deploy_related",
         "resolved",
+        "factor",
         "archived",
     )
 
@@ -218,6 +234,9 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     def filter_lead(self, queryset, name, value):
         value = value.strip()
         return queryset.led_by(value) if value else queryset
+
+    def filter_factor(self, queryset, name, value):
+        return queryset.naming_factors([factor.slug for factor in value]) if value else queryset
 
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)

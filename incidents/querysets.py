@@ -65,6 +65,13 @@ class IncidentQuerySet(models.QuerySet):
         links = self.model._meta.get_field("deploy_links").related_model
         return links.objects.filter(incident=OuterRef("pk"), relation=links.Relation.CAUSE)
 
+    def naming_factors(self, slugs):
+        """Incidents whose post-mortem names any of the contributing factors `slugs`, each once."""
+        # The link model through the relations: the post-mortems app sits above this one.
+        postmortem = self.model._meta.get_field("postmortem").related_model
+        links = postmortem._meta.get_field("factor_links").related_model
+        return self.filter(Exists(links.objects.filter(postmortem__incident=OuterRef("pk"), factor__slug__in=slugs)))
+
     def deploy_related(self, related: bool = True):
         causes = self._causing_links()
         return self.filter(Exists(causes)) if related else self.exclude(Exists(causes))

@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 
 from plumbing.forms import add_service_errors
 from postmortems import services
-from postmortems.models import PostMortem, PostMortemRevision, Remediation
+from postmortems.models import ContributingFactor, PostMortem, PostMortemRevision, Remediation
 
 # The admin keeps the rules the pages and the API keep (issue #14): a post-mortem's edit is a new
 # version with its revision (postmortems.services.postmortem_save), revisions are never written
@@ -215,3 +216,82 @@ class RemediationAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for remediation in queryset:
             services.remediation_delete(remediation=remediation, by=request.user)
+
+
+class ContributingFactorAdminForm(forms.ModelForm):
+    class Meta:
+        model = ContributingFactor
+        fields = services.FACTOR_EDITABLE
+
+    def clean_name(self):
+        # Said against the field, instead of the constraint's generic message above the form.
+        name = self.cleaned_data["name"]
+        taken = services.factor_name_taken(name=name, factor=self.instance)
+        if taken:
+            raise ValidationError(taken)
+        return name
+
+
+@admin.register(ContributingFactor)
+class ContributingFactorAdmin(admin.ModelAdmin):
+    """The contributing-factor taxonomy. A factor in use is archived, never deleted: the delete page
+    and the bulk delete action say so instead of failing on the protected links."""
+
+    form = ContributingFactorAdminForm
+    list_display = ["name", "slug", "position", "in_use", "archived"]
+    list_editable = ["position"]
+    list_filter = [("archived_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "slug", "description"]
+    fields = ["name", "slug", "description", "position", "archived_at", "created_at"]
+    readonly_fields = ["archived_at", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    actions = ["archive", "restore"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(in_use_count=Count("postmortem_links"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # A factor's slug stays as it was made: revisions and links name it.
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj else self.prepopulated_fields
+
+    @admin.display(description="Post-mortems naming it", ordering="in_use_count")
+    def in_use(self, factor):
+        return factor.in_use_count
+
+    @admin.display(description="Archived", boolean=True, ordering="archived_at")
+    def archived(self, factor):
+        return factor.is_archived
+
+    @admin.action(description="Archive the selected factors (kept where named, no longer offered)")
+    def archive(self, request, queryset):
+        done = sum(services.factor_archive(factor=factor) for factor in queryset)
+        self.message_user(request, f"{done} factor{'s' if done != 1 else ''} archived.", messages.SUCCESS)
+
+    @admin.action(description="Restore the selected factors (offered again)")
+    def restore(self, request, queryset):
+        done = sum(services.factor_restore(factor=factor) for factor in queryset)
+        self.message_user(request, f"{done} factor{'s' if done != 1 else ''} restored.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        # The form has checked the fields; the service saves them (the slug only when adding).
+        fields = [name for name in services.FACTOR_EDITABLE if name in form.cleaned_data]
+        saved = services.factor_save(factor=obj, data={name: form.cleaned_data[name] for name in fields})
+        obj.pk = saved.pk
+
+    def get_deleted_objects(self, objs, request):
+        # The refusal, in words, instead of the list of every protected link.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = [refusal for factor in objs if (refusal := services.factor_delete_refusal(factor=factor))]
+        if refusals:
+            protected = refusals
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.factor_delete(factor=obj)
+
+    def delete_queryset(self, request, queryset):
+        for factor in queryset:
+            services.factor_delete(factor=factor)

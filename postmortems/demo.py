@@ -11,8 +11,9 @@ from deploys.factories import ChangeRecordFactory
 from deploys.models import Deploy
 from incidents.demo import COMMANDERS, SOURCE
 from incidents.models import Incident
+from postmortems.defaults import DEFAULT_FACTORS
 from postmortems.factories import PostMortemFactory, RemediationFactory
-from postmortems.models import PostMortem, PostMortemRevision
+from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, PostMortemRevision
 from postmortems.services import timeline_narrative
 
 REMEDIATIONS = [
@@ -50,6 +51,56 @@ CHANGE_RECORDS = [
 ]
 
 
+# (slug, how often a post-mortem names it, notes a team would write): change and deploy most often,
+# a monitoring gap next, so that patterns show across incidents. "deploy" factors count more when
+# the incident has a causing deploy.
+FACTORS = [
+    (
+        "change",
+        0.45,
+        [
+            "The release changed a query plan that only showed under production load.",
+            "A feature flag was turned on for everyone instead of the 10 % cohort.",
+            "The migration took a lock on a hot table.",
+        ],
+    ),
+    (
+        "monitoring-gap",
+        0.55,
+        [
+            "No alert on the error rate: customers told us first.",
+            "The alert's threshold was set before traffic doubled.",
+            "The dashboard showed averages; the p99 was what hurt.",
+        ],
+    ),
+    (
+        "configuration",
+        0.15,
+        [
+            "A timeout differed between staging and production.",
+            "The connection pool size was left at its default after the move.",
+        ],
+    ),
+    (
+        "capacity",
+        0.1,
+        ["The queue's workers were sized for last year's traffic.", "The database ran out of connections."],
+    ),
+    (
+        "dependency",
+        0.12,
+        ["The payment provider answered slowly for an hour.", "An upstream API changed its rate limits."],
+    ),
+    (
+        "process",
+        0.1,
+        ["The runbook pointed at the old dashboard.", "The handover missed that a migration was still running."],
+    ),
+    ("infrastructure", 0.08, ["One availability zone lost its NAT gateway.", "A disk filled up on the build host."]),
+    ("security", 0.03, ["A bot hammered the login endpoint with stolen credentials."]),
+]
+
+
 def seed_postmortems(*, now: dt.datetime | None = None) -> int:
     """Post-mortems for most older resolved incidents: published ones with dev and ops
     remediations (some done on time, some late, some overdue), a few drafts, and change
@@ -63,6 +114,7 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
         .order_by("started_at")
     )
     owners = _demo_owners()
+    factors = {factor.slug: factor for factor in ContributingFactor.objects.active() or _default_factors()}
     for incident in incidents:
         rng = random.Random(f"opslog-demo-postmortem-{incident.external_id}")
         if incident.severity > 2 and rng.random() < 0.5:
@@ -89,6 +141,10 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                 updated_at=incident.resolved_at + dt.timedelta(days=rng.randint(3, 9)),
                 **text,
             )
+            caused = any(link.relation == "cause" for link in incident.deploy_links.all())
+            # Most drafts have their factors picked at the meeting; some don't yet (the checklist says so).
+            if published or rng.random() < 0.6:
+                _pick_factors(postmortem, factors, rng, caused=caused)
             _history(postmortem, rng)
             for kind, description in (
                 []
@@ -154,6 +210,30 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
     return created
 
 
+def _default_factors() -> list[ContributingFactor]:
+    """The defaults migration 0006 seeds, put back when a flushed database has none (the tests')."""
+    return [
+        ContributingFactor.objects.get_or_create(
+            slug=slug, defaults={"name": name, "description": description, "position": position * 10}
+        )[0]
+        for position, (slug, name, description) in enumerate(DEFAULT_FACTORS, start=1)
+    ]
+
+
+def _pick_factors(postmortem: PostMortem, factors: dict, rng: random.Random, *, caused: bool) -> None:
+    chosen = []
+    for slug, chance, notes in FACTORS:
+        if slug == "change" and caused:
+            chance = 0.85
+        if slug in factors and rng.random() < chance:
+            chosen.append((factors[slug], rng.choice(notes + [""])))
+    if not chosen and "unknown" in factors:
+        chosen.append((factors["unknown"], "The logs had rotated before anyone looked."))
+    PostMortemFactor.objects.bulk_create(
+        PostMortemFactor(postmortem=postmortem, factor=factor, note=note) for factor, note in chosen
+    )
+
+
 def _demo_owners():
     """People who own remediations: users with an email address, no usable password."""
     users = []
@@ -175,7 +255,14 @@ def _history(postmortem, rng) -> None:
     publishing — so History has something to compare."""
     final = postmortem.content()
     draft = dict(
-        final, status="draft", went_well="", went_poorly="", got_lucky="", surprised="", contributing_factors=""
+        final,
+        status="draft",
+        went_well="",
+        went_poorly="",
+        got_lucky="",
+        surprised="",
+        contributing_factors="",
+        factors=[],
     )
     steps = [draft, dict(final, status="draft")]
     if postmortem.status == PostMortem.Status.PUBLISHED:

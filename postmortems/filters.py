@@ -8,10 +8,11 @@ from incidents.filters import HideArchivedMixin, archived_filter
 from incidents.models import Incident
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
+    ListModelChoiceFilter,
     since_bound,
     until_bound,
 )
-from postmortems.models import PostMortem, Remediation
+from postmortems.models import ContributingFactor, PostMortem, Remediation
 
 OPEN_STATUSES = [Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS]
 
@@ -28,6 +29,14 @@ class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
     )
     since = DateOrAwareDateTimeFilter(method="filter_since", label="Incident started since")
     until = DateOrAwareDateTimeFilter(method="filter_until", label="Incident started until")
+    factor = ListModelChoiceFilter(
+        queryset=ContributingFactor.objects.all(),
+        field_name="factors",
+        method="filter_factor",
+        empty_label="Any factor",
+        label="Contributing factor slugs: post-mortems naming any of them; factor=change&factor=capacity, or "
+        "comma-separated.",
+    )
     archived = archived_filter(
         "A post-mortem is archived with its incident. Hidden unless this says otherwise: false (the default), "
         "true (only those of archived incidents) or all."
@@ -37,7 +46,10 @@ class PostMortemFilter(HideArchivedMixin, django_filters.FilterSet):
 
     class Meta:
         model = PostMortem
-        fields = ["status", "incident", "service", "since", "until", "archived"]
+        fields = ["status", "incident", "service", "since", "until", "factor", "archived"]
+
+    def filter_factor(self, queryset, name, value):
+        return queryset.naming_factors(value) if value else queryset
 
     def filter_since(self, queryset, name, value):
         return queryset.filter(incident__started_at__gte=since_bound(value))
@@ -88,3 +100,24 @@ class RemediationFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, value):
         overdue = Q(status__in=OPEN_STATUSES, due_date__lt=timezone.localdate())
         return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
+
+
+class ContributingFactorFilter(django_filters.FilterSet):
+    # A choice rather than a boolean, so `archived=perhaps` is an error instead of being ignored.
+    archived = django_filters.ChoiceFilter(
+        choices=[("false", "Active"), ("true", "Archived"), ("all", "Active or archived")],
+        method="filter_archived",
+        label="Archived",
+        empty_label="Active or archived",
+        help_text="false: only the active factors (those offered in the editor); true: only archived ones; all "
+        "(the default): both.",
+    )
+
+    class Meta:
+        model = ContributingFactor
+        fields = ["archived"]
+
+    def filter_archived(self, queryset, name, value):
+        if value == "all":
+            return queryset
+        return queryset.filter(archived_at__isnull=value == "false")

@@ -1,4 +1,5 @@
 import re
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
@@ -9,8 +10,8 @@ from django.utils import timezone
 
 from deploys.models import Service
 from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, limit_help
-from postmortems.models import PostMortem, Remediation
-from postmortems.services import POSTMORTEM_EDITABLE
+from postmortems.models import ContributingFactor, PostMortem, Remediation
+from postmortems.services import FACTOR_NOTE_MAX_LENGTH, FACTORS, POSTMORTEM_EDITABLE
 
 # Generous, but a bound: a section is prose, not a log dump.
 SECTION_MAX_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
@@ -35,9 +36,27 @@ class MarkdownField(forms.CharField):
         return super().to_python(value).replace("\r\n", "\n")
 
 
+@dataclass(frozen=True)
+class FactorChoice:
+    """One row of the editor's contributing-factor picker: the factor, its checkbox and its note."""
+
+    factor: ContributingFactor
+    tick: forms.BoundField
+    note: forms.BoundField
+
+
+def factor_choices(postmortem: PostMortem) -> list[ContributingFactor]:
+    """What the picker offers: every active factor, and the archived ones this post-mortem names
+    (kept, marked archived). One query."""
+    named = PostMortem.factors.through.objects.filter(postmortem=postmortem).values("factor_id")
+    return list(ContributingFactor.objects.filter(Q(archived_at__isnull=True) | Q(pk__in=named)))
+
+
 class PostMortemForm(forms.Form):
     """The whole write-up at once. `base_version` is the version the editor was opened on: the
-    service refuses the save if someone saved after it."""
+    service refuses the save if someone saved after it. `factors`: the picker's choices
+    (factor_choices); each is a checkbox `factor-<slug>` with a note `factor-<slug>-note`. Initial
+    factors come as `initial["factors"]`, in PostMortem.content()'s shape."""
 
     facilitator = forms.CharField(max_length=200, required=False, help_text="Runs the meeting and keeps it blameless.")
     meeting_date = forms.DateField(required=False, widget=DateInput, label="Meeting date")
@@ -54,9 +73,26 @@ class PostMortemForm(forms.Form):
     )
     base_version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, factors: list[ContributingFactor] = (), **kwargs):
         kwargs.setdefault("label_suffix", "")
+        initial = dict(kwargs.get("initial") or {})
+        notes = {entry["factor"]: entry.get("note") or "" for entry in initial.pop(FACTORS, None) or []}
+        for factor in factors:
+            initial[f"factor-{factor.slug}"] = factor.slug in notes
+            initial[f"factor-{factor.slug}-note"] = notes.get(factor.slug, "")
+        kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
+        self.factors = list(factors)
+        for factor in self.factors:
+            self.fields[f"factor-{factor.slug}"] = forms.BooleanField(
+                required=False, label=factor.name + (" (archived)" if factor.is_archived else "")
+            )
+            self.fields[f"factor-{factor.slug}-note"] = forms.CharField(
+                required=False,
+                max_length=FACTOR_NOTE_MAX_LENGTH,
+                label=f"How “{factor.name}” contributed",
+                widget=forms.TextInput(attrs={"placeholder": "A short note (optional)"}),
+            )
         # The sections, in the model's order, after the meeting's facts.
         fields = {name: self.fields.pop(name) for name in ("facilitator", "meeting_date")}
         for name, heading, prompt in PostMortem.SECTIONS:
@@ -71,6 +107,7 @@ class PostMortemForm(forms.Form):
     @staticmethod
     def initial_from(postmortem: PostMortem) -> dict:
         initial = {name: getattr(postmortem, name) for name in POSTMORTEM_EDITABLE}
+        initial[FACTORS] = postmortem.factor_list()
         initial["base_version"] = postmortem.version
         return initial
 
@@ -78,15 +115,33 @@ class PostMortemForm(forms.Form):
     def section_fields(self) -> list:
         return [self[name] for name in PostMortem.SECTION_FIELDS]
 
+    @property
+    def factor_rows(self) -> list[FactorChoice]:
+        return [
+            FactorChoice(factor, self[f"factor-{factor.slug}"], self[f"factor-{factor.slug}-note"])
+            for factor in self.factors
+        ]
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("no_action_needed") and not (cleaned.get("no_action_reason") or "").strip():
             self.add_error("no_action_reason", "Say why no action is needed.")
+        for factor in self.factors:
+            if (cleaned.get(f"factor-{factor.slug}-note") or "").strip() and not cleaned.get(f"factor-{factor.slug}"):
+                # A note typed without the tick would be lost silently.
+                self.add_error(f"factor-{factor.slug}-note", f"Tick “{factor.name}” to keep this note, or clear it.")
         return cleaned
 
     def changes(self) -> dict:
-        """Every editable field, for postmortems.services.postmortem_save (it records only real changes)."""
-        return {name: self.cleaned_data[name] for name in POSTMORTEM_EDITABLE}
+        """Every editable field and the factors ticked, for postmortems.services.postmortem_save (it
+        records only real changes)."""
+        changes = {name: self.cleaned_data[name] for name in POSTMORTEM_EDITABLE}
+        changes[FACTORS] = [
+            {"factor": factor.slug, "note": self.cleaned_data[f"factor-{factor.slug}-note"].strip()}
+            for factor in self.factors
+            if self.cleaned_data[f"factor-{factor.slug}"]
+        ]
+        return changes
 
 
 class PostMortemStatusForm(forms.Form):

@@ -3,12 +3,25 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
 from incidents.models import Incident
 from plumbing.markdown import StoredMarkdown
+
+
+class PostMortemQuerySet(models.QuerySet):
+    def naming_factors(self, factors):
+        """Post-mortems naming any of `factors` (ContributingFactor rows or slugs), each once."""
+        factors = list(factors)
+        links = PostMortemFactor.objects.filter(postmortem=OuterRef("pk"))
+        if all(isinstance(factor, str) for factor in factors):
+            links = links.filter(factor__slug__in=factors)
+        else:
+            links = links.filter(factor__in=factors)
+        return self.filter(Exists(links))
 
 
 class PostMortem(StoredMarkdown, models.Model):
@@ -83,6 +96,8 @@ class PostMortem(StoredMarkdown, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = PostMortemQuerySet.as_manager()
+
     class Meta:
         # Made in the incidents app, whose table it keeps (moved by state only).
         db_table = "incidents_postmortem"
@@ -104,8 +119,21 @@ class PostMortem(StoredMarkdown, models.Model):
             no_action_needed=self.no_action_needed,
             no_action_reason=self.no_action_reason,
             no_cause_reason=self.no_cause_reason,
+            factors=self.factor_list(),
         )
         return data
+
+    def factor_list(self) -> list[dict]:
+        """The contributing factors it names, as revisions and the API keep them: `{"factor": slug,
+        "note": note}` in the taxonomy's order. Uses prefetched `factor_links__factor` when there."""
+        return [{"factor": link.factor.slug, "note": link.note} for link in self.ordered_factor_links()]
+
+    def ordered_factor_links(self) -> list:
+        links = self.factor_links.all()
+        if "factor_links" not in getattr(self, "_prefetched_objects_cache", {}):
+            links = links.select_related("factor")
+        # Sorted here, not by the query: a prefetch may come in any order.
+        return sorted(links, key=lambda link: (link.factor.position, link.factor.name.lower(), link.factor.slug))
 
 
 class PostMortemRevision(models.Model):

@@ -10,6 +10,7 @@ from django.db.models import (
     Count,
     F,
     IntegerField,
+    Prefetch,
     Q,
     QuerySet,
     Value,
@@ -20,16 +21,19 @@ from django.utils import timezone
 
 from deploys.models import ChangeRecord
 from postmortems.blame import SUGGESTION, find_blame
-from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
+from postmortems.models import PostMortem, PostMortemFactor, PostMortemRevision, Remediation, RemediationChange
 
 
 def postmortem_list() -> QuerySet[PostMortem]:
     """Newest incident first, with what the post-mortem list shows: the incident and its services,
-    and the remediations counted by state (one query for the page, one for the services)."""
+    the contributing factors, and the remediations counted by state (one query for the page, one for
+    the services, one for the factors)."""
     open_states = ["open", "in_progress"]
     return (
         PostMortem.objects.select_related("incident", "updated_by")
-        .prefetch_related("incident__services")
+        .prefetch_related(
+            "incident__services", Prefetch("factor_links", queryset=PostMortemFactor.objects.select_related("factor"))
+        )
         .annotate(
             remediations_open=Count("remediations", filter=Q(remediations__status__in=open_states)),
             remediations_done=Count("remediations", filter=Q(remediations__status="done")),
@@ -140,6 +144,7 @@ FIELD_HEADINGS = {name: heading for name, heading, _ in PostMortem.SECTIONS} | {
     "no_action_needed": "No action needed",
     "no_action_reason": "Why no action is needed",
     "no_cause_reason": "Why no deploy caused it",
+    "factors": "Contributing factors (picked)",
 }
 
 
@@ -166,6 +171,13 @@ def _text(value) -> str:
         return "true" if value else "false"
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if isinstance(value, list):
+        # The contributing factors, one a line: "monitoring-gap: the note".
+        return "\n".join(
+            f"{entry.get('factor')}: {entry.get('note')}" if entry.get("note") else str(entry.get("factor"))
+            for entry in value
+            if isinstance(entry, dict)
+        )
     return str(value)
 
 
@@ -393,7 +405,10 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
         facts.append(("No deploy caused it", " ".join(postmortem.no_cause_reason.split())))
     lines += [f"- **{label}:** {value}" for label, value in facts] + [""]
     for name, heading, _ in PostMortem.SECTIONS:
-        lines += [f"## {heading}", "", getattr(postmortem, name).strip() or "_Not written._", ""]
+        lines += [f"## {heading}", ""]
+        if name == "contributing_factors":
+            lines += _factors_markdown(postmortem)
+        lines += [getattr(postmortem, name).strip() or "_Not written._", ""]
         if name == "went_poorly":
             for record in postmortem_change_records(postmortem):
                 quoted = [
@@ -426,6 +441,24 @@ def postmortem_markdown(postmortem: PostMortem) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _factors_markdown(postmortem: PostMortem) -> list[str]:
+    """The factors picked, as a list above the narrative (each on one line, whatever its note holds)."""
+    links = postmortem.ordered_factor_links()
+    if not links:
+        return ["_No contributing factor picked._", ""]
+    lines = []
+    for link in links:
+        name = _markdown_inline(link.factor.name) + (" (archived)" if link.factor.is_archived else "")
+        note = " ".join(link.note.split())
+        lines.append(f"- **{name}**" + (f": {_markdown_inline(note)}" if note else ""))
+    return [*lines, ""]
+
+
+def _markdown_inline(text: str) -> str:
+    # A note is plain text: its Markdown punctuation is escaped so it reads the same exported.
+    return re.sub(r"([\\`*_{}\[\]<>#|!~])", r"\\\1", text)
+
+
 @dataclass(frozen=True)
 class ChecklistProblem:
     """One thing to look at before publishing: `code` for programs, `message` for people, `field`
@@ -442,9 +475,10 @@ class ChecklistProblem:
 def publish_checklist(postmortem: PostMortem) -> list[ChecklistProblem]:
     """What a reviewer would ask about before this post-mortem is published, in the page's order:
     blame language in the saved sections, empty sections, remediations still to be done without an
-    owner or a due date, and no causing deploy linked to the incident with no reason given for none.
+    owner or a due date, no contributing factor picked, and no causing deploy linked to the incident with
+    no reason given for none.
     None of these blocks publishing (services.postmortem_set_status asks for a confirmation); the
-    hard rule — a remediation or "no action needed" — is services._check_publishable's. Two queries."""
+    hard rule — a remediation or "no action needed" — is services._check_publishable's. Three queries."""
     edit = reverse("postmortems:edit", args=[postmortem.incident_id])
     headings = {name: heading for name, heading, _ in PostMortem.SECTIONS}
     problems = []
@@ -465,6 +499,16 @@ def publish_checklist(postmortem: PostMortem) -> list[ChecklistProblem]:
             problems.append(
                 ChecklistProblem("empty_section", f"“{headings[name]}” is not written yet.", name, f"{edit}#id_{name}")
             )
+    if not postmortem.factor_links.exists():
+        problems.append(
+            ChecklistProblem(
+                "no_contributing_factor",
+                "No contributing factor is picked: tick the kinds of factor that played a part, so that patterns "
+                "show across incidents.",
+                "factors",
+                f"{edit}#edit-factors",
+            )
+        )
     to_do = postmortem.remediations.filter(status__in=[Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS])
     for remediation in to_do.order_by(F("due_date").asc(nulls_last=True), "id"):
         fix = reverse("postmortems:remediation_edit", args=[remediation.pk])

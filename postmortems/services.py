@@ -1,12 +1,19 @@
 """Writes for post-mortems and their remediations. Every save keeps a revision."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents.models import Incident
 from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH
-from postmortems.models import PostMortem, PostMortemRevision, Remediation, RemediationChange
+from postmortems.models import (
+    ContributingFactor,
+    PostMortem,
+    PostMortemFactor,
+    PostMortemRevision,
+    Remediation,
+    RemediationChange,
+)
 from postmortems.selectors import publish_checklist
 
 
@@ -42,6 +49,14 @@ POSTMORTEM_EDITABLE = PostMortem.SECTION_FIELDS + [
 ]
 
 
+# Saved with the rest of the write-up (postmortem_save), but not a column: the contributing factors it
+# names, as a list of {"factor": slug, "note": str} (the shape PostMortem.content() keeps).
+FACTORS = "factors"
+FACTOR_NOTE_MAX_LENGTH = PostMortemFactor._meta.get_field("note").max_length
+# More than the taxonomy will ever hold: a bound on the work a request can ask for.
+MAX_FACTORS = 50
+
+
 def timeline_narrative(incident: Incident) -> str:
     """The incident's timeline as a Markdown list, a starting point for the write-up."""
     lines = []
@@ -63,13 +78,16 @@ def _list_item_body(text: str) -> str:
     return "\n".join([first, *(f"  {line}" if line.strip() else "" for line in rest)])
 
 
-def _save_version(locked: PostMortem, *, by) -> PostMortem:
-    """Save the locked post-mortem as its next version, and keep that version's revision."""
+def _save_version(locked: PostMortem, *, by, factors: list[tuple] | None = None) -> PostMortem:
+    """Save the locked post-mortem as its next version, and keep that version's revision. `factors`,
+    when given, replaces the factors it names: [(ContributingFactor, note)]."""
     now = timezone.now()
     locked.version += 1
     locked.updated_at = now
     locked.updated_by = by
     locked.save()
+    if factors is not None:
+        _replace_factors(locked, factors)
     _revision(locked, by, now)
     return locked
 
@@ -110,9 +128,10 @@ def postmortem_save(*, postmortem: PostMortem, changes: dict, base_version: int,
     field that isn't editable. Every successful save that changes something adds a revision.
     """
     locked = PostMortem.objects.select_for_update().get(pk=postmortem.pk)
-    if not _apply_edit(locked, changes, base_version):
+    changed = _apply_edit(locked, changes, base_version)
+    if not changed:
         return locked
-    return _save_version(locked, by=by)
+    return _save_version(locked, by=by, factors=locked.pending_factors if FACTORS in changed else None)
 
 
 def postmortem_save_check(*, postmortem: PostMortem, changes: dict, base_version: int) -> None:
@@ -124,13 +143,22 @@ def postmortem_save_check(*, postmortem: PostMortem, changes: dict, base_version
 
 def _apply_edit(locked: PostMortem, changes: dict, base_version: int) -> set[str]:
     """Apply the edit to the locked post-mortem in memory, checked; the names of the fields it changed."""
-    unknown = set(changes) - set(POSTMORTEM_EDITABLE)
+    unknown = set(changes) - {*POSTMORTEM_EDITABLE, FACTORS}
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     if locked.version != base_version:
         raise EditConflict(locked, changes)
     changed = set()
+    if FACTORS in changes:
+        current = locked.factor_list()
+        chosen = _checked_factors(changes[FACTORS], already={entry["factor"] for entry in current})
+        if [{"factor": factor.slug, "note": note} for factor, note in chosen] != current:
+            # Written by _save_version, after the row itself.
+            locked.pending_factors = chosen
+            changed.add(FACTORS)
     for name, value in changes.items():
+        if name == FACTORS:
+            continue
         if getattr(locked, name) != value:
             setattr(locked, name, value)
             changed.add(name)
@@ -141,6 +169,49 @@ def _apply_edit(locked: PostMortem, changes: dict, base_version: int) -> set[str
         _check_publishable(locked)
     _check_content(locked)
     return changed
+
+
+def _checked_factors(entries, *, already: set[str]) -> list[tuple[ContributingFactor, str]]:
+    """The factors a save names, checked, in the taxonomy's order: [(factor, note)]. `entries` is a
+    list of {"factor": slug, "note": str}; `already` the slugs the post-mortem names now (an archived
+    factor stays on the post-mortems that named it, but isn't added to any other). Raises
+    ValidationError under "factors" naming each problem. One query."""
+    if (
+        not isinstance(entries, list | tuple)
+        or len(entries) > MAX_FACTORS
+        or not all(isinstance(entry, dict) for entry in entries)
+    ):
+        raise ValidationError({FACTORS: [f"Give a list of at most {MAX_FACTORS} contributing factors."]})
+    slugs = [str(entry.get("factor") or "") for entry in entries]
+    found = {factor.slug: factor for factor in ContributingFactor.objects.filter(slug__in=set(slugs))}
+    errors, seen, chosen = [], set(), []
+    for slug, entry in zip(slugs, entries, strict=True):
+        note = (entry.get("note") or "").strip()
+        factor = found.get(slug)
+        if factor is None:
+            errors.append(f"No contributing factor “{slug[:60]}”.")
+            continue
+        if slug in seen:
+            errors.append(f"“{factor.name}” is named twice: name each factor once.")
+            continue
+        seen.add(slug)
+        if factor.is_archived and slug not in already:
+            errors.append(f"“{factor.name}” is archived: it stays where it was named, but isn't added any more.")
+        if len(note) > FACTOR_NOTE_MAX_LENGTH:
+            errors.append(f"Keep the note on “{factor.name}” under {FACTOR_NOTE_MAX_LENGTH} characters.")
+        elif any(ord(char) < 32 or ord(char) == 127 for char in note):
+            errors.append(f"Write the note on “{factor.name}” as one line of text.")
+        chosen.append((factor, note))
+    if errors:
+        raise ValidationError({FACTORS: errors})
+    return sorted(chosen, key=lambda pair: (pair[0].position, pair[0].name.lower(), pair[0].slug))
+
+
+def _replace_factors(postmortem: PostMortem, factors: list[tuple[ContributingFactor, str]]) -> None:
+    postmortem.factor_links.all().delete()
+    PostMortemFactor.objects.bulk_create(
+        PostMortemFactor(postmortem=postmortem, factor=factor, note=note) for factor, note in factors
+    )
 
 
 MAX_SECTION_LENGTH = POSTMORTEM_SECTION_MAX_LENGTH
@@ -426,3 +497,74 @@ def remediation_delete(*, remediation: Remediation, by=None) -> None:
         raise ValidationError({"remediation": [refusal]})
     _record_change(locked, RemediationChange.Kind.DELETED, _remediation_values(locked), {}, by=by, at=timezone.now())
     locked.delete()
+
+
+FACTOR_EDITABLE = ["slug", "name", "description", "position"]
+
+
+@transaction.atomic
+def factor_save(*, factor: ContributingFactor | None = None, data: dict) -> ContributingFactor:
+    """Add a contributing factor (`factor` None) or change one. `data` takes FACTOR_EDITABLE; a factor's
+    slug is kept once made (revisions and links name it). Raises ValidationError naming the fields:
+    a slug or name (in any case) that another factor has, a blank name."""
+    unknown = set(data) - set(FACTOR_EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    if factor is not None and "slug" in data and data["slug"] != factor.slug:
+        raise ValidationError({"slug": ["A factor's slug stays as it was made: revisions and links name it."]})
+    factor = factor if factor is not None else ContributingFactor()
+    for name, value in data.items():
+        setattr(factor, name, value.strip() if isinstance(value, str) else value)
+    name_error = factor_name_taken(name=factor.name, factor=factor)
+    if name_error:
+        raise ValidationError({"name": [name_error]})
+    factor.full_clean(exclude=["archived_at", "created_at"])
+    try:
+        with transaction.atomic():
+            factor.save()
+    except IntegrityError:
+        # Another save took the slug or the name in between.
+        raise ValidationError({"name": ["Another contributing factor has this slug or name."]}) from None
+    return factor
+
+
+def factor_name_taken(*, name: str, factor: ContributingFactor | None = None) -> str | None:
+    """Why `name` can't be this factor's (another has it, in any case), or None."""
+    other = ContributingFactor.objects.filter(name__iexact=name.strip())
+    if factor is not None and factor.pk:
+        other = other.exclude(pk=factor.pk)
+    other = other.first()
+    return f"“{other.name}” ({other.slug}) already has this name." if other else None
+
+
+def factor_delete_refusal(*, factor: ContributingFactor) -> str | None:
+    """Why the contributing factor can't be deleted (post-mortems name it), or None when it can."""
+    used = factor.postmortem_links.count()
+    if not used:
+        return None
+    return (
+        f"“{factor.name}” is named by {used} post-mortem{'s' if used != 1 else ''}, so it can't be deleted: "
+        "archive it instead (it stays on those post-mortems and in past insights, but isn't offered any more)."
+    )
+
+
+@transaction.atomic
+def factor_delete(*, factor: ContributingFactor) -> None:
+    """Delete a contributing factor no post-mortem names. Raises ValidationError saying why not."""
+    locked = ContributingFactor.objects.select_for_update().get(pk=factor.pk)
+    refusal = factor_delete_refusal(factor=locked)
+    if refusal is not None:
+        raise ValidationError({"factor": [refusal]})
+    locked.delete()
+
+
+def factor_archive(*, factor: ContributingFactor) -> bool:
+    """Stop offering the factor; it stays on the post-mortems that name it. False if it already was."""
+    return bool(
+        ContributingFactor.objects.filter(pk=factor.pk, archived_at__isnull=True).update(archived_at=timezone.now())
+    )
+
+
+def factor_restore(*, factor: ContributingFactor) -> bool:
+    """Offer an archived factor again. False if it wasn't archived."""
+    return bool(ContributingFactor.objects.filter(pk=factor.pk, archived_at__isnull=False).update(archived_at=None))

@@ -26,6 +26,7 @@ from postmortems.forms import (
     RemediationFilterForm,
     RemediationForm,
     RevisionCompareForm,
+    factor_choices,
 )
 from postmortems.models import PostMortem, Remediation
 
@@ -88,6 +89,8 @@ def _postmortem_context(postmortem: PostMortem) -> dict:
             }
             for name, heading, _ in PostMortem.SECTIONS
         ],
+        # Shown above the "Contributing factors" narrative.
+        "factor_links": postmortem.ordered_factor_links(),
         # Shown next to "What went poorly": the four questions asked before the causing deploys shipped.
         "change_records": list(selectors.postmortem_change_records(postmortem)),
         "columns": [
@@ -166,7 +169,7 @@ def _merge_after_conflict(error: services.EditConflict, *, base_version: int) ->
     message = (
         f"{_saved_by_words(answer.current)} after you opened the editor. Nothing of yours has been saved yet. {advice}"
     )
-    initial = {name: answer.merged.get(name) for name in services.POSTMORTEM_EDITABLE}
+    initial = {name: answer.merged.get(name) for name in [*services.POSTMORTEM_EDITABLE, services.FACTORS]}
     initial["base_version"] = answer.current.version
     return initial, EditorConflict(message=message, diffs=diffs, both_changed=answer.both_changed)
 
@@ -177,8 +180,9 @@ def postmortem_edit(request, pk: int):
     if postmortem is None:
         return _not_started(request, pk)
     conflict = None
+    factors = factor_choices(postmortem)
     if request.method == "POST":
-        form = PostMortemForm(request.POST)
+        form = PostMortemForm(request.POST, factors=factors)
         if form.is_valid():
             base_version = form.cleaned_data["base_version"]
             try:
@@ -187,7 +191,7 @@ def postmortem_edit(request, pk: int):
                 )
             except services.EditConflict as error:
                 initial, conflict = _merge_after_conflict(error, base_version=base_version)
-                form = PostMortemForm(initial=initial)
+                form = PostMortemForm(initial=initial, factors=factors)
             except ValidationError as error:
                 add_service_errors(form, error)
             else:
@@ -197,7 +201,7 @@ def postmortem_edit(request, pk: int):
                     messages.success(request, f"Saved as version {saved.version}.")
                 return redirect(saved)
     else:
-        form = PostMortemForm(initial=PostMortemForm.initial_from(postmortem))
+        form = PostMortemForm(initial=PostMortemForm.initial_from(postmortem), factors=factors)
     sections = [
         {
             "field": form[name],
@@ -216,6 +220,14 @@ def postmortem_edit(request, pk: int):
             "form": form,
             "sections": sections,
             "conflict": conflict,
+            "factor_note_max": services.FACTOR_NOTE_MAX_LENGTH,
+            # Their factors, when both people changed the factors differently.
+            "factors_conflict": "\n".join(
+                f"{entry['factor']}: {entry['note']}" if entry.get("note") else entry["factor"]
+                for entry in conflict.both_changed[services.FACTORS]
+            )
+            if conflict and services.FACTORS in conflict.both_changed
+            else None,
             # The phrases live in postmortems/blame.py; the editor's script reads them from here.
             "blame_patterns": blame.patterns_for_browser(),
         },

@@ -10,8 +10,8 @@ from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, tracker_links
 from plumbing.serializers import READ_ONLY, StrictInputSerializer
 from plumbing.trackers import tracker_ref_url
 from postmortems.blame import find_blame
-from postmortems.models import PostMortem, PostMortemRevision, Remediation
-from postmortems.services import POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE
+from postmortems.models import ContributingFactor, PostMortem, PostMortemRevision, Remediation
+from postmortems.services import FACTOR_NOTE_MAX_LENGTH, FACTORS, MAX_FACTORS, POSTMORTEM_EDITABLE, REMEDIATION_EDITABLE
 
 
 def _plausible_date(value):
@@ -45,7 +45,7 @@ class PostMortemCreateSerializer(StrictInputSerializer):
     @property
     def read_only_keys(self):
         keys = _postmortem_read_only(writable={"incident"})
-        for name in POSTMORTEM_EDITABLE:
+        for name in [*POSTMORTEM_EDITABLE, FACTORS]:
             keys[name] = "Start the post-mortem first, then write it with PATCH /api/postmortems/{id}/."
         return keys
 
@@ -58,6 +58,22 @@ def _section() -> serializers.CharField:
         trim_whitespace=False,
         max_length=POSTMORTEM_SECTION_MAX_LENGTH,
         help_text="Markdown.",
+    )
+
+
+class FactorEntrySerializer(StrictInputSerializer):
+    """One contributing factor a post-mortem names, with a short note on how it contributed."""
+
+    factor = serializers.CharField(
+        max_length=50, help_text="The factor's slug (GET /api/factors/), e.g. monitoring-gap."
+    )
+    note = serializers.CharField(
+        max_length=FACTOR_NOTE_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=ONE_LINE,
+        help_text=f"How it contributed: one line, up to {FACTOR_NOTE_MAX_LENGTH} characters.",
     )
 
 
@@ -98,13 +114,23 @@ class PostMortemUpdateSerializer(StrictInputSerializer):
         max_length=5000,
         help_text="Why no deploy is linked as the cause, when none is (the publish checklist asks).",
     )
+    factors = FactorEntrySerializer(
+        many=True,
+        required=False,
+        max_length=MAX_FACTORS,
+        help_text="Every contributing factor it names, replacing the list: each once, active ones only (an "
+        "archived factor the post-mortem already names may stay). [] names none.",
+    )
 
     @property
     def read_only_keys(self):
         return _postmortem_read_only(writable=set(self.fields))
 
     def changes(self) -> dict:
-        return {name: value for name, value in self.validated_data.items() if name != "version"}
+        changes = {name: value for name, value in self.validated_data.items() if name not in ("version", FACTORS)}
+        if FACTORS in self.validated_data:
+            changes[FACTORS] = [dict(entry) for entry in self.validated_data[FACTORS]]
+        return changes
 
 
 class PostMortemStatusSerializer(StrictInputSerializer):
@@ -121,8 +147,8 @@ class PostMortemStatusSerializer(StrictInputSerializer):
 
 class ChecklistProblemSerializer(serializers.Serializer):
     code = serializers.CharField(
-        help_text="blame_language, empty_section, remediation_without_owner, remediation_without_due_date "
-        "or no_causing_deploy."
+        help_text="blame_language, empty_section, no_contributing_factor, remediation_without_owner, "
+        "remediation_without_due_date or no_causing_deploy."
     )
     message = serializers.CharField()
     field = serializers.CharField(allow_null=True, help_text="The section or field it is about.")
@@ -332,6 +358,60 @@ class FollowThroughSerializer(serializers.Serializer):
     )
 
 
+class PostMortemFactorSerializer(serializers.Serializer):
+    factor = serializers.CharField(source="factor.slug", help_text="The factor's slug.")
+    note = serializers.CharField(help_text="How it contributed.")
+
+
+class ContributingFactorSerializer(serializers.ModelSerializer):
+    """One entry of the contributing-factor taxonomy that admins keep."""
+
+    archived = serializers.BooleanField(
+        source="is_archived", read_only=True, help_text="No longer offered; kept where it was named."
+    )
+    archived_at = AwareDateTimeField(read_only=True, allow_null=True)
+    postmortems = serializers.IntegerField(
+        source="postmortem_count", read_only=True, help_text="How many post-mortems name it."
+    )
+
+    class Meta:
+        model = ContributingFactor
+        fields = ["slug", "name", "description", "position", "archived", "archived_at", "postmortems"]
+        read_only_fields = fields
+
+
+class ContributingFactorInputSerializer(StrictInputSerializer):
+    """A contributing factor as an admin adds or changes it (slug only when adding)."""
+
+    slug = serializers.SlugField(max_length=50, help_text="Used in filters and the API, e.g. monitoring-gap.")
+    name = serializers.CharField(max_length=80, validators=ONE_LINE)
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True, validators=ONE_LINE)
+    position = serializers.IntegerField(
+        min_value=0, max_value=32767, required=False, help_text="Lower comes first in the picker and in charts."
+    )
+
+    @property
+    def read_only_keys(self):
+        keys = {key: READ_ONLY for key in ContributingFactorSerializer.Meta.fields if key not in self.fields}
+        keys["archived"] = "Archive with POST /api/factors/{slug}/archive/, restore with …/restore/."
+        return keys
+
+
+class ContributingFactorUpdateSerializer(ContributingFactorInputSerializer):
+    def get_fields(self):
+        fields = super().get_fields()
+        del fields["slug"]
+        for field in fields.values():
+            field.required = False
+        return fields
+
+    @property
+    def read_only_keys(self):
+        keys = super().read_only_keys
+        keys["slug"] = "A factor's slug stays as it was made: revisions and links name it."
+        return keys
+
+
 class PostMortemSerializer(serializers.ModelSerializer):
     """A post-mortem as the API shows it: each section in Markdown, its sanitized HTML and its
     blame hints; the remediations; and the change records of the deploys that caused the incident."""
@@ -355,6 +435,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
     html = serializers.SerializerMethodField()
     blame_hints = serializers.SerializerMethodField()
     remediations = RemediationSerializer(many=True, read_only=True)
+    factors = serializers.SerializerMethodField()
     change_records = serializers.SerializerMethodField()
     published_at = AwareDateTimeField(read_only=True, allow_null=True)
     created_at = AwareDateTimeField(read_only=True)
@@ -384,6 +465,7 @@ class PostMortemSerializer(serializers.ModelSerializer):
             "no_action_needed",
             "no_action_reason",
             "no_cause_reason",
+            "factors",
             "remediations",
             "change_records",
             "published_at",
@@ -415,6 +497,11 @@ class PostMortemSerializer(serializers.ModelSerializer):
             ]
             for name in PostMortem.SECTION_FIELDS
         }
+
+    @extend_schema_field(PostMortemFactorSerializer(many=True))
+    def get_factors(self, postmortem: PostMortem) -> list[dict]:
+        """The contributing factors it names, in the taxonomy's order, from the prefetched links."""
+        return postmortem.factor_list()
 
     @extend_schema_field(ChangeRecordSerializer(many=True))
     def get_change_records(self, postmortem: PostMortem) -> list[dict]:

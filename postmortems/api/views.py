@@ -1,4 +1,5 @@
 from django.db.models import (
+    Count,
     F,
     Prefetch,
 )
@@ -16,12 +17,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from config.roles import ADMIN
 from deploys.models import Deploy
 from incidents.api.views import CAUSE, NeverDeletedMixin
 from incidents.models import IncidentDeploy
 from postmortems import selectors, services
 from postmortems.api.serializers import (
     ChecklistProblemSerializer,
+    ContributingFactorInputSerializer,
+    ContributingFactorSerializer,
+    ContributingFactorUpdateSerializer,
     EditConflictSerializer,
     FollowThroughSerializer,
     PostMortemCreateSerializer,
@@ -36,8 +41,8 @@ from postmortems.api.serializers import (
     RemediationSerializer,
     RemediationUpdateSerializer,
 )
-from postmortems.filters import PostMortemFilter, RemediationFilter
-from postmortems.models import PostMortem, Remediation
+from postmortems.filters import ContributingFactorFilter, PostMortemFilter, RemediationFilter
+from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, Remediation
 
 
 def _remediations_of_a_postmortem():
@@ -58,6 +63,7 @@ def _postmortems():
             queryset=Deploy.objects.with_related().newest_first(),
         ),
         Prefetch("remediations", queryset=_remediations_of_a_postmortem()),
+        Prefetch("factor_links", queryset=PostMortemFactor.objects.select_related("factor")),
     )
 
 
@@ -404,3 +410,92 @@ class RemediationViewSet(
                 }
             ).data
         )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the contributing factors, in the taxonomy's order"),
+    retrieve=extend_schema(summary="One contributing factor, by slug"),
+)
+class ContributingFactorViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """The contributing-factor taxonomy: what a post-mortem's `factors` may name. Every role reads it;
+    admins keep it (add, change, archive, restore, delete one nobody named), here or in the admin."""
+
+    queryset = ContributingFactor.objects.annotate(postmortem_count=Count("postmortem_links")).order_by(
+        "position", "name", "slug"
+    )
+    serializer_class = ContributingFactorSerializer
+    filterset_class = ContributingFactorFilter
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    write_role = ADMIN
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def _answer(self, factor: ContributingFactor, status_code=status.HTTP_200_OK) -> Response:
+        factor = self.get_queryset().get(pk=factor.pk)
+        return Response(
+            ContributingFactorSerializer(factor, context=self.get_serializer_context()).data, status=status_code
+        )
+
+    def _factor(self) -> ContributingFactor:
+        factor = get_object_or_404(ContributingFactor.objects.all(), slug=self.kwargs["slug"])
+        self.check_object_permissions(self.request, factor)
+        return factor
+
+    @extend_schema(
+        summary="Add a contributing factor (admins)",
+        request=ContributingFactorInputSerializer,
+        responses={
+            201: ContributingFactorSerializer,
+            400: OpenApiResponse(description="A message per invalid field: a slug or name another factor has."),
+        },
+    )
+    def create(self, request):
+        serializer = ContributingFactorInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer(services.factor_save(data=serializer.validated_data), status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Rename, describe or move a contributing factor (admins; the slug stays)",
+        request=ContributingFactorUpdateSerializer,
+        responses={200: ContributingFactorSerializer, 400: OpenApiResponse(description="A message per field.")},
+    )
+    def partial_update(self, request, slug=None):
+        factor = self._factor()
+        serializer = ContributingFactorUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer(services.factor_save(factor=factor, data=serializer.validated_data))
+
+    @extend_schema(
+        summary="Delete a contributing factor nobody named (admins)",
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            400: OpenApiResponse(description="Under `factor`: post-mortems name it, archive it instead."),
+        },
+    )
+    def destroy(self, request, slug=None):
+        services.factor_delete(factor=self._factor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Archive a contributing factor (admins): no longer offered, kept where named",
+        request=None,
+        responses={200: ContributingFactorSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def archive(self, request, slug=None):
+        factor = self._factor()
+        services.factor_archive(factor=factor)
+        return self._answer(factor)
+
+    @extend_schema(
+        summary="Restore an archived contributing factor (admins): offered again",
+        request=None,
+        responses={200: ContributingFactorSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def restore(self, request, slug=None):
+        factor = self._factor()
+        services.factor_restore(factor=factor)
+        return self._answer(factor)

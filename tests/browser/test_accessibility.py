@@ -21,10 +21,16 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory, Timeline
 from incidents.models import Incident
 from integrations.factories import DeliveryFactory, IntegrationFactory
 from integrations.models import Delivery
-from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.factories import (
+    ContributingFactorFactory,
+    PostMortemFactorFactory,
+    PostMortemFactory,
+    RemediationFactory,
+)
 from postmortems.models import PostMortem, Remediation
 from tests.support.axe import axe_script, axe_violations_at_widths
 from tests.support.browser import log_in
+from tests.support.factors import seed_default_factors
 from tests.support.walk_records import alerts_and_delivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +83,12 @@ def light_data() -> dict:
     IncidentDeployFactory(incident=incident, deploy=deploy)
     TimelineEntryFactory(incident=incident)
     remediation = RemediationFactory(postmortem=PostMortemFactory(incident=incident))
+    # The editor's factor picker, with one archived factor kept on the post-mortem.
+    factors = seed_default_factors()
+    PostMortemFactorFactory(postmortem=remediation.postmortem, factor=factors[0], note="A flag flipped for all")
+    PostMortemFactorFactory(
+        postmortem=remediation.postmortem, factor=ContributingFactorFactory(slug="old", archived_at=now)
+    )
     fresh_incident = IncidentFactory(services=[web], title="Search is slow", severity=Incident.Severity.SEV1)
     return {
         "deploy": deploy.pk,

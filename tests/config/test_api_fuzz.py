@@ -58,7 +58,14 @@ def keep_connection():
 @pytest.fixture
 def rows() -> dict[str, list[int]]:
     """Rows for detail endpoints to find, by the URL's first segment: their ids."""
-    made: dict[str, list[int]] = {"deploys": [], "changes": [], "incidents": [], "postmortems": [], "remediations": []}
+    made: dict[str, list[int]] = {
+        "deploys": [],
+        "changes": [],
+        "incidents": [],
+        "postmortems": [],
+        "remediations": [],
+        "factors": [],
+    }
     for deploy in DeployFactory.create_batch(3):
         link = IncidentDeployFactory(deploy=deploy)
         TimelineEntryFactory(incident=link.incident)

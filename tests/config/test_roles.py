@@ -387,6 +387,12 @@ CASES = [
         lambda w: {"status": "in_progress"},
     ),
     Case("api:remediation-detail", "DELETE", lambda w: f"/api/remediations/{w.remediation.pk}/", RESPONDER),
+    # The contributing-factor taxonomy is the admins' (the defaults migration 0006 seeds).
+    Case("api:factor-list", "POST", lambda w: "/api/factors/", ADMIN, lambda w: {"slug": "walk", "name": "Walk"}),
+    Case("api:factor-detail", "PATCH", lambda w: "/api/factors/change/", ADMIN, lambda w: {"position": 5}),
+    Case("api:factor-detail", "DELETE", lambda w: "/api/factors/security/", ADMIN),
+    Case("api:factor-archive", "POST", lambda w: "/api/factors/infrastructure/archive/", ADMIN),
+    Case("api:factor-restore", "POST", lambda w: "/api/factors/infrastructure/restore/", ADMIN, writes=False),
 ]
 
 # Routes every role may read (GET), with an example URL.
@@ -439,6 +445,9 @@ READS = {
     "api:remediation-list": lambda w: "/api/remediations/",
     "api:remediation-follow-through": lambda w: "/api/remediations/follow-through/",
     "api:remediation-detail": lambda w: f"/api/remediations/{w.remediation.pk}/",
+    # A default factor (migration 0006 seeds it).
+    "api:factor-list": lambda w: "/api/factors/",
+    "api:factor-detail": lambda w: "/api/factors/change/",
 }
 
 # Routes outside the roles, each tested where it is built: open to all (/healthz, the login page),

@@ -85,6 +85,7 @@ def test_post_starts_a_draft_with_the_timeline_prefilled_and_returns_every_field
         "no_action_needed",
         "no_action_reason",
         "no_cause_reason",
+        "factors",
         "remediations",
         "change_records",
         "published_at",
@@ -339,8 +340,8 @@ def test_list_query_count_does_not_grow_with_rows(api, user, django_assert_max_n
     assert many == few
     assert filtered <= few
     # Token, count, post-mortems (with incidents and users), services, causing links (with deploys and
-    # change records), the change records' deploys, remediations (with owners).
-    with django_assert_max_num_queries(7):
+    # change records), the change records' deploys, remediations (with owners), contributing factors.
+    with django_assert_max_num_queries(8):
         body = api.get("/api/postmortems/?page_size=100").json()
     assert body["count"] == 22
     assert all(len(item["remediations"]) == 2 and len(item["change_records"]) == 2 for item in body["results"])
@@ -350,7 +351,7 @@ def test_list_query_count_does_not_grow_with_rows(api, user, django_assert_max_n
 def test_retrieve_query_count_is_fixed(api, user, django_assert_max_num_queries):
     postmortem = _postmortem_with_everything(user, 0)
 
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         assert api.get(f"/api/postmortems/{postmortem.pk}/").status_code == 200
 
 
@@ -530,7 +531,7 @@ def test_bad_patch_is_a_400_naming_the_field_and_saves_nothing(api, incident, ch
 
 
 def test_patch_takes_exactly_the_fields_the_service_can_edit():
-    assert set(PostMortemUpdateSerializer().fields) == set(POSTMORTEM_EDITABLE) | {"version"}
+    assert set(PostMortemUpdateSerializer().fields) == set(POSTMORTEM_EDITABLE) | {"version", services.FACTORS}
 
 
 def test_put_and_delete_are_not_offered(api, incident):

@@ -8,7 +8,12 @@ from django.urls import reverse
 
 from incidents.factories import IncidentDeployFactory
 from postmortems import selectors, services
-from postmortems.factories import PostMortemFactory, RemediationFactory
+from postmortems.factories import (
+    ContributingFactorFactory,
+    PostMortemFactorFactory,
+    PostMortemFactory,
+    RemediationFactory,
+)
 from postmortems.models import PostMortem
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +36,7 @@ def ready():
     postmortem = PostMortemFactory(**WRITTEN)
     RemediationFactory(postmortem=postmortem)
     IncidentDeployFactory(incident=postmortem.incident)
+    PostMortemFactorFactory(postmortem=postmortem, factor=ContributingFactorFactory(slug="change"))
     return postmortem
 
 
@@ -45,6 +51,7 @@ def test_the_checklist_names_each_problem_with_a_link_to_fix_it(careless):
         "empty_section",
         "remediation_without_owner",
         "remediation_without_due_date",
+        "no_contributing_factor",
         "no_causing_deploy",
     }
     edit = reverse("postmortems:edit", args=[careless.incident_id])
@@ -62,6 +69,7 @@ def test_the_checklist_names_each_problem_with_a_link_to_fix_it(careless):
     )
     assert "Add a cache check" in by_code["remediation_without_due_date"][0].message
     assert by_code["no_causing_deploy"][0].fix_url == f"{edit}#id_no_cause_reason"
+    assert by_code["no_contributing_factor"][0].fix_url == f"{edit}#edit-factors"
 
 
 def test_a_causing_deploy_or_a_stated_reason_and_finished_work_leave_nothing_to_check(ready, careless):
@@ -76,7 +84,11 @@ def test_a_causing_deploy_or_a_stated_reason_and_finished_work_leave_nothing_to_
     assert "no_causing_deploy" not in {p.code for p in selectors.publish_checklist(careless)}
     # Done and won't-do remediations need neither an owner nor a due date any more.
     careless.remediations.update(status="done")
-    assert {p.code for p in selectors.publish_checklist(careless)} == {"blame_language", "empty_section"}
+    assert {p.code for p in selectors.publish_checklist(careless)} == {
+        "blame_language",
+        "empty_section",
+        "no_contributing_factor",
+    }
 
 
 def test_publishing_from_the_page_asks_first_then_publishes_when_confirmed(logged_in, careless):

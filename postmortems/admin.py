@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import HttpResponseRedirect
 
 from plumbing.forms import add_service_errors
 from postmortems import services
@@ -291,6 +292,22 @@ class ContributingFactorAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         services.factor_delete(factor=obj)
+
+    # A post-mortem may name the factor between the confirmation page and the confirming POST: the
+    # service's refusal then rolls the delete back, and the admin says why instead of failing.
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as refusal:
+            self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except ValidationError as refusal:
+            self.message_user(request, " ".join(refusal.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def delete_queryset(self, request, queryset):
         for factor in queryset:

@@ -120,6 +120,30 @@ def test_admin_bulk_delete_refuses_when_any_factor_is_in_use(admin_client, postm
     assert ContributingFactor.objects.filter(pk__in=[change.pk, monitoring.pk]).count() == 2
 
 
+def test_admin_delete_when_the_factor_is_named_meanwhile_says_why_and_keeps_it(
+    admin_client, postmortem, change, monkeypatch
+):
+    # The admin's check passes (nobody names it yet); a post-mortem names it before the delete itself.
+    real_refusal = services.factor_delete_refusal
+    checks = []
+
+    def refusal_after_a_save_meanwhile(*, factor):
+        checks.append(factor.pk)
+        if len(checks) == 1:
+            return None
+        PostMortemFactor.objects.get_or_create(postmortem=postmortem, factor=change)
+        return real_refusal(factor=factor)
+
+    monkeypatch.setattr(services, "factor_delete_refusal", refusal_after_a_save_meanwhile)
+    url = f"/admin/postmortems/contributingfactor/{change.pk}/delete/"
+
+    response = admin_client.post(url, {"post": "yes"}, follow=True)
+
+    assert response.status_code == 200
+    assert "archive it instead" in response.content.decode()
+    assert ContributingFactor.objects.filter(pk=change.pk).exists()
+
+
 def test_admin_deletes_a_factor_nobody_named(admin_client, legacy):
     response = admin_client.post(f"/admin/postmortems/contributingfactor/{legacy.pk}/delete/", {"post": "yes"})
 
@@ -608,3 +632,31 @@ def test_admin_adds_a_factor_and_refuses_a_name_taken_in_another_case(admin_clie
     # The slug stays once made: revisions and links name it.
     page = admin_client.get(f"/admin/postmortems/contributingfactor/{change.pk}/change/")
     assert "slug" not in page.context["adminform"].form.fields
+
+
+def test_the_incident_page_shows_its_post_mortems_factors_in_a_fixed_number_of_queries(
+    logged_in, postmortem, change, monitoring
+):
+    _save_factors(postmortem, [{"factor": "change", "note": "the v2 <b>config</b> rollout"}])
+    url = f"/incidents/{postmortem.incident_id}/"
+    with CaptureQueriesContext(connection) as one:
+        page = logged_in.get(url).content.decode()
+    assert "Contributing factors" in page and "Change or deploy" in page
+    assert "?factor=change" in page and "the v2 &lt;b&gt;config&lt;/b&gt; rollout" in page
+    for n in range(6):
+        ContributingFactorFactory(slug=f"extra-{n}")
+    _save_factors(
+        postmortem,
+        [{"factor": "change", "note": ""}, {"factor": "monitoring-gap", "note": ""}]
+        + [{"factor": f"extra-{n}", "note": ""} for n in range(6)],
+    )
+    with CaptureQueriesContext(connection) as many:
+        page = logged_in.get(url).content.decode()
+    assert "Monitoring gap" in page and "?factor=extra-5" in page
+    assert len(many) == len(one)
+
+
+def test_the_incident_page_without_a_post_mortem_shows_no_factors(logged_in):
+    incident = IncidentFactory()
+    page = logged_in.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "Contributing factors" not in page

@@ -1,0 +1,563 @@
+"""Insights across incidents: every figure of /insights/ and /api/insights/, as docs/reports/insights.md
+("how we count") defines them.
+
+`insights(start=, end=, filters=)` returns a plain dict (JSON-ready but for dates) with a drill-down
+link on every figure: the list page filtered to exactly the rows counted, where the list can say so.
+
+A constant number of queries whatever the data (tests/reports/test_insights.py counts them): counts
+are SQL group-bys; medians are percentile_cont on PostgreSQL and statistics.median over one narrow
+values_list on SQLite (it has no percentile function). Three figures are taken in Python from one
+narrow query each on every database, because SQL can't say them portably: on-call load (responders
+live in three text columns and a JSON list), out-of-hours starts and the working-day review deadline.
+"""
+
+import datetime as dt
+import statistics
+import zoneinfo
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import TruncDate, TruncMonth
+from django.urls import reverse
+from django.utils import timezone
+
+from deploys.models import Service
+from incidents.models import Incident, TaggedIncident
+from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, Remediation
+from reports.engines.rows import Epoch, Median
+from reports.engines.scope import add_months, instant, month_starts
+
+ServiceLink = Incident.services.through
+
+# (name, from, to): the stages of an incident's response, each the seconds between two stamps.
+STAGES = [
+    ("detect", "started_at", "detected_at"),
+    ("acknowledge", "detected_at", "acknowledged_at"),
+    ("mitigate", "acknowledged_at", "mitigated_at"),
+    ("resolve", "mitigated_at", "resolved_at"),
+]
+SEVERITIES = [value for value, _ in Incident.Severity.choices]
+REVIEWED_SEVERITIES = (1, 2)
+OPEN_REMEDIATION = (Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS)
+# Where the lists' incident filters are found from a remediation or a post-mortem.
+RESPONDER_FIELDS = ("commander", "comms_lead", "scribe")
+
+
+@dataclass(frozen=True)
+class InsightFilters:
+    """What the insights cover. Empty means everything; several values of one filter mean any of
+    them, different filters must all hold."""
+
+    services: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    severities: tuple[int, ...] = ()
+    factors: tuple[str, ...] = ()  # ContributingFactor slugs
+    tags: tuple[str, ...] = ()  # tag names or slugs
+
+    @property
+    def on_services(self) -> bool:
+        return bool(self.services or self.teams)
+
+    def service_q(self, prefix: str = "") -> Q:
+        """The condition on a service (through `prefix`) the service and team filters ask for."""
+        q = Q()
+        if self.services:
+            q &= Q(**{f"{prefix}slug__in": self.services})
+        if self.teams:
+            q &= Q(**{f"{prefix}dev_team__in": self.teams})
+        return q
+
+
+EVERYTHING = InsightFilters()
+
+
+def report_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.OPSLOG_REPORT_TIME_ZONE)
+
+
+def incident_scope(filters: InsightFilters, since: dt.datetime | None = None, until: dt.datetime | None = None):
+    """Incidents not archived that started in [since, until) and match every filter. Exists, not
+    joins: an incident with two matching services, factors or tags is still one incident."""
+    qs = Incident.objects.filter(archived_at__isnull=True)
+    if since is not None:
+        qs = qs.filter(started_at__gte=since)
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    if filters.severities:
+        qs = qs.filter(severity__in=filters.severities)
+    if filters.on_services:
+        qs = qs.filter(Exists(Service.objects.filter(filters.service_q(), incidents=OuterRef("pk"))))
+    if filters.factors:
+        qs = qs.filter(
+            Exists(
+                PostMortemFactor.objects.filter(postmortem__incident=OuterRef("pk"), factor__slug__in=filters.factors)
+            )
+        )
+    if filters.tags:
+        qs = qs.filter(
+            Exists(
+                TaggedIncident.objects.filter(
+                    Q(tag__name__in=filters.tags) | Q(tag__slug__in=filters.tags), content_object=OuterRef("pk")
+                )
+            )
+        )
+    return qs
+
+
+def repeat_q(days: int) -> Q:
+    """On an incident: an earlier incident (not archived) started at most `days` days before it and
+    shares a service and a contributing factor with it."""
+    earlier = Incident.objects.filter(
+        archived_at__isnull=True,
+        started_at__lt=OuterRef("started_at"),
+        started_at__gte=OuterRef("started_at") - dt.timedelta(days=days),
+        services__in=ServiceLink.objects.filter(incident=OuterRef(OuterRef("pk"))).values("service"),
+        postmortem__factor_links__factor__in=PostMortemFactor.objects.filter(
+            postmortem__incident=OuterRef(OuterRef("pk"))
+        ).values("factor"),
+    )
+    return Q(Exists(earlier))
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _month_of(value: dt.datetime | dt.date, zone: zoneinfo.ZoneInfo) -> dt.date:
+    """The first day of the month `value` falls in, in `zone` (a truncated value as the database
+    gives it back: a date, an aware datetime, or a naive local one on SQLite)."""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(zone) if value.tzinfo else value
+    return dt.date(value.year, value.month, 1)
+
+
+def is_outside_hours(moment: dt.datetime) -> bool:
+    """Outside OPSLOG_WORKING_HOURS on OPSLOG_WORKING_DAYS, in OPSLOG_WORKING_HOURS_TIME_ZONE."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(settings.OPSLOG_WORKING_HOURS_TIME_ZONE))
+    first, last = settings.OPSLOG_WORKING_HOURS
+    minute = local.hour * 60 + local.minute
+    return local.weekday() not in settings.OPSLOG_WORKING_DAYS or not first <= minute < last
+
+
+def review_deadline(resolved_at: dt.datetime) -> dt.datetime:
+    """The end of the OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS-th working day after the day of
+    `resolved_at` (in the working-hours zone); the day itself when that setting is 0."""
+    zone = zoneinfo.ZoneInfo(settings.OPSLOG_WORKING_HOURS_TIME_ZONE)
+    day = resolved_at.astimezone(zone).date()
+    left = settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS
+    working_days = settings.OPSLOG_WORKING_DAYS or frozenset(range(7))
+    while left > 0:
+        day += dt.timedelta(days=1)
+        if day.weekday() in working_days:
+            left -= 1
+    return instant(day + dt.timedelta(days=1), zone)
+
+
+def responders(commander: str, comms_lead: str, scribe: str, participants) -> list[str]:
+    """The people who responded to one incident: its three roles and its participants, each name
+    stripped, once however many hats they wore."""
+    names = [commander, comms_lead, scribe]
+    if isinstance(participants, list):
+        names += [p for p in participants if isinstance(p, str)]
+    return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+
+# --- Links -------------------------------------------------------------------------------------
+
+
+class _Linker:
+    """The list pages' URLs for the rows behind a figure."""
+
+    def __init__(self, *, start: dt.date, end: dt.date, filters: InsightFilters):
+        self.start, self.end, self.filters = start, end, filters
+
+    def _range(self, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str]]:
+        start, end = max(start or self.start, self.start), min(end or self.end, self.end)
+        return [("since", start.isoformat()), ("until", end.isoformat())]
+
+    def _incident_filters(self, **replace) -> list[tuple[str, str]]:
+        values = {
+            "service": self.filters.services,
+            "team": self.filters.teams,
+            "severity": tuple(str(s) for s in self.filters.severities),
+            "factor": self.filters.factors,
+            "tag": self.filters.tags,
+        }
+        values.update(replace)
+        return [(name, value) for name, many in values.items() for value in many]
+
+    def incidents(self, *, month: dt.date | None = None, extra=(), **replace) -> str:
+        end = add_months(month, 1) - dt.timedelta(days=1) if month else None
+        params = self._range(month, end) + self._incident_filters(**replace) + list(extra)
+        return f"{reverse('incidents:list')}?{urlencode(params)}"
+
+    def remediations(self, *, extra=(), **replace) -> str:
+        params = self._range(None, None) + self._incident_filters(**replace) + list(extra)
+        return f"{reverse('postmortems:remediations')}?{urlencode(params)}"
+
+    def postmortems(self, *, extra=(), **replace) -> str:
+        params = self._range(None, None) + self._incident_filters(**replace) + list(extra)
+        return f"{reverse('postmortems:list')}?{urlencode(params)}"
+
+
+# --- The figures ---------------------------------------------------------------------------------
+
+
+def insights(*, start: dt.date, end: dt.date, filters: InsightFilters = EVERYTHING) -> dict:
+    """Every insight over the days `start` to `end` (both included, in OPSLOG_REPORT_TIME_ZONE).
+
+    Incidents count by `started_at` in the range; remediations by `created_at` (their incident
+    matching the filters, whenever it started). Durations are seconds; shares are fractions; a
+    median or share with nothing to measure is None. Months are the calendar months the range
+    touches, in the reporting zone, every one present.
+    """
+    zone = report_zone()
+    since, until = instant(start, zone), instant(end + dt.timedelta(days=1), zone)
+    months = month_starts(start, end)
+    scope = incident_scope(filters, since, until)
+    link = _Linker(start=start, end=end, filters=filters)
+    postgres = connection.vendor == "postgresql"
+    return {
+        "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+        "start": start,
+        "end": end,
+        "months": [f"{m:%Y-%m}" for m in months],
+        "incidents": {"count": scope.count(), "link": link.incidents()},
+        "factors": _factors(scope, months=months, zone=zone, filters=filters, link=link),
+        **_by_service_and_team(scope, filters=filters, link=link),
+        "repeats": _repeats(scope, filters=filters, link=link),
+        "stages": _stages(scope, link=link, postgres=postgres),
+        "remediations": _remediations(filters=filters, since=since, until=until, link=link, postgres=postgres),
+        "reviews": _reviews(scope, link=link, postgres=postgres),
+        "on_call": _on_call(scope, months=months, zone=zone, link=link),
+    }
+
+
+def _factors(scope, *, months, zone, filters: InsightFilters, link: _Linker) -> list[dict]:
+    """Per factor named on the scope's post-mortems: incidents per month, and per service and team
+    hit (services those the filters allow). Archived factors count like the others. 4 queries."""
+    per_month: dict[int, Counter] = defaultdict(Counter)
+    for row in (
+        PostMortemFactor.objects.filter(postmortem__incident__in=scope)
+        .annotate(month=TruncMonth("postmortem__incident__started_at", tzinfo=zone))
+        .values("factor_id", "month")
+        .annotate(n=Count("postmortem__incident", distinct=True))
+        .order_by()
+    ):
+        per_month[row["factor_id"]][_month_of(row["month"], zone)] += row["n"]
+    links = ServiceLink.objects.filter(incident__in=scope, incident__postmortem__factor_links__isnull=False)
+    if filters.on_services:
+        links = links.filter(filters.service_q("service__"))
+    factor = "incident__postmortem__factor_links__factor_id"
+    services: dict[int, list] = defaultdict(list)
+    for row in (
+        links.values(factor, "service__slug")
+        .annotate(n=Count("incident", distinct=True))
+        .order_by("-n", "service__slug")
+    ):
+        services[row[factor]].append((row["service__slug"], row["n"]))
+    teams: dict[int, list] = defaultdict(list)
+    for row in (
+        links.values(factor, "service__dev_team")
+        .annotate(n=Count("incident", distinct=True))
+        .order_by("-n", "service__dev_team")
+    ):
+        teams[row[factor]].append((row["service__dev_team"], row["n"]))
+
+    result = []
+    for f in ContributingFactor.objects.filter(pk__in=list(per_month)).order_by("position", "name"):
+        counts = per_month[f.pk]
+        result.append(
+            {
+                "slug": f.slug,
+                "name": f.name,
+                "archived": f.is_archived,
+                "total": {"count": sum(counts.values()), "link": link.incidents(factor=(f.slug,))},
+                "months": [
+                    {"month": f"{m:%Y-%m}", "count": counts[m], "link": link.incidents(month=m, factor=(f.slug,))}
+                    for m in months
+                ],
+                "services": [
+                    {"service": slug, "count": n, "link": link.incidents(factor=(f.slug,), service=(slug,))}
+                    for slug, n in services[f.pk]
+                ],
+                "teams": [
+                    {
+                        "team": team,
+                        "count": n,
+                        "link": link.incidents(factor=(f.slug,), team=(team,)) if team else None,
+                    }
+                    for team, n in teams[f.pk]
+                ],
+            }
+        )
+    return result
+
+
+def _severity_mix(counts: Counter, make_link) -> dict:
+    return {
+        "count": sum(counts.values()),
+        "link": make_link(None),
+        "severities": [{"severity": s, "count": counts[s], "link": make_link(s)} for s in SEVERITIES],
+    }
+
+
+def _by_service_and_team(scope, *, filters: InsightFilters, link: _Linker) -> dict:
+    """Incidents per affected service and per team (Service.dev_team), each split by severity; an
+    incident counts once per service it affected and once per team. 2 queries."""
+    links = ServiceLink.objects.filter(incident__in=scope)
+    if filters.on_services:
+        links = links.filter(filters.service_q("service__"))
+    services: dict[str, Counter] = defaultdict(Counter)
+    for row in links.values("service__slug", "incident__severity").annotate(n=Count("incident")).order_by():
+        services[row["service__slug"]][row["incident__severity"]] = row["n"]
+    teams: dict[str, Counter] = defaultdict(Counter)
+    for row in (
+        links.values("service__dev_team", "incident__severity").annotate(n=Count("incident", distinct=True)).order_by()
+    ):
+        teams[row["service__dev_team"]][row["incident__severity"]] = row["n"]
+
+    def severities(severity):
+        return (str(severity),) if severity else tuple(str(s) for s in filters.severities)
+
+    by_service = [
+        {
+            "service": slug,
+            **_severity_mix(c, lambda s, slug=slug: link.incidents(service=(slug,), severity=severities(s))),
+        }
+        for slug, c in services.items()
+    ]
+    by_team = [
+        {
+            "team": team,
+            **_severity_mix(
+                c, lambda s, team=team: link.incidents(team=(team,), severity=severities(s)) if team else None
+            ),
+        }
+        for team, c in teams.items()
+    ]
+    by_service.sort(key=lambda row: (-row["count"], row["service"]))
+    by_team.sort(key=lambda row: (-row["count"], row["team"]))
+    return {"by_service": by_service, "by_team": by_team}
+
+
+def _repeats(scope, *, filters: InsightFilters, link: _Linker) -> dict:
+    """Repeat incidents (repeat_q) in the scope, and per service. 2 queries."""
+    days = settings.OPSLOG_INSIGHTS_REPEAT_DAYS
+    repeats = scope.filter(repeat_q(days))
+    extra = [("repeat", "true")]
+    links = ServiceLink.objects.filter(incident__in=repeats)
+    if filters.on_services:
+        links = links.filter(filters.service_q("service__"))
+    by_service = [
+        {
+            "service": row["service__slug"],
+            "count": row["n"],
+            "link": link.incidents(service=(row["service__slug"],), extra=extra),
+        }
+        for row in links.values("service__slug").annotate(n=Count("incident")).order_by("-n", "service__slug")
+    ]
+    return {"days": days, "count": repeats.count(), "link": link.incidents(extra=extra), "by_service": by_service}
+
+
+def _stages(scope, *, link: _Linker, postgres: bool) -> list[dict]:
+    """Per severity (and over all), each stage's median seconds over the incidents with both its
+    stamps, and how many those are. 2 queries on PostgreSQL, 1 on SQLite."""
+    values: dict[int | None, dict[str, list[float]]] = {}
+    if postgres:
+        aggregates = {}
+        for name, first, last in STAGES:
+            present = Q(**{f"{first}__isnull": False, f"{last}__isnull": False})
+            aggregates[f"{name}_median"] = Median(Epoch(F(last), F(first)), filter=present)
+            aggregates[f"{name}_count"] = Count("id", filter=present)
+        rows = {row.pop("severity"): row for row in scope.values("severity").annotate(**aggregates).order_by()}
+        rows[None] = scope.aggregate(**aggregates)
+    else:
+        for severity in [*SEVERITIES, None]:
+            values[severity] = {name: [] for name, _, _ in STAGES}
+        stamps = ["started_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at"]
+        for severity, *times in scope.values_list("severity", *stamps):
+            row = dict(zip(stamps, times))
+            for name, first, last in STAGES:
+                if row[first] is not None and row[last] is not None:
+                    seconds = (row[last] - row[first]).total_seconds()
+                    values[severity][name].append(seconds)
+                    values[None][name].append(seconds)
+        rows = {
+            severity: {
+                **{f"{name}_median": _median(v) for name, v in stages.items()},
+                **{f"{name}_count": len(v) for name, v in stages.items()},
+            }
+            for severity, stages in values.items()
+        }
+    extra_for = {"acknowledge": [("acknowledged", "true")], "resolve": [("resolved", "true")]}
+    result = []
+    for severity in [*SEVERITIES, None]:
+        row = rows.get(severity, {})
+        severity_param = {"severity": (str(severity),)} if severity else {}
+        result.append(
+            {
+                "severity": severity,
+                **{
+                    name: {
+                        "median_seconds": row.get(f"{name}_median"),
+                        "count": row.get(f"{name}_count") or 0,
+                        "link": link.incidents(extra=extra_for.get(name, ()), **severity_param),
+                    }
+                    for name, _, _ in STAGES
+                },
+            }
+        )
+    return result
+
+
+def _remediations(*, filters: InsightFilters, since, until, link: _Linker, postgres: bool) -> dict:
+    """Remediations created in [since, until) whose incident (not archived) matches the filters, dev
+    and ops apart and together. 1 query, plus 1 for the medians on SQLite."""
+    zone = report_zone()
+    today = timezone.now().astimezone(zone).date()
+    remediations = Remediation.objects.filter(
+        postmortem__incident__in=incident_scope(filters), created_at__gte=since, created_at__lt=until
+    )
+    done = Q(status=Remediation.Status.DONE)
+    finished = done & Q(completed_at__isnull=False)
+    # Done on the due date or before it: the completion's day in the reporting zone.
+    on_time = finished & Q(due_date__isnull=False, due_date__gte=TruncDate("completed_at", tzinfo=zone))
+    settled_or_due = Q(due_date__isnull=False) & (~Q(status__in=OPEN_REMEDIATION) | Q(due_date__lt=today))
+    aggregates = {
+        "opened": Count("id"),
+        "done": Count("id", filter=done),
+        "wont_do": Count("id", filter=Q(status=Remediation.Status.WONT_DO)),
+        "overdue": Count("id", filter=Q(status__in=OPEN_REMEDIATION, due_date__lt=today)),
+        "due": Count("id", filter=settled_or_due),
+        "done_by_due_date": Count("id", filter=on_time),
+    }
+    if postgres:
+        aggregates["median"] = Median(Epoch(F("completed_at"), F("created_at")), filter=finished)
+    rows = {row.pop("kind"): row for row in remediations.values("kind").annotate(**aggregates).order_by()}
+    medians: dict[str | None, float | None] = {}
+    if postgres:
+        medians = {kind: row.pop("median") for kind, row in rows.items()}
+        medians[None] = remediations.aggregate(median=aggregates["median"])["median"]
+    else:
+        seconds: dict[str, list[float]] = defaultdict(list)
+        for kind, created, completed in remediations.filter(finished).values_list("kind", "created_at", "completed_at"):
+            seconds[kind].append((completed - created).total_seconds())
+        medians = {kind: _median(seconds[kind]) for kind in Remediation.Kind.values}
+        medians[None] = _median([s for values in seconds.values() for s in values])
+
+    def figures(kind: str | None, row: dict) -> dict:
+        kinds = [("kind", kind)] if kind else []
+        status = {
+            "opened": [],
+            "done": [("status", Remediation.Status.DONE)],
+            "wont_do": [("status", Remediation.Status.WONT_DO)],
+            "overdue": [("overdue", "true")],
+        }
+        out = {
+            name: {"count": row.get(name, 0), "link": link.remediations(extra=kinds + params)}
+            for name, params in status.items()
+        }
+        out["median_seconds_to_done"] = medians.get(kind)
+        due, by_due = row.get("due", 0), row.get("done_by_due_date", 0)
+        out["due"] = due
+        out["done_by_due_date"] = by_due
+        out["share_done_by_due_date"] = by_due / due if due else None
+        return out
+
+    total = {name: sum(r.get(name, 0) for r in rows.values()) for name in aggregates if name != "median"}
+    return {
+        "dev": figures(Remediation.Kind.DEV, rows.get(Remediation.Kind.DEV, {})),
+        "ops": figures(Remediation.Kind.OPS, rows.get(Remediation.Kind.OPS, {})),
+        "all": figures(None, total),
+    }
+
+
+def _reviews(scope, *, link: _Linker, postgres: bool) -> dict:
+    """Median resolved → post-mortem published over the scope's resolved incidents with a published
+    post-mortem; the share of SEV1/SEV2 ones published by review_deadline. 2 queries."""
+    published = scope.filter(
+        resolved_at__isnull=False,
+        postmortem__status=PostMortem.Status.PUBLISHED,
+        postmortem__published_at__isnull=False,
+    )
+    if postgres:
+        median = published.aggregate(median=Median(Epoch(F("postmortem__published_at"), F("resolved_at"))))["median"]
+        count = None
+    else:
+        seconds = [(p - r).total_seconds() for r, p in published.values_list("resolved_at", "postmortem__published_at")]
+        median, count = _median(seconds), len(seconds)
+    now = timezone.now()
+    due = on_time = 0
+    for resolved, status, published_at in scope.filter(
+        severity__in=REVIEWED_SEVERITIES, resolved_at__isnull=False
+    ).values_list("resolved_at", "postmortem__status", "postmortem__published_at"):
+        deadline = review_deadline(resolved)
+        in_time = status == PostMortem.Status.PUBLISHED and published_at is not None and published_at < deadline
+        # Not yet due and not yet published: neither late nor on time.
+        if in_time or deadline <= now:
+            due += 1
+            on_time += in_time
+    if count is None:
+        count = published.count()
+    return {
+        "published": {"count": count, "link": link.postmortems(extra=[("status", PostMortem.Status.PUBLISHED)])},
+        "median_seconds_to_published": median,
+        "working_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,
+        "sev12_due": due,
+        "sev12_on_time": on_time,
+        "sev12_share_on_time": on_time / due if due else None,
+        "sev12_link": link.incidents(severity=tuple(str(s) for s in REVIEWED_SEVERITIES), extra=[("resolved", "true")]),
+    }
+
+
+def _on_call(scope, *, months, zone, link: _Linker) -> dict:
+    """Incidents per responder per month, and those that began outside working hours. 1 query."""
+    per_person: dict[str, Counter] = defaultdict(Counter)
+    outside: Counter = Counter()
+    for started, commander, comms, scribe, participants in scope.values_list(
+        "started_at", *RESPONDER_FIELDS, "participants"
+    ):
+        month = _month_of(started, zone)
+        for name in responders(commander, comms, scribe, participants):
+            per_person[name][month] += 1
+        if is_outside_hours(started):
+            outside[month] += 1
+    people = sorted(per_person.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    return {
+        "responders": [
+            {
+                "responder": name,
+                "total": {"count": sum(counts.values()), "link": link.incidents(extra=[("responder", name)])},
+                "months": [
+                    {
+                        "month": f"{m:%Y-%m}",
+                        "count": counts[m],
+                        "link": link.incidents(month=m, extra=[("responder", name)]),
+                    }
+                    for m in months
+                ],
+            }
+            for name, counts in people
+        ],
+        "outside_hours": {
+            "count": sum(outside.values()),
+            "link": link.incidents(extra=[("outside_hours", "true")]),
+            "months": [
+                {
+                    "month": f"{m:%Y-%m}",
+                    "count": outside[m],
+                    "link": link.incidents(month=m, extra=[("outside_hours", "true")]),
+                }
+                for m in months
+            ],
+        },
+        "working_hours": "{:02d}:{:02d}-{:02d}:{:02d}".format(
+            *divmod(settings.OPSLOG_WORKING_HOURS[0], 60), *divmod(settings.OPSLOG_WORKING_HOURS[1], 60)
+        ),
+        "working_hours_time_zone": settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
+    }

@@ -1,4 +1,5 @@
 import django_filters
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from deploys.filters import TeamFilter
@@ -95,6 +96,25 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         label="Incident lead",
         help_text="Incidents led by this name (the incident commander, `commander`): the whole name, in any case.",
     )
+    responder = django_filters.CharFilter(
+        method="filter_responder",
+        max_length=200,
+        label="Responder",
+        help_text="Incidents this name responded to: as lead, communications lead, scribe or participant, "
+        "exactly as typed (the insights' on-call load).",
+    )
+    outside_hours = true_or_false_filter(
+        "filter_outside_hours",
+        "Began outside working hours",
+        "true: incidents that began outside OPSLOG_WORKING_HOURS on OPSLOG_WORKING_DAYS (in "
+        "OPSLOG_WORKING_HOURS_TIME_ZONE); false: those that began inside them.",
+    )
+    repeat = true_or_false_filter(
+        "filter_repeat",
+        "Repeat",
+        "true: repeat incidents (an earlier one within OPSLOG_INSIGHTS_REPEAT_DAYS days shares a service and a "
+        "contributing factor); false: the others.",
+    )
     archived = archived_filter(
         "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
         "false (the default), true (only archived ones) or all."
@@ -114,6 +134,9 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "acknowledged",
             "q",
             "lead",
+            "responder",
+            "outside_hours",
+            "repeat",
             "archived",
         ]
 
@@ -167,6 +190,22 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     def filter_lead(self, queryset, name, value):
         value = value.strip()
         return queryset.led_by(value) if value else queryset
+
+    def filter_responder(self, queryset, name, value):
+        value = value.strip()
+        return queryset.responded_by(value) if value else queryset
+
+    def filter_outside_hours(self, queryset, name, value):
+        outside = queryset.began_outside_hours(
+            zone=settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
+            hours=settings.OPSLOG_WORKING_HOURS,
+            days=settings.OPSLOG_WORKING_DAYS,
+        )
+        return outside if value == "true" else queryset.exclude(pk__in=outside.values("pk"))
+
+    def filter_repeat(self, queryset, name, value):
+        repeats = queryset.repeats(settings.OPSLOG_INSIGHTS_REPEAT_DAYS)
+        return repeats if value == "true" else queryset.exclude(pk__in=repeats.values("pk"))
 
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)

@@ -1,7 +1,10 @@
+import datetime as dt
+import zoneinfo
 from datetime import datetime
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute
 
 # The `archived` filter's values: hidden by default, only the archived ones, or both.
 ARCHIVED_CHOICES = [("false", "Not archived"), ("true", "Archived only"), ("all", "Archived or not")]
@@ -43,6 +46,54 @@ class IncidentQuerySet(models.QuerySet):
     def led_by(self, name: str):
         """Incidents whose lead (`commander`) is `name`, in any case: "Ana" finds "ana"."""
         return self.filter(commander__iexact=name)
+
+    def responded_by(self, name: str):
+        """Incidents `name` responded to: as lead, communications lead, scribe or participant,
+        the name exactly as typed (the insights' on-call load counts names so)."""
+        roles = Q(commander=name) | Q(comms_lead=name) | Q(scribe=name)
+        if connection.vendor == "postgresql":
+            return self.filter(roles | Q(participants__contains=[name]))
+        # SQLite has no JSON containment: match the list's elements with json_each.
+        return self.filter(
+            roles
+            | Q(
+                pk__in=models.expressions.RawSQL(
+                    f"SELECT {self.model._meta.db_table}.id FROM {self.model._meta.db_table}, "
+                    f"json_each({self.model._meta.db_table}.participants) WHERE json_each.value = %s",
+                    [name],
+                )
+            )
+        )
+
+    def began_outside_hours(self, *, zone: str, hours: tuple[int, int], days: frozenset[int]):
+        """Incidents whose `started_at`, in `zone`, is on a day not in `days` (Monday 0) or outside
+        [hours[0], hours[1]) minutes after midnight."""
+        tz = zoneinfo.ZoneInfo(zone)
+        annotated = self.annotate(
+            _weekday=ExtractIsoWeekDay("started_at", tzinfo=tz),
+            _minute=ExtractHour("started_at", tzinfo=tz) * 60 + ExtractMinute("started_at", tzinfo=tz),
+        )
+        inside = Q(_weekday__in=[day + 1 for day in days], _minute__gte=hours[0], _minute__lt=hours[1])
+        return annotated.exclude(inside)
+
+    def repeats(self, days: int):
+        """Incidents an earlier incident (not archived) started at most `days` days before shares a
+        service and a contributing factor with. Factors are named by post-mortems (the postmortems
+        app, above this one): reached by lookup names only, never imported."""
+        services = self.model.services.through.objects.filter(incident=OuterRef(OuterRef("pk"))).values("service")
+        factor_links = "postmortem__factor_links__factor"
+        earlier = self.model.objects.filter(
+            archived_at__isnull=True,
+            started_at__lt=OuterRef("started_at"),
+            started_at__gte=OuterRef("started_at") - dt.timedelta(days=days),
+            services__in=services,
+            **{
+                f"{factor_links}__in": self.model.objects.filter(pk=OuterRef(OuterRef("pk")))
+                .exclude(**{f"{factor_links}__isnull": True})
+                .values(factor_links)
+            },
+        )
+        return self.filter(Exists(earlier))
 
     def affecting(self, service_slug: str):
         return self.filter(services__slug=service_slug).distinct()

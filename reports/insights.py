@@ -108,21 +108,6 @@ def incident_scope(filters: InsightFilters, since: dt.datetime | None = None, un
     return qs
 
 
-def repeat_q(days: int) -> Q:
-    """On an incident: an earlier incident (not archived) started at most `days` days before it and
-    shares a service and a contributing factor with it."""
-    earlier = Incident.objects.filter(
-        archived_at__isnull=True,
-        started_at__lt=OuterRef("started_at"),
-        started_at__gte=OuterRef("started_at") - dt.timedelta(days=days),
-        services__in=ServiceLink.objects.filter(incident=OuterRef(OuterRef("pk"))).values("service"),
-        postmortem__factor_links__factor__in=PostMortemFactor.objects.filter(
-            postmortem__incident=OuterRef(OuterRef("pk"))
-        ).values("factor"),
-    )
-    return Q(Exists(earlier))
-
-
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -230,7 +215,7 @@ def insights(*, start: dt.date, end: dt.date, filters: InsightFilters = EVERYTHI
         "factors": _factors(scope, months=months, zone=zone, filters=filters, link=link),
         **_by_service_and_team(scope, filters=filters, link=link),
         "repeats": _repeats(scope, filters=filters, link=link),
-        "stages": _stages(scope, link=link, postgres=postgres),
+        "stages": _stages(scope, filters=filters, link=link, postgres=postgres),
         "remediations": _remediations(filters=filters, since=since, until=until, link=link, postgres=postgres),
         "reviews": _reviews(scope, link=link, postgres=postgres),
         "on_call": _on_call(scope, months=months, zone=zone, link=link),
@@ -269,7 +254,10 @@ def _factors(scope, *, months, zone, filters: InsightFilters, link: _Linker) -> 
         teams[row[factor]].append((row["service__dev_team"], row["n"]))
 
     result = []
-    for f in ContributingFactor.objects.filter(pk__in=list(per_month)).order_by("position", "name"):
+    # The whole taxonomy (a few dozen rows at most), so the query is the same with no factor counted.
+    for f in ContributingFactor.objects.order_by("position", "name"):
+        if f.pk not in per_month:
+            continue
         counts = per_month[f.pk]
         result.append(
             {
@@ -298,11 +286,19 @@ def _factors(scope, *, months, zone, filters: InsightFilters, link: _Linker) -> 
     return result
 
 
-def _severity_mix(counts: Counter, make_link) -> dict:
+def _severity_mix(counts: Counter, make_link, filters: InsightFilters) -> dict:
+    # A severity the filters leave out counts 0 and has no rows to list.
     return {
         "count": sum(counts.values()),
         "link": make_link(None),
-        "severities": [{"severity": s, "count": counts[s], "link": make_link(s)} for s in SEVERITIES],
+        "severities": [
+            {
+                "severity": s,
+                "count": counts[s],
+                "link": make_link(s) if not filters.severities or s in filters.severities else None,
+            }
+            for s in SEVERITIES
+        ],
     }
 
 
@@ -327,7 +323,7 @@ def _by_service_and_team(scope, *, filters: InsightFilters, link: _Linker) -> di
     by_service = [
         {
             "service": slug,
-            **_severity_mix(c, lambda s, slug=slug: link.incidents(service=(slug,), severity=severities(s))),
+            **_severity_mix(c, lambda s, slug=slug: link.incidents(service=(slug,), severity=severities(s)), filters),
         }
         for slug, c in services.items()
     ]
@@ -335,7 +331,9 @@ def _by_service_and_team(scope, *, filters: InsightFilters, link: _Linker) -> di
         {
             "team": team,
             **_severity_mix(
-                c, lambda s, team=team: link.incidents(team=(team,), severity=severities(s)) if team else None
+                c,
+                lambda s, team=team: link.incidents(team=(team,), severity=severities(s)) if team else None,
+                filters,
             ),
         }
         for team, c in teams.items()
@@ -346,9 +344,9 @@ def _by_service_and_team(scope, *, filters: InsightFilters, link: _Linker) -> di
 
 
 def _repeats(scope, *, filters: InsightFilters, link: _Linker) -> dict:
-    """Repeat incidents (repeat_q) in the scope, and per service. 2 queries."""
+    """Repeat incidents (IncidentQuerySet.repeats) in the scope, and per service. 2 queries."""
     days = settings.OPSLOG_INSIGHTS_REPEAT_DAYS
-    repeats = scope.filter(repeat_q(days))
+    repeats = scope.repeats(days)
     extra = [("repeat", "true")]
     links = ServiceLink.objects.filter(incident__in=repeats)
     if filters.on_services:
@@ -364,7 +362,7 @@ def _repeats(scope, *, filters: InsightFilters, link: _Linker) -> dict:
     return {"days": days, "count": repeats.count(), "link": link.incidents(extra=extra), "by_service": by_service}
 
 
-def _stages(scope, *, link: _Linker, postgres: bool) -> list[dict]:
+def _stages(scope, *, filters: InsightFilters, link: _Linker, postgres: bool) -> list[dict]:
     """Per severity (and over all), each stage's median seconds over the incidents with both its
     stamps, and how many those are. 2 queries on PostgreSQL, 1 on SQLite."""
     values: dict[int | None, dict[str, list[float]]] = {}
@@ -399,6 +397,8 @@ def _stages(scope, *, link: _Linker, postgres: bool) -> list[dict]:
     for severity in [*SEVERITIES, None]:
         row = rows.get(severity, {})
         severity_param = {"severity": (str(severity),)} if severity else {}
+        # A severity the filters leave out has no rows to list.
+        listed = not (severity and filters.severities and severity not in filters.severities)
         result.append(
             {
                 "severity": severity,
@@ -406,7 +406,7 @@ def _stages(scope, *, link: _Linker, postgres: bool) -> list[dict]:
                     name: {
                         "median_seconds": row.get(f"{name}_median"),
                         "count": row.get(f"{name}_count") or 0,
-                        "link": link.incidents(extra=extra_for.get(name, ()), **severity_param),
+                        "link": link.incidents(extra=extra_for.get(name, ()), **severity_param) if listed else None,
                     }
                     for name, _, _ in STAGES
                 },
@@ -452,11 +452,12 @@ def _remediations(*, filters: InsightFilters, since, until, link: _Linker, postg
 
     def figures(kind: str | None, row: dict) -> dict:
         kinds = [("kind", kind)] if kind else []
+        # The list shows only open ones unless `status` says otherwise.
         status = {
-            "opened": [],
+            "opened": [("status", "all")],
             "done": [("status", Remediation.Status.DONE)],
             "wont_do": [("status", Remediation.Status.WONT_DO)],
-            "overdue": [("overdue", "true")],
+            "overdue": [("status", "all"), ("overdue", "true")],
         }
         out = {
             name: {"count": row.get(name, 0), "link": link.remediations(extra=kinds + params)}

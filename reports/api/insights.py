@@ -80,7 +80,9 @@ class InsightsCSVRenderer(BaseRenderer):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        for row in csv_rows(data):
+        # Anything but the insights (an OPTIONS answer, say) has no rows to give.
+        rows = csv_rows(data) if isinstance(data, dict) and "incidents" in data else []
+        for row in rows:
             writer.writerow(["" if row.get(name) is None else row.get(name) for name in CSV_COLUMNS])
         return out.getvalue().encode(self.charset)
 

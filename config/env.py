@@ -169,8 +169,8 @@ def env_weekdays(name: str, default: str) -> frozenset[int]:
     raw = os.environ.get(name, default).strip().lower() or default
     days: set[int] = set()
     for item in (part.strip() for part in raw.split(",")):
-        first, _, last = item.partition("-")
-        if first not in WEEKDAYS or (last and last not in WEEKDAYS):
+        first, dash, last = item.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
             raise ImproperlyConfigured(
                 f"{name} must be days such as mon-fri or mon,tue,thu (mon tue wed thu fri sat sun), not {raw!r}."
             )

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import unicodedata
 
 from django import forms
 
@@ -239,6 +240,9 @@ class InsightsForm(ParameterErrorsMixin, forms.Form):
             raise forms.ValidationError(f"At most {self.MAX_TAGS} tags.")
         if any(len(tag) > 100 for tag in tags):
             raise forms.ValidationError("A tag is at most 100 characters.")
+        # PostgreSQL refuses NUL in text; no tag has control characters anyway.
+        if any(unicodedata.category(ch) == "Cc" for tag in tags for ch in tag):
+            raise forms.ValidationError("A tag can't contain control characters.")
         return tags
 
     def clean(self):

@@ -98,6 +98,11 @@ def test_huge_and_odd_input_is_a_clear_400(api, zone):
     assert response.status_code == 400 and response.json() == {"tag": ["At most 20 tags."]}
     response = api.get("/api/insights/?tag=%F0%9F%94%A5%E2%80%AE&service=%00")
     assert response.status_code == 400 and "service" in response.json()
+    response = api.get("/api/insights/?tag=a%00b")
+    assert response.status_code == 400 and response.json() == {"tag": ["A tag can't contain control characters."]}
+    # Odd but printable: no such tag, empty figures.
+    response = api.get("/api/insights/?tag=%F0%9F%94%A5%E2%80%AE")
+    assert response.status_code == 200 and response.json()["incidents"]["count"] == 0
 
 
 def test_login_required(client, zone):

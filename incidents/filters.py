@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef
 from deploys.filters import TeamFilter
 from deploys.models import Service
 from incidents import selectors
-from incidents.models import Incident
+from incidents.models import LIFECYCLE, Incident
 from incidents.querysets import ARCHIVED_CHOICES
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
@@ -96,6 +96,13 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         label="Incident lead",
         help_text="Incidents led by this name (the incident commander, `commander`): the whole name, in any case.",
     )
+    stamped = ListChoiceFilter(
+        choices=[(name.removesuffix("_at"), name.removesuffix("_at")) for name in LIFECYCLE[1:]],
+        method="filter_stamped",
+        label="Stamped",
+        help_text="Incidents with all of these times: detected, acknowledged, mitigated, resolved (repeat or "
+        "comma-separate); the insights' stage medians measure those with both stamps of a stage.",
+    )
     responder = django_filters.CharFilter(
         method="filter_responder",
         max_length=200,
@@ -134,6 +141,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "acknowledged",
             "q",
             "lead",
+            "stamped",
             "responder",
             "outside_hours",
             "repeat",
@@ -190,6 +198,9 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
     def filter_lead(self, queryset, name, value):
         value = value.strip()
         return queryset.led_by(value) if value else queryset
+
+    def filter_stamped(self, queryset, name, value):
+        return queryset.filter(**{f"{stage}_at__isnull": False for stage in value})
 
     def filter_responder(self, queryset, name, value):
         value = value.strip()

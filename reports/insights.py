@@ -433,7 +433,12 @@ def _stages(scope, *, filters: InsightFilters, link: _Linker, postgres: bool) ->
             }
             for severity, stages in values.items()
         }
-    extra_for = {"acknowledge": [("acknowledged", "true")], "resolve": [("resolved", "true")]}
+    # The list of a stage's rows: the incidents with both its stamps.
+    extra_for = {
+        name: [("stamped", first.removesuffix("_at")), ("stamped", last.removesuffix("_at"))]
+        for name, first, last in STAGES
+    }
+    extra_for["detect"] = [("stamped", "detected")]  # every incident has started_at
     result = []
     for severity in [*SEVERITIES, None]:
         row = rows.get(severity, {})

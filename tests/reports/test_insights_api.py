@@ -181,6 +181,10 @@ def test_drill_downs_list_exactly_the_rows_counted(zone, filters):
                     check(severity)
                 else:  # left out by the severity filter
                     assert severity["count"] == 0 and filters.severities
+    for row in data["stages"]:
+        for stage in ("detect", "acknowledge", "mitigate", "resolve"):
+            if row[stage]["link"]:
+                check(row[stage])
     check(data["repeats"])
     for row in data["repeats"]["by_service"]:
         check(row)

@@ -103,6 +103,11 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         help_text="Incidents with all of these times: detected, acknowledged, mitigated, resolved (repeat or "
         "comma-separate); the insights' stage medians measure those with both stamps of a stage.",
     )
+    reviewed = true_or_false_filter(
+        "filter_reviewed",
+        "Post-mortem published",
+        "true: incidents whose post-mortem is published; false: those without a published one.",
+    )
     responder = django_filters.CharFilter(
         method="filter_responder",
         max_length=200,
@@ -142,6 +147,7 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "q",
             "lead",
             "stamped",
+            "reviewed",
             "responder",
             "outside_hours",
             "repeat",
@@ -201,6 +207,9 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
 
     def filter_stamped(self, queryset, name, value):
         return queryset.filter(**{f"{stage}_at__isnull": False for stage in value})
+
+    def filter_reviewed(self, queryset, name, value):
+        return queryset.reviewed(value == "true")
 
     def filter_responder(self, queryset, name, value):
         value = value.strip()

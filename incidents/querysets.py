@@ -47,6 +47,12 @@ class IncidentQuerySet(models.QuerySet):
         """Incidents whose lead (`commander`) is `name`, in any case: "Ana" finds "ana"."""
         return self.filter(commander__iexact=name)
 
+    def reviewed(self, reviewed: bool = True):
+        """Incidents whose post-mortem is published (the postmortems app's, above this one: reached
+        by lookup names only); or those without one published."""
+        published = Q(postmortem__status="published", postmortem__published_at__isnull=False)
+        return self.filter(published) if reviewed else self.exclude(published)
+
     def responded_by(self, name: str):
         """Incidents `name` responded to: as lead, communications lead, scribe or participant,
         the name exactly as typed (the insights' on-call load counts names so)."""

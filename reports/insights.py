@@ -167,9 +167,7 @@ class _Linker:
     def __init__(self, *, start: dt.date, end: dt.date, filters: InsightFilters):
         self.start, self.end, self.filters = start, end, filters
         # Once, not per link: a page has hundreds.
-        self.paths = {
-            name: reverse(name) for name in ("incidents:list", "postmortems:remediations", "postmortems:list")
-        }
+        self.paths = {name: reverse(name) for name in ("incidents:list", "postmortems:remediations")}
 
     def _range(self, start: dt.date | None, end: dt.date | None) -> list[tuple[str, str]]:
         start, end = max(start or self.start, self.start), min(end or self.end, self.end)
@@ -194,10 +192,6 @@ class _Linker:
     def remediations(self, *, extra=(), **replace) -> str:
         params = self._range(None, None) + self._incident_filters(**replace) + list(extra)
         return f"{self.paths['postmortems:remediations']}?{urlencode(params)}"
-
-    def postmortems(self, *, extra=(), **replace) -> str:
-        params = self._range(None, None) + self._incident_filters(**replace) + list(extra)
-        return f"{self.paths['postmortems:list']}?{urlencode(params)}"
 
 
 # --- The figures ---------------------------------------------------------------------------------
@@ -554,7 +548,7 @@ def _reviews(scope, *, link: _Linker, postgres: bool) -> dict:
             due += 1
             on_time += in_time
     return {
-        "published": {"count": count, "link": link.postmortems(extra=[("status", PostMortem.Status.PUBLISHED)])},
+        "published": {"count": count, "link": link.incidents(extra=[("resolved", "true"), ("reviewed", "true")])},
         "median_seconds_to_published": median,
         "working_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,
         "sev12_due": due,

@@ -185,6 +185,7 @@ def test_drill_downs_list_exactly_the_rows_counted(zone, filters):
         for stage in ("detect", "acknowledge", "mitigate", "resolve"):
             if row[stage]["link"]:
                 check(row[stage])
+    check(data["reviews"]["published"])
     check(data["repeats"])
     for row in data["repeats"]["by_service"]:
         check(row)

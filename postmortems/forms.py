@@ -194,6 +194,11 @@ class RemediationFilterForm(forms.Form):
         choices=[(str(value), label) for value, label in Incident.Severity.choices], coerce=int, required=False
     )
     team = forms.MultipleChoiceField(required=False)
+    # The list has always shown the remediations of archived incidents too; the insights leave them
+    # out, and their links say `archived=false`.
+    archived = forms.ChoiceField(
+        choices=[("", "Archived incidents' too"), ("false", "Not of archived incidents")], required=False
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -212,6 +217,8 @@ class RemediationFilterForm(forms.Form):
             queryset = queryset.filter(
                 status__in=[Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS], due_date__lt=timezone.localdate()
             )
+        if data.get("archived") == "false":
+            queryset = queryset.filter(postmortem__incident__archived_at__isnull=True)
         if data.get("severity"):
             queryset = queryset.filter(postmortem__incident__severity__in=data["severity"])
         for word in (data.get("owner") or "").split():

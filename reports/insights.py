@@ -190,7 +190,7 @@ class _Linker:
         return f"{self.paths['incidents:list']}?{urlencode(params)}"
 
     def remediations(self, *, extra=(), **replace) -> str:
-        params = self._range(None, None) + self._incident_filters(**replace) + list(extra)
+        params = self._range(None, None) + self._incident_filters(**replace) + list(extra) + [("archived", "false")]
         return f"{self.paths['postmortems:remediations']}?{urlencode(params)}"
 
 

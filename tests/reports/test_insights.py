@@ -446,7 +446,7 @@ def test_links_lead_to_the_lists_with_the_filters(zone):
     assert f["months"][0]["link"] == "/incidents/?since=2025-01-15&until=2025-01-31&factor=f-config"
     assert f["services"][0]["link"] == "/incidents/?since=2025-01-15&until=2025-12-31&service=web&factor=f-config"
     assert result["remediations"]["ops"]["overdue"]["link"] == (
-        "/remediations/?since=2025-01-15&until=2025-12-31&kind=ops&status=all&overdue=true"
+        "/remediations/?since=2025-01-15&until=2025-12-31&kind=ops&status=all&overdue=true&archived=false"
     )
     assert result["on_call"]["responders"][0]["months"][2]["link"] == (
         "/incidents/?since=2025-03-01&until=2025-03-31&responder=ana"

@@ -207,3 +207,15 @@ def test_drill_down_into_a_month_uses_whole_days_of_the_reporting_zone(zone):
     data = insights(start=dt.date(2025, 2, 10), end=dt.date(2025, 11, 20))
     for month in data["on_call"]["outside_hours"]["months"]:
         assert _incident_list(month["link"]).count() == month["count"]
+
+
+def test_the_remediation_list_keeps_the_insights_filters(logged_in, zone):
+    generate(9, 30)
+    data = insights(start=START, end=END, filters=InsightFilters(teams=("platform",), severities=(1, 2)))
+    figure = data["remediations"]["ops"]["opened"]
+    response = logged_in.get(figure["link"])
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert f"{figure['count']} remediation" in content
+    assert '<input type="hidden" name="team" value="platform">' in content
+    assert '<input type="hidden" name="since" value="2025-01-15">' in content

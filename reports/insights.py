@@ -402,13 +402,21 @@ def _stages(scope, *, filters: InsightFilters, link: _Linker, postgres: bool) ->
     stamps, and how many those are. 2 queries on PostgreSQL, 1 on SQLite."""
     values: dict[int | None, dict[str, list[float]]] = {}
     if postgres:
+        # One pass: every severity's figures and the overall ones as filtered aggregates.
         aggregates = {}
-        for name, first, last in STAGES:
-            present = Q(**{f"{first}__isnull": False, f"{last}__isnull": False})
-            aggregates[f"{name}_median"] = Median(Epoch(F(last), F(first)), filter=present)
-            aggregates[f"{name}_count"] = Count("id", filter=present)
-        rows = {row.pop("severity"): row for row in scope.values("severity").annotate(**aggregates).order_by()}
-        rows[None] = scope.aggregate(**aggregates)
+        for severity in [*SEVERITIES, None]:
+            of_severity = Q(severity=severity) if severity else Q()
+            for name, first, last in STAGES:
+                present = of_severity & Q(**{f"{first}__isnull": False, f"{last}__isnull": False})
+                aggregates[f"{severity}_{name}_median"] = Median(Epoch(F(last), F(first)), filter=present)
+                aggregates[f"{severity}_{name}_count"] = Count("id", filter=present)
+        answer = scope.aggregate(**aggregates)
+        rows = {
+            severity: {
+                key: answer[f"{severity}_{key}"] for name, _, _ in STAGES for key in (f"{name}_median", f"{name}_count")
+            }
+            for severity in [*SEVERITIES, None]
+        }
     else:
         for severity in [*SEVERITIES, None]:
             values[severity] = {name: [] for name, _, _ in STAGES}
@@ -478,14 +486,25 @@ def _remediations(*, filters: InsightFilters, since, until, link: _Linker, postg
         "due": Count("id", filter=settled_or_due),
         "done_by_due_date": Count("id", filter=on_time),
     }
-    if postgres:
-        aggregates["median"] = Median(Epoch(F("completed_at"), F("created_at")), filter=finished)
-    rows = {row.pop("kind"): row for row in remediations.values("kind").annotate(**aggregates).order_by()}
+    rows: dict[str, dict] = {}
     medians: dict[str | None, float | None] = {}
     if postgres:
-        medians = {kind: row.pop("median") for kind, row in rows.items()}
-        medians[None] = remediations.aggregate(median=aggregates["median"])["median"]
+        # One pass: each kind's counts and median, and the overall median, as filtered aggregates.
+        to_done = Epoch(F("completed_at"), F("created_at"))
+        combined = {"median": Median(to_done, filter=finished)}
+        for kind in Remediation.Kind.values:
+            of_kind = Q(kind=kind)
+            combined[f"{kind}_median"] = Median(to_done, filter=finished & of_kind)
+            for name, aggregate in aggregates.items():
+                condition = of_kind if aggregate.filter is None else of_kind & aggregate.filter
+                combined[f"{kind}_{name}"] = Count("id", filter=condition)
+        answer = remediations.aggregate(**combined)
+        medians[None] = answer["median"]
+        for kind in Remediation.Kind.values:
+            medians[kind] = answer[f"{kind}_median"]
+            rows[kind] = {name: answer[f"{kind}_{name}"] for name in aggregates}
     else:
+        rows = {row.pop("kind"): row for row in remediations.values("kind").annotate(**aggregates).order_by()}
         seconds: dict[str, list[float]] = defaultdict(list)
         for kind, created, completed in remediations.filter(finished).values_list("kind", "created_at", "completed_at"):
             seconds[kind].append((completed - created).total_seconds())
@@ -512,7 +531,7 @@ def _remediations(*, filters: InsightFilters, since, until, link: _Linker, postg
         out["share_done_by_due_date"] = by_due / due if due else None
         return out
 
-    total = {name: sum(r.get(name, 0) for r in rows.values()) for name in aggregates if name != "median"}
+    total = {name: sum(r.get(name, 0) for r in rows.values()) for name in aggregates}
     return {
         "dev": figures(Remediation.Kind.DEV, rows.get(Remediation.Kind.DEV, {})),
         "ops": figures(Remediation.Kind.OPS, rows.get(Remediation.Kind.OPS, {})),

@@ -175,7 +175,17 @@ def how_we_count(request):
     return render(
         request,
         "reports/how_we_count.html",
-        {"time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS, "max_months": selectors.MAX_MONTHS},
+        {
+            "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+            "bands": DORA_BANDS,
+            "max_months": selectors.MAX_MONTHS,
+            "repeat_days": settings.OPSLOG_INSIGHTS_REPEAT_DAYS,
+            "review_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,
+            "working_hours": "{:02d}:{:02d}–{:02d}:{:02d}".format(
+                *divmod(settings.OPSLOG_WORKING_HOURS[0], 60), *divmod(settings.OPSLOG_WORKING_HOURS[1], 60)
+            ),
+            "working_zone": settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
+        },
     )
 
 

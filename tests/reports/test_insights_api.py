@@ -219,3 +219,11 @@ def test_the_remediation_list_keeps_the_insights_filters(logged_in, zone):
     assert f"{figure['count']} remediation" in content
     assert '<input type="hidden" name="team" value="platform">' in content
     assert '<input type="hidden" name="since" value="2025-01-15">' in content
+
+
+def test_how_we_count_defines_the_insights_with_the_settings(logged_in, settings):
+    settings.OPSLOG_INSIGHTS_REPEAT_DAYS = 14
+    settings.OPSLOG_WORKING_HOURS = (8 * 60, 17 * 60 + 30)
+    content = logged_in.get("/reports/how-we-count/").content.decode()
+    assert 'id="insights"' in content
+    assert "at most 14 days before it" in content and "08:00–17:30" in content

@@ -6,9 +6,9 @@ from playwright.sync_api import expect
 
 from incidents.models import Incident
 from tests.browser.test_accessibility import WIDTHS
-from tests.reports.test_insights import generate
 from tests.support.axe import AXE_SCRIPT, axe_violations_at_widths
 from tests.support.browser import log_in
+from tests.support.insights import generate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

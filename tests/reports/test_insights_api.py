@@ -16,7 +16,8 @@ from incidents.models import Incident
 from postmortems import selectors as postmortem_selectors
 from postmortems.forms import RemediationFilterForm
 from reports.insights import InsightFilters, insights
-from tests.reports.test_insights import END, START, generate
+from tests.reports.test_insights import END, START
+from tests.support.insights import generate
 
 pytestmark = pytest.mark.django_db
 

@@ -1,14 +1,16 @@
-"""Insights across incidents: every figure of /insights/ and /api/insights/, as docs/reports/insights.md
-("how we count") defines them.
+"""Insights across incidents: every figure of /insights/ and /api/insights/, as docs/guide/insights.md
+("Insights: how we count") defines them.
 
 `insights(start=, end=, filters=)` returns a plain dict (JSON-ready but for dates) with a drill-down
 link on every figure: the list page filtered to exactly the rows counted, where the list can say so.
 
-A constant number of queries whatever the data (tests/reports/test_insights.py counts them): counts
-are SQL group-bys; medians are percentile_cont on PostgreSQL and statistics.median over one narrow
-values_list on SQLite (it has no percentile function). Three figures are taken in Python from one
-narrow query each on every database, because SQL can't say them portably: on-call load (responders
-live in three text columns and a JSON list), out-of-hours starts and the working-day review deadline.
+A constant number of queries whatever the data (tests/reports/test_insights_api.py counts them):
+counts are SQL group-bys and filtered aggregates; medians are percentile_cont on PostgreSQL and
+statistics.median over one narrow values_list on SQLite (it has no percentile function). Some
+figures are taken in Python from one narrow query each on every database, because SQL can't say
+them portably or quickly: on-call load (responders live in three text columns and a JSON list),
+out-of-hours starts, the working-day review deadline, and repeats (neighbours in time per service
+and factor; IncidentQuerySet.repeats, behind the list's filter, does it with a window).
 """
 
 import bisect
@@ -44,7 +46,7 @@ STAGES = [
 SEVERITIES = [value for value, _ in Incident.Severity.choices]
 REVIEWED_SEVERITIES = (1, 2)
 OPEN_REMEDIATION = (Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS)
-# Where the lists' incident filters are found from a remediation or a post-mortem.
+# The roles' columns; participants are a JSON list beside them.
 RESPONDER_FIELDS = ("commander", "comms_lead", "scribe")
 
 

@@ -181,6 +181,9 @@ def load(deploys: int) -> None:
                 at,
                 at,
                 "",
+                "",
+                "",
+                "",
             )
 
     print(f"loading {incidents:,} incidents…", flush=True)
@@ -204,6 +207,10 @@ def load(deploys: int) -> None:
             "created_at",
             "updated_at",
             "archive_reason",
+            # Added since this was written: NOT NULL without a database default.
+            "summary_html",
+            "comms_lead",
+            "scribe",
         ],
         incident_rows(),
     )

@@ -140,6 +140,47 @@ def env_time_zone(name: str, default: str = "UTC") -> str:
     return raw
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def env_working_hours(name: str, default: str) -> tuple[int, int]:
+    """`HH:MM-HH:MM` as (start, end) minutes after midnight, start before end (no shift across midnight)."""
+    raw = os.environ.get(name, default).strip() or default
+    try:
+        first, last = (part.strip() for part in raw.split("-"))
+        minutes = []
+        for part in (first, last):
+            hours, _, mins = part.partition(":")
+            if not (hours.isdigit() and mins.isdigit() and len(mins) == 2):
+                raise ValueError
+            value = int(hours) * 60 + int(mins)
+            if int(mins) > 59 or value > 24 * 60:
+                raise ValueError
+            minutes.append(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be HH:MM-HH:MM, e.g. 09:00-18:00, not {raw!r}.") from None
+    if minutes[0] >= minutes[1]:
+        raise ImproperlyConfigured(f"{name}: the start ({first}) must be before the end ({last}), not {raw!r}.")
+    return minutes[0], minutes[1]
+
+
+def env_weekdays(name: str, default: str) -> frozenset[int]:
+    """`mon-fri`, `mon,tue,thu` or both (`mon-wed,fri`) as Python weekday numbers (Monday 0)."""
+    raw = os.environ.get(name, default).strip().lower() or default
+    days: set[int] = set()
+    for item in (part.strip() for part in raw.split(",")):
+        first, dash, last = item.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
+            raise ImproperlyConfigured(
+                f"{name} must be days such as mon-fri or mon,tue,thu (mon tue wed thu fri sat sun), not {raw!r}."
+            )
+        start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+        if end < start:
+            raise ImproperlyConfigured(f"{name}: {item!r} runs backwards; write it from the earlier day.")
+        days.update(range(start, end + 1))
+    return frozenset(days)
+
+
 def env_database(name: str, default: str) -> dict:
     import dj_database_url
 

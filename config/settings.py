@@ -20,6 +20,8 @@ from config.env import (
     env_str,
     env_time_zone,
     env_url,
+    env_weekdays,
+    env_working_hours,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,6 +139,17 @@ USE_TZ = True
 # Stored in UTC; shown, and bucketed into months, in the reporting time zone.
 OPSLOG_REPORT_TIME_ZONE = env_time_zone("OPSLOG_REPORT_TIME_ZONE", "UTC")
 TIME_ZONE = OPSLOG_REPORT_TIME_ZONE
+
+# --- Insights (reports.insights) --------------------------------------------------------------
+# A repeat incident: same service and contributing factor as an earlier one within this many days.
+OPSLOG_INSIGHTS_REPEAT_DAYS = env_int("OPSLOG_INSIGHTS_REPEAT_DAYS", 30, minimum=1)
+# Review cadence: a SEV1/SEV2 post-mortem is on time when published by the end of this many working
+# days after the day its incident was resolved.
+OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS = env_int("OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS", 5, minimum=0)
+# On-call load: an incident that began outside these hours and days (in that zone) counts as out of hours.
+OPSLOG_WORKING_HOURS = env_working_hours("OPSLOG_WORKING_HOURS", "09:00-18:00")
+OPSLOG_WORKING_DAYS = env_weekdays("OPSLOG_WORKING_DAYS", "mon-fri")
+OPSLOG_WORKING_HOURS_TIME_ZONE = env_time_zone("OPSLOG_WORKING_HOURS_TIME_ZONE", OPSLOG_REPORT_TIME_ZONE)
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 

@@ -15,6 +15,7 @@ from incidents.api.views import IncidentViewSet, TagViewSet
 from postmortems.api.views import ContributingFactorViewSet, PostMortemViewSet, RemediationViewSet
 from reports import urls as report_urls
 from reports import views as report_views
+from reports.api.insights import InsightsView
 from reports.api.views import MonthlyReportView, YearlyReportView
 
 # No `.json` URL suffixes: `?format=` chooses a format, and the viewsets' actions take no `format` argument.
@@ -37,6 +38,7 @@ admin.site.has_permission = admin_site_permission
 urlpatterns = [
     path("", report_views.dashboard, name="home"),
     path("reports/", include("reports.urls")),
+    path("insights/", report_views.insights_page, name="insights"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -50,6 +52,7 @@ urlpatterns = [
     path("", include("postmortems.urls")),
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
+    path("api/insights/", InsightsView.as_view(), name="api-insights"),
     path("api/alerts/review/", AlertReviewView.as_view(), name="api-alert-review"),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,5 +1,6 @@
 import django_filters
 from django import forms
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.urls import reverse_lazy
 from drf_spectacular.utils import extend_schema_field
@@ -7,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from deploys.filters import TeamFilter
 from deploys.models import Service
 from incidents import selectors
-from incidents.models import Incident
+from incidents.models import LIFECYCLE, Incident
 from incidents.querysets import ARCHIVED_CHOICES
 from plumbing.filters import (
     DateOrAwareDateTimeFilter,
@@ -158,6 +159,37 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
         label="Contributing factor slugs: incidents whose post-mortem names any of them; "
         "factor=change&factor=capacity, or comma-separated.",
     )
+    stamped = ListChoiceFilter(
+        choices=[(name.removesuffix("_at"), name.removesuffix("_at")) for name in LIFECYCLE[1:]],
+        method="filter_stamped",
+        label="Stamped",
+        help_text="Incidents with all of these times: detected, acknowledged, mitigated, resolved (repeat or "
+        "comma-separate); the insights' stage medians measure those with both stamps of a stage.",
+    )
+    reviewed = true_or_false_filter(
+        "filter_reviewed",
+        "Post-mortem published",
+        "true: incidents whose post-mortem is published; false: those without a published one.",
+    )
+    responder = django_filters.CharFilter(
+        method="filter_responder",
+        max_length=200,
+        label="Responder",
+        help_text="Incidents this name responded to: as lead, communications lead, scribe or participant, "
+        "exactly as typed (the insights' on-call load).",
+    )
+    outside_hours = true_or_false_filter(
+        "filter_outside_hours",
+        "Began outside working hours",
+        "true: incidents that began outside OPSLOG_WORKING_HOURS on OPSLOG_WORKING_DAYS (in "
+        "OPSLOG_WORKING_HOURS_TIME_ZONE); false: those that began inside them.",
+    )
+    repeat = true_or_false_filter(
+        "filter_repeat",
+        "Repeat",
+        "true: repeat incidents (an earlier one within OPSLOG_INSIGHTS_REPEAT_DAYS days shares a service and a "
+        "contributing factor); false: the others.",
+    )
     archived = archived_filter(
         "Archived incidents (filed by mistake, duplicates) are hidden unless this says otherwise: "
         "false (the default), true (only archived ones) or all."
@@ -179,6 +211,11 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
             "tag",
             "lead",
             "factor",
+            "stamped",
+            "reviewed",
+            "responder",
+            "outside_hours",
+            "repeat",
             "archived",
         ]
 
@@ -237,6 +274,28 @@ class IncidentFilter(HideArchivedMixin, PageFieldsMixin, django_filters.FilterSe
 
     def filter_factor(self, queryset, name, value):
         return queryset.naming_factors([factor.slug for factor in value]) if value else queryset
+
+    def filter_stamped(self, queryset, name, value):
+        return queryset.filter(**{f"{stage}_at__isnull": False for stage in value})
+
+    def filter_reviewed(self, queryset, name, value):
+        return queryset.reviewed(value == "true")
+
+    def filter_responder(self, queryset, name, value):
+        value = value.strip()
+        return queryset.responded_by(value) if value else queryset
+
+    def filter_outside_hours(self, queryset, name, value):
+        outside = queryset.began_outside_hours(
+            zone=settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
+            hours=settings.OPSLOG_WORKING_HOURS,
+            days=settings.OPSLOG_WORKING_DAYS,
+        )
+        return outside if value == "true" else queryset.exclude(pk__in=outside.values("pk"))
+
+    def filter_repeat(self, queryset, name, value):
+        repeats = queryset.repeats(settings.OPSLOG_INSIGHTS_REPEAT_DAYS)
+        return repeats if value == "true" else queryset.exclude(pk__in=repeats.values("pk"))
 
     def filter_search(self, queryset, name, value):
         return selectors.search(queryset, value)

@@ -1,7 +1,10 @@
+import datetime as dt
+import zoneinfo
 from datetime import datetime
 
-from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db import connection, models
+from django.db.models import Exists, F, Max, OuterRef, Q, ValueRange, Window, WindowFrameExclusion
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute
 
 # The `archived` filter's values: hidden by default, only the archived ones, or both.
 ARCHIVED_CHOICES = [("false", "Not archived"), ("true", "Archived only"), ("all", "Archived or not")]
@@ -56,6 +59,66 @@ class IncidentQuerySet(models.QuerySet):
             lookup |= Q(tag__name__iexact=name)
         tagged = self.model._meta.get_field("tagged_items").related_model
         return self.filter(Exists(tagged.objects.filter(lookup, content_object=OuterRef("pk"))))
+
+    def reviewed(self, reviewed: bool = True):
+        """Incidents whose post-mortem is published (the postmortems app's, above this one: reached
+        by lookup names only); or those without one published."""
+        published = Q(postmortem__status="published", postmortem__published_at__isnull=False)
+        return self.filter(published) if reviewed else self.exclude(published)
+
+    def responded_by(self, name: str):
+        """Incidents `name` responded to: as lead, communications lead, scribe or participant,
+        the name exactly as typed (the insights' on-call load counts names so)."""
+        roles = Q(commander=name) | Q(comms_lead=name) | Q(scribe=name)
+        if connection.vendor == "postgresql":
+            return self.filter(roles | Q(participants__contains=[name]))
+        # SQLite has no JSON containment: match the list's elements with json_each.
+        return self.filter(
+            roles
+            | Q(
+                pk__in=models.expressions.RawSQL(
+                    f"SELECT {self.model._meta.db_table}.id FROM {self.model._meta.db_table}, "
+                    f"json_each({self.model._meta.db_table}.participants) WHERE json_each.value = %s",
+                    [name],
+                )
+            )
+        )
+
+    def began_outside_hours(self, *, zone: str, hours: tuple[int, int], days: frozenset[int]):
+        """Incidents whose `started_at`, in `zone`, is on a day not in `days` (Monday 0) or outside
+        [hours[0], hours[1]) minutes after midnight."""
+        tz = zoneinfo.ZoneInfo(zone)
+        annotated = self.annotate(
+            _weekday=ExtractIsoWeekDay("started_at", tzinfo=tz),
+            _minute=ExtractHour("started_at", tzinfo=tz) * 60 + ExtractMinute("started_at", tzinfo=tz),
+        )
+        inside = Q(_weekday__in=[day + 1 for day in days], _minute__gte=hours[0], _minute__lt=hours[1])
+        return annotated.exclude(inside)
+
+    def repeats(self, days: int):
+        """Incidents an earlier incident (not archived) started at most `days` days before shares a
+        service and a contributing factor with. Factors are named by post-mortems (the postmortems
+        app, above this one): reached by lookup names only, never imported.
+
+        One window over the (incident, service, factor) triples of the incidents not archived: per
+        service and factor, the latest start strictly before each one's (peers excluded); a repeat
+        is at most `days` after it. (A correlated EXISTS per incident took seconds at 50,000.)"""
+        factor = "incident__postmortem__factor_links__factor_id"
+        links = self.model.services.through.objects.filter(
+            incident__archived_at__isnull=True, **{f"{factor}__isnull": False}
+        )
+        latest_before = Window(
+            Max("incident__started_at"),
+            partition_by=[F("service_id"), F(factor)],
+            order_by=F("incident__started_at").asc(),
+            frame=ValueRange(start=None, end=0, exclusion=WindowFrameExclusion.GROUP),
+        )
+        repeats = (
+            links.annotate(before=latest_before)
+            .filter(before__isnull=False, before__gte=F("incident__started_at") - dt.timedelta(days=days))
+            .values("incident_id")
+        )
+        return self.filter(pk__in=repeats)
 
     def affecting(self, service_slug: str):
         return self.filter(services__slug=service_slug).distinct()

@@ -5,10 +5,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from deploys.models import Service
+from incidents.models import Incident
+from plumbing.filters import since_bound, until_bound
 from plumbing.markdown import POSTMORTEM_SECTION_MAX_LENGTH, limit_help
 from postmortems.models import ContributingFactor, PostMortem, Remediation
 from postmortems.services import FACTOR_NOTE_MAX_LENGTH, FACTORS, POSTMORTEM_EDITABLE
@@ -238,10 +240,42 @@ class RemediationFilterForm(forms.Form):
     service = forms.ModelChoiceField(
         queryset=Service.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="All services"
     )
+    # Where the insights' remediation health leads: the days the remediations were created (in the
+    # reporting zone, both included), overdue ones, and their incidents' severity and team.
+    since = forms.DateField(required=False, label="Created since", input_formats=["%Y-%m-%d"])
+    until = forms.DateField(required=False, label="Created until", input_formats=["%Y-%m-%d"])
+    overdue = forms.ChoiceField(choices=[("", "Overdue or not"), ("true", "Overdue")], required=False)
+    severity = forms.TypedMultipleChoiceField(
+        choices=[(str(value), label) for value, label in Incident.Severity.choices], coerce=int, required=False
+    )
+    team = forms.MultipleChoiceField(required=False)
+    # The list has always shown the remediations of archived incidents too; the insights leave them
+    # out, and their links say `archived=false`.
+    archived = forms.ChoiceField(
+        choices=[("", "Archived incidents' too"), ("false", "Not of archived incidents")], required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        teams = Service.objects.exclude(dev_team="").order_by("dev_team").values_list("dev_team", flat=True).distinct()
+        self.fields["team"].choices = [(team, team) for team in teams]
 
     def scope(self, queryset: QuerySet[Remediation]) -> QuerySet[Remediation]:
-        """Filter by owner, kind and service: everything but the status (follow-through counts all)."""
+        """Filter by owner, kind, service, team, severity, creation days and overdue: everything but
+        the status (follow-through counts all)."""
         data = self.cleaned_data if self.is_bound else {}
+        if data.get("since"):
+            queryset = queryset.filter(created_at__gte=since_bound(data["since"]))
+        if data.get("until"):
+            queryset = queryset.filter(created_at__lt=until_bound(data["until"]))
+        if data.get("overdue"):
+            queryset = queryset.filter(
+                status__in=[Remediation.Status.OPEN, Remediation.Status.IN_PROGRESS], due_date__lt=timezone.localdate()
+            )
+        if data.get("archived") == "false":
+            queryset = queryset.filter(postmortem__incident__archived_at__isnull=True)
+        if data.get("severity"):
+            queryset = queryset.filter(postmortem__incident__severity__in=data["severity"])
         for word in (data.get("owner") or "").split():
             queryset = queryset.filter(
                 Q(owner_name__icontains=word)
@@ -254,6 +288,12 @@ class RemediationFilterForm(forms.Form):
         if data.get("service"):
             # One row per remediation: an incident lists a service at most once.
             queryset = queryset.filter(postmortem__incident__services=data["service"])
+        if data.get("team"):
+            # Exists, not a join: one row per remediation however many of its services match.
+            services = Service.objects.filter(dev_team__in=data["team"], incidents=OuterRef("postmortem__incident"))
+            if data.get("service"):
+                services = services.filter(pk=data["service"].pk)
+            queryset = queryset.filter(Exists(services))
         return queryset
 
     def by_status(self, queryset: QuerySet[Remediation]) -> QuerySet[Remediation]:

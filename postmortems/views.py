@@ -439,6 +439,14 @@ def remediation_list(request):
             "query": query,
             "figures": figures,
             "on_time_percent": round(on_time * 100) if on_time is not None else None,
+            # The filters the form has no field for (the insights' links set them), kept as it is sent.
+            "kept": [
+                (name, value)
+                for name in ("since", "until", "overdue", "severity", "team", "archived")
+                for value in request.GET.getlist(name)
+            ]
+            if form.is_bound and form.is_valid()
+            else [],
         },
     )
 

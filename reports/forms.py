@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import unicodedata
 
 from django import forms
 
@@ -9,7 +10,9 @@ from deploys.models import Service
 from incidents.models import Incident
 from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, months_between, this_month
 from plumbing.forms import ParameterErrorsMixin
-from reports.selectors import MAX_MONTHS, Filters, add_months
+from postmortems.models import ContributingFactor
+from reports.insights import InsightFilters
+from reports.selectors import MAX_MONTHS, Filters, add_months, today
 
 YEAR_RE = re.compile(r"^(\d{4})$")
 DEFAULT_MONTHS = 12
@@ -187,3 +190,87 @@ class YearlyReportForm(ReportForm):
                 "to",
                 f"A report covers at most {MAX_MONTHS // 12} calendar years; {first.year} to {last.year} is {years}.",
             )
+
+
+class InsightsForm(ParameterErrorsMixin, forms.Form):
+    """`start`, `end` (days, both included, YYYY-MM-DD in the reporting time zone), `service`, `team`,
+    `severity`, `factor`, `tag`. Without `start` and `end`: from the first day of the month 11 months
+    ago to today. With only one: 12 months' worth before or after it."""
+
+    start = forms.DateField(required=False, input_formats=["%Y-%m-%d"], label="From", help_text="YYYY-MM-DD.")
+    end = forms.DateField(required=False, input_formats=["%Y-%m-%d"], label="To", help_text="YYYY-MM-DD, included.")
+    service = ValueListField(noun="service", label="Service")
+    team = ValueListField(noun="team", label="Team")
+    severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
+    factor = ValueListField(noun="contributing factor", label="Contributing factor")
+    tag = forms.Field(widget=ListWidget, required=False, label="Tag")
+
+    MAX_TAGS = 20
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data if data is not None else {}, **kwargs)
+        for field in ("start", "end"):
+            self.fields[field].error_messages["invalid"] = "Enter a day as YYYY-MM-DD, e.g. 2026-03-31."
+        services = list(Service.objects.order_by("slug").only("slug", "name", "dev_team"))
+        self.teams = sorted({s.dev_team for s in services if s.dev_team}, key=str.lower)
+        self.fields["service"].choices = [(s.slug, s.display_name) for s in services]
+        self.fields["team"].choices = [(t, t) for t in self.teams]
+        self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
+        # Archived factors too: the past is still asked about.
+        self.fields["factor"].choices = [
+            (f.slug, f.name + (" (archived)" if f.archived_at else ""))
+            for f in ContributingFactor.objects.order_by("position", "name").only("slug", "name", "archived_at")
+        ]
+
+    def _clean_day(self, name: str):
+        value = self.cleaned_data.get(name)
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise forms.ValidationError(f"Enter a day between {FIRST_YEAR} and {LAST_YEAR}.")
+        return value
+
+    def clean_start(self):
+        return self._clean_day("start")
+
+    def clean_end(self):
+        return self._clean_day("end")
+
+    def clean_tag(self):
+        tags = list(dict.fromkeys(self.cleaned_data.get("tag") or []))
+        if len(tags) > self.MAX_TAGS:
+            raise forms.ValidationError(f"At most {self.MAX_TAGS} tags.")
+        if any(len(tag) > 100 for tag in tags):
+            raise forms.ValidationError("A tag is at most 100 characters.")
+        # PostgreSQL refuses NUL in text; no tag has control characters anyway.
+        if any(unicodedata.category(ch) == "Cc" for tag in tags for ch in tag):
+            raise forms.ValidationError("A tag can't contain control characters.")
+        return tags
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors.keys() & {"start", "end"}:
+            return cleaned
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start is None and end is None:
+            end = today()
+            start = add_months(end, -(DEFAULT_MONTHS - 1))
+        elif start is None:
+            start = add_months(end, -(DEFAULT_MONTHS - 1))
+        elif end is None:
+            end = add_months(start, DEFAULT_MONTHS) - dt.timedelta(days=1)
+        cleaned["start"], cleaned["end"] = start, end
+        if start > end:
+            self.add_error("start", f"The first day ({start}) is after the last one ({end}).")
+        elif months_between(start, end) > MAX_MONTHS:
+            self.add_error("end", f"Insights cover at most {MAX_MONTHS} months (20 years); {start} to {end} is more.")
+        return cleaned
+
+    @property
+    def filters(self) -> InsightFilters:
+        """The insights' filters; call after is_valid()."""
+        return InsightFilters(
+            services=tuple(self.cleaned_data["service"]),
+            teams=tuple(self.cleaned_data["team"]),
+            severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+            factors=tuple(self.cleaned_data["factor"]),
+            tags=tuple(self.cleaned_data["tag"]),
+        )

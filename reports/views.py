@@ -12,8 +12,10 @@ from django.views.decorators.http import require_safe
 
 from deploys.filters import DeployFilter
 from deploys.models import Deploy
+from incidents.models import Incident
 from reports import selectors
-from reports.forms import ReportForm
+from reports.forms import InsightsForm, ReportForm
+from reports.insights import insights as insights_figures
 from reports.selectors import Figures, Filters
 from reports.templatetags.reports import for_people
 
@@ -173,7 +175,17 @@ def how_we_count(request):
     return render(
         request,
         "reports/how_we_count.html",
-        {"time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS, "max_months": selectors.MAX_MONTHS},
+        {
+            "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+            "bands": DORA_BANDS,
+            "max_months": selectors.MAX_MONTHS,
+            "repeat_days": settings.OPSLOG_INSIGHTS_REPEAT_DAYS,
+            "review_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,
+            "working_hours": "{:02d}:{:02d}–{:02d}:{:02d}".format(
+                *divmod(settings.OPSLOG_WORKING_HOURS[0], 60), *divmod(settings.OPSLOG_WORKING_HOURS[1], 60)
+            ),
+            "working_zone": settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
+        },
     )
 
 
@@ -279,5 +291,84 @@ def chart_data(months: list[Row]) -> dict:
                 "time_to_restore",
                 "failed_deploys",
             )
+        },
+    }
+
+
+# --- Insights ----------------------------------------------------------------------------------------
+
+STAGE_NAMES = [("detect", "Detect"), ("acknowledge", "Acknowledge"), ("mitigate", "Mitigate"), ("resolve", "Resolve")]
+
+
+@require_safe
+def insights_page(request):
+    """/insights/: reports.insights' figures as charts, each with its numbers table (links = drill-downs)."""
+    form = InsightsForm(request.GET)
+    context = {"form": form, "time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "stage_names": STAGE_NAMES}
+    if not form.is_valid():
+        return render(request, "reports/insights.html", context, status=400)
+    data = insights_figures(start=form.cleaned_data["start"], end=form.cleaned_data["end"], filters=form.filters)
+    query = request.GET.copy()
+    context.update(
+        data=data,
+        month_labels=[month_name(dt.date.fromisoformat(f"{m}-01")) for m in data["months"]],
+        chart=insights_chart_data(data),
+        json_url=f"{reverse('api-insights')}?{_with_params(query, format='json')}",
+        csv_url=f"{reverse('api-insights')}?{_with_params(query, format='csv')}",
+        severities=Incident.Severity.choices,
+        remediation_kinds=[("dev", "Dev"), ("ops", "Ops"), ("all", "Dev and ops")],
+    )
+    return render(request, "reports/insights.html", context)
+
+
+def insights_chart_data(data: dict) -> dict:
+    """What insights.js draws: the same numbers and links as the page's tables."""
+    labels = [month_name(dt.date.fromisoformat(f"{m}-01")) for m in data["months"]]
+    stages = [row for row in data["stages"] if row["severity"] is not None]
+    return {
+        "labels": labels,
+        "factors": [
+            {
+                "label": f["name"] + (" (archived)" if f["archived"] else ""),
+                "data": [m["count"] for m in f["months"]],
+                "links": [m["link"] for m in f["months"]],
+            }
+            for f in data["factors"]
+        ],
+        "services": [row["service"] for row in data["by_service"]],
+        "service_severities": [
+            {
+                "label": f"SEV{severity}",
+                "data": [row["severities"][severity - 1]["count"] for row in data["by_service"]],
+                "links": [row["severities"][severity - 1]["link"] for row in data["by_service"]],
+            }
+            for severity in (1, 2, 3, 4)
+        ],
+        "severity_labels": [f"SEV{row['severity']}" for row in stages],
+        "stages": [
+            {
+                "label": label,
+                "data": [row[name]["median_seconds"] for row in stages],
+                "text": [for_people(row[name]["median_seconds"]) for row in stages],
+                "links": [row[name]["link"] for row in stages],
+            }
+            for name, label in STAGE_NAMES
+        ],
+        "remediation_labels": ["Opened", "Done", "Won't do", "Overdue"],
+        "remediations": [
+            {
+                "label": kind.capitalize(),
+                "data": [
+                    data["remediations"][kind][name]["count"] for name in ("opened", "done", "wont_do", "overdue")
+                ],
+                "links": [
+                    data["remediations"][kind][name]["link"] for name in ("opened", "done", "wont_do", "overdue")
+                ],
+            }
+            for kind in ("dev", "ops")
+        ],
+        "outside_hours": {
+            "data": [m["count"] for m in data["on_call"]["outside_hours"]["months"]],
+            "links": [m["link"] for m in data["on_call"]["outside_hours"]["months"]],
         },
     }

@@ -243,6 +243,7 @@ def test_there_are_examples_for_each_endpoint():
         "/hooks/pagerduty/",
         "/hooks/alertmanager/",
         "/api/alerts/review/",
+        "/api/insights/",
         "/api/annotations/",
         "/events/get_data",
         "/metrics",
@@ -325,6 +326,10 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert list(outputs[34]["diff"]) == ["contributing_factors"]
     assert postmortem.revisions.count() == 4 and postmortem.remediations.count() == 2
     assert Deploy.objects.get(pk=created["id"]).change_record_id == outputs[29]["id"]
+    # The insights of yesterday's SEV1 incidents: the checkout incident, led by ekastner.
+    insights = the_one(examples, outputs, "/api/insights/")
+    assert (insights["start"], insights["end"], insights["incidents"]["count"]) == (day, day, 1), insights
+    assert "ekastner" in [r["responder"] for r in insights["on_call"]["responders"]]
 
     # Integrations: every webhook example was accepted once and processed.
     hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body]

@@ -1,5 +1,7 @@
 """Showing report figures: rates as percentages, counts as links to their rows."""
 
+from types import SimpleNamespace
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -69,3 +71,18 @@ def level(value: str | None) -> str:
     if value is None:
         return mark_safe('<span class="dora-level none" title="No data">—</span>')
     return format_html('<span class="dora-level {}">{}</span>', value, value)
+
+
+@register.simple_tag
+def figure_link(figure: dict) -> str:
+    """An insight's count (reports.insights: {"count": …, "link": …}) as a link to its rows; the
+    bare count where no list can show them (a team of no name)."""
+    if not figure.get("link"):
+        return str(figure["count"])
+    return count_link(figure["count"], SimpleNamespace(url=figure["link"]))
+
+
+@register.filter
+def get(mapping: dict, key: str):
+    """mapping[key] in a template, for keys held in a variable."""
+    return mapping.get(key) if isinstance(mapping, dict) else None

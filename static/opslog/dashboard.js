@@ -35,51 +35,11 @@
     return data.labels.map(function (_, i) { return data.partial[i] ? color + "55" : color; });
   }
 
-  // Tick marks for the durations chart: MTTD is minutes where MTTR is hours, so the axis is
-  // logarithmic, with ticks at round durations.
-  var DURATION_TICKS = {
-    1: "1 s", 10: "10 s", 60: "1 min", 600: "10 min", 3600: "1 h", 21600: "6 h", 86400: "1 day",
-    604800: "1 week", 2592000: "30 days",
-  };
-
-  // A log axis can't show 0 (detected the moment it started): plotted at 1 s, shown as it is.
-  function plotted(values) {
-    return values.map(function (v) { return v === null ? null : Math.max(v, 1); });
-  }
-
-  // Clicking a month's bar opens the list behind that count, as the table's links do.
-  // `links` holds, per dataset, one URL per month.
-  function openLink(links) {
-    return function (event, elements, chart) {
-      if (!elements.length || !links) {
-        return;
-      }
-      // The bar under the pointer, if any; else the month's first one (the tooltip shows them all).
-      var hit = chart.getElementsAtEventForMode(event, "nearest", { intersect: true }, false);
-      var element = hit.length ? hit[0] : elements[0];
-      var perMonth = links[element.datasetIndex] || links[0];
-      var url = perMonth[element.index];
-      if (url) {
-        window.location.assign(url);
-      }
-    };
-  }
-
-  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-  Chart.defaults.color = "#475467";
-  Chart.defaults.animation = false;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.plugins.legend.labels.boxWidth = 12;
-
-  // What makes a chart's bars and points open their lists.
-  function clickable(links) {
-    return {
-      onClick: openLink(links),
-      onHover: function (event, elements) {
-        event.native.target.style.cursor = elements.length && links ? "pointer" : "default";
-      },
-    };
-  }
+  // Shared with the insights page (charts.js).
+  var charts = window.OpslogCharts;
+  var plotted = charts.plotted;
+  var clickable = charts.clickable;
+  charts.setDefaults();
 
   function countChart(id, datasets, links) {
     var canvas = document.getElementById(id);
@@ -143,20 +103,7 @@
       options: Object.assign(clickable([data.links.mttd, data.links.mtta, data.links.mttr, data.links.time_to_restore]), {
         interaction: { mode: "index", intersect: false },
         scales: {
-          y: {
-            type: "logarithmic",
-            afterBuildTicks: function (axis) {
-              var ticks = Object.keys(DURATION_TICKS).map(Number).filter(function (v) {
-                return v >= axis.min && v <= axis.max;
-              });
-              if (ticks.length >= 2) {
-                axis.ticks = ticks.map(function (v) { return { value: v }; });
-              }
-            },
-            ticks: {
-              callback: function (value) { return DURATION_TICKS[value] || ""; },
-            },
-          },
+          y: charts.durationAxis(),
         },
         plugins: {
           tooltip: {

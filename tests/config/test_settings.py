@@ -50,6 +50,10 @@ def test_defaults_start():
         ("CELERY_BROKER_URL", "redis://localhost:notaport/0"),
         ("DJANGO_CSRF_TRUSTED_ORIGINS", "opslog.example.com"),
         ("OPSLOG_SUSPECT_WINDOW_HOURS", "four"),
+        ("OPSLOG_INSIGHTS_REPEAT_DAYS", "0"),
+        ("OPSLOG_WORKING_HOURS", "18:00-09:00"),
+        ("OPSLOG_WORKING_DAYS", "weekdays"),
+        ("OPSLOG_WORKING_HOURS_TIME_ZONE", "Mars/Olympus_Mons"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(variable, value):

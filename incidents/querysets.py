@@ -54,7 +54,8 @@ class IncidentQuerySet(models.QuerySet):
         names = [name for name in names if name]
         if not names:
             return self
-        lookup = Q()
+        # A tag's slug finds it too ("black-friday" for "Black Friday"): the insights' links may carry either.
+        lookup = Q(tag__slug__in=names)
         for name in names:
             lookup |= Q(tag__name__iexact=name)
         tagged = self.model._meta.get_field("tagged_items").related_model

@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deploys.models import Service
-from incidents.models import Incident, TaggedIncident
+from incidents.models import Incident
 from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, Remediation
 from reports.engines.rows import Epoch, Median
 from reports.engines.scope import add_months, instant, month_starts
@@ -94,20 +94,11 @@ def incident_scope(filters: InsightFilters, since: dt.datetime | None = None, un
         qs = qs.filter(severity__in=filters.severities)
     if filters.on_services:
         qs = qs.filter(Exists(Service.objects.filter(filters.service_q(), incidents=OuterRef("pk"))))
+    # The lists' own queryset methods, so a drill-down link (?factor=, ?tag=) lists exactly these rows.
     if filters.factors:
-        qs = qs.filter(
-            Exists(
-                PostMortemFactor.objects.filter(postmortem__incident=OuterRef("pk"), factor__slug__in=filters.factors)
-            )
-        )
+        qs = qs.naming_factors(filters.factors)
     if filters.tags:
-        qs = qs.filter(
-            Exists(
-                TaggedIncident.objects.filter(
-                    Q(tag__name__in=filters.tags) | Q(tag__slug__in=filters.tags), content_object=OuterRef("pk")
-                )
-            )
-        )
+        qs = qs.tagged(filters.tags)
     return qs
 
 
@@ -260,7 +251,9 @@ def _factors(scope, *, months, zone, filters: InsightFilters, link: _Linker) -> 
     result = []
     # The whole taxonomy (a few dozen rows at most), so the query is the same with no factor counted.
     for f in ContributingFactor.objects.order_by("position", "name"):
-        if f.pk not in per_month:
+        # Under a factor filter only those factors are charted, as only the services a service filter
+        # allows are: a co-occurring factor's count (this one AND any filtered) has no list to drill into.
+        if f.pk not in per_month or (filters.factors and f.slug not in filters.factors):
             continue
         counts = {month: len(ids) for month, ids in per_month[f.pk].items()}
         result.append(

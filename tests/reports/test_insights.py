@@ -91,7 +91,8 @@ def expected(rows, zone, filters: InsightFilters) -> dict:
                 by_service[slug][r["severity"]] += 1
         for team in teams:
             by_team[team][r["severity"]] += 1
-        for f in r["factors"]:
+        # Under a factor filter, only the filtered factors are charted.
+        for f in [f for f in r["factors"] if not filters.factors or f in filters.factors]:
             factor_months[f][month(r["started_at"], zone)] += 1
             for slug, team in r["services"]:
                 if allowed(slug, team):

@@ -10,7 +10,9 @@ import pytest
 from django.db import connection
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from incidents.factories import IncidentFactory
 from incidents.filters import IncidentFilter
 from incidents.models import Incident
 from postmortems import selectors as postmortem_selectors
@@ -228,3 +230,43 @@ def test_how_we_count_defines_the_insights_with_the_settings(logged_in, settings
     content = logged_in.get("/reports/how-we-count/").content.decode()
     assert 'id="insights"' in content
     assert "at most 14 days before it" in content and "08:00–17:30" in content
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        InsightFilters(),
+        InsightFilters(tags=("dns",)),
+        InsightFilters(factors=("f-config", "f-capacity"), severities=(1, 2)),
+    ],
+)
+def test_factor_and_tag_drill_downs_list_exactly_the_rows_counted(zone, filters):
+    """The factor figures' links and any figure under a tag or factor filter, followed through the
+    incident list's own ?factor= and ?tag= filters."""
+    generate(11, 80)
+    data = insights(start=START, end=END, filters=filters)
+
+    def check(figure):
+        if figure["link"]:
+            assert _incident_list(figure["link"]).count() == figure["count"], figure["link"]
+
+    check(data["incidents"])
+    assert data["factors"], "the generated data names factors"
+    for factor in data["factors"]:
+        check(factor["total"])
+        for row in factor["months"] + factor["services"] + factor["teams"]:
+            check(row)
+    for row in data["by_service"]:
+        check(row)
+    check(data["repeats"])
+
+
+def test_a_tag_filter_finds_a_tag_by_its_name_in_any_case_or_by_its_slug():
+    tagged = IncidentFactory(started_at=timezone.now() - dt.timedelta(days=1))
+    tagged.tags.add("Black Friday")
+    IncidentFactory(started_at=timezone.now() - dt.timedelta(days=1))
+    today = timezone.localdate()
+    for spelling in ("Black Friday", "black friday", "black-friday"):
+        data = insights(start=today - dt.timedelta(days=3), end=today, filters=InsightFilters(tags=(spelling,)))
+        assert data["incidents"]["count"] == 1, spelling
+        assert list(_incident_list(data["incidents"]["link"])) == [tagged]

@@ -10,8 +10,9 @@ register = template.Library()
 
 @register.inclusion_tag("integrations/remediation_tracker.html", takes_context=True)
 def remediation_tracker(context, remediation):
-    # One query per page, however many remediations it shows.
-    cache = context.render_context
+    # One query per page, however many remediations (and included column templates) it shows:
+    # kept in the outermost context, which every {% include %} of the page shares.
+    cache = context.dicts[0]
     if "tracker_connections" not in cache:
         cache["tracker_connections"] = list(TrackerConnection.objects.filter(is_active=True).order_by("name"))
     try:

@@ -214,6 +214,11 @@ def tracker_link_existing(*, remediation: Remediation, connection: TrackerConnec
         raise ValidationError({"ref": ["This remediation already has an issue."]})
     if connection.is_demo:
         raise ValidationError({"ref": ["This is a demo connection: Opslog doesn't call it."]})
+    # One remediation per issue: the issue's webhook changes the one remediation it finds.
+    taken = TrackerLink.objects.filter(connection=connection, issue_key__iexact=key, state=TrackerLink.State.LINKED)
+    other = taken.exclude(remediation=remediation).values_list("remediation_id", flat=True).first()
+    if other is not None:
+        raise ValidationError({"ref": [f"That issue is already linked to remediation {other}."]})
     try:
         issue = client_for(connection).get_issue(key)
     except TrackerError as exc:

@@ -308,3 +308,15 @@ def test_link_existing_refuses_a_remediation_that_has_an_issue(logged_in, fake):
     )
     assert "already has an issue" in response.content.decode()
     assert TrackerLink.objects.get(remediation=remediation).issue_key == "1"
+
+
+def test_an_issue_linked_to_one_remediation_cant_be_linked_to_another(logged_in, fake):
+    connection = github(fake)
+    first = RemediationFactory()
+    post(logged_in, create_url(first), {"connection": connection.pk})
+    second = RemediationFactory(postmortem=first.postmortem)
+    response = logged_in.post(
+        f"/remediations/{second.pk}/issue/link/", {"connection": connection.pk, "ref": "#1"}, follow=True
+    )
+    assert f"already linked to remediation {first.pk}" in response.content.decode()
+    assert not TrackerLink.objects.filter(remediation=second).exists()

@@ -355,6 +355,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.requeue_stale_deliveries",
         "schedule": 300.0,
     },
+    # Remediations' issues still being created with no attempt for over an hour (their task was
+    # never queued, or was lost): tried again; an attempt searches for the issue before creating.
+    "requeue-stale-tracker-links": {
+        "task": "integrations.tasks.requeue_stale_tracker_links",
+        "schedule": 600.0,
+    },
     "purge-old-deliveries": {
         "task": "integrations.tasks.purge_old_deliveries",
         "schedule": 24 * 3600.0,

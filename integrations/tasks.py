@@ -123,3 +123,12 @@ def tracker_create_issue(self, link_id: int) -> None:
     if attempt.retry:
         countdown = tracker_countdown(self.request.retries, attempt.retry_after)
         raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_TRACKER_MAX_RETRIES)
+
+
+@shared_task
+def requeue_stale_tracker_links() -> int:
+    """Beat: links still pending after longer than any wait between attempts are queued again, so
+    a broker outage delays an issue, never loses it."""
+    from integrations.trackers import services as trackers
+
+    return trackers.tracker_requeue_stale(older_than=dt.timedelta(seconds=TRACKER_MAX_WAIT + 600))

@@ -105,6 +105,19 @@ def tracker_create_queue(link_id: int) -> None:
     publish(tasks.tracker_create_issue, link_id)
 
 
+def tracker_requeue_stale(*, older_than) -> int:
+    """Queue again the links still pending with nothing tried for `older_than`. Running an attempt
+    twice is safe (the row is locked; a link already linked is left alone)."""
+    stale = list(
+        TrackerLink.objects.filter(state=TrackerLink.State.PENDING, updated_at__lt=timezone.now() - older_than)
+        .order_by("updated_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for link_id in stale:
+        tracker_create_queue(link_id)
+    return len(stale)
+
+
 @dataclass(frozen=True)
 class Attempt:
     done: bool

@@ -320,3 +320,55 @@ def test_an_issue_linked_to_one_remediation_cant_be_linked_to_another(logged_in,
     )
     assert f"already linked to remediation {first.pk}" in response.content.decode()
     assert not TrackerLink.objects.filter(remediation=second).exists()
+
+
+def test_the_task_retries_a_rate_limited_create_after_retry_after(fake):
+    from celery.exceptions import Retry
+
+    connection = github(fake)
+    link = TrackerLink.objects.create(remediation=RemediationFactory(), connection=connection)
+    fake.fail("POST issue", 429, headers={"Retry-After": "42"})
+    # As a worker runs it (not eager), first try: the task asks Celery to retry (the wait itself:
+    # tracker_countdown, tested above).
+    tasks.tracker_create_issue.push_request(retries=0, is_eager=False, id="t-1")
+    try:
+        with pytest.raises(Retry) as raised:
+            tasks.tracker_create_issue.run(link.pk)
+    finally:
+        tasks.tracker_create_issue.pop_request()
+    assert isinstance(raised.value, Retry)
+    link.refresh_from_db()
+    assert link.state == "pending" and "rate limiting Opslog (429), asking to wait 42 s" in link.last_error
+    assert fake.github_issues == {}
+
+
+def test_the_task_gives_up_on_its_last_retry(fake, settings):
+    settings.OPSLOG_TRACKER_MAX_RETRIES = 3
+    connection = github(fake)
+    link = TrackerLink.objects.create(remediation=RemediationFactory(), connection=connection)
+    fake.fail("POST issue", 503)
+    tasks.tracker_create_issue.push_request(retries=3, is_eager=False, id="t-2")
+    try:
+        tasks.tracker_create_issue.run(link.pk)
+    finally:
+        tasks.tracker_create_issue.pop_request()
+    link.refresh_from_db()
+    assert link.state == "failed" and "gave up" in link.last_error
+
+
+def test_stale_pending_links_are_queued_again(fake):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from integrations.trackers.services import tracker_requeue_stale
+
+    connection = github(fake)
+    stale = TrackerLink.objects.create(
+        remediation=RemediationFactory(), connection=connection, updated_at=timezone.now() - dt.timedelta(hours=3)
+    )
+    fresh = TrackerLink.objects.create(remediation=RemediationFactory(), connection=connection)
+    assert tracker_requeue_stale(older_than=dt.timedelta(hours=1)) == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.state, fresh.state) == ("linked", "pending")

@@ -172,9 +172,16 @@ def _fail(link: TrackerLink, message: str) -> Attempt:
     return Attempt(done=True, message=message)
 
 
+def _safe_url(url: str) -> str:
+    # Shown as a link on the page: only a web address that fits the field, whatever a tracker (or
+    # something posing as one) answered.
+    return url if url.lower().startswith(("https://", "http://")) and len(url) <= 500 and url.isprintable() else ""
+
+
 def _linked(link: TrackerLink, issue: Issue) -> None:
     now = timezone.now()
-    link.state, link.issue_key, link.url, link.last_error = TrackerLink.State.LINKED, issue.key, issue.url, ""
+    url = _safe_url(issue.url)
+    link.state, link.issue_key, link.url, link.last_error = TrackerLink.State.LINKED, issue.key[:100], url, ""
     link.linked_at = link.updated_at = now
     link.save()
     _sync_ref(link.remediation_id, link)

@@ -372,3 +372,15 @@ def test_stale_pending_links_are_queued_again(fake):
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.state, fresh.state) == ("linked", "pending")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "https://x.example/" + "a" * 600, "data:text/html,hi"])
+def test_an_odd_issue_address_from_the_tracker_is_never_a_link(logged_in, fake, url):
+    connection = github(fake)
+    fake.github_issues[7] = {"number": 7, "html_url": url, "state": "open"}
+    remediation = RemediationFactory()
+    post(logged_in, f"/remediations/{remediation.pk}/issue/link/", {"connection": connection.pk, "ref": "#7"})
+    link = TrackerLink.objects.get(remediation=remediation)
+    assert (link.state, link.issue_key, link.url) == ("linked", "7", "")
+    html = page_of(logged_in, remediation)
+    assert "javascript:" not in html and 'href=""' not in html and "GitHub Issues #7" in html

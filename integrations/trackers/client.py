@@ -14,6 +14,7 @@ for people, what went wrong, and whether trying again later may help (429, 5xx, 
 """
 
 import base64
+import datetime as dt
 import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -166,7 +167,25 @@ class GitHubClient(_Client):
         issue = self._call("POST", f"/repos/{self.repo}/issues", json={"title": title, "body": body, "labels": labels})
         return self._issue(issue)
 
-    def find_marker(self, marker: str) -> Issue | None:
+    def find_marker(self, marker: str, *, since: dt.datetime | None = None) -> Issue | None:
+        """The issue whose body carries `marker`, if one exists. First the repository's issues
+        changed since `since` (the REST list is up to date at once), then the search API (its
+        index can lag a minute behind, but reaches further back)."""
+        if since is not None:
+            recent = self._call(
+                "GET",
+                f"/repos/{self.repo}/issues",
+                params={
+                    "state": "all",
+                    "sort": "created",
+                    "direction": "desc",
+                    "per_page": 100,
+                    "since": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+            )
+            for item in recent.get("items") or []:
+                if isinstance(item, dict) and marker in (item.get("body") or "") and "pull_request" not in item:
+                    return self._issue(item)
         # The marker is one word of letters, digits and hyphens: quoted, it matches it exactly.
         found = self._call("GET", "/search/issues", params={"q": f'"{marker}" repo:{self.repo} is:issue in:body'})
         for item in found.get("items") or []:
@@ -232,7 +251,7 @@ class JiraClient(_Client):
             raise TrackerError("Jira's answer has no issue key.", retryable=True)
         return Issue(key=key, url=self.browse_url(key))
 
-    def find_marker(self, marker: str) -> Issue | None:
+    def find_marker(self, marker: str, *, since: dt.datetime | None = None) -> Issue | None:
         # The marker is also a label: JQL matches labels exactly, where text search is fuzzy.
         jql = f'project = "{self.connection.project_key}" AND labels = "{marker}"'
         path = f"{self.api}/search/jql" if self.cloud else f"{self.api}/search"

@@ -1,6 +1,7 @@
 """Writes for remediations in trackers: ask for an issue, create it (the task's one attempt), link
 an existing one, and take a status change back from a tracker's webhook."""
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from incidents.services import incident_add_note
 from integrations.models import TrackerConnection, TrackerLink
 from integrations.trackers.client import Issue, TrackerError, client_for
 from plumbing.queueing import publish
-from postmortems.models import Remediation
+from postmortems.models import Remediation, RemediationChange
 from postmortems.services import remediation_update
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,20 @@ def _sync_ref(remediation_id: int, link: TrackerLink) -> None:
         ref = link.issue_key
     else:
         ref = link.url if link.url and len(link.url) <= 100 else f"{link.connection.repository}#{link.issue_key}"[:100]
+    remediation = (
+        Remediation.objects.filter(pk=remediation_id).only("postmortem_id", "description", "tracker_ref").first()
+    )
+    if remediation is None or remediation.tracker_ref == ref:
+        return
     Remediation.objects.filter(pk=remediation_id).update(tracker_ref=ref)
+    # In the post-mortem's history like an edit on the page, by nobody (the tracker answered).
+    RemediationChange.objects.create(
+        postmortem_id=remediation.postmortem_id,
+        remediation_id=remediation_id,
+        description=remediation.description,
+        kind=RemediationChange.Kind.EDITED,
+        changes={"tracker_ref": {"old": remediation.tracker_ref, "new": ref}},
+    )
 
 
 def active_connections():
@@ -146,7 +160,8 @@ def tracker_create_attempt(*, link_id: int, last_chance: bool) -> Attempt:
         link.attempts += 1
         try:
             client = client_for(connection)
-            issue = client.find_marker(marker(remediation.pk)) if link.attempts > 1 else None
+            since = link.created_at - dt.timedelta(minutes=5)  # a little clock skew
+            issue = client.find_marker(marker(remediation.pk), since=since) if link.attempts > 1 else None
             if issue is None:
                 issue = client.create_issue(
                     title=issue_title(remediation),

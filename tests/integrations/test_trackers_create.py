@@ -9,7 +9,7 @@ from integrations import tasks
 from integrations.models import TrackerLink
 from integrations.trackers.services import marker, tracker_create_attempt
 from postmortems.factories import RemediationFactory
-from postmortems.models import Remediation
+from postmortems.models import Remediation, RemediationChange
 from tests.support import fake_trackers
 from tests.support.trackers import github, jira_cloud, jira_server, post
 
@@ -106,10 +106,29 @@ def test_a_lost_answer_then_retry_finds_the_marker_instead_of_creating_again(fak
     assert second.done and not second.retry
     link.refresh_from_db()
     assert link.state == "linked"
-    assert len(fake.called("POST issue")) == 1  # the search found the first one
-    assert len(fake.called("GET search")) == 1
+    assert len(fake.called("POST issue")) == 1  # the retry found the first one
+    if connection.kind == "github":
+        # GitHub's REST list, up to date at once; the search index may lag behind.
+        assert len(fake.called("GET list")) == 1 and fake.called("GET search") == []
+    else:
+        assert len(fake.called("GET search")) == 1  # JQL on the marker label
     issues = fake.github_issues if connection.kind == "github" else fake.jira_issues
     assert len(issues) == 1
+    # The remediation's tracker reference follows, recorded in the post-mortem's history.
+    change = RemediationChange.objects.get(remediation=remediation, kind="edited")
+    assert change.changes["tracker_ref"]["new"] == Remediation.objects.get(pk=remediation.pk).tracker_ref != ""
+
+
+def test_an_older_lost_issue_is_found_by_github_search(fake):
+    connection = github(fake)
+    link = TrackerLink.objects.create(remediation=RemediationFactory(), connection=connection)
+    fake.lose("POST issue")
+    fake.search_only = True
+    assert tracker_create_attempt(link_id=link.pk, last_chance=False).retry
+    assert tracker_create_attempt(link_id=link.pk, last_chance=False).done
+    link.refresh_from_db()
+    assert link.state == "linked" and len(fake.github_issues) == 1
+    assert len(fake.called("GET list")) == 1 and len(fake.called("GET search")) == 1
 
 
 @pytest.mark.parametrize(

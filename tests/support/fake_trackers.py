@@ -36,6 +36,9 @@ class FakeTrackers:
         self.problems: list[str] = []
         self.github_issues: dict[int, dict] = {}
         self.jira_issues: dict[str, dict] = {}
+        # True: the REST list of issues answers nothing (as if the issue were older than `since`),
+        # so only the search API can find a marker.
+        self.search_only = False
         self._failures: dict[str, list[tuple[int, dict]]] = defaultdict(list)
         self._lost: dict[str, int] = defaultdict(int)
         self._numbers = itertools.count(1)
@@ -71,6 +74,8 @@ class FakeTrackers:
         """(route, api): api is "github", "jira3" or "jira2"."""
         if method == "POST" and path == f"/repos/{REPO}/issues":
             return "POST issue", "github"
+        if method == "GET" and path == f"/repos/{REPO}/issues":
+            return "GET list", "github"
         if method == "GET" and re.fullmatch(rf"/repos/{REPO}/issues/\d+", path):
             return "GET issue", "github"
         if method == "GET" and path == "/search/issues":
@@ -165,6 +170,14 @@ class FakeTrackers:
                     {},
                     lost,
                 )
+            if route == "GET list":
+                # The REST list: up to date at once (unless `search_only`), newest first.
+                if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", (query.get("since") or [""])[0]):
+                    self.problems.append(f"github list: since must be an ISO 8601 UTC time: {query.get('since')}")
+                if (query.get("state") or [""])[0] != "all":
+                    self.problems.append("github list: state=all, or a closed duplicate is missed")
+                items = [] if self.search_only else sorted(self.github_issues.values(), key=lambda i: -i["number"])
+                return 200, items, {}, False
             if route == "GET search":
                 if api == "github":
                     q = (query.get("q") or [""])[0]

@@ -35,6 +35,7 @@ run: install
 	$(BIN)/python manage.py migrate --no-input
 	@# seed_demo makes the demo login only with DEBUG on: a known password is for this demo alone.
 	DJANGO_DEBUG=true $(BIN)/python manage.py seed_demo --days $(DEMO_DAYS)
+	$(BIN)/python manage.py seed_demo_trackers
 	$(BIN)/python manage.py collectstatic --no-input -v 0
 	@echo "Serving Opslog on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

@@ -371,6 +371,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.requeue_stale_deliveries",
         "schedule": 300.0,
     },
+    # Remediations' issues still being created with no attempt for over an hour (their task was
+    # never queued, or was lost): tried again; an attempt searches for the issue before creating.
+    "requeue-stale-tracker-links": {
+        "task": "integrations.tasks.requeue_stale_tracker_links",
+        "schedule": 600.0,
+    },
     "purge-old-deliveries": {
         "task": "integrations.tasks.purge_old_deliveries",
         "schedule": 24 * 3600.0,
@@ -434,6 +440,12 @@ if OPSLOG_TRACKER_URL and "{key}" not in OPSLOG_TRACKER_URL:
 # Only these tracker projects' keys become links (e.g. "OPS,DEV"); empty: any key but the
 # look-alikes of standards (UTF-8, ISO-8601, SHA-256…).
 OPSLOG_TRACKER_PROJECTS = [p.upper() for p in env_list("OPSLOG_TRACKER_PROJECTS")]
+# Remediations pushed to GitHub Issues or Jira (integrations/trackers): how long one API call may
+# take, how many times creating an issue is retried (rate limited, the tracker's errors, no answer),
+# the first after this many seconds (or the tracker's Retry-After), doubling each time.
+OPSLOG_TRACKER_TIMEOUT = env_int("OPSLOG_TRACKER_TIMEOUT", 10, minimum=1)
+OPSLOG_TRACKER_MAX_RETRIES = env_int("OPSLOG_TRACKER_MAX_RETRIES", 6, minimum=0)
+OPSLOG_TRACKER_RETRY_DELAY = env_float("OPSLOG_TRACKER_RETRY_DELAY", 30.0, minimum=0)
 # Suspect deploys for an incident: production deploys of its services from this many hours
 # before the impact began up to its detection.
 OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)

@@ -315,6 +315,7 @@ class TimelineEntry(StoredMarkdown, models.Model):
         SLACK = "slack", "Slack"
         MATTERMOST = "mattermost", "Mattermost"
         HOOK = "hook", "Webhook"
+        TRACKER = "tracker", "Issue tracker"
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
     at = models.DateTimeField(default=timezone.now, help_text="When it happened.")

@@ -16,6 +16,8 @@ from integrations.models import (
     SlackDeployPost,
     SlackUser,
     SlackWorkspace,
+    TrackerConnection,
+    TrackerLink,
 )
 
 
@@ -394,6 +396,141 @@ class MattermostRequestAdmin(admin.ModelAdmin):
     list_select_related = ["server"]
     fields = ["server", "kind", "key", "status", "outcome", "received_at", "payload"]
     readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TrackerConnectionForm(forms.ModelForm):
+    """The API token and the webhook secret are write-only: pasted (or made) once, never shown."""
+
+    token = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=1000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="GitHub: a fine-grained token with Issues read and write on the repository. Jira Cloud: an API "
+        "token of the account whose e-mail is above. Jira Server / Data Center: a personal access token.",
+    )
+    webhook_secret = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The secret the tracker's webhook signs with. Leave blank to have one made: it is shown once.",
+    )
+
+    class Meta:
+        model = TrackerConnection
+        fields = [
+            "name",
+            "kind",
+            "repository",
+            "flavour",
+            "project_key",
+            "issue_type",
+            "email",
+            "labels",
+            "is_active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for name in ("token", "webhook_secret"):
+                self.fields[
+                    name
+                ].help_text = "Stored and not shown. Paste a new one to replace it; leave blank to keep."
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data.get("base_url", "")
+        # URLField also takes ftp://; Opslog sends the token there, so only the web API's schemes.
+        if url and not url.lower().startswith(("https://", "http://")):
+            raise forms.ValidationError("Use an https:// (or http://) address.")
+        return url
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk and not cleaned.get("token"):
+            self.add_error("token", "Paste it: Opslog can't create issues without it.")
+        return cleaned
+
+
+@admin.register(TrackerConnection)
+class TrackerConnectionAdmin(admin.ModelAdmin):
+    form = TrackerConnectionForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["name", "kind", "where", "is_demo", "is_active", "webhook_url"]
+    fields = [
+        "name",
+        "kind",
+        "base_url",
+        "repository",
+        "flavour",
+        "project_key",
+        "issue_type",
+        "email",
+        "labels",
+        "token",
+        "webhook_secret",
+        "is_active",
+        "is_demo",
+        "webhook_url",
+    ]
+    readonly_fields = ["is_demo", "webhook_url"]
+
+    @admin.display(description="Webhook URL")
+    def webhook_url(self, obj=None) -> str:
+        if obj is None or not obj.pk:
+            return "Shown once saved."
+        name = (
+            "integrations:tracker_github_hook"
+            if obj.kind == TrackerConnection.Kind.GITHUB
+            else "integrations:tracker_jira_hook"
+        )
+        path = reverse(name, args=[obj.pk])
+        return f"{settings.OPSLOG_BASE_URL.rstrip('/')}{path}" if settings.OPSLOG_BASE_URL else path
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("token"):
+            obj.set_token(form.cleaned_data["token"])
+        made = None
+        if form.cleaned_data.get("webhook_secret"):
+            obj.set_webhook_secret(form.cleaned_data["webhook_secret"])
+        elif not change:
+            made = new_secret()
+            obj.set_webhook_secret(made)
+        super().save_model(request, obj, form, change)
+        if made:
+            messages.warning(
+                request,
+                f"The webhook secret (shown this once; give it to the tracker's webhook): {made} — "
+                f"URL: {self.webhook_url(obj)}",
+            )
+
+
+@admin.register(TrackerLink)
+class TrackerLinkAdmin(admin.ModelAdmin):
+    """What each remediation's issue is, and why one failed. Made from the post-mortem page."""
+
+    list_display = ["remediation", "connection", "state", "issue_key", "attempts", "updated_at"]
+    list_filter = ["state", "connection"]
+    list_select_related = ["remediation", "connection"]
+    readonly_fields = [
+        "remediation",
+        "connection",
+        "state",
+        "issue_key",
+        "url",
+        "last_error",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "linked_at",
+    ]
 
     def has_add_permission(self, request):
         return False

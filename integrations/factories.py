@@ -97,3 +97,38 @@ class MattermostUserFactory(factory.django.DjangoModelFactory):
     mattermost_user_id = factory.Sequence(lambda n: f"mmuser{n:020d}")
     # No default: the test says whose account this is.
     user = None
+
+
+class TrackerConnectionFactory(factory.django.DjangoModelFactory):
+    """A GitHub Issues connection (acme/web) whose plain token is `token` and webhook secret is
+    `webhook_secret`; `kind="jira"` with `flavour` for Jira (project OPS)."""
+
+    class Meta:
+        model = "integrations.TrackerConnection"
+
+    class Params:
+        token = "github_pat_test_token"
+        webhook_secret = "test-tracker-secret"
+
+    name = factory.Sequence(lambda n: f"Tracker {n}")
+    kind = "github"
+    base_url = "https://api.github.com"
+    repository = "acme/web"
+    project_key = "OPS"
+    issue_type = "Task"
+    labels = "opslog,remediation"
+    token_encrypted = factory.LazyAttribute(lambda o: encrypt(o.token))
+    webhook_secret_encrypted = factory.LazyAttribute(lambda o: encrypt(o.webhook_secret))
+
+
+class TrackerLinkFactory(factory.django.DjangoModelFactory):
+    """A remediation linked to issue #`issue_key` of its connection."""
+
+    class Meta:
+        model = "integrations.TrackerLink"
+
+    remediation = factory.SubFactory("postmortems.factories.RemediationFactory")
+    connection = factory.SubFactory(TrackerConnectionFactory)
+    state = "linked"
+    issue_key = factory.Sequence(lambda n: str(100 + n))
+    url = factory.LazyAttribute(lambda o: f"https://github.com/acme/web/issues/{o.issue_key}")

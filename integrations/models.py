@@ -439,3 +439,145 @@ class MattermostRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+# --- Trackers -------------------------------------------------------------------------------------
+# Remediations pushed into the team's tracker (integrations/trackers/): a GitHub repository's issues
+# or a Jira project, and the one issue each remediation has there.
+
+
+class TrackerConnection(models.Model):
+    """Where remediations become issues: a GitHub repository or a Jira project. The API token and
+    the webhook secret are kept encrypted (integrations.crypto) and never shown again once saved."""
+
+    class Kind(models.TextChoices):
+        GITHUB = "github", "GitHub Issues"
+        JIRA = "jira", "Jira"
+
+    class Flavour(models.TextChoices):
+        CLOUD = "cloud", "Jira Cloud (REST v3, e-mail + API token)"
+        SERVER = "server", "Jira Server / Data Center (REST v2, personal access token)"
+
+    name = models.CharField(max_length=100, unique=True, help_text="A name for people, e.g. 'acme/web issues'.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    base_url = models.URLField(
+        max_length=300,
+        blank=True,
+        help_text="GitHub: the API's address (empty: https://api.github.com; GitHub Enterprise: "
+        "https://github.example.com/api/v3). Jira: the site, e.g. https://acme.atlassian.net.",
+    )
+    repository = models.CharField(max_length=200, blank=True, help_text="GitHub: owner/repo.")
+    flavour = models.CharField(max_length=10, choices=Flavour.choices, blank=True, help_text="Jira only.")
+    project_key = models.CharField(max_length=20, blank=True, help_text="Jira: the project's key, e.g. OPS.")
+    issue_type = models.CharField(max_length=50, blank=True, default="Task", help_text="Jira: e.g. Task.")
+    email = models.CharField(max_length=254, blank=True, help_text="Jira Cloud: the API token's account e-mail.")
+    labels = models.CharField(
+        max_length=300,
+        blank=True,
+        default="opslog",
+        help_text="Comma-separated labels put on every issue; dev or ops is added from the remediation.",
+    )
+    token_encrypted = models.TextField(editable=False)
+    webhook_secret_encrypted = models.TextField(editable=False)
+    is_demo = models.BooleanField(
+        default=False, help_text="Demo data: never called (its address isn't reachable); links are made up."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def token(self) -> str:
+        return decrypt(self.token_encrypted)
+
+    def set_token(self, value: str) -> None:
+        self.token_encrypted = encrypt(value)
+
+    @property
+    def webhook_secret(self) -> str:
+        return decrypt(self.webhook_secret_encrypted)
+
+    def set_webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = encrypt(value)
+
+    @property
+    def label_list(self) -> list[str]:
+        return [label.strip() for label in self.labels.split(",") if label.strip()]
+
+    @property
+    def api_url(self) -> str:
+        if self.kind == self.Kind.GITHUB:
+            return (self.base_url or "https://api.github.com").rstrip("/")
+        return self.base_url.rstrip("/")
+
+    @property
+    def where(self) -> str:
+        """The repository or project, for people."""
+        return self.repository if self.kind == self.Kind.GITHUB else self.project_key
+
+    def clean(self) -> None:
+        errors = {}
+        if self.base_url and not self.base_url.lower().startswith(("https://", "http://")):
+            errors["base_url"] = "Use an https:// (or http://) address."
+        if self.kind == self.Kind.GITHUB:
+            parts = self.repository.split("/")
+            if len(parts) != 2 or not all(parts) or any(c.isspace() for c in self.repository):
+                errors["repository"] = "Give the repository as owner/repo."
+        elif self.kind == self.Kind.JIRA:
+            if not self.base_url:
+                errors["base_url"] = "Give the Jira site's address, e.g. https://acme.atlassian.net."
+            if not self.flavour:
+                errors["flavour"] = "Choose Jira Cloud or Server / Data Center."
+            if not self.project_key or not self.project_key.isalnum() or not self.project_key[0].isalpha():
+                errors["project_key"] = "Give the project's key, e.g. OPS."
+            if not self.issue_type.strip():
+                errors["issue_type"] = "Give an issue type, e.g. Task."
+            if self.flavour == self.Flavour.CLOUD and "@" not in self.email:
+                errors["email"] = "Jira Cloud's API token goes with its account's e-mail address."
+        if any(c.isspace() for c in self.labels.replace(", ", ",").strip()):
+            errors["labels"] = "Labels can't hold spaces (Jira refuses them): separate them with commas."
+        if errors:
+            raise ValidationError(errors)
+
+
+class TrackerLink(models.Model):
+    """A remediation's issue in a tracker: one per remediation, made before the issue is (pending),
+    so a second "Create issue" finds it and never makes a second issue."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Creating the issue"
+        LINKED = "linked", "Linked"
+        FAILED = "failed", "Failed"
+
+    remediation = models.OneToOneField("postmortems.Remediation", on_delete=models.CASCADE, related_name="tracker_link")
+    connection = models.ForeignKey(TrackerConnection, on_delete=models.PROTECT, related_name="links")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # GitHub: the issue's number ("123"); Jira: its key ("OPS-12"). Empty until linked.
+    issue_key = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    linked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A tracker's webhook finds the remediation by its issue.
+            models.Index(fields=["connection", "issue_key"], name="trackerlink_issue_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.display_key or self.get_state_display()}"
+
+    @property
+    def display_key(self) -> str:
+        if not self.issue_key:
+            return ""
+        return f"#{self.issue_key}" if self.connection.kind == TrackerConnection.Kind.GITHUB else self.issue_key

@@ -94,3 +94,41 @@ def purge_old_mattermost_requests() -> int:
 
     days = settings.OPSLOG_DELIVERY_RETENTION_DAYS
     return mattermost.request_purge(older_than=dt.timedelta(days=days)) if days else 0
+
+
+# --- Trackers -------------------------------------------------------------------------------------
+
+# An hour at most between attempts, whatever a tracker's Retry-After says.
+TRACKER_MAX_WAIT = 3600.0
+
+
+def tracker_countdown(retries: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt: the tracker's Retry-After when it gave one, else
+    OPSLOG_TRACKER_RETRY_DELAY doubling with each retry."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), TRACKER_MAX_WAIT)
+    return min(settings.OPSLOG_TRACKER_RETRY_DELAY * (2**retries), TRACKER_MAX_WAIT)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def tracker_create_issue(self, link_id: int) -> None:
+    """Create the remediation's issue in its tracker; retried with backoff on 429 (after its
+    Retry-After), 5xx and no answer, up to OPSLOG_TRACKER_MAX_RETRIES. Safe to run twice: the link
+    is locked, and a retry searches for the issue's marker before creating."""
+    from integrations.trackers import services as trackers
+
+    # Eager (make run, tests) can't wait between attempts: one attempt, then the link says why.
+    last_chance = self.request.is_eager or self.request.retries >= settings.OPSLOG_TRACKER_MAX_RETRIES
+    attempt = trackers.tracker_create_attempt(link_id=link_id, last_chance=last_chance)
+    if attempt.retry:
+        countdown = tracker_countdown(self.request.retries, attempt.retry_after)
+        raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_TRACKER_MAX_RETRIES)
+
+
+@shared_task
+def requeue_stale_tracker_links() -> int:
+    """Beat: links still pending after longer than any wait between attempts are queued again, so
+    a broker outage delays an issue, never loses it."""
+    from integrations.trackers import services as trackers
+
+    return trackers.tracker_requeue_stale(older_than=dt.timedelta(seconds=TRACKER_MAX_WAIT + 600))

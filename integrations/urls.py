@@ -3,6 +3,7 @@ from django.urls import path
 from integrations import views
 from integrations.mattermost import views as mattermost_views
 from integrations.slack import views as slack_views
+from integrations.trackers import views as tracker_views
 
 app_name = "integrations"
 
@@ -15,6 +16,12 @@ urlpatterns = [
     # Mattermost's slash command and what its buttons and dialogs post back (docs/integrations/mattermost.md).
     path("hooks/mattermost/command", mattermost_views.command, name="mattermost_command"),
     path("hooks/mattermost/actions", mattermost_views.actions, name="mattermost_actions"),
+    # Trackers' webhooks, one address per connection (docs/integrations/trackers.md), and a
+    # remediation's buttons on the post-mortem page.
+    path("hooks/github-issues/<int:pk>/", tracker_views.github_issues_hook, name="tracker_github_hook"),
+    path("hooks/jira/<int:pk>/", tracker_views.jira_hook, name="tracker_jira_hook"),
+    path("remediations/<int:pk>/issue/", tracker_views.issue_create, name="tracker_issue_create"),
+    path("remediations/<int:pk>/issue/link/", tracker_views.issue_link, name="tracker_issue_link"),
     path("hooks/<slug:kind>/", views.hook_receive, name="hook"),
     path("integrations/deliveries/", views.delivery_list, name="deliveries"),
     path("integrations/deliveries/<int:pk>/", views.delivery_detail, name="delivery"),

@@ -75,7 +75,11 @@ def _saved_by_words(postmortem: PostMortem) -> str:
 def _postmortem_context(postmortem: PostMortem) -> dict:
     """What the post-mortem page and its printable version show. A fixed number of queries."""
     remediations = list(
-        postmortem.remediations.select_related("owner").order_by(F("due_date").asc(nulls_last=True), "id")
+        # tracker_link: the issue each remediation has in a tracker (integrations' model, named only
+        # here so the row's tracker part costs no query of its own).
+        postmortem.remediations.select_related("owner", "tracker_link__connection").order_by(
+            F("due_date").asc(nulls_last=True), "id"
+        )
     )
     return {
         "postmortem": postmortem,

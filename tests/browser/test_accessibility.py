@@ -19,7 +19,7 @@ from deploys.factories import ChangeRecordFactory, DeployCommitFactory, DeployFa
 from deploys.models import ChangeRecord, Deploy
 from incidents.factories import IncidentDeployFactory, IncidentFactory, TimelineEntryFactory
 from incidents.models import Incident
-from integrations.factories import DeliveryFactory, IntegrationFactory
+from integrations.factories import DeliveryFactory, IntegrationFactory, TrackerConnectionFactory, TrackerLinkFactory
 from integrations.models import Delivery
 from postmortems.factories import (
     ContributingFactorFactory,
@@ -89,6 +89,18 @@ def light_data() -> dict:
     PostMortemFactorFactory(
         postmortem=remediation.postmortem, factor=ContributingFactorFactory(slug="old", archived_at=now)
     )
+    # The tracker's parts of the remediation rows: Create issue and Link existing issue, an issue
+    # linked, and one whose creation failed (with Try again).
+    connection = TrackerConnectionFactory()
+    TrackerLinkFactory(remediation=RemediationFactory(postmortem=remediation.postmortem), connection=connection)
+    TrackerLinkFactory(
+        remediation=RemediationFactory(postmortem=remediation.postmortem, kind="ops"),
+        connection=connection,
+        state="failed",
+        issue_key="",
+        url="",
+        last_error="GitHub refused the token (401) — check the connection in the admin.",
+    )
     fresh_incident = IncidentFactory(services=[web], title="Search is slow", severity=Incident.Severity.SEV1)
     return {
         "deploy": deploy.pk,
@@ -103,6 +115,7 @@ def light_data() -> dict:
 def demo_data() -> dict:
     """What `make run` shows (seed_demo), over fewer days to keep the test quick."""
     call_command("seed_demo", days=31, no_login=True)
+    call_command("seed_demo_trackers")
     postmortem = PostMortem.objects.filter(remediations__isnull=False).order_by("-pk").first()
     caused = Deploy.objects.filter(incident_links__isnull=False).order_by("-pk").first()
     delivery = Delivery.objects.order_by("-pk").first() or DeliveryFactory(integration=IntegrationFactory())

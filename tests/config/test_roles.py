@@ -26,7 +26,7 @@ from deploys.models import Deploy, IngestToken
 from deploys.services import ingest_token_create, ingest_token_revoke
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from incidents.models import Incident
-from integrations.factories import DeliveryFactory
+from integrations.factories import DeliveryFactory, TrackerConnectionFactory
 from postmortems.factories import RemediationFactory
 from tests.support.incidents import incident_edit_data
 from tests.support.tokens import api_token
@@ -255,6 +255,23 @@ CASES = [
         lambda w: {"description": "Alert sooner", "kind": "ops", "owner_name": "sam", "status": "in_progress"},
     ),
     Case("postmortems:remediation_delete", "POST", lambda w: f"/remediations/{w.remediation.pk}/delete/", RESPONDER),
+    # A demo connection: the link is made (and fails without calling anyone); linking an issue of
+    # it is refused before anything is written.
+    Case(
+        "integrations:tracker_issue_create",
+        "POST",
+        lambda w: f"/remediations/{w.remediation.pk}/issue/",
+        RESPONDER,
+        lambda w: {"connection": TrackerConnectionFactory(is_demo=True).pk},
+    ),
+    Case(
+        "integrations:tracker_issue_link",
+        "POST",
+        lambda w: f"/remediations/{w.remediation.pk}/issue/link/",
+        RESPONDER,
+        lambda w: {"connection": TrackerConnectionFactory(is_demo=True).pk, "ref": "#1"},
+        writes=False,
+    ),
     Case("alerts:promote", "POST", lambda w: f"/alerts/{w.alert.pk}/promote/", RESPONDER),
     Case(
         "deploys:change_record",
@@ -468,6 +485,9 @@ OUTSIDE_ROLES = {
     "integrations:slack_events",
     "integrations:mattermost_command",
     "integrations:mattermost_actions",
+    # Signed with the tracker connection's own secret: tests/integrations/test_trackers_hooks.py.
+    "integrations:tracker_github_hook",
+    "integrations:tracker_jira_hook",
     "markers:metrics",
 }
 

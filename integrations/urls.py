@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import pagerduty_change, views
 from integrations.mattermost import views as mattermost_views
 from integrations.slack import views as slack_views
 
@@ -15,6 +15,8 @@ urlpatterns = [
     # Mattermost's slash command and what its buttons and dialogs post back (docs/integrations/mattermost.md).
     path("hooks/mattermost/command", mattermost_views.command, name="mattermost_command"),
     path("hooks/mattermost/actions", mattermost_views.actions, name="mattermost_actions"),
+    # PagerDuty's own path for change events: a CI tool's PagerDuty base URL swapped for Opslog's.
+    path("hooks/pagerduty/v2/change/enqueue", pagerduty_change.change_enqueue, name="pagerduty_change"),
     path("hooks/<slug:kind>/", views.hook_receive, name="hook"),
     path("integrations/deliveries/", views.delivery_list, name="deliveries"),
     path("integrations/deliveries/<int:pk>/", views.delivery_detail, name="delivery"),

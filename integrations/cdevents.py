@@ -120,7 +120,9 @@ def parse(headers: dict[str, str], body: bytes) -> CDEvent:
     except ValueError as exc:
         raise _invalid("data", f"The body is not JSON: {exc}") from None
     lowered = {name.lower(): value for name, value in headers.items()}
-    mode_structured = lowered.get("content-type", "").split(";")[0].strip() == "application/cloudevents+json"
+    # As the SDK tells them apart: binary mode carries ce-specversion as a header; anything else is
+    # structured (application/cloudevents+json, or a plain JSON envelope from a lenient sender).
+    mode_structured = "ce-specversion" not in lowered
     if not mode_structured:
         # Checked here: the SDK would take any ce-specversion it knows (0.3) or fall back silently.
         for name in ("specversion", "id", "source", "type"):

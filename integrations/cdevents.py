@@ -156,9 +156,11 @@ def parse(headers: dict[str, str], body: bytes) -> CDEvent:
     if not isinstance(data, dict):
         raise _invalid("data", "The CloudEvent's data must be a CDEvent: a JSON object.")
     context = _object(data, "context", "context")
-    version = _text(context, "version", "context.version")
+    # The spec's version is `context.version` in v0.4 and `context.specversion` from v0.5 on.
+    version_field = "specversion" if "specversion" in context or "version" not in context else "version"
+    version = _text(context, version_field, f"context.{version_field}")
     if not SPEC_VERSIONS.match(version):
-        raise _invalid("context.version", "Only CDEvents spec 0.4.x and 0.5.x are accepted.")
+        raise _invalid(f"context.{version_field}", "Only CDEvents spec 0.4.x and 0.5.x are accepted.")
     context_type = _text(context, "type", "context.type")
     if context_type != event["type"]:
         raise _invalid("context.type", "Must be the CloudEvent's type.")

@@ -66,6 +66,30 @@ def test_service_upgraded_in_structured_mode_with_a_digest_version(client, token
 
 
 @pytest.mark.django_db
+def test_the_spec_conformance_event_shape_with_links_and_custom_data(client, ingest_key):
+    """Shaped as CDEvents v0.5.0's conformance/service_deployed.json: chainId, schemaUri, links, a
+    subject id that is a bare name, an environment with only its id, a digest version."""
+    event = ce.deployed(spec="0.5.0")
+    event["context"] |= {
+        "chainId": "4c8cb7dd-3448-41de-8768-eec704e2829b",
+        "schemaUri": "https://example.com/schema/custom",
+        "links": [{"linkType": "RELATION", "linkKind": "TRIGGER", "target": {"contextId": "5328c37f"}}],
+    }
+    event["subject"] = {
+        "id": "myApp",
+        "source": "/event/source/123",
+        "content": {"environment": {"id": "test123"}, "artifactId": "pkg:oci/myapp@sha256%3A0b31b1c0"},
+    }
+    event["customData"], event["customDataContentType"] = {"build": 7}, "application/json"
+
+    response = post_structured(client, ingest_key, ce.structured(event))
+
+    assert response.status_code == 201, response.content
+    deploy = Deploy.objects.get()
+    assert (deploy.service.slug, deploy.environment.slug, deploy.version) == ("myapp", "test123", "sha256:0b31b1c0")
+
+
+@pytest.mark.django_db
 def test_same_event_id_from_another_source_is_another_deploy(client, ingest_key):
     one = ce.deployed(version="1", event_id="42", source="/ci/a")
     two = ce.deployed(version="2", event_id="42", source="/ci/b")
@@ -175,6 +199,8 @@ BAD_BINARY = [
     ("context.timestamp", lambda: (ce.deployed(timestamp="2026-12-01T10:00:00"), {"ce-time": None})),
     ("context.id", lambda: (_without(ce.deployed(), "context", "id"), {})),
     ("context.version", lambda: (_with(ce.deployed(), ("context", "version"), "0.3.0"), {})),
+    ("context.specversion", lambda: (_with(ce.deployed(spec="0.5.0"), ("context", "specversion"), "0.6.0"), {})),
+    ("context.specversion", lambda: (_without(ce.deployed(spec="0.5.0"), "context", "specversion"), {})),
     ("subject.id", lambda: (_without(ce.deployed(), "subject", "id"), {})),
     ("subject.content.environment", lambda: (_without(ce.deployed(), "subject", "content", "environment"), {})),
     ("subject.content.artifactId", lambda: (_without(ce.deployed(), "subject", "content", "artifactId"), {})),

@@ -5,7 +5,8 @@ or examples: neither PyPI nor npm has one). Each builder names the spec release 
   service.deployed/upgraded/rolledback 0.2.0, incident.detected/reported/resolved 0.2.0,
   change.merged 0.2.0; context: version, id, source, type, timestamp (required), chainId, links,
   schemaUri (optional).
-- v0.5.0: the same subjects at 0.3.0 (service.*, incident.*, change.merged).
+- v0.5.0 (tag v0.5.0, schemas/*.json and conformance/*.json): the same subjects at 0.3.0; the
+  context's `version` is named `specversion` and the subject has no `type`.
 
 Subjects: a service event's subject `id` is the service, `content.environment.id` its environment and
 `content.artifactId` a package URL of what went live; an incident's `content` has `description`,
@@ -34,14 +35,17 @@ def cdevent(
     """The CDEvent (the CloudEvent's data) of `dev.cdevents.<subject_type>.<predicate>` in spec `spec`."""
     event = {
         "context": {
-            "version": spec,
+            # v0.5 renamed the context's `version` to `specversion`, and dropped the subject's `type`.
+            ("version" if spec.startswith("0.4") else "specversion"): spec,
             "id": event_id or str(uuid.uuid4()),
             "source": source,
             "type": f"dev.cdevents.{subject_type}.{predicate}.{SPEC[spec]}",
             "timestamp": timestamp,
         },
-        "subject": {"id": subject_id, "source": source, "type": subject_type, "content": content or {}},
+        "subject": {"id": subject_id, "source": source, "content": content or {}},
     }
+    if spec.startswith("0.4"):
+        event["subject"]["type"] = subject_type
     if custom_data is not None:
         event["customData"] = custom_data
     return event

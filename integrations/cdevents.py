@@ -210,18 +210,19 @@ def parse_purl(value: str, where: str) -> Artifact:
 # --- Recording -------------------------------------------------------------------------------------
 
 
-def _check_scope(token: IngestToken | None, service: str) -> None:
+def _check_scope(token: IngestToken | None, *services: str) -> None:
     """An ingest token's services, as the deploy API checks them (PermissionDenied is the caller's 403)."""
     if token is None:
         return
-    refused = token.refused_services([service])
+    refused = token.refused_services(services)
     if refused:
         raise PermissionDenied(
             f"This ingest token may not post deploys of {', '.join(refused)}; it is for "
             f"{', '.join(sorted(s.slug for s in token.services.all()))}."
         )
-    if token.uncreatable_services([service]):
-        raise _invalid("subject.id", deploy_services.UNKNOWN_SERVICE_MESSAGE.format(slug=service))
+    unknown = token.uncreatable_services(services)
+    if unknown:
+        raise _invalid("subject.id", deploy_services.UNKNOWN_SERVICE_MESSAGE.format(slug=", ".join(sorted(unknown))))
 
 
 def _record_deploy(event: CDEvent, token: IngestToken | None) -> dict:
@@ -275,7 +276,26 @@ def _incident_services(event: CDEvent, artifact: Artifact | None) -> list[Servic
     return list(Service.objects.filter(slug__in=[n for n in names if n]))
 
 
-def _record_incident(event: CDEvent) -> dict:
+_INCIDENT_FIELDS = {
+    "started_at": "context.timestamp",
+    "detected_at": "context.timestamp",
+    "resolved_at": "context.timestamp",
+    "title": "subject.content.description",
+    "external_id": "subject.id",
+}
+
+
+def _record_incident(event: CDEvent, token: IngestToken | None) -> dict:
+    try:
+        return _incident(event, token)
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            raise
+        # The incident's field names, as this event names them.
+        raise ValidationError({_INCIDENT_FIELDS.get(k, k): v for k, v in error.message_dict.items()}) from None
+
+
+def _incident(event: CDEvent, token: IngestToken | None) -> dict:
     subject_id = _text(event.subject, "id", "subject.id")
     description = _text(event.content, "description", "subject.content.description", required=False)
     ticket = _text(event.content, "ticketURI", "subject.content.ticketURI", required=event.predicate == "reported")
@@ -284,6 +304,16 @@ def _record_incident(event: CDEvent) -> dict:
     environment = _object(event.content, "environment", "subject.content.environment", required=False)
     if environment:
         _text(environment, "id", "subject.content.environment.id")
+    services = _incident_services(event, artifact)
+    if token is not None and token.services.exists():
+        # A token limited to services files incidents of those only, as it posts their deploys; an
+        # incident of no service Opslog knows is none of its services'.
+        refused = token.refused_services([s.slug for s in services]) if services else ["an unknown service"]
+        if refused:
+            raise PermissionDenied(
+                f"This ingest token may not report incidents of {', '.join(refused)}; it is for "
+                f"{', '.join(sorted(s.slug for s in token.services.all()))}."
+            )
     found = None
     if ticket:
         # The same incident reported under its ticket by another tool, with another subject id.
@@ -302,7 +332,7 @@ def _record_incident(event: CDEvent) -> dict:
                     ],
                     started_at=event.timestamp,
                     detected_at=event.timestamp,
-                    services=_incident_services(event, artifact),
+                    services=services,
                     detected_by=Incident.DetectedBy.MONITORING,
                     detection_source=f"CDEvents incident {subject_id}"[: incident_services.DETECTION_SOURCE_MAX],
                     summary="\n\n".join(summary_lines),
@@ -343,5 +373,5 @@ def record(event: CDEvent, *, token: IngestToken | None = None) -> dict:
     if event.kind == "service":
         return _record_deploy(event, token)
     if event.kind == "incident":
-        return _record_incident(event)
+        return _record_incident(event, token)
     return _record_change(event, token)

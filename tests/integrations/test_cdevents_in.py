@@ -281,6 +281,28 @@ def test_a_scoped_token_may_post_only_its_services(client):
 
 
 @pytest.mark.django_db
+def test_a_scoped_token_reports_incidents_of_its_services_only(client):
+    mine = Service.objects.create(slug="mine", name="mine")
+    Service.objects.create(slug="checkout", name="checkout")
+    _, key = ingest_token_create(name="scoped", services=[mine])
+    theirs = ce.incident("detected", "incident/1")
+    own = ce.incident("detected", "incident/2", content={"service": {"id": "mine"}, "artifactId": "pkg:oci/mine@2"})
+
+    assert post_binary(client, key, theirs).status_code == 403
+    assert post_binary(client, key, own).status_code == 201
+    assert list(Incident.objects.values_list("external_id", flat=True)) == ["incident/2"]
+
+
+@pytest.mark.django_db
+def test_an_incident_in_the_future_is_a_400_naming_the_timestamp(client, token):
+    response = post_binary(client, token.key, ce.incident("detected", timestamp="2999-01-01T00:00:00Z"))
+
+    assert response.status_code == 400
+    assert "context.timestamp" in response.json(), response.json()
+    assert Incident.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_an_unknown_service_needs_a_token_that_may_create_services(client):
     _, key = ingest_token_create(name="no-create")
 

@@ -301,9 +301,8 @@ def _incident(event: CDEvent, token: IngestToken | None) -> dict:
     ticket = _text(event.content, "ticketURI", "subject.content.ticketURI", required=event.predicate == "reported")
     artifact_id = _text(event.content, "artifactId", "subject.content.artifactId", required=False)
     artifact = parse_purl(artifact_id, "subject.content.artifactId") if artifact_id else None
-    environment = _object(event.content, "environment", "subject.content.environment", required=False)
-    if environment:
-        _text(environment, "id", "subject.content.environment.id")
+    # Required by the spec (incident.* 0.2.0 and 0.3.0), though Opslog's incidents keep no environment.
+    _text(_object(event.content, "environment", "subject.content.environment"), "id", "subject.content.environment.id")
     services = _incident_services(event, artifact)
     if token is not None and token.services.exists():
         # A token limited to services files incidents of those only, as it posts their deploys; an

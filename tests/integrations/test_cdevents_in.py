@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import jsonschema
 import pytest
 from django.test import Client
 
@@ -34,6 +35,114 @@ def post_structured(client, key, body: bytes):
 @pytest.fixture
 def client():
     return Client(enforce_csrf_checks=True)
+
+
+# --- The fixtures against the spec ---------------------------------------------------------------------
+# Schemas of our own, written from the CDEvents spec's published ones (github.com/cdevents/spec, tags
+# v0.4.1 and v0.5.0, schemas/servicedeployed.json, incidentdetected.json, incidentreported.json,
+# incidentresolved.json, changemerged.json): their required fields, types and closed objects, so the
+# fixtures these tests post are events the spec allows.
+
+_ID_SOURCE = {
+    "type": "object",
+    "properties": {"id": {"type": "string", "minLength": 1}, "source": {"type": "string", "minLength": 1}},
+    "required": ["id"],
+    "additionalProperties": False,
+}
+_CONTENT = {
+    "service": (
+        {"environment": _ID_SOURCE, "artifactId": {"type": "string", "minLength": 1}},
+        ["environment", "artifactId"],
+    ),
+    "incident": (
+        {
+            "description": {"type": "string"},
+            "environment": _ID_SOURCE,
+            "ticketURI": {"type": "string", "minLength": 1},
+            "service": _ID_SOURCE,
+            "artifactId": {"type": "string", "minLength": 1},
+        },
+        ["environment"],
+    ),
+    "change": ({"repository": _ID_SOURCE}, []),
+}
+
+
+def spec_schema(spec: str, subject_type: str, predicate: str) -> dict:
+    version_key = "version" if spec.startswith("0.4") else "specversion"
+    properties, required = _CONTENT[subject_type]
+    if (subject_type, predicate) == ("incident", "reported"):
+        required = [*required, "ticketURI"]
+    subject = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "minLength": 1},
+            "source": {"type": "string", "minLength": 1},
+            "content": {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": False,
+            },
+        },
+        "required": ["id", "content"],
+        "additionalProperties": False,
+    }
+    if spec.startswith("0.4"):
+        subject["properties"]["type"] = {"enum": [subject_type]}
+        subject["required"].append("type")
+    text = {"type": "string", "minLength": 1}
+    return {
+        "type": "object",
+        "properties": {
+            "context": {
+                "type": "object",
+                "properties": {
+                    version_key: text,
+                    "id": text,
+                    "source": text,
+                    "type": {"const": f"dev.cdevents.{subject_type}.{predicate}.{ce.SPEC[spec]}"},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                    "schemaUri": text,
+                    "chainId": text,
+                    "links": {"type": "array"},
+                },
+                "required": [version_key, "id", "source", "type", "timestamp"],
+                "additionalProperties": False,
+            },
+            "subject": subject,
+            "customData": {"type": ["object", "string"]},
+            "customDataContentType": {"type": "string"},
+        },
+        "required": ["context", "subject"],
+        "additionalProperties": False,
+    }
+
+
+@pytest.mark.parametrize("spec", ["0.4.1", "0.5.0"])
+@pytest.mark.parametrize(
+    ("subject_type", "predicate", "make"),
+    [
+        ("service", "deployed", lambda spec: ce.deployed(spec=spec)),
+        ("service", "upgraded", lambda spec: ce.deployed(spec=spec, predicate="upgraded")),
+        ("service", "rolledback", lambda spec: ce.deployed(spec=spec, predicate="rolledback")),
+        ("incident", "detected", lambda spec: ce.incident("detected", spec=spec)),
+        ("incident", "reported", lambda spec: ce.incident("reported", spec=spec)),
+        ("incident", "resolved", lambda spec: ce.incident("resolved", spec=spec)),
+        ("change", "merged", lambda spec: ce.change_merged("a" * 40, spec=spec, custom_data={"sha": "a" * 40})),
+    ],
+)
+def test_the_fixtures_are_events_the_spec_allows(spec, subject_type, predicate, make):
+    jsonschema.validate(make(spec), spec_schema(spec, subject_type, predicate))
+
+
+def test_the_spec_schemas_refuse_what_the_endpoint_refuses():
+    """The schemas above are strict enough to be worth checking against: the missing artifact the
+    endpoint answers 400 breaks them too."""
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            _without(ce.deployed(), "subject", "content", "artifactId"), spec_schema("0.4.1", "service", "deployed")
+        )
 
 
 # --- Deploys -----------------------------------------------------------------------------------------
@@ -209,6 +318,10 @@ BAD_BINARY = [
         lambda: (_with(ce.deployed(), ("subject", "content", "artifactId"), "pkg:oci/x"), {}),
     ),
     ("subject.content.environment.id", lambda: (_with(ce.deployed(), ("subject", "content", "environment"), {}), {})),
+    (
+        "subject.content.environment",
+        lambda: (_without(ce.incident("detected"), "subject", "content", "environment"), {}),
+    ),
 ]
 
 

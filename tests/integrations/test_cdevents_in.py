@@ -476,3 +476,22 @@ def test_twenty_concurrent_duplicates_are_one_deploy(live_server, ingest_key):
     assert sorted(status for status, _ in results) == [200] * 19 + [201]
     assert len({answer["deploy"] for _, answer in results}) == 1
     assert Deploy.objects.filter(service__slug="racer").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres_only(reason="real concurrency: SQLite serialises every write")
+def test_concurrent_duplicate_incident_events_are_one_incident(live_server, token):
+    import requests
+
+    headers, body = ce.binary(ce.incident("detected", "incident/race"))
+
+    def send(_index):
+        response = requests.post(
+            f"{live_server.url}{URL}", data=body, headers={**headers, "Authorization": f"Token {token.key}"}, timeout=30
+        )
+        return response.status_code, response.json()
+
+    results = at_once(10, send)
+
+    assert sorted(status for status, _ in results) == [200] * 9 + [201], results
+    assert Incident.objects.filter(source="cdevents", external_id="incident/race").count() == 1

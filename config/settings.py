@@ -459,6 +459,19 @@ OPSLOG_WEBHOOK_MAX_BYTES = env_int("OPSLOG_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024, 
 # doubling each time.
 OPSLOG_WEBHOOK_MAX_RETRIES = env_int("OPSLOG_WEBHOOK_MAX_RETRIES", 6, minimum=0)
 OPSLOG_WEBHOOK_RETRY_DELAY = env_float("OPSLOG_WEBHOOK_RETRY_DELAY", 10.0, minimum=0)
+# PagerDuty Change Events (docs/integrations/pagerduty-change-events.md): where each deploy field is
+# read from the change event, the first path given wins (`source` is payload.source,
+# `custom_details.x` payload.custom_details.x). Comma-separated paths in the environment.
+OPSLOG_PAGERDUTY_CHANGE_SERVICE = env_str("OPSLOG_PAGERDUTY_CHANGE_SERVICE") or "custom_details.service,source"
+OPSLOG_PAGERDUTY_CHANGE_ENVIRONMENT = env_str("OPSLOG_PAGERDUTY_CHANGE_ENVIRONMENT") or "custom_details.environment"
+OPSLOG_PAGERDUTY_CHANGE_VERSION = (
+    env_str("OPSLOG_PAGERDUTY_CHANGE_VERSION") or "custom_details.version,custom_details.sha,custom_details.commit"
+)
+OPSLOG_PAGERDUTY_CHANGE_DEPLOYER = (
+    env_str("OPSLOG_PAGERDUTY_CHANGE_DEPLOYER") or "custom_details.deployer,custom_details.author"
+)
+# The environment of a change event that names none: change events are mostly production's.
+OPSLOG_PAGERDUTY_CHANGE_DEFAULT_ENVIRONMENT = env_str("OPSLOG_PAGERDUTY_CHANGE_DEFAULT_ENVIRONMENT") or "production"
 # Prometheus scrapes /metrics with `Authorization: Bearer <this>`. Empty: /metrics answers 404, as if
 # it didn't exist, so deploy and incident counts are never public by accident.
 OPSLOG_METRICS_TOKEN = env_str("OPSLOG_METRICS_TOKEN").strip()

@@ -12,6 +12,7 @@ from config.roles import admin_site_permission
 from deploys import views as deploy_views
 from deploys.api.views import ChangeRecordViewSet, DeployViewSet
 from incidents.api.views import IncidentViewSet, TagViewSet
+from integrations.api import CDEventsView
 from postmortems.api.views import ContributingFactorViewSet, PostMortemViewSet, RemediationViewSet
 from reports import urls as report_urls
 from reports import views as report_views
@@ -53,6 +54,7 @@ urlpatterns = [
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
     path("api/insights/", InsightsView.as_view(), name="api-insights"),
+    path("api/cdevents/", CDEventsView.as_view(), name="api-cdevents"),
     path("api/alerts/review/", AlertReviewView.as_view(), name="api-alert-review"),
     path("api/", include((router.urls, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

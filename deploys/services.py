@@ -238,6 +238,23 @@ def deploy_record(
     return deploy, True
 
 
+def deploy_rollback_mark(*, deploy: Deploy) -> int:
+    """`deploy` rolled its service back in its environment: the deploy it replaced (the latest
+    earlier one that went live) is marked rolled back, as a failed change. Returns 0 or 1."""
+    replaced = (
+        Deploy.objects.live()
+        .filter(service_id=deploy.service_id, environment_id=deploy.environment_id, deployed_at__lt=deploy.deployed_at)
+        .exclude(version=deploy.version)
+        .newest_first()
+        .first()
+    )
+    if replaced is None:
+        return 0
+    return Deploy.objects.filter(pk=replaced.pk, status=Deploy.Status.SUCCEEDED).update(
+        status=Deploy.Status.ROLLED_BACK
+    )
+
+
 @dataclass
 class BulkResult:
     deploys: list[Deploy]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import pagerduty_change, views
 from integrations.mattermost import views as mattermost_views
 from integrations.slack import views as slack_views
 from integrations.trackers import views as tracker_views
@@ -22,6 +22,8 @@ urlpatterns = [
     path("hooks/jira/<int:pk>/", tracker_views.jira_hook, name="tracker_jira_hook"),
     path("remediations/<int:pk>/issue/", tracker_views.issue_create, name="tracker_issue_create"),
     path("remediations/<int:pk>/issue/link/", tracker_views.issue_link, name="tracker_issue_link"),
+    # PagerDuty's own path for change events: a CI tool's PagerDuty base URL swapped for Opslog's.
+    path("hooks/pagerduty/v2/change/enqueue", pagerduty_change.change_enqueue, name="pagerduty_change"),
     path("hooks/<slug:kind>/", views.hook_receive, name="hook"),
     path("integrations/deliveries/", views.delivery_list, name="deliveries"),
     path("integrations/deliveries/<int:pk>/", views.delivery_detail, name="delivery"),

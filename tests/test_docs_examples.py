@@ -273,9 +273,10 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert outputs[2]["created"] == 2
     assert [d["id"] for d in outputs[3]["results"]] == [created["id"]]
     assert {d["version"] for d in outputs[4]["results"]} == {"700", "701"}
-    # 3 from the API with the user's token, 1 with an ingest token, 1 each from GitHub and GitLab
-    assert Deploy.objects.count() == 6
-    from_ci = the_one(examples, outputs, "OPSLOG_INGEST_TOKEN")
+    # 3 from the API with the user's token, 1 with an ingest token, 1 each from GitHub and GitLab,
+    # 2 CDEvents (a deploy, its rollback) and 1 PagerDuty change event
+    assert Deploy.objects.count() == 9
+    from_ci = the_one(examples, outputs, "25146")
     assert (from_ci["version"], from_ci["deployer"], from_ci["environment"]) == ("25146", "jenkins", "staging")
 
     incident = Incident.objects.get(source="pagerduty", external_id="PD-4711")
@@ -332,7 +333,7 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     assert "ekastner" in [r["responder"] for r in insights["on_call"]["responders"]]
 
     # Integrations: every webhook example was accepted once and processed.
-    hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body]
+    hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body and "/change/enqueue" not in body]
     assert len(hooks) == 5
     for answer in hooks:
         assert set(answer) == {"delivery", "duplicate"} and answer["duplicate"] is False, answer
@@ -385,6 +386,14 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
         ["web"],
     )
     assert list(suspect_deploys(promoted)) == [github]
+
+    # CDEvents: the deploy of payments 3.2.0, rolled back to 3.1.9 an hour later; nothing stored for
+    # the ignored type or the malformed event. PagerDuty change events: the deploy of 3.2.1.
+    payments = {d.version: d for d in Deploy.objects.filter(service__slug="payments")}
+    assert sorted(payments) == ["3.1.9", "3.2.0", "3.2.1"]
+    assert (payments["3.2.0"].status, payments["3.1.9"].status) == ("rolled_back", "succeeded")
+    assert payments["3.2.0"].deployed_at.isoformat() == f"{day}T21:00:00+00:00"
+    assert (payments["3.2.1"].deployer, payments["3.2.1"].environment.slug) == ("github-actions", "production")
 
     # Deploy markers: the incidents=true example adds the docs' incident as the docs say.
     with_incidents = the_one(examples, outputs, "incidents=true")

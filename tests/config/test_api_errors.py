@@ -84,7 +84,7 @@ def test_the_schema_lists_the_ingest_token_only_where_it_is_taken(api):
         for method, operation in operations.items()
         if any("ingestToken" in requirement for requirement in operation.get("security", []))
     }
-    assert taking == {("POST", "/api/deploys/"), ("POST", "/api/deploys/bulk/")}
+    assert taking == {("POST", "/api/deploys/"), ("POST", "/api/deploys/bulk/"), ("POST", "/api/cdevents/")}
     assert {"tokenAuth": []} in schema["paths"]["/api/incidents/"]["get"]["security"]
 
 

@@ -7,6 +7,7 @@ ship without saying who may use it.
 
 import datetime as dt
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ class Case:
 
     @property
     def api(self) -> bool:
-        return self.name.startswith("api:")
+        return self.name.startswith(("api:", "api-"))
 
     def __str__(self) -> str:
         return f"{self.method} {self.name}"
@@ -153,6 +154,12 @@ def _postmortem_form(w: World) -> dict:
 
 def _deploy_body(w: World) -> dict:
     return {"service": "web", "environment": "production", "version": "v2", "deployer": "ci", "external_id": "ci-1"}
+
+
+def _cdevent_body(w: World) -> dict:
+    from tests.support.payloads import cdevents
+
+    return json.loads(cdevents.structured(cdevents.deployed("web", "production", "v2")))
 
 
 def _incident_api(w: World) -> str:
@@ -296,6 +303,7 @@ CASES = [
     # --- API -------------------------------------------------------------------------------------
     Case("api:deploy-list", "POST", lambda w: "/api/deploys/", INGEST, _deploy_body),
     Case("api:deploy-bulk", "POST", lambda w: "/api/deploys/bulk/", INGEST, lambda w: {"deploys": [_deploy_body(w)]}),
+    Case("api-cdevents", "POST", lambda w: "/api/cdevents/", INGEST, lambda w: _cdevent_body(w)),
     Case(
         "api:deploy-change-record",
         "POST",
@@ -488,6 +496,9 @@ OUTSIDE_ROLES = {
     # Signed with the tracker connection's own secret: tests/integrations/test_trackers_hooks.py.
     "integrations:tracker_github_hook",
     "integrations:tracker_jira_hook",
+    # PagerDuty change events: the body's routing key is an ingest token, checked in
+    # tests/integrations/test_pagerduty_change.py.
+    "integrations:pagerduty_change",
     "markers:metrics",
 }
 

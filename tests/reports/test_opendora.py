@@ -109,10 +109,12 @@ def test_monthly_figures_are_the_report_apis(march, api, bearer, report_filter, 
     assert list(metric("mttr").values()) == [hours(m["time_to_restore_seconds"]["median"]) for m in report]
 
 
-def test_monthly_figures_worked_by_hand(march, bearer):
+def test_monthly_figures_worked_by_hand(march, bearer, report_path):
     """March 2024 (tests.support.reports.build_march): 4 counted deploys (d1, d2, d3, api's), lead
     times 7200 s and 86400 s (median 46800 s = 13 h), failures d2 (rolled back) and d3 (caused i1, i2):
-    2 of 4; restore times 720, 1860, 20 s: median 720 s = 0.2 h."""
+    2 of 4; restore times 720, 1860, 20 s: median 720 s = 0.2 h. On PostgreSQL, from the rollups and
+    from a scan alike."""
+    report_path()
     dora_range = "&aggregation=monthly&from=2024-03-01T00:00:00Z&to=2024-03-31T00:00:00Z"
     assert points(bearer.get(f"{METRIC}?type=df_count{dora_range}")) == {"24/03": 4}
     assert points(bearer.get(f"{METRIC}?type=mltc{dora_range}")) == {"24/03": 13}
@@ -120,7 +122,8 @@ def test_monthly_figures_worked_by_hand(march, bearer):
     assert points(bearer.get(f"{METRIC}?type=mttr{dora_range}")) == {"24/03": 0.2}
 
 
-def test_quarterly_figures_are_the_report_apis_over_the_quarters_months(march, api, bearer):
+def test_quarterly_figures_are_the_report_apis_over_the_quarters_months(march, api, bearer, report_path):
+    report_path()  # on PostgreSQL quarters are read from the per-month rollups too
     dora = "&aggregation=quarterly&from=2024-01-15T00:00:00Z&to=2024-05-01T00:00:00Z"
     for months, key in (("from=2024-01&to=2024-03", "2024-01-01"), ("from=2024-04&to=2024-06", "2024-04-01")):
         totals = api.get(f"/api/reports/monthly/?{months}").json()["totals"]
@@ -133,9 +136,11 @@ def test_quarterly_figures_are_the_report_apis_over_the_quarters_months(march, a
     assert list(points(bearer.get(f"{METRIC}?type=df_count{dora}"))) == ["2024-01-01", "2024-04-01"]
 
 
-def test_weekly_figures_are_isoweeks_of_the_same_figures(march, api, bearer):
+def test_weekly_figures_are_isoweeks_of_the_same_figures(march, api, bearer, report_path):
     """Weeks start on Monday: d1 (Tue 5 March) in the week of the 4th, d2 (12th) of the 11th, d3 (20th)
-    of the 18th, api's (27th) of the 25th, d5 (2 April) of 1 April. The weeks add up to the months."""
+    of the 18th, api's (27th) of the 25th, d5 (2 April) of 1 April. The weeks add up to the months
+    (weeks always scan: the rollups are per month)."""
+    report_path()
     dora = "&from=2024-03-04T00:00:00Z&to=2024-04-07T23:00:00Z"  # aggregation defaults to weekly
     body = bearer.get(f"{METRIC}?type=df_count{dora}").json()
     assert body["aggregation"] == "weekly"
@@ -317,3 +322,18 @@ def test_bad_parameters_are_a_400_naming_the_field(march, bearer, path, query, f
     assert message in body["message"]
     assert list(body["errors"]) == [field]
     assert message in body["errors"][field][0]
+
+
+def test_periods_are_in_the_reporting_time_zone(settings, bearer):
+    settings.OPSLOG_REPORT_TIME_ZONE = "Europe/Amsterdam"
+    service, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    # 23:30 UTC on Sunday 31 March is 01:30 on Monday 1 April in Amsterdam (summer time).
+    DeployFactory(service=service, environment=production, deployed_at=at("2024-03-31T23:30:00Z"))
+    # `to` 22:30 UTC on 31 March is 00:30 on 1 April there: the range reaches April.
+    dora = "from=2024-03-01T00:00:00%2B01:00&to=2024-03-31T22:30:00Z"
+    assert points(bearer.get(f"{METRIC}?type=df_count&aggregation=monthly&{dora}")) == {"24/03": 0, "24/04": 1}
+    assert points(bearer.get(f"{METRIC}?type=df_count&{dora}"))["2024-04-01"] == 1
+    assert points(bearer.get(f"{METRIC}?type=df_count&aggregation=quarterly&{dora}")) == {
+        "2024-01-01": 0,
+        "2024-04-01": 1,
+    }

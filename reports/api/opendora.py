@@ -164,14 +164,13 @@ class OpenDoraForm(ParameterErrorsMixin, forms.Form):
 
 
 def _period_count(aggregation: str, first: dt.date, last: dt.date) -> int:
-    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    """How many periods the answer would have, counted before any is computed."""
     if aggregation == "weekly":
-        return (
-            (last - last.weekday() * dt.timedelta(days=1)) - (first - first.weekday() * dt.timedelta(days=1))
-        ).days // 7 + 1
+        mondays = (last - dt.timedelta(days=last.weekday())) - (first - dt.timedelta(days=first.weekday()))
+        return mondays.days // 7 + 1
     if aggregation == "quarterly":
         return (last.year - first.year) * 4 + (last.month - 1) // 3 - (first.month - 1) // 3 + 1
-    return months
+    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def period_key(aggregation: str, start: dt.date) -> str:

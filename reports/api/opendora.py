@@ -128,6 +128,11 @@ class OpenDoraForm(ParameterErrorsMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if hasattr(self.data, "getlist"):
+            # Given twice, a parameter would silently mean its last value: opendora refuses it too.
+            for name in self.fields:
+                if len(self.data.getlist(name)) > 1 and name not in self.errors:
+                    self.add_error(name, f"{name} should be given once.")
         if self.errors.keys() & {"from", "to"}:
             return cleaned
         start, end = cleaned.get("from"), cleaned.get("to")

@@ -311,6 +311,8 @@ BAD = [
     ),
     (METRIC, f"type=cfr&project={'x' * 5000}", "project", "at most 200 characters"),
     (METRIC, "type=cfr&project=%00", "project", "Null characters are not allowed"),
+    (METRIC, "type=cfr&type=mttr", "type", "type should be given once."),
+    (BENCHMARK, "type=cfr&project=web&project=api", "project", "project should be given once."),
 ]
 
 

@@ -311,6 +311,7 @@ BAD = [
     ),
     (METRIC, f"type=cfr&project={'x' * 5000}", "project", "at most 200 characters"),
     (METRIC, "type=cfr&project=%00", "project", "Null characters are not allowed"),
+    (METRIC, "type=cfr&team=%F0%9F%92%A5%E2%80%AE", "team", "unknown team “💥\u202e”"),
     (METRIC, "type=cfr&type=mttr", "type", "type should be given once."),
     (BENCHMARK, "type=cfr&project=web&project=api", "project", "project should be given once."),
 ]

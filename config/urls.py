@@ -48,6 +48,7 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("", include("integrations.urls")),
     path("", include((report_urls.marker_urlpatterns, "markers"))),
+    path("", include((report_urls.opendora_urlpatterns, "opendora"))),
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
     path("", include("postmortems.urls")),

@@ -2,6 +2,7 @@ from django.urls import path
 
 from reports import views
 from reports.api.markers import AnnotationsView, GraphiteEventsView, metrics
+from reports.api.opendora import OpenDoraBenchmarkView, OpenDoraMetricView
 
 app_name = "reports"
 
@@ -18,4 +19,11 @@ marker_urlpatterns = [
     # Graphite's events API path: Grafana's Graphite data source, pointed at Opslog, asks here.
     path("events/get_data", GraphiteEventsView.as_view(), name="graphite-events"),
     path("metrics", metrics, name="metrics"),
+]
+
+# The OpenDORA API, at the paths its Backstage plug-in asks (it replaces the base URL's path):
+# mounted at the site root under the "opendora" namespace (config.urls).
+opendora_urlpatterns = [
+    path("dora/api/metric", OpenDoraMetricView.as_view(), name="metric"),
+    path("dora/api/benchmark", OpenDoraBenchmarkView.as_view(), name="benchmark"),
 ]

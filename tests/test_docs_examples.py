@@ -23,6 +23,8 @@ from incidents.models import Incident
 from incidents.selectors import suspect_deploys
 from integrations.factories import IntegrationFactory
 from integrations.models import Delivery
+from reports import selectors
+from reports.selectors import Filters
 from tests.support.factors import seed_default_factors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +32,9 @@ DOCS = ROOT / "docs"
 MKDOCS = ROOT / "mkdocs.yml"
 MARKER = "@@@ end of example @@@"
 # An example is a ```sh block that runs curl against one of these: the API, the webhooks, Graphite's
-# events path or the Prometheus endpoint, at the address in $OPSLOG (set once, as docs/api/index.md says).
-EXAMPLE_URL = re.compile(r"\$OPSLOG/(?:api/|hooks/|events/|metrics)")
+# events path, the Prometheus endpoint or the OpenDORA API, at the address in $OPSLOG (set once, as
+# docs/api/index.md says).
+EXAMPLE_URL = re.compile(r"\$OPSLOG/(?:api/|hooks/|events/|metrics|dora/api/)")
 # The integrations the webhook examples assume (docs/integrations/index.md, "Setting up an
 # integration"), and the variables the examples read their secrets from.
 INTEGRATIONS = {
@@ -247,6 +250,8 @@ def test_there_are_examples_for_each_endpoint():
         "/api/annotations/",
         "/events/get_data",
         "/metrics",
+        "/dora/api/metric",
+        "/dora/api/benchmark",
     ):
         assert path in text, path
 
@@ -331,6 +336,21 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
     insights = the_one(examples, outputs, "/api/insights/")
     assert (insights["start"], insights["end"], insights["incidents"]["count"]) == (day, day, 1), insights
     assert "ekastner" in [r["responder"] for r in insights["on_call"]["responders"]]
+    # The OpenDORA API: the report's own figures for web, yesterday's month and the six months to now.
+    yesterday = dt.date.fromisoformat(day)
+    web = Filters(services=("web",))
+    month = selectors.monthly_report(first=yesterday, last=yesterday, filters=web).periods[0]
+    assert the_one(examples, outputs, "/dora/api/metric") == {
+        "aggregation": "monthly",
+        "dataPoints": [{"key": f"{yesterday:%y/%m}", "value": month.deploys}],
+    }
+    assert month.deploys > 0
+    benchmark = the_one(examples, outputs, "/dora/api/benchmark")
+    now = selectors.today()
+    rated = selectors.monthly_report(
+        first=selectors.add_months(now, -6), last=now, filters=web, include_partial=True
+    ).totals.dora.change_failure_rate
+    assert benchmark == {"key": rated} and rated is not None
 
     # Integrations: every webhook example was accepted once and processed.
     hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body and "/change/enqueue" not in body]

@@ -5,7 +5,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Literal
 
-from django.db.models.functions import TruncMonth, TruncYear
+from django.db.models.functions import TruncMonth, TruncQuarter, TruncWeek, TruncYear
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ def instant(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Span:
-    """The periods of a report, back to back: months or calendar years in the reporting time zone.
+    """The periods of a report, back to back: ISO weeks (Monday to Sunday), months, quarters or
+    calendar years in the reporting time zone.
 
     Period i is [starts[i], ends[i]) in `zone`, so ends[i] == starts[i + 1]. There is at least one
     period. Dates are local days; the `*_instants` and `since`/`until` are the same bounds as
@@ -51,7 +52,7 @@ class Span:
     starts: tuple[dt.date, ...]
     ends: tuple[dt.date, ...]
     zone: zoneinfo.ZoneInfo
-    grain: Literal["month", "year"]
+    grain: Literal["week", "month", "quarter", "year"]
 
     @classmethod
     def of_months(cls, *, first: dt.date, last: dt.date, zone: zoneinfo.ZoneInfo) -> "Span":
@@ -64,6 +65,24 @@ class Span:
         """Every calendar year from `first`'s to `last`'s, inclusive."""
         starts = [dt.date(year, 1, 1) for year in range(first.year, last.year + 1)]
         return cls(starts=tuple(starts), ends=tuple(dt.date(s.year + 1, 1, 1) for s in starts), zone=zone, grain="year")
+
+    @classmethod
+    def of_weeks(cls, *, first: dt.date, last: dt.date, zone: zoneinfo.ZoneInfo) -> "Span":
+        """Every ISO week (starting on Monday) from `first`'s to `last`'s, inclusive."""
+        start, starts = first - dt.timedelta(days=first.weekday()), []
+        while start <= last:
+            starts.append(start)
+            start += dt.timedelta(days=7)
+        return cls(starts=tuple(starts), ends=tuple(s + dt.timedelta(days=7) for s in starts), zone=zone, grain="week")
+
+    @classmethod
+    def of_quarters(cls, *, first: dt.date, last: dt.date, zone: zoneinfo.ZoneInfo) -> "Span":
+        """Every calendar quarter from `first`'s to `last`'s, inclusive."""
+        starts = [m for m in month_starts(first, last) if m.month % 3 == 1]
+        head = first.replace(day=1, month=first.month - (first.month - 1) % 3)
+        if not starts or starts[0] != head:
+            starts.insert(0, head)
+        return cls(starts=tuple(starts), ends=tuple(add_months(s, 3) for s in starts), zone=zone, grain="quarter")
 
     @property
     def since(self) -> dt.datetime:
@@ -85,9 +104,9 @@ class Span:
         return [instant(e, self.zone) for e in self.ends]
 
     @property
-    def trunc(self) -> type[TruncMonth] | type[TruncYear]:
+    def trunc(self) -> type[TruncWeek] | type[TruncMonth] | type[TruncQuarter] | type[TruncYear]:
         """The database function that truncates a timestamp to its period (given `tzinfo=zone`)."""
-        return TruncMonth if self.grain == "month" else TruncYear
+        return {"week": TruncWeek, "month": TruncMonth, "quarter": TruncQuarter, "year": TruncYear}[self.grain]
 
     def index_of(self, moment: dt.datetime) -> int:
         """The period an aware `moment` falls in; AssertionError when it is outside the span."""

@@ -483,6 +483,8 @@ READS = {
 # Slack's request URLs are signed by Slack, not logged in: the role that counts is the mapped Slack
 # user's, walked for every chat action in tests/integrations/slack. Mattermost's are checked by the
 # slash command's token or Opslog's signature, then the mapped user's role: tests/integrations/mattermost.
+# The OpenDORA API takes people's tokens only (no session, no ingest token) and answers errors in
+# opendora's shape: every role reading it, in tests/reports/test_opendora.py.
 OUTSIDE_ROLES = {
     "healthz",
     "login",
@@ -500,6 +502,8 @@ OUTSIDE_ROLES = {
     # tests/integrations/test_pagerduty_change.py.
     "integrations:pagerduty_change",
     "markers:metrics",
+    "opendora:metric",
+    "opendora:benchmark",
 }
 
 

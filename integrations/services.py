@@ -74,7 +74,14 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
     sender's adapter are idempotent on the sender's ids, so a replay changes nothing already there.
     Nothing the adapter wrote survives a failure (a savepoint)."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
+        # Only this row is locked: its integration is a nullable join (outgoing ones have none), which
+        # PostgreSQL can't lock.
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("integration")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None:
             return None
         if delivery.outgoing:

@@ -197,7 +197,7 @@ def send_pending(*, sink_id: int, ordering_key: str) -> Sent | None:
             status=Delivery.Status.RECEIVED,
         ).order_by("id")
         with transaction.atomic():
-            delivery = pending.select_for_update().select_related("sink").first()
+            delivery = pending.select_for_update(of=("self",)).select_related("sink").first()
             if delivery is None:
                 # On PostgreSQL a row sent by another worker while we waited for its lock is
                 # skipped, not replaced by the next: look again.
@@ -230,7 +230,9 @@ def give_up(*, sink_id: int, ordering_key: str, reason: str) -> None:
 def resend(*, delivery_id: int) -> Sent | None:
     """Post one outgoing delivery again, now, whatever its status (the staff page's replay)."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("sink").filter(pk=delivery_id).first()
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",)).select_related("sink").filter(pk=delivery_id).first()
+        )
         if delivery is None or not delivery.outgoing:
             return None
         sent = post(delivery)

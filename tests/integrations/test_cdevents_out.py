@@ -531,3 +531,45 @@ def test_twenty_concurrent_recordings_send_each_event_once(sink_server):
     assert errors == []
     assert sorted(e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events) == ["detected", "reported"]
     assert Delivery.objects.filter(direction="out").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_the_same_record_send_each_event_once_in_order(sink_server):
+    if connection.vendor != "postgresql":
+        pytest.skip("a race needs PostgreSQL's row locks")
+    from tests.support.factors import seed_default_factors
+
+    seed_default_factors()
+    sink = CDEventSink.objects.create(name="CDviz", url=sink_server.url, events=ALL_EVENTS)
+    now = dt.datetime.now(UTC)
+    incident, _ = incident_create(
+        data=IncidentInput(
+            title="t",
+            started_at=now - dt.timedelta(minutes=5),
+            detected_at=now - dt.timedelta(minutes=4),
+            resolved_at=now,
+        )
+    )
+    # Recorded without sending (as if the broker were down), then two workers at once.
+    Delivery.objects.all().delete()
+    sink_server.events.clear()
+    sink_server.fail(503, times=1)  # one worker's try fails: it stops there, the other goes on
+    from integrations.cdevents_out import events as cdevents
+
+    cdevents_out._record([sink], cdevents.incident_events(incident))
+    start = threading.Barrier(2)
+
+    def work():
+        start.wait()
+        while cdevents_out.send_pending(sink_id=sink.pk, ordering_key=f"incident:{incident.pk}") is not None:
+            pass
+        connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stages = [e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events]
+    assert stages == ["detected", "reported", "resolved"]
+    assert [d.status for d in outgoing(sink)] == [Delivery.Status.PROCESSED] * 3

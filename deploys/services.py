@@ -224,7 +224,9 @@ def deploy_record(
             commit_deliveries_refresh(shas=[row.sha for row in rows])
             if notify and environment.is_production:
                 _record_notifications(deploy)
-            signals.recorded([deploy.pk])
+            if notify:
+                # Not for a history import: sinks hear of deploys as they happen, not of a backfill.
+                signals.recorded([deploy.pk])
     except IntegrityError:
         if not (data.external_id or delivery_key):
             raise

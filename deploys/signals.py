@@ -1,7 +1,7 @@
 """Signals other apps listen to without deploys knowing them (integrations sends CDEvents).
 
 ``deploys_recorded`` (keyword ``deploy_ids``, in the order recorded) is sent after the transaction
-that stored new deploys commits, whatever the path (API, bulk, webhook, import). A listener reads
+that stored new deploys commits, whatever the path (API, bulk, webhook), but for a history import (`notify=False`). A listener reads
 the deploys again.
 """
 

@@ -573,3 +573,36 @@ def test_two_workers_sending_the_same_record_send_each_event_once_in_order(sink_
     stages = [e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events]
     assert stages == ["detected", "reported", "resolved"]
     assert [d.status for d in outgoing(sink)] == [Delivery.Status.PROCESSED] * 3
+
+
+def test_a_bulk_of_deploys_is_sent_in_order(sink_server, sink, commit):
+    from deploys.services import deploy_record_bulk
+
+    now = dt.datetime.now(UTC)
+    with commit():
+        deploy_record_bulk(
+            items=[
+                DeployInput(
+                    service="web",
+                    environment="production",
+                    version=str(n),
+                    deployer="a",
+                    deployed_at=now - dt.timedelta(minutes=10 - n),
+                )
+                for n in range(3)
+            ]
+        )
+    assert [e["data"]["subject"]["content"]["artifactId"] for e in sink_server.events] == [
+        "pkg:generic/web@0",
+        "pkg:generic/web@1",
+        "pkg:generic/web@2",
+    ]
+    assert [e["type"].split(".")[3] for e in sink_server.events] == ["deployed", "upgraded", "upgraded"]
+
+
+def test_a_history_import_sends_nothing(sink_server, sink, commit):
+    with commit():
+        deploy_record(
+            data=DeployInput(service="web", environment="production", version="1", deployer="a"), notify=False
+        )
+    assert sink_server.requests == [] and outgoing(sink) == []

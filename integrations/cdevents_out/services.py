@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from deploys.models import Deploy
@@ -40,29 +41,36 @@ def host_allowed(url: str) -> bool:
 
 
 def _record(sinks: list[CDEventSink], events: list[cdevents.Event]) -> set[tuple[int, str]]:
-    """One outgoing delivery per sink and event it wants; the (sink, ordering key) pairs with new ones."""
-    fresh: set[tuple[int, str]] = set()
-    for event in events:
+    """One outgoing delivery per sink and event it wants, in the events' order; the (sink, ordering
+    key) pairs with new ones. The unique constraint decides between racers (ON CONFLICT DO NOTHING):
+    both may queue a send for the same record, which sends each event once anyway."""
+    wanted = [(sink, event) for event in events for sink in sinks if sink.wants(event.choice)]
+    if not wanted:
+        return set()
+    known = set(
+        Delivery.objects.filter(sink__in=sinks, delivery_id__in={event.id for _, event in wanted}).values_list(
+            "sink_id", "delivery_id"
+        )
+    )
+    rows = []
+    for sink, event in wanted:
+        if (sink.pk, event.id) in known:
+            continue
         headers, body = cdevents.binary(event)
-        for sink in sinks:
-            if not sink.wants(event.choice):
-                continue
-            try:
-                with transaction.atomic():
-                    Delivery.objects.create(
-                        direction=Delivery.Direction.OUT,
-                        sink=sink,
-                        kind=KIND,
-                        delivery_id=event.id,
-                        event=event.type,
-                        ordering_key=event.ordering_key,
-                        headers=headers,
-                        body=body,
-                    )
-            except IntegrityError:
-                continue  # recorded before (the unique constraint decides): sent once
-            fresh.add((sink.pk, event.ordering_key))
-    return fresh
+        rows.append(
+            Delivery(
+                direction=Delivery.Direction.OUT,
+                sink=sink,
+                kind=KIND,
+                delivery_id=event.id,
+                event=event.type,
+                ordering_key=event.ordering_key,
+                headers=headers,
+                body=body,
+            )
+        )
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return {(row.sink_id, row.ordering_key) for row in rows}
 
 
 def _active_sinks() -> list[CDEventSink]:
@@ -74,19 +82,25 @@ def record_deploys(*, deploy_ids: list[int]) -> int:
     sinks = _active_sinks()
     if not sinks:
         return 0
-    deploys = (
+    deploys = list(
         Deploy.objects.filter(pk__in=deploy_ids).select_related("service", "environment").order_by("deployed_at", "id")
     )
+    # A service's first deploy to an environment is "deployed", later ones "upgraded": the earliest
+    # live deploy of each pair in the batch, in one query.
+    rows = (
+        Deploy.objects.filter(
+            service_id__in={d.service_id for d in deploys}, environment_id__in={d.environment_id for d in deploys}
+        )
+        .exclude(status=Deploy.Status.FAILED)
+        .order_by()
+        .values("service_id", "environment_id")
+        .annotate(first=Min("deployed_at"))
+    )
+    earliest = {(row["service_id"], row["environment_id"]): row["first"] for row in rows}
     events = []
     for deploy in deploys:
-        earlier = (
-            Deploy.objects.filter(service_id=deploy.service_id, environment_id=deploy.environment_id)
-            .exclude(status=Deploy.Status.FAILED)
-            .exclude(pk=deploy.pk)
-            .filter(deployed_at__lte=deploy.deployed_at)
-            .exists()
-        )
-        event = cdevents.deploy_event(deploy, first=not earlier)
+        first = earliest.get((deploy.service_id, deploy.environment_id)) == deploy.deployed_at
+        event = cdevents.deploy_event(deploy, first=first)
         if event is not None:
             events.append(event)
     fresh = _record(sinks, events)

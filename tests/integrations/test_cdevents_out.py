@@ -606,3 +606,36 @@ def test_a_history_import_sends_nothing(sink_server, sink, commit):
             data=DeployInput(service="web", environment="production", version="1", deployer="a"), notify=False
         )
     assert sink_server.requests == [] and outgoing(sink) == []
+
+
+def test_recording_a_bulk_for_a_sink_takes_a_few_queries_whatever_its_size(
+    sink_server, sink, django_assert_max_num_queries
+):
+    from deploys.services import deploy_record_bulk
+
+    now = dt.datetime.now(UTC)
+    result = deploy_record_bulk(
+        items=[
+            DeployInput(
+                service="web",
+                environment="production",
+                version=str(n),
+                deployer="a",
+                deployed_at=now - dt.timedelta(minutes=n),
+            )
+            for n in range(50)
+        ]
+    )
+    # The bulk's after-commit work is not run here: the recording alone is counted, not the sending.
+    with django_assert_max_num_queries(6):
+        cdevents_out._record(
+            [sink],
+            [cdevents_event for d in result.deploys if (cdevents_event := _deploy_event(d)) is not None],
+        )
+    assert Delivery.objects.filter(sink=sink).count() == 50
+
+
+def _deploy_event(deploy):
+    from integrations.cdevents_out import events as cdevents
+
+    return cdevents.deploy_event(deploy, first=False)

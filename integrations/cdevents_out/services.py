@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -165,7 +166,13 @@ def post(delivery: Delivery) -> Sent:
     body = delivery.body.encode("utf-8")
     headers = dict(delivery.headers) if isinstance(delivery.headers, dict) else {}
     if sink.secret_encrypted:
-        headers[SIGNATURE_HEADER] = signature(sink.secret, body)
+        try:
+            secret = sink.secret
+        except ImproperlyConfigured:
+            return Sent(
+                Delivery.Status.FAILED, "Not sent: the sink's secret can't be decrypted; set it again in the admin."
+            )
+        headers[SIGNATURE_HEADER] = signature(secret, body)
     try:
         response = requests.post(
             sink.url, data=body, headers=headers, timeout=settings.OPSLOG_CDEVENTS_TIMEOUT, allow_redirects=False

@@ -639,3 +639,13 @@ def _deploy_event(deploy):
     from integrations.cdevents_out import events as cdevents
 
     return cdevents.deploy_event(deploy, first=False)
+
+
+def test_a_secret_that_cant_be_decrypted_fails_the_event_unsent(sink_server, sink, commit, settings):
+    sink.set_secret("a-sink-secret-of-some-length")
+    sink.save()
+    settings.OPSLOG_SECRETS_KEY = "another-key-since-the-secret-was-stored"
+    deploy(commit, "1")
+    assert sink_server.requests == []
+    [delivery] = outgoing(sink)
+    assert delivery.status == Delivery.Status.FAILED and "decrypted" in delivery.outcome

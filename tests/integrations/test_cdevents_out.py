@@ -649,3 +649,23 @@ def test_a_secret_that_cant_be_decrypted_fails_the_event_unsent(sink_server, sin
     assert sink_server.requests == []
     [delivery] = outgoing(sink)
     assert delivery.status == Delivery.Status.FAILED and "decrypted" in delivery.outcome
+
+
+def test_a_deploy_posted_to_the_api_reaches_the_sink(sink_server, sink, api, commit):
+    body = {"service": "web", "environment": "production", "version": "36790", "deployer": "ekastner"}
+    with commit():
+        response = api.post("/api/deploys/", body, format="json")
+    assert response.status_code == 201, response.content
+    [event] = sink_server.events
+    assert event["type"] == "dev.cdevents.service.deployed.0.2.0"
+    assert event["data"]["subject"]["content"]["artifactId"] == "pkg:generic/web@36790"
+    assert_valid(event)
+
+
+def test_an_incident_filed_through_the_api_reaches_the_sink(sink_server, sink, api, commit):
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    body = {"title": "Checkout down", "started_at": (now - dt.timedelta(minutes=9)).isoformat()}
+    with commit():
+        response = api.post("/api/incidents/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert [e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events] == ["detected", "reported"]

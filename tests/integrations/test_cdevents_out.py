@@ -669,3 +669,15 @@ def test_an_incident_filed_through_the_api_reaches_the_sink(sink_server, sink, a
         response = api.post("/api/incidents/", body, format="json")
     assert response.status_code == 201, response.content
     assert [e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events] == ["detected", "reported"]
+
+
+def test_without_a_base_url_events_are_still_valid_cdevents(sink_server, sink, commit, settings):
+    settings.OPSLOG_BASE_URL = ""
+    deploy(commit, "1")
+    file_incident(commit)
+    for event in sink_server.events:
+        jsonschema.Draft202012Validator(SCHEMAS[event["type"]], format_checker=FORMATS).validate(event["data"])
+        assert "schemaUri" not in event["data"]["context"]  # an absolute URI or none
+        assert event["source"] == "/opslog"
+    reported = [e for e in sink_server.events if e["type"].startswith("dev.cdevents.incident.reported")]
+    assert reported[0]["data"]["subject"]["content"]["ticketURI"].startswith("urn:opslog:incident:")

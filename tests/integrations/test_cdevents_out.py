@@ -8,6 +8,7 @@ import hmac
 import json
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
@@ -109,10 +110,22 @@ SCHEMAS["dev.cdevents.incident.reported.0.2.0"] = cdevents_schema(
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
 
+def assert_formats(cdevent: dict) -> None:
+    """The schemas' `format`s, checked here: jsonschema checks date-time and uri only when optional
+    packages are installed, which they aren't."""
+    dt.datetime.fromisoformat(cdevent["context"]["timestamp"])
+    content = cdevent["subject"]["content"]
+    for uri in (cdevent["context"].get("schemaUri"), content.get("ticketURI")):
+        if uri is not None:
+            parts = urlsplit(uri)
+            assert parts.scheme and (parts.netloc or parts.path), uri  # absolute
+
+
 def assert_valid(event: dict) -> None:
     """Valid against its type's CDEvents schema and, by its schemaUri, Opslog's customData schema."""
     cdevent = event["data"]
     jsonschema.Draft202012Validator(SCHEMAS[event["type"]], format_checker=FORMATS).validate(cdevent)
+    assert_formats(cdevent)
     assert cdevent["context"]["version"] == "0.4.1"
     schema_uri = cdevent["context"]["schemaUri"]
     name = schema_uri.rsplit("/", 1)[1]
@@ -677,6 +690,7 @@ def test_without_a_base_url_events_are_still_valid_cdevents(sink_server, sink, c
     file_incident(commit)
     for event in sink_server.events:
         jsonschema.Draft202012Validator(SCHEMAS[event["type"]], format_checker=FORMATS).validate(event["data"])
+        assert_formats(event["data"])
         assert "schemaUri" not in event["data"]["context"]  # an absolute URI or none
         assert event["source"] == "/opslog"
     reported = [e for e in sink_server.events if e["type"].startswith("dev.cdevents.incident.reported")]

@@ -472,6 +472,17 @@ OPSLOG_PAGERDUTY_CHANGE_DEPLOYER = (
 )
 # The environment of a change event that names none: change events are mostly production's.
 OPSLOG_PAGERDUTY_CHANGE_DEFAULT_ENVIRONMENT = env_str("OPSLOG_PAGERDUTY_CHANGE_DEFAULT_ENVIRONMENT") or "production"
+# CDEvents sinks (integrations/cdevents_out): the hosts a sink's URL may name, e.g.
+# "events.example.com,cdviz.internal:8080" (a host, or host:port to allow only that port). Empty
+# (the default): no sink is sent anything, so an admin can't make Opslog post to an address the
+# operator didn't allow (an internal service, a cloud metadata endpoint).
+OPSLOG_CDEVENTS_SINK_HOSTS = [h.lower() for h in env_list("OPSLOG_CDEVENTS_SINK_HOSTS")]
+# How long one post to a sink may take, in seconds; longer counts as a failure and is retried.
+OPSLOG_CDEVENTS_TIMEOUT = env_float("OPSLOG_CDEVENTS_TIMEOUT", 10.0, minimum=0.1)
+# A post that fails (5xx, 429, a timeout) is retried this many times, the first after this many
+# seconds, doubling each time (a 429's Retry-After, when longer, is waited instead).
+OPSLOG_CDEVENTS_MAX_RETRIES = env_int("OPSLOG_CDEVENTS_MAX_RETRIES", 6, minimum=0)
+OPSLOG_CDEVENTS_RETRY_DELAY = env_float("OPSLOG_CDEVENTS_RETRY_DELAY", 10.0, minimum=0)
 # Prometheus scrapes /metrics with `Authorization: Bearer <this>`. Empty: /metrics answers 404, as if
 # it didn't exist, so deploy and incident counts are never public by accident.
 OPSLOG_METRICS_TOKEN = env_str("OPSLOG_METRICS_TOKEN").strip()

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from deploys import contract, notifications, tasks
+from deploys import contract, notifications, signals, tasks
 from deploys.auth import key_digest
 from deploys.contract import CommitInput, DeployInput
 from deploys.models import (
@@ -224,6 +224,9 @@ def deploy_record(
             commit_deliveries_refresh(shas=[row.sha for row in rows])
             if notify and environment.is_production:
                 _record_notifications(deploy)
+            if notify:
+                # Not for a history import: sinks hear of deploys as they happen, not of a backfill.
+                signals.recorded([deploy.pk])
     except IntegrityError:
         if not (data.external_id or delivery_key):
             raise
@@ -339,6 +342,7 @@ def _record_bulk(items: Sequence[DeployInput]) -> BulkResult:
         results[index] = deploy
     DeployCommit.objects.bulk_create(commits)
     commit_deliveries_refresh(shas=[commit.sha for commit in commits])
+    signals.recorded([deploy.pk for _, _, deploy in new])
     for commit in _in_commit_order(commits):
         commits_of.setdefault(commit.deploy_id, []).append(commit)
     return BulkResult(deploys=results, created=len(new), existing=len(items) - len(new), commits=commits_of)

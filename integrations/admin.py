@@ -6,7 +6,9 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 
+from integrations.cdevents_out.services import host_allowed
 from integrations.models import (
+    CDEventSink,
     Delivery,
     Integration,
     MattermostIncident,
@@ -127,16 +129,19 @@ class IntegrationAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     """Read-only: deliveries are a record of what senders sent. Replay them from /integrations/deliveries/."""
 
-    list_display = ["received_at", "kind", "event", "status", "attempts", "integration"]
-    list_filter = ["kind", "status", "integration"]
-    list_select_related = ["integration"]
+    list_display = ["received_at", "direction", "kind", "event", "status", "attempts", "integration", "sink"]
+    list_filter = ["direction", "kind", "status", "integration", "sink"]
+    list_select_related = ["integration", "sink"]
     search_fields = ["delivery_id", "event", "outcome"]
     date_hierarchy = "received_at"
     fields = [
+        "direction",
         "integration",
+        "sink",
         "kind",
         "event",
         "delivery_id",
+        "ordering_key",
         "status",
         "outcome",
         "attempts",
@@ -161,6 +166,79 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class CDEventSinkForm(forms.ModelForm):
+    """The URL must be http(s) to an allowed host; the secret is write-only."""
+
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        help_text="Where events are posted: http(s), to a host in OPSLOG_CDEVENTS_SINK_HOSTS.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=CDEventSink.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="The events posted to this sink (docs/integrations/cdevents-out.md).",
+    )
+    secret = forms.CharField(
+        required=False,
+        strip=True,
+        min_length=16,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Optional: each post then carries X-Opslog-Signature: sha256=<HMAC-SHA256 of the body, hex>. "
+        "Never shown again once saved.",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the secret (send unsigned)")
+
+    class Meta:
+        model = CDEventSink
+        fields = ["name", "url", "events", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.secret_encrypted:
+            self.fields[
+                "secret"
+            ].help_text = "Stored and not shown. Paste a new one to replace it; leave blank to keep it."
+        if not self.instance.pk:
+            self.initial.setdefault("events", [choice for choice, _ in CDEventSink.Event.choices])
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data.get("url", "")
+        if url and not url.lower().startswith(("https://", "http://")):
+            raise forms.ValidationError("Use an https:// (or http://) address.")
+        if url and not host_allowed(url):
+            allowed = ", ".join(settings.OPSLOG_CDEVENTS_SINK_HOSTS) or "none: the setting is empty"
+            raise forms.ValidationError(f"The host is not in OPSLOG_CDEVENTS_SINK_HOSTS (allowed: {allowed}).")
+        return url
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("secret") and cleaned.get("clear_secret"):
+            raise forms.ValidationError("Paste a new secret or remove it, not both.")
+        return cleaned
+
+
+@admin.register(CDEventSink)
+class CDEventSinkAdmin(admin.ModelAdmin):
+    form = CDEventSinkForm
+    list_display = ["name", "url", "is_active", "signed", "created_at"]
+    list_filter = ["is_active"]
+    fields = ["name", "url", "events", "secret", "clear_secret", "is_active"]
+
+    @admin.display(boolean=True, description="Signed")
+    def signed(self, obj: CDEventSink) -> bool:
+        return bool(obj.secret_encrypted)
+
+    def save_model(self, request, obj, form, change):
+        if form.cleaned_data.get("secret"):
+            obj.set_secret(form.cleaned_data["secret"])
+        elif form.cleaned_data.get("clear_secret"):
+            obj.set_secret("")
+        super().save_model(request, obj, form, change)
 
 
 class SlackWorkspaceForm(forms.ModelForm):

@@ -19,6 +19,12 @@ class IntegrationsConfig(AppConfig):
         incident_changed.connect(_incident_changed, dispatch_uid="integrations.slack.announce")
         incident_changed.connect(_incident_changed_mattermost, dispatch_uid="integrations.mattermost.announce")
 
+        # CDEvents sinks hear of every deploy recorded and every incident stage reached.
+        from deploys.signals import deploys_recorded
+
+        deploys_recorded.connect(_deploys_recorded_cdevents, dispatch_uid="integrations.cdevents_out.deploys")
+        incident_changed.connect(_incident_changed_cdevents, dispatch_uid="integrations.cdevents_out.incident")
+
         # Deploy notices through the Slack app and suspect flags: deploy notification channels,
         # registered into deploys, which knows nothing of Slack.
         from integrations.slack.deploys import register
@@ -38,3 +44,15 @@ def _incident_changed_mattermost(sender, incident_id: int, **kwargs) -> None:
     from integrations.mattermost.services import announce_queue
 
     announce_queue(incident_id)
+
+
+def _deploys_recorded_cdevents(sender, deploy_ids: list[int], **kwargs) -> None:
+    from integrations.cdevents_out.services import record_deploys
+
+    record_deploys(deploy_ids=deploy_ids)
+
+
+def _incident_changed_cdevents(sender, incident_id: int, **kwargs) -> None:
+    from integrations.cdevents_out.services import record_incident
+
+    record_incident(incident_id=incident_id)

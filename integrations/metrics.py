@@ -12,7 +12,13 @@ from integrations.models import Delivery
 
 class DeliveryCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        rows = list(Delivery.objects.order_by().values_list("kind", "status").annotate(n=Count("id")))
+        # Received ones only: the events sent to CDEvents sinks are not webhooks anyone sent us.
+        rows = list(
+            Delivery.objects.filter(direction=Delivery.Direction.IN)
+            .order_by()
+            .values_list("kind", "status")
+            .annotate(n=Count("id"))
+        )
         deliveries = CounterMetricFamily(
             "opslog_webhook_deliveries", "Webhook deliveries received, by sender kind.", labels=["kind"]
         )

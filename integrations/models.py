@@ -74,21 +74,86 @@ class Integration(models.Model):
         return mapping.get(name) or name
 
 
+class CDEventSink(models.Model):
+    """A receiver of CDEvents (integrations/cdevents_out): each deploy and incident stage of the
+    chosen kinds is posted to its URL as a binary-mode CloudEvent, signed with its secret when it has one.
+
+    The URL's host must be one of OPSLOG_CDEVENTS_SINK_HOSTS (checked when saved and again when sending).
+    The secret is kept encrypted (integrations.crypto) and never shown again once saved.
+    """
+
+    class Event(models.TextChoices):
+        SERVICE_DEPLOYED = "service.deployed", "service.deployed (first deploy of a service to an environment)"
+        SERVICE_UPGRADED = "service.upgraded", "service.upgraded (a later deploy)"
+        SERVICE_ROLLEDBACK = "service.rolledback", "service.rolledback (a rollback)"
+        INCIDENT_DETECTED = "incident.detected", "incident.detected"
+        INCIDENT_REPORTED = "incident.reported", "incident.reported (filed in Opslog)"
+        INCIDENT_ACKNOWLEDGED = "incident.acknowledged", "acknowledged (Opslog's stage, as incident.reported)"
+        INCIDENT_MITIGATED = "incident.mitigated", "mitigated (Opslog's stage, as incident.reported)"
+        INCIDENT_RESOLVED = "incident.resolved", "incident.resolved"
+
+    name = models.CharField(max_length=100, unique=True, help_text="A name for people, e.g. 'CDviz'.")
+    url = models.URLField(max_length=500, help_text="Where events are posted (http or https).")
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    events = models.JSONField(default=list, blank=True, help_text="The events sent to this sink.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "CDEvents sink"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def secret(self) -> str:
+        return decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+    def set_secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt(value) if value else ""
+
+    def wants(self, event: str) -> bool:
+        return isinstance(self.events, list) and event in self.events
+
+
+def _delivery_kinds() -> list[tuple[str, str]]:
+    kinds = dict(Integration.Kind.choices)
+    # Outgoing deliveries to CDEvents sinks (the incoming CDEvents endpoint shares the kind).
+    kinds.setdefault("cdevents", "CDEvents")
+    return list(kinds.items())
+
+
 class Delivery(models.Model):
-    """One webhook request as it arrived, stored before it is processed so it can be replayed."""
+    """One webhook request as it arrived, stored before it is processed so it can be replayed; or
+    (direction "out") one CDEvent for one sink, stored before it is sent so it is sent once, in
+    order, and can be sent again."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "Received"
+        OUT = "out", "Sent"
 
     class Status(models.TextChoices):
+        # Outgoing: waiting to be sent (or retried), sent, not sent (the sink is off), given up.
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored"
         FAILED = "failed", "Failed"
 
-    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="deliveries")
-    kind = models.CharField(max_length=20, choices=Integration.Kind.choices)
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+    integration = models.ForeignKey(
+        Integration, on_delete=models.PROTECT, related_name="deliveries", null=True, blank=True
+    )
+    # A sink removed has nothing left to send or replay to: its deliveries go with it.
+    sink = models.ForeignKey(CDEventSink, on_delete=models.CASCADE, related_name="deliveries", null=True, blank=True)
+    kind = models.CharField(max_length=20, choices=_delivery_kinds())
     # The sender's id for this delivery (X-GitHub-Delivery, PagerDuty's event id, …) or a digest of
-    # the body where the sender has none: the same delivery sent again finds this row.
+    # the body where the sender has none: the same delivery sent again finds this row. Outgoing:
+    # the CDEvent's id (stable for a record and its stage).
     delivery_id = models.CharField(max_length=200)
     event = models.CharField(max_length=100, blank=True)
+    # Outgoing: the events of one record ("incident:42", "deploy:7") are sent in the order recorded.
+    ordering_key = models.CharField(max_length=50, blank=True)
     headers = models.JSONField(default=dict)
     body = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
@@ -104,14 +169,44 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["integration", "delivery_id"], name="delivery_unique_per_integration"),
+            # Each event is sent to each sink once: recording it again finds this row.
+            models.UniqueConstraint(
+                fields=["sink", "delivery_id"], condition=models.Q(sink__isnull=False), name="delivery_unique_per_sink"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction="in", integration__isnull=False, sink__isnull=True)
+                | models.Q(direction="out", integration__isnull=True, sink__isnull=False),
+                name="delivery_in_from_integration_out_to_sink",
+            ),
         ]
         indexes = [
             # The staff deliveries page, newest first, filtered by kind and status.
             models.Index(fields=["kind", "status", "-received_at"], name="delivery_kind_status_idx"),
+            # Sending: a record's pending events for one sink, oldest first.
+            models.Index(fields=["sink", "ordering_key", "status", "id"], name="delivery_sink_pending_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.event or 'delivery'} {self.delivery_id}"
+
+    @property
+    def outgoing(self) -> bool:
+        return self.direction == self.Direction.OUT
+
+    @property
+    def status_label(self) -> str:
+        """The status in the words of its direction: an outgoing one is queued or sent, not received."""
+        if self.outgoing:
+            return {"received": "Queued", "processed": "Sent", "ignored": "Not sent", "failed": "Failed"}.get(
+                self.status, self.status
+            )
+        return self.get_status_display()
+
+    @property
+    def party(self) -> str:
+        """Who sent it (incoming) or where it goes (outgoing)."""
+        other = self.sink if self.outgoing else self.integration
+        return other.name if other else ""
 
 
 # --- Slack ---------------------------------------------------------------------------------------

@@ -44,6 +44,18 @@ def delivery_queue(delivery_id: int) -> None:
     # Celery's service ↔ task idiom: the task module imports this one.
     from integrations import tasks
 
+    outgoing = (
+        Delivery.objects.filter(pk=delivery_id, direction=Delivery.Direction.OUT)
+        .values_list("sink_id", "ordering_key")
+        .first()
+    )
+    if outgoing is not None:
+        # An event for a sink: its record's waiting events are sent together, in order.
+        from integrations.cdevents_out.services import send_queue
+
+        send_queue(*outgoing)
+        return
+
     # Within OPSLOG_BROKER_PUBLISH_TIMEOUT, or not at all: a delivery that could not be queued is
     # stored and listed as "received", and beat's requeue_stale_deliveries queues it later.
     publish(tasks.process_delivery, delivery_id)
@@ -62,9 +74,19 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> ProcessResult
     sender's adapter are idempotent on the sender's ids, so a replay changes nothing already there.
     Nothing the adapter wrote survives a failure (a savepoint)."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("integration").filter(pk=delivery_id).first()
+        # Only this row is locked: its integration is a nullable join (outgoing ones have none), which
+        # PostgreSQL can't lock.
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("integration")
+            .filter(pk=delivery_id)
+            .first()
+        )
         if delivery is None:
             return None
+        if delivery.outgoing:
+            # Sent by integrations.cdevents_out; only a replay comes here (below).
+            return ProcessResult(delivery.status, delivery.outcome)
         if not replay and delivery.status in (Delivery.Status.PROCESSED, Delivery.Status.IGNORED):
             return ProcessResult(delivery.status, delivery.outcome)
         retry = False
@@ -138,5 +160,11 @@ def delivery_purge(*, older_than: timedelta) -> int:
 
 
 def delivery_replay(*, delivery: Delivery) -> ProcessResult | None:
-    """Run a stored delivery through its adapter again (from the staff page), now."""
+    """Run a stored delivery through its adapter again (from the staff page), now; an outgoing one
+    is posted to its sink again."""
+    if delivery.outgoing:
+        from integrations.cdevents_out.services import resend
+
+        sent = resend(delivery_id=delivery.pk)
+        return None if sent is None else ProcessResult(sent.status, sent.outcome)
     return delivery_process(delivery_id=delivery.pk, replay=True)

@@ -132,3 +132,33 @@ def requeue_stale_tracker_links() -> int:
     from integrations.trackers import services as trackers
 
     return trackers.tracker_requeue_stale(older_than=dt.timedelta(seconds=TRACKER_MAX_WAIT + 600))
+
+
+# --- CDEvents sinks -------------------------------------------------------------------------------
+
+
+def cdevents_retry_countdown(retries: int, retry_after: float = 0.0) -> float:
+    """Seconds before retry number `retries` + 1: OPSLOG_CDEVENTS_RETRY_DELAY doubling each time, or
+    the sink's Retry-After when that is longer."""
+    return max(settings.OPSLOG_CDEVENTS_RETRY_DELAY * (2**retries), retry_after)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def send_cdevents(self, sink_id: int, ordering_key: str) -> None:
+    """Send one record's waiting events to one sink, in order; retried with backoff while the sink
+    fails (5xx, 429, a timeout). Safe twice: a sent event is never sent again."""
+    from integrations.cdevents_out import services as cdevents_out
+
+    sent = cdevents_out.send_pending(sink_id=sink_id, ordering_key=ordering_key)
+    if sent is None:
+        return
+    if self.request.retries >= settings.OPSLOG_CDEVENTS_MAX_RETRIES:
+        logger.error("giving up on a CDEvent for sink %s (%s): %s", sink_id, ordering_key, sent.outcome)
+        cdevents_out.give_up(
+            sink_id=sink_id, ordering_key=ordering_key, reason=f"{sent.outcome} after {self.request.retries + 1} tries."
+        )
+        # The record's later events are not held back for ever by one the sink never took.
+        cdevents_out.send_queue(sink_id, ordering_key)
+        return
+    countdown = cdevents_retry_countdown(self.request.retries, sent.retry_after)
+    raise self.retry(countdown=countdown, max_retries=settings.OPSLOG_CDEVENTS_MAX_RETRIES)

@@ -102,14 +102,21 @@ def hook_receive(request, kind: str):
 
 
 class DeliveryFilterForm(forms.Form):
-    kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *Integration.Kind.choices])
+    direction = forms.ChoiceField(required=False, choices=[("", "Both ways"), *Delivery.Direction.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "All kinds"), *Delivery._meta.get_field("kind").choices])
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Delivery.Status.choices])
 
 
-def deliveries_newest_first(*, kind: str = "", status: str = "") -> QuerySet[Delivery]:
+def deliveries_newest_first(*, kind: str = "", status: str = "", direction: str = "") -> QuerySet[Delivery]:
     """Deliveries for the list, newest first, without their bodies and headers (a body can be megabytes).
     Served by the delivery_kind_status_idx index when filtered."""
-    qs = Delivery.objects.select_related("integration").defer("body", "headers").order_by("-received_at", "-id")
+    qs = (
+        Delivery.objects.select_related("integration", "sink")
+        .defer("body", "headers", "sink__secret_encrypted")
+        .order_by("-received_at", "-id")
+    )
+    if direction:
+        qs = qs.filter(direction=direction)
     if kind:
         qs = qs.filter(kind=kind)
     if status:
@@ -124,7 +131,9 @@ def delivery_list(request):
         deliveries = Delivery.objects.none()
     else:
         data = form.cleaned_data if form.is_bound else {}
-        deliveries = deliveries_newest_first(kind=data.get("kind", ""), status=data.get("status", ""))
+        deliveries = deliveries_newest_first(
+            kind=data.get("kind", ""), status=data.get("status", ""), direction=data.get("direction", "")
+        )
     page, query = page_of(request, deliveries)
     return render(
         request,
@@ -147,7 +156,7 @@ def _pretty(text: str) -> tuple[str, bool]:
 
 @role_required(ADMIN)
 def delivery_detail(request, pk: int):
-    delivery = get_object_or_404(Delivery.objects.select_related("integration"), pk=pk)
+    delivery = get_object_or_404(Delivery.objects.select_related("integration", "sink"), pk=pk)
     body, body_is_json = _pretty(delivery.body)
     return render(
         request,

@@ -20,7 +20,8 @@ FENCED = "Log:\n```\nERROR upstream timed out"
 
 
 def _incident():
-    start = timezone.now().replace(microsecond=0) - dt.timedelta(hours=3)
+    # Mid-morning two days ago: every entry on one day, whatever the time the suite runs at.
+    start = (timezone.localtime() - dt.timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
     incident = IncidentFactory(started_at=start, detected_at=start)
     TimelineEntryFactory(incident=incident, at=start + dt.timedelta(minutes=10), text="Paged the on-call.")
     TimelineEntryFactory(incident=incident, at=start + dt.timedelta(minutes=20), text=NOTE)

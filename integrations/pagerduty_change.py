@@ -3,8 +3,8 @@
 `POST /hooks/pagerduty/v2/change/enqueue` takes the body of PagerDuty's Events API v2
 `/v2/change/enqueue`, so a CI tool already set up to send change events needs only Opslog's URL: its
 `routing_key` is an Opslog ingest token (`oli_…`), and the event becomes a deploy through the deploy
-contract (deploys.services.deploy_record). Answered as PagerDuty answers: 202
-`{"status": "success", "message": "Change event processed"}`, errors 400
+contract (deploys.services.deploy_record). Answered as PagerDuty's published Events API v2 OpenAPI
+file words it: 202 `{"status": "success", "message": "Event processed"}`, errors 400
 `{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}`.
 """
 
@@ -34,8 +34,8 @@ DEFAULT_DEPLOYER = "pagerduty-change-event"
 FIELDS = ("service", "environment", "version", "deployer")
 
 
-def _invalid(*errors: str, status: int = 400, message: str = INVALID) -> JsonResponse:
-    return JsonResponse({"status": "invalid event", "message": message, "errors": list(errors)}, status=status)
+def _invalid(*errors: str, status: int = 400, message: str = INVALID, kind: str = "invalid event") -> JsonResponse:
+    return JsonResponse({"status": kind, "message": message, "errors": list(errors)}, status=status)
 
 
 def _paths(field: str) -> list[str]:
@@ -85,7 +85,11 @@ def change_enqueue(request):
     try:
         event = jsoninput.loads(body)
     except ValueError as exc:
-        return _invalid(str(exc), message="Could not parse the JSON body")
+        # PagerDuty's published answer to a body that isn't JSON (its Events API v2 OpenAPI file's
+        # error example), with the parser's words after it.
+        return _invalid(
+            "JSON parse error", str(exc), message="Event object format is unrecognized", kind="Unrecognized object"
+        )
     if not isinstance(event, dict):
         return _invalid("The body must be a JSON object.")
 
@@ -167,4 +171,4 @@ def change_enqueue(request):
         return _invalid(
             *(f"'{names.get(name, name)}': {' '.join(messages)}" for name, messages in error.message_dict.items())
         )
-    return JsonResponse({"status": "success", "message": "Change event processed"}, status=202)
+    return JsonResponse({"status": "success", "message": "Event processed"}, status=202)

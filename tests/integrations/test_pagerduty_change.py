@@ -43,7 +43,7 @@ def test_a_change_event_is_a_deploy_answered_as_pagerduty_answers(client, ingest
     response = post(client, change_event(ingest_key))
 
     assert response.status_code == 202
-    assert response.json() == {"status": "success", "message": "Change event processed"}
+    assert response.json() == {"status": "success", "message": "Event processed"}
     deploy = Deploy.objects.get()
     assert (deploy.service.slug, deploy.environment.slug, deploy.version, deploy.deployer) == (
         "checkout",
@@ -171,8 +171,12 @@ def test_bad_bodies_cost_a_clear_answer(client, ingest_key, settings):
 
     assert big.status_code == 413
     assert deep.status_code == 400
-    assert "64 levels" in deep.json()["errors"][0]
+    assert "64 levels" in " ".join(deep.json()["errors"])
     assert not_json.status_code == 400
+    # As PagerDuty's published Events API v2 OpenAPI file answers a body that isn't JSON.
+    assert not_json.json()["status"] == "Unrecognized object"
+    assert not_json.json()["message"] == "Event object format is unrecognized"
+    assert not_json.json()["errors"][0] == "JSON parse error"
     assert not_object.status_code == 400
     assert nul.status_code == 400
     assert Deploy.objects.count() == 0

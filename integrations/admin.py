@@ -1,4 +1,5 @@
 import secrets
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -6,9 +7,10 @@ from django.contrib import admin, messages
 from django.db import models
 from django.urls import reverse
 
-from integrations.cdevents_out.services import host_allowed
+from integrations.cdevents_out.services import allowed_hosts, host_allowed
 from integrations.models import (
     CDEventSink,
+    CDEventSinkHost,
     Delivery,
     Integration,
     MattermostIncident,
@@ -174,7 +176,7 @@ class CDEventSinkForm(forms.ModelForm):
     url = forms.URLField(
         max_length=500,
         assume_scheme="https",
-        help_text="Where events are posted: http(s), to a host in OPSLOG_CDEVENTS_SINK_HOSTS.",
+        help_text="Where events are posted: http(s), to an allowed host (CDEvents sink hosts).",
     )
     events = forms.MultipleChoiceField(
         choices=CDEventSink.Event.choices,
@@ -211,8 +213,10 @@ class CDEventSinkForm(forms.ModelForm):
         if url and not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError("Use an https:// (or http://) address.")
         if url and not host_allowed(url):
-            allowed = ", ".join(settings.OPSLOG_CDEVENTS_SINK_HOSTS) or "none: the setting is empty"
-            raise forms.ValidationError(f"The host is not in OPSLOG_CDEVENTS_SINK_HOSTS (allowed: {allowed}).")
+            allowed = ", ".join(allowed_hosts()) or "none yet"
+            raise forms.ValidationError(
+                f"The host is not allowed (allowed: {allowed}). Add it under CDEvents sink hosts first."
+            )
         return url
 
     def clean(self):
@@ -220,6 +224,56 @@ class CDEventSinkForm(forms.ModelForm):
         if cleaned.get("secret") and cleaned.get("clear_secret"):
             raise forms.ValidationError("Paste a new secret or remove it, not both.")
         return cleaned
+
+
+class CDEventSinkHostForm(forms.ModelForm):
+    class Meta:
+        model = CDEventSinkHost
+        fields = ["host", "note"]
+
+    def clean_host(self) -> str:
+        value = self.cleaned_data["host"].strip().lower()
+        # A host and an optional port, nothing else: no scheme, user, path or query to smuggle.
+        try:
+            parts = urlsplit(f"//{value}")
+            port = parts.port
+        except ValueError:
+            raise forms.ValidationError(
+                "Give a host, optionally with :port (1–65535), e.g. events.example.com:8443."
+            ) from None
+        if not parts.hostname or parts.path or parts.query or parts.fragment or "@" in value:
+            raise forms.ValidationError("Give only a host, optionally with :port, e.g. events.example.com.")
+        labels = parts.hostname.strip("[]").split(".")
+        if not all(
+            label and len(label) <= 63 and label.replace("-", "").replace(":", "").isalnum() and label.isascii()
+            for label in labels
+        ):
+            raise forms.ValidationError(
+                "That is not a host name: letters, digits, hyphens and dots (IDN hosts in their xn-- form)."
+            )
+        host = parts.hostname
+        return f"{host}:{port}" if port is not None else host
+
+
+@admin.register(CDEventSinkHost)
+class CDEventSinkHostAdmin(admin.ModelAdmin):
+    """The hosts CDEvents sinks may be at, beside the operator's OPSLOG_CDEVENTS_SINK_HOSTS (which
+    admins can't change): a sink can only post where someone chose to allow."""
+
+    form = CDEventSinkHostForm
+    list_display = ["host", "note", "created_at"]
+    search_fields = ["host", "note"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "title": "CDEvents sink hosts"}
+        if settings.OPSLOG_CDEVENTS_SINK_HOSTS:
+            self.message_user(
+                request,
+                "Also allowed by the operator (OPSLOG_CDEVENTS_SINK_HOSTS): "
+                + ", ".join(settings.OPSLOG_CDEVENTS_SINK_HOSTS),
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(CDEventSink)

@@ -74,11 +74,32 @@ class Integration(models.Model):
         return mapping.get(name) or name
 
 
+class CDEventSinkHost(models.Model):
+    """A host CDEvents sinks may be at, kept by admins beside the operator's
+    OPSLOG_CDEVENTS_SINK_HOSTS: `events.example.com` (any port) or `cdviz.internal:8080` (that port)."""
+
+    host = models.CharField(
+        max_length=260,
+        unique=True,
+        help_text="A host name or IP address, lower case, optionally with :port (that port only).",
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="Why it is allowed, e.g. 'CDviz, platform team'.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["host"]
+        verbose_name = "CDEvents sink host"
+
+    def __str__(self) -> str:
+        return self.host
+
+
 class CDEventSink(models.Model):
     """A receiver of CDEvents (integrations/cdevents_out): each deploy and incident stage of the
     chosen kinds is posted to its URL as a binary-mode CloudEvent, signed with its secret when it has one.
 
-    The URL's host must be one of OPSLOG_CDEVENTS_SINK_HOSTS (checked when saved and again when sending).
+    The URL's host must be allowed: listed in the admin (CDEventSinkHost) or in OPSLOG_CDEVENTS_SINK_HOSTS
+    (checked when saved and again when sending).
     The secret is kept encrypted (integrations.crypto) and never shown again once saved.
     """
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from deploys.models import Deploy
 from incidents.models import Incident
 from integrations.cdevents_out import events as cdevents
-from integrations.models import CDEventSink, Delivery
+from integrations.models import CDEventSink, CDEventSinkHost, Delivery
 from plumbing.queueing import publish
 
 logger = logging.getLogger(__name__)
@@ -26,9 +26,15 @@ SIGNATURE_HEADER = "X-Opslog-Signature"
 KIND = "cdevents"
 
 
+def allowed_hosts() -> list[str]:
+    """The hosts (or host:port) sinks may be at: the operator's OPSLOG_CDEVENTS_SINK_HOSTS and those
+    admins list (CDEventSinkHost). Both empty: none."""
+    return sorted({*settings.OPSLOG_CDEVENTS_SINK_HOSTS, *CDEventSinkHost.objects.values_list("host", flat=True)})
+
+
 def host_allowed(url: str) -> bool:
-    """Whether a sink may be sent to at `url`: http(s) only, and its host (or host:port) listed in
-    OPSLOG_CDEVENTS_SINK_HOSTS; an empty list allows none."""
+    """Whether a sink may be sent to at `url`: http(s) only, and its host (or host:port) allowed
+    (`allowed_hosts`)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -37,7 +43,7 @@ def host_allowed(url: str) -> bool:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
     host = parts.hostname.lower()
-    allowed = settings.OPSLOG_CDEVENTS_SINK_HOSTS
+    allowed = allowed_hosts()
     return host in allowed or (port is not None and f"{host}:{port}" in allowed)
 
 
@@ -161,7 +167,8 @@ def post(delivery: Delivery) -> Sent:
         return Sent(Delivery.Status.IGNORED, "Not sent: the sink is disabled.")
     if not host_allowed(sink.url):
         return Sent(
-            Delivery.Status.FAILED, "Not sent: the sink's URL is not http(s) to a host in OPSLOG_CDEVENTS_SINK_HOSTS."
+            Delivery.Status.FAILED,
+            "Not sent: the sink's URL is not http(s) to an allowed host (the admin's CDEvents sink hosts, OPSLOG_CDEVENTS_SINK_HOSTS).",
         )
     body = delivery.body.encode("utf-8")
     headers = dict(delivery.headers) if isinstance(delivery.headers, dict) else {}

@@ -19,9 +19,9 @@ from deploys.contract import DeployInput
 from deploys.factories import ServiceFactory
 from deploys.services import deploy_record
 from incidents.services import IncidentInput, incident_create, incident_link_deploy, incident_stamp
-from integrations.admin import CDEventSinkForm
+from integrations.admin import CDEventSinkForm, CDEventSinkHostForm
 from integrations.cdevents_out import services as cdevents_out
-from integrations.models import CDEventSink, Delivery
+from integrations.models import CDEventSink, CDEventSinkHost, Delivery
 from integrations.tasks import cdevents_retry_countdown
 from tests.support.fake_cdevents_sink import FakeCDEventsSink
 
@@ -407,7 +407,7 @@ def test_a_host_not_allowed_is_sent_nothing(sink_server, sink, commit, settings)
     deploy(commit, "1")
     assert sink_server.requests == []
     [delivery] = outgoing(sink)
-    assert delivery.status == Delivery.Status.FAILED and "OPSLOG_CDEVENTS_SINK_HOSTS" in delivery.outcome
+    assert delivery.status == Delivery.Status.FAILED and "allowed host" in delivery.outcome
 
 
 def test_an_empty_allowlist_allows_no_host(settings):
@@ -435,6 +435,52 @@ def test_only_http_urls_to_allowed_hosts(settings, url, allowed):
     assert cdevents_out.host_allowed(url) is allowed
 
 
+def test_admins_allow_hosts_beside_the_operators_setting(settings, admin_client):
+    settings.OPSLOG_CDEVENTS_SINK_HOSTS = ["cdviz.internal:8080"]
+    assert not cdevents_out.host_allowed("https://events.example.com/in")
+
+    added = admin_client.post(
+        "/admin/integrations/cdeventsinkhost/add/", {"host": "  Events.Example.com ", "note": "CDviz, platform"}
+    )
+
+    assert added.status_code == 302, added.content
+    assert CDEventSinkHost.objects.get().host == "events.example.com"
+    assert cdevents_out.host_allowed("https://events.example.com/in")
+    assert cdevents_out.host_allowed("https://cdviz.internal:8080/")  # the operator's still count
+    assert not cdevents_out.host_allowed("https://events.example.com.evil.test/")
+    listing = admin_client.get("/admin/integrations/cdeventsinkhost/").content.decode()
+    assert "events.example.com" in listing and "cdviz.internal:8080" in listing
+    # Removing it stops the sinks there: checked again when sending.
+    CDEventSinkHost.objects.all().delete()
+    assert not cdevents_out.host_allowed("https://events.example.com/in")
+
+
+@pytest.mark.parametrize(
+    ("host", "saved"),
+    [
+        ("cdviz.internal:8080", "cdviz.internal:8080"),
+        ("10.0.0.7", "10.0.0.7"),
+        ("[::1]:9000", "::1:9000"),
+        ("https://events.example.com/", None),
+        ("user@events.example.com", None),
+        ("events.example.com/path", None),
+        ("events.example.com:99999", None),
+        ("evil test", None),
+        ("évents.example.com", None),
+        ("a" * 64 + ".example.com", None),
+        ("events.example.com\u202e", None),
+        ("x" * 5000, None),
+    ],
+)
+def test_the_sink_host_form_takes_a_host_and_port_only(host, saved):
+    form = CDEventSinkHostForm(data={"host": host, "note": ""})
+    if saved is None:
+        assert not form.is_valid() and form.errors["host"]
+    else:
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["host"] == saved
+
+
 def test_a_redirect_is_not_followed(sink_server, sink, commit):
     elsewhere = FakeCDEventsSink().start()
     try:
@@ -451,7 +497,7 @@ def test_a_redirect_is_not_followed(sink_server, sink, commit):
     ("url", "message"),
     [
         ("ftp://127.0.0.1/events", "https://"),
-        ("https://events.example.com/", "OPSLOG_CDEVENTS_SINK_HOSTS"),
+        ("https://events.example.com/", "Add it under CDEvents sink hosts first"),
     ],
 )
 def test_the_admin_form_refuses_other_schemes_and_hosts(settings, url, message):

@@ -155,7 +155,9 @@ def send_cdevents(self, sink_id: int, ordering_key: str) -> None:
     if self.request.retries >= settings.OPSLOG_CDEVENTS_MAX_RETRIES:
         logger.error("giving up on a CDEvent for sink %s (%s): %s", sink_id, ordering_key, sent.outcome)
         cdevents_out.give_up(
-            sink_id=sink_id, ordering_key=ordering_key, reason=f"{sent.outcome} after {self.request.retries + 1} tries."
+            sink_id=sink_id,
+            ordering_key=ordering_key,
+            reason=f"{sent.outcome.rstrip('.')} after {self.request.retries + 1} tries.",
         )
         # The record's later events are not held back for ever by one the sink never took.
         cdevents_out.send_queue(sink_id, ordering_key)

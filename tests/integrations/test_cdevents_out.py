@@ -346,7 +346,7 @@ def test_after_the_last_retry_the_event_is_given_up_and_later_ones_are_sent(sink
     [detected, reported] = outgoing(sink)
     detected.refresh_from_db()
     assert detected.status == Delivery.Status.FAILED
-    assert detected.outcome.startswith("Given up: HTTP 503.")
+    assert detected.outcome == "Given up: HTTP 503 after 2 tries."
     assert [e["data"]["customData"]["opslog"]["stage"] for e in sink_server.events] == ["reported"]
     assert incident.pk
 

@@ -37,6 +37,7 @@ __all__ = [
     "Durations",
     "Figures",
     "Filters",
+    "LeftOut",
     "Report",
     "add_months",
     "counted_deploys",
@@ -65,12 +66,27 @@ SORTED_MEDIAN_MAX_ROWS = 500_000
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A metric left out of a DORA level because it had nothing to measure, and why."""
+
+    metric: str  # a key of Dora: lead_time, change_failure_rate or time_to_restore
+    reason: str  # "no commits", "no deploys", "no restored incidents"
+
+
+@dataclass(frozen=True)
 class Dora:
     deploy_frequency: str | None = None
     lead_time: str | None = None
     change_failure_rate: str | None = None
     time_to_restore: str | None = None
     overall: str | None = None
+    # The metrics with nothing to measure, in the bands' order. Deploy frequency is never among
+    # them: a period with no deploys measured 0, which is low.
+    left_out: tuple[LeftOut, ...] = ()
+
+    def left_out_text(self) -> str:
+        """ "lead time (no commits); time to restore (no restored incidents)", or "" when none."""
+        return "; ".join(f"{METRIC_NAMES[item.metric]} ({item.reason})" for item in self.left_out)
 
 
 @dataclass(frozen=True)
@@ -321,9 +337,23 @@ LEVELS = ["elite", "high", "medium", "low"]
 DAY = 86400.0
 
 
-def _deploy_frequency_level(deploys: int, days: int) -> str | None:
-    if not deploys:
-        return None
+# How the level names a metric it left out ("left out: lead time (no commits)").
+METRIC_NAMES = {
+    "deploy_frequency": "deploy frequency",
+    "lead_time": "lead time",
+    "change_failure_rate": "change failure rate",
+    "time_to_restore": "time to restore",
+}
+# Why a metric has nothing to measure: the only reasons a metric is left out of the level.
+NOTHING_TO_MEASURE = {
+    "lead_time": "no commits",
+    "change_failure_rate": "no deploys",
+    "time_to_restore": "no restored incidents",
+}
+
+
+def _deploy_frequency_level(deploys: int, days: int) -> str:
+    # No deploys is a measurement, not missing data: a frequency of 0 is low.
     per_day = deploys / days
     if per_day >= 1:
         return "elite"
@@ -372,7 +402,8 @@ def _restore_level(median: float | None) -> str | None:
 
 
 def dora_levels(figures: Figures) -> Dora:
-    """DORA 2023 bands per metric; overall is the lowest of those with data."""
+    """DORA 2023 bands per metric; overall is the lowest of those with something to measure, and
+    `left_out` says which had nothing (no deploys, commits or restored incidents) and why."""
     levels = Dora(
         deploy_frequency=_deploy_frequency_level(figures.deploys, figures.days),
         lead_time=_lead_time_level(figures.lead_time_seconds.median),
@@ -384,4 +415,5 @@ def dora_levels(figures: Figures) -> Dora:
         for level in (levels.deploy_frequency, levels.lead_time, levels.change_failure_rate, levels.time_to_restore)
         if level is not None
     ]
-    return replace(levels, overall=max(present, key=LEVELS.index) if present else None)
+    left_out = tuple(LeftOut(key, reason) for key, reason in NOTHING_TO_MEASURE.items() if getattr(levels, key) is None)
+    return replace(levels, overall=max(present, key=LEVELS.index) if present else None, left_out=left_out)

@@ -97,6 +97,8 @@ def summary_email(month: dt.date) -> tuple[str, str]:
     if now.dora.overall and before.dora.overall:
         same = before.dora.overall == now.dora.overall
         dora += " (= the month before)" if same else f" (was {before.dora.overall})"
+    if now.dora.left_out:
+        dora += f"; left out: {now.dora.left_out_text()}"
     body += [
         "",
         dora,

@@ -225,11 +225,13 @@ def dora_summary(figures: Figures) -> list[DoraMetric]:
         figures.time_to_restore_seconds.median,
         figures.change_failure_rate,
     )
-    values = {
+    # A metric with nothing to measure says why it is left out of the level.
+    values = {item.metric: f"left out: {item.reason}" for item in figures.dora.left_out}
+    values |= {
         "deploy_frequency": frequency_text(figures.deploys, figures.days),
-        "lead_time": for_people(lead) if lead is not None else "no data",
-        "change_failure_rate": f"{failures * 100:.1f} %" if failures is not None else "no data",
-        "time_to_restore": for_people(restore) if restore is not None else "no data",
+        **({"lead_time": for_people(lead)} if lead is not None else {}),
+        **({"change_failure_rate": f"{failures * 100:.1f} %"} if failures is not None else {}),
+        **({"time_to_restore": for_people(restore)} if restore is not None else {}),
     }
     return [
         DoraMetric(
@@ -246,7 +248,7 @@ def dora_summary(figures: Figures) -> list[DoraMetric]:
 
 def frequency_text(deploys: int, days: int) -> str:
     if not deploys:
-        return "no deploys"
+        return f"none in {days} days: 0"
     per_day = deploys / days
     if per_day >= 1:
         rate = f"{per_day:.1f} a day"

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from reports.selectors import LEVELS, Figures, Report
+from reports.selectors import LEVELS, Dora, Figures, LeftOut, Report
 from reports.views import DORA_BANDS
 
 LEVEL_CHOICES = [(level, level) for level in LEVELS]
@@ -21,6 +21,15 @@ class ReportMedianSerializer(serializers.Serializer):
     median = serializers.FloatField(allow_null=True, help_text="Seconds, unrounded; null when no commit qualifies.")
 
 
+class ReportLeftOutSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(
+        choices=["lead_time", "change_failure_rate", "time_to_restore"], help_text="The metric left out of the level."
+    )
+    reason = serializers.ChoiceField(
+        choices=["no commits", "no deploys", "no restored incidents"], help_text="Why it had nothing to measure."
+    )
+
+
 class ReportDoraSerializer(serializers.Serializer):
     deploy_frequency = serializers.ChoiceField(
         choices=BAND_CHOICES["deploy_frequency"], allow_null=True, help_text="Deploys ÷ days in the period."
@@ -33,7 +42,20 @@ class ReportDoraSerializer(serializers.Serializer):
         choices=BAND_CHOICES["time_to_restore"], allow_null=True, help_text="Median time to restore."
     )
     overall = serializers.ChoiceField(
-        choices=LEVEL_CHOICES, allow_null=True, help_text="The lowest of the four; a metric with no data is left out."
+        choices=LEVEL_CHOICES,
+        allow_null=True,
+        help_text=(
+            "The lowest of the four, over those with something to measure (see left_out). No deploys is "
+            "measured: deploy frequency 0 rates low."
+        ),
+    )
+    left_out = ReportLeftOutSerializer(
+        many=True,
+        help_text=(
+            "The metrics left out of the overall level, with why: lead_time (no commits), change_failure_rate "
+            "(no deploys), time_to_restore (no restored incidents). Deploy frequency is never left out. In the "
+            'CSV, one column: "lead time (no commits); time to restore (no restored incidents)".'
+        ),
     )
 
 
@@ -149,7 +171,7 @@ class ReportErrorSerializer(serializers.Serializer):
 DURATION_FIELDS = ["mttd_seconds", "mttr_seconds", "time_to_restore_seconds", "mtta_seconds"]
 # Columns added after the CSV was first published go last, so spreadsheets that read the earlier
 # columns by position keep reading the right ones.
-APPENDED_COLUMNS = ["mtta_seconds_mean", "mtta_seconds_median"]
+APPENDED_COLUMNS = ["mtta_seconds_mean", "mtta_seconds_median", "dora_left_out"]
 
 
 def flat_row(period: dict) -> dict:
@@ -160,6 +182,10 @@ def flat_row(period: dict) -> dict:
             for inner, inner_value in value.items():
                 name = f"dora_{inner}" if key == "dora" else f"{key}_{inner}"
                 row[name] = inner_value
+            if key == "dora":
+                row["dora_left_out"] = Dora(
+                    left_out=tuple(LeftOut(**item) for item in value["left_out"])
+                ).left_out_text()
         else:
             row[key] = value
     for name in APPENDED_COLUMNS:

@@ -37,12 +37,18 @@ EMPTY_MONTH = {
     "time_to_restore_seconds": {"mean": None, "median": None},
     "mtta_seconds": {"mean": None, "median": None},
     "lead_time_seconds": {"median": None},
+    # No deploys is measured: frequency 0 rates low. The rest had nothing to measure.
     "dora": {
-        "deploy_frequency": None,
+        "deploy_frequency": "low",
         "lead_time": None,
         "change_failure_rate": None,
         "time_to_restore": None,
-        "overall": None,
+        "overall": "low",
+        "left_out": [
+            {"metric": "lead_time", "reason": "no commits"},
+            {"metric": "change_failure_rate", "reason": "no deploys"},
+            {"metric": "time_to_restore", "reason": "no restored incidents"},
+        ],
     },
     "partial": False,
 }
@@ -93,6 +99,7 @@ def test_known_numbers_for_one_service(api, march):
             "change_failure_rate": "low",
             "time_to_restore": "elite",
             "overall": "low",
+            "left_out": [],
         },
         "partial": False,
     }
@@ -110,6 +117,10 @@ def test_known_numbers_for_one_service(api, march):
             "change_failure_rate": "elite",
             "time_to_restore": None,
             "overall": "medium",
+            "left_out": [
+                {"metric": "lead_time", "reason": "no commits"},
+                {"metric": "time_to_restore", "reason": "no restored incidents"},
+            ],
         },
         "partial": False,
     }
@@ -134,6 +145,7 @@ def test_known_numbers_for_one_service(api, march):
             "change_failure_rate": "low",
             "time_to_restore": "elite",
             "overall": "low",
+            "left_out": [],
         },
         "partial": False,
     }
@@ -220,10 +232,16 @@ def test_csv_has_one_flat_row_per_month(api, march):
         # Added later: appended, so the earlier columns keep their positions.
         "mtta_seconds_mean",
         "mtta_seconds_median",
+        "dora_left_out",
     ]
     assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
     feb, mar, _ = rows
-    assert (feb["deploys"], feb["incident_rate"], feb["mttd_seconds_mean"], feb["dora_overall"]) == ("0", "", "", "")
+    # February had no deploys: measured, low; what had nothing to measure is named.
+    assert (feb["deploys"], feb["incident_rate"], feb["mttd_seconds_mean"], feb["dora_overall"]) == ("0", "", "", "low")
+    assert feb["dora_left_out"] == (
+        "lead time (no commits); change failure rate (no deploys); time to restore (no restored incidents)"
+    )
+    assert mar["dora_left_out"] == ""
     assert (mar["deploys"], mar["change_failure_rate"], mar["mttd_seconds_median"]) == ("3", repr(2 / 3), "60.0")
     assert (mar["lead_time_seconds_median"], mar["dora_overall"]) == ("46800.0", "low")
     assert (mar["mtta_seconds_mean"], mar["mtta_seconds_median"], feb["mtta_seconds_mean"]) == ("195.0", "195.0", "")
@@ -254,7 +272,10 @@ def test_yearly_report(api, march):
     assert (by_month["from"], by_month["to"], [y["year"] for y in by_month["years"]]) == ("2024", "2024", ["2024"])
     assert rows[0][0] == "year" and rows[1][:2] == ["2024", "5"]
     # Every service: 300 90 0.
-    assert dict(zip(rows[0], rows[1]))["mtta_seconds_mean"] == "130.0" and rows[0][-1] == "mtta_seconds_median"
+    assert dict(zip(rows[0], rows[1]))["mtta_seconds_mean"] == "130.0" and rows[0][-2:] == [
+        "mtta_seconds_median",
+        "dora_left_out",
+    ]
 
 
 def test_yearly_defaults_to_the_years_of_the_last_12_months(api, monkeypatch):

@@ -94,7 +94,12 @@ def test_months_edges_in_the_reporting_time_zone_and_every_figure(data):
     assert (feb.deploys, feb.deployers, feb.incidents) == (0, 0, 0)
     assert (feb.incident_rate, feb.change_failure_rate, feb.rework_rate) == (None, None, None)
     assert (feb.mttd_seconds.mean, feb.mttd_seconds.median, feb.lead_time_seconds.median) == (None, None, None)
-    assert feb.dora.overall is None
+    # No deploys is measured (frequency 0: low); the rest had nothing to measure and says so.
+    assert (feb.dora.deploy_frequency, feb.dora.overall) == ("low", "low")
+    assert (
+        feb.dora.left_out_text()
+        == "lead time (no commits); change failure rate (no deploys); time to restore (no restored incidents)"
+    )
 
     assert (march.deploys, march.deployers) == (4, 3)
     assert (march.incidents, march.deploy_related_incidents, march.unresolved_incidents) == (5, 2, 2)
@@ -142,6 +147,49 @@ def test_dora_levels(data):
     ) == ("medium", "elite", "low", "elite", "low")
     # April: once in 30 days still counts as "at least monthly".
     assert (april.dora.deploy_frequency, april.dora.overall) == ("medium", "medium")
+    assert march.dora.left_out == ()
+    assert april.dora.left_out == ()
+
+
+def test_a_month_without_deploys_and_fast_restores_is_low_not_elite(berlin):
+    """Zero deploys is a measurement: under the old rule (no deploys = no data) May rated elite on
+    its one 11-minute restore alone."""
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    DeployFactory(service=web, environment=production, deployed_at=at("2024-04-10T10:00:00Z"))
+    started = at("2024-05-10T10:00:00Z")
+    IncidentFactory(
+        started_at=started,
+        detected_at=started + seconds(seconds=60),
+        resolved_at=started + seconds(seconds=660),
+        services=[web],
+    )
+
+    report = monthly_report(first=dt.date(2024, 5, 1), last=dt.date(2024, 5, 1))
+    may = report.periods[0]
+
+    assert (may.deploys, may.time_to_restore_seconds.median) == (0, 660)
+    assert (may.dora.deploy_frequency, may.dora.time_to_restore, may.dora.overall) == ("low", "elite", "low")
+    assert [(item.metric, item.reason) for item in may.dora.left_out] == [
+        ("lead_time", "no commits"),
+        ("change_failure_rate", "no deploys"),
+    ]
+    assert report.totals.dora.overall == "low"
+
+
+def test_only_what_has_nothing_to_measure_is_left_out(berlin):
+    """Deploys with commits and no incidents: only time to restore has nothing to measure."""
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    for day in range(1, 31):  # every day of June: elite
+        deploy = DeployFactory(service=web, environment=production, deployed_at=at(f"2024-06-{day:02d}T10:00:00Z"))
+        DeployCommitFactory(deploy=deploy, sha=f"c{day}", authored_at=at(f"2024-06-{day:02d}T09:00:00Z"))
+
+    june = monthly_report(first=dt.date(2024, 6, 1), last=dt.date(2024, 6, 1)).periods[0]
+
+    assert (june.dora.deploy_frequency, june.dora.lead_time, june.dora.change_failure_rate) == ("elite",) * 3
+    assert (june.dora.time_to_restore, june.dora.overall) == (None, "elite")
+    assert june.dora.left_out_text() == "time to restore (no restored incidents)"
 
 
 def test_filters_by_team_severity_and_environment(data):

@@ -91,7 +91,7 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
         "Time to restore (median) 16 min (▲ 5 min from 11 min)",
         "Lead time (median) —",  # no commits
     ]
-    assert "DORA level low (= the month before)" in lines
+    assert "DORA level low (= the month before); left out: lead time (no commits)" in lines
     assert "The dashboard: https://opslog.example.com/reports/?from=2024-04&to=2024-04" in lines
     assert any(line.endswith("https://opslog.example.com/reports/how-we-count/") for line in lines)
 
@@ -135,7 +135,11 @@ def test_an_empty_list_sends_nothing_and_reads_nothing(settings):
 def test_runs_through_celery(recipients, in_may_2024):
     assert send_monthly_summary.delay().get() == 2
     assert mail.outbox[0].subject == "[Opslog] April 2024: 0 deploys, 0 deploy-related incidents"
-    assert "DORA level — (no data)" in mail.outbox[0].body
+    # No deploys in either month: measured, low; what had nothing to measure is named.
+    assert (
+        "DORA level low (= the month before); left out: lead time (no commits); change failure rate (no deploys); "
+        "time to restore (no restored incidents)"
+    ) in mail.outbox[0].body
 
 
 def test_beat_sends_it_on_the_first_of_each_month(settings):

@@ -99,7 +99,10 @@ def test_every_figure_of_a_month_and_the_totals(logged_in, march):
         "13 h",  # lead time median: 46800 s
         "low",  # DORA overall
     ]
-    assert cells(html, "Feb 2024") == ["0"] * 5 + ["—"] * 13
+    # No deploys in February is measured (low); the level names what had nothing to measure.
+    assert cells(html, "Feb 2024") == ["0"] * 5 + ["—"] * 12 + [
+        "low left out: lead time (no commits); change failure rate (no deploys); time to restore (no restored incidents)"
+    ]
     assert cells(html, "All months")[:8] == ["4", "2", "3", "2", "1", "50.0 %", "50.0 %", "25.0 %"]
 
 
@@ -140,6 +143,24 @@ def test_dora_levels_for_the_range_with_the_bands(logged_in, march):
     assert '<td class="band current">more</td>' in row
     for band in ("≥ 1 a day", "≥ 1 a week", "≥ 1 a month", "&lt; 1 hour", "≤ 15 %"):
         assert band in html
+
+
+def test_a_month_without_deploys_is_rated_low_and_says_what_was_left_out(logged_in, march):
+    response = logged_in.get("/?from=2024-02&to=2024-02&service=web")
+    html = html_of(response)
+
+    assert re.search(r'<h2 id="dora-heading">DORA level, Feb 2024 to Feb 2024: <span class="dora-level low">low', html)
+    assert (
+        "Left out of the level: lead time (no commits); change failure rate (no deploys); "
+        "time to restore (no restored incidents)."
+    ) in html
+    summary = {m.key: (m.level, m.value) for m in response.context["dora"]}
+    assert summary == {
+        "deploy_frequency": ("low", "none in 29 days: 0"),
+        "lead_time": (None, "left out: no commits"),
+        "change_failure_rate": (None, "left out: no deploys"),
+        "time_to_restore": (None, "left out: no restored incidents"),
+    }
 
 
 def test_counts_link_to_exactly_the_incidents_they_count(logged_in, march):

@@ -16,7 +16,7 @@ and line it comes from. For every case this module asserts
 How the three rules attribute an incident
 ------------------------------------------
 
-Opslog inferred (docs/metrics.md, "Attribution"; /work/notes/context-19.md): an incident with no
+Opslog inferred (docs/metrics.md, "Attribution"; issue #19): an incident with no
 linked cause is attributed to the latest counted production deploy (succeeded or rolled back) of one
 of the incident's own services with ``started_at - window <= deployed_at <= started_at`` (ties: the
 higher id). A deploy is failed when it was rolled back or has at least one cause; the rate is failed
@@ -233,7 +233,7 @@ def test_devlake_rule_gives_the_published_relationships():
     assert devlake_change_failure_rate(deployments, attributions) == 2 / 5
 
 
-def test_devlake_fixture_holds_devlake_deployments(zone):
+def test_devlake_fixture_holds_devlake_deployments():
     """(a) On the Opslog records: project1's counted deploys are exactly DevLake's deployments at
     DevLake's times, and the dashboard's rate over them with the published attributions is 40 %."""
     data = build_devlake()

@@ -67,3 +67,23 @@ def test_switch_to_week_quarter_year_and_back_keeps_the_filters(page, live_serve
     box = switch.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     assert errors == []
+
+
+def test_no_serious_accessibility_violations_per_period(browser, live_server, browser_user):
+    from tests.support.axe import axe_script, axe_violations_at_widths
+
+    axe_script()  # skips (or fails in CI) when axe-core isn't installed
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    DeployFactory(service=web, environment=production, deployed_at=dt.datetime(2024, 3, 5, 10, tzinfo=dt.UTC))
+    # The app's CSP refuses axe's inline script; only this context ignores it.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        log_in(page, live_server, browser_user, next_path="/")
+        found = []
+        for query in ("period=week&from=2024-W09&to=2024-W11", "period=quarter", "period=year", "period=week&from=x"):
+            page.goto(f"{live_server.url}/?{query}")
+            found += axe_violations_at_widths(page, query, (390, 1280))
+        assert found == []
+    finally:
+        context.close()

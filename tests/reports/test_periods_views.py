@@ -251,3 +251,10 @@ def test_each_weeks_links_select_exactly_its_rows_across_a_month_and_a_summer_ti
             assert {r.pk for r in listed.context["page"]} == rows_expected, (row.label, what)
             if what in COUNTS:
                 assert len(rows_expected) == getattr(f, COUNTS[what]), (row.label, what)
+
+
+def test_how_we_count_defines_weeks_and_quarters(logged_in):
+    html = logged_in.get("/reports/how-we-count/").content.decode()
+
+    assert '<h2 id="weeks-quarters">Weeks, quarters and years</h2>' in html
+    assert "167 or 169 hours" in html and "<code>2026-W05</code>" in html and "80 quarters" in html

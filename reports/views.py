@@ -195,6 +195,10 @@ def period_switch(request, *, grain: str, first_day: dt.date | None, last_day: d
     own notation, covering the same days (at most that period's longest range, ending where it did)."""
     query = request.GET.copy()
     given = bool(query.get("from") or query.get("to"))
+    if first_day is None or last_day is None:
+        # A range that didn't read: each period's default rather than the same error again.
+        query.pop("from", None)
+        query.pop("to", None)
     links = []
     for other in PERIODS:
         changes = {"period": other}

@@ -264,6 +264,45 @@ class TestWrites:
             cursor.execute("DELETE FROM deploys_deploycommit WHERE deploy_id IN (999999, %s)", [rows["d3"].pk])
         assert_exact()
 
+    def test_copy(self, rows):
+        """COPY, as bench/reports.py loads its data: one statement of many rows, counted once by the
+        statement-level triggers, per month and per week."""
+        web = Service.objects.get(slug="web")
+        production = Environment.objects.get(slug="production")
+        start = dt.datetime(2024, 3, 29, 20, tzinfo=UTC)  # across the end of March and of a week
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(
+                "COPY deploys_deploy (id, service_id, environment_id, version, previous_version, deployer, message, "
+                "deployed_at, status, diff_url, external_id, created_at) FROM STDIN"
+            ) as copy:
+                for n in range(30):
+                    at = start + dt.timedelta(hours=5 * n)
+                    status = "rolled_back" if n % 4 == 0 else "failed" if n % 7 == 0 else "succeeded"
+                    copy.write_row(
+                        (800000 + n, web.pk, production.pk, f"c{n}", "", f"dev{n % 3}", "", at, status, "", "", at)
+                    )
+            with cursor.cursor.copy(
+                "COPY deploys_deploycommit (deploy_id, sha, authored_at, message, first_delivered_at, lead_seconds) "
+                "FROM STDIN"
+            ) as copy:
+                for n in range(30):
+                    at = start + dt.timedelta(hours=5 * n)
+                    # As deploys.services sets them: a first delivery only for a deploy that went live.
+                    live = n % 4 == 0 or n % 7 != 0
+                    copy.write_row(
+                        (
+                            800000 + n,
+                            f"copy{n}",
+                            at - dt.timedelta(seconds=60 * n + 1),
+                            "",
+                            at if live else None,
+                            60.0 * n + 1 if live else None,
+                        )
+                    )
+        assert_exact()
+        through_both(report=weekly_report, first=MARCH, last=APRIL)
+        through_both(first=MARCH, last=APRIL)
+
     def test_truncate_empties_it(self, rows):
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending foreign-key checks

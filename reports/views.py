@@ -265,7 +265,6 @@ def dashboard(request):
         years=[row(f"{f.start:%Y}", f) for f in years.periods],
         dora=dora_summary(rated) if rated is not None else None,
         chart=chart_data(months),
-        rated_last=selectors.add_months(rated.end, -1) if rated is not None else None,
         rated_from=period_name(grain, rated.start) if rated is not None else None,
         rated_to=(
             period_name(grain, periods.period_start(grain, rated.end - dt.timedelta(days=1)))

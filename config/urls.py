@@ -17,7 +17,7 @@ from postmortems.api.views import ContributingFactorViewSet, PostMortemViewSet, 
 from reports import urls as report_urls
 from reports import views as report_views
 from reports.api.insights import InsightsView
-from reports.api.views import MonthlyReportView, YearlyReportView
+from reports.api.views import MonthlyReportView, QuarterlyReportView, WeeklyReportView, YearlyReportView
 
 # No `.json` URL suffixes: `?format=` chooses a format, and the viewsets' actions take no `format` argument.
 router = DefaultRouter()
@@ -52,7 +52,9 @@ urlpatterns = [
     path("deploys/", include("deploys.urls")),
     path("incidents/", include("incidents.urls")),
     path("", include("postmortems.urls")),
+    path("api/reports/weekly/", WeeklyReportView.as_view(), name="api-report-weekly"),
     path("api/reports/monthly/", MonthlyReportView.as_view(), name="api-report-monthly"),
+    path("api/reports/quarterly/", QuarterlyReportView.as_view(), name="api-report-quarterly"),
     path("api/reports/yearly/", YearlyReportView.as_view(), name="api-report-yearly"),
     path("api/insights/", InsightsView.as_view(), name="api-insights"),
     path("api/cdevents/", CDEventsView.as_view(), name="api-cdevents"),

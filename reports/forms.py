@@ -12,6 +12,21 @@ from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, months_between, t
 from plumbing.forms import ParameterErrorsMixin
 from postmortems.models import ContributingFactor
 from reports.insights import InsightFilters
+from reports.periods import (
+    DAY_RE,
+    DEFAULT_QUARTERS,
+    DEFAULT_WEEKS,
+    MAX_QUARTERS,
+    MAX_WEEKS,
+    QUARTER_RE,
+    WEEK_RE,
+    quarter_label,
+    quarter_start,
+    quarters_between,
+    week_label,
+    week_start,
+    weeks_between,
+)
 from reports.selectors import MAX_MONTHS, Filters, add_months, today
 
 YEAR_RE = re.compile(r"^(\d{4})$")
@@ -123,9 +138,9 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             return cleaned
         first, last = cleaned.get("from"), cleaned.get("to")
         if last is None:
-            last = this_month()
+            last = self.default_last()
         if first is None:
-            first = add_months(last, -(DEFAULT_MONTHS - 1))
+            first = self.default_first(last)
         cleaned["from"], cleaned["to"] = first, last
         order_error = self.order_error(first, last)
         if order_error:
@@ -133,6 +148,14 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
         else:
             self.check_length(first, last)
         return cleaned
+
+    def default_last(self) -> dt.date:
+        """`to` when not given: this period."""
+        return this_month()
+
+    def default_first(self, last: dt.date) -> dt.date:
+        """`from` when not given: 12 months up to `last`."""
+        return add_months(last, -(DEFAULT_MONTHS - 1))
 
     def order_error(self, first: dt.date, last: dt.date) -> str | None:
         """What is wrong when `first` is after `last`; None when it isn't."""
@@ -189,6 +212,132 @@ class YearlyReportForm(ReportForm):
             self.add_error(
                 "to",
                 f"A report covers at most {MAX_MONTHS // 12} calendar years; {first.year} to {last.year} is {years}.",
+            )
+
+
+def _day(text: str, invalid: str) -> dt.date:
+    """A `YYYY-MM-DD` day between FIRST_YEAR and LAST_YEAR, or a ValidationError saying `invalid`."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise forms.ValidationError(invalid, code="invalid") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise forms.ValidationError(f"Enter a day between {FIRST_YEAR} and {LAST_YEAR}.", code="range")
+    return day
+
+
+class WeekField(MonthField):
+    """`YYYY-Www` (an ISO week, what <input type="week"> sends) or a day `YYYY-MM-DD` standing for its
+    ISO week; the Monday starting the week."""
+
+    default_error_messages = {
+        "invalid": "Enter an ISO week as YYYY-Www (e.g. 2026-W05) or a day as YYYY-MM-DD.",
+        "week": "{year} has no week {week}: its ISO weeks are W01 to W{last:02d}.",
+        "range": f"Enter a week between {FIRST_YEAR} and {LAST_YEAR}.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return week_start(value)
+        text = str(value).strip()
+        if DAY_RE.match(text):
+            return week_start(_day(text, self.error_messages["invalid"]))
+        match = WEEK_RE.match(text)
+        if not match:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        year, week = int(match[1]), int(match[2])
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        weeks = dt.date(year, 12, 28).isocalendar().week  # 28 December is always in the year's last week
+        if not 1 <= week <= weeks:
+            raise forms.ValidationError(
+                self.error_messages["week"].format(year=year, week=f"W{week:02d}", last=weeks), code="week"
+            )
+        return dt.date.fromisocalendar(year, week, 1)
+
+
+class QuarterField(MonthField):
+    """`YYYY-Qn` (n = 1–4), a month `YYYY-MM` or a day `YYYY-MM-DD`, standing for its calendar quarter;
+    the quarter's first day."""
+
+    default_error_messages = {
+        "invalid": "Enter a quarter as YYYY-Qn (e.g. 2026-Q1, n from 1 to 4), a month as YYYY-MM or a day as YYYY-MM-DD.",
+        "quarter": "A year has quarters Q1 to Q4, not Q{quarter}.",
+        "range": f"Enter a quarter between {FIRST_YEAR} and {LAST_YEAR}.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, dt.date):
+            return quarter_start(value)
+        text = str(value).strip()
+        if DAY_RE.match(text):
+            return quarter_start(_day(text, self.error_messages["invalid"]))
+        match = QUARTER_RE.match(text)
+        if not match:
+            return quarter_start(super().to_python(text))
+        year, quarter = int(match[1]), int(match[2])
+        if not 1 <= quarter <= 4:
+            raise forms.ValidationError(self.error_messages["quarter"].format(quarter=quarter), code="quarter")
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return dt.date(year, 3 * quarter - 2, 1)
+
+
+class WeeklyReportForm(ReportForm):
+    """As ReportForm, in ISO weeks: `from` and `to` are weeks (`2026-W05`) or days standing for their
+    week, at most MAX_WEEKS (20 years). Default: the last 12 weeks up to this one."""
+
+    month_field = WeekField
+
+    def default_last(self) -> dt.date:
+        return week_start(today())
+
+    def default_first(self, last: dt.date) -> dt.date:
+        return last - dt.timedelta(weeks=DEFAULT_WEEKS - 1)
+
+    def order_error(self, first: dt.date, last: dt.date) -> str | None:
+        if first > last:
+            return f"The first week ({week_label(first)}) is after the last one ({week_label(last)})."
+        return None
+
+    def check_length(self, first: dt.date, last: dt.date) -> None:
+        weeks = weeks_between(first, last)
+        if weeks > MAX_WEEKS:
+            self.add_error(
+                "to",
+                f"A weekly report covers at most {MAX_WEEKS} weeks (20 years); "
+                f"{week_label(first)} to {week_label(last)} is {weeks}.",
+            )
+
+
+class QuarterlyReportForm(ReportForm):
+    """As ReportForm, in calendar quarters: `from` and `to` are quarters (`2026-Q1`), months or days
+    standing for their quarter, at most MAX_QUARTERS (20 years). Default: the last 8 quarters."""
+
+    month_field = QuarterField
+
+    def default_last(self) -> dt.date:
+        return quarter_start(today())
+
+    def default_first(self, last: dt.date) -> dt.date:
+        return add_months(last, -3 * (DEFAULT_QUARTERS - 1))
+
+    def order_error(self, first: dt.date, last: dt.date) -> str | None:
+        if first > last:
+            return f"The first quarter ({quarter_label(first)}) is after the last one ({quarter_label(last)})."
+        return None
+
+    def check_length(self, first: dt.date, last: dt.date) -> None:
+        quarters = quarters_between(first, last)
+        if quarters > MAX_QUARTERS:
+            self.add_error(
+                "to",
+                f"A quarterly report covers at most {MAX_QUARTERS} quarters (20 years); "
+                f"{quarter_label(first)} to {quarter_label(last)} is {quarters}.",
             )
 
 

@@ -1,4 +1,4 @@
-"""Per-month rollups of deploys and lead times: a derived cache, never a source of truth.
+"""Per-month (and per-ISO-week) rollups of deploys and lead times: a derived cache, never a source of truth.
 
 Every figure is still defined over deploys and commits (docs/metrics.md); these tables only
 let the PostgreSQL report read a few thousand pre-counted rows instead of scanning a million
@@ -74,6 +74,41 @@ class LeadTimeRollup(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m} service {self.service_id} bucket {self.bucket}: {self.commits} commits"
+
+
+class DeployWeekRollup(models.Model):
+    """DeployRollup per ISO week (Monday 00:00 local to Monday 00:00 local, in RollupZone.zone),
+    for the weekly report; kept by its own triggers (reports/migrations/0003_week_rollup.py)."""
+
+    week = models.DateField()  # the Monday starting the week, in RollupZone.zone
+    service_id = models.BigIntegerField()
+    environment_id = models.BigIntegerField()
+    deployer = models.CharField(max_length=200)
+    deploys = models.IntegerField()
+    rolled_back = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_deployweekrollup"
+
+    def __str__(self):
+        return f"week of {self.week} service {self.service_id}: {self.deploys} deploys"
+
+
+class LeadTimeWeekRollup(models.Model):
+    """LeadTimeRollup per ISO week of delivery."""
+
+    week = models.DateField()
+    service_id = models.BigIntegerField()
+    bucket = models.IntegerField()
+    commits = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_leadtimeweekrollup"
+
+    def __str__(self):
+        return f"week of {self.week} service {self.service_id} bucket {self.bucket}: {self.commits} commits"
 
 
 class SummarySent(models.Model):

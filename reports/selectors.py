@@ -4,7 +4,7 @@ and entry points. Durations are seconds, never rounded.
 The figures come from one of three engines (reports.engines), chosen here per report:
 
 - SQLite: `sqlite_scan` (SQL counts; means and medians in Python, SQLite having no percentile).
-- PostgreSQL: deploy counts and lead-time medians from `postgres_rollup` (per-month rollups kept
+- PostgreSQL: deploy counts and lead-time medians from `postgres_rollup` (per-month and per-week rollups kept
   exact by triggers, reports.models) when they are bucketed in OPSLOG_REPORT_TIME_ZONE; otherwise,
   and for a filter on environments' lead times, from `postgres_scan`. Incidents always come from
   `postgres_scan` (AVG, percentile_cont in the database). Both ways give the same numbers to the
@@ -209,8 +209,8 @@ def _report(*, span: Span, filters: Filters) -> Report:
     with _report_transaction(postgres=postgres):
         # The rollups are bucketed in one zone: in another, months would start at other instants.
         zone = rollup_zone()
-        # Rollups are per month: weeks don't fit in them, so weekly reports scan.
-        rollup = zone is not None and zone == settings.OPSLOG_REPORT_TIME_ZONE and span.grain != "week"
+        # Per month (quarters and years are sums of months) and per ISO week.
+        rollup = zone is not None and zone == settings.OPSLOG_REPORT_TIME_ZONE
         if zone is not None and not rollup:
             _warn_zone_once(zone)
         if rollup:

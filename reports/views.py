@@ -13,8 +13,8 @@ from django.views.decorators.http import require_safe
 from deploys.filters import DeployFilter
 from deploys.models import Deploy
 from incidents.models import Incident
-from reports import selectors
-from reports.forms import InsightsForm, ReportForm
+from reports import periods, selectors
+from reports.forms import InsightsForm, QuarterlyReportForm, ReportForm, WeeklyReportForm, YearlyReportForm
 from reports.insights import insights as insights_figures
 from reports.selectors import Figures, Filters
 from reports.templatetags.reports import for_people
@@ -105,6 +105,8 @@ class Row:
     label: str
     figures: Figures
     links: dict[str, Link]
+    total: bool = False  # the range's totals, not a period
+    dates: str = ""  # a week's days ("4–10 Mar 2024"), shown beside its label
 
 
 def month_name(start: dt.date) -> str:
@@ -112,37 +114,171 @@ def month_name(start: dt.date) -> str:
     return f"{start:%b %Y}"
 
 
+# --- The dashboard's periods -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """How the dashboard shows one kind of period: its form, report, words and from/to inputs."""
+
+    grain: str
+    form: type[ReportForm]
+    report: object  # the selectors' report function
+    adjective: str  # "weekly": the page's title
+    plural: str  # "weeks"
+    default: str  # the reset link: "Last 12 weeks"
+    input_type: str  # <input type=…> for from and to
+    placeholder: str
+    pattern: str = ""  # for the text inputs: what the form reads
+
+
+PERIODS = {
+    "week": Period(
+        "week",
+        WeeklyReportForm,
+        selectors.weekly_report,
+        "weekly",
+        "weeks",
+        f"Last {periods.DEFAULT_WEEKS} weeks",
+        "week",
+        "YYYY-Www",
+        r"\d{4}-[Ww]\d{2}|\d{4}-\d{2}-\d{2}",
+    ),
+    "month": Period(
+        "month", ReportForm, selectors.monthly_report, "monthly", "months", "Last 12 months", "month", "YYYY-MM"
+    ),
+    "quarter": Period(
+        "quarter",
+        QuarterlyReportForm,
+        selectors.quarterly_report,
+        "quarterly",
+        "quarters",
+        f"Last {periods.DEFAULT_QUARTERS} quarters",
+        "text",
+        "YYYY-Qn",
+        r"\d{4}-[Qq][1-4]|\d{4}-\d{2}(-\d{2})?",
+    ),
+    "year": Period(
+        "year",
+        YearlyReportForm,
+        selectors.yearly_report,
+        "yearly",
+        "years",
+        "The years of the last 12 months",
+        "text",
+        "YYYY",
+        r"\d{4}(-\d{2})?",
+    ),
+}
+MAX_PERIODS = {"week": periods.MAX_WEEKS, "month": selectors.MAX_MONTHS, "quarter": periods.MAX_QUARTERS, "year": 20}
+
+
+def period_name(grain: str, start: dt.date) -> str:
+    """How a period is named in the table, the charts and the level: 2024-W10, Mar 2024, 2024-Q1, 2024."""
+    if grain == "month":
+        return month_name(start)
+    return periods.label(grain, start)
+
+
+def week_dates(start: dt.date) -> str:
+    """A week's days: "4–10 Mar 2024", "26 Feb – 3 Mar 2024", "30 Dec 2024 – 5 Jan 2025"."""
+    last = start + dt.timedelta(days=6)
+    if start.month == last.month:
+        return f"{start.day}–{last.day} {last:%b %Y}"
+    if start.year == last.year:
+        return f"{start.day} {start:%b} – {last.day} {last:%b %Y}"
+    return f"{start.day} {start:%b %Y} – {last.day} {last:%b %Y}"
+
+
+def period_switch(request, *, grain: str, first_day: dt.date | None, last_day: dt.date | None) -> list[dict]:
+    """The period switch's links: the same filters, and the range given (if any) in each period's
+    own notation, covering the same days (at most that period's longest range, ending where it did)."""
+    query = request.GET.copy()
+    given = bool(query.get("from") or query.get("to"))
+    if first_day is None or last_day is None:
+        # A range that didn't read: each period's default rather than the same error again.
+        query.pop("from", None)
+        query.pop("to", None)
+    links = []
+    for other in PERIODS:
+        changes = {"period": other}
+        if given and first_day is not None and last_day is not None:
+            last = periods.period_start(other, last_day)
+            first = max(
+                periods.period_start(other, first_day), periods.previous_start(other, last, MAX_PERIODS[other] - 1)
+            )
+            changes |= {"from": periods.label(other, first), "to": periods.label(other, last)}
+        links.append(
+            {
+                "grain": other,
+                "name": other.capitalize(),
+                "url": f"?{_with_params(query, **changes)}",
+                "current": other == grain,
+            }
+        )
+    return links
+
+
 @require_safe
 def dashboard(request):
-    form = ReportForm(request.GET)
-    context = {"form": form, "time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS}
+    grain = request.GET.get("period") or "month"
+    if grain not in PERIODS:
+        context = {
+            "form": ReportForm(),
+            "period": PERIODS["month"],
+            "period_error": f"Unknown period “{grain}”: use week, month, quarter or year.",
+            "switch": period_switch(request, grain="month", first_day=None, last_day=None),
+            "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+            "bands": DORA_BANDS,
+        }
+        return render(request, "reports/dashboard.html", context, status=400)
+    period = PERIODS[grain]
+    form = period.form(request.GET)
+    context = {"form": form, "time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS, "period": period}
     if not form.is_valid():
+        context["switch"] = period_switch(request, grain=grain, first_day=None, last_day=None)
         return render(request, "reports/dashboard.html", context, status=400)
 
     filters = form.filters
-    report = selectors.monthly_report(
-        first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
-    )
+    report = period.report(first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level)
     # The year-by-year line shows no level: no need to rate the complete years apart.
     years = selectors.yearly_report(first=form.first, last=form.last, filters=filters, include_partial=True)
 
-    def row(label: str, figures: Figures) -> Row:
+    def row(label: str, figures: Figures, **options) -> Row:
         links = {
             what: drilldown(what, start=figures.start, end=figures.end, filters=filters)
             for what in sorted(DEPLOY_COUNTS | INCIDENT_COUNTS)
         }
-        return Row(label=label, figures=figures, links=links)
+        return Row(label=label, figures=figures, links=links, **options)
 
-    months = [row(month_name(f.start), f) for f in report.periods]
-    totals = row("All months", report.totals)
+    months = [
+        row(period_name(grain, f.start), f, dates=week_dates(f.start) if grain == "week" else "")
+        for f in report.periods
+    ]
+    totals = row(f"All {period.plural}", report.totals, total=True)
+    first_day, last_day = report.periods[0].start, report.periods[-1].end - dt.timedelta(days=1)
+    rated = report.rated
     context.update(
         report=report,
         months=months,
         totals=totals,
         years=[row(f"{f.start:%Y}", f) for f in years.periods],
-        dora=dora_summary(report.rated) if report.rated is not None else None,
+        dora=dora_summary(rated) if rated is not None else None,
         chart=chart_data(months),
-        rated_last=selectors.add_months(report.rated.end, -1) if report.rated is not None else None,
+        rated_from=period_name(grain, rated.start) if rated is not None else None,
+        rated_to=(
+            period_name(grain, periods.period_start(grain, rated.end - dt.timedelta(days=1)))
+            if rated is not None
+            else None
+        ),
+        left_out_names=[
+            (f"{f.start:%B %Y}" if grain == "month" else period_name(grain, f.start)) for f in report.left_out_of_level
+        ],
+        first_name=f"{first_day:%B %Y}" if grain == "month" else period_name(grain, first_day),
+        last_name=f"{report.periods[-1].start:%B %Y}" if grain == "month" else period_name(grain, last_day),
+        from_value=periods.label(grain, form.first),
+        to_value=periods.label(grain, form.last),
+        switch=period_switch(request, grain=grain, first_day=first_day, last_day=last_day),
         count_partial_in=_with_params(request.GET, include_partial="1"),
     )
     return render(request, "reports/dashboard.html", context)

@@ -252,6 +252,8 @@ def test_there_are_examples_for_each_endpoint():
         "/metrics",
         "/dora/api/metric",
         "/dora/api/benchmark",
+        "/api/reports/weekly/",
+        "/api/reports/quarterly/",
     ):
         assert path in text, path
 
@@ -351,6 +353,21 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
         first=selectors.add_months(now, -6), last=now, filters=web, include_partial=True
     ).totals.dora.change_failure_rate
     assert benchmark == {"key": rated} and rated is not None
+    # Weeks and quarters: a day stands for its ISO week, a month for its quarter; the figures are the report's.
+    week = selectors.weekly_report(first=yesterday, last=yesterday, filters=web, include_partial=True).periods[0]
+    weekly = the_one(examples, outputs, "/api/reports/weekly/?from=$DAY&to=$DAY&service=web")
+    iso = yesterday.isocalendar()
+    assert (weekly["from"], weekly["to"]) == (f"{iso.year}-W{iso.week:02d}",) * 2
+    assert weekly["weeks"][0]["start"] == (yesterday - dt.timedelta(days=yesterday.weekday())).isoformat()
+    assert weekly["weeks"][0]["deploys"] == weekly["totals"]["deploys"] == week.deploys > 0
+    quarter = selectors.quarterly_report(first=yesterday, last=yesterday, filters=web, include_partial=True)
+    quarterly = the_one(examples, outputs, "/api/reports/quarterly/")
+    assert quarterly["quarters"][0]["quarter"] == f"{yesterday.year}-Q{(yesterday.month - 1) // 3 + 1}"
+    assert quarterly["quarters"][0]["deploys"] == quarter.periods[0].deploys >= week.deploys
+    weekly_csv = the_one(examples, outputs, "/api/reports/weekly/?from=$DAY&to=$DAY&include_partial=1&format=csv")
+    # Every service's deploys and deployers at the time (later examples add more): counts, the week first.
+    header, row = weekly_csv.split()
+    assert header == "week,deploys,deployers" and re.fullmatch(rf"{weekly['from']},[1-9]\d*,[1-9]\d*", row), row
 
     # Integrations: every webhook example was accepted once and processed.
     hooks = [answer for body, answer in zip(bodies, outputs) if "/hooks/" in body and "/change/enqueue" not in body]

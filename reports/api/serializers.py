@@ -1,7 +1,9 @@
-"""The report API's answers: the monthly and yearly figures, as JSON and as flat CSV rows."""
+"""The report API's answers: the weekly, monthly, quarterly and yearly figures, as JSON and as flat
+CSV rows."""
 
 from rest_framework import serializers
 
+from reports.periods import quarter_label, week_label
 from reports.selectors import LEVELS, Dora, Figures, LeftOut, Report
 from reports.views import DORA_BANDS
 
@@ -156,6 +158,72 @@ class YearlyReportSerializer(_ReportSerializer):
     to_help = "The last year, YYYY (included)."
 
 
+class _BoundedPeriodSerializer(ReportFiguresSerializer):
+    """A week or a quarter: its label first, then its bounds (local days; `end` excluded)."""
+
+    label_name = ""
+
+    start = serializers.DateField(help_text="The period's first day, YYYY-MM-DD, in the reporting time zone.")
+    end = serializers.DateField(
+        help_text="The day after its last one (excluded): the period is [start 00:00, end 00:00) local time."
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        head = {self.label_name: serializers.SerializerMethodField(method_name="get_label", help_text=self.label_help)}
+        return {**head, "start": fields.pop("start"), "end": fields.pop("end"), **fields}
+
+
+class ReportWeekSerializer(_BoundedPeriodSerializer):
+    label_name = "week"
+    label_help = (
+        "The ISO week, YYYY-Www (e.g. 2026-W05; its ISO year, which for the first days of January can be the "
+        "year before). Monday 00:00 to the next Monday 00:00 in the reporting time zone: 167 or 169 hours "
+        "across a summer-time change."
+    )
+
+    def get_label(self, figures: Figures) -> str:
+        return week_label(figures.start)
+
+
+class ReportQuarterSerializer(_BoundedPeriodSerializer):
+    label_name = "quarter"
+    label_help = "The calendar quarter, YYYY-Qn (e.g. 2026-Q1), in the reporting time zone."
+
+    def get_label(self, figures: Figures) -> str:
+        return quarter_label(figures.start)
+
+
+class WeeklyReportSerializer(_ReportSerializer):
+    """Every ISO week of the range (also empty ones), and totals over the range."""
+
+    periods_name = "weeks"
+    period_serializer = ReportWeekSerializer
+    from_help = "The first ISO week, YYYY-Www."
+    to_help = "The last ISO week, YYYY-Www (included)."
+
+    def get_from(self, report: Report) -> str:
+        return week_label(report.periods[0].start)
+
+    def get_to(self, report: Report) -> str:
+        return week_label(report.periods[-1].start)
+
+
+class QuarterlyReportSerializer(_ReportSerializer):
+    """Every calendar quarter of the range (also empty ones), and totals over the range."""
+
+    periods_name = "quarters"
+    period_serializer = ReportQuarterSerializer
+    from_help = "The first quarter, YYYY-Qn."
+    to_help = "The last quarter, YYYY-Qn (included)."
+
+    def get_from(self, report: Report) -> str:
+        return quarter_label(report.periods[0].start)
+
+    def get_to(self, report: Report) -> str:
+        return quarter_label(report.periods[-1].start)
+
+
 class ReportErrorSerializer(serializers.Serializer):
     """A 400: a list of messages per query parameter at fault."""
 
@@ -190,4 +258,18 @@ def flat_row(period: dict) -> dict:
             row[key] = value
     for name in APPENDED_COLUMNS:
         row[name] = row.pop(name)
+    return row
+
+
+# A week's or quarter's bounds go after every column the monthly CSV has, so the columns a
+# spreadsheet reads by position are the same whatever the period.
+BOUND_COLUMNS = ["start", "end"]
+
+
+def flat_period_row(period: dict) -> dict:
+    """flat_row, with a week's or quarter's `start` and `end` (when present) as the last columns."""
+    row = flat_row(period)
+    for name in BOUND_COLUMNS:
+        if name in row:
+            row[name] = row.pop(name)
     return row

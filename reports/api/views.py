@@ -1,4 +1,4 @@
-"""The report API: the monthly and yearly figures as JSON, or as CSV with `format=csv`."""
+"""The report API: the weekly, monthly, quarterly and yearly figures as JSON, or as CSV with `format=csv`."""
 
 import csv
 import io
@@ -13,15 +13,19 @@ from rest_framework.views import APIView
 from reports import selectors
 from reports.api.serializers import (
     MonthlyReportSerializer,
+    QuarterlyReportSerializer,
     ReportErrorSerializer,
+    WeeklyReportSerializer,
     YearlyReportSerializer,
-    flat_row,
+    flat_period_row,
 )
-from reports.forms import ReportForm, YearlyReportForm
+from reports.forms import QuarterlyReportForm, ReportForm, WeeklyReportForm, YearlyReportForm
+from reports.periods import DEFAULT_QUARTERS, DEFAULT_WEEKS, MAX_QUARTERS, MAX_WEEKS
 
 
 class ReportCSVRenderer(BaseRenderer):
-    """One flat row per period: month (or year), deploys, …, mttd_seconds_mean, …, dora_overall.
+    """One flat row per period: month (or week, quarter, year), deploys, …, mttd_seconds_mean, …,
+    dora_overall (and a week's or quarter's start and end last).
 
     Empty cells for nulls; seconds and fractions unrounded. The totals are in the JSON answer only.
     """
@@ -31,8 +35,8 @@ class ReportCSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        periods = data.get("months", data.get("years", []))
-        rows = [flat_row(period) for period in periods]
+        periods = next((data[name] for name in ("months", "years", "weeks", "quarters") if name in data), [])
+        rows = [flat_period_row(period) for period in periods]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if rows:
@@ -42,8 +46,29 @@ class ReportCSVRenderer(BaseRenderer):
         return out.getvalue().encode(self.charset)
 
 
-def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
-    if yearly:
+# The weekly and quarterly reports' `from` and `to`, and their default ranges.
+_PERIOD_WORDS = {
+    "week": (
+        "An ISO week, YYYY-Www (e.g. 2026-W05), or a day YYYY-MM-DD standing for its week, in the reporting time "
+        "zone. `2026-W54`, or W53 in a year with 52 weeks, is a 400.",
+        f"At most {MAX_WEEKS} weeks (20 years) from `from` to `to`.",
+        f"Default: {DEFAULT_WEEKS - 1} weeks before `to`, so {DEFAULT_WEEKS} weeks in all.",
+        "Default: this week.",
+    ),
+    "quarter": (
+        "A calendar quarter, YYYY-Qn (e.g. 2026-Q1), or a month YYYY-MM or a day YYYY-MM-DD standing for its "
+        "quarter, in the reporting time zone. `2026-Q5` is a 400.",
+        f"At most {MAX_QUARTERS} quarters (20 years) from `from` to `to`.",
+        f"Default: {DEFAULT_QUARTERS - 1} quarters before `to`, so {DEFAULT_QUARTERS} quarters in all.",
+        "Default: this quarter.",
+    ),
+}
+
+
+def _parameters(*, yearly: bool = False, period: str = "") -> list[OpenApiParameter]:
+    if period:
+        when, span, from_default, to_default = _PERIOD_WORDS[period]
+    elif yearly:
         when = "A year (YYYY) or a month (YYYY-MM, standing for its year), in the reporting time zone."
         span = "The report covers every calendar year from `from`'s to `to`'s, at most 20."
         from_default = "Default: the year of the month 11 months before `to`."
@@ -104,14 +129,23 @@ def _parameters(*, yearly: bool) -> list[OpenApiParameter]:
     ]
 
 
-def _responses(serializer, *, yearly: bool) -> dict:
-    period = "year" if yearly else "month"
-    bad_period = "year or month" if yearly else "month"
-    bad_example = (
-        "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."
-        if yearly
-        else "Enter a month as YYYY-MM, e.g. 2010-05."
-    )
+_BAD_EXAMPLES = {
+    "week": ("ISO week or day", "2026 has no week W54: its ISO weeks are W01 to W53."),
+    "quarter": ("quarter, month or day", "A year has quarters Q1 to Q4, not Q5."),
+}
+
+
+def _responses(serializer, *, yearly: bool = False, period: str = "") -> dict:
+    if period:
+        bad_period, bad_example = _BAD_EXAMPLES[period]
+    else:
+        period = "year" if yearly else "month"
+        bad_period = "year or month" if yearly else "month"
+        bad_example = (
+            "Enter a year as YYYY (e.g. 2010) or a month as YYYY-MM."
+            if yearly
+            else "Enter a month as YYYY-MM, e.g. 2010-05."
+        )
     return {
         (200, "application/json"): OpenApiResponse(
             serializer, description=f"Every {period} of the range, including empty ones, and totals over the range."
@@ -200,6 +234,55 @@ class YearlyReportView(_ReportView):
         ),
         parameters=_parameters(yearly=True),
         responses=_responses(YearlyReportSerializer, yearly=True),
+    )
+    def get(self, request):
+        return super().get(request)
+
+
+class WeeklyReportView(_ReportView):
+    form_class = WeeklyReportForm
+    serializer_class = WeeklyReportSerializer
+    name = "weekly"
+
+    def report(self, form):
+        return selectors.weekly_report(
+            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
+        )
+
+    @extend_schema(
+        summary="The weekly numbers",
+        description=(
+            "The same figures as the monthly report, per ISO week (Monday 00:00 to the next Monday 00:00 in the "
+            "reporting time zone, so a week with a summer-time change lasts 167 or 169 hours), and over the whole "
+            "range. Each week has its label (2026-W05), its first day and the day after its last (`end`, excluded). "
+            "Deploy frequency's level is deploys ÷ 7 days."
+        ),
+        parameters=_parameters(period="week"),
+        responses=_responses(WeeklyReportSerializer, period="week"),
+    )
+    def get(self, request):
+        return super().get(request)
+
+
+class QuarterlyReportView(_ReportView):
+    form_class = QuarterlyReportForm
+    serializer_class = QuarterlyReportSerializer
+    name = "quarterly"
+
+    def report(self, form):
+        return selectors.quarterly_report(
+            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
+        )
+
+    @extend_schema(
+        summary="The quarterly numbers",
+        description=(
+            "The same figures as the monthly report, per calendar quarter (in the reporting time zone), and over "
+            "the whole range. Each quarter has its label (2026-Q1), its first day and the day after its last "
+            "(`end`, excluded)."
+        ),
+        parameters=_parameters(period="quarter"),
+        responses=_responses(QuarterlyReportSerializer, period="quarter"),
     )
     def get(self, request):
         return super().get(request)

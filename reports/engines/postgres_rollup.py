@@ -1,4 +1,5 @@
-"""The PostgreSQL rollup engine: deploy counts and lead-time medians off the per-month rollups.
+"""The PostgreSQL rollup engine: deploy counts and lead-time medians off the per-month rollups
+(per-week ones for a span of weeks).
 
 reports_deployrollup and reports_leadtimerollup (reports.models; SQL in reports.rollup_sql) hold a
 few thousand pre-counted rows instead of a million deploys, kept exact by triggers. Valid only
@@ -21,6 +22,17 @@ from reports.engines.scope import Filters, Span
 logger = logging.getLogger(__name__)
 
 
+# The rollup tables and their period column per grain: weeks have their own (ISO weeks don't fit in
+# months); quarters and years are sums of months.
+_WEEK_TABLES = ("reports_deployweekrollup", "reports_leadtimeweekrollup", "week")
+_MONTH_TABLES = ("reports_deployrollup", "reports_leadtimerollup", "month")
+
+
+def _tables(span: Span) -> tuple[str, str, str]:
+    """(deploy rollup, lead-time rollup, period column) for `span`'s grain."""
+    return _WEEK_TABLES if span.grain == "week" else _MONTH_TABLES
+
+
 def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     """Counted deploys, deployers, rolled-back, causing and remediating deploys per period, and the
     range's distinct deployers (2 queries).
@@ -33,17 +45,18 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     if filters.environments:
         conditions += " AND e.slug = ANY(%s)"
         params.append(list(filters.environments))
+    deploy_table, _, column = _tables(span)
     starts = list(span.starts)
     periods = [DeployCounts()] * len(starts)
     deployers = 0
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH rows AS (
-                    SELECT width_bucket(r.month, %s::date[]) AS period, r.deployer, r.deploys, r.rolled_back
-                    FROM reports_deployrollup r
+                    SELECT width_bucket(r.{column}, %s::date[]) AS period, r.deployer, r.deploys, r.rolled_back
+                    FROM {deploy_table} r
                     JOIN deploys_environment e ON e.id = r.environment_id
                     JOIN deploys_service s ON s.id = r.service_id
-                    WHERE r.month >= %s AND r.month < %s AND e.is_production {conditions}
+                    WHERE r.{column} >= %s AND r.{column} < %s AND e.is_production {conditions}
                 )
                 SELECT g.period, sum(g.deploys)::bigint, count(*), sum(g.rolled_back)::bigint
                 FROM (SELECT period, deployer, sum(deploys) AS deploys, sum(rolled_back) AS rolled_back
@@ -102,14 +115,15 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
         values_join = "JOIN deploys_deploy d ON d.id = c.deploy_id"
         values_condition = f"AND d.service_id IN (SELECT s.id FROM deploys_service s WHERE true {conditions})"
         values_params = params
+    _, lead_table, column = _tables(span)
     starts = list(span.starts)
     whole = len(starts) + 1
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH rows AS (
-                    SELECT width_bucket(r.month, %s::date[]) AS period, r.bucket, r.commits
-                    FROM reports_leadtimerollup r JOIN deploys_service s ON s.id = r.service_id
-                    WHERE r.month >= %s AND r.month < %s {conditions}
+                    SELECT width_bucket(r.{column}, %s::date[]) AS period, r.bucket, r.commits
+                    FROM {lead_table} r JOIN deploys_service s ON s.id = r.service_id
+                    WHERE r.{column} >= %s AND r.{column} < %s {conditions}
                 ), counts AS (
                     SELECT coalesce(period, %s) AS period, bucket, sum(commits)::bigint AS n
                     FROM rows GROUP BY GROUPING SETS ((period, bucket), (bucket))

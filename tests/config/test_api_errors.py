@@ -124,7 +124,9 @@ def test_the_docs_example_works_on_the_demo_services(capsys):
 # --- Formats ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/api/reports/monthly/", "/api/reports/yearly/"])
+@pytest.mark.parametrize(
+    "path", ["/api/reports/monthly/", "/api/reports/yearly/", "/api/reports/weekly/", "/api/reports/quarterly/"]
+)
 def test_an_unknown_report_format_is_a_400_naming_the_formats(api, path):
     response = api.get(f"{path}?format=xml")
 

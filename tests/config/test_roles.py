@@ -448,6 +448,8 @@ READS = {
     "api:api-root": lambda w: "/api/",
     "api-report-monthly": lambda w: "/api/reports/monthly/",
     "api-report-yearly": lambda w: "/api/reports/yearly/",
+    "api-report-weekly": lambda w: "/api/reports/weekly/",
+    "api-report-quarterly": lambda w: "/api/reports/quarterly/",
     "api-alert-review": lambda w: "/api/alerts/review/",
     "api-insights": lambda w: "/api/insights/",
     "markers:annotations": lambda w: "/api/annotations/",

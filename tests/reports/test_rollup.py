@@ -24,7 +24,7 @@ from deploys.models import Deploy, DeployCommit, Environment, Service
 from deploys.services import CommitInput, DeployInput, commit_deliveries_refresh, deploy_record, deploy_record_bulk
 from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports import selectors
-from reports.selectors import Filters, monthly_report, rollup_zone, yearly_report
+from reports.selectors import Filters, monthly_report, rollup_zone, weekly_report, yearly_report
 from tests.support.concurrency import at_once
 
 UTC = dt.UTC
@@ -42,49 +42,67 @@ def month(moment: dt.datetime, zone: str) -> dt.date:
     return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(day=1)
 
 
-def recount(zone: str) -> tuple[dict, dict]:
+def week(moment: dt.datetime, zone: str) -> dt.date:
+    """The Monday starting `moment`'s ISO week in `zone`."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    return local - dt.timedelta(days=local.weekday())
+
+
+def recount(zone: str, period=month) -> tuple[dict, dict]:
     deploys: Counter = Counter()
     rolled_back: Counter = Counter()
     for at, service, environment, deployer, status in Deploy.objects.filter(
         status__in=Deploy.COUNTED_STATUSES
     ).values_list("deployed_at", "service_id", "environment_id", "deployer", "status"):
-        key = (month(at, zone), service, environment, deployer)
+        key = (period(at, zone), service, environment, deployer)
         deploys[key] += 1
         rolled_back[key] += status == Deploy.Status.ROLLED_BACK
     leads: Counter = Counter()
     for delivered, lead, service in DeployCommit.objects.filter(
         lead_seconds__isnull=False, first_delivered_at__isnull=False
     ).values_list("first_delivered_at", "lead_seconds", "deploy__service_id"):
-        leads[(month(delivered, zone), service, lead_bucket(lead))] += 1
+        leads[(period(delivered, zone), service, lead_bucket(lead))] += 1
     return {key: (n, rolled_back[key]) for key, n in deploys.items()}, dict(leads)
 
 
-def stored() -> tuple[dict, dict]:
-    from reports.models import DeployRollup, LeadTimeRollup
+def stored(weeks: bool = False) -> tuple[dict, dict]:
+    from reports.models import DeployRollup, DeployWeekRollup, LeadTimeRollup, LeadTimeWeekRollup
 
+    column = "week" if weeks else "month"
+    deploy_rollup, lead_rollup = (DeployWeekRollup, LeadTimeWeekRollup) if weeks else (DeployRollup, LeadTimeRollup)
     deploys = {
-        (row["month"], row["service_id"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
-        for row in DeployRollup.objects.values("month", "service_id", "environment_id", "deployer")
+        (row[column], row["service_id"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
+        for row in deploy_rollup.objects.values(column, "service_id", "environment_id", "deployer")
         .annotate(n=Sum("deploys"), rolled=Sum("rolled_back"))
         .order_by()
         if (row["n"], row["rolled"]) != (0, 0)
     }
     leads = {
-        (row["month"], row["service_id"], row["bucket"]): row["n"]
-        for row in LeadTimeRollup.objects.values("month", "service_id", "bucket").annotate(n=Sum("commits")).order_by()
+        (row[column], row["service_id"], row["bucket"]): row["n"]
+        for row in lead_rollup.objects.values(column, "service_id", "bucket").annotate(n=Sum("commits")).order_by()
         if row["n"]
     }
     return deploys, leads
 
 
 def assert_exact():
+    """Both rollups, per month and per ISO week, equal a recount in Python."""
     zone = rollup_zone()
     assert zone is not None
     assert stored() == recount(zone)
+    assert stored(weeks=True) == recount(zone, period=week)
+
+
+ROLLUP_TABLES = (
+    "reports_deployrollup",
+    "reports_leadtimerollup",
+    "reports_deployweekrollup",
+    "reports_leadtimeweekrollup",
+)
 
 
 def reads_rollups(queries) -> bool:
-    return any("reports_deployrollup" in q["sql"] or "reports_leadtimerollup" in q["sql"] for q in queries)
+    return any(table in q["sql"] for q in queries for table in ROLLUP_TABLES)
 
 
 def through_both(**kwargs):
@@ -154,6 +172,14 @@ class TestWrites:
         assert [p.deploys for p in report.periods] == [3, 1]
         assert report.periods[0].lead_time_seconds.median == 5400  # a3 60, a1 3600, a2 7200, b1 86400
         assert report.totals.deployers == 3
+        weeks = through_both(report=weekly_report, first=MARCH, last=APRIL + dt.timedelta(days=6))
+        # 10 March 2024 is a Sunday: d1 and d2 (11 March) are in different ISO weeks.
+        assert [(p.start, p.deploys) for p in weeks.periods if p.deploys] == [
+            (dt.date(2024, 3, 4), 1),
+            (dt.date(2024, 3, 11), 2),
+            (dt.date(2024, 4, 1), 1),
+        ]
+        assert weeks.periods[1].lead_time_seconds.median == (3600 + 7200) / 2  # a1 a2: d1's week
 
     def test_bulk_inserts(self, rows):
         at = dt.datetime(2024, 3, 31, 23, 59, tzinfo=UTC)
@@ -174,6 +200,7 @@ class TestWrites:
         )
         assert_exact()
         through_both(first=MARCH, last=APRIL)
+        through_both(report=weekly_report, first=MARCH, last=APRIL)
 
     def test_status_changes_time_changes_and_deletes(self, rows):
         Deploy.objects.filter(pk=rows["d1"].pk).update(status="failed")  # queryset.update
@@ -193,6 +220,7 @@ class TestWrites:
         DeployCommit.objects.filter(sha="b1").delete()
         assert_exact()
         through_both(first=MARCH, last=APRIL)
+        through_both(report=weekly_report, first=MARCH, last=APRIL)
 
     def test_a_deploy_moved_to_another_service_moves_its_commits(self, rows):
         search = Service.objects.create(slug="search", dev_team="discovery")
@@ -201,6 +229,8 @@ class TestWrites:
         report = through_both(first=MARCH, last=MARCH, filters=Filters(services=("search",)))
         assert report.totals.deploys == 1
         assert report.totals.lead_time_seconds.median == (3600 + 7200) / 2
+        weeks = through_both(report=weekly_report, first=MARCH, last=APRIL, filters=Filters(services=("search",)))
+        assert weeks.totals.lead_time_seconds.median == (3600 + 7200) / 2
 
     def test_environment_and_team_edits_need_no_upkeep(self, rows):
         # Joined at report time: no rollup row changes, the report changes with them.
@@ -234,11 +264,51 @@ class TestWrites:
             cursor.execute("DELETE FROM deploys_deploycommit WHERE deploy_id IN (999999, %s)", [rows["d3"].pk])
         assert_exact()
 
+    def test_copy(self, rows):
+        """COPY, as bench/reports.py loads its data: one statement of many rows, counted once by the
+        statement-level triggers, per month and per week."""
+        web = Service.objects.get(slug="web")
+        production = Environment.objects.get(slug="production")
+        start = dt.datetime(2024, 3, 29, 20, tzinfo=UTC)  # across the end of March and of a week
+        with transaction.atomic(), connection.cursor() as cursor:
+            with cursor.cursor.copy(
+                "COPY deploys_deploy (id, service_id, environment_id, version, previous_version, deployer, message, "
+                "deployed_at, status, diff_url, external_id, created_at) FROM STDIN"
+            ) as copy:
+                for n in range(30):
+                    at = start + dt.timedelta(hours=5 * n)
+                    status = "rolled_back" if n % 4 == 0 else "failed" if n % 7 == 0 else "succeeded"
+                    copy.write_row(
+                        (800000 + n, web.pk, production.pk, f"c{n}", "", f"dev{n % 3}", "", at, status, "", "", at)
+                    )
+            with cursor.cursor.copy(
+                "COPY deploys_deploycommit (deploy_id, sha, authored_at, message, first_delivered_at, lead_seconds) "
+                "FROM STDIN"
+            ) as copy:
+                for n in range(30):
+                    at = start + dt.timedelta(hours=5 * n)
+                    # As deploys.services sets them: a first delivery only for a deploy that went live.
+                    live = n % 4 == 0 or n % 7 != 0
+                    copy.write_row(
+                        (
+                            800000 + n,
+                            f"copy{n}",
+                            at - dt.timedelta(seconds=60 * n + 1),
+                            "",
+                            at if live else None,
+                            60.0 * n + 1 if live else None,
+                        )
+                    )
+        assert_exact()
+        through_both(report=weekly_report, first=MARCH, last=APRIL)
+        through_both(first=MARCH, last=APRIL)
+
     def test_truncate_empties_it(self, rows):
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending foreign-key checks
             cursor.execute("TRUNCATE deploys_deploy CASCADE")
         assert stored() == ({}, {})
+        assert stored(weeks=True) == ({}, {})
 
     def test_each_write_folds_a_keys_rows_into_one(self, rows):
         from reports.models import DeployRollup
@@ -280,6 +350,9 @@ def test_a_zone_change_falls_back_to_the_scan_until_the_rollup_is_rebuilt(rows, 
     report = through_both(first=MARCH, last=APRIL)
     assert [p.deploys for p in report.periods] == [3, 3]
     assert through_both(report=yearly_report, first=MARCH, last=APRIL).periods[0].deploys == 6
+    # 23:30 UTC on Sunday 31 March is Monday 1 April in Berlin: the next ISO week.
+    weeks = through_both(report=weekly_report, first=dt.date(2024, 3, 25), last=dt.date(2024, 4, 1))
+    assert [p.deploys for p in weeks.periods] == [0, 2]  # late, d5 (api's on 10 April is a week later)
 
 
 @pytest.mark.django_db
@@ -345,6 +418,7 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
     assert Deploy.objects.count() == WRITERS * (6 - 1 + 25)
     assert_exact()
     through_both(first=MARCH, last=MARCH, filters=Filters(services=("web",)))
+    through_both(report=weekly_report, first=MARCH, last=MARCH, filters=Filters(services=("web",)))
 
 
 # --- Lead-time medians: the bucket and offset arithmetic ----------------------------------------
@@ -397,6 +471,9 @@ def test_lead_time_medians_match_percentile_cont_to_the_bit(data, services):
     )
     assert_exact()
     through_both(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=Filters(services=services))
+    through_both(
+        report=weekly_report, first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 31), filters=Filters(services=services)
+    )
 
 
 @on_postgres
@@ -480,3 +557,49 @@ def test_a_rebuild_gives_up_rather_than_queue_behind_a_long_write(settings):
         other.rollback()
         other.close()
     assert_exact()
+
+
+@on_postgres
+def test_the_check_finds_drift_in_the_week_rollups_too(rows):
+    from django.core.management import CommandError
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM reports_leadtimeweekrollup")
+        cursor.execute("UPDATE reports_deployweekrollup SET deploys = deploys + 1 WHERE deployer = 'cy'")
+
+    # cy's week is one deploy key; every lead-time key is gone.
+    with pytest.raises(CommandError, match=r"weekly report rollups differ from a recount in 1 deploy key\(s\)"):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    assert_exact()
+
+
+@on_postgres
+def test_a_week_crossing_summer_time_and_a_month_is_one_bucket(db, settings):
+    """New York, 2026-W44: Monday 26 October to Sunday 1 November, when summer time ends (169 hours).
+    Its first and last instants land in it, the instants either side in the weeks around it."""
+    settings.OPSLOG_REPORT_TIME_ZONE = settings.TIME_ZONE = "America/New_York"
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    edges = [
+        ("before", dt.datetime(2026, 10, 26, 3, 59, 59, tzinfo=UTC)),  # Sunday 25 Oct 23:59:59 EDT
+        ("first", dt.datetime(2026, 10, 26, 4, tzinfo=UTC)),  # Monday 00:00 EDT
+        ("november", dt.datetime(2026, 11, 1, 12, tzinfo=UTC)),  # Sunday 1 Nov 07:00 EST
+        ("last", dt.datetime(2026, 11, 2, 4, 59, 59, tzinfo=UTC)),  # Sunday 23:59:59 EST
+        ("after", dt.datetime(2026, 11, 2, 5, tzinfo=UTC)),  # Monday 2 Nov 00:00 EST
+    ]
+    for deployer, moment in edges:
+        record("web", moment, deployer=deployer, commits=[(deployer, 60)])
+
+    assert_exact()
+    weeks = through_both(report=weekly_report, first=dt.date(2026, 10, 19), last=dt.date(2026, 11, 2))
+    assert [(p.start, p.deploys) for p in weeks.periods] == [
+        (dt.date(2026, 10, 19), 1),
+        (dt.date(2026, 10, 26), 3),
+        (dt.date(2026, 11, 2), 1),
+    ]
+    assert (selectors.report_zone().utcoffset(dt.datetime(2026, 10, 26)), weeks.periods[1].days) == (
+        dt.timedelta(hours=-4),
+        7,
+    )

@@ -7,7 +7,7 @@ from reports import rollup_sql
 
 class Command(BaseCommand):
     help = (
-        "Recount the monthly report's rollups (reports.models) from the deploys and commits, in "
+        "Recount the report rollups (reports.models: per month and per ISO week) from the deploys and commits, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
         "(pg_restore --disable-triggers). Writes to deploys wait while it runs. With --check, only "
@@ -37,14 +37,20 @@ class Command(BaseCommand):
                 # long write (and make every ingest queue behind it), give up and say so.
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout * 1000)}ms"])
                 cursor.execute(rollup_sql.REBUILD, [zone])
+                cursor.execute(rollup_sql.WEEK_REBUILD)  # the per-week ones, in the same zone and locks
                 deploy_rows, lead_rows = self._rows(cursor)
+                cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
+                week_deploy_rows, week_lead_rows = cursor.fetchone()
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
             raise CommandError(
                 f"Deploys or commits stayed locked by other writes for {lock_timeout:g} s; nothing changed. Try again."
             ) from error
-        self.stdout.write(f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows.")
+        self.stdout.write(
+            f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
+            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows)."
+        )
 
     @staticmethod
     def _rows(cursor) -> tuple[int, int]:
@@ -55,12 +61,19 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(rollup_sql.CHECK)
             zone, deploy_keys, lead_keys = cursor.fetchone()
+            cursor.execute(rollup_sql.WEEK_CHECK)
+            week_deploy_keys, week_lead_keys = cursor.fetchone()
         if zone is None:
             raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")
         if deploy_keys or lead_keys:
             raise CommandError(
                 f"The report rollups differ from a recount in {deploy_keys} deploy key(s) and {lead_keys} "
                 "lead-time key(s): run rebuild_report_rollup."
+            )
+        if week_deploy_keys or week_lead_keys:
+            raise CommandError(
+                f"The weekly report rollups differ from a recount in {week_deploy_keys} deploy key(s) and "
+                f"{week_lead_keys} lead-time key(s): run rebuild_report_rollup."
             )
         note = (
             ""

@@ -11,7 +11,16 @@ from django.db.models import QuerySet
 
 from deploys.models import Deploy, Environment
 from incidents.models import IncidentDeploy
-from reports.engines.results import DeployCounts, DeployFigures, Durations, IncidentCounts, IncidentFigures, LeadMedians
+from reports.engines.results import (
+    DeployCounts,
+    DeployFigures,
+    Durations,
+    IncidentCounts,
+    IncidentFigures,
+    LeadMedians,
+    RecoveryCounts,
+    RecoveryFigures,
+)
 from reports.engines.rows import (
     INCIDENT_DURATIONS,
     Median,
@@ -19,6 +28,7 @@ from reports.engines.rows import (
     counted_deploys,
     counted_incidents,
     duration_aggregates,
+    failed_deploy_recoveries,
     first_production_commits,
     incident_count_aggregates,
     is_deploy_related,
@@ -109,6 +119,48 @@ def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -
         lower = middle[0]
         total = lower if count % 2 else lower + (middle[1] - lower) * 0.5
     return LeadMedians(periods=tuple(median for _, median in rows), total=total)
+
+
+def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
+    """Failed deployment recovery time per period and over the range (1 query).
+
+    The failed deploys with the candidate ends of their recovery (rows.failed_deploy_recoveries);
+    the first end is LEAST of them (LEAST skips NULLs; the resolution only when every incident the
+    deploy caused is resolved); a deploy without one is unrecovered (seconds NULL). The range's figures are the
+    grouping set without the period.
+    """
+    sql, params = (
+        failed_deploy_recoveries(filters, span)
+        .values("deployed_at", "rollback_at", "remediated_at", "resolved_at", "unresolved")
+        .query.sql_with_params()
+    )
+    periods = [RecoveryCounts()] * len(span.starts)
+    totals = RecoveryCounts()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH ends AS (
+                    SELECT width_bucket(x."deployed_at", %s::timestamptz[]) AS period, x."deployed_at",
+                           CASE WHEN x."unresolved" THEN least(x."rollback_at", x."remediated_at")
+                                ELSE least(x."rollback_at", x."remediated_at", x."resolved_at") END AS recovered_at
+                    FROM ({sql}) AS x
+                ), r AS (
+                    -- greatest() skips NULLs too: only a recovered deploy gets seconds.
+                    SELECT period, CASE WHEN recovered_at IS NOT NULL THEN greatest(
+                               extract(epoch FROM recovered_at - "deployed_at")::double precision, 0) END AS seconds
+                    FROM ends
+                )
+                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(seconds),
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)
+                FROM r GROUP BY GROUPING SETS ((period), ())""",
+            [span.start_instants, *params],
+        )
+        for index, unrecovered, mean, median in cursor.fetchall():
+            counts = RecoveryCounts(Durations(mean, median), unrecovered)
+            if index is None:
+                totals = counts
+            else:
+                periods[index - 1] = counts
+    return RecoveryFigures(periods=tuple(periods), totals=totals)
 
 
 def _incident_counts(row: dict) -> IncidentCounts:

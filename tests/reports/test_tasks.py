@@ -138,7 +138,7 @@ def test_runs_through_celery(recipients, in_may_2024):
     # No deploys in either month: measured, low; what had nothing to measure is named.
     assert (
         "DORA level low (= the month before); left out: lead time (no commits); change failure rate (no deploys); "
-        "time to restore (no restored incidents)"
+        "failed deployment recovery time (no failed deploys)"
     ) in mail.outbox[0].body
 
 

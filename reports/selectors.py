@@ -92,7 +92,7 @@ class Dora:
     failed_deployment_recovery_time: str | None = None
 
     def left_out_text(self) -> str:
-        """ "lead time (no commits); time to restore (no restored incidents)", or "" when none."""
+        """ "lead time (no commits); failed deployment recovery time (no failed deploys)", or "" when none."""
         return "; ".join(f"{METRIC_NAMES[item.metric]} ({item.reason})" for item in self.left_out)
 
 
@@ -391,9 +391,8 @@ def _nothing_to_measure(figures: Figures, metric: str) -> str:
         return "no commits"
     if metric == "change_failure_rate":
         return "no deploys"
-    if metric == "failed_deployment_recovery_time":
-        return "no failed deploys" if not figures.failed_deploys else "no recovered failed deploys"
-    return "no restored incidents"
+    # failed_deployment_recovery_time
+    return "no failed deploys" if not figures.failed_deploys else "no recovered failed deploys"
 
 
 def dora_levels(figures: Figures) -> Dora:

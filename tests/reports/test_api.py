@@ -264,7 +264,10 @@ def test_csv_has_one_flat_row_per_month(api, march):
     assert (mar["lead_time_seconds_median"], mar["dora_overall"]) == ("46800.0", "low")
     assert (mar["mtta_seconds_mean"], mar["mtta_seconds_median"], feb["mtta_seconds_mean"]) == ("195.0", "195.0", "")
     assert (mar["failed_deployment_recovery_seconds_median"], mar["unrecovered_failed_deploys"]) == ("371730.0", "0")
-    assert (mar["dora_failed_deployment_recovery_time"], feb["failed_deployment_recovery_seconds_mean"]) == ("medium", "")
+    assert (mar["dora_failed_deployment_recovery_time"], feb["failed_deployment_recovery_seconds_mean"]) == (
+        "medium",
+        "",
+    )
 
 
 def test_csv_by_accept_header(api, march):

@@ -206,3 +206,36 @@ def test_sqlite_and_python_agree_with_the_database_on_the_recovery_rule():
     assert sqlite_scan.recovery_seconds(row(resolved_at=2, remediated_at=3, unresolved=True)) == 3 * HOUR
     assert sqlite_scan.recovery_seconds(row(rollback_at=1, remediated_at=3)) == HOUR
     assert sqlite_scan.recovery_seconds(row(resolved_at=-1)) == 0.0  # resolved before it went live
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups are PostgreSQL's")
+def test_the_rollup_path_answers_what_the_scan_path_does(cases):
+    """Weeks, months and quarters: the same figures whether the deploy counts come off the rollups
+    or the scan (failed deployment recovery time is the scan's on both paths)."""
+    import io
+
+    from django.core.management import call_command
+
+    from reports.models import RollupZone
+    from reports.selectors import quarterly_report, weekly_report
+
+    def figures():
+        out = []
+        for report in (
+            monthly_report(first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1)),
+            weekly_report(first=dt.date(2024, 3, 1), last=dt.date(2024, 4, 14)),
+            quarterly_report(first=dt.date(2024, 1, 1), last=dt.date(2024, 6, 1)),
+        ):
+            out += [
+                (f.start, f.failed_deploys, f.failed_deployment_recovery_seconds, f.unrecovered_failed_deploys, f.dora)
+                for f in [*report.periods, report.totals]
+            ]
+        return out
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    rollup = figures()
+    RollupZone.objects.all().delete()
+    scan = figures()
+
+    assert rollup == scan
+    assert any(row[2].median is not None for row in scan)

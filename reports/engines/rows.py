@@ -191,6 +191,13 @@ def cause_links(filters: Filters, span: Span) -> QuerySet:
     )
 
 
+def failed_deploys(filters: Filters, span: Span) -> QuerySet[Deploy]:
+    """The span's failed deploys: counted, and rolled back or the cause of ≥ 1 incident (cause_links)."""
+    return counted_deploys(filters, span.since, span.until).filter(
+        Q(status=Deploy.Status.ROLLED_BACK) | Q(pk__in=cause_links(filters, span).values("deploy_id"))
+    )
+
+
 def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
     """The span's failed deploys (counted, and rolled back or the cause of ≥ 1 incident), each
     annotated with the candidate ends of its recovery (None where there is none):
@@ -237,8 +244,7 @@ def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
     caused = Incident.objects.filter(pk__in=caused_by_it)
     last_resolution = caused.order_by().values(one=Value(1)).annotate(last=Max("resolved_at")).values("last")[:1]
     return (
-        counted_deploys(filters, span.since, span.until)
-        .filter(Q(status=Deploy.Status.ROLLED_BACK) | Q(pk__in=causes.values("deploy_id")))
+        failed_deploys(filters, span)
         .annotate(
             rollback_at=Case(When(status=Deploy.Status.ROLLED_BACK, then=Subquery(next_deploy)), default=None),
             remediated_at=Subquery(remediation),

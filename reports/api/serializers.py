@@ -9,6 +9,8 @@ from reports.views import DORA_BANDS
 LEVEL_CHOICES = [(level, level) for level in LEVELS]
 # Per metric, the level with its band ("elite", "≥ 1 a day"): the schema shows the bands.
 BAND_CHOICES = {key: list(zip(LEVELS, bands)) for key, _name, _measure, *bands in DORA_BANDS}
+# The recovery metrics' levels and bands (the same for both): named once in the schema.
+RECOVERY_BAND_CHOICES = BAND_CHOICES["failed_deployment_recovery_time"]
 
 
 class ReportDurationsSerializer(serializers.Serializer):
@@ -50,7 +52,7 @@ class ReportDoraSerializer(serializers.Serializer):
     )
     change_failure_rate = serializers.ChoiceField(choices=BAND_CHOICES["change_failure_rate"], allow_null=True)
     time_to_restore = serializers.ChoiceField(
-        choices=BAND_CHOICES["time_to_restore"],
+        choices=RECOVERY_BAND_CHOICES,
         allow_null=True,
         help_text=(
             "Median time to restore, the earlier definition of recovery: rated for reference with the same "
@@ -76,7 +78,7 @@ class ReportDoraSerializer(serializers.Serializer):
         ),
     )
     failed_deployment_recovery_time = serializers.ChoiceField(
-        choices=BAND_CHOICES["failed_deployment_recovery_time"],
+        choices=RECOVERY_BAND_CHOICES,
         allow_null=True,
         help_text="Median failed deployment recovery time: DORA's current recovery metric, in overall.",
     )

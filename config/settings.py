@@ -140,6 +140,11 @@ USE_TZ = True
 OPSLOG_REPORT_TIME_ZONE = env_time_zone("OPSLOG_REPORT_TIME_ZONE", "UTC")
 TIME_ZONE = OPSLOG_REPORT_TIME_ZONE
 
+# --- DORA bands (reports.bands) ----------------------------------------------------------------
+# The DORA report edition whose bands rate the levels: "2023" (default) or "2024". Checked at
+# start-up by reports.apps (ImproperlyConfigured on anything else; the 2025 report has no bands).
+OPSLOG_DORA_BANDS = env_str("OPSLOG_DORA_BANDS", "2023").strip()
+
 # --- Insights (reports.insights) --------------------------------------------------------------
 # A repeat incident: same service and contributing factor as an earlier one within this many days.
 OPSLOG_INSIGHTS_REPEAT_DAYS = env_int("OPSLOG_INSIGHTS_REPEAT_DAYS", 30, minimum=1)
@@ -310,6 +315,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Failed deployment recovery time and time to restore are rated with the same bands: one enum.
+    "ENUM_NAME_OVERRIDES": {"RecoveryLevelEnum": "reports.api.serializers.RECOVERY_BAND_CHOICES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

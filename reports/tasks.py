@@ -79,6 +79,13 @@ def summary_lines(now: Figures, before: Figures) -> list[Line]:
         lines.append(Line(f"{label} (mean)", getattr(now, name).mean, getattr(before, name).mean, "seconds"))
         lines.append(Line(f"{label} (median)", getattr(now, name).median, getattr(before, name).median, "seconds"))
     lines.append(Line("Lead time (median)", now.lead_time_seconds.median, before.lead_time_seconds.median, "seconds"))
+    # DORA's recovery metric, in the level since 2023 (time to restore above is the earlier one).
+    recovery, recovery_before = now.failed_deployment_recovery_seconds, before.failed_deployment_recovery_seconds
+    lines += [
+        Line("Failed deployment recovery time (mean)", recovery.mean, recovery_before.mean, "seconds"),
+        Line("Failed deployment recovery time (median)", recovery.median, recovery_before.median, "seconds"),
+        Line("Unrecovered failed deploys", now.unrecovered_failed_deploys, before.unrecovered_failed_deploys, "count"),
+    ]
     return lines
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_safe
 from deploys.filters import DeployFilter
 from deploys.models import Deploy
 from incidents.models import Incident
-from reports import periods, selectors
+from reports import bands, periods, selectors
 from reports.forms import InsightsForm, QuarterlyReportForm, ReportForm, WeeklyReportForm, YearlyReportForm
 from reports.insights import insights as insights_figures
 from reports.selectors import Figures, Filters
@@ -33,7 +33,16 @@ class Link:
 # durations, which lead to the rows they average (lead time: the month's counted deploys, whose
 # commits it measures; MTTD: the month's incidents; MTTA: the acknowledged ones; MTTR and time to
 # restore: the resolved ones).
-DEPLOY_COUNTS = {"deploys", "deployers", "failed_deploys", "rework_deploys", "lead_time"}
+# Failed deployment recovery time and the unrecovered failed deploys lead to the failed deploys.
+DEPLOY_COUNTS = {
+    "deploys",
+    "deployers",
+    "failed_deploys",
+    "rework_deploys",
+    "lead_time",
+    "failed_deployment_recovery",
+    "unrecovered_failed_deploys",
+}
 INCIDENT_COUNTS = {
     "incidents",
     "deploy_related_incidents",
@@ -62,7 +71,7 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
         params.append(("production", "true"))
         params += [("environment", slug) for slug in filters.environments]
         params += [("status", status) for status in selectors.COUNTED_STATUSES]
-        if what == "failed_deploys":
+        if what in ("failed_deploys", "failed_deployment_recovery", "unrecovered_failed_deploys"):
             params.append(("failed_change", "true"))
         elif what == "rework_deploys":
             params.append(("remediates", "true"))
@@ -229,12 +238,19 @@ def dashboard(request):
             "period_error": f"Unknown period “{grain}”: use week, month, quarter or year.",
             "switch": period_switch(request, grain="month", first_day=None, last_day=None),
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
-            "bands": DORA_BANDS,
+            "bands": dora_bands(),
+            "edition": bands.current(),
         }
         return render(request, "reports/dashboard.html", context, status=400)
     period = PERIODS[grain]
     form = period.form(request.GET)
-    context = {"form": form, "time_zone": settings.OPSLOG_REPORT_TIME_ZONE, "bands": DORA_BANDS, "period": period}
+    context = {
+        "form": form,
+        "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
+        "bands": dora_bands(),
+        "edition": bands.current(),
+        "period": period,
+    }
     if not form.is_valid():
         context["switch"] = period_switch(request, grain=grain, first_day=None, last_day=None)
         return render(request, "reports/dashboard.html", context, status=400)
@@ -313,7 +329,8 @@ def how_we_count(request):
         "reports/how_we_count.html",
         {
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
-            "bands": DORA_BANDS,
+            "bands": dora_bands(),
+            "edition": bands.current(),
             "max_months": selectors.MAX_MONTHS,
             "repeat_days": settings.OPSLOG_INSIGHTS_REPEAT_DAYS,
             "review_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,
@@ -327,22 +344,27 @@ def how_we_count(request):
 
 # --- DORA and charts ---------------------------------------------------------------------------------
 
-# The DORA 2023 bands, as in the glossary: (metric, what it measures, elite, high, medium, low).
-DORA_BANDS = [
-    (
-        "deploy_frequency",
-        "Deploy frequency",
-        "deploys ÷ days in the period",
-        "≥ 1 a day",
-        "≥ 1 a week",
-        "≥ 1 a month",
-        "less",
-    ),
-    ("lead_time", "Lead time for changes", "median", "< 1 day", "< 1 week", "< 1 month", "longer"),
-    ("change_failure_rate", "Change failure rate", "", "≤ 5 %", "≤ 10 %", "≤ 15 %", "more"),
-    ("time_to_restore", "Time to restore", "median", "< 1 hour", "< 1 day", "< 1 week", "longer"),
+# The level table's rows: (metric, name, what it measures). The bands come from the edition in
+# use (reports.bands, OPSLOG_DORA_BANDS). Failed deployment recovery time is the fourth metric of
+# the level; time to restore, the earlier definition, is rated beside it for reference.
+DORA_METRICS = [
+    ("deploy_frequency", "Deploy frequency", "deploys ÷ days in the period"),
+    ("lead_time", "Lead time for changes", "median"),
+    ("change_failure_rate", "Change failure rate", ""),
+    ("failed_deployment_recovery_time", "Failed deployment recovery time", "median"),
+    ("time_to_restore", "Time to restore", "median; the earlier definition, for reference, not in the level"),
 ]
-LEVELS = ["elite", "high", "medium", "low"]
+LEVELS = bands.LEVELS
+
+
+def dora_bands(edition: bands.Edition | None = None) -> list[tuple]:
+    """(metric, name, measure, elite, high, medium, low) per metric, in the edition in use."""
+    edition = edition or bands.current()
+    return [(key, name, measure, *edition.metrics[key].texts) for key, name, measure in DORA_METRICS]
+
+
+# The default (2023) edition's bands: what the API schema shows as each level's band.
+DORA_BANDS = dora_bands(bands.EDITIONS[bands.DEFAULT])
 
 
 @dataclass(frozen=True)
@@ -353,33 +375,46 @@ class DoraMetric:
     bands: list[tuple[str, str]]  # (level, band), elite first
     level: str | None
     value: str
+    in_level: bool = True  # False: rated for reference only (time to restore)
 
 
 def dora_summary(figures: Figures) -> list[DoraMetric]:
-    lead, restore, failures = (
-        figures.lead_time_seconds.median,
-        figures.time_to_restore_seconds.median,
-        figures.change_failure_rate,
-    )
+    lead, failures = figures.lead_time_seconds.median, figures.change_failure_rate
+    recovery, restore = figures.failed_deployment_recovery_seconds.median, figures.time_to_restore_seconds.median
     # A metric with nothing to measure says why it is left out of the level.
     values = {item.metric: f"left out: {item.reason}" for item in figures.dora.left_out}
     values |= {
         "deploy_frequency": frequency_text(figures.deploys, figures.days),
         **({"lead_time": for_people(lead)} if lead is not None else {}),
-        **({"change_failure_rate": f"{failures * 100:.1f} %"} if failures is not None else {}),
-        **({"time_to_restore": for_people(restore)} if restore is not None else {}),
+        **({"failed_deployment_recovery_time": recovery_text(figures)} if recovery is not None else {}),
+        "time_to_restore": for_people(restore) if restore is not None else "none restored (not in the level)",
     }
+    if failures is not None:
+        values["change_failure_rate"] = f"{failures * 100:.1f} %"
+        # Measured, but the edition publishes no bands for it (2024): left out all the same.
+        reasons = {item.metric: item.reason for item in figures.dora.left_out}
+        if "change_failure_rate" in reasons:
+            values["change_failure_rate"] += f" (left out: {reasons['change_failure_rate']})"
     return [
         DoraMetric(
             key=key,
             name=name,
             measure=measure,
-            bands=list(zip(LEVELS, bands)),
+            bands=list(zip(LEVELS, bands_)),
             level=getattr(figures.dora, key),
             value=values[key],
+            in_level=key != "time_to_restore",
         )
-        for key, name, measure, *bands in DORA_BANDS
+        for key, name, measure, *bands_ in dora_bands()
     ]
+
+
+def recovery_text(figures: Figures) -> str:
+    """ "2 hours (1 not recovered yet)": the median, and the failed deploys left out of it."""
+    text = for_people(figures.failed_deployment_recovery_seconds.median)
+    if figures.unrecovered_failed_deploys:
+        text += f" ({figures.unrecovered_failed_deploys} not recovered yet)"
+    return text
 
 
 def frequency_text(deploys: int, days: int) -> str:

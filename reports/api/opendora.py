@@ -204,6 +204,9 @@ def metric_values(metric: str, periods: list[selectors.Figures]) -> list[float]:
         return [_hours(p.lead_time_seconds.median) for p in periods]
     if metric == "cfr":
         return [p.change_failure_rate or 0.0 for p in periods]
+    # `mttr` stays time to restore (impact start → resolution, over incidents): opendora computes its
+    # mttr from incidents, as time to restore is; failed deployment recovery time is in Opslog's
+    # report API and dashboard (docs/api/reports.md).
     return [_hours(p.time_to_restore_seconds.median) for p in periods]
 
 

@@ -3,6 +3,7 @@ CSV rows."""
 
 from rest_framework import serializers
 
+from reports import bands
 from reports.periods import quarter_label, week_label
 from reports.selectors import LEVELS, Dora, Figures, LeftOut, Report
 from reports.views import DORA_BANDS
@@ -10,6 +11,8 @@ from reports.views import DORA_BANDS
 LEVEL_CHOICES = [(level, level) for level in LEVELS]
 # Per metric, the level with its band ("elite", "≥ 1 a day"): the schema shows the bands.
 BAND_CHOICES = {key: list(zip(LEVELS, bands)) for key, _name, _measure, *bands in DORA_BANDS}
+# The recovery metrics' levels and bands (the same for both): named once in the schema.
+RECOVERY_BAND_CHOICES = BAND_CHOICES["failed_deployment_recovery_time"]
 
 
 class ReportDurationsSerializer(serializers.Serializer):
@@ -25,10 +28,20 @@ class ReportMedianSerializer(serializers.Serializer):
 
 class ReportLeftOutSerializer(serializers.Serializer):
     metric = serializers.ChoiceField(
-        choices=["lead_time", "change_failure_rate", "time_to_restore"], help_text="The metric left out of the level."
+        choices=["lead_time", "change_failure_rate", "failed_deployment_recovery_time"],
+        help_text="The metric left out of the level.",
     )
     reason = serializers.ChoiceField(
-        choices=["no commits", "no deploys", "no restored incidents"], help_text="Why it had nothing to measure."
+        choices=[
+            "no commits",
+            "no deploys",
+            "no failed deploys",
+            "no recovered failed deploys",
+            *sorted({m.why_not for e in bands.EDITIONS.values() for m in e.metrics.values() if m.why_not}),
+        ],
+        help_text=(
+            "Why: it had nothing to measure, or the DORA edition in use (OPSLOG_DORA_BANDS) publishes no bands for it."
+        ),
     )
 
 
@@ -41,23 +54,35 @@ class ReportDoraSerializer(serializers.Serializer):
     )
     change_failure_rate = serializers.ChoiceField(choices=BAND_CHOICES["change_failure_rate"], allow_null=True)
     time_to_restore = serializers.ChoiceField(
-        choices=BAND_CHOICES["time_to_restore"], allow_null=True, help_text="Median time to restore."
+        choices=RECOVERY_BAND_CHOICES,
+        allow_null=True,
+        help_text=(
+            "Median time to restore, the earlier definition of recovery: rated for reference with the same "
+            "bands as failed_deployment_recovery_time, never in overall nor left_out."
+        ),
     )
     overall = serializers.ChoiceField(
         choices=LEVEL_CHOICES,
         allow_null=True,
         help_text=(
-            "The lowest of the four, over those with something to measure (see left_out). No deploys is "
-            "measured: deploy frequency 0 rates low."
+            "The lowest of the four (deploy frequency, lead time, change failure rate, failed deployment "
+            "recovery time), over those with a level (see left_out). No deploys is measured: deploy "
+            "frequency 0 rates low."
         ),
     )
     left_out = ReportLeftOutSerializer(
         many=True,
         help_text=(
             "The metrics left out of the overall level, with why: lead_time (no commits), change_failure_rate "
-            "(no deploys), time_to_restore (no restored incidents). Deploy frequency is never left out. In the "
-            'CSV, one column: "lead time (no commits); time to restore (no restored incidents)".'
+            "(no deploys, or no bands in the edition in use), failed_deployment_recovery_time (no failed "
+            "deploys, no recovered failed deploys). Deploy frequency is never left out. In the CSV, one "
+            'column: "lead time (no commits); failed deployment recovery time (no failed deploys)".'
         ),
+    )
+    failed_deployment_recovery_time = serializers.ChoiceField(
+        choices=RECOVERY_BAND_CHOICES,
+        allow_null=True,
+        help_text="Median failed deployment recovery time: DORA's current recovery metric, in overall.",
     )
 
 
@@ -83,13 +108,25 @@ class ReportFiguresSerializer(serializers.Serializer):
     time_to_restore_seconds = ReportDurationsSerializer(help_text="resolved_at − started_at, over resolved incidents.")
     mtta_seconds = ReportDurationsSerializer(help_text="acknowledged_at − detected_at, over acknowledged incidents.")
     lead_time_seconds = ReportMedianSerializer(help_text="Commit authored → its first production deploy.")
-    dora = ReportDoraSerializer(help_text="DORA 2023 level per metric and overall.")
+    dora = ReportDoraSerializer(
+        help_text="DORA level per metric and overall, in the bands of OPSLOG_DORA_BANDS (default: the 2023 report)."
+    )
     partial = serializers.BooleanField(
         help_text=(
             "The period hasn't ended yet in the reporting time zone: its figures are so far. In the totals: "
             "some period of the range is partial, and the totals' DORA level leaves it out unless "
             "include_partial=1."
         )
+    )
+    failed_deployment_recovery_seconds = ReportDurationsSerializer(
+        help_text=(
+            "Per failed deploy of the period (rolled back, or the cause of an incident; by its deployed_at): "
+            "from its deployed_at to the first of its rollback deploy, its remediating deploy and the "
+            "resolution of the last incident it caused. Over the recovered ones; null when none is."
+        )
+    )
+    unrecovered_failed_deploys = serializers.IntegerField(
+        help_text="Failed deploys of the period not recovered yet: left out of failed_deployment_recovery_seconds."
     )
 
 
@@ -239,7 +276,15 @@ class ReportErrorSerializer(serializers.Serializer):
 DURATION_FIELDS = ["mttd_seconds", "mttr_seconds", "time_to_restore_seconds", "mtta_seconds"]
 # Columns added after the CSV was first published go last, so spreadsheets that read the earlier
 # columns by position keep reading the right ones.
-APPENDED_COLUMNS = ["mtta_seconds_mean", "mtta_seconds_median", "dora_left_out"]
+APPENDED_COLUMNS = [
+    "mtta_seconds_mean",
+    "mtta_seconds_median",
+    "dora_left_out",
+    "failed_deployment_recovery_seconds_mean",
+    "failed_deployment_recovery_seconds_median",
+    "unrecovered_failed_deploys",
+    "dora_failed_deployment_recovery_time",
+]
 
 
 def flat_row(period: dict) -> dict:

@@ -11,10 +11,20 @@ from django.db.models import QuerySet
 
 from deploys.models import Deploy, Environment
 from incidents.models import IncidentDeploy
-from reports.engines.results import DeployCounts, DeployFigures, Durations, IncidentCounts, IncidentFigures, LeadMedians
+from reports.engines.results import (
+    DeployCounts,
+    DeployFigures,
+    Durations,
+    IncidentCounts,
+    IncidentFigures,
+    LeadMedians,
+    RecoveryCounts,
+    RecoveryFigures,
+)
 from reports.engines.rows import (
     INCIDENT_DURATIONS,
     Median,
+    cause_links,
     counted_deploy_q,
     counted_deploys,
     counted_incidents,
@@ -109,6 +119,97 @@ def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -
         lower = middle[0]
         total = lower if count % 2 else lower + (middle[1] - lower) * 0.5
     return LeadMedians(periods=tuple(median for _, median in rows), total=total)
+
+
+def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
+    """Failed deployment recovery time per period and over the range (1 query).
+
+    The rule of rows.failed_deploy_recoveries, set-based: the cause pairs (rows.cause_links) read
+    once, and each failed deploy's last resolution, earliest later remediating deploy (grouped over
+    the pairs) and, when rolled back, its rollback deploy (one index probe on service, environment
+    and time). The first end is LEAST of them (LEAST skips NULLs; the resolution only when every
+    incident the deploy caused is resolved); a deploy without one is unrecovered (seconds NULL).
+    The range's figures are the grouping set without the period.
+    """
+    causes_sql, causes_params = cause_links(filters, span).query.sql_with_params()
+    columns = ("id", "deployed_at", "service_id", "environment_id", "status")
+    # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
+    # the rolled-back ones, and those of the pairs (counted and in the span already).
+    rolled_back_sql, rolled_back_params = (
+        counted_deploys(filters, span.since, span.until)
+        .filter(status=Deploy.Status.ROLLED_BACK)
+        .values(*columns)
+        .order_by()
+        .query.sql_with_params()
+    )
+    failed_sql = (
+        f'{rolled_back_sql} UNION SELECT d."id", d."deployed_at", d."service_id", d."environment_id", '
+        'd."status" FROM deploys_deploy d WHERE d."id" IN (SELECT c."deploy_id" FROM causes c)'
+    )
+    failed_params = rolled_back_params
+    counted = list(Deploy.COUNTED_STATUSES)
+    periods = [RecoveryCounts()] * len(span.starts)
+    totals = RecoveryCounts()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH causes AS MATERIALIZED ({causes_sql}),
+                failed AS MATERIALIZED ({failed_sql}),
+                resolution AS (
+                    SELECT c."deploy_id", max(i."resolved_at") AS resolved_at,
+                           bool_or(i."resolved_at" IS NULL) AS unresolved
+                    FROM causes c JOIN incidents_incident i ON i."id" = c."incident_id"
+                    GROUP BY c."deploy_id"
+                ),
+                remediation AS (
+                    SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
+                    FROM causes c
+                    JOIN failed f ON f."id" = c."deploy_id"
+                    JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
+                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > f."deployed_at"
+                                         AND d."status" = ANY(%s)
+                    JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
+                    GROUP BY c."deploy_id"
+                ),
+                ends AS (
+                    SELECT width_bucket(f."deployed_at", %s::timestamptz[]) AS period, f."deployed_at",
+                           CASE WHEN coalesce(r.unresolved, false) THEN least(n.deployed_at, m.remediated_at)
+                                ELSE least(n.deployed_at, m.remediated_at, r.resolved_at) END AS recovered_at
+                    FROM failed f
+                    LEFT JOIN resolution r ON r."deploy_id" = f."id"
+                    LEFT JOIN remediation m ON m."deploy_id" = f."id"
+                    LEFT JOIN LATERAL (
+                        SELECT x."deployed_at" FROM deploys_deploy x
+                        WHERE x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
+                          AND x."deployed_at" > f."deployed_at" AND x."status" = ANY(%s)
+                        ORDER BY x."deployed_at" LIMIT 1
+                    ) AS n ON f."status" = %s
+                ),
+                durations AS (
+                    -- greatest() skips NULLs too: only a recovered deploy gets seconds.
+                    SELECT period, CASE WHEN recovered_at IS NOT NULL THEN greatest(
+                               extract(epoch FROM recovered_at - "deployed_at")::double precision, 0) END AS seconds
+                    FROM ends
+                )
+                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(seconds),
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)
+                FROM durations GROUP BY GROUPING SETS ((period), ())""",
+            [
+                *causes_params,
+                *failed_params,
+                IncidentDeploy.Relation.REMEDIATION,
+                counted,
+                span.start_instants,
+                counted,
+                Deploy.Status.ROLLED_BACK,
+            ],
+        )
+        for index, unrecovered, mean, median in cursor.fetchall():
+            counts = RecoveryCounts(Durations(mean, median), unrecovered)
+            if index is None:
+                totals = counts
+            else:
+                periods[index - 1] = counts
+    return RecoveryFigures(periods=tuple(periods), totals=totals)
 
 
 def _incident_counts(row: dict) -> IncidentCounts:

@@ -73,3 +73,19 @@ class LeadMedians:
 
     periods: tuple[float | None, ...]
     total: float | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryCounts:
+    """Failed deployment recovery time over the failed deploys of one period or of the range
+    (bucketed by the failed deploy's deployed_at): seconds from it to its recovery, over those
+    recovered; `unrecovered` counts those not recovered yet (left out of mean and median)."""
+
+    recovery: Durations = field(default_factory=Durations)
+    unrecovered: int = 0
+
+
+@dataclass(frozen=True)
+class RecoveryFigures:
+    periods: tuple[RecoveryCounts, ...]
+    totals: RecoveryCounts

@@ -2,7 +2,22 @@
 
 import datetime as dt
 
-from django.db.models import Avg, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.aggregates import Aggregate
 
 from deploys.models import Deploy, DeployCommit, Service
@@ -155,3 +170,86 @@ def first_production_commits(*, filters: Filters, span: Span, postgres: bool) ->
     if postgres:
         qs = qs.annotate(lead=Epoch(F("deploy__deployed_at"), F("authored_at")))
     return qs
+
+
+# --- Failed deployment recovery time ------------------------------------------------------------
+
+
+def cause_links(filters: Filters, span: Span) -> QuerySet:
+    """The (deploy, incident) cause pairs of the span's counted deploys: `values("deploy_id",
+    "incident_id")`, one row per pair.
+
+    The one place the cause pairs are written: failed deployment recovery time reads them here
+    (which incidents a failed deploy caused, and whether it failed at all). Today the linked rule:
+    IncidentDeploy rows with relation=cause on incidents not archived.
+    """
+    return (
+        deploy_links(filters=filters, span=span)
+        .filter(relation=IncidentDeploy.Relation.CAUSE)
+        .values("deploy_id", "incident_id")
+        .order_by()
+    )
+
+
+def failed_deploys(filters: Filters, span: Span) -> QuerySet[Deploy]:
+    """The span's failed deploys: counted, and rolled back or the cause of ≥ 1 incident (cause_links)."""
+    return counted_deploys(filters, span.since, span.until).filter(
+        Q(status=Deploy.Status.ROLLED_BACK) | Q(pk__in=cause_links(filters, span).values("deploy_id"))
+    )
+
+
+def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
+    """The span's failed deploys (counted, and rolled back or the cause of ≥ 1 incident), each
+    annotated with the candidate ends of its recovery (None where there is none):
+
+    - `rollback_at`: for a rolled-back deploy, the deployed_at of its rollback deploy, the next
+      counted deploy of the same service to the same environment (later deployed_at). That is the
+      deploy that rolled it back: deploys.services.deploy_rollback_mark (a CDEvents
+      service.rolledback, an API rollback) marks the deploy a rollback replaced, the latest live
+      one before it, so the rollback is the next to go live after it.
+    - `remediated_at`: the earliest deployed_at, later than the failed deploy's, of a counted
+      deploy (any production service: a fix may ship elsewhere) linked as remediation to an
+      incident the failed deploy caused.
+    - `resolved_at`: when the last incident it caused was resolved; `unresolved`: whether one of
+      them isn't (then there is no resolution yet).
+
+    Correlated subqueries, each an index probe per failed deploy (failed deploys are few).
+    """
+    counted = Q(environment__is_production=True, status__in=COUNTED_STATUSES)
+    causes = cause_links(filters, span)
+    # The incidents the failed deploy caused, from a subquery one level down (on incidents or
+    # links): its pk is then two levels out.
+    caused_by_it = causes.filter(deploy_id=OuterRef(OuterRef("pk"))).values("incident_id")
+    next_deploy = (
+        Deploy.objects.filter(
+            counted,
+            service_id=OuterRef("service_id"),
+            environment_id=OuterRef("environment_id"),
+            deployed_at__gt=OuterRef("deployed_at"),
+        )
+        .order_by("deployed_at", "id")
+        .values("deployed_at")[:1]
+    )
+    remediation = (
+        IncidentDeploy.objects.filter(
+            relation=IncidentDeploy.Relation.REMEDIATION,
+            incident_id__in=caused_by_it,
+            deploy__environment__is_production=True,
+            deploy__status__in=COUNTED_STATUSES,
+            deploy__deployed_at__gt=OuterRef("deployed_at"),
+        )
+        .order_by("deploy__deployed_at")
+        .values("deploy__deployed_at")[:1]
+    )
+    caused = Incident.objects.filter(pk__in=caused_by_it)
+    last_resolution = caused.order_by().values(one=Value(1)).annotate(last=Max("resolved_at")).values("last")[:1]
+    return (
+        failed_deploys(filters, span)
+        .annotate(
+            rollback_at=Case(When(status=Deploy.Status.ROLLED_BACK, then=Subquery(next_deploy)), default=None),
+            remediated_at=Subquery(remediation),
+            resolved_at=Subquery(last_resolution),
+            unresolved=Exists(caused.filter(resolved_at__isnull=True)),
+        )
+        .order_by()
+    )

@@ -47,10 +47,13 @@ EMPTY_MONTH = {
         "left_out": [
             {"metric": "lead_time", "reason": "no commits"},
             {"metric": "change_failure_rate", "reason": "no deploys"},
-            {"metric": "time_to_restore", "reason": "no restored incidents"},
+            {"metric": "failed_deployment_recovery_time", "reason": "no failed deploys"},
         ],
+        "failed_deployment_recovery_time": None,
     },
     "partial": False,
+    "failed_deployment_recovery_seconds": {"mean": None, "median": None},
+    "unrecovered_failed_deploys": 0,
 }
 
 
@@ -92,7 +95,8 @@ def test_known_numbers_for_one_service(api, march):
         "time_to_restore_seconds": {"mean": 1290.0, "median": 1290.0},  # 720 1860
         "mtta_seconds": {"mean": 195.0, "median": 195.0},  # 300 90; i3 never acknowledged
         "lead_time_seconds": {"median": 46800.0},  # 7200 86400
-        # 3 deploys in 31 days: monthly. Lead 13 h: elite. 67 % failures: low. Restore 21.5 min: elite.
+        # 3 deploys in 31 days: monthly. Lead 13 h: elite. 67 % failures: low. Failed deployment
+        # recovery 4.3 days: medium. Restore 21.5 min: elite (for reference, not in overall).
         "dora": {
             "deploy_frequency": "medium",
             "lead_time": "elite",
@@ -100,8 +104,14 @@ def test_known_numbers_for_one_service(api, march):
             "time_to_restore": "elite",
             "overall": "low",
             "left_out": [],
+            "failed_deployment_recovery_time": "medium",
         },
         "partial": False,
+        # d2 (rolled back, 12 March 10:00) → its rollback deploy, the next counted one of web to
+        # production: d3 on 20 March 10:00, 691200 s. d3 caused i1 (resolved 20 March 10:42) and i2
+        # (resolved 21 March 00:31): the last resolution, 52260 s (d5's remediation comes later).
+        "failed_deployment_recovery_seconds": {"mean": 371730.0, "median": 371730.0},
+        "unrecovered_failed_deploys": 0,
     }
     assert apr == {
         **EMPTY_MONTH,
@@ -119,8 +129,9 @@ def test_known_numbers_for_one_service(api, march):
             "overall": "medium",
             "left_out": [
                 {"metric": "lead_time", "reason": "no commits"},
-                {"metric": "time_to_restore", "reason": "no restored incidents"},
+                {"metric": "failed_deployment_recovery_time", "reason": "no failed deploys"},
             ],
+            "failed_deployment_recovery_time": None,
         },
         "partial": False,
     }
@@ -146,8 +157,11 @@ def test_known_numbers_for_one_service(api, march):
             "time_to_restore": "elite",
             "overall": "low",
             "left_out": [],
+            "failed_deployment_recovery_time": "medium",
         },
         "partial": False,
+        "failed_deployment_recovery_seconds": {"mean": 371730.0, "median": 371730.0},
+        "unrecovered_failed_deploys": 0,
     }
 
 
@@ -233,18 +247,27 @@ def test_csv_has_one_flat_row_per_month(api, march):
         "mtta_seconds_mean",
         "mtta_seconds_median",
         "dora_left_out",
+        "failed_deployment_recovery_seconds_mean",
+        "failed_deployment_recovery_seconds_median",
+        "unrecovered_failed_deploys",
+        "dora_failed_deployment_recovery_time",
     ]
     assert [row["month"] for row in rows] == ["2024-02", "2024-03", "2024-04"]
     feb, mar, _ = rows
     # February had no deploys: measured, low; what had nothing to measure is named.
     assert (feb["deploys"], feb["incident_rate"], feb["mttd_seconds_mean"], feb["dora_overall"]) == ("0", "", "", "low")
     assert feb["dora_left_out"] == (
-        "lead time (no commits); change failure rate (no deploys); time to restore (no restored incidents)"
+        "lead time (no commits); change failure rate (no deploys); failed deployment recovery time (no failed deploys)"
     )
     assert mar["dora_left_out"] == ""
     assert (mar["deploys"], mar["change_failure_rate"], mar["mttd_seconds_median"]) == ("3", repr(2 / 3), "60.0")
     assert (mar["lead_time_seconds_median"], mar["dora_overall"]) == ("46800.0", "low")
     assert (mar["mtta_seconds_mean"], mar["mtta_seconds_median"], feb["mtta_seconds_mean"]) == ("195.0", "195.0", "")
+    assert (mar["failed_deployment_recovery_seconds_median"], mar["unrecovered_failed_deploys"]) == ("371730.0", "0")
+    assert (mar["dora_failed_deployment_recovery_time"], feb["failed_deployment_recovery_seconds_mean"]) == (
+        "medium",
+        "",
+    )
 
 
 def test_csv_by_accept_header(api, march):
@@ -272,9 +295,13 @@ def test_yearly_report(api, march):
     assert (by_month["from"], by_month["to"], [y["year"] for y in by_month["years"]]) == ("2024", "2024", ["2024"])
     assert rows[0][0] == "year" and rows[1][:2] == ["2024", "5"]
     # Every service: 300 90 0.
-    assert dict(zip(rows[0], rows[1]))["mtta_seconds_mean"] == "130.0" and rows[0][-2:] == [
+    assert dict(zip(rows[0], rows[1]))["mtta_seconds_mean"] == "130.0" and rows[0][-6:] == [
         "mtta_seconds_median",
         "dora_left_out",
+        "failed_deployment_recovery_seconds_mean",
+        "failed_deployment_recovery_seconds_median",
+        "unrecovered_failed_deploys",
+        "dora_failed_deployment_recovery_time",
     ]
 
 

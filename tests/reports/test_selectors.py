@@ -98,7 +98,7 @@ def test_months_edges_in_the_reporting_time_zone_and_every_figure(data):
     assert (feb.dora.deploy_frequency, feb.dora.overall) == ("low", "low")
     assert (
         feb.dora.left_out_text()
-        == "lead time (no commits); change failure rate (no deploys); time to restore (no restored incidents)"
+        == "lead time (no commits); change failure rate (no deploys); failed deployment recovery time (no failed deploys)"
     )
 
     assert (march.deploys, march.deployers) == (4, 3)
@@ -137,18 +137,25 @@ def test_dora_levels(data):
         first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1), filters=Filters(services=("web",))
     ).periods
 
-    # March: 4 deploys in 31 days (medium), lead 12.5 h (elite), 50 % failures (low), restore 11 min (elite).
+    # March: 4 deploys in 31 days (medium), lead 12.5 h (elite), 50 % failures (low), failed
+    # deployment recovery 8.3 days (low), restore 11 min (elite, for reference only). Recovery: d2
+    # (10:00 on 10 March) caused i1 and i2, the last resolved at 11:42: 6120 s (its remediating
+    # deploy d6 comes later); d3 (rolled back, 15 March 10:00) was rolled back by the next counted
+    # deploy of web to production, d6 on 31 March 21:59 (d4 failed, not counted): 1425540 s.
+    assert march.failed_deployment_recovery_seconds.median == (6120 + 1425540) / 2
+    assert march.unrecovered_failed_deploys == 0
     assert (
         march.dora.deploy_frequency,
         march.dora.lead_time,
         march.dora.change_failure_rate,
+        march.dora.failed_deployment_recovery_time,
         march.dora.time_to_restore,
         march.dora.overall,
-    ) == ("medium", "elite", "low", "elite", "low")
-    # April: once in 30 days still counts as "at least monthly".
+    ) == ("medium", "elite", "low", "low", "elite", "low")
+    # April: once in 30 days still counts as "at least monthly"; no failed deploy to recover from.
     assert (april.dora.deploy_frequency, april.dora.overall) == ("medium", "medium")
     assert march.dora.left_out == ()
-    assert april.dora.left_out == ()
+    assert april.dora.left_out_text() == "failed deployment recovery time (no failed deploys)"
 
 
 def test_a_month_without_deploys_and_fast_restores_is_low_not_elite(berlin):
@@ -173,12 +180,14 @@ def test_a_month_without_deploys_and_fast_restores_is_low_not_elite(berlin):
     assert [(item.metric, item.reason) for item in may.dora.left_out] == [
         ("lead_time", "no commits"),
         ("change_failure_rate", "no deploys"),
+        ("failed_deployment_recovery_time", "no failed deploys"),
     ]
     assert report.totals.dora.overall == "low"
 
 
 def test_only_what_has_nothing_to_measure_is_left_out(berlin):
-    """Deploys with commits and no incidents: only time to restore has nothing to measure."""
+    """Deploys with commits and no incidents: only failed deployment recovery time has nothing to
+    measure in the level (time to restore, for reference only, is never left out: it isn't in it)."""
     web = ServiceFactory(slug="web")
     production = EnvironmentFactory(slug="production")
     for day in range(1, 31):  # every day of June: elite
@@ -189,7 +198,7 @@ def test_only_what_has_nothing_to_measure_is_left_out(berlin):
 
     assert (june.dora.deploy_frequency, june.dora.lead_time, june.dora.change_failure_rate) == ("elite",) * 3
     assert (june.dora.time_to_restore, june.dora.overall) == (None, "elite")
-    assert june.dora.left_out_text() == "time to restore (no restored incidents)"
+    assert june.dora.left_out_text() == "failed deployment recovery time (no failed deploys)"
 
 
 def test_filters_by_team_severity_and_environment(data):
@@ -244,6 +253,8 @@ def test_query_count_is_constant(data, django_assert_max_num_queries):
     # Months not over yet are left out of the level, rated on the complete ones apart: at most twice.
     rated_apart = count(dt.date(2010, 1, 1), dt.date(2029, 12, 1))
 
+    # Failed deployment recovery time added one query (its failed deploys with their recovery's
+    # candidate ends, reports.engines.rows.failed_deploy_recoveries) on every engine path.
     assert short == long <= 15
     assert rated_apart <= 2 * short
 

@@ -91,6 +91,13 @@ def test_emails_last_months_numbers_compared_with_the_month_before(recipients, i
         "Time to restore (median) 16 min (▲ 5 min from 11 min)",
         "Lead time (median) —",  # no commits
     ]
+    # April: carol's deploy (3 April 10:00) caused an incident resolved at 11:05:30: 3930 s. March:
+    # bob's (5 March 10:00) was rolled back by the next deploy, 2 April 10:00: 28 days.
+    assert lines[19:22] == [
+        "Failed deployment recovery time (mean) 1 h 6 min (▼ 27 d 23 h from 28 d)",
+        "Failed deployment recovery time (median) 1 h 6 min (▼ 27 d 23 h from 28 d)",
+        "Unrecovered failed deploys 0 (= the month before)",
+    ]
     assert "DORA level low (= the month before); left out: lead time (no commits)" in lines
     assert "The dashboard: https://opslog.example.com/reports/?from=2024-04&to=2024-04" in lines
     assert any(line.endswith("https://opslog.example.com/reports/how-we-count/") for line in lines)
@@ -138,7 +145,7 @@ def test_runs_through_celery(recipients, in_may_2024):
     # No deploys in either month: measured, low; what had nothing to measure is named.
     assert (
         "DORA level low (= the month before); left out: lead time (no commits); change failure rate (no deploys); "
-        "time to restore (no restored incidents)"
+        "failed deployment recovery time (no failed deploys)"
     ) in mail.outbox[0].body
 
 

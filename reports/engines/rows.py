@@ -2,11 +2,25 @@
 
 import datetime as dt
 
-from django.db.models import Avg, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet
+from django.db.models import (
+    Avg,
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.db.models.aggregates import Aggregate
+from django.db.models.expressions import RawSQL
 
 from deploys.models import Deploy, DeployCommit, Service
 from incidents.models import Incident, IncidentDeploy
+from incidents.selectors import cause_pairs_sql
 from reports.engines.scope import Filters, Span
 
 COUNTED_STATUSES = list(Deploy.COUNTED_STATUSES)
@@ -88,6 +102,37 @@ def incident_count_aggregates() -> dict:
         deploy_related_incidents=Count("id", filter=Q(related=True)),
         unresolved_incidents=Count("id", filter=Q(resolved_at__isnull=True)),
     )
+
+
+def cause_pairs(filters: Filters, span: Span) -> tuple[str, tuple]:
+    """SQL selecting the (deploy_id, incident_id) cause pairs under `filters.attribution`, and its
+    params: the one rule every engine counts failed deploys and deploy-related incidents from
+    (incidents.selectors.cause_pairs_sql).
+
+    Every linked pair; with the inferred rule, also the inferred pairs of the incidents that
+    started in [span.since, span.until + window]: all those of the span's incidents, and all those
+    whose deploy can be in the span (a deploy is inferred only for an incident at most `window`
+    after it).
+    """
+    window = filters.window
+    return cause_pairs_sql(attribution=filters.attribution, window=window, since=span.since, until=span.until + window)
+
+
+def caused_deploy_q(filters: Filters, span: Span, *, field: str = "id") -> Q:
+    """On a deploy (its id in `field`): it is the cause of ≥ 1 incident under the rule (cause_pairs)."""
+    sql, params = cause_pairs(filters, span)
+    return Q(**{f"{field}__in": RawSQL(f"SELECT p.deploy_id FROM ({sql}) AS p", params)})
+
+
+def deploy_related_q(filters: Filters, span: Span) -> Q:
+    """On one of the span's incidents: it has ≥ 1 causing deploy under the rule (cause_pairs)."""
+    sql, params = cause_pairs(filters, span)
+    return Q(id__in=RawSQL(f"SELECT p.incident_id FROM ({sql}) AS p", params))
+
+
+def related_annotation(filters: Filters, span: Span) -> ExpressionWrapper:
+    """deploy_related_q as a boolean to annotate `related` with (incident_count_aggregates)."""
+    return ExpressionWrapper(deploy_related_q(filters, span), output_field=BooleanField())
 
 
 def is_deploy_related() -> Exists:

@@ -1,0 +1,180 @@
+"""The two attribution rules (docs/metrics.md, "Attribution"): known answers worked out by hand,
+in two reporting zones, by every engine (on PostgreSQL the report_path fixture runs each test on
+the scan and on the rollups: the same answers, so rollup == scan)."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
+from incidents.factories import IncidentDeployFactory, IncidentFactory
+from incidents.models import IncidentDeploy
+from reports.selectors import Filters, monthly_report, yearly_report
+
+pytestmark = pytest.mark.django_db
+
+LINKED = Filters()
+INFERRED = Filters(attribution="inferred")
+MARCH = dt.date(2024, 3, 1)
+
+
+def at(text):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(params=["Europe/Berlin", "America/New_York"])
+def zone(request, settings, report_path):
+    settings.OPSLOG_REPORT_TIME_ZONE = request.param
+    settings.TIME_ZONE = request.param
+    settings.OPSLOG_ATTRIBUTION_WINDOW_HOURS = 4
+    report_path()  # before the data: on PostgreSQL the rollup's triggers keep it
+    return request.param
+
+
+@pytest.fixture
+def data(zone):
+    web, api = ServiceFactory(slug="web", dev_team="storefront"), ServiceFactory(slug="api", dev_team="platform")
+    production, staging = EnvironmentFactory(slug="production"), EnvironmentFactory(slug="staging")
+    d = {}
+
+    def deploy(name, when, *, service=web, environment=production, status="succeeded"):
+        d[name] = DeployFactory(service=service, environment=environment, deployed_at=at(when), status=status)
+
+    def incident(name, started, *services, archived=False):
+        d[name] = IncidentFactory(
+            started_at=at(started),
+            detected_at=at(started) + dt.timedelta(minutes=5),
+            resolved_at=at(started) + dt.timedelta(minutes=50),
+            services=list(services or [web]),
+            archived_at=at(started) + dt.timedelta(days=1) if archived else None,
+        )
+
+    # Exactly at started_at − window: counts; for two incidents, counted once.
+    deploy("a_edge", "2024-03-05T08:00:00Z")
+    incident("iA", "2024-03-05T12:00:00Z")
+    incident("iA2", "2024-03-05T11:00:00Z")
+    # One second before started_at − window: doesn't.
+    deploy("b_early", "2024-03-06T07:59:59Z")
+    incident("iB", "2024-03-06T12:00:00Z")
+    # After started_at: doesn't.
+    deploy("c_after", "2024-03-07T12:00:01Z")
+    incident("iC", "2024-03-07T12:00:00Z")
+    # Two services: the latest deploy of either.
+    deploy("d_web", "2024-03-08T09:00:00Z")
+    deploy("d_api", "2024-03-08T10:00:00Z", service=api)
+    incident("iD", "2024-03-08T12:00:00Z", web, api)
+    # Staging and failed deploys are ignored: the latest counted production deploy is the cause.
+    deploy("e_prod", "2024-03-09T10:00:00Z")
+    deploy("e_staging", "2024-03-09T11:00:00Z", environment=staging)
+    deploy("e_failed", "2024-03-09T11:30:00Z", status="failed")
+    incident("iE", "2024-03-09T12:00:00Z")
+    # A linked cause wins over inference, however long before.
+    deploy("f_linked", "2024-03-01T12:00:00Z")
+    deploy("f_recent", "2024-03-10T11:00:00Z")
+    incident("iF", "2024-03-10T12:00:00Z")
+    IncidentDeployFactory(incident=d["iF"], deploy=d["f_linked"], relation="cause")
+    # Archived incidents are ignored.
+    deploy("g", "2024-03-11T11:00:00Z")
+    incident("iG", "2024-03-11T12:00:00Z", archived=True)
+    # Two deploys at the same instant: the higher id; rolled back, so failed under both rules.
+    deploy("h1", "2024-03-12T11:00:00Z", service=api)
+    deploy("h2", "2024-03-12T11:00:00Z", service=api, status="rolled_back")
+    incident("iH", "2024-03-12T12:00:00Z", api)
+    # A March deploy inferred for an incident at 00:30 UTC on 1 April: April's in Berlin (02:30),
+    # March's in New York (20:30 on 31 March). The deploy fails in March either way.
+    deploy("j", "2024-03-31T21:00:00Z")
+    incident("iJ", "2024-04-01T00:30:00Z")
+    return d
+
+
+def march(filters):
+    return monthly_report(first=MARCH, last=MARCH, filters=filters, include_partial=True)
+
+
+def test_linked_rule(data, zone):
+    figures = march(LINKED).periods[0]
+    assert figures.deploys == 12
+    assert figures.incidents == (8 if zone == "Europe/Berlin" else 9)
+    assert figures.failed_deploys == 2  # f_linked (linked), h2 (rolled back)
+    assert figures.deploy_related_incidents == 1  # iF
+    assert figures.change_failure_rate == 2 / 12
+
+
+def test_inferred_rule(data, zone):
+    figures = march(INFERRED).periods[0]
+    assert figures.deploys == 12
+    berlin = zone == "Europe/Berlin"
+    assert figures.incidents == (8 if berlin else 9)
+    # f_linked (linked), a_edge (iA and iA2: once), d_api, e_prod, h2 (rolled back and inferred:
+    # once), j (for iJ, whatever month iJ is in).
+    assert figures.failed_deploys == 6
+    # iA, iA2, iD, iE, iF (linked), iH, and iJ where it is March's.
+    assert figures.deploy_related_incidents == (6 if berlin else 7)
+    assert figures.change_failure_rate == 6 / 12
+    assert figures.incident_rate == figures.deploy_related_incidents / 12
+
+    april = monthly_report(first=dt.date(2024, 4, 1), last=dt.date(2024, 4, 1), filters=INFERRED).periods[0]
+    assert (april.incidents, april.deploy_related_incidents, april.failed_deploys) == (
+        (1, 1, 0) if berlin else (0, 0, 0)
+    )
+
+
+def test_the_window_per_report(data):
+    hour = march(Filters(attribution="inferred", attribution_window=dt.timedelta(hours=1))).periods[0]
+    assert hour.failed_deploys == 2  # f_linked; h2, rolled back and inferred for iH
+    assert hour.deploy_related_incidents == 2  # iF, iH
+    # The edge moves with the window: 08:00 is 4 h before iA, 5 h before iB's 12:00 minus a second.
+    wide = march(Filters(attribution="inferred", attribution_window=dt.timedelta(hours=4, seconds=1))).periods[0]
+    assert wide.failed_deploys == 7  # and b_early
+    # The setting is the default window.
+    assert march(INFERRED).periods[0].failed_deploys == 6
+
+
+def test_the_setting(data, settings):
+    settings.OPSLOG_ATTRIBUTION_WINDOW_HOURS = 1
+    assert march(INFERRED).periods[0].failed_deploys == 2
+    assert INFERRED.window == dt.timedelta(hours=1)
+    assert Filters(attribution_window=dt.timedelta(minutes=5)).window == dt.timedelta(minutes=5)
+
+
+def test_filters_select_rows_not_pairs(data):
+    """Pairs are facts: a filter on services picks the deploys and incidents counted, not which
+    deploy caused which incident."""
+    web = march(Filters(services=("web",), attribution="inferred")).periods[0]
+    api = march(Filters(services=("api",), attribution="inferred")).periods[0]
+    assert web.failed_deploys == 4  # f_linked, a_edge, e_prod, j
+    assert api.failed_deploys == 2  # d_api, h2
+    assert api.deploy_related_incidents == 2  # iD (caused by d_api), iH
+
+
+def test_yearly_agrees(data):
+    year = yearly_report(first=dt.date(2024, 1, 1), last=dt.date(2024, 1, 1), filters=INFERRED, include_partial=True)
+    totals = year.periods[0]
+    assert totals.failed_deploys == 6
+    assert totals.deploy_related_incidents == 7  # iJ is 2024's in both zones
+
+
+def test_inferred_attributions_are_never_stored(data):
+    links = list(IncidentDeploy.objects.values_list("id", "deploy_id", "incident_id", "relation"))
+    with CaptureQueriesContext(connection) as ctx:
+        march(INFERRED)
+    assert list(IncidentDeploy.objects.values_list("id", "deploy_id", "incident_id", "relation")) == links
+    writes = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].lstrip().split()[0].upper() not in ("SELECT", "WITH", "SET", "SAVEPOINT", "RELEASE")
+    ]
+    assert writes == []
+
+
+def test_query_count_is_the_same_for_both_rules(data):
+    def count(filters, first, last):
+        with CaptureQueriesContext(connection) as ctx:
+            monthly_report(first=first, last=last, filters=filters, include_partial=True)
+        return len(ctx.captured_queries)
+
+    short = count(LINKED, MARCH, MARCH)
+    assert count(INFERRED, MARCH, MARCH) == short
+    assert count(INFERRED, dt.date(2010, 1, 1), dt.date(2029, 12, 1)) == short

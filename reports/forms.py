@@ -1,5 +1,6 @@
 """The report's query: a range of months and filters, checked the same way for the dashboard and the API."""
 
+import copy
 import datetime as dt
 import re
 import unicodedata
@@ -77,6 +78,50 @@ class ValueListField(forms.Field):
             raise forms.ValidationError(message, code="unknown")
 
 
+# A duration: `4h`, `90m`, `2h30m`, `1d`, `45s`, or a number of hours (`4`, `1.5`).
+DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+MAX_WINDOW = dt.timedelta(days=7)
+
+
+class WindowField(forms.Field):
+    """The inferred attribution rule's window: `4h`, `90m`, `2h30m`, `1d`, or hours as a number;
+    more than 0, at most 7 days. Empty: OPSLOG_ATTRIBUTION_WINDOW_HOURS."""
+
+    default_error_messages = {
+        "invalid": "Enter a duration such as 4h, 90m or 2h30m, or a number of hours such as 4 or 1.5.",
+        "range": "The window must be more than 0 and at most 7 days (168h).",
+    }
+
+    def to_python(self, value):
+        text = "" if value in self.empty_values else str(value).strip().lower().replace(" ", "")
+        if not text:
+            return None
+        try:
+            hours = float(text)
+        except ValueError:
+            match = DURATION_RE.match(text)
+            if not match or not any(match.groups()):
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+            days, hours_, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+            window = dt.timedelta(days=days, hours=hours_, minutes=minutes, seconds=secs)
+        else:
+            if hours != hours or hours in (float("inf"), float("-inf")):  # nan, inf
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            if not 0 < hours <= MAX_WINDOW.total_seconds() / 3600:
+                raise forms.ValidationError(self.error_messages["range"], code="range")
+            window = dt.timedelta(hours=hours)
+        if not dt.timedelta(0) < window <= MAX_WINDOW:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return window
+
+
+ATTRIBUTION_CHOICES = [
+    ("linked", "Linked causes only"),
+    ("inferred", "Linked, else inferred"),
+    ("both", "Both side by side"),
+]
+
+
 class ReportForm(ParameterErrorsMixin, forms.Form):
     """`from`, `to` (months, both included), `service`, `team`, `severity`.
 
@@ -99,6 +144,18 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             "invalid_choice": "Use 1 or true to include partial periods in the DORA level, 0 or false not to."
         },
     )
+
+    # Which incidents count against which deploys (docs/metrics.md, "Attribution").
+    attribution = forms.ChoiceField(
+        choices=ATTRIBUTION_CHOICES,
+        required=False,
+        label="Attribution",
+        error_messages={
+            "invalid_choice": "Use linked (only the causes someone linked), inferred (linked, else the latest "
+            "production deploy of an affected service within the window) or both."
+        },
+    )
+    window = WindowField(required=False, label="Window")
 
     def __init__(self, data=None, *, services: list[Service] | None = None, **kwargs):
         super().__init__(data if data is not None else {}, **kwargs)
@@ -156,7 +213,28 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             services=tuple(self.cleaned_data["service"]),
             teams=tuple(self.cleaned_data["team"]),
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+            # With "both", the report's own figures are the linked rule's; `for_rule("inferred")` the others.
+            attribution="inferred" if self.attribution_rule == "inferred" else "linked",
+            attribution_window=self.cleaned_data.get("window"),
         )
+
+    @property
+    def attribution_rule(self) -> str:
+        """linked (the default), inferred or both; call after is_valid()."""
+        return self.cleaned_data.get("attribution") or "linked"
+
+    @property
+    def window_seconds(self) -> float | None:
+        """The inferred rule's window in seconds, the asked one or the setting's; None for linked."""
+        if self.attribution_rule == "linked":
+            return None
+        return self.filters.window.total_seconds()
+
+    def for_rule(self, rule: str) -> "ReportForm":
+        """This form, answering `filters` under `rule` (linked or inferred): for `attribution=both`."""
+        other = copy.copy(self)
+        other.cleaned_data = {**self.cleaned_data, "attribution": rule}
+        return other
 
     @property
     def partial_in_level(self) -> bool:

@@ -2,7 +2,9 @@
 in two reporting zones, by every engine (on PostgreSQL the report_path fixture runs each test on
 the scan and on the rollups: the same answers, so rollup == scan)."""
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 from django.db import connection
@@ -178,3 +180,102 @@ def test_query_count_is_the_same_for_both_rules(data):
     short = count(LINKED, MARCH, MARCH)
     assert count(INFERRED, MARCH, MARCH) == short
     assert count(INFERRED, dt.date(2010, 1, 1), dt.date(2029, 12, 1)) == short
+
+
+# --- The report API -----------------------------------------------------------------------------
+
+
+def test_api_both_side_by_side(api, data, zone):
+    body = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&include_partial=1&attribution=both").json()
+
+    assert list(body)[:5] == ["time_zone", "from", "to", "attribution", "window_seconds"]
+    assert (body["attribution"], body["window_seconds"]) == ("both", 4 * 3600.0)
+    month = body["months"][0]
+    related = 6 if zone == "Europe/Berlin" else 7
+    # Today's fields are the linked rule's.
+    assert month["change_failure_rate"] == 2 / 12
+    assert month["deploy_related_incidents"] == 1
+    assert month["inferred"] == {
+        "deploy_related_incidents": related,
+        "failed_deploys": 6,
+        "change_failure_rate": 0.5,
+        "incident_rate": related / 12,
+        "dora": {**month["inferred"]["dora"], "change_failure_rate": "low"},
+    }
+    assert month["dora"]["change_failure_rate"] == "low"  # 16.7 %: above 15 % either way
+    assert body["totals"]["inferred"]["failed_deploys"] == 6
+    assert body["totals"]["inferred"]["dora"]["overall"] == month["inferred"]["dora"]["overall"]
+
+
+def test_api_inferred_and_window(api, data):
+    inferred = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&attribution=inferred").json()
+    assert (inferred["attribution"], inferred["window_seconds"]) == ("inferred", 14400.0)
+    assert inferred["months"][0]["change_failure_rate"] == 0.5
+    assert "inferred" not in inferred["months"][0] and "inferred" not in inferred["totals"]
+
+    for window in ("1h", "60m", "1", "0.5h30m", "3600s"):
+        hour = api.get(f"/api/reports/monthly/?from=2024-03&to=2024-03&attribution=inferred&window={window}").json()
+        assert hour["window_seconds"] == 3600.0, window
+        assert hour["months"][0]["change_failure_rate"] == 2 / 12, window
+    wide = api.get("/api/reports/yearly/?from=2024&to=2024&attribution=both&window=4h0m1s").json()
+    assert wide["window_seconds"] == 14401.0
+    assert wide["years"][0]["inferred"]["failed_deploys"] == 7
+    assert wide["years"][0]["change_failure_rate"] == 2 / 12  # linked
+
+
+def test_api_csv_appends_the_inferred_columns(api, data):
+    def rows(query):
+        text = api.get(f"/api/reports/monthly/?from=2024-03&to=2024-03&format=csv{query}").content.decode()
+        return list(csv.reader(io.StringIO(text)))
+
+    linked = rows("")
+    both = rows("&attribution=both")
+    added = [
+        "inferred_deploy_related_incidents",
+        "inferred_failed_deploys",
+        "inferred_change_failure_rate",
+        "inferred_incident_rate",
+        "inferred_dora_change_failure_rate",
+        "inferred_dora_overall",
+    ]
+    assert both[0] == linked[0] + added
+    assert both[1][: len(linked[1])] == linked[1]
+    assert dict(zip(both[0], both[1]))["inferred_failed_deploys"] == "6"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("attribution=guess", "attribution", "Use linked"),
+        ("window=0", "window", "more than 0"),
+        ("window=0h", "window", "more than 0"),
+        ("window=-1", "window", "more than 0"),
+        ("window=169", "window", "at most 7 days"),
+        ("window=8d", "window", "at most 7 days"),
+        ("window=four", "window", "Enter a duration"),
+        ("window=4x", "window", "Enter a duration"),
+        ("window=nan", "window", "Enter a duration"),
+        ("window=h", "window", "Enter a duration"),
+    ],
+)
+def test_api_400s(api, query, field, message):
+    for path in ("monthly", "yearly"):
+        response = api.get(f"/api/reports/{path}/?{query}")
+        assert response.status_code == 400
+        assert list(response.json()) == [field]
+        assert message in response.json()[field][0]
+
+
+def test_api_query_count_is_constant(api, data):
+    def count(query):
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(f"/api/reports/monthly/?{query}").status_code == 200
+        return len(ctx.captured_queries)
+
+    linked = count("from=2024-03&to=2024-03&include_partial=1")
+    assert count("from=2024-03&to=2024-03&include_partial=1&attribution=inferred") == linked
+    assert count("from=2010-01&to=2029-12&include_partial=1&attribution=inferred") == linked
+    # Both: the report computed a second time, under the inferred rule (minus the token and the
+    # service list, read once).
+    both = count("from=2024-03&to=2024-03&include_partial=1&attribution=both")
+    assert both == count("from=2010-01&to=2029-12&include_partial=1&attribution=both") > linked

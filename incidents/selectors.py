@@ -228,19 +228,21 @@ def inferred_causes(*, window: dt.timedelta, since: dt.datetime, until: dt.datet
 def cause_pairs_sql(
     *, attribution: str, window: dt.timedelta, since: dt.datetime, until: dt.datetime
 ) -> tuple[str, tuple]:
-    """SQL selecting the (deploy_id, incident_id) cause pairs of a rule, and its params: every
+    """SQL selecting the (deploy_id, incident_id, inferred) cause pairs of a rule, and its params: every
     linked one, and with `attribution="inferred"` the inferred ones of the incidents that started
     in [since, until] (inferred_causes). Pairs are facts about deploys and incidents, the same
     whatever a report filters on."""
     if attribution not in ATTRIBUTIONS:
         raise ValueError(f"Unknown attribution {attribution!r}.")
     linked_sql, linked_params = linked_causes().order_by().values("deploy_id", "incident_id").query.sql_with_params()
+    # `inferred`: whether the pair was inferred (what the drill-down marks), false for a linked one.
+    sql = f"SELECT l.deploy_id, l.incident_id, false AS inferred FROM ({linked_sql}) AS l"
     if attribution == "linked":
-        return linked_sql, tuple(linked_params)
+        return sql, tuple(linked_params)
     inferred = inferred_causes(window=window, since=since, until=until).values("deploy_id", "incident_id")
     inferred_sql, inferred_params = inferred.query.sql_with_params()
     return (
-        f"SELECT l.deploy_id, l.incident_id FROM ({linked_sql}) AS l "
-        f"UNION ALL SELECT i.deploy_id, i.incident_id FROM ({inferred_sql}) AS i WHERE i.deploy_id IS NOT NULL",
+        f"{sql} UNION ALL SELECT i.deploy_id, i.incident_id, true FROM ({inferred_sql}) AS i "
+        "WHERE i.deploy_id IS NOT NULL",
         (*linked_params, *inferred_params),
     )

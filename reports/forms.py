@@ -7,7 +7,7 @@ import unicodedata
 
 from django import forms
 
-from deploys.models import Service
+from deploys.models import Environment, Service
 from incidents.models import Incident
 from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, months_between, this_month
 from plumbing.forms import ParameterErrorsMixin
@@ -351,4 +351,58 @@ class InsightsForm(ParameterErrorsMixin, forms.Form):
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
             factors=tuple(self.cleaned_data["factor"]),
             tags=tuple(self.cleaned_data["tag"]),
+        )
+
+
+class AttributedForm(ParameterErrorsMixin, forms.Form):
+    """The drill-down behind a report's failed deploys or deploy-related incidents under an
+    attribution rule: `what`, `since` and `until` (days in the reporting time zone, both included),
+    `service`, `team`, `environment`, `severity`, `attribution`, `window` as the report has them."""
+
+    what = forms.ChoiceField(
+        choices=[("failed_deploys", "Failed deploys"), ("deploy_related_incidents", "Deploy-related incidents")],
+        label="What",
+    )
+    since = forms.DateField(input_formats=["%Y-%m-%d"], label="Since")
+    until = forms.DateField(input_formats=["%Y-%m-%d"], label="Until")
+    service = ValueListField(noun="service", label="Service")
+    team = ValueListField(noun="team", label="Team")
+    environment = ValueListField(noun="environment", label="Environment")
+    severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
+    attribution = forms.ChoiceField(
+        choices=ATTRIBUTION_CHOICES[:2],
+        required=False,
+        label="Attribution",
+        error_messages=ReportForm.base_fields["attribution"].error_messages,
+    )
+    window = WindowField(required=False, label="Window")
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data if data is not None else {}, **kwargs)
+        services = list(Service.objects.order_by("slug").only("slug", "dev_team"))
+        self.fields["service"].choices = [(s.slug, s.slug) for s in services]
+        self.fields["team"].choices = [(t, t) for t in {s.dev_team for s in services if s.dev_team}]
+        self.fields["environment"].choices = [
+            (slug, slug) for slug in Environment.objects.filter(is_production=True).values_list("slug", flat=True)
+        ]
+        self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("since", f"The first day ({since}) is after the last one ({until}).")
+        elif since and until and months_between(since, until) > MAX_MONTHS:
+            self.add_error("until", f"At most {MAX_MONTHS} months.")
+        return cleaned
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(
+            services=tuple(self.cleaned_data["service"]),
+            teams=tuple(self.cleaned_data["team"]),
+            severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+            environments=tuple(self.cleaned_data["environment"]),
+            attribution=self.cleaned_data.get("attribution") or "linked",
+            attribution_window=self.cleaned_data.get("window"),
         )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("how-we-count/", views.how_we_count, name="how_we_count"),
     path("deployers/", views.deployers, name="deployers"),
+    path("attributed/", views.attributed, name="attributed"),
 ]
 
 # Read by other tools (Grafana, Prometheus), at the paths they expect: mounted at the site root

@@ -5,6 +5,8 @@ the scan and on the rollups: the same answers, so rollup == scan)."""
 import csv
 import datetime as dt
 import io
+import re
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -279,3 +281,83 @@ def test_api_query_count_is_constant(api, data):
     # service list, read once).
     both = count("from=2024-03&to=2024-03&include_partial=1&attribution=both")
     assert both == count("from=2010-01&to=2029-12&include_partial=1&attribution=both") > linked
+
+
+# --- The dashboard and the drill-down --------------------------------------------------------------
+
+
+def test_the_dashboard_says_which_rule_and_switches_keeping_the_filters(logged_in, data):
+    html = logged_in.get("/?from=2024-03&to=2024-03&service=web&include_partial=1").content.decode()
+    assert "Attribution: linked causes only." in html
+    switch = re.search(r'<nav class="attribution-switch".*?</nav>', html, re.S)[0]
+    links = {
+        name: unescape(href) for href, name in re.findall(r'href="\?([^"]*)#attribution" class="switch-(\w+)"', switch)
+    }
+    assert set(links) == {"linked", "inferred", "both"}
+    for name, query in links.items():
+        assert "service=web" in query and "from=2024-03" in query and f"attribution={name}" in query
+    assert 'class="switch-linked" aria-current="true"' in switch
+
+    inferred = logged_in.get(f"/?{links['inferred']}")
+    assert inferred.status_code == 200
+    text = inferred.content.decode()
+    assert "Attribution: linked causes, else inferred" in text and "within 4 h" in text
+    assert inferred.context["months"][0].figures.failed_deploys == 4  # web: f_linked, a_edge, e_prod, j
+    # The filter form keeps the rule.
+    assert '<input type="hidden" name="attribution" value="inferred">' in text
+
+    both = logged_in.get(f"/?{links['both']}")
+    text = both.content.decode()
+    table = re.search(r'<table class="attribution-both">.*?</table>', text, re.S)[0]
+    # web in March: 9 deploys (a_edge, b_early, c_after, d_web, e_prod, f_linked, f_recent, g, j).
+    figures = both.context["months"][0].figures
+    assert figures.failed_deploys == 1  # the table is the linked rule's
+    assert re.search(r'rule-linked.*?<td class="cfr">11\.1 %</td>', table, re.S)
+    assert re.search(r'rule-inferred.*?<td class="cfr">44\.4 %</td>', table, re.S)
+
+
+def test_the_window_param_on_the_dashboard(logged_in, data):
+    response = logged_in.get("/?from=2024-03&to=2024-03&attribution=inferred&window=1h")
+    assert "within 1 h" in response.content.decode()
+    assert response.context["months"][0].figures.failed_deploys == 2
+    assert logged_in.get("/?attribution=maybe").status_code == 400
+    assert logged_in.get("/?window=9d").status_code == 400
+
+
+def test_following_the_inferred_links_lists_exactly_the_counted_rows(logged_in, data, zone):
+    response = logged_in.get("/?from=2024-03&to=2024-03&attribution=inferred&include_partial=1")
+    month = response.context["months"][0]
+    html = response.content.decode()
+    for name in ("failed_deploys", "deploy_related_incidents"):
+        assert f'href="{month.links[name].url}"'.replace("&", "&amp;") in html, name
+
+    failed = logged_in.get(month.links["failed_deploys"].url)
+    assert failed.status_code == 200
+    rows = failed.context["rows"]
+    assert len(rows) == month.figures.failed_deploys == 6
+    assert {item.row.pk for item in rows} == {data[n].pk for n in ("f_linked", "a_edge", "d_api", "e_prod", "h2", "j")}
+    # Which deploys were inferred: counted only through an inferred pair.
+    assert {item.row.pk for item in rows if item.inferred} == {data[n].pk for n in ("a_edge", "d_api", "e_prod", "j")}
+    a_edge = next(item for item in rows if item.row == data["a_edge"])
+    assert {c.other.pk for c in a_edge.causes} == {data["iA"].pk, data["iA2"].pk}
+    text = failed.content.decode()
+    assert text.count('<tr class="deploy inferred">') == 4
+    assert "never stored as links" in text
+
+    related = logged_in.get(month.links["deploy_related_incidents"].url)
+    rows = related.context["rows"]
+    assert len(rows) == month.figures.deploy_related_incidents == (6 if zone == "Europe/Berlin" else 7)
+    linked = [item for item in rows if not item.inferred]
+    assert [item.row.pk for item in linked] == [data["iF"].pk]
+    assert related.content.decode().count('<span class="inferred-mark">inferred</span>') >= len(rows) - 1
+
+    # Under the linked rule the links are the lists' as before.
+    linked_month = logged_in.get("/?from=2024-03&to=2024-03&include_partial=1").context["months"][0]
+    assert linked_month.links["failed_deploys"].url.startswith("/deploys/")
+
+
+def test_the_drilldown_page_400s(logged_in):
+    assert logged_in.get("/reports/attributed/?what=failed_deploys").status_code == 400
+    bad = logged_in.get("/reports/attributed/?what=x&since=2024-03-01&until=2024-02-01&window=0")
+    assert bad.status_code == 400
+    assert set(bad.context["form"].errors) == {"what", "since", "window"}

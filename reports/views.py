@@ -227,6 +227,7 @@ def how_we_count(request):
         {
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
             "bands": DORA_BANDS,
+            "attribution_window": for_people(Filters().window.total_seconds()),
             "max_months": selectors.MAX_MONTHS,
             "repeat_days": settings.OPSLOG_INSIGHTS_REPEAT_DAYS,
             "review_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,

@@ -361,3 +361,25 @@ def test_the_drilldown_page_400s(logged_in):
     bad = logged_in.get("/reports/attributed/?what=x&since=2024-03-01&until=2024-02-01&window=0")
     assert bad.status_code == 400
     assert set(bad.context["form"].errors) == {"what", "since", "window"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the rollups exist on PostgreSQL only")
+def test_rollup_equals_scan_under_both_rules(data, request):
+    from reports.selectors import rollup_zone
+    from tests.reports.test_rollup import through_both
+
+    if rollup_zone() is None:
+        pytest.skip("the scan's own pass")
+    for filters in (LINKED, INFERRED, Filters(attribution="inferred", attribution_window=dt.timedelta(minutes=90))):
+        for services in ((), ("api",)):
+            chosen = Filters(
+                services=services, attribution=filters.attribution, attribution_window=filters.attribution_window
+            )
+            through_both(first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1), filters=chosen, include_partial=True)
+            through_both(
+                report=yearly_report,
+                first=dt.date(2024, 1, 1),
+                last=dt.date(2024, 1, 1),
+                filters=chosen,
+                include_partial=True,
+            )

@@ -239,10 +239,42 @@ def cause_pairs_sql(
     sql = f"SELECT l.deploy_id, l.incident_id, false AS inferred FROM ({linked_sql}) AS l"
     if attribution == "linked":
         return sql, tuple(linked_params)
-    inferred = inferred_causes(window=window, since=since, until=until).values("deploy_id", "incident_id")
-    inferred_sql, inferred_params = inferred.query.sql_with_params()
+    if connection.vendor == "postgresql":
+        inferred_sql, inferred_params = _inferred_pairs_lateral(window=window, since=since, until=until)
+    else:
+        inferred = inferred_causes(window=window, since=since, until=until).values("deploy_id", "incident_id")
+        inferred_sql, inferred_params = inferred.query.sql_with_params()
     return (
         f"{sql} UNION ALL SELECT i.deploy_id, i.incident_id, true FROM ({inferred_sql}) AS i "
         "WHERE i.deploy_id IS NOT NULL",
         (*linked_params, *inferred_params),
+    )
+
+
+def _inferred_pairs_lateral(*, window: dt.timedelta, since: dt.datetime, until: dt.datetime) -> tuple[str, tuple]:
+    """inferred_causes' pairs as PostgreSQL runs them best: the incidents (with no linked cause)
+    joined LATERAL to the latest counted production deploy of their services within the window,
+    one short backward range scan of deploy_svc_env_time_idx per service and production
+    environment, evaluated once per incident (a correlated subquery in the select list is
+    evaluated again for the outer `deploy_id IS NOT NULL`). The same rows as inferred_causes
+    (tests/reports/test_attribution.py runs both rules on SQLite and PostgreSQL)."""
+    incident, deploy = Incident._meta.db_table, Deploy._meta.db_table
+    through = Incident.services.through._meta.db_table
+    environment = Deploy._meta.get_field("environment").related_model._meta.db_table
+    links = IncidentDeploy._meta.db_table
+    return (
+        f"""SELECT d.id AS deploy_id, i.id AS incident_id
+            FROM {incident} i
+            CROSS JOIN LATERAL (
+                SELECT d.id FROM {through} s
+                JOIN {deploy} d ON d.service_id = s.service_id
+                WHERE s.incident_id = i.id
+                  AND d.environment_id IN (SELECT e.id FROM {environment} e WHERE e.is_production)
+                  AND d.status = ANY(%s)
+                  AND d.deployed_at >= i.started_at - %s AND d.deployed_at <= i.started_at
+                ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1
+            ) d
+            WHERE i.archived_at IS NULL AND i.started_at >= %s AND i.started_at <= %s
+              AND NOT EXISTS (SELECT 1 FROM {links} l WHERE l.incident_id = i.id AND l.relation = %s)""",
+        (list(Deploy.COUNTED_STATUSES), window, since, until, IncidentDeploy.Relation.CAUSE),
     )

@@ -383,3 +383,21 @@ def test_rollup_equals_scan_under_both_rules(data, request):
                 filters=chosen,
                 include_partial=True,
             )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the LATERAL form is PostgreSQL's")
+def test_the_lateral_form_gives_the_same_pairs_as_the_queryset(data):
+    from incidents.selectors import _inferred_pairs_lateral, inferred_causes
+
+    since, until = at("2024-01-01T00:00:00Z"), at("2024-06-01T00:00:00Z")
+    for window in (dt.timedelta(hours=4), dt.timedelta(hours=1), dt.timedelta(seconds=1)):
+        sql, params = _inferred_pairs_lateral(window=window, since=since, until=until)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            lateral = set(cursor.fetchall())
+        orm = {
+            (row["deploy_id"], row["incident_id"])
+            for row in inferred_causes(window=window, since=since, until=until).values("deploy_id", "incident_id")
+            if row["deploy_id"] is not None
+        }
+        assert lateral == orm and lateral, window

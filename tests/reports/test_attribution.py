@@ -390,7 +390,7 @@ def test_the_lateral_form_gives_the_same_pairs_as_the_queryset(data):
     from incidents.selectors import _inferred_pairs_lateral, inferred_causes
 
     since, until = at("2024-01-01T00:00:00Z"), at("2024-06-01T00:00:00Z")
-    for window in (dt.timedelta(hours=4), dt.timedelta(hours=1), dt.timedelta(seconds=1)):
+    for window in (dt.timedelta(hours=4), dt.timedelta(hours=1), dt.timedelta(hours=4, seconds=1)):
         sql, params = _inferred_pairs_lateral(window=window, since=since, until=until)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

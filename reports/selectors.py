@@ -40,6 +40,8 @@ from reports.models import RollupZone
 
 __all__ = [
     "COUNTED_STATUSES",
+    "Attributed",
+    "Cause",
     "LEVELS",
     "MAX_MONTHS",
     "SORTED_MEDIAN_MAX_ROWS",
@@ -52,7 +54,9 @@ __all__ = [
     "add_months",
     "counted_deploys",
     "counted_incidents",
+    "deploy_related_incidents",
     "dora_levels",
+    "failed_deploys",
     "month_starts",
     "monthly_report",
     "quarterly_report",

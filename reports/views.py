@@ -10,11 +10,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+import reports.attribution_views
 from deploys.filters import DeployFilter
 from deploys.models import Deploy
 from incidents.models import Incident
 from reports import selectors
-from reports.forms import AttributedForm, InsightsForm, ReportForm
+from reports.forms import InsightsForm, ReportForm
 from reports.insights import insights as insights_figures
 from reports.selectors import Figures, Filters
 from reports.templatetags.reports import for_people
@@ -148,15 +149,6 @@ def dashboard(request):
 
     months = [row(month_name(f.start), f) for f in report.periods]
     totals = row("All months", report.totals)
-    # attribution=both: the inferred rule's change failure rate and level beside the linked one's.
-    inferred = None
-    if form.attribution_rule == "both":
-        inferred = selectors.monthly_report(
-            first=form.first,
-            last=form.last,
-            filters=form.for_rule("inferred").filters,
-            include_partial=form.partial_in_level,
-        )
     context.update(
         report=report,
         months=months,
@@ -166,7 +158,15 @@ def dashboard(request):
         chart=chart_data(months),
         rated_last=selectors.add_months(report.rated.end, -1) if report.rated is not None else None,
         count_partial_in=_with_params(request.GET, include_partial="1"),
-        attribution=attribution_summary(request.GET, form, report, inferred),
+        # The rule in words, its switch, and with "both" the inferred rule's report beside this one.
+        attribution=reports.attribution_views.attribution_summary(
+            request.GET,
+            form,
+            report,
+            lambda filters: selectors.monthly_report(
+                first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
+            ),
+        ),
     )
     return render(request, "reports/dashboard.html", context)
 
@@ -194,32 +194,6 @@ def deployers(request):
 
 
 @require_safe
-def attributed(request):
-    """The rows behind a report's failed deploys or deploy-related incidents under an attribution
-    rule, each with its causes, the inferred ones marked: where those counts lead under `inferred`."""
-    form = AttributedForm(request.GET)
-    if not form.is_valid():
-        return render(request, "reports/attributed.html", {"form": form, "rows": []}, status=400)
-    what, since, until = form.cleaned_data["what"], form.cleaned_data["since"], form.cleaned_data["until"]
-    select = selectors.failed_deploys if what == "failed_deploys" else selectors.deploy_related_incidents
-    filters = form.filters
-    return render(
-        request,
-        "reports/attributed.html",
-        {
-            "form": form,
-            "what": what,
-            "since": since,
-            "until": until,
-            "filters": filters,
-            "window": for_people(filters.window.total_seconds()),
-            "rows": select(since=since, until=until, filters=filters),
-            "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
-        },
-    )
-
-
-@require_safe
 def how_we_count(request):
     return render(
         request,
@@ -236,65 +210,6 @@ def how_we_count(request):
             ),
             "working_zone": settings.OPSLOG_WORKING_HOURS_TIME_ZONE,
         },
-    )
-
-
-# --- Attribution ------------------------------------------------------------------------------------
-
-ATTRIBUTION_TEXT = {
-    "linked": "linked causes only",
-    "inferred": "linked causes, else inferred (the latest production deploy of an affected service within {window})",
-    "both": "linked causes only, and inferred beside it (within {window})",
-}
-
-
-@dataclass(frozen=True)
-class RuleFigures:
-    """One rule's change failure rate and levels over the rated months, for "both"."""
-
-    rule: str
-    change_failure_rate: str
-    level: str | None
-    overall: str | None
-
-
-@dataclass(frozen=True)
-class AttributionSummary:
-    rule: str  # linked, inferred or both
-    text: str  # "linked causes only", …
-    window: str  # "4 hours"
-    switch: list[tuple[str, str, str, bool]]  # (rule, label, query string, current)
-    side_by_side: list[RuleFigures]  # with "both": linked, then inferred
-
-
-def attribution_summary(query, form: ReportForm, report, inferred) -> AttributionSummary:
-    """Which rule the dashboard uses, in words; the links switching it (keeping every other
-    filter: no JS needed); with "both", the two rules' change failure rates side by side."""
-    rule = form.attribution_rule
-    window = for_people(form.for_rule("inferred").filters.window.total_seconds())
-    switch = [
-        (value, label, _with_params(query, attribution=value), value == rule)
-        for value, label in (("linked", "Linked"), ("inferred", "Inferred"), ("both", "Both"))
-    ]
-    side_by_side = []
-    if inferred is not None:
-        for name, r in (("linked", report), ("inferred", inferred)):
-            rated = r.rated
-            rate = rated.change_failure_rate if rated is not None else None
-            side_by_side.append(
-                RuleFigures(
-                    rule=name,
-                    change_failure_rate="—" if rate is None else f"{rate * 100:.1f} %",
-                    level=rated.dora.change_failure_rate if rated is not None else None,
-                    overall=r.totals.dora.overall if rated is not None else None,
-                )
-            )
-    return AttributionSummary(
-        rule=rule,
-        text=ATTRIBUTION_TEXT[rule].format(window=window),
-        window=window,
-        switch=switch,
-        side_by_side=side_by_side,
     )
 
 

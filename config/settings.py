@@ -456,6 +456,10 @@ OPSLOG_TRACKER_RETRY_DELAY = env_float("OPSLOG_TRACKER_RETRY_DELAY", 30.0, minim
 # Suspect deploys for an incident: production deploys of its services from this many hours
 # before the impact began up to its detection.
 OPSLOG_SUSPECT_WINDOW_HOURS = env_float("OPSLOG_SUSPECT_WINDOW_HOURS", 4.0, minimum=0)
+# The inferred attribution rule (reports, attribution=inferred): an incident without a linked
+# cause is attributed to the latest production deploy of one of its services at most this many
+# hours before its impact began. Default: the suspect window.
+OPSLOG_ATTRIBUTION_WINDOW_HOURS = env_float("OPSLOG_ATTRIBUTION_WINDOW_HOURS", OPSLOG_SUSPECT_WINDOW_HOURS, minimum=0)
 
 # Integration secrets (webhook signing keys) are encrypted with a key derived from this; it
 # defaults to DJANGO_SECRET_KEY. Changing it makes stored secrets unreadable.

@@ -7,11 +7,15 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Count,
+    DateTimeField,
     Exists,
+    ExpressionWrapper,
+    F,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
 )
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -181,3 +185,96 @@ def incident_detail(pk: int) -> Incident:
 
 
 # --- Post-mortems and remediations -------------------------------------------------------------
+
+
+# --- Attribution: which deploys caused which incidents (docs/metrics.md, "Attribution") ------------
+
+ATTRIBUTIONS = ("linked", "inferred")
+
+
+def linked_causes() -> QuerySet[IncidentDeploy]:
+    """The linked rule's (deploy, incident) pairs: cause links to incidents not archived."""
+    return IncidentDeploy.objects.filter(relation=IncidentDeploy.Relation.CAUSE, incident__archived_at__isnull=True)
+
+
+def inferred_causes(*, window: dt.timedelta, since: dt.datetime, until: dt.datetime) -> QuerySet[Incident]:
+    """Incidents not archived whose impact started in [since, until] and that have no linked cause,
+    each annotated `deploy_id`: its inferred cause, or None.
+
+    The inferred cause is the latest counted production deploy (succeeded or rolled back) of any
+    of the incident's services with started_at − window ≤ deployed_at ≤ started_at; of two at the
+    same instant, the higher id. One index probe per incident (deploy_svc_env_time_idx: a LATERAL
+    "latest before" on PostgreSQL, a correlated subquery on SQLite). Never stored.
+    """
+    latest = (
+        Deploy.objects.filter(
+            service__incidents=OuterRef("pk"),
+            environment__is_production=True,
+            status__in=Deploy.COUNTED_STATUSES,
+            deployed_at__lte=OuterRef("started_at"),
+            deployed_at__gte=ExpressionWrapper(OuterRef("started_at") - window, output_field=DateTimeField()),
+        )
+        .order_by("-deployed_at", "-id")
+        .values("id")[:1]
+    )
+    return (
+        Incident.objects.filter(archived_at__isnull=True, started_at__gte=since, started_at__lte=until)
+        .exclude(Exists(IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE)))
+        .annotate(deploy_id=Subquery(latest), incident_id=F("id"))
+        .order_by()
+    )
+
+
+def cause_pairs_sql(
+    *, attribution: str, window: dt.timedelta, since: dt.datetime, until: dt.datetime
+) -> tuple[str, tuple]:
+    """SQL selecting the (deploy_id, incident_id, inferred) cause pairs of a rule, and its params: every
+    linked one, and with `attribution="inferred"` the inferred ones of the incidents that started
+    in [since, until] (inferred_causes). Pairs are facts about deploys and incidents, the same
+    whatever a report filters on."""
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"Unknown attribution {attribution!r}.")
+    linked_sql, linked_params = linked_causes().order_by().values("deploy_id", "incident_id").query.sql_with_params()
+    # `inferred`: whether the pair was inferred (what the drill-down marks), false for a linked one.
+    sql = f"SELECT l.deploy_id, l.incident_id, false AS inferred FROM ({linked_sql}) AS l"
+    if attribution == "linked":
+        return sql, tuple(linked_params)
+    if connection.vendor == "postgresql":
+        inferred_sql, inferred_params = _inferred_pairs_lateral(window=window, since=since, until=until)
+    else:
+        inferred = inferred_causes(window=window, since=since, until=until).values("deploy_id", "incident_id")
+        inferred_sql, inferred_params = inferred.query.sql_with_params()
+    return (
+        f"{sql} UNION ALL SELECT i.deploy_id, i.incident_id, true FROM ({inferred_sql}) AS i "
+        "WHERE i.deploy_id IS NOT NULL",
+        (*linked_params, *inferred_params),
+    )
+
+
+def _inferred_pairs_lateral(*, window: dt.timedelta, since: dt.datetime, until: dt.datetime) -> tuple[str, tuple]:
+    """inferred_causes' pairs as PostgreSQL runs them best: the incidents (with no linked cause)
+    joined LATERAL to the latest counted production deploy of their services within the window,
+    one short backward range scan of deploy_svc_env_time_idx per service and production
+    environment, evaluated once per incident (a correlated subquery in the select list is
+    evaluated again for the outer `deploy_id IS NOT NULL`). The same rows as inferred_causes
+    (tests/reports/test_attribution.py runs both rules on SQLite and PostgreSQL)."""
+    incident, deploy = Incident._meta.db_table, Deploy._meta.db_table
+    through = Incident.services.through._meta.db_table
+    environment = Deploy._meta.get_field("environment").related_model._meta.db_table
+    links = IncidentDeploy._meta.db_table
+    return (
+        f"""SELECT d.id AS deploy_id, i.id AS incident_id
+            FROM {incident} i
+            CROSS JOIN LATERAL (
+                SELECT d.id FROM {through} s
+                JOIN {deploy} d ON d.service_id = s.service_id
+                WHERE s.incident_id = i.id
+                  AND d.environment_id IN (SELECT e.id FROM {environment} e WHERE e.is_production)
+                  AND d.status = ANY(%s)
+                  AND d.deployed_at >= i.started_at - %s AND d.deployed_at <= i.started_at
+                ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1
+            ) d
+            WHERE i.archived_at IS NULL AND i.started_at >= %s AND i.started_at <= %s
+              AND NOT EXISTS (SELECT 1 FROM {links} l WHERE l.incident_id = i.id AND l.relation = %s)""",
+        (list(Deploy.COUNTED_STATUSES), window, since, until, IncidentDeploy.Relation.CAUSE),
+    )

@@ -1,12 +1,13 @@
 """The report's query: a range of months and filters, checked the same way for the dashboard and the API."""
 
+import copy
 import datetime as dt
 import re
 import unicodedata
 
 from django import forms
 
-from deploys.models import Service
+from deploys.models import Environment, Service
 from incidents.models import Incident
 from plumbing.fields import FIRST_YEAR, LAST_YEAR, MonthField, months_between, this_month
 from plumbing.forms import ParameterErrorsMixin
@@ -92,6 +93,50 @@ class ValueListField(forms.Field):
             raise forms.ValidationError(message, code="unknown")
 
 
+# A duration: `4h`, `90m`, `2h30m`, `1d`, `45s`, or a number of hours (`4`, `1.5`).
+DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+MAX_WINDOW = dt.timedelta(days=7)
+
+
+class WindowField(forms.Field):
+    """The inferred attribution rule's window: `4h`, `90m`, `2h30m`, `1d`, or hours as a number;
+    more than 0, at most 7 days. Empty: OPSLOG_ATTRIBUTION_WINDOW_HOURS."""
+
+    default_error_messages = {
+        "invalid": "Enter a duration such as 4h, 90m or 2h30m, or a number of hours such as 4 or 1.5.",
+        "range": "The window must be more than 0 and at most 7 days (168h).",
+    }
+
+    def to_python(self, value):
+        text = "" if value in self.empty_values else str(value).strip().lower().replace(" ", "")
+        if not text:
+            return None
+        try:
+            hours = float(text)
+        except ValueError:
+            match = DURATION_RE.match(text)
+            if not match or not any(match.groups()):
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+            days, hours_, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+            window = dt.timedelta(days=days, hours=hours_, minutes=minutes, seconds=secs)
+        else:
+            if hours != hours or hours in (float("inf"), float("-inf")):  # nan, inf
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+            if not 0 < hours <= MAX_WINDOW.total_seconds() / 3600:
+                raise forms.ValidationError(self.error_messages["range"], code="range")
+            window = dt.timedelta(hours=hours)
+        if not dt.timedelta(0) < window <= MAX_WINDOW:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return window
+
+
+ATTRIBUTION_CHOICES = [
+    ("linked", "Linked causes only"),
+    ("inferred", "Linked, else inferred"),
+    ("both", "Both side by side"),
+]
+
+
 class ReportForm(ParameterErrorsMixin, forms.Form):
     """`from`, `to` (months, both included), `service`, `team`, `severity`.
 
@@ -114,6 +159,18 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             "invalid_choice": "Use 1 or true to include partial periods in the DORA level, 0 or false not to."
         },
     )
+
+    # Which incidents count against which deploys (docs/metrics.md, "Attribution").
+    attribution = forms.ChoiceField(
+        choices=ATTRIBUTION_CHOICES,
+        required=False,
+        label="Attribution",
+        error_messages={
+            "invalid_choice": "Use linked (only the causes someone linked), inferred (linked, else the latest "
+            "production deploy of an affected service within the window) or both."
+        },
+    )
+    window = WindowField(required=False, label="Window")
 
     def __init__(self, data=None, *, services: list[Service] | None = None, **kwargs):
         super().__init__(data if data is not None else {}, **kwargs)
@@ -179,7 +236,28 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
             services=tuple(self.cleaned_data["service"]),
             teams=tuple(self.cleaned_data["team"]),
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+            # With "both", the report's own figures are the linked rule's; `for_rule("inferred")` the others.
+            attribution="inferred" if self.attribution_rule == "inferred" else "linked",
+            attribution_window=self.cleaned_data.get("window"),
         )
+
+    @property
+    def attribution_rule(self) -> str:
+        """linked (the default), inferred or both; call after is_valid()."""
+        return self.cleaned_data.get("attribution") or "linked"
+
+    @property
+    def window_seconds(self) -> float | None:
+        """The inferred rule's window in seconds, the asked one or the setting's; None for linked."""
+        if self.attribution_rule == "linked":
+            return None
+        return self.filters.window.total_seconds()
+
+    def for_rule(self, rule: str) -> "ReportForm":
+        """This form, answering `filters` under `rule` (linked or inferred): for `attribution=both`."""
+        other = copy.copy(self)
+        other.cleaned_data = {**self.cleaned_data, "attribution": rule}
+        return other
 
     @property
     def partial_in_level(self) -> bool:
@@ -422,4 +500,58 @@ class InsightsForm(ParameterErrorsMixin, forms.Form):
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
             factors=tuple(self.cleaned_data["factor"]),
             tags=tuple(self.cleaned_data["tag"]),
+        )
+
+
+class AttributedForm(ParameterErrorsMixin, forms.Form):
+    """The drill-down behind a report's failed deploys or deploy-related incidents under an
+    attribution rule: `what`, `since` and `until` (days in the reporting time zone, both included),
+    `service`, `team`, `environment`, `severity`, `attribution`, `window` as the report has them."""
+
+    what = forms.ChoiceField(
+        choices=[("failed_deploys", "Failed deploys"), ("deploy_related_incidents", "Deploy-related incidents")],
+        label="What",
+    )
+    since = forms.DateField(input_formats=["%Y-%m-%d"], label="Since")
+    until = forms.DateField(input_formats=["%Y-%m-%d"], label="Until")
+    service = ValueListField(noun="service", label="Service")
+    team = ValueListField(noun="team", label="Team")
+    environment = ValueListField(noun="environment", label="Environment")
+    severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
+    attribution = forms.ChoiceField(
+        choices=ATTRIBUTION_CHOICES[:2],
+        required=False,
+        label="Attribution",
+        error_messages=ReportForm.base_fields["attribution"].error_messages,
+    )
+    window = WindowField(required=False, label="Window")
+
+    def __init__(self, data=None, **kwargs):
+        super().__init__(data if data is not None else {}, **kwargs)
+        services = list(Service.objects.order_by("slug").only("slug", "dev_team"))
+        self.fields["service"].choices = [(s.slug, s.slug) for s in services]
+        self.fields["team"].choices = [(t, t) for t in {s.dev_team for s in services if s.dev_team}]
+        self.fields["environment"].choices = [
+            (slug, slug) for slug in Environment.objects.filter(is_production=True).values_list("slug", flat=True)
+        ]
+        self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            self.add_error("since", f"The first day ({since}) is after the last one ({until}).")
+        elif since and until and months_between(since, until) > MAX_MONTHS:
+            self.add_error("until", f"At most {MAX_MONTHS} months.")
+        return cleaned
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(
+            services=tuple(self.cleaned_data["service"]),
+            teams=tuple(self.cleaned_data["team"]),
+            severities=tuple(int(s) for s in self.cleaned_data["severity"]),
+            environments=tuple(self.cleaned_data["environment"]),
+            attribution=self.cleaned_data.get("attribution") or "linked",
+            attribution_window=self.cleaned_data.get("window"),
         )

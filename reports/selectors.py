@@ -20,17 +20,29 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from deploys.models import Deploy
+from incidents.models import Incident
 from reports import bands
 from reports.engines import postgres_rollup, postgres_scan, sqlite_scan
 from reports.engines.results import DeployCounts, Durations, IncidentCounts, RecoveryCounts
-from reports.engines.rows import COUNTED_STATUSES, counted_deploys, counted_incidents
+from reports.engines.rows import (
+    COUNTED_STATUSES,
+    cause_pairs,
+    caused_deploy_q,
+    counted_deploys,
+    counted_incidents,
+    deploy_related_q,
+)
 from reports.engines.scope import Filters, Span, add_months, month_starts
 from reports.models import RollupZone
 
 __all__ = [
     "COUNTED_STATUSES",
+    "Attributed",
+    "Cause",
     "LEVELS",
     "MAX_MONTHS",
     "SORTED_MEDIAN_MAX_ROWS",
@@ -43,7 +55,9 @@ __all__ = [
     "add_months",
     "counted_deploys",
     "counted_incidents",
+    "deploy_related_incidents",
     "dora_levels",
+    "failed_deploys",
     "month_starts",
     "monthly_report",
     "quarterly_report",
@@ -332,6 +346,94 @@ def _figures(
         unrecovered_failed_deploys=recovery.unrecovered,
     )
     return replace(figures, dora=dora_levels(figures))
+
+
+# --- Attribution's drill-down ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One cause pair seen from one side: the deploy or incident on the other, and whether the
+    pair was inferred (never stored) rather than linked."""
+
+    other: Deploy | Incident
+    inferred: bool
+
+
+@dataclass(frozen=True)
+class Attributed:
+    """A row a count counts, with why: its cause pairs (and for a deploy, whether it was rolled back)."""
+
+    row: Deploy | Incident
+    causes: tuple[Cause, ...]
+    rolled_back: bool = False
+
+    @property
+    def inferred(self) -> bool:
+        """Counted only through inferred pairs: the rule's inference made it count."""
+        return not self.rolled_back and bool(self.causes) and all(c.inferred for c in self.causes)
+
+
+def _day_span(since: dt.date, until: dt.date) -> Span:
+    """Whole days [since, until] in the reporting time zone, as one period."""
+    return Span(starts=(since,), ends=(until + dt.timedelta(days=1),), zone=report_zone(), grain="month")
+
+
+def _pairs(filters: Filters, span: Span, *, column: str, ids: list[int]) -> list[tuple[int, int, bool]]:
+    """The rule's cause pairs whose `column` (deploy_id or incident_id) is one of `ids`."""
+    if not ids:
+        return []
+    sql, params = cause_pairs(filters, span)
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.deploy_id, p.incident_id, p.inferred FROM ({sql}) AS p WHERE p.{column} IN ({marks}) "
+            "ORDER BY p.deploy_id, p.incident_id",
+            [*params, *ids],
+        )
+        return [(deploy_id, incident_id, bool(inferred)) for deploy_id, incident_id, inferred in cursor.fetchall()]
+
+
+def failed_deploys(*, since: dt.date, until: dt.date, filters: Filters) -> list[Attributed]:
+    """Exactly the deploys a report's failed-deploys count counts over the days [since, until]
+    under `filters` (its attribution rule too), newest first, each with the incidents it caused
+    (linked or inferred) and whether it was rolled back. 3 queries."""
+    span = _day_span(since, until)
+    deploys = list(
+        counted_deploys(filters, span.since, span.until)
+        .filter(Q(status=Deploy.Status.ROLLED_BACK) | caused_deploy_q(filters, span))
+        .select_related("service", "environment")
+        .order_by("-deployed_at", "-id")
+    )
+    pairs = _pairs(filters, span, column="deploy_id", ids=[d.pk for d in deploys])
+    incidents = Incident.objects.in_bulk({incident_id for _, incident_id, _ in pairs})
+    return [
+        Attributed(
+            row=deploy,
+            causes=tuple(Cause(incidents[i], inferred) for d, i, inferred in pairs if d == deploy.pk),
+            rolled_back=deploy.status == Deploy.Status.ROLLED_BACK,
+        )
+        for deploy in deploys
+    ]
+
+
+def deploy_related_incidents(*, since: dt.date, until: dt.date, filters: Filters) -> list[Attributed]:
+    """Exactly the incidents a report's deploy-related count counts over the days [since, until]
+    under `filters`, newest first, each with its causing deploys (linked or inferred). 3 queries."""
+    span = _day_span(since, until)
+    incidents = list(
+        counted_incidents(filters, span.since, span.until)
+        .filter(deploy_related_q(filters, span))
+        .order_by("-started_at", "-id")
+    )
+    pairs = _pairs(filters, span, column="incident_id", ids=[i.pk for i in incidents])
+    deploys = Deploy.objects.select_related("service", "environment").in_bulk({d for d, _, _ in pairs})
+    return [
+        Attributed(
+            row=incident, causes=tuple(Cause(deploys[d], inferred) for d, i, inferred in pairs if i == incident.pk)
+        )
+        for incident in incidents
+    ]
 
 
 # --- The rollups' zone -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reports import views
+from reports import attribution_views, views
 from reports.api.markers import AnnotationsView, GraphiteEventsView, metrics
 from reports.api.opendora import OpenDoraBenchmarkView, OpenDoraMetricView
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("how-we-count/", views.how_we_count, name="how_we_count"),
     path("deployers/", views.deployers, name="deployers"),
+    path("attributed/", attribution_views.attributed, name="attributed"),
 ]
 
 # Read by other tools (Grafana, Prometheus), at the paths they expect: mounted at the site root

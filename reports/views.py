@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+import reports.attribution_views
 from deploys.filters import DeployFilter
 from deploys.models import Deploy
 from incidents.models import Incident
@@ -67,6 +68,11 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
     params += [("team", team) for team in filters.teams]
     params += [("service", slug) for slug in filters.services]
 
+    if filters.attribution == "inferred" and what in ("failed_deploys", "deploy_related_incidents"):
+        # Under the inferred rule the deploy and incident lists (linked causes only) can't select
+        # the rows: the attribution page does, and says which causes were inferred.
+        return _attributed_link(what, params, filters)
+
     if what in DEPLOY_COUNTS:
         params.append(("production", "true"))
         params += [("environment", slug) for slug in filters.environments]
@@ -90,6 +96,14 @@ def drilldown(what: str, *, start: dt.date, end: dt.date, filters: Filters) -> L
     elif what in ("mttr", "time_to_restore"):
         params.append(("resolved", "true"))
     return _link("incidents:list", params)
+
+
+def _attributed_link(what: str, params: list[tuple[str, str]], filters: Filters) -> Link:
+    params = [("what", what), *params]
+    params += [("environment", slug) for slug in filters.environments]
+    params += [("severity", str(severity)) for severity in filters.severities]
+    params += [("attribution", filters.attribution), ("window", f"{filters.window.total_seconds():g}s")]
+    return _link("reports:attributed", params)
 
 
 def _with_params(query, **changes: str) -> str:
@@ -296,6 +310,15 @@ def dashboard(request):
         to_value=periods.label(grain, form.last),
         switch=period_switch(request, grain=grain, first_day=first_day, last_day=last_day),
         count_partial_in=_with_params(request.GET, include_partial="1"),
+        # The rule in words, its switch, and with "both" the inferred rule's report beside this one.
+        attribution=reports.attribution_views.attribution_summary(
+            request.GET,
+            form,
+            report,
+            lambda filters: period.report(
+                first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level
+            ),
+        ),
     )
     return render(request, "reports/dashboard.html", context)
 
@@ -331,6 +354,7 @@ def how_we_count(request):
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
             "bands": dora_bands(),
             "edition": bands.current(),
+            "attribution_window": for_people(Filters().window.total_seconds()),
             "max_months": selectors.MAX_MONTHS,
             "repeat_days": settings.OPSLOG_INSIGHTS_REPEAT_DAYS,
             "review_days": settings.OPSLOG_INSIGHTS_REVIEW_WORKING_DAYS,

@@ -130,6 +130,23 @@ class ReportFiguresSerializer(serializers.Serializer):
     )
 
 
+class ReportInferredSerializer(serializers.Serializer):
+    """With attribution=both: a period's (or the totals') figures that depend on the attribution
+    rule, under the inferred rule."""
+
+    deploy_related_incidents = serializers.IntegerField(help_text="Incidents with a linked or an inferred cause.")
+    failed_deploys = serializers.IntegerField(
+        help_text="Deploys rolled back or causing ≥ 1 incident (linked or inferred)."
+    )
+    change_failure_rate = _rate("Failed deploys ÷ deploys, inferred causes included")
+    incident_rate = _rate("Deploy-related incidents ÷ deploys, inferred causes included")
+    dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate.")
+
+
+def _with_inferred(data: dict, inferred_figures: Figures) -> dict:
+    return {**data, "inferred": ReportInferredSerializer(inferred_figures).data}
+
+
 class ReportMonthSerializer(ReportFiguresSerializer):
     month = serializers.SerializerMethodField(help_text="YYYY-MM, in the reporting time zone.")
 
@@ -167,9 +184,34 @@ class _ReportSerializer(serializers.Serializer):
             "time_zone": fields["time_zone"],
             "from": serializers.SerializerMethodField(method_name="get_from", help_text=self.from_help),
             "to": serializers.SerializerMethodField(method_name="get_to", help_text=self.to_help),
+            "attribution": serializers.SerializerMethodField(
+                help_text=(
+                    "The attribution rule the figures follow: linked, inferred, or both (the figures are the "
+                    "linked rule's, and each period and the totals add `inferred`)."
+                )
+            ),
+            "window_seconds": serializers.SerializerMethodField(
+                help_text="The inferred rule's window in seconds; null with attribution=linked."
+            ),
             self.periods_name: self.period_serializer(many=True, source="periods"),
             "totals": ReportFiguresSerializer(help_text="The same figures over the whole range."),
         }
+
+    def to_representation(self, report: Report) -> dict:
+        data = super().to_representation(report)
+        inferred: Report | None = self.context.get("inferred")
+        if inferred is not None:
+            data[self.periods_name] = [
+                _with_inferred(period, figures) for period, figures in zip(data[self.periods_name], inferred.periods)
+            ]
+            data["totals"] = _with_inferred(data["totals"], inferred.totals)
+        return data
+
+    def get_attribution(self, report: Report) -> str:
+        return self.context.get("attribution", "linked")
+
+    def get_window_seconds(self, report: Report) -> float | None:
+        return self.context.get("window_seconds")
 
     def get_from(self, report: Report) -> str:
         return f"{report.first_month:{self.period_format}}"
@@ -267,7 +309,7 @@ class ReportErrorSerializer(serializers.Serializer):
     def get_fields(self):
         return {
             name: serializers.ListField(child=serializers.CharField(), required=False)
-            for name in ("from", "to", "service", "team", "severity", "include_partial")
+            for name in ("from", "to", "service", "team", "severity", "include_partial", "attribution", "window")
         }
 
 
@@ -291,6 +333,8 @@ def flat_row(period: dict) -> dict:
     """One period of the JSON answer as flat columns: mttd_seconds_mean, dora_overall, …"""
     row = {}
     for key, value in period.items():
+        if key == "inferred":
+            continue
         if isinstance(value, dict):
             for inner, inner_value in value.items():
                 name = f"dora_{inner}" if key == "dora" else f"{key}_{inner}"
@@ -303,6 +347,13 @@ def flat_row(period: dict) -> dict:
             row[key] = value
     for name in APPENDED_COLUMNS:
         row[name] = row.pop(name)
+    # attribution=both: the inferred rule's figures, last.
+    inferred = period.get("inferred")
+    if inferred is not None:
+        for name in ("deploy_related_incidents", "failed_deploys", "change_failure_rate", "incident_rate"):
+            row[f"inferred_{name}"] = inferred[name]
+        for name in ("change_failure_rate", "overall"):
+            row[f"inferred_dora_{name}"] = inferred["dora"][name]
     return row
 
 

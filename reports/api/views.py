@@ -121,6 +121,27 @@ def _parameters(*, yearly: bool = False, period: str = "") -> list[OpenApiParame
             ),
         ),
         OpenApiParameter(
+            "attribution",
+            OpenApiTypes.STR,
+            enum=["linked", "inferred", "both"],
+            description=(
+                "Which incidents count against which deploys (failed deploys, deploy-related incidents and the "
+                "rates and levels from them). `linked` (default): only the causes someone linked. `inferred`: "
+                "those, plus, for an incident without one, the latest production deploy (succeeded or rolled "
+                "back) of one of its services at most `window` before its impact began. `both`: the figures "
+                "are the linked rule's, and each period and the totals add an `inferred` object with the "
+                "inferred rule's. Inferred causes are never stored."
+            ),
+        ),
+        OpenApiParameter(
+            "window",
+            OpenApiTypes.STR,
+            description=(
+                "The inferred rule's window: `4h`, `90m`, `2h30m`, `1d`, or hours as a number (`1.5`); more than 0, "
+                "at most 7 days. Default: OPSLOG_ATTRIBUTION_WINDOW_HOURS (4)."
+            ),
+        ),
+        OpenApiParameter(
             "format",
             OpenApiTypes.STR,
             enum=["json", "csv"],
@@ -186,7 +207,11 @@ class _ReportView(APIView):
         form = self.form_class(request.query_params)
         if not form.is_valid():
             return Response(form.errors_by_parameter(), status=400)
-        data = self.serializer_class(self.report(form)).data
+        report = self.report(form)
+        # attribution=both: the report again under the inferred rule, side by side (inferred_figures).
+        inferred = self.report(form.for_rule("inferred")) if form.attribution_rule == "both" else None
+        context = {"attribution": form.attribution_rule, "window_seconds": form.window_seconds, "inferred": inferred}
+        data = self.serializer_class(report, context=context).data
         response = Response(data)
         if isinstance(request.accepted_renderer, ReportCSVRenderer):
             filename = f"opslog-{self.name}-{data['from']}-to-{data['to']}.csv"

@@ -16,7 +16,7 @@ from django.db.models import F
 from deploys.models import Deploy
 from incidents.models import IncidentDeploy
 from reports.engines.results import DeployCounts, DeployFigures, LeadMedians
-from reports.engines.rows import deploy_links
+from reports.engines.rows import caused_deploy_q, counted_deploys, deploy_links
 from reports.engines.scope import Filters, Span
 
 logger = logging.getLogger(__name__)
@@ -71,25 +71,39 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
             else:
                 periods[index - 1] = DeployCounts(deploys=count, deployers=period_deployers, rolled_back=rolled_back)
 
-    cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
+    remediation = IncidentDeploy.Relation.REMEDIATION
     links = (
         deploy_links(filters=filters, span=span)
-        .annotate(at=F("deploy__deployed_at"), deploy_status=F("deploy__status"))
-        .values("deploy_id", "relation", "at", "deploy_status")
+        .filter(relation=remediation)
+        .annotate(at=F("deploy__deployed_at"))
+        .values("deploy_id", "at")
         .order_by()
     )
-    sql, link_params = links.query.sql_with_params()
+    link_sql, link_params = links.query.sql_with_params()
+    # Causing deploys under the report's attribution rule (rows.cause_pairs): the pairs are few,
+    # each deploy looked up by its primary key. Not rolled back: a rolled-back one is already a
+    # failure; a deploy that caused two incidents is one row.
+    caused = (
+        counted_deploys(filters, span.since, span.until)
+        .filter(caused_deploy_q(filters, span))
+        .exclude(status=Deploy.Status.ROLLED_BACK)
+        .values("deployed_at")
+        .order_by()
+    )
+    caused_sql, caused_params = caused.query.sql_with_params()
     with connection.cursor() as cursor:
-        # A deploy that caused two incidents counts once; a rolled-back one is already a failure.
         cursor.execute(
-            f"""SELECT width_bucket(x.at, %s::timestamptz[]),
-                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s AND x.deploy_status <> %s),
-                       count(DISTINCT x.deploy_id) FILTER (WHERE x.relation = %s)
-                FROM ({sql}) AS x GROUP BY 1""",
-            [span.start_instants, cause, Deploy.Status.ROLLED_BACK, remediation, *link_params],
+            f"""SELECT b, sum(caused)::bigint, sum(rework)::bigint FROM (
+                    SELECT width_bucket(c."deployed_at", %s::timestamptz[]) AS b, count(*) AS caused, 0 AS rework
+                    FROM ({caused_sql}) AS c GROUP BY 1
+                    UNION ALL
+                    SELECT width_bucket(x.at, %s::timestamptz[]), 0, count(DISTINCT x.deploy_id)
+                    FROM ({link_sql}) AS x GROUP BY 1
+                ) AS t GROUP BY b""",
+            [span.start_instants, *caused_params, span.start_instants, *link_params],
         )
-        for index, caused, rework in cursor.fetchall():
-            periods[index - 1] = replace(periods[index - 1], caused=caused, rework=rework)
+        for index, caused_count, rework in cursor.fetchall():
+            periods[index - 1] = replace(periods[index - 1], caused=caused_count, rework=rework)
     return DeployFigures(periods=tuple(periods), deployers=deployers)
 
 

@@ -25,13 +25,14 @@ from reports.engines.rows import (
     INCIDENT_DURATIONS,
     Median,
     cause_links,
+    cause_pairs,
     counted_deploy_q,
     counted_deploys,
     counted_incidents,
     duration_aggregates,
     first_production_commits,
     incident_count_aggregates,
-    is_deploy_related,
+    related_annotation,
 )
 from reports.engines.scope import Filters, Span
 
@@ -40,7 +41,7 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     """Counted deploys, deployers, rolled-back, causing and remediating deploys per period, and the
     range's distinct deployers (3 queries, 2 without a counted environment)."""
     rolled_back = Deploy.Status.ROLLED_BACK
-    cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
+    remediation = IncidentDeploy.Relation.REMEDIATION
     environments = Environment.objects.filter(is_production=True)
     if filters.environments:
         environments = environments.filter(slug__in=filters.environments)
@@ -53,7 +54,8 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     # counts once; a rolled-back one is already a failure. Grouped by deployer inside each
     # period (hashed, a few hundred groups) rather than a COUNT(DISTINCT deployer) that sorts
     # the period's every deploy.
-    caused_sql, caused_params = _linked_deploy_ids(cause)
+    # Under the report's attribution rule (rows.cause_pairs).
+    caused_sql, caused_params = _caused_deploy_ids(filters, span)
     rework_sql, rework_params = _linked_deploy_ids(remediation)
     rows = (
         _per_bucket(
@@ -87,7 +89,7 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures:
     aggregates = incident_count_aggregates()
     for prefix, start, end in INCIDENT_DURATIONS:
         aggregates.update(duration_aggregates(prefix, start, end))
-    annotated = counted_incidents(filters, span.since, span.until).annotate(related=is_deploy_related())
+    annotated = counted_incidents(filters, span.since, span.until).annotate(related=related_annotation(filters, span))
     periods = [IncidentCounts()] * len(span.starts)
     for row in (
         annotated.annotate(period=span.trunc("started_at", tzinfo=span.zone)).values("period").annotate(**aggregates)
@@ -131,7 +133,7 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
     incident the deploy caused is resolved); a deploy without one is unrecovered (seconds NULL).
     The range's figures are the grouping set without the period.
     """
-    causes_sql, causes_params = cause_links(filters, span).query.sql_with_params()
+    causes_sql, causes_params = cause_links(filters, span)
     columns = ("id", "deployed_at", "service_id", "environment_id", "status")
     # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
     # the rolled-back ones, and those of the pairs (counted and in the span already).
@@ -246,6 +248,13 @@ def _per_bucket(
             [span.start_instants, span.end_instants, *params, *inner_params],
         )
         return cursor.fetchall()
+
+
+def _caused_deploy_ids(filters: Filters, span: Span) -> tuple[str, tuple]:
+    """SQL selecting the ids of the deploys that caused an incident under the report's rule, and
+    its params."""
+    sql, params = cause_pairs(filters, span)
+    return f"SELECT p.deploy_id FROM ({sql}) AS p", params
 
 
 def _linked_deploy_ids(relation: str) -> tuple[str, tuple]:

@@ -4,9 +4,11 @@ import datetime as dt
 
 from django.db.models import (
     Avg,
+    BooleanField,
     Case,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -19,9 +21,11 @@ from django.db.models import (
     When,
 )
 from django.db.models.aggregates import Aggregate
+from django.db.models.expressions import RawSQL
 
 from deploys.models import Deploy, DeployCommit, Service
 from incidents.models import Incident, IncidentDeploy
+from incidents.selectors import cause_pairs_sql, inferred_causes, linked_causes
 from reports.engines.scope import Filters, Span
 
 COUNTED_STATUSES = list(Deploy.COUNTED_STATUSES)
@@ -105,6 +109,37 @@ def incident_count_aggregates() -> dict:
     )
 
 
+def cause_pairs(filters: Filters, span: Span) -> tuple[str, tuple]:
+    """SQL selecting the (deploy_id, incident_id) cause pairs under `filters.attribution`, and its
+    params: the one rule every engine counts failed deploys and deploy-related incidents from
+    (incidents.selectors.cause_pairs_sql).
+
+    Every linked pair; with the inferred rule, also the inferred pairs of the incidents that
+    started in [span.since, span.until + window]: all those of the span's incidents, and all those
+    whose deploy can be in the span (a deploy is inferred only for an incident at most `window`
+    after it).
+    """
+    window = filters.window
+    return cause_pairs_sql(attribution=filters.attribution, window=window, since=span.since, until=span.until + window)
+
+
+def caused_deploy_q(filters: Filters, span: Span, *, field: str = "id") -> Q:
+    """On a deploy (its id in `field`): it is the cause of ≥ 1 incident under the rule (cause_pairs)."""
+    sql, params = cause_pairs(filters, span)
+    return Q(**{f"{field}__in": RawSQL(f"SELECT p.deploy_id FROM ({sql}) AS p", params)})
+
+
+def deploy_related_q(filters: Filters, span: Span) -> Q:
+    """On one of the span's incidents: it has ≥ 1 causing deploy under the rule (cause_pairs)."""
+    sql, params = cause_pairs(filters, span)
+    return Q(id__in=RawSQL(f"SELECT p.incident_id FROM ({sql}) AS p", params))
+
+
+def related_annotation(filters: Filters, span: Span) -> ExpressionWrapper:
+    """deploy_related_q as a boolean to annotate `related` with (incident_count_aggregates)."""
+    return ExpressionWrapper(deploy_related_q(filters, span), output_field=BooleanField())
+
+
 def is_deploy_related() -> Exists:
     """On an incident: it has ≥ 1 causing deploy."""
     return Exists(IncidentDeploy.objects.filter(incident=OuterRef("pk"), relation=IncidentDeploy.Relation.CAUSE))
@@ -175,26 +210,36 @@ def first_production_commits(*, filters: Filters, span: Span, postgres: bool) ->
 # --- Failed deployment recovery time ------------------------------------------------------------
 
 
-def cause_links(filters: Filters, span: Span) -> QuerySet:
-    """The (deploy, incident) cause pairs of the span's counted deploys: `values("deploy_id",
-    "incident_id")`, one row per pair.
-
-    The one place the cause pairs are written: failed deployment recovery time reads them here
-    (which incidents a failed deploy caused, and whether it failed at all). Today the linked rule:
-    IncidentDeploy rows with relation=cause on incidents not archived.
-    """
+def cause_links(filters: Filters, span: Span) -> tuple[str, tuple]:
+    """SQL selecting the (deploy_id, incident_id) cause pairs of the span's counted deploys under
+    the report's attribution rule (cause_pairs), one row per pair, and its params: what failed
+    deployment recovery time reads on PostgreSQL (which incidents a failed deploy caused)."""
+    pairs_sql, pairs_params = cause_pairs(filters, span)
+    counted_sql, counted_params = (
+        counted_deploys(filters, span.since, span.until).order_by().values("id").query.sql_with_params()
+    )
     return (
-        deploy_links(filters=filters, span=span)
-        .filter(relation=IncidentDeploy.Relation.CAUSE)
-        .values("deploy_id", "incident_id")
-        .order_by()
+        f"SELECT p.deploy_id, p.incident_id FROM ({pairs_sql}) AS p WHERE p.deploy_id IN ({counted_sql})",
+        (*pairs_params, *counted_params),
     )
 
 
+def _caused_by(filters: Filters, span: Span, deploy: OuterRef) -> Q:
+    """On an incident: `deploy` caused it under the report's attribution rule (a linked cause, or
+    with the inferred rule its inferred one): the correlated form of cause_pairs, for SQLite."""
+    caused = Q(pk__in=linked_causes().filter(deploy_id=deploy).values("incident_id"))
+    if filters.attribution == "inferred":
+        window = filters.window
+        inferred = inferred_causes(window=window, since=span.since, until=span.until + window)
+        caused |= Q(pk__in=inferred.filter(deploy_id=deploy).values("id"))
+    return caused
+
+
 def failed_deploys(filters: Filters, span: Span) -> QuerySet[Deploy]:
-    """The span's failed deploys: counted, and rolled back or the cause of ≥ 1 incident (cause_links)."""
+    """The span's failed deploys: counted, and rolled back or the cause of ≥ 1 incident under the
+    report's attribution rule (caused_deploy_q)."""
     return counted_deploys(filters, span.since, span.until).filter(
-        Q(status=Deploy.Status.ROLLED_BACK) | Q(pk__in=cause_links(filters, span).values("deploy_id"))
+        Q(status=Deploy.Status.ROLLED_BACK) | caused_deploy_q(filters, span)
     )
 
 
@@ -216,10 +261,9 @@ def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
     Correlated subqueries, each an index probe per failed deploy (failed deploys are few).
     """
     counted = Q(environment__is_production=True, status__in=COUNTED_STATUSES)
-    causes = cause_links(filters, span)
     # The incidents the failed deploy caused, from a subquery one level down (on incidents or
-    # links): its pk is then two levels out.
-    caused_by_it = causes.filter(deploy_id=OuterRef(OuterRef("pk"))).values("incident_id")
+    # links), whose own cause subqueries are one further down: its pk is then three levels out.
+    caused_by_it = Incident.objects.filter(_caused_by(filters, span, OuterRef(OuterRef(OuterRef("pk"))))).values("id")
     next_deploy = (
         Deploy.objects.filter(
             counted,

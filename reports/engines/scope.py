@@ -5,6 +5,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Literal
 
+from django.conf import settings
 from django.db.models.functions import TruncMonth, TruncQuarter, TruncWeek, TruncYear
 
 
@@ -17,6 +18,19 @@ class Filters:
     severities: tuple[int, ...] = ()
     # Production environments to count; empty means every production environment.
     environments: tuple[str, ...] = ()
+    # Which incidents count against which deploys (docs/metrics.md, "Attribution"): "linked", only
+    # the causes someone linked; "inferred", those plus, for an incident without one, the latest
+    # production deploy of its services at most `attribution_window` before its impact began.
+    attribution: Literal["linked", "inferred"] = "linked"
+    # None: OPSLOG_ATTRIBUTION_WINDOW_HOURS. Only the inferred rule reads it.
+    attribution_window: dt.timedelta | None = None
+
+    @property
+    def window(self) -> dt.timedelta:
+        """The inferred rule's window: `attribution_window`, or the setting."""
+        if self.attribution_window is not None:
+            return self.attribution_window
+        return dt.timedelta(hours=settings.OPSLOG_ATTRIBUTION_WINDOW_HOURS)
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

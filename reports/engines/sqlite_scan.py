@@ -24,13 +24,14 @@ from reports.engines.results import (
 )
 from reports.engines.rows import (
     INCIDENT_DURATIONS,
+    caused_deploy_q,
     counted_deploys,
     counted_incidents,
     deploy_links,
     failed_deploy_recoveries,
     first_production_commits,
     incident_count_aggregates,
-    is_deploy_related,
+    related_annotation,
 )
 from reports.engines.scope import Filters, Span
 
@@ -38,7 +39,7 @@ from reports.engines.scope import Filters, Span
 def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     """Counted deploys, deployers, rolled-back, causing and remediating deploys per period (3 queries)."""
     rolled_back = Deploy.Status.ROLLED_BACK
-    cause, remediation = IncidentDeploy.Relation.CAUSE, IncidentDeploy.Relation.REMEDIATION
+    remediation = IncidentDeploy.Relation.REMEDIATION
     deploys = counted_deploys(filters, span.since, span.until)
     periods = [DeployCounts()] * len(span.starts)
     for row in (
@@ -48,27 +49,30 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
             deploys=Count("id"),
             deployers=Count("deployer", distinct=True),
             rolled_back=Count("id", filter=Q(status=rolled_back)),
+            # Under the report's attribution rule (cause_pairs). A deploy that caused two incidents
+            # counts once, and a rolled-back one is already a failure.
+            caused=Count("id", filter=~Q(status=rolled_back) & caused_deploy_q(filters, span)),
         )
         .order_by()
     ):
         index = span.index_of_truncated(row["period"])
         periods[index] = replace(
-            periods[index], deploys=row["deploys"], deployers=row["deployers"], rolled_back=row["rolled_back"]
+            periods[index],
+            deploys=row["deploys"],
+            deployers=row["deployers"],
+            rolled_back=row["rolled_back"],
+            caused=row["caused"],
         )
-    # Distinct: a deploy that caused two incidents counts once, and a rolled-back one is already a
-    # failure.
     for row in (
         deploy_links(filters=filters, span=span)
+        .filter(relation=remediation)
         .annotate(period=span.trunc("deploy__deployed_at", tzinfo=span.zone))
         .values("period")
-        .annotate(
-            caused=Count("deploy", distinct=True, filter=Q(relation=cause) & ~Q(deploy__status=rolled_back)),
-            rework=Count("deploy", distinct=True, filter=Q(relation=remediation)),
-        )
+        .annotate(rework=Count("deploy", distinct=True))
         .order_by()
     ):
         index = span.index_of_truncated(row["period"])
-        periods[index] = replace(periods[index], caused=row["caused"], rework=row["rework"])
+        periods[index] = replace(periods[index], rework=row["rework"])
     return DeployFigures(periods=tuple(periods), deployers=deploys.order_by().values("deployer").distinct().count())
 
 
@@ -76,7 +80,7 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures:
     """Incident counts per period and over the range (2 queries), then their timestamps (1 query:
     incidents are few) for the means and medians."""
     incidents = counted_incidents(filters, span.since, span.until)
-    annotated = incidents.annotate(related=is_deploy_related())
+    annotated = incidents.annotate(related=related_annotation(filters, span))
     aggregates = incident_count_aggregates()
     counts: list[dict] = [{} for _ in span.starts]
     for row in (

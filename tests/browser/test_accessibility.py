@@ -39,6 +39,9 @@ WIDTHS = (390, 1280, 1366, 1920)
 # Every page type a person opens (the admin is Django's, the API docs Swagger UI's).
 PAGES = [
     "/",
+    "/?attribution=both",
+    "/reports/attributed/?what=failed_deploys&since=2000-01-01&until=2030-12-31&attribution=inferred",
+    "/reports/attributed/?what=deploy_related_incidents&since=2000-01-01&until=2030-12-31&attribution=inferred",
     "/reports/how-we-count/",
     "/deploys/",
     "/deploys/{deploy}/",

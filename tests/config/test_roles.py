@@ -426,6 +426,9 @@ READS = {
     "reports:dashboard": lambda w: "/reports/",
     "reports:how_we_count": lambda w: "/reports/how-we-count/",
     "reports:deployers": lambda w: "/reports/deployers/",
+    "reports:attributed": lambda w: (
+        "/reports/attributed/?what=failed_deploys&since=2024-03-01&until=2024-03-31&attribution=inferred"
+    ),
     "insights": lambda w: "/insights/",
     "alerts:list": lambda w: "/alerts/",
     "alerts:review": lambda w: "/alerts/review/",

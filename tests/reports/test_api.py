@@ -63,11 +63,15 @@ def test_shape_of_an_empty_month_is_exactly_the_issues(api):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     body = response.json()
-    assert list(body) == ["time_zone", "from", "to", "months", "totals"]
+    # Issue 19 added which attribution rule the figures follow, and its window (null: linked).
+    assert list(body) == ["time_zone", "from", "to", "attribution", "window_seconds", "months", "totals"]
+    assert (body["attribution"], body["window_seconds"]) == ("linked", None)
     assert body == {
         "time_zone": "UTC",
         "from": "2024-02",
         "to": "2024-02",
+        "attribution": "linked",
+        "window_seconds": None,
         "months": [EMPTY_MONTH],
         "totals": {key: value for key, value in EMPTY_MONTH.items() if key != "month"},
     }
@@ -282,7 +286,7 @@ def test_yearly_report(api, march):
     by_month = api.get("/api/reports/yearly/?from=2024-03&to=2024-04&service=web").json()
     rows = list(csv.reader(io.StringIO(api.get("/api/reports/yearly/?from=2024&to=2024&format=csv").content.decode())))
 
-    assert list(by_year) == ["time_zone", "from", "to", "years", "totals"]
+    assert list(by_year) == ["time_zone", "from", "to", "attribution", "window_seconds", "years", "totals"]
     assert (by_year["from"], by_year["to"]) == ("2023", "2024")
     y2023, y2024 = by_year["years"]
     assert y2023 == {**{k: v for k, v in EMPTY_MONTH.items() if k != "month"}, "year": "2023"}
@@ -408,12 +412,14 @@ def test_schema_documents_the_parameters_and_both_formats(api):
             "team",
             "severity",
             "include_partial",
+            "attribution",  # issue 19
+            "window",  # issue 19
             "format",
         }
         assert set(operation["responses"]["200"]["content"]) == {"application/json", "text/csv"}
         assert "400" in operation["responses"]
     months = schema["components"]["schemas"]["MonthlyReport"]["properties"]
-    assert list(months) == ["time_zone", "from", "to", "months", "totals"]
+    assert list(months) == ["time_zone", "from", "to", "attribution", "window_seconds", "months", "totals"]
     figures = schema["components"]["schemas"]["ReportFigures"]["properties"]
     assert figures["mtta_seconds"]["description"] == "acknowledged_at − detected_at, over acknowledged incidents."
     durations = schema["components"]["schemas"]["ReportDurations"]["properties"]

@@ -140,7 +140,13 @@ class ReportInferredSerializer(serializers.Serializer):
     )
     change_failure_rate = _rate("Failed deploys ÷ deploys, inferred causes included")
     incident_rate = _rate("Deploy-related incidents ÷ deploys, inferred causes included")
-    dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate.")
+    failed_deployment_recovery_seconds = ReportDurationsSerializer(
+        help_text="Failed deployment recovery time over these failed deploys (inferred causes included)."
+    )
+    unrecovered_failed_deploys = serializers.IntegerField(
+        help_text="Of these failed deploys, those not recovered yet."
+    )
+    dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate and recovery time.")
 
 
 def _with_inferred(data: dict, inferred_figures: Figures) -> dict:
@@ -354,6 +360,10 @@ def flat_row(period: dict) -> dict:
             row[f"inferred_{name}"] = inferred[name]
         for name in ("change_failure_rate", "overall"):
             row[f"inferred_dora_{name}"] = inferred["dora"][name]
+        recovery = inferred["failed_deployment_recovery_seconds"]
+        row["inferred_failed_deployment_recovery_seconds_mean"] = recovery["mean"]
+        row["inferred_failed_deployment_recovery_seconds_median"] = recovery["median"]
+        row["inferred_unrecovered_failed_deploys"] = inferred["unrecovered_failed_deploys"]
     return row
 
 

@@ -197,12 +197,20 @@ def test_api_both_side_by_side(api, data, zone):
     # Today's fields are the linked rule's.
     assert month["change_failure_rate"] == 2 / 12
     assert month["deploy_related_incidents"] == 1
-    assert month["inferred"] == {
+    recovery = ("failed_deployment_recovery_seconds", "unrecovered_failed_deploys")
+    assert {k: v for k, v in month["inferred"].items() if k not in recovery} == {
         "deploy_related_incidents": related,
         "failed_deploys": 6,
         "change_failure_rate": 0.5,
         "incident_rate": related / 12,
         "dora": {**month["inferred"]["dora"], "change_failure_rate": "low"},
+    }
+    # Recovery follows the rule too: the inferred object's is the inferred report's.
+    figures = monthly_report(first=MARCH, last=MARCH, filters=INFERRED, include_partial=True).periods[0]
+    assert month["inferred"]["unrecovered_failed_deploys"] == figures.unrecovered_failed_deploys
+    assert month["inferred"]["failed_deployment_recovery_seconds"] == {
+        "mean": figures.failed_deployment_recovery_seconds.mean,
+        "median": figures.failed_deployment_recovery_seconds.median,
     }
     assert month["dora"]["change_failure_rate"] == "low"  # 16.7 %: above 15 % either way
     assert body["totals"]["inferred"]["failed_deploys"] == 6
@@ -239,6 +247,9 @@ def test_api_csv_appends_the_inferred_columns(api, data):
         "inferred_incident_rate",
         "inferred_dora_change_failure_rate",
         "inferred_dora_overall",
+        "inferred_failed_deployment_recovery_seconds_mean",
+        "inferred_failed_deployment_recovery_seconds_median",
+        "inferred_unrecovered_failed_deploys",
     ]
     assert both[0] == linked[0] + added
     assert both[1][: len(linked[1])] == linked[1]

@@ -92,7 +92,6 @@ pytestmark = pytest.mark.django_db
 
 # The tests of the inferred rule are written against the interface #19's attribution work adds to
 # Filters; until it is merged they fail (Filters takes no `attribution`).
-NEEDS_ATTRIBUTION = pytest.mark.xfail(reason="needs #19 attribution", strict=False)
 
 
 @pytest.fixture(params=["America/New_York", "Europe/Berlin"])
@@ -280,14 +279,12 @@ def test_devlake_case_linked_as_devlake(zone):
     assert_periods(devlake_report(), DEVLAKE_EXPECTED["linked_as_tool"])
 
 
-@NEEDS_ATTRIBUTION
 def test_devlake_case_inferred_default_window(zone):
     """(b) inferred, the default window (4 h)."""
     build_devlake()
     assert_periods(devlake_report(attribution="inferred"), DEVLAKE_EXPECTED["inferred_4h"])
 
 
-@NEEDS_ATTRIBUTION
 def test_devlake_case_inferred_wide_window(zone):
     """(b) inferred, 90 days: as far back as DevLake looks in this case."""
     build_devlake()
@@ -469,7 +466,6 @@ def test_middleware_case_linked_as_middleware(case, zone):
     assert_periods(middleware_report(case), middleware_expected(case, zone, "linked_as_tool"))
 
 
-@NEEDS_ATTRIBUTION
 @pytest.mark.parametrize("case", MIDDLEWARE_CASES, **CASE_IDS)
 def test_middleware_case_inferred_default_window(case, zone):
     """(b) inferred, the default window (4 h)."""
@@ -477,7 +473,6 @@ def test_middleware_case_inferred_default_window(case, zone):
     assert_periods(middleware_report(case, attribution="inferred"), middleware_expected(case, zone, "inferred_4h"))
 
 
-@NEEDS_ATTRIBUTION
 @pytest.mark.parametrize("case", MIDDLEWARE_CASES, **CASE_IDS)
 def test_middleware_case_inferred_wide_window(case, zone):
     """(b) inferred, 30 days: as far back as Middleware looks in these cases."""

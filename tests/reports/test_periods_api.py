@@ -25,13 +25,13 @@ def test_shape_of_an_empty_week_and_quarter(api):
     week = api.get("/api/reports/weekly/?from=2024-W05&to=2024-W05").json()
     quarter = api.get("/api/reports/quarterly/?from=2024-Q1&to=2024-Q1").json()
 
-    assert list(week) == ["time_zone", "from", "to", "weeks", "totals"]
+    assert list(week) == ["time_zone", "from", "to", "attribution", "window_seconds", "weeks", "totals"]
     assert (week["from"], week["to"]) == ("2024-W05", "2024-W05")
     # 2024-W05: Monday 29 January to Sunday 4 February; `end` is the Monday after, excluded.
     assert week["weeks"] == [{"week": "2024-W05", "start": "2024-01-29", "end": "2024-02-05", **EMPTY}]
     assert list(week["weeks"][0])[:4] == ["week", "start", "end", "deploys"]
     assert week["totals"] == EMPTY
-    assert list(quarter) == ["time_zone", "from", "to", "quarters", "totals"]
+    assert list(quarter) == ["time_zone", "from", "to", "attribution", "window_seconds", "quarters", "totals"]
     assert quarter["quarters"] == [{"quarter": "2024-Q1", "start": "2024-01-01", "end": "2024-04-01", **EMPTY}]
 
 
@@ -228,6 +228,8 @@ def test_schema_documents_both(api):
             "time_zone",
             "from",
             "to",
+            "attribution",
+            "window_seconds",
             name,
             "totals",
         ]

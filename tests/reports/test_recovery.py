@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 
 REMEDIATION = IncidentDeploy.Relation.REMEDIATION
 HOUR = 3600.0
+MARCH = dt.date(2024, 3, 1)
 
 
 @pytest.fixture(params=["America/New_York", "Europe/Berlin"])
@@ -239,3 +240,43 @@ def test_the_rollup_path_answers_what_the_scan_path_does(cases):
 
     assert rollup == scan
     assert any(row[2].median is not None for row in scan)
+
+
+def test_recovery_follows_the_attribution_rule(zone):
+    """An incident nobody linked: under the linked rule its deploy hasn't failed; under the inferred
+    rule (the deploy is 20 min before the impact began, inside the 4 h window) it has, and it
+    recovered when the incident was resolved, 3 h after the deploy. Worked out by hand."""
+
+    def local(text):
+        return dt.datetime.fromisoformat(text).replace(tzinfo=zone)
+
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    DeployFactory(service=web, environment=production, deployed_at=local("2024-03-10T09:00"))
+    IncidentFactory(
+        started_at=local("2024-03-10T09:20"),
+        detected_at=local("2024-03-10T09:30"),
+        resolved_at=local("2024-03-10T12:00"),
+        services=[web],
+    )
+    # Outside the window: 5 h before its incident, so not inferred, and not failed.
+    DeployFactory(service=web, environment=production, deployed_at=local("2024-03-20T04:00"))
+    IncidentFactory(started_at=local("2024-03-20T09:00"), detected_at=local("2024-03-20T09:00"), services=[web])
+
+    def march(filters):
+        return monthly_report(first=MARCH, last=MARCH, filters=filters, include_partial=True).periods[0]
+
+    linked = march(Filters())
+    assert (linked.failed_deploys, linked.unrecovered_failed_deploys) == (0, 0)
+    assert linked.failed_deployment_recovery_seconds.median is None
+
+    inferred = march(Filters(attribution="inferred"))
+    assert (inferred.failed_deploys, inferred.unrecovered_failed_deploys) == (1, 0)
+    assert inferred.failed_deployment_recovery_seconds.mean == 3 * HOUR
+    assert inferred.failed_deployment_recovery_seconds.median == 3 * HOUR
+    assert inferred.dora.failed_deployment_recovery_time == "high"
+
+    # A 6 h window reaches the second deploy too; its incident is unresolved, so it is unrecovered.
+    wide = march(Filters(attribution="inferred", attribution_window=dt.timedelta(hours=6)))
+    assert (wide.failed_deploys, wide.unrecovered_failed_deploys) == (2, 1)
+    assert wide.failed_deployment_recovery_seconds.median == 3 * HOUR

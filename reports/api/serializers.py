@@ -143,9 +143,7 @@ class ReportInferredSerializer(serializers.Serializer):
     failed_deployment_recovery_seconds = ReportDurationsSerializer(
         help_text="Failed deployment recovery time over these failed deploys (inferred causes included)."
     )
-    unrecovered_failed_deploys = serializers.IntegerField(
-        help_text="Of these failed deploys, those not recovered yet."
-    )
+    unrecovered_failed_deploys = serializers.IntegerField(help_text="Of these failed deploys, those not recovered yet.")
     dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate and recovery time.")
 
 

@@ -24,10 +24,13 @@ Options: --deploys N (default 1,000,000), --repeat N (timings are the median of 
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import random
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -48,7 +51,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 START = dt.datetime(2016, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -64,7 +67,7 @@ SERVICES = [
 ]
 # The database's size per production deploy loaded (with its staging deploys, commits, incidents,
 # links, indexes and rollups), measured on the 1 M load; used to refuse a load the disk can't hold.
-BYTES_PER_DEPLOY = 1_700
+BYTES_PER_DEPLOY = 1_900
 
 
 def copy_rows(table: str, columns: list[str], rows) -> int:
@@ -113,9 +116,7 @@ def load(deploys: int) -> None:
 
     check_disk(deploys)
     rng = random.Random(2010)
-    services = [
-        Service.objects.get_or_create(slug=s, defaults={"name": s, "dev_team": t})[0].pk for s, t in SERVICES
-    ]
+    services = [Service.objects.get_or_create(slug=s, defaults={"name": s, "dev_team": t})[0].pk for s, t in SERVICES]
     production = Environment.objects.get(slug="production").pk
     eu = Environment.objects.get_or_create(
         slug="production-eu", defaults={"name": "Production (EU)", "is_production": True}
@@ -368,13 +369,151 @@ def wipe() -> None:
     call_command("flush", interactive=False, verbosity=0)
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
+def timed(fn, repeat: int, budget: float = float("inf")) -> tuple[float, object, int]:
+    """Median seconds of `repeat` runs of `fn`, its last answer, and the runs made: fewer when
+    they have taken `budget` seconds already (a 10 M scan takes minutes a run)."""
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+        if sum(times) >= budget:
+            break
+    return statistics.median(times), result, len(times)
+
+
+# The filters of the 16 combinations: one value each (api is a platform service).
+FILTER_VALUES = {
+    "service": ("services", ("api",)),
+    "team": ("teams", ("platform",)),
+    "environment": ("environments", ("production-eu",)),
+    "severity": ("severities", (1,)),
+}
+FIRST, LAST = dt.date(2016, 1, 1), dt.date(2025, 12, 1)
+REPORTS = {"week": "weekly_report", "month": "monthly_report", "quarter": "quarterly_report", "year": "yearly_report"}
+
+
+def filters_of(names: tuple[str, ...]):
+    from reports.engines.scope import Filters
+
+    return Filters(**dict(FILTER_VALUES[name] for name in names))
+
+
+def cases() -> list[tuple[str, str, object]]:
+    """(name, goal, what) of every timing but the baseline: a report is ("report", grain, filter names)."""
+    found = [("report month", "<= 1.5x", ("report", "month", ()))]
+    names = list(FILTER_VALUES)
+    for size in range(1, len(names) + 1):
+        for combination in itertools.combinations(names, size):
+            found.append((f"report month {'+'.join(combination)}", "<= 1.5x", ("report", "month", combination)))
+    for grain in ("week", "quarter", "year"):
+        found.append((f"report {grain}", "<= 1.5x", ("report", grain, ())))
+    for grain in ("week", "quarter", "year"):  # month: among the combinations above
+        found.append((f"report {grain} {'+'.join(names)}", "<= 1.5x", ("report", grain, tuple(names))))
+    found += [
+        ("dashboard", "< 150 ms", ("dashboard",)),
+        ("api month", "", ("api",)),
+        ("scan month", "same answer", ("scan",)),
+    ]
+    return found
+
+
+def report_of(grain: str, names: tuple[str, ...]):
+    from reports import selectors
+
+    return getattr(selectors, REPORTS[grain])(first=FIRST, last=LAST, filters=filters_of(names))
+
+
+class QueryTimes:
+    """connection.execute_wrapper recording each query's time and text, for --explain."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[float, str, object]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append((time.perf_counter() - started, sql, params))
+
+
+def explain(fn) -> None:
+    """Run `fn` once, print each query's time, and EXPLAIN ANALYZE's summary of the slowest."""
+    from reports import selectors
+
+    recorder = QueryTimes()
+    with connection.execute_wrapper(recorder):
+        fn()
+    for seconds, sql, _ in recorder.queries:
+        text = " ".join(sql.split())
+        print(f"      {seconds * 1000:8.1f} ms  {text[:150]}")
+    seconds, sql, params = max(recorder.queries, key=lambda q: q[0])
+    if seconds < 0.02 or not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+        return
+    with selectors._report_transaction(postgres=True):
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params)
+            plan = [row[0] for row in cursor.fetchall()]
+        transaction.set_rollback(True)
+    print("      slowest query's plan (nodes over 5 % of its time):")
+    total = seconds * 1000
+    for line in plan:
+        match = re.search(r"actual time=[\d.]+\.\.([\d.]+) rows=\d+ loops=(\d+)", line)
+        if match and float(match.group(1)) * int(match.group(2)) >= total * 0.05:
+            print(f"        {line.rstrip()[:170]}")
+        elif line.startswith(("Planning Time", "Execution Time")):
+            print(f"        {line}")
+
+
+def ingest_times(repeat: int) -> float:
+    """Median of `repeat` single deploys with two commits through deploys.services.deploy_record,
+    each rolled back (its own transaction, so the triggers and first-delivery upkeep all run)."""
+    from deploys.contract import CommitInput, DeployInput
+    from deploys.services import deploy_record
+
+    times = []
+    tag = f"{os.getpid():x}{int(time.time()):x}"
+    for n in range(repeat):
+        data = DeployInput(
+            service="api",
+            environment="production",
+            version=f"ingest-{n}",
+            deployer="dev001",
+            commits=(
+                CommitInput(sha=f"{tag}{n:08x}a", authored_at=END - dt.timedelta(hours=3)),
+                CommitInput(sha=f"{tag}{n:08x}b", authored_at=END - dt.timedelta(hours=2)),
+            ),
+        )
+        with transaction.atomic():
+            started = time.perf_counter()
+            deploy_record(data=data, notify=False)
+            times.append(time.perf_counter() - started)
+            transaction.set_rollback(True)
+    return statistics.median(times)
+
+
+def empty_ingest(repeat: int, url: str) -> float:
+    """ingest_times on an empty database (created and migrated when missing), in a child process."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    server = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(server, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    output = subprocess.run(
+        [sys.executable, __file__, "--ingest-only", "--ingest-repeat", str(repeat)],
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(output.split()[-1])
+
+
+def selected(name: str, only: list[str] | None) -> bool:
+    return only is None or any(name == o or name.startswith(o + " ") or o in name.split() for o in only)
 
 
 def main() -> None:
@@ -386,11 +525,31 @@ def main() -> None:
     parser.add_argument(
         "--check-deliveries", action="store_true", help="recount every sha's first delivery in SQL and stop"
     )
+    parser.add_argument(
+        "--only",
+        help="comma-separated timings to run, by name or word (e.g. 'report month,dashboard', "
+        "'environment', 'week', 'ingest'); the baseline always runs",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=60.0, help="stop repeating a timing after this many seconds (default 60)"
+    )
+    parser.add_argument("--explain", action="store_true", help="per-query times and the slowest query's plan")
+    parser.add_argument("--verify", action="store_true", help="check every report against the scan's answer")
+    parser.add_argument("--ingest-repeat", type=int, default=200)
+    parser.add_argument(
+        "--empty-database-url",
+        default=None,
+        help="where to time the ingest on an empty database (default: opslog_bench_empty on the same server)",
+    )
+    parser.add_argument("--ingest-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if connection.vendor != "postgresql":
-        sys.exit("bench/reports.py runs on PostgreSQL: set DATABASE_URL=postgres://…/opslog_bench")
+        sys.exit("bench/reports.py runs on PostgreSQL: set DATABASE_URL=postgres://…/opslog_bench_1m")
 
     call_command("migrate", verbosity=0)
+    if args.ingest_only:
+        print(ingest_times(args.ingest_repeat))
+        return
     if args.reload:
         wipe()
     if not loaded():
@@ -408,19 +567,20 @@ def main() -> None:
 
     from deploys.services import api_token_create
     from reports import selectors
-    from reports.selectors import monthly_report
 
+    only = [o.strip() for o in args.only.split(",")] if args.only else None
     user, _ = get_user_model().objects.get_or_create(username="bench")
     api = Client(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user)[1]}")
     browser = Client()
     browser.force_login(user)
 
-    first, last = dt.date(2016, 1, 1), dt.date(2025, 12, 1)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM deploys_deploy")
         deploy_rows = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM deploys_deploycommit")
         commit_rows = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM incidents_incident")
+        incident_rows = cursor.fetchone()[0]
 
     def baseline():
         with connection.cursor() as cursor:
@@ -434,13 +594,10 @@ def main() -> None:
             )
             return cursor.fetchall()
 
-    def report():
-        return monthly_report(first=first, last=last)
-
-    def scan():
+    def scanned(fn):
         real, selectors.rollup_zone = selectors.rollup_zone, lambda: None
         try:
-            return report()
+            return fn()
         finally:
             selectors.rollup_zone = real
 
@@ -460,33 +617,76 @@ def main() -> None:
         assert response.status_code == 200
         return response
 
-    report()  # warm the caches once, as a running server would be
-    load_before = os.getloadavg()[0]
-    baseline_s, rows = timed(baseline, args.repeat)
-    report_s, result = timed(report, args.repeat)
-    api_s, _ = timed(through_api, args.repeat)
-    dashboard_s, _ = timed(dashboard, args.repeat)
-    scan_s, scanned = timed(scan, min(args.repeat, 3))
-    assert sum(p.deploys for p in result.periods) == sum(n for _, n in rows)
-    assert result == scanned, "the rollups and the scan disagree"
+    def runner(what):
+        if what[0] == "report":
+            return lambda: report_of(what[1], what[2])
+        if what[0] == "scan":
+            return lambda: scanned(lambda: report_of("month", ()))
+        return {"dashboard": dashboard, "api": through_api}[what[0]]
 
-    tracemalloc.start()
-    baseline_memory = tracemalloc.get_traced_memory()[0]
-    report()
-    peak_memory = tracemalloc.get_traced_memory()[1] - baseline_memory
-    tracemalloc.stop()
-
-    print(f"data: {deploy_rows:,} deploys, {commit_rows:,} commits")
-    print(f"1-minute load average: {load_before:.2f} before the timings, {os.getloadavg()[0]:.2f} after")
-    print(f"baseline GROUP BY (deploys per month): {baseline_s * 1000:8.1f} ms")
+    print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, PostgreSQL {connection.pg_version}")
+    print(f"data: {deploy_rows:,} deploys, {commit_rows:,} commits, {incident_rows:,} incidents")
+    report_of("month", ())  # warm the caches once, as a running server would be
+    baseline_s, rows, _ = timed(baseline, args.repeat)
     print(
-        f"120-month report, selector:            {report_s * 1000:8.1f} ms  (goal < 1000 ms; "
-        f"{report_s / baseline_s:.1f}x baseline, goal <= 3x)"
+        f"{'baseline GROUP BY (deploys per month)':50} {baseline_s * 1000:9.1f} ms  1.00x   (load {os.getloadavg()[0]:.2f})"
     )
-    print(f"120-month report, API:                 {api_s * 1000:8.1f} ms")
-    print(f"12-month dashboard page:               {dashboard_s * 1000:8.1f} ms  (goal < 300 ms)")
-    print(f"120-month report without the rollups:  {scan_s * 1000:8.1f} ms  (same answer)")
-    print(f"report peak Python memory:             {peak_memory / 1e6:8.1f} MB  (goal < 100 MB)")
+
+    unmet: list[str] = []
+    answers = {}
+    for name, goal, what in cases():
+        if not selected(name, only):
+            continue
+        repeat = min(args.repeat, 3) if what[0] == "scan" else args.repeat
+        seconds, result, runs = timed(runner(what), repeat, args.budget)
+        answers[name] = result
+        ratio = seconds / baseline_s
+        met = ""
+        if goal == "<= 1.5x":
+            met = "met" if ratio <= 1.5 else "NOT met"
+        elif goal == "< 150 ms":
+            met = "met" if seconds < 0.15 else "NOT met"
+        if met == "NOT met":
+            unmet.append(name)
+        print(
+            f"{name:50} {seconds * 1000:9.1f} ms  {ratio:5.2f}x  (load {os.getloadavg()[0]:.2f})  "
+            f"{('goal ' + goal + ': ' + met) if met else goal}{f'  (median of {runs})' if runs < repeat else ''}",
+            flush=True,
+        )
+        if name == "report month":
+            assert sum(p.deploys for p in result.periods) == sum(n for _, n in rows)
+            if deploy_rows >= 10_000_000:
+                print(f"{'':50} 120-month report at 10 M: goal <= 0.25x: {'met' if ratio <= 0.25 else 'NOT met'}")
+        if args.verify and what[0] == "report":
+            assert result == scanned(runner(what)), f"{name}: the rollups and the scan disagree"
+        if args.explain:
+            explain(runner(what))
+    if "report month" in answers and "scan month" in answers:
+        assert answers["report month"] == answers["scan month"], "the rollups and the scan disagree"
+
+    if selected("ingest", only):
+        loaded_s = ingest_times(args.ingest_repeat)
+        url = args.empty_database_url
+        if url is None:
+            parts = settings.DATABASES["default"]
+            url = f"postgresql://{parts['USER']}@{parts['HOST']}:{parts['PORT']}/opslog_bench_empty"
+        empty_s = empty_ingest(args.ingest_repeat, url)
+        ratio = loaded_s / empty_s
+        print(
+            f"{'single deploy ingest, loaded / empty':50} {loaded_s * 1000:9.2f} ms / {empty_s * 1000:.2f} ms  "
+            f"{ratio:5.2f}x  (load {os.getloadavg()[0]:.2f})  goal <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}"
+        )
+        if ratio > 1.5:
+            unmet.append("ingest")
+
+    if only is None or selected("memory", only):
+        tracemalloc.start()
+        baseline_memory = tracemalloc.get_traced_memory()[0]
+        report_of("month", ())
+        peak_memory = tracemalloc.get_traced_memory()[1] - baseline_memory
+        tracemalloc.stop()
+        print(f"{'report peak Python memory':50} {peak_memory / 1e6:9.1f} MB")
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f}; goals not met: {', '.join(unmet) or 'none'}")
 
 
 if __name__ == "__main__":

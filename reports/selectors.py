@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reports.engines import postgres_rollup, postgres_scan, sqlite_scan
+from reports.engines import postgres_environments, postgres_rollup, postgres_scan, sqlite_scan
 from reports.engines.results import DeployCounts, Durations, IncidentCounts
 from reports.engines.rows import COUNTED_STATUSES, counted_deploys, counted_incidents
 from reports.engines.scope import Filters, Span, add_months, month_starts
@@ -228,6 +228,9 @@ def _report(*, span: Span, filters: Filters) -> Report:
         # "first" means first among those, which only the scan computes.
         if rollup and not filters.environments:
             lead = postgres_rollup.lead_medians(span=span, filters=filters)  # None: drifted, scan
+        elif rollup:
+            # First deliveries among the chosen environments, in one pass over their deploys (#19).
+            lead = postgres_environments.lead_medians(span=span, filters=filters)
         if lead is None and postgres:
             lead = postgres_scan.lead_medians(span=span, filters=filters, sorted_median_max_rows=SORTED_MEDIAN_MAX_ROWS)
         elif lead is None:

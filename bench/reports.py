@@ -1,25 +1,32 @@
-"""Benchmark: the monthly report over ten years of data on PostgreSQL.
+"""Benchmark: the DORA report over ten years of data on PostgreSQL, every filter and period (#19).
 
-Loads (once; later runs reuse it) 1,000,000 production deploys over 10 years plus staging
-deploys, 2,000,000 commits and 50,000 incidents (a fifth linked to a causing deploy) into the
-database named by DATABASE_URL, then times:
+Loads once (later runs reuse it; --reload drops and loads again) N production deploys over
+2016–2025 (--deploys, default 1,000,000), a fifth in a second production environment, plus N/4
+staging deploys, about 2.1 N commits (one deploy in ten ships the previous deploy's first commit
+again), N/20 incidents (a fifth linked to a causing deploy, half of those to a remediating one),
+2 % rolled back, 2 % failed, with COPY, into the database named by DATABASE_URL: use one database
+per size (opslog_bench_1m, opslog_bench_10m). Each sha's first production delivery is worked out
+while the commits are written, so no UPDATE over them is needed (--check-deliveries recounts it in
+SQL). Then times, each the median of --repeat runs (default 5; fewer once a timing has taken
+--budget seconds), beside the 1-minute load average:
 
-- the 120-month report through the selector,
-- the same through the API (`/api/reports/monthly/`),
-- the 12-month dashboard page,
-- and, on the same data, one hand-written `GROUP BY` counting deploys per month: the baseline,
+- the baseline: one hand-written GROUP BY counting deploys per month;
+- the 120-month report unfiltered and with every combination of one service, one team, one
+  environment and one severity (16), and every period (week, quarter, year) unfiltered and with
+  all four filters, each as a ratio to the baseline (goal ≤ 1.5×; at 10 M the unfiltered report
+  ≤ 0.25×);
+- the 12-month dashboard page (goal < 150 ms), the report through the API, the report with the
+  rollups set aside (its answer must equal the rollups', or the run fails);
+- a single deploy with two commits through deploys.services (median of --ingest-repeat, default
+  200, each rolled back) on the loaded database and on an empty one (opslog_bench_empty, created
+  when missing; goal within 1.5×).
 
-and the report's peak Python memory above the process's baseline (tracemalloc).
+    createdb -h 127.0.0.1 -U postgres opslog_bench_1m
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/opslog_bench_1m .venv/bin/python bench/reports.py
 
-The report reads the per-month rollups (reports.models, kept by triggers, so the `COPY` below fills
-them too); it is also timed with them set aside — as right after a change of
-OPSLOG_REPORT_TIME_ZONE, until `rebuild_report_rollup` — and both answers must be equal.
-
-    createdb -h 127.0.0.1 -U postgres opslog_bench
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/opslog_bench .venv/bin/python bench/reports.py
-
-Options: --deploys N (default 1,000,000), --repeat N (timings are the median of N runs, default 5),
---reload (drop the loaded data and load again).
+--only runs a subset by name or word (e.g. --only "report month,dashboard,ingest" or --only
+environment), --explain prints each query's time and the slowest query's plan, --verify checks
+every report against the scan's answer, --load-only loads and stops.
 """
 
 import argparse

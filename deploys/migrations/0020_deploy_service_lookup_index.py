@@ -10,7 +10,9 @@ a large table. SQLite has no rollups and scans; nothing is created there.
 
 from django.db import migrations
 
-CREATE = "CREATE INDEX CONCURRENTLY IF NOT EXISTS deploys_deploy_id_service_idx ON deploys_deploy (id) INCLUDE (service_id)"
+CREATE = (
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS deploys_deploy_id_service_idx ON deploys_deploy (id) INCLUDE (service_id)"
+)
 DROP = "DROP INDEX CONCURRENTLY IF EXISTS deploys_deploy_id_service_idx"
 
 

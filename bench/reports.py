@@ -695,6 +695,11 @@ def main() -> None:
         peak_memory = tracemalloc.get_traced_memory()[1] - baseline_memory
         tracemalloc.stop()
         print(f"{'report peak Python memory':50} {peak_memory / 1e6:9.1f} MB")
+    again_s, _, _ = timed(baseline, args.repeat)
+    print(
+        f"{'baseline again, at the end':50} {again_s * 1000:9.1f} ms  {again_s / baseline_s:5.2f}x  "
+        f"(load {os.getloadavg()[0]:.2f}; ratios above are to the first)"
+    )
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f}; goals not met: {', '.join(unmet) or 'none'}")
 
 

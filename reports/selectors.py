@@ -5,8 +5,9 @@ The figures come from one of three engines (reports.engines), chosen here per re
 
 - SQLite: `sqlite_scan` (SQL counts; means and medians in Python, SQLite having no percentile).
 - PostgreSQL: deploy counts and lead-time medians from `postgres_rollup` (per-month rollups kept
-  exact by triggers, reports.models) when they are bucketed in OPSLOG_REPORT_TIME_ZONE; otherwise,
-  and for a filter on environments' lead times, from `postgres_scan`. Incidents always come from
+  exact by triggers, reports.models) when they are bucketed in OPSLOG_REPORT_TIME_ZONE, with a
+  filter on environments' lead times from `postgres_environments` (one pass, the kept first
+  deliveries sparing most of the anti-join); otherwise from `postgres_scan`. Incidents always come from
   `postgres_scan` (AVG, percentile_cont in the database). Both ways give the same numbers to the
   bit (tests/reports/test_rollup.py).
 """

@@ -124,11 +124,12 @@ def load(deploys: int) -> None:
     check_disk(deploys)
     rng = random.Random(2010)
     services = [Service.objects.get_or_create(slug=s, defaults={"name": s, "dev_team": t})[0].pk for s, t in SERVICES]
-    production = Environment.objects.get(slug="production").pk
+    # get_or_create: --reload's flush empties the environments the migration made.
+    production = Environment.objects.get_or_create(slug="production", defaults={"is_production": True})[0].pk
     eu = Environment.objects.get_or_create(
         slug="production-eu", defaults={"name": "Production (EU)", "is_production": True}
     )[0].pk
-    staging = Environment.objects.get(slug="staging").pk
+    staging = Environment.objects.get_or_create(slug="staging")[0].pk
     span = (END - START).total_seconds()
     start_ts = START.timestamp()
     deployers = [f"dev{n:03d}" for n in range(120)]

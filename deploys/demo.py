@@ -144,6 +144,27 @@ def _plan_day(day, first_day, total_days, services, environments, now, tz, deplo
                 DeployCommitFactory.build(deploy=deploy, sha=sha, authored_at=authored, message=message)
                 for sha, authored in shas
             )
+            if status == Deploy.Status.ROLLED_BACK:
+                # The rollback itself, as a real one is recorded: the version live before, shipped
+                # again minutes later (its version is filled in by _chain_versions). Failed
+                # deployment recovery time runs to it.
+                # Its own generator: the day's draws, and so the rest of the demo, stay as they were.
+                back = at + dt.timedelta(minutes=random.Random(f"rollback-{version}").randint(6, 25))
+                if back < now:
+                    deploys.append(
+                        DeployFactory.build(
+                            service=services[slug],
+                            environment=environments[env_slug],
+                            version="",
+                            deployer=deployer,
+                            message=f"Rollback of {version}: {message}",
+                            deployed_at=back.astimezone(dt.UTC),
+                            duration_seconds=45.0,
+                            status=Deploy.Status.SUCCEEDED,
+                            external_id=f"demo-{slug}-{env_slug}-{version}-rollback",
+                            created_at=back,
+                        )
+                    )
             if status != Deploy.Status.SUCCEEDED:
                 break  # a failed or rolled-back deploy isn't promoted further
 
@@ -153,6 +174,13 @@ def _chain_versions(deploys: list[Deploy]) -> None:
     live: dict[tuple[str, str], str] = {}
     for deploy in sorted(deploys, key=lambda d: d.deployed_at):
         key = (deploy.service.slug, deploy.environment.slug)
+        if deploy.external_id.endswith("-rollback"):
+            # A rollback ships again what was live before the deploy it undoes.
+            undone = deploy.external_id.removesuffix("-rollback").rsplit("-", 1)[1]
+            deploy.version = live.get(key) or f"{undone}~1"
+            deploy.previous_version = undone
+            deploy.diff_url = f"https://git.example.com/acme/{deploy.service.slug}/compare/{undone}...{deploy.version}"
+            continue
         deploy.previous_version = live.get(key, "")
         base = deploy.previous_version or f"{deploy.version}~1"
         deploy.diff_url = f"https://git.example.com/acme/{deploy.service.slug}/compare/{base}...{deploy.version}"

@@ -97,6 +97,8 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
             Deploy.objects.production()
             .live()
             .filter(service=service, deployed_at__gte=month_start, deployed_at__lt=min(month_end, now))
+            # A rollback (deploys.demo) restores what worked: it isn't a cause.
+            .exclude(external_id__endswith="-rollback")
             .values_list("pk", flat=True)
         )
         if candidates:

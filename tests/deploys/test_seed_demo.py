@@ -45,7 +45,8 @@ def test_demo_versions_chain_like_a_real_log():
         last_live = ""
         for deploy in live:
             assert deploy.previous_version == last_live
-            if deploy.status == Deploy.Status.SUCCEEDED:
+            # A rolled-back deploy was live until its rollback, which names it as the version before.
+            if deploy.status in (Deploy.Status.SUCCEEDED, Deploy.Status.ROLLED_BACK):
                 last_live = deploy.version
 
 
@@ -97,8 +98,10 @@ def test_demo_build_numbers_rise_with_time_in_each_stream():
     seed_deploys(days=60, now=NOW)
 
     for service in Service.objects.all():
+        # A rollback ships an earlier build again: the builds rise in the deploys that aren't one.
         versions = list(
             Deploy.objects.filter(service=service, environment__slug="production")
+            .exclude(external_id__endswith="-rollback")
             .order_by("deployed_at")
             .values_list("version", flat=True)
         )
@@ -113,3 +116,24 @@ def test_no_demo_login_when_debug_is_off(settings):
 
     assert not get_user_model().objects.filter(username="demo").exists()
     assert "No demo login created" in out.getvalue()
+
+
+def test_each_demo_rollback_is_recorded_minutes_after_the_deploy_it_undoes():
+    seed_deploys(days=120, now=NOW)
+
+    rolled_back = Deploy.objects.filter(environment__slug="production", status=Deploy.Status.ROLLED_BACK)
+    assert rolled_back.exists()
+    for deploy in rolled_back:
+        rollback = Deploy.objects.get(external_id=f"{deploy.external_id}-rollback")
+        # The next production deploy of the service, 6 to 25 minutes later, shipping what was live before.
+        following = (
+            Deploy.objects.filter(
+                service=deploy.service, environment=deploy.environment, deployed_at__gt=deploy.deployed_at
+            )
+            .order_by("deployed_at")
+            .first()
+        )
+        assert following == rollback
+        assert dt.timedelta(minutes=6) <= rollback.deployed_at - deploy.deployed_at <= dt.timedelta(minutes=25)
+        assert (rollback.previous_version, rollback.status) == (deploy.version, Deploy.Status.SUCCEEDED)
+        assert rollback.version == deploy.previous_version or rollback.version == f"{deploy.version}~1"

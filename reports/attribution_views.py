@@ -8,6 +8,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from plumbing.paging import page_of
 from reports import selectors
 from reports.forms import AttributedForm, ReportForm
 from reports.selectors import Filters, Report
@@ -91,8 +92,13 @@ def attributed(request):
     if not form.is_valid():
         return render(request, "reports/attributed.html", {"form": form, "rows": []}, status=400)
     what, since, until = form.cleaned_data["what"], form.cleaned_data["since"], form.cleaned_data["until"]
-    select = selectors.failed_deploys if what == "failed_deploys" else selectors.deploy_related_incidents
     filters = form.filters
+    if what == "failed_deploys":
+        rows, attribute = selectors.failed_deploys, selectors.attributed_deploys
+    else:
+        rows, attribute = selectors.deploy_related_incidents, selectors.attributed_incidents
+    # A page at a time: ten years of failed deploys is thousands of rows.
+    page, query = page_of(request, rows(since=since, until=until, filters=filters))
     return render(
         request,
         "reports/attributed.html",
@@ -103,7 +109,9 @@ def attributed(request):
             "until": until,
             "filters": filters,
             "window": for_people(filters.window.total_seconds()),
-            "rows": select(since=since, until=until, filters=filters),
+            "rows": attribute(page.object_list, since=since, until=until, filters=filters),
+            "page": page,
+            "query": query,
             "time_zone": settings.OPSLOG_REPORT_TIME_ZONE,
         },
     )

@@ -16,13 +16,13 @@ The figures come from one of three engines (reports.engines), chosen here per re
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deploys.models import Deploy
@@ -57,6 +57,8 @@ __all__ = [
     "add_months",
     "counted_deploys",
     "counted_incidents",
+    "attributed_deploys",
+    "attributed_incidents",
     "deploy_related_incidents",
     "dora_levels",
     "failed_deploys",
@@ -399,46 +401,63 @@ def _pairs(filters: Filters, span: Span, *, column: str, ids: list[int]) -> list
         return [(deploy_id, incident_id, bool(inferred)) for deploy_id, incident_id, inferred in cursor.fetchall()]
 
 
-def failed_deploys(*, since: dt.date, until: dt.date, filters: Filters) -> list[Attributed]:
+def failed_deploys(*, since: dt.date, until: dt.date, filters: Filters) -> QuerySet[Deploy]:
     """Exactly the deploys a report's failed-deploys count counts over the days [since, until]
-    under `filters` (its attribution rule too), newest first, each with the incidents it caused
-    (linked or inferred) and whether it was rolled back. 3 queries."""
+    under `filters` (its attribution rule too), newest first; attributed_deploys adds why each one
+    counts, a page at a time."""
     span = _day_span(since, until)
-    deploys = list(
+    return (
         counted_deploys(filters, span.since, span.until)
         .filter(Q(status=Deploy.Status.ROLLED_BACK) | caused_deploy_q(filters, span))
         .select_related("service", "environment")
         .order_by("-deployed_at", "-id")
     )
-    pairs = _pairs(filters, span, column="deploy_id", ids=[d.pk for d in deploys])
+
+
+def attributed_deploys(
+    deploys: Iterable[Deploy], *, since: dt.date, until: dt.date, filters: Filters
+) -> list[Attributed]:
+    """`deploys` (a page of failed_deploys), each with the incidents it caused (linked or
+    inferred) and whether it was rolled back. 2 queries."""
+    deploys = list(deploys)
+    pairs = _pairs(filters, _day_span(since, until), column="deploy_id", ids=[d.pk for d in deploys])
     incidents = Incident.objects.in_bulk({incident_id for _, incident_id, _ in pairs})
+    causes: dict[int, list[Cause]] = {}
+    for deploy_id, incident_id, inferred in pairs:
+        causes.setdefault(deploy_id, []).append(Cause(incidents[incident_id], inferred))
     return [
         Attributed(
             row=deploy,
-            causes=tuple(Cause(incidents[i], inferred) for d, i, inferred in pairs if d == deploy.pk),
+            causes=tuple(causes.get(deploy.pk, ())),
             rolled_back=deploy.status == Deploy.Status.ROLLED_BACK,
         )
         for deploy in deploys
     ]
 
 
-def deploy_related_incidents(*, since: dt.date, until: dt.date, filters: Filters) -> list[Attributed]:
+def deploy_related_incidents(*, since: dt.date, until: dt.date, filters: Filters) -> QuerySet[Incident]:
     """Exactly the incidents a report's deploy-related count counts over the days [since, until]
-    under `filters`, newest first, each with its causing deploys (linked or inferred). 3 queries."""
+    under `filters`, newest first; attributed_incidents adds their causing deploys a page at a time."""
     span = _day_span(since, until)
-    incidents = list(
+    return (
         counted_incidents(filters, span.since, span.until)
         .filter(deploy_related_q(filters, span))
         .order_by("-started_at", "-id")
     )
-    pairs = _pairs(filters, span, column="incident_id", ids=[i.pk for i in incidents])
+
+
+def attributed_incidents(
+    incidents: Iterable[Incident], *, since: dt.date, until: dt.date, filters: Filters
+) -> list[Attributed]:
+    """`incidents` (a page of deploy_related_incidents), each with its causing deploys (linked or
+    inferred). 2 queries."""
+    incidents = list(incidents)
+    pairs = _pairs(filters, _day_span(since, until), column="incident_id", ids=[i.pk for i in incidents])
     deploys = Deploy.objects.select_related("service", "environment").in_bulk({d for d, _, _ in pairs})
-    return [
-        Attributed(
-            row=incident, causes=tuple(Cause(deploys[d], inferred) for d, i, inferred in pairs if i == incident.pk)
-        )
-        for incident in incidents
-    ]
+    causes: dict[int, list[Cause]] = {}
+    for deploy_id, incident_id, inferred in pairs:
+        causes.setdefault(incident_id, []).append(Cause(deploys[deploy_id], inferred))
+    return [Attributed(row=incident, causes=tuple(causes.get(incident.pk, ()))) for incident in incidents]
 
 
 # --- The rollups' zone -------------------------------------------------------------------------

@@ -412,3 +412,40 @@ def test_the_lateral_form_gives_the_same_pairs_as_the_queryset(data):
             if row["deploy_id"] is not None
         }
         assert lateral == orm and lateral, window
+
+
+def test_the_drilldown_pages_its_rows_in_a_fixed_number_of_queries(logged_in):
+    """60 deploys each 30 min before an unlinked incident: all failed under the inferred rule, 50 on
+    the first page and 10 on the second, each marked inferred with its incident; the queries don't
+    grow with the rows."""
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    start = dt.datetime(2024, 3, 2, 12, tzinfo=dt.UTC)
+
+    def make(first, last):
+        for k in range(first, last):
+            at = start + dt.timedelta(hours=6 * k)
+            DeployFactory(service=web, environment=production, deployed_at=at, status="succeeded")
+            IncidentFactory(started_at=at + dt.timedelta(minutes=30), services=[web])
+
+    url = "/reports/attributed/?what=failed_deploys&since=2024-03-01&until=2024-03-31&attribution=inferred"
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            response = logged_in.get(url)
+        assert response.status_code == 200
+        return response, len(ctx.captured_queries)
+
+    make(0, 2)
+    _, few = queries()
+    make(2, 60)
+    first, many = queries()
+    assert many == few
+    assert len(first.context["rows"]) == 50 and all(item.inferred for item in first.context["rows"])
+    text = first.content.decode()
+    assert re.search(r'class="muted count">(\d+) deploys', text)[1] == "60", re.findall(
+        r'class="muted count">[^<]*', text
+    )
+    assert "Page 1 of 2" in text
+    second = logged_in.get(url + "&page=2")
+    assert len(second.context["rows"]) == 10
+    assert {len(item.causes) for item in second.context["rows"]} == {1}

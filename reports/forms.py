@@ -94,7 +94,13 @@ class ValueListField(forms.Field):
 
 
 # A duration: `4h`, `90m`, `2h30m`, `1d`, `45s`, or a number of hours (`4`, `1.5`).
-DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+# ASCII digits only (re.ASCII): float() would also take "٤", "1_0" or "1e9".
+DURATION_RE = re.compile(
+    r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$", re.ASCII
+)
+HOURS_RE = re.compile(r"^\d+(?:\.\d+)?$", re.ASCII)
+# Longer than any duration up to 7 days needs ("168h", "6d23h59m59.999s"): refused unread.
+MAX_DURATION_LENGTH = 40
 MAX_WINDOW = dt.timedelta(days=7)
 
 
@@ -111,23 +117,24 @@ class WindowField(forms.Field):
         text = "" if value in self.empty_values else str(value).strip().lower().replace(" ", "")
         if not text:
             return None
-        try:
-            hours = float(text)
-        except ValueError:
+        if len(text) > MAX_DURATION_LENGTH:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        # A negative duration reads, and is then out of range: "-1" says "more than 0".
+        negative = text.startswith("-")
+        text = text.removeprefix("-")
+        if HOURS_RE.match(text):
+            parts = (0.0, float(text), 0.0, 0.0)
+        else:
             match = DURATION_RE.match(text)
             if not match or not any(match.groups()):
-                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-            days, hours_, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
-            window = dt.timedelta(days=days, hours=hours_, minutes=minutes, seconds=secs)
-        else:
-            if hours != hours or hours in (float("inf"), float("-inf")):  # nan, inf
                 raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-            if not 0 < hours <= MAX_WINDOW.total_seconds() / 3600:
-                raise forms.ValidationError(self.error_messages["range"], code="range")
-            window = dt.timedelta(hours=hours)
-        if not dt.timedelta(0) < window <= MAX_WINDOW:
+            parts = tuple(float(part) if part else 0.0 for part in match.groups())
+        days, hours, minutes, seconds = parts
+        # Compared as seconds before a timedelta is made: "99999999999h" would overflow one.
+        total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+        if negative or not 0 < total <= MAX_WINDOW.total_seconds():
             raise forms.ValidationError(self.error_messages["range"], code="range")
-        return window
+        return dt.timedelta(seconds=total)
 
 
 ATTRIBUTION_CHOICES = [

@@ -269,6 +269,15 @@ def test_api_csv_appends_the_inferred_columns(api, data):
         ("window=4x", "window", "Enter a duration"),
         ("window=nan", "window", "Enter a duration"),
         ("window=h", "window", "Enter a duration"),
+        # Huge, odd and pathological: the same clear 400, never a 500 (an overflowing timedelta).
+        ("window=" + "9" * 5000 + "h", "window", "Enter a duration"),
+        ("window=" + "9" * 30 + "h", "window", "at most 7 days"),
+        ("window=99999999999999", "window", "at most 7 days"),
+        ("window=1e9", "window", "Enter a duration"),
+        ("window=1_0", "window", "Enter a duration"),
+        ("window=%D9%A4h", "window", "Enter a duration"),  # an Arabic-Indic 4
+        ("window=4h%E2%80%AE", "window", "Enter a duration"),  # a bidi override
+        ("window=" + "1h" * 5000, "window", "Enter a duration"),
     ],
 )
 def test_api_400s(api, query, field, message):

@@ -420,6 +420,10 @@ def cases() -> list[tuple[str, str, object]]:
         found.append((f"report {grain} {'+'.join(names)}", "<= 1.5x", ("report", grain, tuple(names))))
     found += [
         ("dashboard", "< 150 ms", ("dashboard",)),
+        # The inferred attribution rule (Filters(attribution="inferred")): its cause pairs are
+        # worked out per incident, so timed apart.
+        ("report month inferred", "<= 1.5x", ("inferred",)),
+        ("dashboard inferred", "< 150 ms", ("dashboard inferred",)),
         ("api month", "", ("api",)),
         ("scan month", "same answer", ("scan",)),
     ]
@@ -622,17 +626,27 @@ def main() -> None:
         assert response.status_code == 200, response.content[:500]
         return response
 
-    def dashboard():
-        response = browser.get("/?from=2025-01&to=2025-12")
+    def dashboard(attribution: str = "linked"):
+        response = browser.get(f"/?from=2025-01&to=2025-12&attribution={attribution}")
         assert response.status_code == 200
         return response
+
+    def inferred_report():
+        from reports.engines.scope import Filters
+
+        return selectors.monthly_report(first=FIRST, last=LAST, filters=Filters(attribution="inferred"))
 
     def runner(what):
         if what[0] == "report":
             return lambda: report_of(what[1], what[2])
         if what[0] == "scan":
             return lambda: scanned(lambda: report_of("month", ()))
-        return {"dashboard": dashboard, "api": through_api}[what[0]]
+        return {
+            "dashboard": dashboard,
+            "dashboard inferred": lambda: dashboard("inferred"),
+            "inferred": inferred_report,
+            "api": through_api,
+        }[what[0]]
 
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, PostgreSQL {connection.pg_version}")
     print(f"data: {deploy_rows:,} deploys, {commit_rows:,} commits, {incident_rows:,} incidents")

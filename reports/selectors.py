@@ -193,6 +193,21 @@ def yearly_report(
     return _with_level(span=span, filters=filters, include_partial=include_partial)
 
 
+def year_line(*, report: Report, first: dt.date, last: dt.date, filters: Filters = EVERYTHING) -> list[Figures]:
+    """The figures of each calendar year from `first`'s to `last`'s, level included, as
+    `yearly_report(first=first, last=last, filters=filters, include_partial=True).periods`: the
+    dashboard's year-by-year line beside `report` (the same range and filters, any grain).
+
+    When `report` spans exactly one calendar year (its first period starts on 1 January and its
+    last ends on the next), that year's figures are its totals: the same instants, rows and
+    filters, so the same numbers, and no query. Rated on themselves, as a partial year is.
+    """
+    start, end = report.periods[0].start, report.periods[-1].end
+    if (start.month, start.day) == (1, 1) and end == dt.date(start.year + 1, 1, 1):
+        return [replace(report.totals, dora=dora_levels(report.totals))]
+    return yearly_report(first=first, last=last, filters=filters, include_partial=True).periods
+
+
 def weekly_report(
     *, first: dt.date, last: dt.date, filters: Filters = EVERYTHING, include_partial: bool = False
 ) -> Report:

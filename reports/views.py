@@ -271,8 +271,9 @@ def dashboard(request):
 
     filters = form.filters
     report = period.report(first=form.first, last=form.last, filters=filters, include_partial=form.partial_in_level)
-    # The year-by-year line shows no level: no need to rate the complete years apart.
-    years = selectors.yearly_report(first=form.first, last=form.last, filters=filters, include_partial=True)
+    # The year-by-year line shows no level: no need to rate the complete years apart. A range of
+    # exactly one calendar year is its own year line (the report's totals: no second report).
+    years = selectors.year_line(report=report, first=form.first, last=form.last, filters=filters)
 
     def row(label: str, figures: Figures, **options) -> Row:
         links = {
@@ -292,7 +293,7 @@ def dashboard(request):
         report=report,
         months=months,
         totals=totals,
-        years=[row(f"{f.start:%Y}", f) for f in years.periods],
+        years=[row(f"{f.start:%Y}", f) for f in years],
         dora=dora_summary(rated) if rated is not None else None,
         chart=chart_data(months),
         rated_from=period_name(grain, rated.start) if rated is not None else None,

@@ -192,7 +192,9 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
                                extract(epoch FROM recovered_at - "deployed_at")::double precision, 0) END AS seconds
                     FROM ends
                 )
-                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(seconds),
+                -- avg in a set order: a float sum depends on the order it adds in, which the
+                -- plan picks (a year's figures must be its months' range totals to the bit).
+                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(seconds ORDER BY seconds),
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)
                 FROM durations GROUP BY GROUPING SETS ((period), ())""",
             [

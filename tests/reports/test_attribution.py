@@ -389,7 +389,12 @@ def test_rollup_equals_scan_under_both_rules(data, request):
     from tests.reports.test_rollup import through_both
 
     if rollup_zone() is None:
-        pytest.skip("the scan's own pass")
+        # The scan's pass: rollups built afterwards by the rebuild, rather than kept by the triggers.
+        import io
+
+        from django.core.management import call_command
+
+        call_command("rebuild_report_rollup", stdout=io.StringIO())
     for filters in (LINKED, INFERRED, Filters(attribution="inferred", attribution_window=dt.timedelta(minutes=90))):
         for services in ((), ("api",)):
             chosen = Filters(

@@ -198,8 +198,11 @@ class _ReportView(APIView):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, ReportCSVRenderer]
     name = "monthly"
 
+    # The selector's entry point for this period: monthly_report, weekly_report, …
+    report_function = staticmethod(selectors.monthly_report)
+
     def report(self, form):
-        return selectors.monthly_report(
+        return self.report_function(
             first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
         )
 
@@ -246,10 +249,7 @@ class YearlyReportView(_ReportView):
     serializer_class = YearlyReportSerializer
     name = "yearly"
 
-    def report(self, form):
-        return selectors.yearly_report(
-            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
-        )
+    report_function = staticmethod(selectors.yearly_report)
 
     @extend_schema(
         summary="The yearly numbers",
@@ -269,10 +269,7 @@ class WeeklyReportView(_ReportView):
     serializer_class = WeeklyReportSerializer
     name = "weekly"
 
-    def report(self, form):
-        return selectors.weekly_report(
-            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
-        )
+    report_function = staticmethod(selectors.weekly_report)
 
     @extend_schema(
         summary="The weekly numbers",
@@ -294,10 +291,7 @@ class QuarterlyReportView(_ReportView):
     serializer_class = QuarterlyReportSerializer
     name = "quarterly"
 
-    def report(self, form):
-        return selectors.quarterly_report(
-            first=form.first, last=form.last, filters=form.filters, include_partial=form.partial_in_level
-        )
+    report_function = staticmethod(selectors.quarterly_report)
 
     @extend_schema(
         summary="The quarterly numbers",

@@ -98,7 +98,7 @@ def start_of_day(day: dt.date) -> dt.datetime:
 
 # --- Months (the dashboard's range, the alert review) -----------------------------------------------
 
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 # Like the deploy and incident times: no real record is older or newer.
 FIRST_YEAR, LAST_YEAR = EARLIEST.year, LATEST.year
 

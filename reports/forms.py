@@ -30,7 +30,7 @@ from reports.periods import (
 )
 from reports.selectors import MAX_MONTHS, Filters, add_months, today
 
-YEAR_RE = re.compile(r"^(\d{4})$")
+YEAR_RE = re.compile(r"^(\d{4})$", re.ASCII)
 DEFAULT_MONTHS = 12
 
 

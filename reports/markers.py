@@ -25,8 +25,8 @@ DEFAULT_WINDOW = dt.timedelta(hours=24)
 MAX_LIMIT = 1000
 
 # Graphite's offsets: `-6h`, `now-6h`, `+1d`. Grafana turns its own `now-5m` into `-5min` before sending.
-RELATIVE_RE = re.compile(r"^(?:now)?\s*([+-])\s*(\d{1,9})\s*([A-Za-z]+)$")
-EPOCH_RE = re.compile(r"^\d+(?:\.\d+)?$")
+RELATIVE_RE = re.compile(r"^(?:now)?\s*([+-])\s*(\d{1,9})\s*([A-Za-z]+)$", re.ASCII)
+EPOCH_RE = re.compile(r"^\d+(?:\.\d+)?$", re.ASCII)
 # Epoch values at least this big are milliseconds (Grafana's `${__from}`): as seconds they would be
 # after the year 5000, which no record is.
 EPOCH_MS_FROM = 100_000_000_000

@@ -13,9 +13,9 @@ import re
 from reports.engines.scope import add_months
 
 GRAINS = ("week", "month", "quarter", "year")
-WEEK_RE = re.compile(r"^(\d{4})-[Ww](\d{2})$")
-QUARTER_RE = re.compile(r"^(\d{4})-[Qq](\d)$")
-DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+WEEK_RE = re.compile(r"^(\d{4})-[Ww](\d{2})$", re.ASCII)
+QUARTER_RE = re.compile(r"^(\d{4})-[Qq](\d)$", re.ASCII)
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 # The longest report of each period: 20 years, as for months (240).
 MAX_WEEKS = 1044  # 20 years of ISO weeks are 1,043 or 1,044 weeks

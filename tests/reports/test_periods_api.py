@@ -2,6 +2,7 @@
 
 import csv
 import io
+import unicodedata
 
 import pytest
 from django.db import connection
@@ -140,6 +141,30 @@ def test_bad_values_are_a_400_per_parameter(api, path, query, errors):
 
     assert response.status_code == 400
     assert response.json() == errors
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        # Arabic-Indic, fullwidth and Devanagari digits: int() reads them all as 2026, which the
+        # notation (ASCII digits, as <input type="week|month"> sends) doesn't allow.
+        ("weekly", "\u0662\u0660\u0662\u0666-W05"),
+        ("weekly", "2026-W\uff10\uff15"),
+        ("quarterly", "\u0968\u0966\u0968\u096c-Q1"),
+        ("quarterly", "\u0662\u0660\u0662\u0666-01"),
+        ("monthly", "\u0662\u0660\u0662\u0666-01"),
+        ("yearly", "\u0662\u0660\u0662\u0666"),
+        ("weekly", "\u0662\u0660\u0662\u0666-01-05"),
+    ],
+)
+def test_digits_other_than_ascii_are_refused(api, path, value):
+    ascii_value = "".join(str(unicodedata.digit(c)) if c.isdigit() else c for c in value)
+    plain = api.get(f"/api/reports/{path}/", {"to": ascii_value})
+    response = api.get(f"/api/reports/{path}/", {"to": value})
+
+    assert plain.status_code == 200
+    assert response.status_code == 400
+    assert list(response.json()) == ["to"]
 
 
 def test_the_longest_ranges_are_fine(api):

@@ -1,6 +1,7 @@
 """The report API's answers: the weekly, monthly, quarterly and yearly figures, as JSON and as flat
 CSV rows."""
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from reports import bands
@@ -92,6 +93,43 @@ def _rate(help_text: str) -> serializers.FloatField:
     )
 
 
+class ReportInferredSerializer(serializers.Serializer):
+    """With attribution=both: a period's (or the totals') figures that depend on the attribution
+    rule, under the inferred rule."""
+
+    deploy_related_incidents = serializers.IntegerField(help_text="Incidents with a linked or an inferred cause.")
+    failed_deploys = serializers.IntegerField(
+        help_text="Deploys rolled back or causing ≥ 1 incident (linked or inferred)."
+    )
+    change_failure_rate = _rate("Failed deploys ÷ deploys, inferred causes included")
+    incident_rate = _rate("Deploy-related incidents ÷ deploys, inferred causes included")
+    failed_deployment_recovery_seconds = ReportDurationsSerializer(
+        help_text="Failed deployment recovery time over these failed deploys (inferred causes included)."
+    )
+    unrecovered_failed_deploys = serializers.IntegerField(help_text="Of these failed deploys, those not recovered yet.")
+    dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate and recovery time.")
+
+
+class OnlyWithBothField(serializers.Field):
+    """`inferred`, which _ReportSerializer adds to each period with attribution=both: never read from
+    the figures; the schema shows it as an optional ReportInferred (OnlyWithBothFieldExtension)."""
+
+    def __init__(self, **kwargs):
+        # Not read_only: the schema would list a read-only field as required. Nothing is ever
+        # written through these serializers.
+        super().__init__(required=False, source="*", **kwargs)
+
+    def to_representation(self, value):
+        return None
+
+
+class OnlyWithBothFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = OnlyWithBothField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return auto_schema.resolve_serializer(ReportInferredSerializer, direction).ref
+
+
 class ReportFiguresSerializer(serializers.Serializer):
     """One period's figures, as the glossary defines them."""
 
@@ -128,23 +166,18 @@ class ReportFiguresSerializer(serializers.Serializer):
     unrecovered_failed_deploys = serializers.IntegerField(
         help_text="Failed deploys of the period not recovered yet: left out of failed_deployment_recovery_seconds."
     )
-
-
-class ReportInferredSerializer(serializers.Serializer):
-    """With attribution=both: a period's (or the totals') figures that depend on the attribution
-    rule, under the inferred rule."""
-
-    deploy_related_incidents = serializers.IntegerField(help_text="Incidents with a linked or an inferred cause.")
-    failed_deploys = serializers.IntegerField(
-        help_text="Deploys rolled back or causing ≥ 1 incident (linked or inferred)."
+    # Added by _ReportSerializer with attribution=both only; declared so the schema describes it.
+    inferred = OnlyWithBothField(
+        help_text=(
+            "Only with attribution=both (absent otherwise): the figures that depend on the attribution "
+            "rule, under the inferred rule."
+        )
     )
-    change_failure_rate = _rate("Failed deploys ÷ deploys, inferred causes included")
-    incident_rate = _rate("Deploy-related incidents ÷ deploys, inferred causes included")
-    failed_deployment_recovery_seconds = ReportDurationsSerializer(
-        help_text="Failed deployment recovery time over these failed deploys (inferred causes included)."
-    )
-    unrecovered_failed_deploys = serializers.IntegerField(help_text="Of these failed deploys, those not recovered yet.")
-    dora = ReportDoraSerializer(help_text="The DORA level with this change failure rate and recovery time.")
+
+    def to_representation(self, figures: Figures) -> dict:
+        data = super().to_representation(figures)
+        del data["inferred"]
+        return data
 
 
 def _with_inferred(data: dict, inferred_figures: Figures) -> dict:

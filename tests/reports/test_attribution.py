@@ -187,6 +187,21 @@ def test_query_count_is_the_same_for_both_rules(data):
 # --- The report API -----------------------------------------------------------------------------
 
 
+def test_schema_describes_the_inferred_object_as_answered(api, data):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["components"]["schemas"]
+    both = api.get("/api/reports/weekly/?from=2024-W10&to=2024-W10&attribution=both").json()
+    linked = api.get("/api/reports/weekly/?from=2024-W10&to=2024-W10").json()
+
+    for component in ("ReportWeek", "ReportMonth", "ReportQuarter", "ReportYear", "ReportFigures"):
+        inferred = schema[component]["properties"]["inferred"]
+        assert inferred["allOf"] == [{"$ref": "#/components/schemas/ReportInferred"}]
+        # Optional: only attribution=both answers it.
+        assert "inferred" not in schema[component]["required"]
+    assert list(schema["ReportInferred"]["properties"]) == list(both["weeks"][0]["inferred"])
+    assert list(both["totals"]["inferred"]) == list(both["weeks"][0]["inferred"])
+    assert "inferred" not in linked["weeks"][0] and "inferred" not in linked["totals"]
+
+
 def test_api_both_side_by_side(api, data, zone):
     body = api.get("/api/reports/monthly/?from=2024-03&to=2024-03&include_partial=1&attribution=both").json()
 

@@ -34,7 +34,11 @@ def test_switching_attribution_keeps_the_filters_and_shows_both_rates(page, live
 
     expect(page.get_by_text("Attribution: linked causes only.")).to_be_visible()
     switch = page.get_by_role("navigation", name="Attribution rule")
-    expect(switch.get_by_role("link", name="Linked")).to_have_attribute("aria-current", "true")
+    expect(switch.get_by_role("link", name="Linked")).to_have_attribute("aria-current", "page")
+    # A segmented control like the period switch: every choice a 44 px target inside the width.
+    for link in switch.get_by_role("link").all():
+        box = link.bounding_box()
+        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= width
 
     switch.get_by_role("link", name="Inferred").click()
     expect(page.get_by_text("Attribution: linked causes, else inferred")).to_be_visible()

@@ -324,14 +324,14 @@ def test_api_query_count_is_constant(api, data):
 def test_the_dashboard_says_which_rule_and_switches_keeping_the_filters(logged_in, data):
     html = logged_in.get("/?from=2024-03&to=2024-03&service=web&include_partial=1").content.decode()
     assert "Attribution: linked causes only." in html
-    switch = re.search(r'<nav class="attribution-switch".*?</nav>', html, re.S)[0]
+    switch = re.search(r'<nav class="period-switch attribution-switch".*?</nav>', html, re.S)[0]
     links = {
         name: unescape(href) for href, name in re.findall(r'href="\?([^"]*)#attribution" class="switch-(\w+)"', switch)
     }
     assert set(links) == {"linked", "inferred", "both"}
     for name, query in links.items():
         assert "service=web" in query and "from=2024-03" in query and f"attribution={name}" in query
-    assert 'class="switch-linked" aria-current="true"' in switch
+    assert 'class="switch-linked" aria-current="page"' in switch
 
     inferred = logged_in.get(f"/?{links['inferred']}")
     assert inferred.status_code == 200

@@ -134,21 +134,19 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
     The range's figures are the grouping set without the period.
     """
     causes_sql, causes_params = cause_links(filters, span)
-    columns = ("id", "deployed_at", "service_id", "environment_id", "status")
     # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
-    # the rolled-back ones, and those of the pairs (counted and in the span already).
-    rolled_back_sql, rolled_back_params = (
+    # the rolled-back ones (deploy_rolled_back_idx, deploys/0019), and those of the pairs (counted
+    # and in the span already, their columns carried by the pairs).
+    failed_sql, failed_params = (
         counted_deploys(filters, span.since, span.until)
         .filter(status=Deploy.Status.ROLLED_BACK)
-        .values(*columns)
+        .values("id", "deployed_at", "service_id", "environment_id", "status")
         .order_by()
         .query.sql_with_params()
     )
-    failed_sql = (
-        f'{rolled_back_sql} UNION SELECT d."id", d."deployed_at", d."service_id", d."environment_id", '
-        'd."status" FROM deploys_deploy d WHERE d."id" IN (SELECT c."deploy_id" FROM causes c)'
+    failed_sql += (
+        ' UNION SELECT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status" FROM causes c'
     )
-    failed_params = rolled_back_params
     counted = list(Deploy.COUNTED_STATUSES)
     periods = [RecoveryCounts()] * len(span.starts)
     totals = RecoveryCounts()
@@ -165,9 +163,8 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
                 remediation AS (
                     SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
                     FROM causes c
-                    JOIN failed f ON f."id" = c."deploy_id"
                     JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
-                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > f."deployed_at"
+                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > c."deployed_at"
                                          AND d."status" = ANY(%s)
                     JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
                     GROUP BY c."deploy_id"
@@ -180,11 +177,14 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
                     LEFT JOIN resolution r ON r."deploy_id" = f."id"
                     LEFT JOIN remediation m ON m."deploy_id" = f."id"
                     LEFT JOIN LATERAL (
+                        -- Only for a rolled-back deploy: inside, the status test is a one-time filter
+                        -- that skips the probe (in the ON clause, every failed deploy was probed).
                         SELECT x."deployed_at" FROM deploys_deploy x
-                        WHERE x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
+                        WHERE f."status" = %s
+                          AND x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
                           AND x."deployed_at" > f."deployed_at" AND x."status" = ANY(%s)
                         ORDER BY x."deployed_at" LIMIT 1
-                    ) AS n ON f."status" = %s
+                    ) AS n ON true
                 ),
                 durations AS (
                     -- greatest() skips NULLs too: only a recovered deploy gets seconds.
@@ -203,8 +203,8 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
                 IncidentDeploy.Relation.REMEDIATION,
                 counted,
                 span.start_instants,
-                counted,
                 Deploy.Status.ROLLED_BACK,
+                counted,
             ],
         )
         for index, unrecovered, mean, median in cursor.fetchall():

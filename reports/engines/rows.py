@@ -211,15 +211,23 @@ def first_production_commits(*, filters: Filters, span: Span, postgres: bool) ->
 
 
 def cause_links(filters: Filters, span: Span) -> tuple[str, tuple]:
-    """SQL selecting the (deploy_id, incident_id) cause pairs of the span's counted deploys under
-    the report's attribution rule (cause_pairs), one row per pair, and its params: what failed
-    deployment recovery time reads on PostgreSQL (which incidents a failed deploy caused)."""
+    """SQL selecting the cause pairs of the span's counted deploys under the report's attribution
+    rule (cause_pairs), one row per pair, with the deploy's columns, and its params: what failed
+    deployment recovery time reads on PostgreSQL (which incidents a failed deploy caused, and the
+    failed deploy itself without reading it again).
+
+    Columns: deploy_id, incident_id, deployed_at, service_id, environment_id, status.
+    """
     pairs_sql, pairs_params = cause_pairs(filters, span)
     counted_sql, counted_params = (
-        counted_deploys(filters, span.since, span.until).order_by().values("id").query.sql_with_params()
+        counted_deploys(filters, span.since, span.until)
+        .order_by()
+        .values("id", "deployed_at", "service_id", "environment_id", "status")
+        .query.sql_with_params()
     )
     return (
-        f"SELECT p.deploy_id, p.incident_id FROM ({pairs_sql}) AS p WHERE p.deploy_id IN ({counted_sql})",
+        f"SELECT p.deploy_id, p.incident_id, d.deployed_at, d.service_id, d.environment_id, d.status "
+        f"FROM ({pairs_sql}) AS p JOIN ({counted_sql}) AS d ON d.id = p.deploy_id",
         (*pairs_params, *counted_params),
     )
 

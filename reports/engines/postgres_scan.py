@@ -29,9 +29,7 @@ from reports.engines.rows import (
     counted_deploy_q,
     counted_deploys,
     counted_incidents,
-    duration_aggregates,
     first_production_commits,
-    incident_count_aggregates,
     related_annotation,
 )
 from reports.engines.scope import Filters, Span
@@ -85,17 +83,42 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
 
 
 def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures:
-    """Incident counts, means and medians per period and over the range (2 queries)."""
-    aggregates = incident_count_aggregates()
-    for prefix, start, end in INCIDENT_DURATIONS:
-        aggregates.update(duration_aggregates(prefix, start, end))
+    """Incident counts, means and medians per period and over the range (1 query: the range is
+    the grouping set without the period).
+
+    Means are avg() over EXTRACT(EPOCH …), numeric: exact, so the same whatever order a plan adds
+    in (a year's figures are its months' totals to the bit).
+    """
     annotated = counted_incidents(filters, span.since, span.until).annotate(related=related_annotation(filters, span))
+    columns = sorted({column for _prefix, start, end in INCIDENT_DURATIONS for column in (start, end)})
+    sql, params = annotated.order_by().values(*columns, "related").query.sql_with_params()
+    aggregates = [
+        "count(*)",
+        "count(*) FILTER (WHERE x.related)",
+        'count(*) FILTER (WHERE x."resolved_at" IS NULL)',
+    ]
+    for _prefix, start, end in INCIDENT_DURATIONS:
+        seconds = f'EXTRACT(EPOCH FROM (x."{end}" - x."{start}"))'
+        present = f'x."{start}" IS NOT NULL AND x."{end}" IS NOT NULL'
+        aggregates += [
+            f"avg({seconds}) FILTER (WHERE {present})",
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) FILTER (WHERE {present})",
+        ]
     periods = [IncidentCounts()] * len(span.starts)
-    for row in (
-        annotated.annotate(period=span.trunc("started_at", tzinfo=span.zone)).values("period").annotate(**aggregates)
-    ):
-        periods[span.index_of_truncated(row["period"])] = _incident_counts(row)
-    return IncidentFigures(periods=tuple(periods), totals=_incident_counts(annotated.aggregate(**aggregates)))
+    totals = IncidentCounts()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT width_bucket(x."started_at", %s::timestamptz[]) AS period, {", ".join(aggregates)}
+                FROM ({sql}) AS x GROUP BY GROUPING SETS ((1), ())""",
+            [span.start_instants, *params],
+        )
+        for index, *values in cursor.fetchall():
+            counts = _incident_counts_of(values)
+            if index is None:
+                totals = counts
+            else:
+                periods[index - 1] = counts
+    return IncidentFigures(periods=tuple(periods), totals=totals)
 
 
 def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -> LeadMedians:
@@ -216,15 +239,23 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
     return RecoveryFigures(periods=tuple(periods), totals=totals)
 
 
-def _incident_counts(row: dict) -> IncidentCounts:
+def _incident_counts_of(values: list) -> IncidentCounts:
+    """IncidentCounts from incident_figures' columns: three counts, then mean and median for each
+    of INCIDENT_DURATIONS in order."""
+    incidents, related, unresolved, *durations = values
+    means_medians = [
+        Durations(float(mean) if mean is not None else None, median)
+        for mean, median in zip(durations[::2], durations[1::2])
+    ]
+    names = {prefix: d for (prefix, _start, _end), d in zip(INCIDENT_DURATIONS, means_medians)}
     return IncidentCounts(
-        incidents=row.get("incidents") or 0,
-        deploy_related=row.get("deploy_related_incidents") or 0,
-        unresolved=row.get("unresolved_incidents") or 0,
-        mttd=Durations(row.get("mttd_mean"), row.get("mttd_median")),
-        mttr=Durations(row.get("mttr_mean"), row.get("mttr_median")),
-        time_to_restore=Durations(row.get("ttr_mean"), row.get("ttr_median")),
-        mtta=Durations(row.get("mtta_mean"), row.get("mtta_median")),
+        incidents=incidents or 0,
+        deploy_related=related or 0,
+        unresolved=unresolved or 0,
+        mttd=names["mttd"],
+        mttr=names["mttr"],
+        time_to_restore=names["ttr"],
+        mtta=names["mtta"],
     )
 
 

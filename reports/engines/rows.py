@@ -3,7 +3,6 @@
 import datetime as dt
 
 from django.db.models import (
-    Avg,
     BooleanField,
     Case,
     Count,
@@ -159,17 +158,6 @@ class Median(Aggregate):
     function = "percentile_cont"
     template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()
-
-
-def duration_aggregates(prefix: str, start: str, end: str) -> dict:
-    """`{prefix}_mean` and `{prefix}_median` of `end − start` in seconds over the rows having both
-    (PostgreSQL); None where none has."""
-    seconds = Epoch(F(end), F(start))
-    present = Q(**{f"{start}__isnull": False, f"{end}__isnull": False})
-    return {
-        f"{prefix}_mean": Avg(seconds, filter=present),
-        f"{prefix}_median": Median(seconds, filter=present),
-    }
 
 
 def first_production_commits(*, filters: Filters, span: Span, postgres: bool) -> QuerySet[DeployCommit]:

@@ -259,6 +259,19 @@ def test_query_count_is_constant(data, django_assert_max_num_queries):
     assert rated_apart <= 2 * short
 
 
+def test_incident_figures_per_period_and_over_the_range_are_one_query(data):
+    """The incident means and medians sort every incident of the range: per period and over the
+    range they are one statement (the range is the grouping set without the period), not two."""
+    with CaptureQueriesContext(connection) as ctx:
+        report = monthly_report(first=dt.date(2010, 1, 1), last=dt.date(2029, 12, 1), include_partial=True)
+
+    # The queries reading the incidents' durations (recovery time's reads resolved_at only).
+    incident_medians = [q["sql"] for q in ctx.captured_queries if '"incidents_incident"."detected_at"' in q["sql"]]
+    if connection.vendor == "postgresql":
+        assert len(incident_medians) == 1
+    assert report.totals.incidents == sum(p.incidents for p in report.periods) > 0
+
+
 def test_mtta_follows_every_write_to_an_incident(berlin, user):
     """MTTA (acknowledged − detected) is read off the incidents themselves, so every way an incident
     changes shows at once: stamped, corrected, reopened, the acknowledgement removed, archived and

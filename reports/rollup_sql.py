@@ -643,3 +643,179 @@ SELECT (SELECT count(*) FROM fresh_deploys f FULL JOIN kept_deploys k
        (SELECT count(*) FROM fresh_leads f FULL JOIN kept_leads k USING (week, service_id, bucket)
         WHERE f.commits IS DISTINCT FROM k.commits)
 """
+
+
+# --- The deploy links, by the linked deploy's time (#19) ------------------------------------------
+#
+# reports_deploylink: one row per incident-deploy link (incidents_incidentdeploy) with the linked
+# deploy's time, status, environment and service and whether the incident is archived, indexed by
+# (relation, deployed_at). The report's causing and remediating deploys and recovery time's cause
+# pairs then read only the span's links, where joining every link of all time to its deploy cost a
+# range scan of the span's deploys (or a probe per link). Kept by statement-level triggers on the
+# links, the deploys and the incidents: a link's row is written once its deploy and incident both
+# exist (either may come later in a transaction under the deferred foreign keys), and follows edits
+# of the deploy and the incident's archiving. Only the changed rows are locked: an ingest of new
+# deploys (which have no links yet) locks none.
+
+LINK_RECOUNT = """SELECT l.id, l.relation, l.deploy_id, l.incident_id, d.deployed_at, d.status, d.environment_id,
+           d.service_id, i.archived_at IS NOT NULL
+    FROM incidents_incidentdeploy l
+    JOIN deploys_deploy d ON d.id = l.deploy_id
+    JOIN incidents_incident i ON i.id = l.incident_id"""
+
+LINK_CREATE = f"""
+CREATE TABLE reports_deploylink (
+    link_id bigint PRIMARY KEY,
+    relation varchar(20) NOT NULL,
+    deploy_id bigint NOT NULL,
+    incident_id bigint NOT NULL,
+    deployed_at timestamptz NOT NULL,
+    status varchar(20) NOT NULL,
+    environment_id bigint NOT NULL,
+    service_id bigint NOT NULL,
+    archived boolean NOT NULL
+);
+CREATE INDEX reports_deploylink_time_idx ON reports_deploylink (relation, deployed_at)
+    INCLUDE (deploy_id, incident_id, status, environment_id, service_id, archived);
+CREATE INDEX reports_deploylink_deploy_idx ON reports_deploylink (deploy_id);
+CREATE INDEX reports_deploylink_incident_idx ON reports_deploylink (incident_id);
+
+CREATE FUNCTION reports_deploylink_links() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        DELETE FROM reports_deploylink x USING old_rows o WHERE x.link_id = o.id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO reports_deploylink
+        SELECT n.id, n.relation, n.deploy_id, n.incident_id, d.deployed_at, d.status, d.environment_id,
+               d.service_id, i.archived_at IS NOT NULL
+        FROM new_rows n
+        JOIN deploys_deploy d ON d.id = n.deploy_id
+        JOIN incidents_incident i ON i.id = n.incident_id
+        ON CONFLICT (link_id) DO UPDATE SET
+            relation = EXCLUDED.relation, deploy_id = EXCLUDED.deploy_id, incident_id = EXCLUDED.incident_id,
+            deployed_at = EXCLUDED.deployed_at, status = EXCLUDED.status,
+            environment_id = EXCLUDED.environment_id, service_id = EXCLUDED.service_id, archived = EXCLUDED.archived;
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+CREATE FUNCTION reports_deploylink_deploys() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Links written before their deploy in the same transaction (deferred foreign keys).
+        INSERT INTO reports_deploylink
+        SELECT l.id, l.relation, l.deploy_id, l.incident_id, n.deployed_at, n.status, n.environment_id,
+               n.service_id, i.archived_at IS NOT NULL
+        FROM new_rows n
+        JOIN incidents_incidentdeploy l ON l.deploy_id = n.id
+        JOIN incidents_incident i ON i.id = l.incident_id
+        ON CONFLICT (link_id) DO NOTHING;
+    ELSE
+        UPDATE reports_deploylink x
+        SET deployed_at = n.deployed_at, status = n.status, environment_id = n.environment_id,
+            service_id = n.service_id
+        FROM new_rows n
+        WHERE x.deploy_id = n.id
+          AND (x.deployed_at, x.status, x.environment_id, x.service_id)
+              IS DISTINCT FROM (n.deployed_at, n.status, n.environment_id, n.service_id);
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+CREATE FUNCTION reports_deploylink_incidents() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Links written before their incident in the same transaction (deferred foreign keys).
+        INSERT INTO reports_deploylink
+        SELECT l.id, l.relation, l.deploy_id, l.incident_id, d.deployed_at, d.status, d.environment_id,
+               d.service_id, n.archived_at IS NOT NULL
+        FROM new_rows n
+        JOIN incidents_incidentdeploy l ON l.incident_id = n.id
+        JOIN deploys_deploy d ON d.id = l.deploy_id
+        ON CONFLICT (link_id) DO NOTHING;
+    ELSE
+        UPDATE reports_deploylink x SET archived = n.archived_at IS NOT NULL
+        FROM new_rows n
+        WHERE x.incident_id = n.id AND x.archived IS DISTINCT FROM (n.archived_at IS NOT NULL);
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+CREATE FUNCTION reports_deploylink_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    TRUNCATE reports_deploylink;
+    RETURN NULL;
+END
+$f$;
+
+CREATE TRIGGER reports_deploylink_insert AFTER INSERT ON incidents_incidentdeploy
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_links();
+CREATE TRIGGER reports_deploylink_update AFTER UPDATE ON incidents_incidentdeploy
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_links();
+CREATE TRIGGER reports_deploylink_delete AFTER DELETE ON incidents_incidentdeploy
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_links();
+CREATE TRIGGER reports_deploylink_truncate AFTER TRUNCATE ON incidents_incidentdeploy
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_truncate();
+CREATE TRIGGER reports_deploylink_insert AFTER INSERT ON deploys_deploy
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_deploys();
+CREATE TRIGGER reports_deploylink_update AFTER UPDATE ON deploys_deploy
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_deploys();
+CREATE TRIGGER reports_deploylink_truncate AFTER TRUNCATE ON deploys_deploy
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_truncate();
+CREATE TRIGGER reports_deploylink_insert AFTER INSERT ON incidents_incident
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_incidents();
+CREATE TRIGGER reports_deploylink_update AFTER UPDATE ON incidents_incident
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_incidents();
+CREATE TRIGGER reports_deploylink_truncate AFTER TRUNCATE ON incidents_incident
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_deploylink_truncate();
+
+INSERT INTO reports_deploylink {LINK_RECOUNT};
+ANALYZE reports_deploylink;
+"""
+
+LINK_DROP = """
+DROP TRIGGER reports_deploylink_insert ON incidents_incidentdeploy;
+DROP TRIGGER reports_deploylink_update ON incidents_incidentdeploy;
+DROP TRIGGER reports_deploylink_delete ON incidents_incidentdeploy;
+DROP TRIGGER reports_deploylink_truncate ON incidents_incidentdeploy;
+DROP TRIGGER reports_deploylink_insert ON deploys_deploy;
+DROP TRIGGER reports_deploylink_update ON deploys_deploy;
+DROP TRIGGER reports_deploylink_truncate ON deploys_deploy;
+DROP TRIGGER reports_deploylink_insert ON incidents_incident;
+DROP TRIGGER reports_deploylink_update ON incidents_incident;
+DROP TRIGGER reports_deploylink_truncate ON incidents_incident;
+DROP FUNCTION reports_deploylink_truncate();
+DROP FUNCTION reports_deploylink_incidents();
+DROP FUNCTION reports_deploylink_deploys();
+DROP FUNCTION reports_deploylink_links();
+DROP TABLE reports_deploylink;
+"""
+
+# In rebuild_report_rollup's transaction, after REBUILD's locks: the link rows written afresh.
+LINK_REBUILD = f"""
+LOCK TABLE incidents_incidentdeploy, incidents_incident IN SHARE ROW EXCLUSIVE MODE;
+TRUNCATE reports_deploylink;
+INSERT INTO reports_deploylink {LINK_RECOUNT};
+ANALYZE reports_deploylink;
+"""
+
+LINK_ROW_COUNT = "SELECT count(*) FROM reports_deploylink"
+
+# The number of links whose kept row differs from a recount (missing, extra or changed).
+LINK_CHECK = f"""
+SELECT count(*) FROM ({LINK_RECOUNT}) AS f (link_id, relation, deploy_id, incident_id, deployed_at, status,
+                                             environment_id, service_id, archived)
+FULL JOIN reports_deploylink k USING (link_id)
+WHERE (f.relation, f.deploy_id, f.incident_id, f.deployed_at, f.status, f.environment_id, f.service_id, f.archived)
+      IS DISTINCT FROM
+      (k.relation, k.deploy_id, k.incident_id, k.deployed_at, k.status, k.environment_id, k.service_id, k.archived)
+"""

@@ -281,7 +281,9 @@ def _report(*, span: Span, filters: Filters) -> Report:
             lead = sqlite_scan.lead_medians(span=span, filters=filters)
         # No rollup: the rollup path reads failed deployment recovery time off the scan too.
         if postgres:
-            recovery = postgres_scan.recovery_figures(span=span, filters=filters)
+            # With the rollups, the cause pairs' linked deploys come off reports_deploylink (kept
+            # by the same kind of triggers); the scan reads the links themselves.
+            recovery = postgres_scan.recovery_figures(span=span, filters=filters, kept_links=rollup)
         else:
             recovery = sqlite_scan.recovery_figures(span=span, filters=filters)
 

@@ -11,12 +11,16 @@ import logging
 from dataclasses import replace
 
 from django.db import connection
-from django.db.models import F
 
 from deploys.models import Deploy
 from incidents.models import IncidentDeploy
 from reports.engines.results import DeployCounts, DeployFigures, LeadMedians
-from reports.engines.rows import caused_deploy_q, counted_deploys, deploy_links
+from reports.engines.rows import (
+    inferred_pairs_of_counted_sql,
+    kept_links_sql,
+    key_conditions_sql,
+    service_filter_sql,
+)
 from reports.engines.scope import Filters, Span
 
 logger = logging.getLogger(__name__)
@@ -39,9 +43,9 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
 
     Deploys, rolled back and distinct deployers per period, and distinct deployers over the range
     (the grouping set without the period), from reports_deployrollup; causing and remediating
-    deploys from the link table, which is small.
+    deploys from reports_deploylink, the links by their deploy's time.
     """
-    conditions, params = _key_conditions(filters, "r", environments=True)
+    conditions, params = key_conditions_sql(filters, "r", environments=True)
     deploy_table, _, column = _tables(span)
     starts = list(span.starts)
     periods = [DeployCounts()] * len(starts)
@@ -66,36 +70,31 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
             else:
                 periods[index - 1] = DeployCounts(deploys=count, deployers=period_deployers, rolled_back=rolled_back)
 
-    remediation = IncidentDeploy.Relation.REMEDIATION
-    links = (
-        deploy_links(filters=filters, span=span)
-        .filter(relation=remediation)
-        .annotate(at=F("deploy__deployed_at"))
-        .values("deploy_id", "at")
-        .order_by()
+    # Causing and remediating deploys off reports_deploylink (rows.kept_links_sql): only the span's
+    # links are read. Causing ones under the report's attribution rule (rows.cause_pairs), not
+    # rolled back (a rolled-back one is already a failure), each deploy once however many incidents
+    # it caused; remediating ones counted (succeeded or rolled back), each once.
+    succeeded = [Deploy.Status.SUCCEEDED]
+    caused_sql, caused_params = kept_links_sql(
+        filters, span, relation=IncidentDeploy.Relation.CAUSE, statuses=succeeded
     )
-    link_sql, link_params = links.query.sql_with_params()
-    # Causing deploys under the report's attribution rule (rows.cause_pairs): the pairs are few,
-    # each deploy looked up by its primary key. Not rolled back: a rolled-back one is already a
-    # failure; a deploy that caused two incidents is one row.
-    caused = (
-        counted_deploys(filters, span.since, span.until)
-        .filter(caused_deploy_q(filters, span))
-        .exclude(status=Deploy.Status.ROLLED_BACK)
-        .values("deployed_at")
-        .order_by()
+    if filters.attribution == "inferred":
+        inferred_sql, inferred_params = inferred_pairs_of_counted_sql(filters, span, statuses=succeeded)
+        caused_sql, caused_params = f"{caused_sql} UNION ALL {inferred_sql}", [*caused_params, *inferred_params]
+    rework_sql, rework_params = kept_links_sql(
+        filters, span, relation=IncidentDeploy.Relation.REMEDIATION, statuses=list(Deploy.COUNTED_STATUSES)
     )
-    caused_sql, caused_params = caused.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT b, sum(caused)::bigint, sum(rework)::bigint FROM (
-                    SELECT width_bucket(c."deployed_at", %s::timestamptz[]) AS b, count(*) AS caused, 0 AS rework
+                    SELECT width_bucket(c.deployed_at, %s::timestamptz[]) AS b, count(DISTINCT c.deploy_id) AS caused,
+                           0 AS rework
                     FROM ({caused_sql}) AS c GROUP BY 1
                     UNION ALL
-                    SELECT width_bucket(x.at, %s::timestamptz[]), 0, count(DISTINCT x.deploy_id)
-                    FROM ({link_sql}) AS x GROUP BY 1
+                    SELECT width_bucket(x.deployed_at, %s::timestamptz[]), 0, count(DISTINCT x.deploy_id)
+                    FROM ({rework_sql}) AS x GROUP BY 1
                 ) AS t GROUP BY b""",
-            [span.start_instants, *caused_params, span.start_instants, *link_params],
+            [span.start_instants, *caused_params, span.start_instants, *rework_params],
         )
         for index, caused_count, rework in cursor.fetchall():
             periods[index - 1] = replace(periods[index - 1], caused=caused_count, rework=rework)
@@ -117,11 +116,11 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
     have: it has drifted (rows loaded with triggers off, e.g. `pg_restore --disable-triggers`); the
     caller then reads the lead times the slow way, and `rebuild_report_rollup` mends it.
     """
-    conditions, params = _key_conditions(filters, "r", environments=False)
+    conditions, params = key_conditions_sql(filters, "r", environments=False)
     values_join = values_condition = ""
     values_params = []
     if conditions:
-        services, values_params = _service_filter_sql(filters, "s")
+        services, values_params = service_filter_sql(filters, "s")
         values_join = "JOIN deploys_deploy d ON d.id = c.deploy_id"
         values_condition = f"AND d.service_id IN (SELECT s.id FROM deploys_service s WHERE true {services})"
     _, lead_table, column = _tables(span)
@@ -188,38 +187,3 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
         # percentile_cont's interpolation, to the bit: lower + 0.5 * (upper - lower).
         medians[index - 1] = lower if total % 2 else lower + (upper - lower) * 0.5
     return LeadMedians(periods=tuple(medians[:-1]), total=medians[-1])
-
-
-def _key_conditions(filters: Filters, alias: str, *, environments: bool) -> tuple[str, list]:
-    """SQL conditions on a rollup's key columns (table aliased `alias`) for the filters: with
-    `environments`, the counted (production, and chosen) environments; the chosen services and
-    teams' services when filtered. Each an array worked out once (an InitPlan) and tested per row,
-    instead of joining every rollup row to the environment and service tables (a third of a
-    weekly report's deploy query at a million deploys)."""
-    sql, params = "", []
-    if environments:
-        chosen = ""
-        if filters.environments:
-            chosen = " AND e.slug = ANY(%s)"
-            params.append(list(filters.environments))
-        sql += (
-            f" AND {alias}.environment_id = ANY(ARRAY(SELECT e.id FROM deploys_environment e"
-            f" WHERE e.is_production{chosen}))"
-        )
-    services, service_params = _service_filter_sql(filters, "s")
-    if services:
-        sql += f" AND {alias}.service_id = ANY(ARRAY(SELECT s.id FROM deploys_service s WHERE true{services}))"
-        params += service_params
-    return sql, params
-
-
-def _service_filter_sql(filters: Filters, alias: str) -> tuple[str, list]:
-    """SQL conditions on the service table (aliased `alias`) for the service and team filters."""
-    sql, params = "", []
-    if filters.services:
-        sql += f" AND {alias}.slug = ANY(%s)"
-        params.append(list(filters.services))
-    if filters.teams:
-        sql += f" AND {alias}.dev_team = ANY(%s)"
-        params.append(list(filters.teams))
-    return sql, params

@@ -30,6 +30,7 @@ from reports.engines.rows import (
     counted_deploys,
     counted_incidents,
     first_production_commits,
+    kept_cause_links,
     related_annotation,
 )
 from reports.engines.scope import Filters, Span
@@ -146,7 +147,7 @@ def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -
     return LeadMedians(periods=tuple(median for _, median in rows), total=total)
 
 
-def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
+def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) -> RecoveryFigures:
     """Failed deployment recovery time per period and over the range (1 query).
 
     The rule of rows.failed_deploy_recoveries, set-based: the cause pairs (rows.cause_links) read
@@ -156,7 +157,7 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures:
     incident the deploy caused is resolved); a deploy without one is unrecovered (seconds NULL).
     The range's figures are the grouping set without the period.
     """
-    causes_sql, causes_params = cause_links(filters, span)
+    causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
     # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
     # the rolled-back ones (deploy_rolled_back_idx, deploys/0019), and those of the pairs (counted
     # and in the span already, their columns carried by the pairs).

@@ -293,3 +293,85 @@ def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
         )
         .order_by()
     )
+
+
+# --- The kept links (reports_deploylink, PostgreSQL; reports.rollup_sql) -------------------------
+
+
+def kept_links_sql(filters: Filters, span: Span, *, relation: str, statuses: list[str]) -> tuple[str, list]:
+    """SQL selecting, off reports_deploylink, the links by `relation` of the span's deploys whose
+    status is one of `statuses`, in the counted environments (production, and the chosen ones) and
+    the chosen services, to incidents not archived; and its params. Columns: deploy_id, incident_id,
+    deployed_at, service_id, environment_id, status. A range scan of reports_deploylink_time_idx:
+    only the span's links are read.
+
+    The same rows as joining the links (deploy_links, linked_causes) to their counted deploys:
+    reports_deploylink carries each link's deploy columns, kept by triggers (tests/reports/
+    test_deploy_links.py)."""
+    keys, key_params = key_conditions_sql(filters, "x", environments=True)
+    return (
+        f"""SELECT x.deploy_id, x.incident_id, x.deployed_at, x.service_id, x.environment_id, x.status
+            FROM reports_deploylink x
+            WHERE x.relation = %s AND x.deployed_at >= %s AND x.deployed_at < %s AND NOT x.archived
+              AND x.status = ANY(%s) {keys}""",
+        [relation, span.since, span.until, list(statuses), *key_params],
+    )
+
+
+def inferred_pairs_of_counted_sql(filters: Filters, span: Span, *, statuses: list[str]) -> tuple[str, list]:
+    """SQL selecting the inferred-only cause pairs (cause_pairs' inferred ones) whose deploy is one
+    of the span's counted deploys with a status in `statuses`, with kept_links_sql's columns, and its
+    params. Each pair's deploy read by its primary key."""
+    pairs_sql, pairs_params = cause_pairs(filters, span)
+    keys, key_params = key_conditions_sql(filters, "d", environments=True)
+    return (
+        f"""SELECT d.id AS deploy_id, p.incident_id, d.deployed_at, d.service_id, d.environment_id, d.status
+            FROM ({pairs_sql}) AS p JOIN deploys_deploy d ON d.id = p.deploy_id
+            WHERE p.inferred AND d.deployed_at >= %s AND d.deployed_at < %s AND d.status = ANY(%s) {keys}""",
+        [*pairs_params, span.since, span.until, list(statuses), *key_params],
+    )
+
+
+def kept_cause_links(filters: Filters, span: Span) -> tuple[str, list]:
+    """cause_links off reports_deploylink: the same rows, the linked ones read by index."""
+    statuses = list(COUNTED_STATUSES)
+    sql, params = kept_links_sql(filters, span, relation=IncidentDeploy.Relation.CAUSE, statuses=statuses)
+    if filters.attribution == "inferred":
+        inferred_sql, inferred_params = inferred_pairs_of_counted_sql(filters, span, statuses=statuses)
+        sql, params = f"{sql} UNION ALL {inferred_sql}", [*params, *inferred_params]
+    return sql, params
+
+
+def key_conditions_sql(filters: Filters, alias: str, *, environments: bool) -> tuple[str, list]:
+    """SQL conditions on a rollup's key columns (table aliased `alias`) for the filters: with
+    `environments`, the counted (production, and chosen) environments; the chosen services and
+    teams' services when filtered. Each an array worked out once (an InitPlan) and tested per row,
+    instead of joining every rollup row to the environment and service tables (a third of a
+    weekly report's deploy query at a million deploys)."""
+    sql, params = "", []
+    if environments:
+        chosen = ""
+        if filters.environments:
+            chosen = " AND e.slug = ANY(%s)"
+            params.append(list(filters.environments))
+        sql += (
+            f" AND {alias}.environment_id = ANY(ARRAY(SELECT e.id FROM deploys_environment e"
+            f" WHERE e.is_production{chosen}))"
+        )
+    services, service_params = service_filter_sql(filters, "s")
+    if services:
+        sql += f" AND {alias}.service_id = ANY(ARRAY(SELECT s.id FROM deploys_service s WHERE true{services}))"
+        params += service_params
+    return sql, params
+
+
+def service_filter_sql(filters: Filters, alias: str) -> tuple[str, list]:
+    """SQL conditions on the service table (aliased `alias`) for the service and team filters."""
+    sql, params = "", []
+    if filters.services:
+        sql += f" AND {alias}.slug = ANY(%s)"
+        params.append(list(filters.services))
+    if filters.teams:
+        sql += f" AND {alias}.dev_team = ANY(%s)"
+        params.append(list(filters.teams))
+    return sql, params

@@ -7,7 +7,8 @@ from reports import rollup_sql
 
 class Command(BaseCommand):
     help = (
-        "Recount the report rollups (reports.models: per month and per ISO week) from the deploys and commits, in "
+        "Recount the report rollups (reports.models: per month and per ISO week; reports_deploylink, the links by "
+        "their deploy's time) from the deploys, commits and links, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
         "(pg_restore --disable-triggers). Writes to deploys wait while it runs. With --check, only "
@@ -38,9 +39,12 @@ class Command(BaseCommand):
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout * 1000)}ms"])
                 cursor.execute(rollup_sql.REBUILD, [zone])
                 cursor.execute(rollup_sql.WEEK_REBUILD)  # the per-week ones, in the same zone and locks
+                cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
+                cursor.execute(rollup_sql.LINK_ROW_COUNT)
+                (link_rows,) = cursor.fetchone()
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
@@ -49,7 +53,7 @@ class Command(BaseCommand):
             ) from error
         self.stdout.write(
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
-            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows)."
+            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows); {link_rows} deploy links."
         )
 
     @staticmethod
@@ -63,6 +67,8 @@ class Command(BaseCommand):
             zone, deploy_keys, lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.WEEK_CHECK)
             week_deploy_keys, week_lead_keys = cursor.fetchone()
+            cursor.execute(rollup_sql.LINK_CHECK)
+            (links,) = cursor.fetchone()
         if zone is None:
             raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")
         if deploy_keys or lead_keys:
@@ -75,6 +81,11 @@ class Command(BaseCommand):
                 f"The weekly report rollups differ from a recount in {week_deploy_keys} deploy key(s) and "
                 f"{week_lead_keys} lead-time key(s): run rebuild_report_rollup."
             )
+        if links:
+            raise CommandError(
+                f"The kept deploy links (reports_deploylink) differ from the links in {links} row(s): "
+                "run rebuild_report_rollup."
+            )
         note = (
             ""
             if zone == settings.OPSLOG_REPORT_TIME_ZONE
@@ -83,4 +94,4 @@ class Command(BaseCommand):
                 "reports scan until rebuild_report_rollup is run."
             )
         )
-        self.stdout.write(f"The report rollups match the deploys and commits ({zone}).{note}")
+        self.stdout.write(f"The report rollups match the deploys, commits and links ({zone}).{note}")

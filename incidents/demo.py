@@ -105,10 +105,6 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
             cause = Deploy.objects.select_related("service", "environment").get(pk=rng.choice(candidates))
     if cause is not None:
         started = cause.deployed_at + dt.timedelta(minutes=rng.randint(2, 90))
-        # As in life, some deploy-caused incidents are never linked to their deploy: the linked rule
-        # misses them, the inferred rule (reports: attribution) finds most of them.
-        if rng.random() < 0.35:
-            cause = None
     else:
         span = (min(month_end, now) - month_start).total_seconds()
         started = month_start + dt.timedelta(seconds=rng.uniform(0, span))

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentFactory
 from incidents.models import IncidentDeploy
-from tests.support.browser import log_in
+from tests.support.browser import assert_fits_width, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +59,7 @@ def test_switching_attribution_keeps_the_filters_and_shows_both_rates(page, live
     assert "service=web" in page.url
     # The switch and the side-by-side table fit the width (no sideways scrolling of the page).
     expect(both).to_be_visible()
-    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert_fits_width(page)
     # Follow the inferred failed deploys from the inferred view: the list marks the inferred one.
     page.get_by_role("navigation", name="Attribution rule").get_by_role("link", name="Inferred").click()
     page.locator("table.report tbody tr").first.locator("td.rate").nth(1).locator("a").click()

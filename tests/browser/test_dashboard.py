@@ -4,7 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from tests.support.browser import log_in
+from tests.support.browser import assert_fits_width, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,7 +125,7 @@ def test_the_table_fits_or_says_it_scrolls_and_a_bar_click_drills_down(page, liv
             expect(hint).to_be_visible()
         else:
             expect(hint).to_be_hidden()
-        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), width
+        assert_fits_width(page, width)
 
         chart = page.locator("#chart-deploys")
         chart.scroll_into_view_if_needed()
@@ -177,7 +177,7 @@ def test_the_mtta_column_at_1280_px_is_in_view_when_scrolled_to_and_drills_down(
     box = page.locator("#months-table")
     if box.evaluate("(el) => el.scrollWidth > el.clientWidth + 1"):
         expect(page.locator("#months-scroll-hint")).to_be_visible()
-    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert_fits_width(page)
 
     march = page.locator("table.report tbody tr", has=page.locator("th", has_text="Mar 2024"))
     # Columns: month, 5 counts, 3 rates, MTTD mean and median, then MTTA mean and median.

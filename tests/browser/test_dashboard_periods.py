@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
-from tests.support.browser import log_in
+from tests.support.browser import assert_fits_width, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,7 +63,7 @@ def test_switch_to_week_quarter_year_and_back_keeps_the_filters(page, live_serve
     expect(page.locator("table.report tbody th").first).to_contain_text("Jan 2024")
     kept()
     # The switch fits the phone's width: no sideways scrolling of the page.
-    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    assert_fits_width(page)
     box = switch.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= width
     assert errors == []

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 from incidents.models import Incident
 from tests.browser.test_accessibility import WIDTHS
 from tests.support.axe import AXE_SCRIPT, axe_violations_at_widths
-from tests.support.browser import log_in
+from tests.support.browser import assert_fits_width, log_in
 from tests.support.insights import generate
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,7 +67,7 @@ def test_every_width_fits_and_the_empty_state_says_so(page, live_server, browser
     for width in (390, 1280, 1920):
         page.set_viewport_size({"width": width, "height": 900})
         # Wide tables scroll in their own box; the page itself never scrolls sideways.
-        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), width
+        assert_fits_width(page, width)
         expect(page.locator("#chart-factors")).to_be_visible()
     csv = page.get_by_role("link", name="CSV")
     assert "format=csv" in csv.get_attribute("href")

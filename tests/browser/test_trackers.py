@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from integrations.models import TrackerLink
 from postmortems.factories import PostMortemFactory, RemediationFactory
-from tests.support.browser import log_in
+from tests.support.browser import assert_fits_width, log_in
 from tests.support.fake_trackers import FakeTrackers
 from tests.support.trackers import github
 
@@ -37,7 +37,7 @@ def test_create_issue_then_see_the_link(page, live_server, browser_user, fake_gi
     expect(link).to_be_visible()
     expect(link).to_have_attribute("href", "https://github.example/acme/web/issues/1")
     expect(page.locator(f"#remediation-{remediation.pk}").get_by_role("button", name="Create issue")).to_have_count(0)
-    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), width
+    assert_fits_width(page, width)
     assert TrackerLink.objects.get(remediation=remediation).state == "linked"
     [call] = fake_github.called("POST issue")
     assert call["body"]["title"] == "Page the DBA when replication lags"

@@ -158,6 +158,24 @@ class DeployCommit(models.Model):
     first_delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
     # deployed_at − authored_at on that same row when positive (the glossary drops values ≤ 0).
     lead_seconds = models.FloatField(null=True, blank=True, editable=False)
+    # The same pair within the deploy's environment (#19): set on the row of the counted deploy that
+    # shipped this sha first to that environment, whether or not it is a production one. A report
+    # filtered on one environment takes its lead times from these (reports_envleadtimerollup).
+    env_first_delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
+    env_lead_seconds = models.FloatField(null=True, blank=True, editable=False)
+    # That environment, on the same row: the report reads one environment's lead times off an
+    # index holding it (reports_commit_envlead_bucket_idx) instead of looking up each deploy. A
+    # copy of the deploy's, not a constraint of its own: the deploys already protect environments.
+    env_delivered_to = models.ForeignKey(
+        Environment,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["authored_at", "id"]

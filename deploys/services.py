@@ -387,7 +387,8 @@ _DELIVERIES_LOCK = 7_301_110
 
 
 def commit_deliveries_refresh(*, shas: Iterable[str]) -> int:
-    """Recompute which row of each sha is its first production delivery, and that row's lead time.
+    """Recompute which row of each sha is its first production delivery, which row is its first
+    delivery to each environment, and those rows' lead times.
 
     Call it inside the transaction that added, removed or changed deploys or commits of these shas
     (a backfilled earlier deploy, a status changed to failed, a deleted deploy…). Writes only rows
@@ -411,52 +412,81 @@ def commit_deliveries_refresh(*, shas: Iterable[str]) -> int:
                 "authored_at",
                 "first_delivered_at",
                 "lead_seconds",
+                "env_first_delivered_at",
+                "env_lead_seconds",
+                "env_delivered_to_id",
                 "deploy_id",
                 "deploy__deployed_at",
                 "deploy__status",
+                "deploy__environment_id",
                 "deploy__environment__is_production",
             )
         )
-        first: dict[str, tuple[tuple, int]] = {}  # sha → ((deployed_at, deploy id), commit row id)
-        for pk, sha, _, _, _, deploy_id, deployed_at, status, is_production in rows:
-            if not (is_production and status in Deploy.COUNTED_STATUSES):
+        # sha (or (sha, environment)) → ((deployed_at, deploy id), commit row id) of the first one.
+        first: dict[str, tuple[tuple, int]] = {}
+        first_in: dict[tuple[str, int], tuple[tuple, int]] = {}
+        for pk, sha, *_, deploy_id, deployed_at, status, environment_id, is_production in rows:
+            if status not in Deploy.COUNTED_STATUSES:
                 continue
-            if sha not in first or (deployed_at, deploy_id) < first[sha][0]:
-                first[sha] = ((deployed_at, deploy_id), pk)
+            order = (deployed_at, deploy_id)
+            key = (sha, environment_id)
+            if key not in first_in or order < first_in[key][0]:
+                first_in[key] = (order, pk)
+            if is_production and (sha not in first or order < first[sha][0]):
+                first[sha] = (order, pk)
         stale = []
-        for pk, sha, authored_at, delivered_before, lead_before, _, deployed_at, _, _ in rows:
-            delivered_at = lead = None
-            if sha in first and first[sha][1] == pk:
-                delivered_at = deployed_at
-                if authored_at is not None and authored_at < delivered_at:
-                    lead = (delivered_at - authored_at).total_seconds()
-            if (delivered_before, lead_before) != (delivered_at, lead):
-                stale.append((pk, delivered_at, lead))
+        for pk, sha, authored_at, *before, _, deployed_at, _, environment_id, _ in rows:
+            values = _delivery(first.get(sha), pk, authored_at, deployed_at)
+            values += _delivery(first_in.get((sha, environment_id)), pk, authored_at, deployed_at)
+            values += (environment_id if values[2] is not None else None,)
+            if tuple(before) != values:
+                stale.append((pk, *values))
         _write_deliveries(stale)
         changed += len(stale)
     return changed
 
 
-def _write_deliveries(rows: list[tuple[int, datetime | None, float | None]]) -> None:
-    """Set (first_delivered_at, lead_seconds) of commit rows by id: one UPDATE on PostgreSQL."""
+def _delivery(first: tuple[tuple, int] | None, pk: int, authored_at, deployed_at) -> tuple:
+    """(delivered at, lead seconds) of commit row `pk` when it is the `first` row, else (None, None)."""
+    if first is None or first[1] != pk:
+        return (None, None)
+    lead = None
+    if authored_at is not None and authored_at < deployed_at:
+        lead = (deployed_at - authored_at).total_seconds()
+    return (deployed_at, lead)
+
+
+_DELIVERY_FIELDS = [
+    "first_delivered_at",
+    "lead_seconds",
+    "env_first_delivered_at",
+    "env_lead_seconds",
+    "env_delivered_to_id",
+]
+
+
+def _write_deliveries(rows: list[tuple]) -> None:
+    """Set the _DELIVERY_FIELDS of commit rows by id: one UPDATE on PostgreSQL."""
     if not rows:
         return
     if connection.vendor != "postgresql":
         DeployCommit.objects.bulk_update(
-            [DeployCommit(pk=pk, first_delivered_at=at, lead_seconds=lead) for pk, at, lead in rows],
-            ["first_delivered_at", "lead_seconds"],
+            [DeployCommit(pk=pk, **dict(zip(_DELIVERY_FIELDS, values))) for pk, *values in rows],
+            _DELIVERY_FIELDS,
             batch_size=500,
         )
         return
-    ids, times, leads = (list(column) for column in zip(*rows))
+    columns = [list(column) for column in zip(*rows)]
     with connection.cursor() as cursor:
         # bulk_update writes a CASE WHEN branch per row; joining the new values as arrays is one
         # short statement whatever the number of rows.
         cursor.execute(
-            "UPDATE deploys_deploycommit AS c SET first_delivered_at = v.at, lead_seconds = v.lead "
-            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::double precision[]) AS v(id, at, lead) "
+            "UPDATE deploys_deploycommit AS c SET first_delivered_at = v.at, lead_seconds = v.lead, "
+            "env_first_delivered_at = v.env_at, env_lead_seconds = v.env_lead, env_delivered_to_id = v.env "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::double precision[], %s::timestamptz[], "
+            "%s::double precision[], %s::bigint[]) AS v(id, at, lead, env_at, env_lead, env) "
             "WHERE c.id = v.id",
-            [ids, times, leads],
+            columns,
         )
 
 

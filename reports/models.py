@@ -111,6 +111,25 @@ class LeadTimeWeekRollup(models.Model):
         return f"week of {self.week} service {self.service_id} bucket {self.bucket}: {self.commits} commits"
 
 
+class EnvLeadTimeRollup(models.Model):
+    """Commits with a lead time within their environment (first deliveries to that environment,
+    lead > 0: deploys_deploycommit.env_lead_seconds) per month of delivery, service, environment and
+    lead-time bucket, for a report filtered on one environment (reports/migrations/0005)."""
+
+    month = models.DateField()
+    service_id = models.BigIntegerField()
+    environment_id = models.BigIntegerField()
+    bucket = models.IntegerField()
+    commits = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_envleadtimerollup"
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} service {self.service_id} environment {self.environment_id} bucket {self.bucket}"
+
+
 class SummarySent(models.Model):
     """The monthly summary emails beat has sent: one row per month, so a redelivered or doubled
     beat task doesn't email everyone twice (reports.tasks.send_monthly_summary)."""

@@ -8,8 +8,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import F
 
 from alerts.models import Alert
+from deploys.models import DeployCommit
 from integrations.factories import DeliveryFactory, IntegrationFactory
 from postmortems.defaults import DEFAULT_FACTORS
 from postmortems.models import PostMortem
@@ -108,6 +110,16 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     # reports/0004 fills reports_deploylink from the links already there (PostgreSQL): one row each.
     if (links := added.pop("reports_deploylink", None)) is not None:
         assert links == after["incidents_incidentdeploy"] > 0
+    # deploys/0020 marks each sha's first delivery to each environment, and reports/0005 counts
+    # them (PostgreSQL): every first production delivery is also the first to its environment,
+    # with the same lead time, and the rollup counts every marked row once.
+    assert DeployCommit.objects.filter(lead_seconds__isnull=False).exists()
+    assert not DeployCommit.objects.filter(lead_seconds__isnull=False).exclude(env_lead_seconds=F("lead_seconds"))
+    if added.pop("reports_envleadtimerollup", None):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sum(commits) FROM reports_envleadtimerollup")
+            counted = cursor.fetchone()[0]
+        assert counted == DeployCommit.objects.filter(env_lead_seconds__isnull=False).count() > 0
     assert set(added.values()) <= {0}
     assert {table: count for table, count in after.items() if table in before} == before
     for (old_app, model), app in MOVED.items():

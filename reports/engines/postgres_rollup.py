@@ -19,7 +19,6 @@ from reports.engines.rows import (
     inferred_pairs_of_counted_sql,
     kept_links_sql,
     key_conditions_sql,
-    service_filter_sql,
 )
 from reports.engines.scope import Filters, Span
 
@@ -101,6 +100,12 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     return DeployFigures(periods=tuple(periods), deployers=deployers)
 
 
+def environment_rollup(*, span: Span, filters: Filters) -> bool:
+    """Whether lead_medians answers a filter on environments: one environment, months (or quarters,
+    years) — the rollup by environment is per month only."""
+    return len(filters.environments) == 1 and span.grain != "week"
+
+
 def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
     """Exact lead-time medians per period and over the range, in one query; None when the rollup
     has drifted from the commits.
@@ -111,19 +116,34 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
     reports_commit_lead_bucket_idx (a short range scan of one bucket and period), sorted and the
     one value taken. The last bounds are the whole range's (the grouping set without the period).
 
-    Not for a filter on environments: "first reaches production" among the chosen environments
-    only isn't the kept first delivery. None when the rollup promises a value the commits don't
-    have: it has drifted (rows loaded with triggers off, e.g. `pg_restore --disable-triggers`); the
-    caller then reads the lead times the slow way, and `rebuild_report_rollup` mends it.
+    With a filter on one environment, "first reaches production" means first reaches that
+    environment: the same off reports_envleadtimerollup and the commits' first deliveries within
+    their environment (env_lead_seconds). Not for several environments (first among a set is the
+    earliest of each one's firsts, which counts can't combine) nor for weeks (no weekly rollup by
+    environment): `environment_rollup` says when this serves. None when the rollup promises a value
+    the commits don't have: it has drifted (rows loaded with triggers off, e.g. `pg_restore
+    --disable-triggers`); the caller then reads the lead times the slow way, and
+    `rebuild_report_rollup` mends it.
     """
-    conditions, params = key_conditions_sql(filters, "r", environments=False)
+    by_environment = bool(filters.environments)
+    assert not by_environment or environment_rollup(span=span, filters=filters)
+    conditions, params = key_conditions_sql(filters, "r", environments=by_environment)
     values_join = values_condition = ""
     values_params = []
-    if conditions:
-        services, values_params = service_filter_sql(filters, "s")
+    if filters.services or filters.teams:
+        # The bucket indexes hold every service's values: each read value's deploy is checked
+        # against the filters' (the same array as the rollup rows').
         values_join = "JOIN deploys_deploy d ON d.id = c.deploy_id"
-        values_condition = f"AND d.service_id IN (SELECT s.id FROM deploys_service s WHERE true {services})"
-    _, lead_table, column = _tables(span)
+        values_condition, values_params = key_conditions_sql(filters, "d", environments=False)
+    if by_environment:
+        # The environment is in the index (the commit row's copy of its deploy's); a production one.
+        values_condition += " AND c.env_delivered_to_id = (SELECT e.id FROM deploys_environment e WHERE e.is_production AND e.slug = %s)"
+        values_params.append(filters.environments[0])
+        lead_table, column = "reports_envleadtimerollup", "month"
+        delivered, lead_seconds = "c.env_first_delivered_at", "c.env_lead_seconds"
+    else:
+        _, lead_table, column = _tables(span)
+        delivered, lead_seconds = "c.first_delivered_at", "c.lead_seconds"
     starts = list(span.starts)
     whole = len(starts) + 1
     with connection.cursor() as cursor:
@@ -152,11 +172,11 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
                 JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, period)
                   ON b.period = t.period
                 LEFT JOIN LATERAL (
-                    SELECT c.lead_seconds AS lead
+                    SELECT {lead_seconds} AS lead
                     FROM deploys_deploycommit c {values_join}
-                    WHERE c.lead_seconds IS NOT NULL AND reports_lead_bucket(c.lead_seconds) = t.bucket
-                      AND c.first_delivered_at >= b.since AND c.first_delivered_at < b.until {values_condition}
-                    ORDER BY c.lead_seconds OFFSET t.skip LIMIT 1
+                    WHERE {lead_seconds} IS NOT NULL AND reports_lead_bucket({lead_seconds}) = t.bucket
+                      AND {delivered} >= b.since AND {delivered} < b.until {values_condition}
+                    ORDER BY {lead_seconds} OFFSET t.skip LIMIT 1
                 ) AS v ON true""",
             [
                 starts,

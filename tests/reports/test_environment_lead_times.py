@@ -1,9 +1,10 @@
-"""Lead-time medians under a filter on environments, read in one pass (#19,
-reports.engines.postgres_environments), equal to the scan's to the bit; and the report's query
-count stays constant whatever the data.
+"""Lead-time medians under a filter on environments — one environment off the rollup by environment
+(reports.engines.postgres_rollup), several (or weeks) in one pass (reports.engines.postgres_environments)
+— equal to the scan's to the bit; and the report's query count stays constant whatever the data.
 
 The data ship the same shas to two production regions, to staging and in failed deploys, in any
-order of time and ids, through deploys.services (which keeps each sha's first production delivery).
+order of time and ids, through deploys.services (which keeps each sha's first production delivery
+and its first delivery to each environment).
 """
 
 import datetime as dt
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from deploys.models import Deploy, DeployCommit, Environment
 from deploys.services import CommitInput, DeployInput, deploy_record
 from reports import selectors
-from reports.selectors import Filters, monthly_report, quarterly_report, yearly_report
+from reports.selectors import Filters, monthly_report, quarterly_report, weekly_report, yearly_report
 
 UTC = dt.UTC
 on_postgres = pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only")
@@ -95,10 +96,14 @@ def test_environment_lead_medians_equal_the_scans_to_the_bit(rows, chosen):
     DeployCommit.objects.all().delete()
     Deploy.objects.all().delete()
     store(rows)
-    for report in (monthly_report, quarterly_report, yearly_report):
+    for report in (monthly_report, quarterly_report, yearly_report, weekly_report):
         fast, slow, queries = both(report, first=dt.date(2024, 1, 1), last=dt.date(2024, 4, 1), filters=chosen)
         assert fast == slow
-        assert any("ARRAY(SELECT id FROM deploys_environment" in q["sql"] for q in queries)
+        # One environment, by month, quarter or year: off the rollup by environment; several, or
+        # weeks: the one pass over the chosen environments' deploys.
+        by_rollup = len(chosen.environments) == 1 and report is not weekly_report
+        assert any("reports_envleadtimerollup" in q["sql"] for q in queries) == by_rollup
+        assert any("ARRAY(SELECT id FROM deploys_environment" in q["sql"] for q in queries) == (not by_rollup)
 
 
 @pytest.mark.django_db
@@ -135,3 +140,48 @@ def test_the_query_count_doesnt_depend_on_the_data():
             monthly_report(first=dt.date(2024, 1, 1), last=dt.date(2024, 3, 1), filters=chosen)
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_each_row_knows_whether_it_is_its_shas_first_delivery_to_its_environment():
+    """On both databases (SQLite keeps the columns too, though only PostgreSQL reads them)."""
+    store(
+        [
+            ("api", "production-eu", "succeeded", 3, 0, [("a", 60)]),
+            ("api", "production", "succeeded", 1, 0, [("a", 60)]),
+            ("api", "production-eu", "failed", 0, 0, [("a", 60)]),  # not counted
+            ("api", "production-eu", "succeeded", 2, 0, [("a", -60)]),  # first in the EU, authored after
+            ("api", "staging", "succeeded", 0, 0, [("a", 30)]),
+        ]
+    )
+    rows = {
+        (c.deploy.environment.slug, c.deploy.status, c.deploy.deployed_at.day): (
+            c.first_delivered_at is not None,
+            c.env_first_delivered_at is not None,
+            c.env_lead_seconds,
+        )
+        for c in DeployCommit.objects.select_related("deploy__environment")
+    }
+    assert rows == {
+        ("production-eu", "succeeded", 4): (False, False, None),
+        ("production", "succeeded", 2): (True, True, 60.0),
+        ("production-eu", "failed", 1): (False, False, None),
+        ("production-eu", "succeeded", 3): (False, True, None),
+        ("staging", "succeeded", 1): (False, True, 30.0),
+    }
+    # The row that is first to its environment names it (the index the report reads holds it).
+    assert {
+        (c.env_delivered_to_id, c.deploy.environment_id if c.env_first_delivered_at else None)
+        for c in DeployCommit.objects.select_related("deploy")
+    } <= {(e, e) for e in Environment.objects.values_list("pk", flat=True)} | {(None, None)}
+    # The EU deploy that was first is marked failed: the next one becomes the EU's first.
+    Deploy.objects.filter(environment__slug="production-eu", deployed_at__day=3).update(status="failed")
+    from deploys.services import commit_deliveries_refresh
+
+    commit_deliveries_refresh(shas=["a"])
+    later = DeployCommit.objects.get(deploy__environment__slug="production-eu", deploy__deployed_at__day=4)
+    assert (later.env_first_delivered_at, later.env_lead_seconds, later.env_delivered_to_id) == (
+        later.deploy.deployed_at,
+        60.0,
+        later.deploy.environment_id,
+    )

@@ -85,12 +85,34 @@ def stored(weeks: bool = False) -> tuple[dict, dict]:
     return deploys, leads
 
 
+def recount_by_environment(zone: str) -> dict:
+    leads: Counter = Counter()
+    for delivered, lead, service, environment in DeployCommit.objects.filter(
+        env_lead_seconds__isnull=False, env_first_delivered_at__isnull=False
+    ).values_list("env_first_delivered_at", "env_lead_seconds", "deploy__service_id", "deploy__environment_id"):
+        leads[(month(delivered, zone), service, environment, lead_bucket(lead))] += 1
+    return dict(leads)
+
+
+def stored_by_environment() -> dict:
+    from reports.models import EnvLeadTimeRollup
+
+    return {
+        (row["month"], row["service_id"], row["environment_id"], row["bucket"]): row["n"]
+        for row in EnvLeadTimeRollup.objects.values("month", "service_id", "environment_id", "bucket")
+        .annotate(n=Sum("commits"))
+        .order_by()
+        if row["n"]
+    }
+
+
 def assert_exact():
-    """Both rollups, per month and per ISO week, equal a recount in Python."""
+    """The rollups, per month, per ISO week and by environment, equal a recount in Python."""
     zone = rollup_zone()
     assert zone is not None
     assert stored() == recount(zone)
     assert stored(weeks=True) == recount(zone, period=week)
+    assert stored_by_environment() == recount_by_environment(zone)
 
 
 ROLLUP_TABLES = (
@@ -98,6 +120,7 @@ ROLLUP_TABLES = (
     "reports_leadtimerollup",
     "reports_deployweekrollup",
     "reports_leadtimeweekrollup",
+    "reports_envleadtimerollup",
 )
 
 
@@ -232,6 +255,19 @@ class TestWrites:
         weeks = through_both(report=weekly_report, first=MARCH, last=APRIL, filters=Filters(services=("search",)))
         assert weeks.totals.lead_time_seconds.median == (3600 + 7200) / 2
 
+    def test_a_deploy_moved_to_another_environment_moves_its_commits(self, rows):
+        eu = Environment.objects.create(slug="production-eu", name="EU", is_production=True)
+        Deploy.objects.filter(pk=rows["d1"].pk).update(environment=eu)
+        assert_exact()
+        # What the admin does after such an edit: a1 and a2 are now first in the EU, and a1's row
+        # in d3 is now its first delivery to production (the main region).
+        commit_deliveries_refresh(shas=["a1", "a2"])
+        assert_exact()
+        eu_march = through_both(first=MARCH, last=MARCH, filters=Filters(environments=("production-eu",)))
+        assert eu_march.totals.lead_time_seconds.median == (3600 + 7200) / 2
+        main = through_both(first=MARCH, last=MARCH, filters=Filters(environments=("production",)))
+        assert main.totals.lead_time_seconds.median == 9000  # a3 60, a1 9000, b1 86400
+
     def test_environment_and_team_edits_need_no_upkeep(self, rows):
         # Joined at report time: no rollup row changes, the report changes with them.
         before = stored()
@@ -309,6 +345,7 @@ class TestWrites:
             cursor.execute("TRUNCATE deploys_deploy CASCADE")
         assert stored() == ({}, {})
         assert stored(weeks=True) == ({}, {})
+        assert stored_by_environment() == {}
 
     def test_each_write_folds_a_keys_rows_into_one(self, rows):
         from reports.models import DeployRollup
@@ -570,6 +607,27 @@ def test_the_check_finds_drift_in_the_week_rollups_too(rows):
     # cy's week is one deploy key; every lead-time key is gone.
     with pytest.raises(CommandError, match=r"weekly report rollups differ from a recount in 1 deploy key\(s\)"):
         call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    assert_exact()
+
+
+@on_postgres
+def test_the_check_finds_drift_in_the_rollup_by_environment_too(rows):
+    from django.core.management import CommandError
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE deploys_deploycommit SET env_lead_seconds = 1e7 WHERE sha = 'd1'")
+
+    # d1 left one bucket of April for another.
+    with pytest.raises(CommandError, match=r"rollup by environment differs from a recount in 2 key\(s\)"):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    # Meanwhile the report notices that the rollup promises a value the commits don't have, and
+    # reads the lead times from the deploys' and commits' times: d1 and d2 both 500 s.
+    april = monthly_report(first=APRIL, last=APRIL, filters=Filters(environments=("production",)))
+    assert april.totals.lead_time_seconds.median == 500
 
     call_command("rebuild_report_rollup", stdout=io.StringIO())
     call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())

@@ -7,7 +7,7 @@ from reports import rollup_sql
 
 class Command(BaseCommand):
     help = (
-        "Recount the report rollups (reports.models: per month and per ISO week; reports_deploylink, the links by "
+        "Recount the report rollups (reports.models: per month and per ISO week, lead times by environment; reports_deploylink, the links by "
         "their deploy's time) from the deploys, commits and links, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
@@ -39,10 +39,13 @@ class Command(BaseCommand):
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(lock_timeout * 1000)}ms"])
                 cursor.execute(rollup_sql.REBUILD, [zone])
                 cursor.execute(rollup_sql.WEEK_REBUILD)  # the per-week ones, in the same zone and locks
+                cursor.execute(rollup_sql.ENV_REBUILD)  # lead times by environment, likewise
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
+                cursor.execute(rollup_sql.ENV_ROW_COUNT)
+                (env_lead_rows,) = cursor.fetchone()
                 cursor.execute(rollup_sql.LINK_ROW_COUNT)
                 (link_rows,) = cursor.fetchone()
         except OperationalError as error:
@@ -53,7 +56,8 @@ class Command(BaseCommand):
             ) from error
         self.stdout.write(
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
-            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows); {link_rows} deploy links."
+            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows; by environment: "
+            f"{env_lead_rows} lead-time rows); {link_rows} deploy links."
         )
 
     @staticmethod
@@ -67,6 +71,8 @@ class Command(BaseCommand):
             zone, deploy_keys, lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.WEEK_CHECK)
             week_deploy_keys, week_lead_keys = cursor.fetchone()
+            cursor.execute(rollup_sql.ENV_CHECK)
+            (env_lead_keys,) = cursor.fetchone()
             cursor.execute(rollup_sql.LINK_CHECK)
             (links,) = cursor.fetchone()
         if zone is None:
@@ -80,6 +86,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The weekly report rollups differ from a recount in {week_deploy_keys} deploy key(s) and "
                 f"{week_lead_keys} lead-time key(s): run rebuild_report_rollup."
+            )
+        if env_lead_keys:
+            raise CommandError(
+                f"The lead-time rollup by environment differs from a recount in {env_lead_keys} key(s): "
+                "run rebuild_report_rollup."
             )
         if links:
             raise CommandError(

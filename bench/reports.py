@@ -199,30 +199,46 @@ def load(deploys: int) -> None:
         )
     print(f"  deploys loaded at {time.perf_counter() - started:.0f} s", flush=True)
 
-    def row(deploy_id: int, sha: str, authored: dt.datetime, delivered: dt.datetime | None):
-        if delivered is None:
-            return (deploy_id, sha, authored, "", None, None)
-        lead = (delivered - authored).total_seconds() if authored < delivered else None
-        return (deploy_id, sha, authored, "", delivered, lead)
+    def row(deploy_id: int, sha: str, authored: dt.datetime, delivered: dt.datetime | None, env_first: bool):
+        # (first production delivery, its lead) and (first delivery to the deploy's environment, its lead)
+        lead = (delivered - authored).total_seconds() if delivered and authored < delivered else None
+        values = (delivered, lead) if delivered is not None else (None, None)
+        env_values = (None, None, None)
+        if env_first:
+            env_values = (deployed_at(deploy_id), env_lead(deploy_id, authored), environment(deploy_id))
+        return (deploy_id, sha, authored, "", *values, *env_values)
+
+    def deployed_at(deploy_id: int) -> dt.datetime:
+        return when(at[deploy_id - base])
+
+    def environment(deploy_id: int) -> int:
+        return eu if in_eu[deploy_id - base] else production
+
+    def env_lead(deploy_id: int, authored: dt.datetime) -> float | None:
+        delivered = deployed_at(deploy_id)
+        return (delivered - authored).total_seconds() if authored < delivered else None
 
     def commit_rows():
         # Times sorted and ids growing: of a sha's two rows (deploy n, and deploy n + 1 shipping it
-        # again) the first delivery is deploy n's row when n counts, else n + 1's when that counts.
+        # again) the first delivery is deploy n's row when n counts, else n + 1's when that counts;
+        # the first to n + 1's environment is n + 1's row unless n counts in the same environment.
         for n in range(deploys):
             deployed = when(at[n])
             counted = status[n] != 2
             for k in range(2):
                 authored = when(round(at[n] - rng.uniform(60, 5 * 86400), 6))
-                yield row(base + n, f"{base + n:012x}{k:028x}", authored, deployed if counted else None)
+                yield row(base + n, f"{base + n:012x}{k:028x}", authored, deployed if counted else None, counted)
             if again[n]:
                 authored = when(round(at[n - 1] - 6 * 86400, 6))
                 first = counted and status[n - 1] == 2
-                yield row(base + n, f"{base + n - 1:012x}{0:028x}", authored, deployed if first else None)
+                env_first = counted and not (status[n - 1] != 2 and in_eu[n - 1] == in_eu[n])
+                yield row(base + n, f"{base + n - 1:012x}{0:028x}", authored, deployed if first else None, env_first)
 
     print(f"loading about {deploys * 21 // 10:,} commits…", flush=True)
     copy_rows(
         "deploys_deploycommit",
-        ["deploy_id", "sha", "authored_at", "message", "first_delivered_at", "lead_seconds"],
+        ["deploy_id", "sha", "authored_at", "message", "first_delivered_at", "lead_seconds"]
+        + ["env_first_delivered_at", "env_lead_seconds", "env_delivered_to_id"],
         commit_rows(),
     )
     print(f"  commits loaded at {time.perf_counter() - started:.0f} s", flush=True)
@@ -331,8 +347,9 @@ def load(deploys: int) -> None:
 def check_deliveries(batch: int = 500_000) -> int:
     """Recount in SQL, in batches of deploy ids, which commit row is each sha's first production
     delivery (commit_deliveries_refresh's rule) and return how many rows disagree with the stored
-    first_delivered_at and lead_seconds. The load's shas are shared only by neighbouring deploys,
-    so reading every row of a batch's shas sees each sha whole."""
+    first_delivered_at and lead_seconds, or with env_first_delivered_at, env_lead_seconds and
+    env_delivered_to_id (the same rule within each environment). The load's shas are shared only by neighbouring deploys, so
+    reading every row of a batch's shas sees each sha whole."""
     wrong = 0
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(deploy_id), max(deploy_id) FROM deploys_deploycommit")
@@ -342,20 +359,32 @@ def check_deliveries(batch: int = 500_000) -> int:
         for first in range(low, high + 1, batch):
             cursor.execute(
                 """WITH c AS (
-                       SELECT c.id, c.sha, c.authored_at, c.first_delivered_at, c.lead_seconds, d.deployed_at,
-                              e.is_production AND d.status IN ('succeeded', 'rolled_back') AS counted, d.id AS deploy_id
+                       SELECT c.id, c.sha, c.authored_at, c.first_delivered_at, c.lead_seconds,
+                              c.env_first_delivered_at, c.env_lead_seconds, c.env_delivered_to_id,
+                              d.deployed_at, d.environment_id,
+                              d.status IN ('succeeded', 'rolled_back') AS live, e.is_production, d.id AS deploy_id
                        FROM deploys_deploycommit c JOIN deploys_deploy d ON d.id = c.deploy_id
                        JOIN deploys_environment e ON e.id = d.environment_id
                        WHERE c.sha IN (SELECT sha FROM deploys_deploycommit WHERE deploy_id >= %s AND deploy_id < %s)
                    ), f AS (
-                       SELECT DISTINCT ON (sha) id FROM c WHERE counted ORDER BY sha, deployed_at, deploy_id
+                       SELECT DISTINCT ON (sha) id FROM c WHERE live AND is_production
+                       ORDER BY sha, deployed_at, deploy_id
+                   ), g AS (
+                       SELECT DISTINCT ON (sha, environment_id) id FROM c WHERE live
+                       ORDER BY sha, environment_id, deployed_at, deploy_id
                    )
-                   SELECT count(*) FROM c LEFT JOIN f USING (id)
+                   SELECT count(*) FROM c LEFT JOIN f ON f.id = c.id LEFT JOIN g ON g.id = c.id
                    WHERE c.deploy_id >= %s AND c.deploy_id < %s
-                     AND (c.first_delivered_at, c.lead_seconds) IS DISTINCT FROM
+                     AND (c.first_delivered_at, c.lead_seconds, c.env_first_delivered_at, c.env_lead_seconds,
+                          c.env_delivered_to_id)
+                         IS DISTINCT FROM
                          (CASE WHEN f.id IS NOT NULL THEN c.deployed_at END,
                           CASE WHEN f.id IS NOT NULL AND c.authored_at < c.deployed_at
-                               THEN EXTRACT(EPOCH FROM c.deployed_at - c.authored_at)::double precision END)""",
+                               THEN EXTRACT(EPOCH FROM c.deployed_at - c.authored_at)::double precision END,
+                          CASE WHEN g.id IS NOT NULL THEN c.deployed_at END,
+                          CASE WHEN g.id IS NOT NULL AND c.authored_at < c.deployed_at
+                               THEN EXTRACT(EPOCH FROM c.deployed_at - c.authored_at)::double precision END,
+                          CASE WHEN g.id IS NOT NULL THEN c.environment_id END)""",
                 [first, first + batch, first, first + batch],
             )
             wrong += cursor.fetchone()[0]

@@ -130,6 +130,23 @@ class EnvLeadTimeRollup(models.Model):
         return f"{self.month:%Y-%m} service {self.service_id} environment {self.environment_id} bucket {self.bucket}"
 
 
+class EnvLeadTimeWeekRollup(models.Model):
+    """EnvLeadTimeRollup per ISO week of delivery."""
+
+    week = models.DateField()
+    service_id = models.BigIntegerField()
+    environment_id = models.BigIntegerField()
+    bucket = models.IntegerField()
+    commits = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_envleadtimeweekrollup"
+
+    def __str__(self):
+        return f"week of {self.week} service {self.service_id} environment {self.environment_id} bucket {self.bucket}"
+
+
 class SummarySent(models.Model):
     """The monthly summary emails beat has sent: one row per month, so a redelivered or doubled
     beat task doesn't email everyone twice (reports.tasks.send_monthly_summary)."""

@@ -6,8 +6,8 @@ The figures come from one of three engines (reports.engines), chosen here per re
 - SQLite: `sqlite_scan` (SQL counts; means and medians in Python, SQLite having no percentile).
 - PostgreSQL: deploy counts and lead-time medians from `postgres_rollup` (per-month and per-week
   rollups kept exact by triggers, reports.models) when they are bucketed in
-  OPSLOG_REPORT_TIME_ZONE (by one environment, its lead times from the rollup by environment),
-  with a filter on several environments' (or weeks by environment) lead times from
+  OPSLOG_REPORT_TIME_ZONE (by one environment, its lead times from the rollups by environment),
+  with a filter on several environments' lead times from
   `postgres_environments` (one pass, the kept first deliveries sparing most of the anti-join);
   otherwise from
   `postgres_scan`. Incidents always come from
@@ -271,9 +271,9 @@ def _report(*, span: Span, filters: Filters) -> Report:
             incidents = sqlite_scan.incident_figures(span=span, filters=filters)
         lead = None
         # The rollups keep each commit's first production delivery and its first delivery within
-        # each environment: with a filter on several environments (or weeks by environment)
-        # "first" means first among those, which only a pass over their deploys computes.
-        if rollup and (not filters.environments or postgres_rollup.environment_rollup(span=span, filters=filters)):
+        # each environment: with a filter on several environments "first" means first among
+        # those, which only a pass over their deploys computes.
+        if rollup and (not filters.environments or postgres_rollup.environment_rollup(filters=filters)):
             lead = postgres_rollup.lead_medians(span=span, filters=filters)  # None: drifted, scan
         elif rollup:
             # First deliveries among the chosen environments, in one pass over their deploys (#19).

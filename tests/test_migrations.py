@@ -115,11 +115,12 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     # with the same lead time, and the rollup counts every marked row once.
     assert DeployCommit.objects.filter(lead_seconds__isnull=False).exists()
     assert not DeployCommit.objects.filter(lead_seconds__isnull=False).exclude(env_lead_seconds=F("lead_seconds"))
-    if added.pop("reports_envleadtimerollup", None):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT sum(commits) FROM reports_envleadtimerollup")
-            counted = cursor.fetchone()[0]
-        assert counted == DeployCommit.objects.filter(env_lead_seconds__isnull=False).count() > 0
+    for table in ("reports_envleadtimerollup", "reports_envleadtimeweekrollup"):
+        if added.pop(table, None):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT sum(commits) FROM {table}")
+                counted = cursor.fetchone()[0]
+            assert counted == DeployCommit.objects.filter(env_lead_seconds__isnull=False).count() > 0
     assert set(added.values()) <= {0}
     assert {table: count for table, count in after.items() if table in before} == before
     for (old_app, model), app in MOVED.items():

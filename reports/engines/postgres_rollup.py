@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 # months); quarters and years are sums of months.
 _WEEK_TABLES = ("reports_deployweekrollup", "reports_leadtimeweekrollup", "week")
 _MONTH_TABLES = ("reports_deployrollup", "reports_leadtimerollup", "month")
+# Lead times by environment: (table, period column), per month and (True) per week.
+_ENV_TABLES = {False: ("reports_envleadtimerollup", "month"), True: ("reports_envleadtimeweekrollup", "week")}
 
 
 def _tables(span: Span) -> tuple[str, str, str]:
@@ -100,10 +102,9 @@ def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:
     return DeployFigures(periods=tuple(periods), deployers=deployers)
 
 
-def environment_rollup(*, span: Span, filters: Filters) -> bool:
-    """Whether lead_medians answers a filter on environments: one environment, months (or quarters,
-    years) — the rollup by environment is per month only."""
-    return len(filters.environments) == 1 and span.grain != "week"
+def environment_rollup(*, filters: Filters) -> bool:
+    """Whether lead_medians answers a filter on environments: one environment."""
+    return len(filters.environments) == 1
 
 
 def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
@@ -117,16 +118,16 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
     one value taken. The last bounds are the whole range's (the grouping set without the period).
 
     With a filter on one environment, "first reaches production" means first reaches that
-    environment: the same off reports_envleadtimerollup and the commits' first deliveries within
-    their environment (env_lead_seconds). Not for several environments (first among a set is the
-    earliest of each one's firsts, which counts can't combine) nor for weeks (no weekly rollup by
-    environment): `environment_rollup` says when this serves. None when the rollup promises a value
+    environment: the same off reports_envleadtimerollup (or its weekly twin) and the commits' first
+    deliveries within their environment (env_lead_seconds). Not for several environments (first
+    among a set is the earliest of each one's firsts, which counts can't combine):
+    `environment_rollup` says when this serves. None when the rollup promises a value
     the commits don't have: it has drifted (rows loaded with triggers off, e.g. `pg_restore
     --disable-triggers`); the caller then reads the lead times the slow way, and
     `rebuild_report_rollup` mends it.
     """
     by_environment = bool(filters.environments)
-    assert not by_environment or environment_rollup(span=span, filters=filters)
+    assert not by_environment or environment_rollup(filters=filters)
     conditions, params = key_conditions_sql(filters, "r", environments=by_environment)
     values_join = values_condition = ""
     values_params = []
@@ -139,7 +140,7 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
         # The environment is in the index (the commit row's copy of its deploy's); a production one.
         values_condition += " AND c.env_delivered_to_id = (SELECT e.id FROM deploys_environment e WHERE e.is_production AND e.slug = %s)"
         values_params.append(filters.environments[0])
-        lead_table, column = "reports_envleadtimerollup", "month"
+        lead_table, column = _ENV_TABLES[span.grain == "week"]
         delivered, lead_seconds = "c.env_first_delivered_at", "c.env_lead_seconds"
     else:
         _, lead_table, column = _tables(span)

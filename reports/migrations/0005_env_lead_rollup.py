@@ -1,5 +1,6 @@
-"""Lead times by environment (reports_envleadtimerollup, reports.rollup_sql), on PostgreSQL: table,
-bucket index, triggers and a first fill from the commits already there (#19).
+"""Lead times by environment, per month and per ISO week (reports_envleadtimerollup,
+reports_envleadtimeweekrollup, reports.rollup_sql), on PostgreSQL: tables, bucket index, triggers
+and a first fill from the commits already there (#19).
 
 This migration's import ties ENV_CREATE and ENV_DROP in reports.rollup_sql down, as 0001 ties
 CREATE down.
@@ -42,6 +43,18 @@ class Migration(migrations.Migration):
                 ("commits", models.IntegerField()),
             ],
             options={"db_table": "reports_envleadtimerollup", "managed": False},
+        ),
+        migrations.CreateModel(
+            name="EnvLeadTimeWeekRollup",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("week", models.DateField()),
+                ("service_id", models.BigIntegerField()),
+                ("environment_id", models.BigIntegerField()),
+                ("bucket", models.IntegerField()),
+                ("commits", models.IntegerField()),
+            ],
+            options={"db_table": "reports_envleadtimeweekrollup", "managed": False},
         ),
         migrations.RunPython(create, drop),
     ]

@@ -1,5 +1,5 @@
-"""Lead-time medians under a filter on environments — one environment off the rollup by environment
-(reports.engines.postgres_rollup), several (or weeks) in one pass (reports.engines.postgres_environments)
+"""Lead-time medians under a filter on environments — one environment off the rollups by environment
+(reports.engines.postgres_rollup), several in one pass (reports.engines.postgres_environments)
 — equal to the scan's to the bit; and the report's query count stays constant whatever the data.
 
 The data ship the same shas to two production regions, to staging and in failed deploys, in any
@@ -99,10 +99,11 @@ def test_environment_lead_medians_equal_the_scans_to_the_bit(rows, chosen):
     for report in (monthly_report, quarterly_report, yearly_report, weekly_report):
         fast, slow, queries = both(report, first=dt.date(2024, 1, 1), last=dt.date(2024, 4, 1), filters=chosen)
         assert fast == slow
-        # One environment, by month, quarter or year: off the rollup by environment; several, or
-        # weeks: the one pass over the chosen environments' deploys.
-        by_rollup = len(chosen.environments) == 1 and report is not weekly_report
-        assert any("reports_envleadtimerollup" in q["sql"] for q in queries) == by_rollup
+        # One environment: off the rollups by environment (per week for weeks); several: the one
+        # pass over the chosen environments' deploys.
+        by_rollup = len(chosen.environments) == 1
+        table = "reports_envleadtimeweekrollup" if report is weekly_report else "reports_envleadtimerollup"
+        assert any(table in q["sql"] for q in queries) == by_rollup
         assert any("ARRAY(SELECT id FROM deploys_environment" in q["sql"] for q in queries) == (not by_rollup)
 
 

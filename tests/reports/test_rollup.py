@@ -85,21 +85,22 @@ def stored(weeks: bool = False) -> tuple[dict, dict]:
     return deploys, leads
 
 
-def recount_by_environment(zone: str) -> dict:
+def recount_by_environment(zone: str, period=month) -> dict:
     leads: Counter = Counter()
     for delivered, lead, service, environment in DeployCommit.objects.filter(
         env_lead_seconds__isnull=False, env_first_delivered_at__isnull=False
     ).values_list("env_first_delivered_at", "env_lead_seconds", "deploy__service_id", "deploy__environment_id"):
-        leads[(month(delivered, zone), service, environment, lead_bucket(lead))] += 1
+        leads[(period(delivered, zone), service, environment, lead_bucket(lead))] += 1
     return dict(leads)
 
 
-def stored_by_environment() -> dict:
-    from reports.models import EnvLeadTimeRollup
+def stored_by_environment(weeks: bool = False) -> dict:
+    from reports.models import EnvLeadTimeRollup, EnvLeadTimeWeekRollup
 
+    column, rollup = ("week", EnvLeadTimeWeekRollup) if weeks else ("month", EnvLeadTimeRollup)
     return {
-        (row["month"], row["service_id"], row["environment_id"], row["bucket"]): row["n"]
-        for row in EnvLeadTimeRollup.objects.values("month", "service_id", "environment_id", "bucket")
+        (row[column], row["service_id"], row["environment_id"], row["bucket"]): row["n"]
+        for row in rollup.objects.values(column, "service_id", "environment_id", "bucket")
         .annotate(n=Sum("commits"))
         .order_by()
         if row["n"]
@@ -113,6 +114,7 @@ def assert_exact():
     assert stored() == recount(zone)
     assert stored(weeks=True) == recount(zone, period=week)
     assert stored_by_environment() == recount_by_environment(zone)
+    assert stored_by_environment(weeks=True) == recount_by_environment(zone, period=week)
 
 
 ROLLUP_TABLES = (
@@ -121,6 +123,7 @@ ROLLUP_TABLES = (
     "reports_deployweekrollup",
     "reports_leadtimeweekrollup",
     "reports_envleadtimerollup",
+    "reports_envleadtimeweekrollup",
 )
 
 
@@ -267,6 +270,10 @@ class TestWrites:
         assert eu_march.totals.lead_time_seconds.median == (3600 + 7200) / 2
         main = through_both(first=MARCH, last=MARCH, filters=Filters(environments=("production",)))
         assert main.totals.lead_time_seconds.median == 9000  # a3 60, a1 9000, b1 86400
+        weeks = through_both(
+            report=weekly_report, first=MARCH, last=APRIL, filters=Filters(environments=("production-eu",))
+        )
+        assert [p.lead_time_seconds.median for p in weeks.periods if p.lead_time_seconds.median] == [5400]
 
     def test_environment_and_team_edits_need_no_upkeep(self, rows):
         # Joined at report time: no rollup row changes, the report changes with them.
@@ -345,7 +352,7 @@ class TestWrites:
             cursor.execute("TRUNCATE deploys_deploy CASCADE")
         assert stored() == ({}, {})
         assert stored(weeks=True) == ({}, {})
-        assert stored_by_environment() == {}
+        assert stored_by_environment() == stored_by_environment(weeks=True) == {}
 
     def test_each_write_folds_a_keys_rows_into_one(self, rows):
         from reports.models import DeployRollup
@@ -621,8 +628,8 @@ def test_the_check_finds_drift_in_the_rollup_by_environment_too(rows):
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("UPDATE deploys_deploycommit SET env_lead_seconds = 1e7 WHERE sha = 'd1'")
 
-    # d1 left one bucket of April for another.
-    with pytest.raises(CommandError, match=r"rollup by environment differs from a recount in 2 key\(s\)"):
+    # d1 left one bucket of April (and of its week) for another.
+    with pytest.raises(CommandError, match=r"rollups by environment differ from a recount in 2 monthly and 2 weekly"):
         call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
     # Meanwhile the report notices that the rollup promises a value the commits don't have, and
     # reads the lead times from the deploys' and commits' times: d1 and d2 both 500 s.

@@ -44,8 +44,8 @@ class Command(BaseCommand):
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
-                cursor.execute(rollup_sql.ENV_ROW_COUNT)
-                (env_lead_rows,) = cursor.fetchone()
+                cursor.execute(rollup_sql.ENV_ROW_COUNTS)
+                env_lead_rows, env_week_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.LINK_ROW_COUNT)
                 (link_rows,) = cursor.fetchone()
         except OperationalError as error:
@@ -57,7 +57,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
             f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows; by environment: "
-            f"{env_lead_rows} lead-time rows); {link_rows} deploy links."
+            f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links."
         )
 
     @staticmethod
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             cursor.execute(rollup_sql.WEEK_CHECK)
             week_deploy_keys, week_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.ENV_CHECK)
-            (env_lead_keys,) = cursor.fetchone()
+            env_lead_keys, env_week_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.LINK_CHECK)
             (links,) = cursor.fetchone()
         if zone is None:
@@ -87,10 +87,10 @@ class Command(BaseCommand):
                 f"The weekly report rollups differ from a recount in {week_deploy_keys} deploy key(s) and "
                 f"{week_lead_keys} lead-time key(s): run rebuild_report_rollup."
             )
-        if env_lead_keys:
+        if env_lead_keys or env_week_lead_keys:
             raise CommandError(
-                f"The lead-time rollup by environment differs from a recount in {env_lead_keys} key(s): "
-                "run rebuild_report_rollup."
+                f"The lead-time rollups by environment differ from a recount in {env_lead_keys} monthly and "
+                f"{env_week_lead_keys} weekly key(s): run rebuild_report_rollup."
             )
         if links:
             raise CommandError(

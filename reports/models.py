@@ -147,6 +147,39 @@ class EnvLeadTimeWeekRollup(models.Model):
         return f"week of {self.week} service {self.service_id} environment {self.environment_id} bucket {self.bucket}"
 
 
+class DeployWeekAllRollup(models.Model):
+    """DeployWeekRollup over all services, for a weekly report without a service or team filter
+    (reports/migrations/0006_week_all_services.py)."""
+
+    week = models.DateField()
+    environment_id = models.BigIntegerField()
+    deployer = models.CharField(max_length=200)
+    deploys = models.IntegerField()
+    rolled_back = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_deployweekallrollup"
+
+    def __str__(self):
+        return f"week of {self.week}: {self.deploys} deploys"
+
+
+class LeadTimeWeekAllRollup(models.Model):
+    """LeadTimeWeekRollup over all services."""
+
+    week = models.DateField()
+    bucket = models.IntegerField()
+    commits = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "reports_leadtimeweekallrollup"
+
+    def __str__(self):
+        return f"week of {self.week} bucket {self.bucket}: {self.commits} commits"
+
+
 class SummarySent(models.Model):
     """The monthly summary emails beat has sent: one row per month, so a redelivered or doubled
     beat task doesn't email everyone twice (reports.tasks.send_monthly_summary)."""

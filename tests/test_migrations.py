@@ -96,9 +96,12 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     assert added.pop("postmortems_contributingfactor") == len(DEFAULT_FACTORS)
     # reports/0003 builds the weekly rollups from the deploys already there (PostgreSQL): derived
     # rows, as many deploys in them as in the monthly rollups.
+    # reports/0006 likewise, over all services.
     for week_table, month_table, column in (
         ("reports_deployweekrollup", "reports_deployrollup", "deploys"),
         ("reports_leadtimeweekrollup", "reports_leadtimerollup", "commits"),
+        ("reports_deployweekallrollup", "reports_deployrollup", "deploys"),
+        ("reports_leadtimeweekallrollup", "reports_leadtimerollup", "commits"),
     ):
         if added.pop(week_table, None):
             with connection.cursor() as cursor:

@@ -107,12 +107,45 @@ def stored_by_environment(weeks: bool = False) -> dict:
     }
 
 
+def stored_over_all_services() -> tuple[dict, dict]:
+    from reports.models import DeployWeekAllRollup, LeadTimeWeekAllRollup
+
+    deploys = {
+        (row["week"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
+        for row in DeployWeekAllRollup.objects.values("week", "environment_id", "deployer")
+        .annotate(n=Sum("deploys"), rolled=Sum("rolled_back"))
+        .order_by()
+        if (row["n"], row["rolled"]) != (0, 0)
+    }
+    leads = {
+        (row["week"], row["bucket"]): row["n"]
+        for row in LeadTimeWeekAllRollup.objects.values("week", "bucket").annotate(n=Sum("commits")).order_by()
+        if row["n"]
+    }
+    return deploys, leads
+
+
+def over_all_services(deploys: dict, leads: dict) -> tuple[dict, dict]:
+    """A per-service weekly recount summed over the services."""
+    all_deploys: Counter = Counter()
+    all_rolled_back: Counter = Counter()
+    for (period, _service, environment, deployer), (n, rolled_back) in deploys.items():
+        all_deploys[(period, environment, deployer)] += n
+        all_rolled_back[(period, environment, deployer)] += rolled_back
+    all_leads: Counter = Counter()
+    for (period, _service, bucket), n in leads.items():
+        all_leads[(period, bucket)] += n
+    return {key: (n, all_rolled_back[key]) for key, n in all_deploys.items()}, dict(all_leads)
+
+
 def assert_exact():
-    """The rollups, per month, per ISO week and by environment, equal a recount in Python."""
+    """The rollups, per month, per ISO week (per service and over all) and by environment, equal a
+    recount in Python."""
     zone = rollup_zone()
     assert zone is not None
     assert stored() == recount(zone)
     assert stored(weeks=True) == recount(zone, period=week)
+    assert stored_over_all_services() == over_all_services(*recount(zone, period=week))
     assert stored_by_environment() == recount_by_environment(zone)
     assert stored_by_environment(weeks=True) == recount_by_environment(zone, period=week)
 
@@ -124,6 +157,8 @@ ROLLUP_TABLES = (
     "reports_leadtimeweekrollup",
     "reports_envleadtimerollup",
     "reports_envleadtimeweekrollup",
+    "reports_deployweekallrollup",
+    "reports_leadtimeweekallrollup",
 )
 
 
@@ -353,6 +388,7 @@ class TestWrites:
         assert stored() == ({}, {})
         assert stored(weeks=True) == ({}, {})
         assert stored_by_environment() == stored_by_environment(weeks=True) == {}
+        assert stored_over_all_services() == ({}, {})
 
     def test_each_write_folds_a_keys_rows_into_one(self, rows):
         from reports.models import DeployRollup
@@ -635,6 +671,23 @@ def test_the_check_finds_drift_in_the_rollup_by_environment_too(rows):
     # reads the lead times from the deploys' and commits' times: d1 and d2 both 500 s.
     april = monthly_report(first=APRIL, last=APRIL, filters=Filters(environments=("production",)))
     assert april.totals.lead_time_seconds.median == 500
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    assert_exact()
+
+
+@on_postgres
+def test_the_check_finds_drift_in_the_weekly_rollups_over_all_services_too(rows):
+    from django.core.management import CommandError
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE reports_deployweekallrollup SET rolled_back = rolled_back + 1 WHERE deployer = 'bob'")
+        cursor.execute("DELETE FROM reports_leadtimeweekallrollup WHERE week = '2024-04-01'")
+
+    # bob deployed in two weeks (d2, and d4 to staging); d5's week had one bucket (d1, d2: 500 s each).
+    with pytest.raises(CommandError, match=r"over all services differ from a recount in 2 deploy key\(s\) and 1 lead"):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
 
     call_command("rebuild_report_rollup", stdout=io.StringIO())
     call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())

@@ -40,12 +40,15 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.REBUILD, [zone])
                 cursor.execute(rollup_sql.WEEK_REBUILD)  # the per-week ones, in the same zone and locks
                 cursor.execute(rollup_sql.ENV_REBUILD)  # lead times by environment, likewise
+                cursor.execute(rollup_sql.WEEK_ALL_REBUILD)  # per week over all services, likewise
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.ENV_ROW_COUNTS)
                 env_lead_rows, env_week_lead_rows = cursor.fetchone()
+                cursor.execute(rollup_sql.WEEK_ALL_ROW_COUNTS)
+                week_all_deploy_rows, week_all_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.LINK_ROW_COUNT)
                 (link_rows,) = cursor.fetchone()
         except OperationalError as error:
@@ -56,7 +59,8 @@ class Command(BaseCommand):
             ) from error
         self.stdout.write(
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
-            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows; by environment: "
+            f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows, over all services "
+            f"{week_all_deploy_rows} and {week_all_lead_rows}; by environment: "
             f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links."
         )
 
@@ -73,6 +77,8 @@ class Command(BaseCommand):
             week_deploy_keys, week_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.ENV_CHECK)
             env_lead_keys, env_week_lead_keys = cursor.fetchone()
+            cursor.execute(rollup_sql.WEEK_ALL_CHECK)
+            week_all_deploy_keys, week_all_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.LINK_CHECK)
             (links,) = cursor.fetchone()
         if zone is None:
@@ -86,6 +92,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The weekly report rollups differ from a recount in {week_deploy_keys} deploy key(s) and "
                 f"{week_lead_keys} lead-time key(s): run rebuild_report_rollup."
+            )
+        if week_all_deploy_keys or week_all_lead_keys:
+            raise CommandError(
+                f"The weekly report rollups over all services differ from a recount in {week_all_deploy_keys} "
+                f"deploy key(s) and {week_all_lead_keys} lead-time key(s): run rebuild_report_rollup."
             )
         if env_lead_keys or env_week_lead_keys:
             raise CommandError(

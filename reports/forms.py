@@ -144,8 +144,21 @@ ATTRIBUTION_CHOICES = [
 ]
 
 
+def production_environments() -> list[str]:
+    """The production environments' slugs: the only ones whose deploys count, so the only ones to filter on."""
+    return list(Environment.objects.filter(is_production=True).order_by("slug").values_list("slug", flat=True))
+
+
+def environment_known(slugs: list[str]) -> str:
+    """What an unknown environment's message adds: the production environments there are."""
+    if not slugs:
+        return "There are no production environments yet."
+    listed = ", ".join(slugs[:10]) + (f" and {len(slugs) - 10} more" if len(slugs) > 10 else "")
+    return f"Only deploys to production environments count: use {listed}."
+
+
 class ReportForm(ParameterErrorsMixin, forms.Form):
-    """`from`, `to` (months, both included), `service`, `team`, `severity`.
+    """`from`, `to` (months, both included), `service`, `team`, `environment`, `severity`.
 
     Without `from` and `to`: the last 12 months up to this one, in the reporting time zone. With
     only `to`: the 12 months up to it. With only `from`: from it up to this month.
@@ -154,6 +167,7 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
     month_field = MonthField
     service = ValueListField(noun="service", label="Service")
     team = ValueListField(noun="team", label="Team")
+    environment = ValueListField(noun="environment", label="Environment")
     severity = ValueListField(noun="severity", known="Use 1, 2, 3 or 4.", label="Severity")
     # Periods that haven't ended are left out of the DORA level unless this says otherwise.
     include_partial = forms.TypedChoiceField(
@@ -194,6 +208,9 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
         self.teams = sorted({s.dev_team for s in self.services if s.dev_team}, key=str.lower)
         self.fields["service"].choices = [(s.slug, s.display_name) for s in self.services]
         self.fields["team"].choices = [(t, t) for t in self.teams]
+        self.environments = production_environments()
+        self.fields["environment"].choices = [(slug, slug) for slug in self.environments]
+        self.fields["environment"].known = environment_known(self.environments)
         self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
 
     def clean(self):
@@ -242,6 +259,7 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
         return Filters(
             services=tuple(self.cleaned_data["service"]),
             teams=tuple(self.cleaned_data["team"]),
+            environments=tuple(self.cleaned_data["environment"]),
             severities=tuple(int(s) for s in self.cleaned_data["severity"]),
             # With "both", the report's own figures are the linked rule's; `for_rule("inferred")` the others.
             attribution="inferred" if self.attribution_rule == "inferred" else "linked",
@@ -538,9 +556,9 @@ class AttributedForm(ParameterErrorsMixin, forms.Form):
         services = list(Service.objects.order_by("slug").only("slug", "dev_team"))
         self.fields["service"].choices = [(s.slug, s.slug) for s in services]
         self.fields["team"].choices = [(t, t) for t in {s.dev_team for s in services if s.dev_team}]
-        self.fields["environment"].choices = [
-            (slug, slug) for slug in Environment.objects.filter(is_production=True).values_list("slug", flat=True)
-        ]
+        environments = production_environments()
+        self.fields["environment"].choices = [(slug, slug) for slug in environments]
+        self.fields["environment"].known = environment_known(environments)
         self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
 
     def clean(self):

@@ -353,6 +353,13 @@ def test_curl_examples_work_as_written(live_server, token, integrations):
         first=selectors.add_months(now, -6), last=now, filters=web, include_partial=True
     ).totals.dora.change_failure_rate
     assert benchmark == {"key": rated} and rated is not None
+    # Environments: every deploy so far went to production, so its report is the unfiltered one.
+    production = the_one(examples, outputs, "environment=production&include_partial=1")["months"][0]
+    assert (production["deploys"], production["deployers"], production["lead_time_seconds"]) == (
+        3,
+        2,
+        {"median": 15519.0},
+    )
     # Weeks and quarters: a day stands for its ISO week, a month for its quarter; the figures are the report's.
     week = selectors.weekly_report(first=yesterday, last=yesterday, filters=web, include_partial=True).periods[0]
     weekly = the_one(examples, outputs, "/api/reports/weekly/?from=$DAY&to=$DAY&service=web")

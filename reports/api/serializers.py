@@ -346,7 +346,17 @@ class ReportErrorSerializer(serializers.Serializer):
     def get_fields(self):
         return {
             name: serializers.ListField(child=serializers.CharField(), required=False)
-            for name in ("from", "to", "service", "team", "severity", "include_partial", "attribution", "window")
+            for name in (
+                "from",
+                "to",
+                "service",
+                "team",
+                "environment",
+                "severity",
+                "include_partial",
+                "attribution",
+                "window",
+            )
         }
 
 

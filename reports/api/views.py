@@ -103,6 +103,17 @@ def _parameters(*, yearly: bool = False, period: str = "") -> list[OpenApiParame
             description=f"Only the services of these dev teams. {many('team', 'Storefront,Platform')}",
         ),
         OpenApiParameter(
+            "environment",
+            OpenApiTypes.STR,
+            many=True,
+            explode=True,
+            description=(
+                "Only deploys to these production environments (slugs); lead time counts each commit from its first "
+                "delivery to one of them. Incidents are not filtered. "
+                f"{many('environment', 'production,production-eu')}"
+            ),
+        ),
+        OpenApiParameter(
             "severity",
             OpenApiTypes.STR,
             many=True,
@@ -175,7 +186,7 @@ def _responses(serializer, *, yearly: bool = False, period: str = "") -> dict:
         (400, "application/json"): OpenApiResponse(
             ReportErrorSerializer,
             description=(
-                f"A bad {bad_period}, `from` after `to`, a range too long, an unknown service, team, severity or "
+                f"A bad {bad_period}, `from` after `to`, a range too long, an unknown service, team, environment, severity or "
                 "format."
             ),
             examples=[

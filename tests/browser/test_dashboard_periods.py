@@ -87,3 +87,46 @@ def test_no_serious_accessibility_violations_per_period(browser, live_server, br
         assert found == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280, 1920])
+def test_choose_an_environment_click_show_go_back_and_mend_a_wrong_one(page, live_server, browser_user, width):
+    web = ServiceFactory(slug="web")
+    production = EnvironmentFactory(slug="production")
+    eu = EnvironmentFactory(slug="production-eu", is_production=True)
+    for day, environment in ((5, production), (12, production), (20, eu)):
+        DeployFactory(service=web, environment=environment, deployed_at=dt.datetime(2024, 3, day, 10, tzinfo=dt.UTC))
+    page.set_viewport_size({"width": width, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server, browser_user, next_path="/?from=2024-03&to=2024-03")
+    deploys = page.locator("table.report tbody tr").first.locator("td.deploys")
+    expect(deploys).to_have_text("3")
+
+    page.get_by_label("Environment").select_option("production-eu")
+    page.get_by_role("button", name="Show").click()  # fails if anything lies over the button
+
+    expect(deploys).to_have_text("1")
+    assert parse_qs(urlsplit(page.url).query)["environment"] == ["production-eu"]
+    expect(page.locator("p.count")).to_contain_text("deploys to production-eu only")
+    expect(page.get_by_label("Environment")).to_have_value("production-eu")
+    assert_fits_width(page, f"environment filter at {width} px")
+    # The week switch keeps it.
+    page.get_by_role("navigation", name="Period").get_by_role("link", name="Week").click()
+    expect(page.get_by_role("heading", name="The weekly numbers")).to_be_visible()
+    expect(page.get_by_label("Environment")).to_have_value("production-eu")
+
+    page.go_back()
+    page.go_back()
+    expect(deploys).to_have_text("3")
+    # The form shows what the table counts, not what was chosen before leaving (autocomplete=off
+    # stops the browser restoring it).
+    expect(page.get_by_label("Environment")).to_have_value("")
+
+    # A mistake typed into the address: said, and undone from the form.
+    page.goto(f"{live_server.url}/?from=2024-03&to=2024-03&environment=prod")
+    expect(page.get_by_role("alert")).to_contain_text("Unknown environment: “prod”")
+    page.get_by_label("Environment").select_option("")
+    page.get_by_role("button", name="Show").click()
+    expect(deploys).to_have_text("3")
+    assert errors == []

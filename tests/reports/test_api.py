@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory
 from tests.support.reports import build_march
 from tests.support.times import at
 
@@ -410,6 +411,7 @@ def test_schema_documents_the_parameters_and_both_formats(api):
             "to",
             "service",
             "team",
+            "environment",  # issue 19
             "severity",
             "include_partial",
             "attribution",  # issue 19
@@ -424,3 +426,109 @@ def test_schema_documents_the_parameters_and_both_formats(api):
     assert figures["mtta_seconds"]["description"] == "acknowledged_at − detected_at, over acknowledged incidents."
     durations = schema["components"]["schemas"]["ReportDurations"]["properties"]
     assert set(durations) == {"mean", "median"}
+
+
+@pytest.fixture
+def eu(march):
+    """march, plus production-eu: web ships commit a there the next day, api a rolled-back deploy."""
+    production_eu = EnvironmentFactory(slug="production-eu", is_production=True)
+    e1 = DeployFactory(
+        service=march["web"], environment=production_eu, deployed_at=at("2024-03-06T10:00:00Z"), deployer="erin"
+    )
+    e2 = DeployFactory(
+        service=march["api"],
+        environment=production_eu,
+        deployed_at=at("2024-03-15T10:00:00Z"),
+        deployer="frank",
+        status="rolled_back",
+    )
+    # a reached production on 03-05 10:00 (authored 08:00): 26 h later to production-eu.
+    DeployCommitFactory(deploy=e1, sha="a" * 40, authored_at=at("2024-03-05T08:00:00Z"))
+    DeployCommitFactory(deploy=e2, sha="c" * 40, authored_at=at("2024-03-15T09:00:00Z"))  # 3600 s
+    return march
+
+
+@pytest.mark.parametrize(
+    "query, deploys, deployers, failure_rate, lead_median",
+    [
+        # d1 d2 d3 api + e1 e2 (d2, d3, e2 failed); a 7200 (production first), b 86400, c 3600.
+        ("", 6, 5, 3 / 6, 7200.0),
+        # d1 d2 d3 api; a 7200, b 86400.
+        ("environment=production", 4, 3, 2 / 4, 46800.0),
+        # e1 e2 (rolled back); a 93600 from its first delivery to production-eu, c 3600.
+        ("environment=production-eu", 2, 2, 1 / 2, 48600.0),
+        ("environment=production,production-eu", 6, 5, 3 / 6, 7200.0),
+        ("environment=production-eu&service=web", 1, 1, 0.0, 93600.0),
+    ],
+)
+def test_the_environment_filter_narrows_deploys_and_lead_time_not_incidents(
+    api, eu, query, deploys, deployers, failure_rate, lead_median
+):
+    mar = api.get(f"/api/reports/monthly/?from=2024-03&to=2024-03&{query}").json()["months"][0]
+
+    assert (mar["deploys"], mar["deployers"]) == (deploys, deployers)
+    assert mar["change_failure_rate"] == pytest.approx(failure_rate)
+    assert mar["lead_time_seconds"]["median"] == lead_median
+    if "service" not in query:
+        assert mar["incidents"] == 4
+
+
+@pytest.mark.parametrize(
+    "path, period",
+    [("weekly", "2024-W10"), ("quarterly", "2024-Q1"), ("yearly", "2024"), ("monthly", "2024-03")],
+)
+def test_every_period_and_the_csv_take_the_environment_filter(api, eu, path, period):
+    query = f"from={period}&to={period}&environment=production-eu&include_partial=1"
+    body = api.get(f"/api/reports/{path}/?{query}").json()
+    rows = list(csv.DictReader(io.StringIO(api.get(f"/api/reports/{path}/?{query}&format=csv").content.decode())))
+
+    # Week 10 (4–10 March) holds e1 only; the others both production-eu deploys.
+    expected = 1 if path == "weekly" else 2
+    assert body["totals"]["deploys"] == expected
+    assert [row["deploys"] for row in rows] == [str(expected)]
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (
+            "environment=nope",
+            "Unknown environment: “nope”. Only deploys to production environments count: use production, production-eu.",
+        ),
+        # Staging exists but its deploys never count: naming it is a mistake worth saying.
+        (
+            "environment=production,staging",
+            "Unknown environment: “staging”. Only deploys to production environments count: use production, "
+            "production-eu.",
+        ),
+    ],
+)
+def test_an_unknown_or_non_production_environment_is_a_400_naming_it(api, eu, query, message):
+    for path in ("monthly/", "weekly/", "monthly/?format=csv"):
+        separator = "&" if "?" in path else "?"
+        response = api.get(f"/api/reports/{path}{separator}{query}")
+
+        assert response.status_code == 400
+        assert response.json() == {"environment": [message]}
+
+
+def test_hostile_environment_values_are_a_400_not_a_500(api, eu):
+    for value in ("🚀" * 3000, "\x00", "production\u202e", "Production", "a," * 2000):
+        response = api.get("/api/reports/monthly/", {"environment": value})
+
+        assert response.status_code == 400
+        assert list(response.json()) == ["environment"]
+    # Only separators: nothing asked for, the unfiltered report.
+    assert api.get("/api/reports/monthly/?environment=,,").status_code == 200
+
+
+def test_the_environment_filter_keeps_the_query_count_constant(api, eu):
+    def count(query):
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(f"/api/reports/monthly/?{query}").status_code == 200
+        return len(ctx.captured_queries)
+
+    for environments in ("production-eu", "production,production-eu"):
+        one = count(f"from=2024-03&to=2024-03&environment={environments}")
+        assert one == count(f"from=2015-01&to=2024-12&environment={environments}&service=web&severity=1")
+        assert one == count(f"from=2005-01&to=2024-12&environment={environments}")

@@ -308,11 +308,11 @@ def test_query_count_does_not_grow_with_the_range(logged_in, march):
     one = count("from=2024-03&to=2024-03&service=web")
     ten_years = count("from=2015-01&to=2024-12&service=web")
 
-    # Session, user, services, and two reports (monthly, yearly) of at most 13 queries each
+    # Session, user, services, production environments (the filter's choices), and two reports (monthly, yearly) of at most 13 queries each
     # (8 on SQLite; on PostgreSQL a savepoint, its release and three SET LOCALs around 9); the links
     # need no query. Failed deployment recovery time added one query per report (its failed deploys
     # and their recovery) and, on PostgreSQL, `SET LOCAL jit = off`.
-    assert one == ten_years <= 2 + 1 + 2 * 13
+    assert one == ten_years <= 2 + 2 + 2 * 13
 
 
 def test_how_we_count_states_the_definitions(logged_in, settings):
@@ -729,3 +729,39 @@ def test_the_deployers_page_answers_bad_input_with_an_error_not_a_500(logged_in,
 
     assert response.status_code in (200, 400)
     assert "Deployers" in response.content.decode()
+
+
+def test_the_environment_filter_shows_with_two_production_environments_and_narrows_the_deploys(logged_in, march):
+    # One production environment: nothing to choose between.
+    assert 'name="environment"' not in html_of(logged_in.get("/?from=2024-03&to=2024-03"))
+    eu = EnvironmentFactory(slug="production-eu", is_production=True)
+    e1 = DeployFactory(service=march["web"], environment=eu, deployed_at=at("2024-03-06T10:00:00Z"), deployer="erin")
+
+    unfiltered = html_of(logged_in.get("/?from=2024-03&to=2024-03"))
+    html = html_of(logged_in.get("/?from=2024-03&to=2024-03&environment=production-eu"))
+
+    assert '<option value="production-eu">production-eu</option>' in unfiltered
+    assert '<option value="production-eu" selected>production-eu</option>' in html
+    assert '<option value="production">production</option>' in html
+    assert "deploys to production-eu only (incidents aren't tied to an environment)" in html
+    # Deploys and deployers: d1 d2 d3 api + e1 unfiltered, e1 alone here; incidents stay 4.
+    assert cells(unfiltered, "Mar 2024")[:3] == ["5", "4", "4"]
+    assert cells(html, "Mar 2024")[:3] == ["1", "1", "4"]
+    row = month_row(html, "Mar 2024")
+    assert "environment=production-eu" in cell_link(row, "deploys")
+    assert listed_pks(logged_in, cell_link(row, "deploys")) == {e1.pk}
+    # The period switch keeps the filter.
+    week = re.search(r'<a href="([^"]+)" data-period="week"', html)[1]
+    assert "environment=production-eu" in unescape(week)
+
+
+def test_an_unknown_environment_is_a_form_error_naming_it(logged_in, march):
+    response = logged_in.get("/?environment=staging")
+
+    assert response.status_code == 400
+    assert (
+        "Environment: Unknown environment: “staging”. Only deploys to production environments count: use production."
+        in unescape(html_of(response))
+    )
+    # Shown although there is one production environment, so the choice can be undone.
+    assert 'name="environment"' in html_of(response)

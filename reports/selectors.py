@@ -322,17 +322,19 @@ def _report_transaction(*, postgres: bool) -> Iterator[None]:
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # The per-period sorts stay in memory (the default 4 MB spills to disk); LOCAL ends
-            # with this transaction, so other queries keep the server's setting.
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            # The tables a report reads are hot in the cache: with the default random_page_cost
-            # (4, for spinning disks) the planner seq-scans a million deploys to join ten
-            # thousand incident links instead of looking each one up by primary key.
-            cursor.execute("SET LOCAL random_page_cost = 1.1")
-            # The report's queries are estimated costly (failed deployment recovery time's
-            # correlated subqueries above all) but run in milliseconds: compiling them with JIT
-            # took 4.8 of 5.1 s at 200,000 deploys.
-            cursor.execute("SET LOCAL jit = off")
+            # One statement, and is_local (the third argument): the settings end with this
+            # transaction, so other queries keep the server's. The per-period sorts stay in memory
+            # (the default 4 MB work_mem spills to disk). The tables a report reads are hot in the
+            # cache: with the default random_page_cost (4, for spinning disks) the planner
+            # seq-scans a million deploys to join ten thousand incident links instead of looking
+            # each one up by primary key. The report's queries are estimated costly (failed
+            # deployment recovery time's correlated subqueries above all) but run in
+            # milliseconds: compiling them with JIT took 4.8 of 5.1 s at 200,000 deploys, and
+            # starting parallel workers for them cost more than it saved (#19's bench).
+            cursor.execute(
+                "SELECT set_config('work_mem', '64MB', true), set_config('random_page_cost', '1.1', true),"
+                " set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)"
+            )
         yield
 
 

@@ -162,15 +162,19 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
                     FROM rows GROUP BY GROUPING SETS ((period, bucket), (bucket))
                     HAVING sum(commits) > 0
                 ), running AS (
+                    -- Summed as float8: exact for counts under 2^53, and a sum of bigint would be
+                    -- numeric, several times slower over tens of thousands of rows.
                     SELECT period, bucket, n,
-                           (sum(n) OVER (PARTITION BY period ORDER BY bucket))::bigint - n AS below,
-                           (sum(n) OVER (PARTITION BY period))::bigint AS total
+                           (sum(n::float8) OVER (PARTITION BY period ORDER BY bucket))::bigint - n AS below,
+                           (sum(n::float8) OVER (PARTITION BY period))::bigint AS total
                     FROM counts
                 ), targets AS (
-                    -- 0-based ranks of the middle value(s): equal for an odd count.
+                    -- 0-based ranks of the middle value(s): equal for an odd count. Only the one or
+                    -- two buckets holding them are joined to the ranks.
                     SELECT DISTINCT r.period, r.total, k.rank, r.bucket, k.rank - r.below AS skip
                     FROM running r CROSS JOIN LATERAL (VALUES ((r.total - 1) / 2), (r.total / 2)) AS k(rank)
-                    WHERE k.rank >= r.below AND k.rank < r.below + r.n
+                    WHERE r.below <= r.total / 2 AND (r.total - 1) / 2 < r.below + r.n
+                      AND k.rank >= r.below AND k.rank < r.below + r.n
                 )
                 SELECT t.period, t.total, t.rank, v.lead
                 FROM targets t

@@ -168,9 +168,13 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
         .order_by()
         .query.sql_with_params()
     )
+    # The pairs' rolled-back deploys are in the first part already: only the others, each once (a
+    # UNION of both parts hashed all 30,000 wide rows at a million deploys to drop the repeats).
     failed_sql += (
-        ' UNION SELECT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status" FROM causes c'
+        ' UNION ALL SELECT DISTINCT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status"'
+        ' FROM causes c WHERE c."status" <> %s'
     )
+    failed_params = (*failed_params, Deploy.Status.ROLLED_BACK)
     counted = list(Deploy.COUNTED_STATUSES)
     periods = [RecoveryCounts()] * len(span.starts)
     totals = RecoveryCounts()

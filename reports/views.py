@@ -1,13 +1,14 @@
 """The dashboard (`/`, `/reports/`) and the "how we count" page."""
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import Count
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.views.decorators.http import require_safe
 
 import reports.attribution_views
@@ -115,7 +116,14 @@ def _with_params(query, **changes: str) -> str:
 
 
 def _link(name: str, params: list[tuple[str, str]]) -> Link:
-    return Link(f"{reverse(name)}?{urlencode(params)}")
+    return Link(f"{_path(name, get_script_prefix(), get_urlconf())}?{urlencode(params)}")
+
+
+@functools.cache
+def _path(name: str, prefix: str, urlconf: str | None) -> str:
+    """reverse(name) under that script prefix and URLconf: a dashboard has some 200 links to the
+    same few lists, and reversing each again took half the time of building them."""
+    return reverse(name)
 
 
 # --- Pages -------------------------------------------------------------------------------------------

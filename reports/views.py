@@ -473,6 +473,7 @@ def chart_data(months: list[Row]) -> dict:
         "mtta_median": [f.mtta_seconds.median for f in figures],
         "mttr_median": [f.mttr_seconds.median for f in figures],
         "time_to_restore_median": [f.time_to_restore_seconds.median for f in figures],
+        "failed_deployment_recovery_median": [f.failed_deployment_recovery_seconds.median for f in figures],
     }
     return {
         "labels": [r.label + (" (partial)" if r.figures.partial else "") for r in months],
@@ -495,6 +496,7 @@ def chart_data(months: list[Row]) -> dict:
                 "mtta",
                 "mttr",
                 "time_to_restore",
+                "failed_deployment_recovery",
                 "failed_deploys",
             )
         },

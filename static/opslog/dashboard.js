@@ -27,6 +27,7 @@
     mtta: "#c11574",
     mttr: "#1849a9",
     restore: "#067647",
+    recovery: "#b54708",
     failures: "#b42318",
   };
 
@@ -81,7 +82,7 @@
   if (durationsCanvas) {
     var texts = [
       data.durations_text.mttd_median, data.durations_text.mtta_median, data.durations_text.mttr_median,
-      data.durations_text.time_to_restore_median,
+      data.durations_text.time_to_restore_median, data.durations_text.failed_deployment_recovery_median,
     ];
     var line = function (label, values, color) {
       return {
@@ -98,9 +99,13 @@
           line("MTTA (median)", data.mtta_median, COLORS.mtta),
           line("MTTR (median)", data.mttr_median, COLORS.mttr),
           line("Time to restore (median)", data.time_to_restore_median, COLORS.restore),
+          line("Failed deployment recovery (median)", data.failed_deployment_recovery_median, COLORS.recovery),
         ],
       },
-      options: Object.assign(clickable([data.links.mttd, data.links.mtta, data.links.mttr, data.links.time_to_restore]), {
+      options: Object.assign(clickable([
+        data.links.mttd, data.links.mtta, data.links.mttr, data.links.time_to_restore,
+        data.links.failed_deployment_recovery,
+      ]), {
         interaction: { mode: "index", intersect: false },
         scales: {
           y: charts.durationAxis(),

@@ -96,6 +96,36 @@ def test_clicking_a_months_bar_opens_the_list_behind_it(page, live_server, brows
     expect(page.locator("tr.deploy")).to_have_count(3)
 
 
+@pytest.mark.parametrize("width", [390, 1280, 1920])
+def test_the_recovery_time_line_shows_its_median_and_opens_the_failed_deploys(page, live_server, browser_user, width):
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    DeployFactory(service=web, environment=production, deployed_at=at("2024-03-04T10:00:00Z"), version="ok")
+    DeployFactory(
+        service=web, environment=production, deployed_at=at("2024-03-05T10:00:00Z"), version="bad", status="rolled_back"
+    )
+    # The rollback, 3 hours later: March's failed deployment recovery time.
+    DeployFactory(service=web, environment=production, deployed_at=at("2024-03-05T13:00:00Z"), version="ok2")
+    page.set_viewport_size({"width": width, "height": 900})
+
+    log_in(page, live_server, browser_user, next_path="/?from=2024-01&to=2024-04")
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-durations')")
+    recovery = "Chart.getChart('chart-durations').data.datasets[4]"
+    assert page.evaluate(f"() => {recovery}.label") == "Failed deployment recovery (median)"
+    assert page.evaluate(f"() => {recovery}.data") == [None, None, 3 * 3600, None]
+    canvas = page.locator("#chart-durations")
+    canvas.scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        "() => { const p = Chart.getChart('chart-durations').getDatasetMeta(4).data[2]; return [p.x, p.y]; }"
+    )
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+    expect(page.get_by_role("heading", name="Deploy log")).to_be_visible()
+    assert "failed_change=true" in page.url and "since=2024-03-01&until=2024-03-31" in page.url
+    expect(page.locator("tr.deploy")).to_have_count(1)
+    expect(page.locator("tr.deploy")).to_contain_text("bad")
+
+
 WIDTHS = (390, 1280, 1366, 1920)
 
 
@@ -195,7 +225,13 @@ def test_the_mtta_column_at_1280_px_is_in_view_when_scrolled_to_and_drills_down(
 
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-durations')")
     labels = page.evaluate("() => Chart.getChart('chart-durations').data.datasets.map((d) => d.label)")
-    assert labels == ["MTTD (median)", "MTTA (median)", "MTTR (median)", "Time to restore (median)"]
+    assert labels == [
+        "MTTD (median)",
+        "MTTA (median)",
+        "MTTR (median)",
+        "Time to restore (median)",
+        "Failed deployment recovery (median)",
+    ]
     assert page.evaluate("() => Chart.getChart('chart-durations').data.datasets[1].data") == [None, 420, None]
 
     mtta_mean.locator("a").click()

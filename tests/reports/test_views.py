@@ -293,6 +293,11 @@ def test_charts_use_the_vendored_library_and_no_inline_script(logged_in, march):
     assert (chart["incidents"], chart["deploy_related_incidents"]) == ([0, 3, 0], [0, 2, 0])
     assert chart["mttd_median"] == [None, 60.0, None]
     assert chart["change_failure_rate"] == [None, 2 / 3, 0.0]
+    # d2 rolled back on 12 March, recovered by d3 on the 20th (8 days); d3, the cause of i1 and
+    # i2, recovered when i2 was resolved at 00:31 on the 21st (14 h 31 min): the median of the two.
+    assert chart["failed_deployment_recovery_median"] == [None, (8 * 86400 + 52260) / 2, None]
+    assert chart["durations_text"]["failed_deployment_recovery_median"][1] == "4 d 7 h"
+    assert "failed_change=true" in chart["links"]["failed_deployment_recovery"][1]
     assert chart["links"]["deploys"][1].startswith("/deploys/?since=2024-03-01&until=2024-03-31")
     assert 'id="report-data"' in html
     for asset in ("/static/vendor/chartjs/chart.umd.min.js", "/static/opslog/dashboard.js"):

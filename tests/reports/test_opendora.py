@@ -215,7 +215,7 @@ def test_benchmark_with_nothing_to_rate_says_what_is_missing(bearer):
 
 def test_a_constant_number_of_queries_whatever_the_range(march, bearer, django_assert_max_num_queries):
     for aggregation in ("weekly", "monthly", "quarterly"):
-        with django_assert_max_num_queries(16):  # PostgreSQL: the report transaction's SET LOCALs
+        with django_assert_max_num_queries(16):  # PostgreSQL: the report transaction's savepoint and settings
             dora = f"aggregation={aggregation}&from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z"
             assert sum(points(bearer.get(f"{METRIC}?type=df_count&{dora}")).values()) == 5
 

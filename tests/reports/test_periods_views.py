@@ -135,9 +135,9 @@ def test_query_count_does_not_grow_with_the_range(logged_in, march, period):
         one, many = count("from=2024-Q1&to=2024-Q1&service=web"), count("from=2005-Q1&to=2024-Q4&service=web")
     monthly = count("period=month&from=2024-03&to=2024-03&service=web")
 
-    # As the monthly dashboard: session, user, services, production environments, the report and the year line (each report
-    # 13 queries on PostgreSQL since failed deployment recovery time and `SET LOCAL jit` joined it).
-    assert one == many == monthly <= 2 + 2 + 2 * 13
+    # As the monthly dashboard: session, user, services, production environments, the report and
+    # the year line.
+    assert one == many == monthly <= 2 + 2 + 2 * 11
 
 
 # --- Drill-downs: a week across a month boundary and a summer-time change -------------------------

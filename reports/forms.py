@@ -77,6 +77,8 @@ class ValueListField(forms.Field):
 
     def __init__(self, *, noun: str, known: str = "", **kwargs):
         self.noun, self.known, self.choices = noun, known, []
+        # Values that exist but can't be chosen, each with what they are instead (set by the form).
+        self.excluded: dict[str, str] = {}
         super().__init__(required=False, **kwargs)
 
     def to_python(self, value):
@@ -87,7 +89,16 @@ class ValueListField(forms.Field):
         allowed = {str(choice) for choice, _ in self.choices}
         unknown = [v for v in value if v not in allowed]
         if unknown:
-            message = self.error_messages["unknown"].format(noun=self.noun, values=", ".join(f"“{v}”" for v in unknown))
+            parts = []
+            missing = [v for v in unknown if v not in self.excluded]
+            if missing:
+                parts.append(
+                    self.error_messages["unknown"].format(noun=self.noun, values=", ".join(f"“{v}”" for v in missing))
+                )
+            for why in dict.fromkeys(self.excluded[v] for v in unknown if v in self.excluded):
+                values = ", ".join(f"“{v}”" for v in unknown if self.excluded.get(v) == why)
+                parts.append(f"{why[0].upper()}{why[1:]}: {values}.")
+            message = " ".join(parts)
             if self.known:
                 message += f" {self.known}"
             raise forms.ValidationError(message, code="unknown")
@@ -144,9 +155,22 @@ ATTRIBUTION_CHOICES = [
 ]
 
 
-def production_environments() -> list[str]:
-    """The production environments' slugs: the only ones whose deploys count, so the only ones to filter on."""
-    return list(Environment.objects.filter(is_production=True).order_by("slug").values_list("slug", flat=True))
+def environment_slugs() -> tuple[list[str], list[str]]:
+    """The production environments' slugs (the only ones whose deploys count, so the only ones to
+    filter on), and the others'."""
+    production, others = [], []
+    for slug, is_production in Environment.objects.order_by("slug").values_list("slug", "is_production"):
+        (production if is_production else others).append(slug)
+    return production, others
+
+
+def choose_environments(field: ValueListField) -> list[str]:
+    """Sets `field` up for the production environments; returns their slugs."""
+    production, others = environment_slugs()
+    field.choices = [(slug, slug) for slug in production]
+    field.excluded = dict.fromkeys(others, "not a production environment")
+    field.known = environment_known(production)
+    return production
 
 
 def environment_known(slugs: list[str]) -> str:
@@ -208,9 +232,7 @@ class ReportForm(ParameterErrorsMixin, forms.Form):
         self.teams = sorted({s.dev_team for s in self.services if s.dev_team}, key=str.lower)
         self.fields["service"].choices = [(s.slug, s.display_name) for s in self.services]
         self.fields["team"].choices = [(t, t) for t in self.teams]
-        self.environments = production_environments()
-        self.fields["environment"].choices = [(slug, slug) for slug in self.environments]
-        self.fields["environment"].known = environment_known(self.environments)
+        self.environments = choose_environments(self.fields["environment"])
         self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
 
     def clean(self):
@@ -556,9 +578,7 @@ class AttributedForm(ParameterErrorsMixin, forms.Form):
         services = list(Service.objects.order_by("slug").only("slug", "dev_team"))
         self.fields["service"].choices = [(s.slug, s.slug) for s in services]
         self.fields["team"].choices = [(t, t) for t in {s.dev_team for s in services if s.dev_team}]
-        environments = production_environments()
-        self.fields["environment"].choices = [(slug, slug) for slug in environments]
-        self.fields["environment"].known = environment_known(environments)
+        choose_environments(self.fields["environment"])
         self.fields["severity"].choices = [(str(value), label) for value, label in Incident.Severity.choices]
 
     def clean(self):

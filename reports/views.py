@@ -116,11 +116,11 @@ def _with_params(query, **changes: str) -> str:
 
 
 def _link(name: str, params: list[tuple[str, str]]) -> Link:
-    return Link(f"{_path(name, get_script_prefix(), get_urlconf())}?{urlencode(params)}")
+    return Link(f"{_path(name, get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)}?{urlencode(params)}")
 
 
 @functools.cache
-def _path(name: str, prefix: str, urlconf: str | None) -> str:
+def _path(name: str, prefix: str, urlconf) -> str:
     """reverse(name) under that script prefix and URLconf: a dashboard has some 200 links to the
     same few lists, and reversing each again took half the time of building them."""
     return reverse(name)

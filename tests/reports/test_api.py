@@ -495,11 +495,16 @@ def test_every_period_and_the_csv_take_the_environment_filter(api, eu, path, per
             "environment=nope",
             "Unknown environment: “nope”. Only deploys to production environments count: use production, production-eu.",
         ),
-        # Staging exists but its deploys never count: naming it is a mistake worth saying.
+        # Staging exists but its deploys never count: said as such.
         (
             "environment=production,staging",
-            "Unknown environment: “staging”. Only deploys to production environments count: use production, "
-            "production-eu.",
+            "Not a production environment: “staging”. Only deploys to production environments count: use "
+            "production, production-eu.",
+        ),
+        (
+            "environment=qa,nope,staging,nope",
+            "Unknown environment: “nope”. Not a production environment: “qa”, “staging”. Only deploys to "
+            "production environments count: use production, production-eu.",
         ),
     ],
 )

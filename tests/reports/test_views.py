@@ -764,8 +764,8 @@ def test_an_unknown_environment_is_a_form_error_naming_it(logged_in, march):
 
     assert response.status_code == 400
     assert (
-        "Environment: Unknown environment: “staging”. Only deploys to production environments count: use production."
-        in unescape(html_of(response))
+        "Environment: Not a production environment: “staging”. Only deploys to production environments count: "
+        "use production." in unescape(html_of(response))
     )
     # Shown although there is one production environment, so the choice can be undone.
     assert 'name="environment"' in html_of(response)

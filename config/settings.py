@@ -315,8 +315,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Failed deployment recovery time and time to restore are rated with the same bands: one enum.
-    "ENUM_NAME_OVERRIDES": {"RecoveryLevelEnum": "reports.api.serializers.RECOVERY_BAND_CHOICES"},
+    # Every DORA level (per metric and overall) is one of the same four: one enum.
+    "ENUM_NAME_OVERRIDES": {"DoraLevelEnum": "reports.api.serializers.LEVEL_CHOICES"},
 }
 
 # --- Celery ---------------------------------------------------------------------------------

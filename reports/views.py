@@ -396,10 +396,6 @@ def dora_bands(edition: bands.Edition | None = None) -> list[tuple]:
     return [(key, name, measure, *edition.metrics[key].texts) for key, name, measure in DORA_METRICS]
 
 
-# The default (2023) edition's bands: what the API schema shows as each level's band.
-DORA_BANDS = dora_bands(bands.EDITIONS[bands.DEFAULT])
-
-
 @dataclass(frozen=True)
 class DoraMetric:
     key: str

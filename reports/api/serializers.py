@@ -7,13 +7,20 @@ from rest_framework import serializers
 from reports import bands
 from reports.periods import quarter_label, week_label
 from reports.selectors import LEVELS, Dora, Figures, LeftOut, Report
-from reports.views import DORA_BANDS
 
+# Every metric's level and the overall one: one enum in the schema (ENUM_NAME_OVERRIDES). The bands
+# behind each level are in the field's description, from the edition in use (OPSLOG_DORA_BANDS).
 LEVEL_CHOICES = [(level, level) for level in LEVELS]
-# Per metric, the level with its band ("elite", "≥ 1 a day"): the schema shows the bands.
-BAND_CHOICES = {key: list(zip(LEVELS, bands)) for key, _name, _measure, *bands in DORA_BANDS}
-# The recovery metrics' levels and bands (the same for both): named once in the schema.
-RECOVERY_BAND_CHOICES = BAND_CHOICES["failed_deployment_recovery_time"]
+
+
+def bands_text(metric: str) -> str:
+    """The bands of `metric` in the edition in use, for the schema: "Bands (2023): elite ≥ 1 a day, …"."""
+    edition = bands.current()
+    rated = edition.metrics[metric]
+    levels = ", ".join(f"{level} {text}" for level, text in zip(LEVELS, rated.texts))
+    if not rated.rated:
+        return f"Always null under the {edition.key} bands ({rated.why_not}); its published figures: {levels}."
+    return f"Bands ({edition.key}): {levels}."
 
 
 class ReportDurationsSerializer(serializers.Serializer):
@@ -47,21 +54,28 @@ class ReportLeftOutSerializer(serializers.Serializer):
 
 
 class ReportDoraSerializer(serializers.Serializer):
-    deploy_frequency = serializers.ChoiceField(
-        choices=BAND_CHOICES["deploy_frequency"], allow_null=True, help_text="Deploys ÷ days in the period."
-    )
-    lead_time = serializers.ChoiceField(
-        choices=BAND_CHOICES["lead_time"], allow_null=True, help_text="Median lead time."
-    )
-    change_failure_rate = serializers.ChoiceField(choices=BAND_CHOICES["change_failure_rate"], allow_null=True)
-    time_to_restore = serializers.ChoiceField(
-        choices=RECOVERY_BAND_CHOICES,
-        allow_null=True,
-        help_text=(
+    # (field, the metric whose bands rate it, what it rates)
+    BANDED = (
+        ("deploy_frequency", "deploy_frequency", "Deploys ÷ days in the period."),
+        ("lead_time", "lead_time", "Median lead time."),
+        ("change_failure_rate", "change_failure_rate", "Failed deploys ÷ deploys."),
+        (
+            "time_to_restore",
+            "failed_deployment_recovery_time",
             "Median time to restore, the earlier definition of recovery: rated for reference with the same "
-            "bands as failed_deployment_recovery_time, never in overall nor left_out."
+            "bands as failed_deployment_recovery_time, never in overall nor left_out.",
+        ),
+        (
+            "failed_deployment_recovery_time",
+            "failed_deployment_recovery_time",
+            "Median failed deployment recovery time: DORA's current recovery metric, in overall.",
         ),
     )
+
+    deploy_frequency = serializers.ChoiceField(choices=LEVEL_CHOICES, allow_null=True)
+    lead_time = serializers.ChoiceField(choices=LEVEL_CHOICES, allow_null=True)
+    change_failure_rate = serializers.ChoiceField(choices=LEVEL_CHOICES, allow_null=True)
+    time_to_restore = serializers.ChoiceField(choices=LEVEL_CHOICES, allow_null=True)
     overall = serializers.ChoiceField(
         choices=LEVEL_CHOICES,
         allow_null=True,
@@ -80,11 +94,15 @@ class ReportDoraSerializer(serializers.Serializer):
             'column: "lead time (no commits); failed deployment recovery time (no failed deploys)".'
         ),
     )
-    failed_deployment_recovery_time = serializers.ChoiceField(
-        choices=RECOVERY_BAND_CHOICES,
-        allow_null=True,
-        help_text="Median failed deployment recovery time: DORA's current recovery metric, in overall.",
-    )
+    failed_deployment_recovery_time = serializers.ChoiceField(choices=LEVEL_CHOICES, allow_null=True)
+
+    def get_fields(self):
+        # Read each time the schema is drawn: the bands are the edition in use's, not those of
+        # whichever edition was set when this module was imported.
+        fields = super().get_fields()
+        for name, metric, what in self.BANDED:
+            fields[name].help_text = f"{what} {bands_text(metric)}"
+        return fields
 
 
 def _rate(help_text: str) -> serializers.FloatField:

@@ -537,3 +537,35 @@ def test_the_environment_filter_keeps_the_query_count_constant(api, eu):
         one = count(f"from=2024-03&to=2024-03&environment={environments}")
         assert one == count(f"from=2015-01&to=2024-12&environment={environments}&service=web&severity=1")
         assert one == count(f"from=2005-01&to=2024-12&environment={environments}")
+
+
+@pytest.mark.parametrize(
+    "edition, deploy_frequency, change_failure_rate",
+    [
+        ("2023", "Bands (2023): elite ≥ 1 a day, high ≥ 1 a week, medium ≥ 1 a month, low less.", "≤ 15 %"),
+        (
+            "2024",
+            "Bands (2024): elite ≥ 1 a day, high ≥ 1 a week, medium ≥ 1 a month, low less.",
+            "Always null under the 2024 bands (not banded in the 2024 edition)",
+        ),
+    ],
+)
+def test_the_schema_gives_the_bands_of_the_edition_in_use(
+    api, settings, edition, deploy_frequency, change_failure_rate
+):
+    settings.OPSLOG_DORA_BANDS = edition
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    dora = schema["components"]["schemas"]["ReportDora"]["properties"]
+    assert deploy_frequency in dora["deploy_frequency"]["description"]
+    assert change_failure_rate in dora["change_failure_rate"]["description"]
+    # 2024's recovery bands differ from 2023's: medium shares high's "under a day".
+    recovery = dora["failed_deployment_recovery_time"]["description"]
+    assert ("medium < 1 week" in recovery) == (edition == "2023")
+    assert ("medium < 1 day (as high: none of its own)" in recovery) == (edition == "2024")
+    # One enum for every level.
+    assert (
+        dora["overall"]["oneOf"][0]["$ref"]
+        == dora["lead_time"]["oneOf"][0]["$ref"]
+        == "#/components/schemas/DoraLevelEnum"
+    )

@@ -57,7 +57,7 @@ def _months(first: dt.date, last: dt.date):
 
 
 def seed_incidents(*, days: int = 730, now: dt.datetime | None = None) -> DemoIncidents:
-    """A few incidents a month; some caused by a production deploy and linked to it; detection
+    """A few incidents a month; some caused by a production deploy, most of those linked to it; detection
     getting faster over time ("better monitoring"); one bad month; the latest few still open."""
     now = now or timezone.now()
     today = timezone.localtime(now).date()
@@ -125,7 +125,23 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
         acknowledged = None
     if detected >= now:
         return False
+    fix = None
+    if cause is not None:
+        # The fix: the service's next production deploy after detection, if it came before the resolution.
+        fix = (
+            Deploy.objects.production()
+            .live()
+            .filter(service=cause.service, deployed_at__gt=detected, deployed_at__lt=resolved or now)
+            .order_by("deployed_at")
+            .first()
+        )
     severity = rng.choices([1, 2, 3, 4], weights=[1, 3, 5, 3])[0]
+    # Half the minor (SEV3, SEV4) deploy-caused incidents without a fix are never linked to their
+    # deploy, as in teams that don't link everything: the inferred attribution rule finds them (a
+    # separate draw, so the rest of the demo stays as it was). A fixed or major one was worked out.
+    linked = cause is not None and (
+        fix is not None or severity <= 2 or random.Random(f"opslog-demo-link-{external_id}").random() >= 0.5
+    )
     incident = IncidentFactory(
         title=title,
         severity=severity,
@@ -151,7 +167,7 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
     for at, words in ((acknowledged, "Acknowledged."), (mitigated, "Mitigated."), (resolved, "Resolved.")):
         if at is not None:
             entries.append((at, TimelineEntry.Kind.STATUS, words))
-    if cause is not None:
+    if linked:
         IncidentDeployFactory(incident=incident, deploy=cause, relation=IncidentDeploy.Relation.CAUSE)
         entries.append(
             (
@@ -159,14 +175,6 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
                 TimelineEntry.Kind.DEPLOY_LINKED,
                 f"Linked {cause.service.slug} {cause.version} to production (deploy #{cause.pk}) as a cause.",
             )
-        )
-        # The fix: the service's next production deploy after detection, if it came before the resolution.
-        fix = (
-            Deploy.objects.production()
-            .live()
-            .filter(service=cause.service, deployed_at__gt=detected, deployed_at__lt=resolved or now)
-            .order_by("deployed_at")
-            .first()
         )
         if fix is not None:
             IncidentDeployFactory(incident=incident, deploy=fix, relation=IncidentDeploy.Relation.REMEDIATION)
@@ -178,7 +186,7 @@ def _make_incident(rng, month, number, external_id, bad_month, progress, service
                 )
             )
     entries += _roles(incident, external_id)
-    _tags(incident, external_id, caused=cause is not None)
+    _tags(incident, external_id, caused=linked)
     for at, kind, text, *changes in entries:
         TimelineEntryFactory(
             incident=incident, at=at, kind=kind, text=text, changes=changes[0] if changes else {}, created_at=at

@@ -11,6 +11,7 @@ from deploys.factories import ChangeRecordFactory
 from deploys.models import Deploy
 from incidents.demo import COMMANDERS, SOURCE
 from incidents.models import Incident
+from incidents.selectors import suspect_deploys
 from postmortems.defaults import DEFAULT_FACTORS
 from postmortems.factories import PostMortemFactory, RemediationFactory
 from postmortems.models import ContributingFactor, PostMortem, PostMortemFactor, PostMortemRevision
@@ -141,7 +142,11 @@ def seed_postmortems(*, now: dt.datetime | None = None) -> int:
                 updated_at=incident.resolved_at + dt.timedelta(days=rng.randint(3, 9)),
                 **text,
             )
-            caused = any(link.relation == "cause" for link in incident.deploy_links.all())
+            # A change among the factors when a deploy is its linked cause, or when one of its
+            # services was deployed just before (the incident demo leaves some of those unlinked).
+            caused = any(link.relation == "cause" for link in incident.deploy_links.all()) or (
+                suspect_deploys(incident).filter(deployed_at__lte=incident.started_at).exists()
+            )
             # Most drafts have their factors picked at the meeting; some don't yet (the checklist says so).
             if published or rng.random() < 0.6:
                 _pick_factors(postmortem, factors, rng, caused=caused)

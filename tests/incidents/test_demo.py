@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from django.db.models import Count
 from django.db.models.functions import TruncMonth
@@ -34,6 +36,22 @@ def test_some_are_caused_by_deploys_most_not(demo):
         assert link.deploy.environment.is_production
         assert link.deploy.deployed_at <= link.incident.started_at
         assert link.deploy.service in link.incident.services.all()
+
+
+def test_some_deploy_caused_incidents_are_left_unlinked_for_the_inferred_rule_to_find(demo):
+    from reports.selectors import Filters, monthly_report
+
+    # The demo's months (240 days up to NOW).
+    first, last = dt.date(2025, 10, 1), NOW.date()
+    linked = monthly_report(first=first, last=last, filters=Filters(), include_partial=True).totals
+    inferred = monthly_report(
+        first=first, last=last, filters=Filters(attribution="inferred"), include_partial=True
+    ).totals
+
+    # The demo shows what the inferred rule adds: several incidents, not one or two.
+    assert linked.deploy_related_incidents >= 5
+    assert inferred.deploy_related_incidents >= linked.deploy_related_incidents + 4
+    assert inferred.change_failure_rate > linked.change_failure_rate
 
 
 def test_detection_and_repair_times_are_realistic(demo):

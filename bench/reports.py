@@ -60,6 +60,8 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from reports.services import refresh_rollback_times  # noqa: E402
+
 START = dt.datetime(2016, 1, 1, tzinfo=dt.UTC)
 END = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 MARKER = "bench-loaded"
@@ -332,6 +334,7 @@ def load(deploys: int) -> None:
 
     copy_rows("incidents_incidentdeploy", ["incident_id", "deploy_id", "relation", "note", "created_at"], link_rows())
     print(f"  incidents loaded at {time.perf_counter() - started:.0f} s; VACUUM ANALYZE…", flush=True)
+    refresh_rollback_times()  # as beat does every minute: the loaded deploys' rollback times kept
     with connection.cursor() as cursor:
         # VACUUM too: index-only scans need the visibility map it writes.
         cursor.execute("VACUUM ANALYZE")
@@ -578,6 +581,12 @@ def main() -> None:
     )
     parser.add_argument("--explain", action="store_true", help="per-query times and the slowest query's plan")
     parser.add_argument("--verify", action="store_true", help="check every report against the scan's answer")
+    parser.add_argument(
+        "--probe-rollbacks",
+        action="store_true",
+        help="log every service and environment as changed, so reports probe each rollback deploy "
+        "instead of reading the kept times (what beat's refresh saves); refreshed again at the end",
+    )
     parser.add_argument("--ingest-repeat", type=int, default=200)
     parser.add_argument(
         "--empty-database-url",
@@ -604,6 +613,19 @@ def main() -> None:
         sys.exit(1 if wrong else 0)
     if args.load_only:
         return
+    # What beat's refresh_rollback_times would have done by now (a no-op after a load).
+    started = time.perf_counter()
+    pairs = refresh_rollback_times()
+    print(
+        f"rollback times refreshed for {pairs} changed service/environment pairs in {time.perf_counter() - started:.1f} s"
+    )
+    if args.probe_rollbacks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO reports_rollbackchange (service_id, environment_id) "
+                "SELECT DISTINCT service_id, environment_id FROM reports_rollbacktime"
+            )
+            print(f"--probe-rollbacks: {cursor.rowcount} pairs logged as changed; every rollback deploy is probed")
 
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -745,6 +767,8 @@ def main() -> None:
         f"(load {os.getloadavg()[0]:.2f}; ratios above are to the first)"
     )
     print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f}; goals not met: {', '.join(unmet) or 'none'}")
+    if args.probe_rollbacks:
+        refresh_rollback_times()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from plumbing.fields import MONTH_RE, this_month
-from reports import selectors
+from reports import selectors, services
 from reports.models import SummarySent
 from reports.selectors import Figures
 from reports.templatetags.reports import for_people as duration
@@ -163,3 +163,10 @@ def send_monthly_summary(month: str | None = None) -> int:
 def _send(month: dt.date, recipients: list[str]) -> None:
     subject, body = summary_email(month)
     send_mail(subject, body, None, recipients)
+
+
+@shared_task
+def refresh_rollback_times() -> int:
+    """The kept rollback times of the deploys' changed services and environments recomputed
+    (reports.services.refresh_rollback_times); beat runs it every minute."""
+    return services.refresh_rollback_times()

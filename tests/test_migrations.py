@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import F
 
 from alerts.models import Alert
-from deploys.models import DeployCommit
+from deploys.models import Deploy, DeployCommit
 from integrations.factories import DeliveryFactory, IntegrationFactory
 from postmortems.defaults import DEFAULT_FACTORS
 from postmortems.models import PostMortem
@@ -124,6 +124,10 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
                 cursor.execute(f"SELECT sum(commits) FROM {table}")
                 counted = cursor.fetchone()[0]
             assert counted == DeployCommit.objects.filter(env_lead_seconds__isnull=False).count() > 0
+    # reports/0007 keeps each rolled-back deploy's rollback time (PostgreSQL), nothing logged yet.
+    if (rollbacks := added.pop("reports_rollbacktime", None)) is not None:
+        assert rollbacks == Deploy.objects.filter(status=Deploy.Status.ROLLED_BACK).count() > 0
+    assert added.pop("reports_rollbackchange", 0) == 0
     assert set(added.values()) <= {0}
     assert {table: count for table, count in after.items() if table in before} == before
     for (old_app, model), app in MOVED.items():

@@ -152,9 +152,10 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
 
     The rule of rows.failed_deploy_recoveries, set-based: the cause pairs (rows.cause_links) read
     once, and each failed deploy's last resolution, earliest later remediating deploy (grouped over
-    the pairs) and, when rolled back, its rollback deploy (one index probe on service, environment
-    and time). The first end is LEAST of them (LEAST skips NULLs; the resolution only when every
-    incident the deploy caused is resolved); a deploy without one is unrecovered (seconds NULL).
+    the pairs) and, when rolled back, its rollback deploy (kept, or one index probe on service,
+    environment and time). The first end is LEAST of them (LEAST skips NULLs; the resolution only
+    when every incident the deploy caused is resolved); a deploy without one is unrecovered (seconds
+    NULL).
     The range's figures are the grouping set without the period.
     """
     causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
@@ -176,6 +177,33 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
     )
     failed_params = (*failed_params, Deploy.Status.ROLLED_BACK)
     counted = list(Deploy.COUNTED_STATUSES)
+    # With the rollups, a rolled-back deploy's rollback time comes off reports_rollbacktime unless
+    # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times").
+    kept_join, kept_params, unkept, rollback_at = "", [], "", "n.deployed_at"
+    if kept_links:
+        kept_join = """LEFT JOIN reports_rollbacktime k ON k."deploy_id" = f."id" AND f."status" = %s
+                    AND NOT EXISTS (SELECT 1 FROM reports_rollbackchange c
+                                    WHERE c."service_id" = f."service_id" AND c."environment_id" = f."environment_id")"""
+        kept_params = [Deploy.Status.ROLLED_BACK]
+        unkept = "AND k.deploy_id IS NULL"
+        rollback_at = "CASE WHEN k.deploy_id IS NULL THEN n.deployed_at ELSE k.rollback_at END"
+    # Each failed deploy's earliest later remediating deploy to production: the kept links carry
+    # the remediating deploy's time, status and environment (no probe of each deploy by its key).
+    remediation_sql = """SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
+                    FROM causes c
+                    JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
+                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > c."deployed_at"
+                                         AND d."status" = ANY(%s)
+                    JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
+                    GROUP BY c."deploy_id" """
+    if kept_links:
+        remediation_sql = """SELECT c."deploy_id", min(r."deployed_at") AS remediated_at
+                    FROM causes c
+                    JOIN reports_deploylink r ON r."incident_id" = c."incident_id" AND r."relation" = %s
+                                             AND r."deployed_at" > c."deployed_at" AND r."status" = ANY(%s)
+                                             AND r."environment_id" = ANY(ARRAY(
+                                                 SELECT e."id" FROM deploys_environment e WHERE e."is_production"))
+                    GROUP BY c."deploy_id" """
     periods = [RecoveryCounts()] * len(span.starts)
     totals = RecoveryCounts()
     with connection.cursor() as cursor:
@@ -188,27 +216,21 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
                     FROM causes c JOIN incidents_incident i ON i."id" = c."incident_id"
                     GROUP BY c."deploy_id"
                 ),
-                remediation AS (
-                    SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
-                    FROM causes c
-                    JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
-                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > c."deployed_at"
-                                         AND d."status" = ANY(%s)
-                    JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
-                    GROUP BY c."deploy_id"
-                ),
+                remediation AS ({remediation_sql}),
                 ends AS (
                     SELECT width_bucket(f."deployed_at", %s::timestamptz[]) AS period, f."deployed_at",
-                           CASE WHEN coalesce(r.unresolved, false) THEN least(n.deployed_at, m.remediated_at)
-                                ELSE least(n.deployed_at, m.remediated_at, r.resolved_at) END AS recovered_at
+                           CASE WHEN coalesce(r.unresolved, false) THEN least({rollback_at}, m.remediated_at)
+                                ELSE least({rollback_at}, m.remediated_at, r.resolved_at) END AS recovered_at
                     FROM failed f
                     LEFT JOIN resolution r ON r."deploy_id" = f."id"
                     LEFT JOIN remediation m ON m."deploy_id" = f."id"
+                    {kept_join}
                     LEFT JOIN LATERAL (
-                        -- Only for a rolled-back deploy: inside, the status test is a one-time filter
-                        -- that skips the probe (in the ON clause, every failed deploy was probed).
+                        -- Only for a rolled-back deploy (with no time kept): inside, the tests are a
+                        -- one-time filter that skips the probe (in the ON clause, every failed deploy
+                        -- was probed).
                         SELECT x."deployed_at" FROM deploys_deploy x
-                        WHERE f."status" = %s
+                        WHERE f."status" = %s {unkept}
                           AND x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
                           AND x."deployed_at" > f."deployed_at" AND x."status" = ANY(%s)
                         ORDER BY x."deployed_at" LIMIT 1
@@ -231,6 +253,7 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
                 IncidentDeploy.Relation.REMEDIATION,
                 counted,
                 span.start_instants,
+                *kept_params,
                 Deploy.Status.ROLLED_BACK,
                 counted,
             ],

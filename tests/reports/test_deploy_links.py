@@ -19,8 +19,8 @@ from deploys.models import Deploy
 from incidents import services as incident_services
 from incidents.factories import IncidentFactory
 from incidents.models import Incident, IncidentDeploy
-from reports import selectors
-from reports.selectors import Filters, monthly_report, weekly_report
+from reports.selectors import monthly_report
+from tests.support.reports import assert_report_equals_scan as report_equals_scan
 
 pytestmark = pytest.mark.postgres_only(reason="reports_deploylink exists on PostgreSQL only (CI's second pass)")
 
@@ -64,18 +64,7 @@ def assert_kept():
 
 def assert_report_equals_scan():
     """The report on the rollup path (kept links) equals the scan's, field for field, both rules."""
-    for filters in (Filters(), Filters(attribution="inferred"), Filters(services=("web",))):
-        for report in (monthly_report, weekly_report):
-            read = report(first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 30), filters=filters, include_partial=True)
-            real, selectors.rollup_zone = selectors.rollup_zone, lambda: None
-            try:
-                scanned = report(
-                    first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 30), filters=filters, include_partial=True
-                )
-            finally:
-                selectors.rollup_zone = real
-            assert read.periods == scanned.periods
-            assert read.totals == scanned.totals
+    report_equals_scan(dt.date(2024, 2, 1), dt.date(2024, 4, 30))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from incidents.models import IncidentDeploy
 from reports.engines import postgres_scan, sqlite_scan
 from reports.engines.scope import Span
 from reports.selectors import Filters, monthly_report
+from reports.services import refresh_rollback_times
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +105,15 @@ def cases(zone):
     caused(g, incident("2024-03-26T09:02", resolved="2024-03-26T15:00", archived="2024-03-27T09:00"))
     caused(g, incident("2024-03-26T09:03", archived="2024-03-27T09:00"))
 
+    # J: caused an incident resolved 5 h later; remediated first by a deploy to staging (30 min) and
+    # a deploy that failed (1 h), which don't count, then by a production deploy at 2 h: 7200 s.
+    j = deploy("2024-03-28T09:00")
+    j_incident = incident("2024-03-28T09:05", resolved="2024-03-28T14:00")
+    caused(j, j_incident)
+    remediated(deploy("2024-03-28T09:30", service=api, environment=staging), j_incident)
+    remediated(deploy("2024-03-28T10:00", service=api, status="failed"), j_incident)
+    remediated(deploy("2024-03-28T11:00", service=api), j_incident)
+
     # H: rolled back late on 31 March, its rollback deploy early on 1 April: 7 h, in March.
     deploy("2024-03-31T20:00", status="rolled_back")
     deploy("2024-04-01T03:00")
@@ -112,17 +122,34 @@ def cases(zone):
     deploy("2024-04-10T09:00", service=api, status="rolled_back")
     deploy("2024-04-11T09:00", service=api, environment=staging)
 
-    return {"march": [1800.0, 7200.0, 3600.0, 14400.0, 7200.0, 7 * HOUR]}
+    return {"march": [1800.0, 7200.0, 3600.0, 14400.0, 7200.0, 7200.0, 7 * HOUR]}
 
 
 def test_each_failed_deploy_recovers_at_the_first_of_rollback_remediation_and_resolution(cases):
+    assert_known_answers(cases)
+
+
+@pytest.mark.postgres_only(reason="the kept rollback times exist on PostgreSQL only")
+def test_the_same_answers_off_the_kept_rollback_times(cases):
+    """With every rollback time kept (as beat's refresh leaves them), the rollup path reads A's, H's
+    and I's rollback deploys off reports_rollbacktime instead of probing; the scan still probes."""
+    assert refresh_rollback_times() == 4  # web and api, each in production and staging
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reports_rollbackchange")
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("SELECT count(*), count(rollback_at) FROM reports_rollbacktime")
+        assert cursor.fetchone() == (3, 2)  # A, H and I (I has no rollback deploy)
+    assert_known_answers(cases)
+
+
+def assert_known_answers(cases):
     report = monthly_report(first=dt.date(2024, 2, 1), last=dt.date(2024, 4, 1))
     feb, march, april = report.periods
     values = cases["march"]
 
-    # March: A 1800, B 7200, C 3600, E 14400, G 7200, H 25200 (in March, recovered in April); D
-    # unrecovered; F no failed deploy.
-    assert march.failed_deploys == 7  # A, B, C, D, E, G, H
+    # March: A 1800, B 7200, C 3600, E 14400, G 7200, J 7200, H 25200 (in March, recovered in
+    # April); D unrecovered; F no failed deploy.
+    assert march.failed_deploys == 8  # A, B, C, D, E, G, J, H
     assert march.failed_deployment_recovery_seconds.mean == pytest.approx(statistics.fmean(values), abs=1e-9)
     assert march.failed_deployment_recovery_seconds.median == 7200.0
     assert march.unrecovered_failed_deploys == 1

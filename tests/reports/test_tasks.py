@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from deploys.factories import DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory
-from reports.tasks import Line, send_monthly_summary
+from reports.tasks import Line, refresh_rollback_times, send_monthly_summary
 from tests.support.times import at
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +206,17 @@ def test_a_month_given_by_hand_is_sent_again(recipients, two_months):
     send_monthly_summary("2024-03")
 
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_the_rollback_time_refresh_task(settings):
+    """Beat runs it every minute. On PostgreSQL it refreshes the pairs the deploys' writes logged
+    (tests/reports/test_rollback_times.py); SQLite keeps no rollback times, so it changes nothing."""
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-rollback-times"]
+    assert entry["task"] == refresh_rollback_times.name == "reports.tasks.refresh_rollback_times"
+    assert entry["schedule"] == 60.0
+    web, production = ServiceFactory(slug="web"), EnvironmentFactory(slug="production")
+    DeployFactory(service=web, environment=production, deployed_at=at("2024-03-03T09:00:00Z"), status="rolled_back")
+    DeployFactory(service=web, environment=production, deployed_at=at("2024-03-04T09:00:00Z"))
+    assert refresh_rollback_times.delay().get() == (1 if connection.vendor == "postgresql" else 0)
+    assert refresh_rollback_times.delay().get() == 0

@@ -4,6 +4,8 @@ import datetime as dt
 
 from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory
+from reports import selectors
+from reports.selectors import Filters, monthly_report, weekly_report
 from tests.support.times import at
 
 
@@ -75,3 +77,20 @@ def build_march() -> dict:
         i3=i3,
         i4=i4,
     )
+
+
+def assert_report_equals_scan(first: dt.date, last: dt.date, filters_list=None) -> None:
+    """The monthly and weekly reports on the rollup path (PostgreSQL's kept rows) equal the scan's,
+    field for field, under both attribution rules and a service filter unless `filters_list` says."""
+    if filters_list is None:
+        filters_list = (Filters(), Filters(attribution="inferred"), Filters(services=("web",)))
+    for filters in filters_list:
+        for report in (monthly_report, weekly_report):
+            read = report(first=first, last=last, filters=filters, include_partial=True)
+            real, selectors.rollup_zone = selectors.rollup_zone, lambda: None
+            try:
+                scanned = report(first=first, last=last, filters=filters, include_partial=True)
+            finally:
+                selectors.rollup_zone = real
+            assert read.periods == scanned.periods
+            assert read.totals == scanned.totals

@@ -8,7 +8,7 @@ from reports import rollup_sql
 class Command(BaseCommand):
     help = (
         "Recount the report rollups (reports.models: per month and per ISO week, lead times by environment; reports_deploylink, the links by "
-        "their deploy's time) from the deploys, commits and links, in "
+        "their deploy's time; reports_rollbacktime, the rollback deploys' times) from the deploys, commits and links, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
         "(pg_restore --disable-triggers). Writes to deploys wait while it runs. With --check, only "
@@ -42,6 +42,7 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.ENV_REBUILD)  # lead times by environment, likewise
                 cursor.execute(rollup_sql.WEEK_ALL_REBUILD)  # per week over all services, likewise
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
+                cursor.execute(rollup_sql.ROLLBACK_REBUILD)  # every rollback time, the change log emptied
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
@@ -51,6 +52,8 @@ class Command(BaseCommand):
                 week_all_deploy_rows, week_all_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.LINK_ROW_COUNT)
                 (link_rows,) = cursor.fetchone()
+                cursor.execute(rollup_sql.ROLLBACK_ROW_COUNTS)
+                rollback_rows, _ = cursor.fetchone()
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
@@ -61,7 +64,8 @@ class Command(BaseCommand):
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
             f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows, over all services "
             f"{week_all_deploy_rows} and {week_all_lead_rows}; by environment: "
-            f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links."
+            f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links; "
+            f"{rollback_rows} rollback times."
         )
 
     @staticmethod
@@ -81,6 +85,8 @@ class Command(BaseCommand):
             week_all_deploy_keys, week_all_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.LINK_CHECK)
             (links,) = cursor.fetchone()
+            cursor.execute(rollup_sql.ROLLBACK_CHECK)
+            (rollbacks,) = cursor.fetchone()
         if zone is None:
             raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")
         if deploy_keys or lead_keys:
@@ -106,6 +112,11 @@ class Command(BaseCommand):
         if links:
             raise CommandError(
                 f"The kept deploy links (reports_deploylink) differ from the links in {links} row(s): "
+                "run rebuild_report_rollup."
+            )
+        if rollbacks:
+            raise CommandError(
+                f"The kept rollback times (reports_rollbacktime) differ from the deploys in {rollbacks} row(s): "
                 "run rebuild_report_rollup."
             )
         note = (

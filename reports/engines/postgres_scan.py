@@ -181,10 +181,13 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
     # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times").
     kept_join, kept_params, unkept, rollback_at = "", [], "", "n.deployed_at"
     if kept_links:
+        # The time range too, so only the span's kept times are read (a trusted one's deployed_at is
+        # its deploy's: a change of time logs the pair).
         kept_join = """LEFT JOIN reports_rollbacktime k ON k."deploy_id" = f."id" AND f."status" = %s
+                    AND k."deployed_at" >= %s AND k."deployed_at" < %s
                     AND NOT EXISTS (SELECT 1 FROM reports_rollbackchange c
                                     WHERE c."service_id" = f."service_id" AND c."environment_id" = f."environment_id")"""
-        kept_params = [Deploy.Status.ROLLED_BACK]
+        kept_params = [Deploy.Status.ROLLED_BACK, span.since, span.until]
         unkept = "AND k.deploy_id IS NULL"
         rollback_at = "CASE WHEN k.deploy_id IS NULL THEN n.deployed_at ELSE k.rollback_at END"
     # Each failed deploy's earliest later remediating deploy to production: the kept links carry
@@ -196,11 +199,15 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
                                          AND d."status" = ANY(%s)
                     JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
                     GROUP BY c."deploy_id" """
+    remediation_params = [IncidentDeploy.Relation.REMEDIATION, counted]
     if kept_links:
+        # After the failed deploy, so after the span's start: only the links from then are read.
+        remediation_params.append(span.since)
         remediation_sql = """SELECT c."deploy_id", min(r."deployed_at") AS remediated_at
                     FROM causes c
                     JOIN reports_deploylink r ON r."incident_id" = c."incident_id" AND r."relation" = %s
                                              AND r."deployed_at" > c."deployed_at" AND r."status" = ANY(%s)
+                                             AND r."deployed_at" > %s
                                              AND r."environment_id" = ANY(ARRAY(
                                                  SELECT e."id" FROM deploys_environment e WHERE e."is_production"))
                     GROUP BY c."deploy_id" """
@@ -250,8 +257,7 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
             [
                 *causes_params,
                 *failed_params,
-                IncidentDeploy.Relation.REMEDIATION,
-                counted,
+                *remediation_params,
                 span.start_instants,
                 *kept_params,
                 Deploy.Status.ROLLED_BACK,

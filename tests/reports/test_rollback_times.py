@@ -34,8 +34,8 @@ def at(day: int, hour: int = 12) -> dt.datetime:
 
 
 def expected() -> dict:
-    """Each rolled-back deploy's (service, environment, rollback time), from the ORM: the next
-    deploy of its service and environment that went live."""
+    """Each rolled-back deploy's (service, environment, time, rollback time), from the ORM: the
+    rollback time is the next deploy of its service and environment that went live."""
     answer = {}
     for deploy in Deploy.objects.filter(status=ROLLED_BACK):
         following = (
@@ -48,13 +48,20 @@ def expected() -> dict:
             .order_by("deployed_at")
             .first()
         )
-        answer[deploy.pk] = (deploy.service_id, deploy.environment_id, following and following.deployed_at)
+        answer[deploy.pk] = (
+            deploy.service_id,
+            deploy.environment_id,
+            deploy.deployed_at,
+            following and following.deployed_at,
+        )
     return answer
 
 
 def kept() -> dict:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT deploy_id, service_id, environment_id, rollback_at FROM reports_rollbacktime")
+        cursor.execute(
+            "SELECT deploy_id, service_id, environment_id, deployed_at, rollback_at FROM reports_rollbacktime"
+        )
         return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
 
 
@@ -127,7 +134,7 @@ def test_the_migration_keeps_the_deploys_already_there(db):
     with connection.cursor() as cursor:
         cursor.execute(rollup_sql.ROLLBACK_DROP)
         cursor.execute(rollup_sql.ROLLBACK_CREATE)
-    assert kept() == {failed.pk: (web.pk, production.pk, rollback.deployed_at)}
+    assert kept() == {failed.pk: (web.pk, production.pk, failed.deployed_at, rollback.deployed_at)}
     assert logged() == set()
 
 
@@ -323,7 +330,7 @@ def test_a_write_racing_a_refresh_is_never_trusted_stale():
         writer.commit()
     finally:
         writer.close()
-    stale = kept()[world["web_failed"].pk][2]
+    stale = kept()[world["web_failed"].pk][3]
     assert stale == world["web_rollback"].deployed_at  # what the refresh saw, now wrong
     assert logged() == {(world["web"].pk, world["production"].pk)}
     # Without the rollback deploy, web's failure ends at the 25th's deploy.

@@ -1515,3 +1515,269 @@ WHERE (f.service_id, f.environment_id, f.deployed_at, f.rollback_at)
   AND NOT EXISTS (SELECT 1 FROM changed c WHERE (c.service_id, c.environment_id)
                   IN ((f.service_id, f.environment_id), (k.service_id, k.environment_id)))
 """
+
+
+# --- Incidents per period (reports/migrations/0008_incident_rollup.py, #19) ------------------------
+#
+# reports_incidentrollup (per month) and reports_incidentweekrollup (per ISO week of started_at):
+# for the incidents not archived, per (period, measure, bucket), how many and the sum of their
+# seconds. Measures: 'incidents' and 'unresolved' (counts, bucket 0) and the four durations of
+# reports.engines.rows.INCIDENT_DURATIONS ('mttd', 'mttr', 'ttr', 'mtta'), each counted where both
+# its timestamps are set, in buckets of 2^(k/8) seconds (reports_incident_bucket: twice as wide as
+# lead times', a balance measured in bench/README.md between the rows a report reads here and the
+# values it reads from the one bucket that holds a median). The sums (numeric, exact) give
+# the means; the bucket counts say where each median's middle values are, and those are read off
+# the per-duration bucket indexes below, as lead-time medians are. No service or severity in the
+# key: an unfiltered report reads a few thousand rows for ten years; a report filtered on them
+# scans the incidents. Kept by statement-level triggers on incidents alone (SKIP LOCKED folding, as
+# the other rollups: writers never wait here). Share reports_rollupzone; tied down by 0008 like
+# CREATE by 0001.
+
+_INCIDENT_BOUNDS = ",".join(repr(2 ** (k / 8)) for k in range(8 * 36 + 1))
+
+# One row per measure an incident i counts in (present), with its seconds (NULL for the counts).
+# The durations' expressions are the scan's (postgres_scan.incident_figures) and the indexes'.
+_INCIDENT_MEASURES = """(VALUES
+        ('incidents', NULL::numeric, true),
+        ('unresolved', NULL::numeric, i.resolved_at IS NULL),
+        ('mttd', EXTRACT(EPOCH FROM (i.detected_at - i.started_at)), i.detected_at IS NOT NULL),
+        ('mttr', EXTRACT(EPOCH FROM (i.resolved_at - i.detected_at)),
+         i.detected_at IS NOT NULL AND i.resolved_at IS NOT NULL),
+        ('ttr', EXTRACT(EPOCH FROM (i.resolved_at - i.started_at)), i.resolved_at IS NOT NULL),
+        ('mtta', EXTRACT(EPOCH FROM (i.acknowledged_at - i.detected_at)),
+         i.detected_at IS NOT NULL AND i.acknowledged_at IS NOT NULL)
+    ) AS m(measure, seconds, present)"""
+
+INCIDENT_RECOUNT = f"""SELECT date_trunc('month', i.started_at AT TIME ZONE {{zone}})::date, m.measure,
+           coalesce(reports_incident_bucket(m.seconds::double precision), 0), count(*)::integer,
+           coalesce(sum(m.seconds), 0)
+    FROM incidents_incident i CROSS JOIN LATERAL {_INCIDENT_MEASURES}
+    WHERE i.archived_at IS NULL AND m.present
+    GROUP BY 1, 2, 3"""
+INCIDENT_WEEK_RECOUNT = INCIDENT_RECOUNT.replace("date_trunc('month'", "date_trunc('week'")
+
+# Each duration's bucket index: (bucket, started_at), holding the timestamps its seconds are
+# computed from, so one bucket's values in one period are an index-only range scan.
+# (measure, end, start): the seconds are end - start.
+INCIDENT_DURATION_COLUMNS = (
+    ("mttd", "detected_at", "started_at"),
+    ("mttr", "resolved_at", "detected_at"),
+    ("ttr", "resolved_at", "started_at"),
+    ("mtta", "acknowledged_at", "detected_at"),
+)
+
+
+def incident_interval_sql(measure: str, alias: str = "") -> str:
+    """A duration as an interval: ordered as its seconds are (a difference of timestamps has no
+    months), and cheaper to compare than the numeric seconds."""
+    _, end, start = next(c for c in INCIDENT_DURATION_COLUMNS if c[0] == measure)
+    prefix = f"{alias}." if alias else ""
+    return f"({prefix}{end} - {prefix}{start})"
+
+
+def incident_seconds_sql(measure: str, alias: str = "") -> str:
+    """A duration's seconds, written as its bucket index writes it (so the index serves)."""
+    return f"EXTRACT(EPOCH FROM {incident_interval_sql(measure, alias)})"
+
+
+def incident_present_sql(measure: str, alias: str = "") -> str:
+    """The condition on an incident for it to count in a duration (its bucket index's predicate)."""
+    _, end, start = next(c for c in INCIDENT_DURATION_COLUMNS if c[0] == measure)
+    prefix = f"{alias}." if alias else ""
+    columns = sorted({end, start} - {"started_at"})  # started_at is never NULL
+    return " AND ".join([f"{prefix}archived_at IS NULL", *(f"{prefix}{c} IS NOT NULL" for c in columns)])
+
+
+_INCIDENT_INDEXES = "".join(
+    f"""
+CREATE INDEX reports_incident_{measure}_bucket_idx ON incidents_incident
+    (reports_incident_bucket({incident_seconds_sql(measure)}::double precision), started_at)
+    INCLUDE ({", ".join(sorted({end, start} - {"started_at"}))})
+    WHERE {incident_present_sql(measure)};
+"""
+    for measure, end, start in INCIDENT_DURATION_COLUMNS
+)
+
+# One grain's table, functions, triggers and rebuild; __TABLE__, __PERIOD__, __NAME__ and
+# __RECOUNT__ filled in below.
+_INCIDENT_GRAIN = f"""
+CREATE TABLE __TABLE__ (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    __PERIOD__ date NOT NULL,
+    measure varchar(10) NOT NULL,
+    bucket integer NOT NULL,
+    incidents integer NOT NULL,
+    seconds numeric NOT NULL
+);
+CREATE INDEX __TABLE___key_idx ON __TABLE__ (__PERIOD__, measure, bucket) INCLUDE (incidents, seconds);
+
+CREATE FUNCTION __NAME___add_sql(delta text) RETURNS text LANGUAGE sql IMMUTABLE AS $f$
+    SELECT format($q$
+        WITH delta AS (%s),
+        gone AS (
+            DELETE FROM __TABLE__ r
+            WHERE r.id IN (SELECT k.id FROM __TABLE__ k
+                           JOIN delta USING (__PERIOD__, measure, bucket)
+                           FOR UPDATE OF k SKIP LOCKED)
+            RETURNING r.__PERIOD__, r.measure, r.bucket, r.incidents, r.seconds
+        )
+        INSERT INTO __TABLE__ (__PERIOD__, measure, bucket, incidents, seconds)
+        SELECT __PERIOD__, measure, bucket, sum(incidents), sum(seconds)
+        FROM (SELECT __PERIOD__, measure, bucket, incidents, seconds FROM delta
+              UNION ALL SELECT * FROM gone) AS m
+        GROUP BY 1, 2, 3
+        HAVING sum(incidents) <> 0 OR sum(seconds) <> 0
+    $q$, delta)
+$f$;
+
+-- The delta of `rows`, a query of incident rows with a sign (1 added, -1 taken away).
+CREATE FUNCTION __NAME___delta_sql(rows text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT format($q$
+        SELECT date_trunc('__PERIOD__', i.started_at AT TIME ZONE (SELECT zone FROM reports_rollupzone))::date
+                   AS __PERIOD__,
+               m.measure, coalesce(reports_incident_bucket(m.seconds::double precision), 0) AS bucket,
+               sum(i.sign)::integer AS incidents, coalesce(sum(i.sign * m.seconds), 0) AS seconds
+        FROM (%s) AS i CROSS JOIN LATERAL {_INCIDENT_MEASURES.replace("%", "%%")}
+        WHERE i.archived_at IS NULL AND m.present
+        GROUP BY 1, 2, 3
+        HAVING sum(i.sign) <> 0 OR sum(i.sign * m.seconds) <> 0
+    $q$, rows)
+$$;
+
+-- See reports_rollup_deploys for why search_path is kept and why statement-level.
+CREATE FUNCTION __NAME___incidents() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+DECLARE
+    rows text;
+    counted boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM reports_rollupzone) THEN
+        RETURN NULL;
+    END IF;
+    -- Cheap checks first: most edits (title, summary, severity, services) change nothing here.
+    IF TG_OP = 'INSERT' THEN
+        rows := 'SELECT *, 1 AS sign FROM new_rows';
+        counted := EXISTS (SELECT FROM new_rows WHERE archived_at IS NULL);
+    ELSIF TG_OP = 'DELETE' THEN
+        rows := 'SELECT *, -1 AS sign FROM old_rows';
+        counted := EXISTS (SELECT FROM old_rows WHERE archived_at IS NULL);
+    ELSE
+        rows := 'SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 FROM old_rows';
+        counted := EXISTS (
+            SELECT FROM old_rows o JOIN new_rows n ON n.id = o.id
+            WHERE (o.started_at, o.detected_at, o.acknowledged_at, o.resolved_at, o.archived_at IS NULL)
+                  IS DISTINCT FROM (n.started_at, n.detected_at, n.acknowledged_at, n.resolved_at, n.archived_at IS NULL)
+        ) OR (SELECT count(*) FROM new_rows) <> (SELECT count(*) FROM old_rows JOIN new_rows USING (id));
+    END IF;
+    IF counted THEN
+        EXECUTE __NAME___add_sql(__NAME___delta_sql(rows));
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+CREATE FUNCTION __NAME___truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    DELETE FROM __TABLE__;
+    RETURN NULL;
+END
+$f$;
+
+CREATE TRIGGER __NAME___insert AFTER INSERT ON incidents_incident
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION __NAME___incidents();
+CREATE TRIGGER __NAME___update AFTER UPDATE ON incidents_incident
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION __NAME___incidents();
+CREATE TRIGGER __NAME___delete AFTER DELETE ON incidents_incident
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION __NAME___incidents();
+CREATE TRIGGER __NAME___truncate AFTER TRUNCATE ON incidents_incident
+    FOR EACH STATEMENT EXECUTE FUNCTION __NAME___truncate();
+
+-- Recount in the zone the monthly rollups are in (after reports_rollup_rebuild, in its
+-- transaction). Writes to incidents wait meanwhile. No zone row: emptied, not kept.
+CREATE FUNCTION __NAME___rebuild() RETURNS void LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+DECLARE
+    new_zone text := (SELECT zone FROM reports_rollupzone);
+BEGIN
+    LOCK TABLE incidents_incident IN SHARE MODE;
+    TRUNCATE __TABLE__;
+    IF new_zone IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO __TABLE__ (__PERIOD__, measure, bucket, incidents, seconds)
+    __RECOUNT__;
+    ANALYZE __TABLE__;
+END
+$f$;
+"""
+
+_INCIDENT_GRAINS = (
+    ("reports_incidentrollup", "month", "reports_incidentrollup", INCIDENT_RECOUNT),
+    ("reports_incidentweekrollup", "week", "reports_incidentweekrollup", INCIDENT_WEEK_RECOUNT),
+)
+
+
+def _incident_grain(table: str, period: str, name: str, recount: str) -> str:
+    sql = _INCIDENT_GRAIN.replace("__RECOUNT__", recount.format(zone="new_zone"))
+    return sql.replace("__TABLE__", table).replace("__PERIOD__", period).replace("__NAME__", name)
+
+
+# After REBUILD, in its transaction: both recounted in the zone REBUILD just set.
+INCIDENT_REBUILD = "SELECT reports_incidentrollup_rebuild(); SELECT reports_incidentweekrollup_rebuild();"
+
+INCIDENT_CREATE = (
+    f"""
+-- Duration buckets 2^(k/8) s, k = 0…288 (see reports_lead_bucket for why fixed literals).
+CREATE FUNCTION reports_incident_bucket(seconds double precision) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT width_bucket(seconds, '{{{_INCIDENT_BOUNDS}}}'::double precision[]) $$;
+"""
+    + _INCIDENT_INDEXES
+    + "".join(_incident_grain(*grain) for grain in _INCIDENT_GRAINS)
+    # A first fill from the incidents already there.
+    + INCIDENT_REBUILD
+)
+
+INCIDENT_DROP = "".join(
+    f"""
+DROP TRIGGER {name}_insert ON incidents_incident;
+DROP TRIGGER {name}_update ON incidents_incident;
+DROP TRIGGER {name}_delete ON incidents_incident;
+DROP TRIGGER {name}_truncate ON incidents_incident;
+DROP FUNCTION {name}_rebuild();
+DROP FUNCTION {name}_truncate();
+DROP FUNCTION {name}_incidents();
+DROP FUNCTION {name}_delta_sql(text);
+DROP FUNCTION {name}_add_sql(text);
+DROP TABLE {table};
+"""
+    for table, _, name, _ in _INCIDENT_GRAINS
+) + "".join(f"DROP INDEX reports_incident_{measure}_bucket_idx;\n" for measure, _, _ in INCIDENT_DURATION_COLUMNS)
+INCIDENT_DROP += "DROP FUNCTION reports_incident_bucket(double precision);\n"
+
+INCIDENT_ROW_COUNTS = (
+    "SELECT (SELECT count(*) FROM reports_incidentrollup), (SELECT count(*) FROM reports_incidentweekrollup)"
+)
+
+# The numbers of (period, measure, bucket) keys whose kept count or seconds differ from a recount:
+# per month, then per week.
+INCIDENT_CHECK = f"""
+WITH zone AS (SELECT zone FROM reports_rollupzone),
+fresh (month, measure, bucket, incidents, seconds) AS (
+    {INCIDENT_RECOUNT.format(zone="(SELECT zone FROM zone)")}
+), kept AS (
+    SELECT month, measure, bucket, sum(incidents) AS incidents, sum(seconds) AS seconds
+    FROM reports_incidentrollup GROUP BY 1, 2, 3 HAVING sum(incidents) <> 0 OR sum(seconds) <> 0
+), fresh_weeks (week, measure, bucket, incidents, seconds) AS (
+    {INCIDENT_WEEK_RECOUNT.format(zone="(SELECT zone FROM zone)")}
+), kept_weeks AS (
+    SELECT week, measure, bucket, sum(incidents) AS incidents, sum(seconds) AS seconds
+    FROM reports_incidentweekrollup GROUP BY 1, 2, 3 HAVING sum(incidents) <> 0 OR sum(seconds) <> 0
+)
+SELECT (SELECT count(*) FROM fresh f FULL JOIN kept k USING (month, measure, bucket)
+        WHERE (f.incidents, f.seconds) IS DISTINCT FROM (k.incidents, k.seconds)),
+       (SELECT count(*) FROM fresh_weeks f FULL JOIN kept_weeks k USING (week, measure, bucket)
+        WHERE (f.incidents, f.seconds) IS DISTINCT FROM (k.incidents, k.seconds))
+"""

@@ -10,9 +10,10 @@ The figures come from one of three engines (reports.engines), chosen here per re
   with a filter on several environments' lead times from
   `postgres_environments` (one pass, the kept first deliveries sparing most of the anti-join);
   otherwise from
-  `postgres_scan`. Incidents always come from
+  `postgres_scan`. Incident figures come from `postgres_rollup` too when no service, team or
+  severity filters them (the incident rollups have none in their key), otherwise from
   `postgres_scan` (AVG, percentile_cont in the database). Both ways give the same numbers to the
-  bit (tests/reports/test_rollup.py).
+  bit (tests/reports/test_rollup.py, tests/reports/test_incident_rollup.py).
 """
 
 import datetime as dt
@@ -265,9 +266,12 @@ def _report(*, span: Span, filters: Filters) -> Report:
             deploys = postgres_scan.deploy_figures(span=span, filters=filters)
         else:
             deploys = sqlite_scan.deploy_figures(span=span, filters=filters)
-        if postgres:
+        incidents = None
+        if rollup and postgres_rollup.incident_rollup(filters=filters):
+            incidents = postgres_rollup.incident_figures(span=span, filters=filters)  # None: drifted, scan
+        if incidents is None and postgres:
             incidents = postgres_scan.incident_figures(span=span, filters=filters)
-        else:
+        elif incidents is None:
             incidents = sqlite_scan.incident_figures(span=span, filters=filters)
         lead = None
         # The rollups keep each commit's first production delivery and its first delivery within

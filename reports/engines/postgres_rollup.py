@@ -1,10 +1,10 @@
-"""The PostgreSQL rollup engine: deploy counts and lead-time medians off the per-month rollups
-(per-week ones for a span of weeks).
+"""The PostgreSQL rollup engine: deploy counts, lead-time medians and (without a filter on them)
+the incident figures off the per-month rollups (per-week ones for a span of weeks).
 
 reports_deployrollup and reports_leadtimerollup (reports.models; SQL in reports.rollup_sql) hold a
 few thousand pre-counted rows instead of a million deploys, kept exact by triggers. Valid only
 when the rollups are bucketed in the reporting time zone (in another, months would start at other
-instants): reports.selectors checks that before choosing this engine. Incidents have no rollup.
+instants): reports.selectors checks that before choosing this engine.
 """
 
 import logging
@@ -14,8 +14,18 @@ from django.db import connection
 
 from deploys.models import Deploy
 from incidents.models import IncidentDeploy
-from reports.engines.results import DeployCounts, DeployFigures, LeadMedians
+from reports import rollup_sql
+from reports.engines.results import (
+    DeployCounts,
+    DeployFigures,
+    Durations,
+    IncidentCounts,
+    IncidentFigures,
+    LeadMedians,
+)
 from reports.engines.rows import (
+    counted_incidents,
+    deploy_related_q,
     inferred_pairs_of_counted_sql,
     kept_links_sql,
     key_conditions_sql,
@@ -216,3 +226,125 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
         # percentile_cont's interpolation, to the bit: lower + 0.5 * (upper - lower).
         medians[index - 1] = lower if total % 2 else lower + (upper - lower) * 0.5
     return LeadMedians(periods=tuple(medians[:-1]), total=medians[-1])
+
+
+# The incident rollups per grain (quarters and years are sums of months).
+_INCIDENT_TABLES = {False: ("reports_incidentrollup", "month"), True: ("reports_incidentweekrollup", "week")}
+# (IncidentCounts field, measure) of the durations, in rollup_sql.INCIDENT_DURATION_COLUMNS' order.
+_DURATION_FIELDS = (("mttd", "mttd"), ("mttr", "mttr"), ("time_to_restore", "ttr"), ("mtta", "mtta"))
+
+
+def incident_rollup(*, filters: Filters) -> bool:
+    """Whether incident_figures answers: the incident rollups have no service or severity in their key."""
+    return not (filters.services or filters.teams or filters.severities)
+
+
+def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
+    """Incident counts, means and medians per period and over the range, in one query; None when
+    the rollup has drifted from the incidents.
+
+    Off reports_incidentrollup (or its weekly twin). For each period (and the whole range) and
+    measure, one short range scan of the rollup's key index gives the bucket counts and sums of
+    seconds: the totals (counts; the means, numeric, so the scan's avg to the bit) and, for the
+    durations, which bucket holds each middle value and at which offset (the two ranks
+    percentile_cont interpolates between). Only that bucket's values are then read, off the
+    duration's bucket index (one UNION ALL branch per duration; only the target's runs).
+    Deploy-related incidents depend on the attribution rule: counted from the span's incidents and
+    the rule's cause pairs. Only without a service, team or severity filter (`incident_rollup`);
+    environments don't filter incidents.
+    """
+    assert incident_rollup(filters=filters)
+    table, column = _INCIDENT_TABLES[span.grain == "week"]
+    durations = [measure for measure, _, _ in rollup_sql.INCIDENT_DURATION_COLUMNS]
+    values = " UNION ALL ".join(
+        f"""SELECT {rollup_sql.incident_interval_sql(measure, "i")} AS duration FROM incidents_incident i
+            WHERE t.measure = '{measure}' AND {rollup_sql.incident_present_sql(measure, "i")}
+              AND reports_incident_bucket({rollup_sql.incident_seconds_sql(measure, "i")}::double precision) = t.bucket
+              AND i.started_at >= t.since AND i.started_at < t.until"""
+        for measure in durations
+    )
+    related = counted_incidents(filters, span.since, span.until).filter(deploy_related_q(filters, span))
+    related_sql, related_params = related.order_by().values("started_at").query.sql_with_params()
+    whole = len(span.starts) + 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH targets AS (
+                    -- Per period (the whole range last) and measure: the total, the mean, and the
+                    -- 0-based ranks of the middle value(s) (equal for an odd count) with the bucket
+                    -- holding each and the offset in it.
+                    SELECT p.period, p.since, p.until, w.measure, w.total, w.mean, k.rank, w.bucket,
+                           k.rank - w.below AS skip
+                    FROM unnest(%s::date[], %s::date[], %s::timestamptz[], %s::timestamptz[])
+                         WITH ORDINALITY AS p(first, last, since, until, period)
+                    CROSS JOIN LATERAL (
+                        SELECT x.measure, x.bucket, x.n,
+                               -- Summed as float8: exact under 2^53, where bigint sums are numeric.
+                               (sum(x.n::float8) OVER (PARTITION BY x.measure ORDER BY x.bucket))::bigint - x.n
+                                   AS below,
+                               (sum(x.n::float8) OVER (PARTITION BY x.measure))::bigint AS total,
+                               sum(x.seconds) OVER (PARTITION BY x.measure) / sum(x.n) OVER (PARTITION BY x.measure)
+                                   AS mean
+                        FROM (SELECT r.measure, r.bucket, sum(r.incidents)::bigint AS n, sum(r.seconds) AS seconds
+                              FROM {table} r
+                              WHERE r.{column} >= p.first AND r.{column} < p.last
+                              GROUP BY r.measure, r.bucket HAVING sum(r.incidents) <> 0) AS x
+                    ) AS w
+                    CROSS JOIN generate_series((w.total - 1) / 2, w.total / 2) AS k(rank)
+                    WHERE k.rank >= w.below AND k.rank < w.below + w.n
+                )
+                SELECT 'figure', t.period, t.measure, t.total, t.mean, t.rank, v.seconds
+                FROM targets t
+                LEFT JOIN LATERAL (
+                    SELECT EXTRACT(EPOCH FROM u.duration) AS seconds
+                    FROM ({values}) AS u ORDER BY u.duration OFFSET t.skip LIMIT 1
+                ) AS v ON t.measure = ANY(%s)
+                UNION ALL
+                SELECT 'related', width_bucket(x."started_at", %s::timestamptz[]), NULL, count(*), NULL, NULL, NULL
+                FROM ({related_sql}) AS x GROUP BY 2""",
+            [
+                [*span.starts, span.starts[0]],
+                [*span.ends, span.ends[-1]],
+                [*span.start_instants, span.since],
+                [*span.end_instants, span.until],
+                durations,
+                span.start_instants,
+                *related_params,
+            ],
+        )
+        result = cursor.fetchall()
+    totals: dict[tuple[int, str], tuple[int, object]] = {}
+    middles: dict[tuple[int, str], dict[int, object]] = {}
+    related_per_period = [0] * len(span.starts)
+    for kind, index, measure, total, mean, rank, value in result:
+        if kind == "related":
+            related_per_period[index - 1] = total
+            continue
+        totals[(index, measure)] = (total, mean)
+        middles.setdefault((index, measure), {})[rank] = value
+    medians: dict[tuple[int, str], float] = {}
+    for measure in durations:
+        for index in range(1, whole + 1):
+            if (index, measure) not in totals:
+                continue
+            total, ranked = totals[(index, measure)][0], middles[(index, measure)]
+            lower, upper = ranked.get((total - 1) // 2), ranked.get(total // 2)
+            if lower is None or upper is None:
+                logger.warning("report: the incident rollup disagrees with the incidents; run rebuild_report_rollup")
+                return None
+            # percentile_cont over the numeric seconds (cast to double), to the bit.
+            lower, upper = float(lower), float(upper)
+            medians[(index, measure)] = lower if total % 2 else lower + (upper - lower) * 0.5
+
+    def figures(index: int) -> IncidentCounts:
+        durations = {}
+        for field, measure in _DURATION_FIELDS:
+            total, mean = totals.get((index, measure), (0, None))
+            durations[field] = Durations(float(mean), medians[(index, measure)]) if total else Durations()
+        return IncidentCounts(
+            incidents=totals.get((index, "incidents"), (0, None))[0],
+            deploy_related=related_per_period[index - 1] if index < whole else sum(related_per_period),
+            unresolved=totals.get((index, "unresolved"), (0, None))[0],
+            **durations,
+        )
+
+    return IncidentFigures(periods=tuple(figures(i) for i in range(1, whole)), totals=figures(whole))

@@ -4,7 +4,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-# On PostgreSQL the report reads its deploy figures and lead-time medians from the rollups
+# On PostgreSQL the report reads its deploy figures, lead-time medians and (unfiltered) incident
+# figures from the rollups
 # (reports.models) when they are in the reporting time zone, and scans the deploys otherwise;
 # SQLite always scans.
 PATHS = ["scan", "rollup"] if connection.vendor == "postgresql" else ["scan"]

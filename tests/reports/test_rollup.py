@@ -5,10 +5,8 @@ are in the reporting time zone.
 SQL), and the report read through the rollups against the same report read by scanning.
 """
 
-import bisect
 import datetime as dt
 import io
-import zoneinfo
 from collections import Counter
 
 import pytest
@@ -26,26 +24,11 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports import selectors
 from reports.selectors import Filters, monthly_report, rollup_zone, weekly_report, yearly_report
 from tests.support.concurrency import at_once
+from tests.support.reports import lead_bucket, month, week
 
 UTC = dt.UTC
 on_postgres = pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")
 
-# The bounds of reports_lead_bucket, written out again: width_bucket counts the bounds ≤ a value.
-LEAD_BOUNDS = [2 ** (k / 16) for k in range(16 * 36 + 1)]
-
-
-def lead_bucket(seconds: float) -> int:
-    return bisect.bisect_right(LEAD_BOUNDS, seconds)
-
-
-def month(moment: dt.datetime, zone: str) -> dt.date:
-    return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(day=1)
-
-
-def week(moment: dt.datetime, zone: str) -> dt.date:
-    """The Monday starting `moment`'s ISO week in `zone`."""
-    local = moment.astimezone(zoneinfo.ZoneInfo(zone)).date()
-    return local - dt.timedelta(days=local.weekday())
 
 
 def recount(zone: str, period=month) -> tuple[dict, dict]:

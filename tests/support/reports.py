@@ -1,6 +1,8 @@
 """Data shared by the report tests."""
 
+import bisect
 import datetime as dt
+import zoneinfo
 
 from deploys.factories import DeployCommitFactory, DeployFactory, EnvironmentFactory, ServiceFactory
 from incidents.factories import IncidentDeployFactory, IncidentFactory
@@ -94,3 +96,30 @@ def assert_report_equals_scan(first: dt.date, last: dt.date, filters_list=None) 
                 selectors.rollup_zone = real
             assert read.periods == scanned.periods
             assert read.totals == scanned.totals
+
+
+# The rollups' keys recounted in Python (tests/reports/test_rollup.py, test_incident_rollup.py).
+# The bounds of reports_lead_bucket, written out again: width_bucket counts the bounds ≤ a value.
+LEAD_BOUNDS = [2 ** (k / 16) for k in range(16 * 36 + 1)]
+
+
+def lead_bucket(seconds: float) -> int:
+    return bisect.bisect_right(LEAD_BOUNDS, seconds)
+
+
+# reports_incident_bucket's: 2^(k/8) seconds.
+INCIDENT_BOUNDS = [2 ** (k / 8) for k in range(8 * 36 + 1)]
+
+
+def incident_bucket(seconds: float) -> int:
+    return bisect.bisect_right(INCIDENT_BOUNDS, seconds)
+
+
+def month(moment: dt.datetime, zone: str) -> dt.date:
+    return moment.astimezone(zoneinfo.ZoneInfo(zone)).date().replace(day=1)
+
+
+def week(moment: dt.datetime, zone: str) -> dt.date:
+    """The Monday starting `moment`'s ISO week in `zone`."""
+    local = moment.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    return local - dt.timedelta(days=local.weekday())

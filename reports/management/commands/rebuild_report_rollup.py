@@ -8,10 +8,11 @@ from reports import rollup_sql
 class Command(BaseCommand):
     help = (
         "Recount the report rollups (reports.models: per month and per ISO week, lead times by environment; reports_deploylink, the links by "
-        "their deploy's time; reports_rollbacktime, the rollback deploys' times) from the deploys, commits and links, in "
+        "their deploy's time; reports_rollbacktime, the rollback deploys' times; incidents per month and week) from the deploys, "
+        "commits, links and incidents, in "
         "OPSLOG_REPORT_TIME_ZONE. Needed after changing that setting (until then the report scans the "
         "deploys, exact but slower) or after loading data with triggers disabled "
-        "(pg_restore --disable-triggers). Writes to deploys wait while it runs. With --check, only "
+        "(pg_restore --disable-triggers). Writes to deploys and incidents wait while it runs. With --check, only "
         "compare them with a recount (read-only; exit status 1 when they differ). PostgreSQL only."
     )
 
@@ -43,6 +44,7 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.WEEK_ALL_REBUILD)  # per week over all services, likewise
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 cursor.execute(rollup_sql.ROLLBACK_REBUILD)  # every rollback time, the change log emptied
+                cursor.execute(rollup_sql.INCIDENT_REBUILD)  # incidents per month and week, in the same zone
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
                 week_deploy_rows, week_lead_rows = cursor.fetchone()
@@ -54,6 +56,8 @@ class Command(BaseCommand):
                 (link_rows,) = cursor.fetchone()
                 cursor.execute(rollup_sql.ROLLBACK_ROW_COUNTS)
                 rollback_rows, _ = cursor.fetchone()
+                cursor.execute(rollup_sql.INCIDENT_ROW_COUNTS)
+                incident_rows, incident_week_rows = cursor.fetchone()
         except OperationalError as error:
             if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
                 raise
@@ -65,7 +69,7 @@ class Command(BaseCommand):
             f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows, over all services "
             f"{week_all_deploy_rows} and {week_all_lead_rows}; by environment: "
             f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links; "
-            f"{rollback_rows} rollback times."
+            f"{rollback_rows} rollback times; {incident_rows} incident rows ({incident_week_rows} per week)."
         )
 
     @staticmethod
@@ -87,6 +91,8 @@ class Command(BaseCommand):
             (links,) = cursor.fetchone()
             cursor.execute(rollup_sql.ROLLBACK_CHECK)
             (rollbacks,) = cursor.fetchone()
+            cursor.execute(rollup_sql.INCIDENT_CHECK)
+            incident_keys, incident_week_keys = cursor.fetchone()
         if zone is None:
             raise CommandError("The report rollups aren't built: run rebuild_report_rollup.")
         if deploy_keys or lead_keys:
@@ -119,6 +125,11 @@ class Command(BaseCommand):
                 f"The kept rollback times (reports_rollbacktime) differ from the deploys in {rollbacks} row(s): "
                 "run rebuild_report_rollup."
             )
+        if incident_keys or incident_week_keys:
+            raise CommandError(
+                f"The incident rollups differ from a recount in {incident_keys} monthly and {incident_week_keys} "
+                "weekly key(s): run rebuild_report_rollup."
+            )
         note = (
             ""
             if zone == settings.OPSLOG_REPORT_TIME_ZONE
@@ -127,4 +138,4 @@ class Command(BaseCommand):
                 "reports scan until rebuild_report_rollup is run."
             )
         )
-        self.stdout.write(f"The report rollups match the deploys, commits and links ({zone}).{note}")
+        self.stdout.write(f"The report rollups match the deploys, commits, links and incidents ({zone}).{note}")

@@ -30,7 +30,6 @@ UTC = dt.UTC
 on_postgres = pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")
 
 
-
 def recount(zone: str, period=month) -> tuple[dict, dict]:
     deploys: Counter = Counter()
     rolled_back: Counter = Counter()

@@ -3,7 +3,8 @@
 Means and medians are computed by the database (AVG, percentile_cont). Periods are range scans of
 an index on the timestamp, bounded by the span's instants worked out in Python, so no row needs
 time-zone arithmetic. Used when the rollups can't serve (not built, or in another time zone), for
-a filter on environments' lead times, and always for incidents (which have no rollup).
+a filter on environments' lead times, and for incidents filtered by service, team or severity (the
+incident rollups have none of those in their key).
 """
 
 from django.db import connection

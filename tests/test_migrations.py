@@ -103,6 +103,9 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
         ("reports_leadtimeweekrollup", "reports_leadtimerollup", "commits"),
         ("reports_deployweekallrollup", "reports_deployrollup", "deploys"),
         ("reports_leadtimeweekallrollup", "reports_leadtimerollup", "commits"),
+        # reports/0009 likewise per month.
+        ("reports_deploymonthallrollup", "reports_deployrollup", "deploys"),
+        ("reports_leadtimemonthallrollup", "reports_leadtimerollup", "commits"),
     ):
         if added.pop(week_table, None):
             with connection.cursor() as cursor:

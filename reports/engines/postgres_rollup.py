@@ -40,16 +40,18 @@ logger = logging.getLogger(__name__)
 _WEEK_TABLES = ("reports_deployweekrollup", "reports_leadtimeweekrollup", "week")
 _WEEK_ALL_TABLES = ("reports_deployweekallrollup", "reports_leadtimeweekallrollup", "week")
 _MONTH_TABLES = ("reports_deployrollup", "reports_leadtimerollup", "month")
+_MONTH_ALL_TABLES = ("reports_deploymonthallrollup", "reports_leadtimemonthallrollup", "month")
 # Lead times by environment: (table, period column), per month and (True) per week.
 _ENV_TABLES = {False: ("reports_envleadtimerollup", "month"), True: ("reports_envleadtimeweekrollup", "week")}
 
 
 def _tables(span: Span, filters: Filters) -> tuple[str, str, str]:
-    """(deploy rollup, lead-time rollup, period column) for `span`'s grain; for weeks without a
-    service or team filter, the rollups over all services (a fifth of the rows at five services)."""
+    """(deploy rollup, lead-time rollup, period column) for `span`'s grain; without a service or
+    team filter, the rollups over all services (a fifth of the rows at five services)."""
+    by_service = bool(filters.services or filters.teams)
     if span.grain != "week":
-        return _MONTH_TABLES
-    return _WEEK_TABLES if filters.services or filters.teams else _WEEK_ALL_TABLES
+        return _MONTH_TABLES if by_service else _MONTH_ALL_TABLES
+    return _WEEK_TABLES if by_service else _WEEK_ALL_TABLES
 
 
 def deploy_figures(*, span: Span, filters: Filters) -> DeployFigures:

@@ -89,26 +89,21 @@ def stored_by_environment(weeks: bool = False) -> dict:
     }
 
 
-def stored_over_all_services() -> tuple[dict, dict]:
-    from reports.models import DeployWeekAllRollup, LeadTimeWeekAllRollup
-
-    deploys = {
-        (row["week"], row["environment_id"], row["deployer"]): (row["n"], row["rolled"])
-        for row in DeployWeekAllRollup.objects.values("week", "environment_id", "deployer")
-        .annotate(n=Sum("deploys"), rolled=Sum("rolled_back"))
-        .order_by()
-        if (row["n"], row["rolled"]) != (0, 0)
-    }
-    leads = {
-        (row["week"], row["bucket"]): row["n"]
-        for row in LeadTimeWeekAllRollup.objects.values("week", "bucket").annotate(n=Sum("commits")).order_by()
-        if row["n"]
-    }
+def stored_over_all_services(period: str = "week") -> tuple[dict, dict]:
+    """The rollups over all services, per week (reports_deployweekallrollup, …) or per month."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {period}, environment_id, deployer, sum(deploys), sum(rolled_back) "
+            f"FROM reports_deploy{period}allrollup GROUP BY 1, 2, 3"
+        )
+        deploys = {(p, e, d): (n, rolled) for p, e, d, n, rolled in cursor.fetchall() if (n, rolled) != (0, 0)}
+        cursor.execute(f"SELECT {period}, bucket, sum(commits) FROM reports_leadtime{period}allrollup GROUP BY 1, 2")
+        leads = {(p, bucket): n for p, bucket, n in cursor.fetchall() if n}
     return deploys, leads
 
 
 def over_all_services(deploys: dict, leads: dict) -> tuple[dict, dict]:
-    """A per-service weekly recount summed over the services."""
+    """A per-service recount summed over the services."""
     all_deploys: Counter = Counter()
     all_rolled_back: Counter = Counter()
     for (period, _service, environment, deployer), (n, rolled_back) in deploys.items():
@@ -128,6 +123,7 @@ def assert_exact():
     assert stored() == recount(zone)
     assert stored(weeks=True) == recount(zone, period=week)
     assert stored_over_all_services() == over_all_services(*recount(zone, period=week))
+    assert stored_over_all_services("month") == over_all_services(*recount(zone))
     assert stored_by_environment() == recount_by_environment(zone)
     assert stored_by_environment(weeks=True) == recount_by_environment(zone, period=week)
 
@@ -141,6 +137,8 @@ ROLLUP_TABLES = (
     "reports_envleadtimeweekrollup",
     "reports_deployweekallrollup",
     "reports_leadtimeweekallrollup",
+    "reports_deploymonthallrollup",
+    "reports_leadtimemonthallrollup",
 )
 
 
@@ -370,7 +368,7 @@ class TestWrites:
         assert stored() == ({}, {})
         assert stored(weeks=True) == ({}, {})
         assert stored_by_environment() == stored_by_environment(weeks=True) == {}
-        assert stored_over_all_services() == ({}, {})
+        assert stored_over_all_services() == stored_over_all_services("month") == ({}, {})
 
     def test_each_write_folds_a_keys_rows_into_one(self, rows):
         from reports.models import DeployRollup
@@ -653,6 +651,26 @@ def test_the_check_finds_drift_in_the_rollup_by_environment_too(rows):
     # reads the lead times from the deploys' and commits' times: d1 and d2 both 500 s.
     april = monthly_report(first=APRIL, last=APRIL, filters=Filters(environments=("production",)))
     assert april.totals.lead_time_seconds.median == 500
+
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    assert_exact()
+
+
+@on_postgres
+def test_the_check_finds_drift_in_the_monthly_rollups_over_all_services_too(rows):
+    from django.core.management import CommandError
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE reports_deploymonthallrollup SET rolled_back = rolled_back + 1 WHERE deployer = 'bob'")
+        cursor.execute("DELETE FROM reports_leadtimemonthallrollup WHERE month = '2024-04-01'")
+
+    # bob deployed to production and to staging in March; April's commits (d5's) share one bucket.
+    with pytest.raises(
+        CommandError,
+        match=r"monthly report rollups over all services differ from a recount in 2 deploy key\(s\) and 1 lead",
+    ):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
 
     call_command("rebuild_report_rollup", stdout=io.StringIO())
     call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())

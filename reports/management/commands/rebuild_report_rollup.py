@@ -42,6 +42,7 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.WEEK_REBUILD)  # the per-week ones, in the same zone and locks
                 cursor.execute(rollup_sql.ENV_REBUILD)  # lead times by environment, likewise
                 cursor.execute(rollup_sql.WEEK_ALL_REBUILD)  # per week over all services, likewise
+                cursor.execute(rollup_sql.MONTH_ALL_REBUILD)  # and per month
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 cursor.execute(rollup_sql.ROLLBACK_REBUILD)  # every rollback time, the change log emptied
                 cursor.execute(rollup_sql.INCIDENT_REBUILD)  # incidents per month and week, in the same zone
@@ -52,6 +53,8 @@ class Command(BaseCommand):
                 env_lead_rows, env_week_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.WEEK_ALL_ROW_COUNTS)
                 week_all_deploy_rows, week_all_lead_rows = cursor.fetchone()
+                cursor.execute(rollup_sql.MONTH_ALL_ROW_COUNTS)
+                month_all_deploy_rows, month_all_lead_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.LINK_ROW_COUNT)
                 (link_rows,) = cursor.fetchone()
                 cursor.execute(rollup_sql.ROLLBACK_ROW_COUNTS)
@@ -67,7 +70,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Report rollups rebuilt in {zone}: {deploy_rows} deploy rows, {lead_rows} lead-time rows "
             f"(per week: {week_deploy_rows} deploy rows, {week_lead_rows} lead-time rows, over all services "
-            f"{week_all_deploy_rows} and {week_all_lead_rows}; by environment: "
+            f"{week_all_deploy_rows} and {week_all_lead_rows}; per month over all services {month_all_deploy_rows} and "
+            f"{month_all_lead_rows}; by environment: "
             f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links; "
             f"{rollback_rows} rollback times; {incident_rows} incident rows ({incident_week_rows} per week)."
         )
@@ -87,6 +91,8 @@ class Command(BaseCommand):
             env_lead_keys, env_week_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.WEEK_ALL_CHECK)
             week_all_deploy_keys, week_all_lead_keys = cursor.fetchone()
+            cursor.execute(rollup_sql.MONTH_ALL_CHECK)
+            month_all_deploy_keys, month_all_lead_keys = cursor.fetchone()
             cursor.execute(rollup_sql.LINK_CHECK)
             (links,) = cursor.fetchone()
             cursor.execute(rollup_sql.ROLLBACK_CHECK)
@@ -109,6 +115,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The weekly report rollups over all services differ from a recount in {week_all_deploy_keys} "
                 f"deploy key(s) and {week_all_lead_keys} lead-time key(s): run rebuild_report_rollup."
+            )
+        if month_all_deploy_keys or month_all_lead_keys:
+            raise CommandError(
+                f"The monthly report rollups over all services differ from a recount in {month_all_deploy_keys} "
+                f"deploy key(s) and {month_all_lead_keys} lead-time key(s): run rebuild_report_rollup."
             )
         if env_lead_keys or env_week_lead_keys:
             raise CommandError(

@@ -268,6 +268,14 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
     related = counted_incidents(filters, span.since, span.until).filter(deploy_related_q(filters, span))
     related_sql, related_params = related.order_by().values("started_at").query.sql_with_params()
     whole = len(span.starts) + 1
+    # A span of months or weeks: each period is one rollup period, read by equality, so its rows
+    # come off the key index already in (measure, bucket) order (no sort per period). Quarters and
+    # years, and the whole range, are ranges of them.
+    single = span.grain in ("month", "week")
+    each_period = _incident_middles(
+        table, f"r.{column} = p.first" if single else f"r.{column} >= p.first AND r.{column} < p.last"
+    )
+    over_range = _incident_middles(table, f"r.{column} >= p.first AND r.{column} < p.last")
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH targets AS (
@@ -278,19 +286,14 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
                            k.rank - w.below AS skip
                     FROM unnest(%s::date[], %s::date[], %s::timestamptz[], %s::timestamptz[])
                          WITH ORDINALITY AS p(first, last, since, until, period)
-                    CROSS JOIN LATERAL (
-                        SELECT x.measure, x.bucket, x.n,
-                               -- Summed as float8: exact under 2^53, where bigint sums are numeric.
-                               (sum(x.n::float8) OVER (PARTITION BY x.measure ORDER BY x.bucket))::bigint - x.n
-                                   AS below,
-                               (sum(x.n::float8) OVER (PARTITION BY x.measure))::bigint AS total,
-                               sum(x.seconds) OVER (PARTITION BY x.measure) / sum(x.n) OVER (PARTITION BY x.measure)
-                                   AS mean
-                        FROM (SELECT r.measure, r.bucket, sum(r.incidents)::bigint AS n, sum(r.seconds) AS seconds
-                              FROM {table} r
-                              WHERE r.{column} >= p.first AND r.{column} < p.last
-                              GROUP BY r.measure, r.bucket HAVING sum(r.incidents) <> 0) AS x
-                    ) AS w
+                    CROSS JOIN LATERAL ({each_period}) AS w
+                    CROSS JOIN generate_series((w.total - 1) / 2, w.total / 2) AS k(rank)
+                    WHERE k.rank >= w.below AND k.rank < w.below + w.n
+                    UNION ALL
+                    SELECT %s, p.since, p.until, w.measure, w.total, w.mean, k.rank, w.bucket, k.rank - w.below
+                    FROM (SELECT %s::date AS first, %s::date AS last, %s::timestamptz AS since,
+                                 %s::timestamptz AS until) AS p
+                    CROSS JOIN LATERAL ({over_range}) AS w
                     CROSS JOIN generate_series((w.total - 1) / 2, w.total / 2) AS k(rank)
                     WHERE k.rank >= w.below AND k.rank < w.below + w.n
                 )
@@ -304,10 +307,15 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
                 SELECT 'related', width_bucket(x."started_at", %s::timestamptz[]), NULL, count(*), NULL, NULL, NULL
                 FROM ({related_sql}) AS x GROUP BY 2""",
             [
-                [*span.starts, span.starts[0]],
-                [*span.ends, span.ends[-1]],
-                [*span.start_instants, span.since],
-                [*span.end_instants, span.until],
+                list(span.starts),
+                list(span.ends),
+                list(span.start_instants),
+                list(span.end_instants),
+                whole,
+                span.starts[0],
+                span.ends[-1],
+                span.since,
+                span.until,
                 durations,
                 span.start_instants,
                 *related_params,
@@ -350,3 +358,22 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
         )
 
     return IncidentFigures(periods=tuple(figures(i) for i in range(1, whole)), totals=figures(whole))
+
+
+def _incident_middles(table: str, condition: str) -> str:
+    """A LATERAL subquery over the incident rollup rows of a period p that `condition` selects: per
+    measure, the bucket(s) holding its middle value(s), with the bucket's count (n), the count below
+    it, the measure's total count and mean."""
+    return f"""
+        SELECT * FROM (
+            SELECT x.measure, x.bucket, x.n,
+                   -- Summed as float8: exact under 2^53, where bigint sums are numeric.
+                   (sum(x.n::float8) OVER (PARTITION BY x.measure ORDER BY x.bucket))::bigint - x.n AS below,
+                   (sum(x.n::float8) OVER (PARTITION BY x.measure))::bigint AS total,
+                   sum(x.seconds) OVER (PARTITION BY x.measure) / sum(x.n) OVER (PARTITION BY x.measure) AS mean
+            FROM (SELECT r.measure, r.bucket, sum(r.incidents)::bigint AS n, sum(r.seconds) AS seconds
+                  FROM {table} r WHERE {condition}
+                  GROUP BY r.measure, r.bucket HAVING sum(r.incidents) <> 0) AS x
+        ) AS y
+        -- Only the one or two buckets holding a middle value.
+        WHERE y.below <= y.total / 2 AND (y.total - 1) / 2 < y.below + y.n"""

@@ -245,11 +245,11 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
     """Incident counts, means and medians per period and over the range, in one query; None when
     the rollup has drifted from the incidents.
 
-    Off reports_incidentrollup (or its weekly twin). For each period (and the whole range) and
-    measure, one short range scan of the rollup's key index gives the bucket counts and sums of
-    seconds: the totals (counts; the means, numeric, so the scan's avg to the bit) and, for the
-    durations, which bucket holds each middle value and at which offset (the two ranks
-    percentile_cont interpolates between). Only that bucket's values are then read, off the
+    Off reports_incidentrollup (or its weekly twin). For each period (and the whole range), one
+    short scan of the rollup's key index gives each measure's bucket counts and sums of seconds:
+    the totals (counts; the means, numeric, so the scan's avg to the bit) and, for the durations,
+    which bucket holds each middle value and at which offset (the two ranks percentile_cont
+    interpolates between). Only that bucket's values are then read, off the
     duration's bucket index (one UNION ALL branch per duration; only the target's runs).
     Deploy-related incidents depend on the attribution rule: counted from the span's incidents and
     the rule's cause pairs. Only without a service, team or severity filter (`incident_rollup`);

@@ -31,10 +31,9 @@ from incidents.services import (
     incident_unarchive,
     incident_update,
 )
-from reports import selectors
 from reports.selectors import Filters, monthly_report, quarterly_report, rollup_zone, weekly_report, yearly_report
 from tests.support.concurrency import at_once
-from tests.support.reports import incident_bucket, month, week
+from tests.support.reports import both_ways, incident_bucket, month, week
 from tests.support.times import at
 
 pytestmark = pytest.mark.postgres_only(reason="the incident rollups exist on PostgreSQL only (CI's second pass)")
@@ -96,27 +95,11 @@ def row_ids() -> list:
         return cursor.fetchall()
 
 
-def reads_incident_rollups(queries) -> bool:
-    return any(table in q["sql"] for q in queries for table in TABLES)
-
-
 def both(report=monthly_report, *, expect_rollup=True, **kwargs):
     """The report as read (through the incident rollups when `expect_rollup`), checked equal to the
     same report read by scanning."""
     kwargs.setdefault("include_partial", True)
-    with CaptureQueriesContext(connection) as ctx:
-        fast = report(**kwargs)
-    assert reads_incident_rollups(ctx.captured_queries) == expect_rollup
-    real, selectors.rollup_zone = selectors.rollup_zone, lambda: None
-    try:
-        with CaptureQueriesContext(connection) as ctx:
-            slow = report(**kwargs)
-        assert not reads_incident_rollups(ctx.captured_queries)
-    finally:
-        selectors.rollup_zone = real
-    assert fast.periods == slow.periods
-    assert fast.totals == slow.totals
-    return fast
+    return both_ways(report, tables=TABLES, reads=expect_rollup, **kwargs)
 
 
 def incident(started: str, *, detect=None, acknowledge=None, resolve=None, **kwargs) -> Incident:

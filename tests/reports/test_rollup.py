@@ -24,7 +24,7 @@ from incidents.factories import IncidentDeployFactory, IncidentFactory
 from reports import selectors
 from reports.selectors import Filters, monthly_report, rollup_zone, weekly_report, yearly_report
 from tests.support.concurrency import at_once
-from tests.support.reports import lead_bucket, month, week
+from tests.support.reports import both_ways, lead_bucket, month, week
 
 UTC = dt.UTC
 on_postgres = pytest.mark.postgres_only(reason="the rollups exist on PostgreSQL only (CI's second pass runs these)")
@@ -149,19 +149,7 @@ def reads_rollups(queries) -> bool:
 def through_both(**kwargs):
     """The report read through the rollups, checked equal to the same report read by scanning."""
     report = kwargs.pop("report", monthly_report)
-    with CaptureQueriesContext(connection) as ctx:
-        fast = report(**kwargs)
-    assert reads_rollups(ctx.captured_queries)
-    real = selectors.rollup_zone
-    selectors.rollup_zone = lambda: None
-    try:
-        with CaptureQueriesContext(connection) as ctx:
-            slow = report(**kwargs)
-        assert not reads_rollups(ctx.captured_queries)
-    finally:
-        selectors.rollup_zone = real
-    assert fast == slow
-    return fast
+    return both_ways(report, tables=ROLLUP_TABLES, **kwargs)
 
 
 def record(service, at, *, deployer="ann", environment="production", status="succeeded", commits=()):

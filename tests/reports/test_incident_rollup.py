@@ -32,7 +32,7 @@ from incidents.services import (
     incident_update,
 )
 from reports.selectors import Filters, monthly_report, quarterly_report, rollup_zone, weekly_report, yearly_report
-from tests.support.concurrency import at_once
+from tests.support.concurrency import at_once, other_connection
 from tests.support.reports import both_ways, incident_bucket, month, week
 from tests.support.times import at
 
@@ -294,6 +294,46 @@ def test_concurrent_writers_on_their_own_connections_keep_it_exact():
 
     assert errors == []
     assert Incident.objects.count() == 6 * 4
+    assert_exact()
+    both(first=MARCH, last=MARCH)
+
+
+def copy_incident(conn, pk: int, *, resolved_seconds: int) -> None:
+    """A copy of incident `pk` written on `conn` (raw SQL), resolved `resolved_seconds` after its start."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'incidents_incident' "
+            "AND column_name NOT IN ('id', 'resolved_at', 'filing_key')"
+        )
+        columns = ", ".join(row[0] for row in cursor.fetchall())
+    conn.execute(
+        f"INSERT INTO incidents_incident ({columns}, resolved_at) "
+        f"SELECT {columns}, started_at + make_interval(secs => %s) FROM incidents_incident WHERE id = %s",
+        [resolved_seconds, pk],
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_incident_write_waits_for_another_on_the_same_keys():
+    """One transaction files an incident and stays open; another files, resolves and archives
+    incidents in the same month and buckets, and commits within a 2 s lock timeout (the rows the
+    first folded are skipped, not waited for)."""
+    filed = incident("2024-03-05T10:00:00Z", detect=60, resolve=660)
+    other = incident("2024-03-06T10:00:00Z", detect=60)
+    first, second = other_connection(), other_connection()
+    try:
+        copy_incident(first, filed.pk, resolved_seconds=660)
+        copy_incident(second, filed.pk, resolved_seconds=660)
+        second.execute(
+            "UPDATE incidents_incident SET resolved_at = started_at + interval '11 minutes' WHERE id = %s", [other.pk]
+        )
+        second.execute("UPDATE incidents_incident SET archived_at = now() WHERE id = %s", [filed.pk])
+        second.commit()
+        first.commit()
+    finally:
+        first.close()
+        second.close()
+    assert Incident.objects.filter(archived_at__isnull=True).count() == 3
     assert_exact()
     both(first=MARCH, last=MARCH)
 

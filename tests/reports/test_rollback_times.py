@@ -20,6 +20,7 @@ from deploys.models import Deploy
 from deploys.services import DeployInput, deploy_record, deploy_record_bulk, deploy_rollback_mark
 from reports import services, tasks
 from reports.selectors import Filters, monthly_report
+from tests.support.concurrency import other_connection
 from tests.support.reports import assert_report_equals_scan
 
 pytestmark = pytest.mark.postgres_only(reason="reports_rollbacktime exists on PostgreSQL only (CI's second pass)")
@@ -273,13 +274,6 @@ def test_the_task_refreshes_through_celery(world):
 
 
 # --- Concurrency: no write waits; no trusted time is stale -----------------------------------------
-
-
-def other_connection() -> psycopg.Connection:
-    params = connection.get_connection_params()
-    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=False)
-    other.execute("SET lock_timeout = '2s'")  # a wait fails the test instead of hanging it
-    return other
 
 
 def insert_deploy(conn: psycopg.Connection, world: dict, when: dt.datetime, status: str = "succeeded") -> None:

@@ -2,8 +2,9 @@
 
 import threading
 
+import psycopg
 import requests
-from django.db import connections
+from django.db import connection, connections
 
 
 def at_once(count: int, send) -> list:
@@ -39,3 +40,12 @@ def api_at_once(method: str, requests_: list[tuple[str, dict]], token) -> list[t
         return response.status_code, response.json()
 
     return at_once(len(requests_), send)
+
+
+def other_connection() -> psycopg.Connection:
+    """A second connection to the test database, outside Django's, in a transaction, giving up on
+    any lock after 2 s: a write that would wait fails the test instead of hanging it."""
+    params = connection.get_connection_params()
+    other = psycopg.connect(**{k: v for k, v in params.items() if k != "cursor_factory"}, autocommit=False)
+    other.execute("SET lock_timeout = '2s'")
+    return other

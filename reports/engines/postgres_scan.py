@@ -219,13 +219,9 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
             f"""WITH causes AS MATERIALIZED ({causes_sql}),
                 failed AS MATERIALIZED ({failed_sql}),
                 resolution AS (
-                    -- One primary-key probe per cause pair, not a hash of every incident of all time
-                    -- (OFFSET 0 keeps the planner from making it a join it would hash).
                     SELECT c."deploy_id", max(i."resolved_at") AS resolved_at,
                            bool_or(i."resolved_at" IS NULL) AS unresolved
-                    FROM causes c CROSS JOIN LATERAL (
-                        SELECT x."resolved_at" FROM incidents_incident x WHERE x."id" = c."incident_id" OFFSET 0
-                    ) AS i
+                    FROM causes c JOIN incidents_incident i ON i."id" = c."incident_id"
                     GROUP BY c."deploy_id"
                 ),
                 remediation AS ({remediation_sql}),

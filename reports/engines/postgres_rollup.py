@@ -27,6 +27,7 @@ from reports.engines.rows import (
     counted_incidents,
     deploy_related_q,
     inferred_pairs_of_counted_sql,
+    is_deploy_related,
     kept_links_sql,
     key_conditions_sql,
 )
@@ -265,7 +266,13 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
               AND i.started_at >= t.since AND i.started_at < t.until"""
         for measure in durations
     )
-    related = counted_incidents(filters, span.since, span.until).filter(deploy_related_q(filters, span))
+    related = counted_incidents(filters, span.since, span.until)
+    if filters.attribution == "linked":
+        # The linked rule's pairs are cause links to incidents not archived, and these incidents
+        # aren't: an EXISTS probe per incident of the span, not a join of every link of all time.
+        related = related.filter(is_deploy_related())
+    else:
+        related = related.filter(deploy_related_q(filters, span))
     related_sql, related_params = related.order_by().values("started_at").query.sql_with_params()
     whole = len(span.starts) + 1
     # A span of months or weeks: each period is one rollup period, read by equality, so its rows

@@ -384,8 +384,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.requeue_stale_tracker_links",
         "schedule": 600.0,
     },
-    # The report's kept rollback times (failed deployment recovery time) of the services and
-    # environments whose deploys changed: until then reports probe those themselves, exact but slower.
+    # The report's kept rollback times and recoveries (failed deployment recovery time) of the
+    # services and environments whose deploys, links or incidents changed: until then reports work
+    # those out themselves, exact but slower.
     "refresh-rollback-times": {
         "task": "reports.tasks.refresh_rollback_times",
         "schedule": 60.0,

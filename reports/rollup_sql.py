@@ -1802,3 +1802,344 @@ MONTH_ALL_DROP = _monthly(WEEK_ALL_DROP)
 MONTH_ALL_REBUILD = _monthly(WEEK_ALL_REBUILD)
 MONTH_ALL_ROW_COUNTS = _monthly(WEEK_ALL_ROW_COUNTS)
 MONTH_ALL_CHECK = _monthly(WEEK_ALL_CHECK)
+
+
+# --- Recovery times (reports/migrations/0010_recovery_times.py, #19) -------------------------------
+#
+# Failed deployment recovery time read every failed deploy of the range with its rollback, its
+# remediating deploys and its incidents' resolutions (at ten million deploys, 296,000 failed deploys
+# over ten years: three quarters of a 120-month report). reports_recoverytime keeps, for every
+# failed deploy under the linked rule (went live, and rolled back or linked as the cause of an
+# incident not archived), in every environment, when it recovered and its seconds, computed as the
+# report computes them (the same double: its mean, summed in the same order, is the scan's to the
+# bit).
+#
+# As the rollback times (above), no write keeps it: every write that could change a recovery logs
+# the service and environment of the failed deploys it concerns in reports_rollbackchange — a
+# deploy's own change (the rollback times' trigger logs it already), a link added, removed or
+# changed (cause: its deploy; remediation: the incident's causing deploys), an incident resolved,
+# reopened, archived or deleted (its causing deploys), a remediating deploy moved, failed or sent
+# elsewhere (the causing deploys of the incidents it remediates), an environment that became or
+# stopped being production (every pair: remediations count only production deploys). The refresh
+# recomputes the logged pairs' rollback times and then their recoveries; a report trusts the kept
+# recoveries of pairs with nothing logged and recomputes the others itself.
+# Tied down by 0010 like CREATE by 0001.
+
+# Each failed deploy (linked rule) with its recovery, of the pairs in {pairs} (a condition on d),
+# in reports_recoverytime's column order: postgres_scan.recovery_figures' rule per deploy — the
+# first of its rollback deploy (the next of its service and environment to go live), its earliest
+# later remediating deploy to production, and the last resolution of the incidents it caused when
+# all are resolved.
+_RECOVERY_RECOUNT = """WITH failed AS (
+        SELECT d.id, d.service_id, d.environment_id, d.deployed_at, d.status
+        FROM deploys_deploy d WHERE d.status = 'rolled_back' {pairs}
+        UNION
+        SELECT d.id, d.service_id, d.environment_id, d.deployed_at, d.status
+        FROM incidents_incidentdeploy c
+        JOIN incidents_incident i ON i.id = c.incident_id AND i.archived_at IS NULL
+        JOIN deploys_deploy d ON d.id = c.deploy_id
+        WHERE c.relation = 'cause' AND d.status IN ('succeeded', 'rolled_back') {pairs}
+    ),
+    ends AS (
+        SELECT f.id, f.service_id, f.environment_id, f.deployed_at,
+               CASE WHEN coalesce(r.unresolved, false) THEN least(n.deployed_at, m.remediated_at)
+                    ELSE least(n.deployed_at, m.remediated_at, r.resolved_at) END AS recovered_at
+        FROM failed f
+        LEFT JOIN LATERAL (
+            SELECT max(i.resolved_at) AS resolved_at, bool_or(i.resolved_at IS NULL) AS unresolved
+            FROM incidents_incidentdeploy c
+            JOIN incidents_incident i ON i.id = c.incident_id AND i.archived_at IS NULL
+            WHERE c.deploy_id = f.id AND c.relation = 'cause'
+        ) r ON true
+        LEFT JOIN LATERAL (
+            SELECT min(x.deployed_at) AS remediated_at
+            FROM incidents_incidentdeploy c
+            JOIN incidents_incident i ON i.id = c.incident_id AND i.archived_at IS NULL
+            JOIN incidents_incidentdeploy l ON l.incident_id = c.incident_id AND l.relation = 'remediation'
+            JOIN deploys_deploy x ON x.id = l.deploy_id AND x.deployed_at > f.deployed_at
+                                 AND x.status IN ('succeeded', 'rolled_back')
+            JOIN deploys_environment e ON e.id = x.environment_id AND e.is_production
+            WHERE c.deploy_id = f.id AND c.relation = 'cause'
+        ) m ON true
+        LEFT JOIN LATERAL (
+            SELECT x.deployed_at FROM deploys_deploy x
+            WHERE f.status = 'rolled_back'
+              AND x.service_id = f.service_id AND x.environment_id = f.environment_id
+              AND x.deployed_at > f.deployed_at AND x.status IN ('succeeded', 'rolled_back')
+            ORDER BY x.deployed_at LIMIT 1
+        ) n ON true
+    )
+    SELECT id, service_id, environment_id, deployed_at, recovered_at,
+           CASE WHEN recovered_at IS NOT NULL
+                THEN greatest(extract(epoch FROM recovered_at - deployed_at)::double precision, 0) END
+    FROM ends"""
+RECOVERY_RECOUNT = _RECOVERY_RECOUNT.format(pairs="")
+_RECOVERY_PAIRS = "AND (d.service_id, d.environment_id) IN (SELECT service_id, environment_id FROM pairs)"
+
+# Each statement-level trigger's rows: of an INSERT the new ones, of a DELETE the old, of an
+# UPDATE both.
+_TRANSITION = {
+    "INSERT": "new_rows",
+    "DELETE": "old_rows",
+    "UPDATE": "(SELECT * FROM old_rows UNION ALL SELECT * FROM new_rows)",
+}
+
+
+def _by_operation(template: str, **rows_of) -> str:
+    """A trigger body running `template` ({rows}: the changed rows) for whichever operation fired
+    it; `rows_of` overrides an operation's rows."""
+    transition = _TRANSITION | rows_of
+    branches = [
+        f"{'IF' if n == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n        {template.format(rows=rows)};"
+        for n, (op, rows) in enumerate(transition.items())
+    ]
+    return "\n    ".join(branches) + "\n    END IF;"
+
+
+# The services and environments of the deploys whose ids a query selects, logged.
+_LOG_DEPLOYS = """INSERT INTO reports_rollbackchange (service_id, environment_id)
+        SELECT DISTINCT d.service_id, d.environment_id FROM deploys_deploy d WHERE d.id IN ({ids})"""
+# The causing deploys of the incidents whose ids a query selects.
+_CAUSES_OF = (
+    "SELECT c.deploy_id FROM incidents_incidentdeploy c WHERE c.relation = 'cause' AND c.incident_id IN ({ids})"
+)
+
+# Of a link's update, only the links whose incident, deploy or relation changed (not a note).
+_LINKS_MOVED = """(SELECT o.* FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {moved}
+        UNION ALL SELECT n.* FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {moved})""".format(
+    moved="(o.incident_id, o.deploy_id, o.relation) IS DISTINCT FROM (n.incident_id, n.deploy_id, n.relation)"
+)
+_LINK_IDS = "SELECT l.deploy_id FROM {rows} l WHERE l.relation = 'cause' UNION " + _CAUSES_OF.format(
+    ids="SELECT l.incident_id FROM {rows} l WHERE l.relation = 'remediation'"
+)
+
+RECOVERY_CREATE = f"""
+CREATE TABLE reports_recoverytime (
+    deploy_id bigint PRIMARY KEY,
+    service_id bigint NOT NULL,
+    environment_id bigint NOT NULL,
+    deployed_at timestamptz NOT NULL,
+    recovered_at timestamptz,
+    seconds double precision
+);
+CREATE INDEX reports_recoverytime_pair_idx ON reports_recoverytime (service_id, environment_id);
+-- A report reads its range's kept seconds off this index alone.
+CREATE INDEX reports_recoverytime_time_idx ON reports_recoverytime (deployed_at)
+    INCLUDE (service_id, environment_id, seconds);
+
+CREATE FUNCTION reports_recoverychange_links() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    {_by_operation(_LOG_DEPLOYS.format(ids=_LINK_IDS), UPDATE=_LINKS_MOVED)}
+    RETURN NULL;
+END
+$f$;
+
+-- An incident's resolution or archiving changes its causing deploys' recoveries.
+CREATE FUNCTION reports_recoverychange_incidents() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        {
+    _LOG_DEPLOYS.format(
+        ids=_CAUSES_OF.format(
+            ids='''SELECT n.id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                WHERE (n.resolved_at, n.archived_at IS NULL) IS DISTINCT FROM (o.resolved_at, o.archived_at IS NULL)'''
+        )
+    )
+};
+    ELSE
+        {_LOG_DEPLOYS.format(ids=_CAUSES_OF.format(ids="SELECT o.id FROM old_rows o"))};
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+-- A remediating deploy's time, status or environment changes the recoveries of the deploys that
+-- caused the incidents it remediates. (A deploy with links can't be deleted: the links protect
+-- it. Its own pair the rollback times' trigger logs.)
+CREATE FUNCTION reports_recoverychange_remediations() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    {
+    _LOG_DEPLOYS.format(
+        ids=_CAUSES_OF.format(
+            ids='''SELECT r.incident_id FROM new_rows n JOIN old_rows o ON o.id = n.id
+                JOIN incidents_incidentdeploy r ON r.deploy_id = n.id AND r.relation = 'remediation'
+                WHERE (n.deployed_at, n.status, n.environment_id) IS DISTINCT FROM (o.deployed_at, o.status, o.environment_id)'''
+        )
+    )
+};
+    RETURN NULL;
+END
+$f$;
+
+-- Rare (an environment made production or not): every kept pair recomputed.
+CREATE FUNCTION reports_recoverychange_environments() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id WHERE n.is_production <> o.is_production) THEN
+        INSERT INTO reports_rollbackchange (service_id, environment_id)
+        SELECT DISTINCT service_id, environment_id FROM reports_recoverytime;
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+-- Emptying the deploys empties the kept recoveries (the rollback times' trigger empties the log);
+-- emptying the incidents or links recomputes them all (never done outside tests).
+CREATE FUNCTION reports_recoverytime_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    TRUNCATE reports_recoverytime;
+    IF TG_TABLE_NAME <> 'deploys_deploy' THEN
+        INSERT INTO reports_recoverytime {RECOVERY_RECOUNT};
+    END IF;
+    RETURN NULL;
+END
+$f$;
+
+-- The refresh, now of the rollback times and then of the recoveries of the logged pairs (the
+-- second statement's snapshot is later than the first's: a write that log row was deleted for is
+-- in it; a later one logged its pair again).
+CREATE OR REPLACE FUNCTION reports_rollbacktime_refresh() RETURNS bigint LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+DECLARE
+    services bigint[];
+    environments bigint[];
+    done bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({ROLLBACK_LOCK});
+    WITH gone AS (DELETE FROM reports_rollbackchange RETURNING service_id, environment_id)
+    SELECT coalesce(array_agg(p.service_id), '{{}}'), coalesce(array_agg(p.environment_id), '{{}}')
+    INTO services, environments
+    FROM (SELECT DISTINCT service_id, environment_id FROM gone) p;
+    IF cardinality(services) = 0 THEN
+        RETURN 0;
+    END IF;
+    WITH pairs AS (SELECT * FROM unnest(services, environments) AS p (service_id, environment_id)),
+    fresh AS MATERIALIZED ({_ROLLBACK_RECOUNT.format(pairs="JOIN pairs p USING (service_id, environment_id)")}),
+    kept AS (
+        INSERT INTO reports_rollbacktime SELECT * FROM fresh
+        ON CONFLICT (deploy_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+            environment_id = EXCLUDED.environment_id, deployed_at = EXCLUDED.deployed_at,
+            rollback_at = EXCLUDED.rollback_at
+        WHERE (reports_rollbacktime.service_id, reports_rollbacktime.environment_id,
+               reports_rollbacktime.deployed_at, reports_rollbacktime.rollback_at)
+              IS DISTINCT FROM (EXCLUDED.service_id, EXCLUDED.environment_id, EXCLUDED.deployed_at,
+                                EXCLUDED.rollback_at)
+        RETURNING 1
+    ),
+    dropped AS (
+        DELETE FROM reports_rollbacktime k USING pairs p
+        WHERE k.service_id = p.service_id AND k.environment_id = p.environment_id
+          AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.id = k.deploy_id)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM kept) + (SELECT count(*) FROM dropped) INTO done;
+    -- The same for the recoveries; a deploy moved from one logged pair to another is in fresh.
+    WITH pairs AS (SELECT * FROM unnest(services, environments) AS p (service_id, environment_id)),
+    fresh AS MATERIALIZED ({_RECOVERY_RECOUNT.format(pairs=_RECOVERY_PAIRS)}),
+    kept AS (
+        INSERT INTO reports_recoverytime SELECT * FROM fresh
+        ON CONFLICT (deploy_id) DO UPDATE SET service_id = EXCLUDED.service_id,
+            environment_id = EXCLUDED.environment_id, deployed_at = EXCLUDED.deployed_at,
+            recovered_at = EXCLUDED.recovered_at, seconds = EXCLUDED.seconds
+        WHERE (reports_recoverytime.service_id, reports_recoverytime.environment_id,
+               reports_recoverytime.deployed_at, reports_recoverytime.recovered_at, reports_recoverytime.seconds)
+              IS DISTINCT FROM (EXCLUDED.service_id, EXCLUDED.environment_id, EXCLUDED.deployed_at,
+                                EXCLUDED.recovered_at, EXCLUDED.seconds)
+        RETURNING 1
+    ),
+    dropped AS (
+        DELETE FROM reports_recoverytime k USING pairs p
+        WHERE k.service_id = p.service_id AND k.environment_id = p.environment_id
+          AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.id = k.deploy_id)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM kept) + (SELECT count(*) FROM dropped) INTO done;
+    RETURN cardinality(services);
+END
+$f$;
+
+CREATE TRIGGER reports_recoverychange_links_insert AFTER INSERT ON incidents_incidentdeploy
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_links();
+CREATE TRIGGER reports_recoverychange_links_update AFTER UPDATE ON incidents_incidentdeploy
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_links();
+CREATE TRIGGER reports_recoverychange_links_delete AFTER DELETE ON incidents_incidentdeploy
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_links();
+CREATE TRIGGER reports_recoverychange_incidents_update AFTER UPDATE ON incidents_incident
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_incidents();
+CREATE TRIGGER reports_recoverychange_incidents_delete AFTER DELETE ON incidents_incident
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_incidents();
+CREATE TRIGGER reports_recoverychange_remediations AFTER UPDATE ON deploys_deploy
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_remediations();
+CREATE TRIGGER reports_recoverychange_environments AFTER UPDATE ON deploys_environment
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverychange_environments();
+CREATE TRIGGER reports_recoverytime_truncate_deploys AFTER TRUNCATE ON deploys_deploy
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverytime_truncate();
+CREATE TRIGGER reports_recoverytime_truncate_incidents AFTER TRUNCATE ON incidents_incident
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverytime_truncate();
+CREATE TRIGGER reports_recoverytime_truncate_links AFTER TRUNCATE ON incidents_incidentdeploy
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoverytime_truncate();
+
+-- First the logged pairs' rollback times (their log emptied; the recovery refresh recomputes the
+-- same pairs, which have no kept recovery yet), then every recovery.
+SELECT reports_rollbacktime_refresh();
+INSERT INTO reports_recoverytime {RECOVERY_RECOUNT} ON CONFLICT (deploy_id) DO NOTHING;
+ANALYZE reports_recoverytime;
+"""
+
+# 0010's reverse puts back 0007's refresh (of the rollback times alone).
+_REFRESH_START = ROLLBACK_CREATE.index("CREATE FUNCTION reports_rollbacktime_refresh()")
+_REFRESH_0007 = (
+    "CREATE OR REPLACE "
+    + ROLLBACK_CREATE[_REFRESH_START + len("CREATE ") : ROLLBACK_CREATE.index("$f$;", _REFRESH_START) + len("$f$;")]
+)
+
+RECOVERY_DROP = f"""
+DROP TRIGGER reports_recoverychange_links_insert ON incidents_incidentdeploy;
+DROP TRIGGER reports_recoverychange_links_update ON incidents_incidentdeploy;
+DROP TRIGGER reports_recoverychange_links_delete ON incidents_incidentdeploy;
+DROP TRIGGER reports_recoverychange_incidents_update ON incidents_incident;
+DROP TRIGGER reports_recoverychange_incidents_delete ON incidents_incident;
+DROP TRIGGER reports_recoverychange_remediations ON deploys_deploy;
+DROP TRIGGER reports_recoverychange_environments ON deploys_environment;
+DROP TRIGGER reports_recoverytime_truncate_deploys ON deploys_deploy;
+DROP TRIGGER reports_recoverytime_truncate_incidents ON incidents_incident;
+DROP TRIGGER reports_recoverytime_truncate_links ON incidents_incidentdeploy;
+DROP FUNCTION reports_recoverytime_truncate();
+DROP FUNCTION reports_recoverychange_environments();
+DROP FUNCTION reports_recoverychange_remediations();
+DROP FUNCTION reports_recoverychange_incidents();
+DROP FUNCTION reports_recoverychange_links();
+DROP TABLE reports_recoverytime;
+{_REFRESH_0007}
+"""
+
+# In rebuild_report_rollup's transaction, after ROLLBACK_REBUILD (the log emptied): every recovery
+# recomputed.
+RECOVERY_REBUILD = f"""
+TRUNCATE reports_recoverytime;
+INSERT INTO reports_recoverytime {RECOVERY_RECOUNT};
+ANALYZE reports_recoverytime;
+"""
+
+RECOVERY_ROW_COUNTS = "SELECT count(*) FROM reports_recoverytime"
+
+# The number of kept recoveries a report would trust (their service and environment not logged)
+# that differ from a recount (missing, extra or changed).
+RECOVERY_CHECK = f"""
+WITH changed AS (SELECT DISTINCT service_id, environment_id FROM reports_rollbackchange),
+fresh AS ({RECOVERY_RECOUNT})
+SELECT count(*) FROM fresh f (deploy_id, service_id, environment_id, deployed_at, recovered_at, seconds)
+FULL JOIN reports_recoverytime k USING (deploy_id)
+WHERE (f.service_id, f.environment_id, f.deployed_at, f.recovered_at, f.seconds)
+      IS DISTINCT FROM (k.service_id, k.environment_id, k.deployed_at, k.recovered_at, k.seconds)
+  AND NOT EXISTS (SELECT 1 FROM changed c WHERE (c.service_id, c.environment_id)
+                  IN ((f.service_id, f.environment_id), (k.service_id, k.environment_id)))
+"""

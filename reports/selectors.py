@@ -290,7 +290,12 @@ def _report(*, span: Span, filters: Filters) -> Report:
         if postgres:
             # With the rollups, the cause pairs' linked deploys come off reports_deploylink (kept
             # by the same kind of triggers); the scan reads the links themselves.
-            recovery = postgres_scan.recovery_figures(span=span, filters=filters, kept_links=rollup)
+            recovery = postgres_scan.recovery_figures(
+                span=span,
+                filters=filters,
+                kept_links=rollup,
+                kept_recoveries=rollup and postgres_rollup.kept_recoveries(filters=filters),
+            )
         else:
             recovery = sqlite_scan.recovery_figures(span=span, filters=filters)
 

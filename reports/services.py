@@ -6,11 +6,12 @@ from reports import rollup_sql
 
 
 def refresh_rollback_times() -> int:
-    """Recompute the kept rollback times of every service and environment whose deploys changed
-    since the last refresh (reports.rollup_sql, "Rollback times"); returns how many such pairs.
+    """Recompute the kept rollback times and failed deploys' recoveries of every service and
+    environment whose deploys, links or incidents changed since the last refresh (reports.rollup_sql,
+    "Rollback times" and "Recovery times"); returns how many such pairs.
 
-    Until it runs, a report probes the changed pairs' rollback deploys itself: the figures are
-    exact either way, this only makes them cheaper. PostgreSQL only (0 elsewhere).
+    Until it runs, a report works the changed pairs' recoveries out itself: the figures are exact
+    either way, this only makes them cheaper. PostgreSQL only (0 elsewhere).
     """
     if connection.vendor != "postgresql":
         return 0

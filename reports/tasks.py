@@ -167,6 +167,6 @@ def _send(month: dt.date, recipients: list[str]) -> None:
 
 @shared_task
 def refresh_rollback_times() -> int:
-    """The kept rollback times of the deploys' changed services and environments recomputed
+    """The kept rollback times and recoveries of the changed services and environments recomputed
     (reports.services.refresh_rollback_times); beat runs it every minute."""
     return services.refresh_rollback_times()

@@ -8,7 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import F
+from django.db.models import F, Q
 
 from alerts.models import Alert
 from deploys.models import Deploy, DeployCommit
@@ -132,6 +132,14 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
     if (rollbacks := added.pop("reports_rollbacktime", None)) is not None:
         assert rollbacks == Deploy.objects.filter(status=Deploy.Status.ROLLED_BACK).count() > 0
     assert added.pop("reports_rollbackchange", 0) == 0
+    # reports/0010 keeps each failed deploy's recovery (PostgreSQL): every deploy that went live and
+    # was rolled back or caused an incident not archived, in any environment.
+    if (recoveries := added.pop("reports_recoverytime", None)) is not None:
+        failed = Deploy.objects.filter(status__in=Deploy.COUNTED_STATUSES).filter(
+            Q(status=Deploy.Status.ROLLED_BACK)
+            | Q(incident_links__relation="cause", incident_links__incident__archived_at__isnull=True)
+        )
+        assert recoveries == failed.distinct().count() > 0
     # reports/0008 counts the incidents already there (PostgreSQL) per month and per week: every
     # incident not archived once under the 'incidents' measure.
     for table in ("reports_incidentrollup", "reports_incidentweekrollup"):

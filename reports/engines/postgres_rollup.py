@@ -237,6 +237,12 @@ _INCIDENT_TABLES = {False: ("reports_incidentrollup", "month"), True: ("reports_
 _DURATION_FIELDS = (("mttd", "mttd"), ("mttr", "mttr"), ("time_to_restore", "ttr"), ("mtta", "mtta"))
 
 
+def kept_recoveries(*, filters: Filters) -> bool:
+    """Whether failed deployment recovery time can read reports_recoverytime: it keeps the
+    recoveries under the linked rule (inferred causes depend on the report's window)."""
+    return filters.attribution == "linked"
+
+
 def incident_rollup(*, filters: Filters) -> bool:
     """Whether incident_figures answers: the incident rollups have no service or severity in their key."""
     return not (filters.services or filters.teams or filters.severities)

@@ -24,6 +24,7 @@ from reports.engines.results import (
 )
 from reports.engines.rows import (
     INCIDENT_DURATIONS,
+    LOGGED_PAIR,
     Median,
     cause_links,
     cause_pairs,
@@ -32,6 +33,7 @@ from reports.engines.rows import (
     counted_incidents,
     first_production_commits,
     kept_cause_links,
+    key_conditions_sql,
     related_annotation,
 )
 from reports.engines.scope import Filters, Span
@@ -148,7 +150,9 @@ def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -
     return LeadMedians(periods=tuple(median for _, median in rows), total=total)
 
 
-def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) -> RecoveryFigures:
+def recovery_figures(
+    *, span: Span, filters: Filters, kept_links: bool = False, kept_recoveries: bool = False
+) -> RecoveryFigures:
     """Failed deployment recovery time per period and over the range (1 query).
 
     The rule of rows.failed_deploy_recoveries, set-based: the cause pairs (rows.cause_links) read
@@ -158,8 +162,15 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
     when every incident the deploy caused is resolved); a deploy without one is unrecovered (seconds
     NULL).
     The range's figures are the grouping set without the period.
+
+    With `kept_recoveries` (the rollups, linked rule: postgres_rollup.kept_recoveries), the failed
+    deploys whose service and environment have nothing in the change log come off
+    reports_recoverytime, their seconds kept as computed here; only the logged pairs' are computed.
     """
-    causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
+    if kept_recoveries:
+        causes_sql, causes_params = kept_cause_links(filters, span, logged_only=True)
+    else:
+        causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
     # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
     # the rolled-back ones (deploy_rolled_back_idx, deploys/0019), and those of the pairs (counted
     # and in the span already, their columns carried by the pairs).
@@ -172,6 +183,14 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
     )
     # The pairs' rolled-back deploys are in the first part already: only the others, each once (a
     # UNION of both parts hashed all 30,000 wide rows at a million deploys to drop the repeats).
+    if kept_recoveries:
+        # Only the logged pairs' rolled-back deploys, each pair's a range of deploy_svc_env_time_idx.
+        keys, key_params = key_conditions_sql(filters, "d", environments=True)
+        failed_sql = f"""SELECT d."id", d."deployed_at", d."service_id", d."environment_id", d."status"
+                         FROM deploys_deploy d
+                         WHERE d."status" = %s AND d."deployed_at" >= %s AND d."deployed_at" < %s
+                           {keys} {LOGGED_PAIR.format(alias="d")}"""
+        failed_params = (Deploy.Status.ROLLED_BACK, span.since, span.until, *key_params)
     failed_sql += (
         ' UNION ALL SELECT DISTINCT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status"'
         ' FROM causes c WHERE c."status" <> %s'
@@ -179,9 +198,20 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
     failed_params = (*failed_params, Deploy.Status.ROLLED_BACK)
     counted = list(Deploy.COUNTED_STATUSES)
     # With the rollups, a rolled-back deploy's rollback time comes off reports_rollbacktime unless
-    # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times").
+    # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times"):
+    # with the kept recoveries, every rolled-back deploy computed here is of a logged pair.
     kept_join, kept_params, unkept, rollback_at = "", [], "", "n.deployed_at"
-    if kept_links:
+    kept_rows, kept_rows_params = "", []
+    if kept_recoveries:
+        keys, key_params = key_conditions_sql(filters, "k", environments=True)
+        kept_rows = f"""UNION ALL
+                    SELECT width_bucket(k."deployed_at", %s::timestamptz[]), k."seconds"
+                    FROM reports_recoverytime k
+                    WHERE k."deployed_at" >= %s AND k."deployed_at" < %s {keys}
+                      AND (k."service_id", k."environment_id") NOT IN
+                          (SELECT service_id, environment_id FROM reports_rollbackchange)"""
+        kept_rows_params = [span.start_instants, span.since, span.until, *key_params]
+    elif kept_links:
         # The time range too, so only the span's kept times are read (a trusted one's deployed_at is
         # its deploy's: a change of time logs the pair).
         kept_join = """LEFT JOIN reports_rollbacktime k ON k."deploy_id" = f."id" AND f."status" = %s
@@ -249,6 +279,7 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
                     SELECT period, CASE WHEN recovered_at IS NOT NULL THEN greatest(
                                extract(epoch FROM recovered_at - "deployed_at")::double precision, 0) END AS seconds
                     FROM ends
+                    {kept_rows}
                 )
                 -- avg in a set order: a float sum depends on the order it adds in, which the
                 -- plan picks (a year's figures must be its months' range totals to the bit).
@@ -263,6 +294,7 @@ def recovery_figures(*, span: Span, filters: Filters, kept_links: bool = False) 
                 *kept_params,
                 Deploy.Status.ROLLED_BACK,
                 counted,
+                *kept_rows_params,
             ],
         )
         for index, unrecovered, mean, median in cursor.fetchall():

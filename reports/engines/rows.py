@@ -298,7 +298,9 @@ def failed_deploy_recoveries(filters: Filters, span: Span) -> QuerySet[Deploy]:
 # --- The kept links (reports_deploylink, PostgreSQL; reports.rollup_sql) -------------------------
 
 
-def kept_links_sql(filters: Filters, span: Span, *, relation: str, statuses: list[str]) -> tuple[str, list]:
+def kept_links_sql(
+    filters: Filters, span: Span, *, relation: str, statuses: list[str], logged_only: bool = False
+) -> tuple[str, list]:
     """SQL selecting, off reports_deploylink, the links by `relation` of the span's deploys whose
     status is one of `statuses`, in the counted environments (production, and the chosen ones) and
     the chosen services, to incidents not archived; and its params. Columns: deploy_id, incident_id,
@@ -307,8 +309,13 @@ def kept_links_sql(filters: Filters, span: Span, *, relation: str, statuses: lis
 
     The same rows as joining the links (deploy_links, linked_causes) to their counted deploys:
     reports_deploylink carries each link's deploy columns, kept by triggers (tests/reports/
-    test_deploy_links.py)."""
+    test_deploy_links.py).
+
+    With `logged_only`, only the links of deploys whose service and environment are in the change
+    log (reports_rollbackchange): those whose kept recoveries a report doesn't trust."""
     keys, key_params = key_conditions_sql(filters, "x", environments=True)
+    if logged_only:
+        keys += f" {LOGGED_PAIR.format(alias='x')}"
     return (
         f"""SELECT x.deploy_id, x.incident_id, x.deployed_at, x.service_id, x.environment_id, x.status
             FROM reports_deploylink x
@@ -332,10 +339,20 @@ def inferred_pairs_of_counted_sql(filters: Filters, span: Span, *, statuses: lis
     )
 
 
-def kept_cause_links(filters: Filters, span: Span) -> tuple[str, list]:
-    """cause_links off reports_deploylink: the same rows, the linked ones read by index."""
+# On a row with service_id and environment_id (aliased {alias}): its pair is in the change log.
+LOGGED_PAIR = (
+    "AND ({alias}.service_id, {alias}.environment_id) IN "
+    "(SELECT service_id, environment_id FROM reports_rollbackchange)"
+)
+
+
+def kept_cause_links(filters: Filters, span: Span, *, logged_only: bool = False) -> tuple[str, list]:
+    """cause_links off reports_deploylink: the same rows, the linked ones read by index (with
+    `logged_only`, kept_links_sql's: linked rule only)."""
     statuses = list(COUNTED_STATUSES)
-    sql, params = kept_links_sql(filters, span, relation=IncidentDeploy.Relation.CAUSE, statuses=statuses)
+    sql, params = kept_links_sql(
+        filters, span, relation=IncidentDeploy.Relation.CAUSE, statuses=statuses, logged_only=logged_only
+    )
     if filters.attribution == "inferred":
         inferred_sql, inferred_params = inferred_pairs_of_counted_sql(filters, span, statuses=statuses)
         sql, params = f"{sql} UNION ALL {inferred_sql}", [*params, *inferred_params]

@@ -45,6 +45,7 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.MONTH_ALL_REBUILD)  # and per month
                 cursor.execute(rollup_sql.LINK_REBUILD)  # the links by their deploy's time
                 cursor.execute(rollup_sql.ROLLBACK_REBUILD)  # every rollback time, the change log emptied
+                cursor.execute(rollup_sql.RECOVERY_REBUILD)  # every failed deploy's recovery
                 cursor.execute(rollup_sql.INCIDENT_REBUILD)  # incidents per month and week, in the same zone
                 deploy_rows, lead_rows = self._rows(cursor)
                 cursor.execute(rollup_sql.WEEK_ROW_COUNTS)
@@ -59,6 +60,8 @@ class Command(BaseCommand):
                 (link_rows,) = cursor.fetchone()
                 cursor.execute(rollup_sql.ROLLBACK_ROW_COUNTS)
                 rollback_rows, _ = cursor.fetchone()
+                cursor.execute(rollup_sql.RECOVERY_ROW_COUNTS)
+                (recovery_rows,) = cursor.fetchone()
                 cursor.execute(rollup_sql.INCIDENT_ROW_COUNTS)
                 incident_rows, incident_week_rows = cursor.fetchone()
         except OperationalError as error:
@@ -73,7 +76,7 @@ class Command(BaseCommand):
             f"{week_all_deploy_rows} and {week_all_lead_rows}; per month over all services {month_all_deploy_rows} and "
             f"{month_all_lead_rows}; by environment: "
             f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links; "
-            f"{rollback_rows} rollback times; {incident_rows} incident rows ({incident_week_rows} per week)."
+            f"{rollback_rows} rollback times; {recovery_rows} recovery times; {incident_rows} incident rows ({incident_week_rows} per week)."
         )
 
     @staticmethod
@@ -97,6 +100,8 @@ class Command(BaseCommand):
             (links,) = cursor.fetchone()
             cursor.execute(rollup_sql.ROLLBACK_CHECK)
             (rollbacks,) = cursor.fetchone()
+            cursor.execute(rollup_sql.RECOVERY_CHECK)
+            (recoveries,) = cursor.fetchone()
             cursor.execute(rollup_sql.INCIDENT_CHECK)
             incident_keys, incident_week_keys = cursor.fetchone()
         if zone is None:
@@ -135,6 +140,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The kept rollback times (reports_rollbacktime) differ from the deploys in {rollbacks} row(s): "
                 "run rebuild_report_rollup."
+            )
+        if recoveries:
+            raise CommandError(
+                f"The kept recovery times (reports_recoverytime) differ from the deploys and incidents in "
+                f"{recoveries} row(s): run rebuild_report_rollup."
             )
         if incident_keys or incident_week_keys:
             raise CommandError(

@@ -1913,6 +1913,91 @@ _LINK_IDS = "SELECT l.deploy_id FROM {rows} l WHERE l.relation = 'cause' UNION "
     ids="SELECT l.incident_id FROM {rows} l WHERE l.relation = 'remediation'"
 )
 
+_RECOVERY_COLUMNS = "(deploy_id, service_id, environment_id, deployed_at, recovered_at, seconds)"
+
+# Per month and per ISO week (in reports_rollupzone's zone), environment and bucket: how many of the
+# kept failed deploys and the exact sum of their seconds (0 for the unrecovered, bucket -1), kept
+# by triggers on reports_recoverytime, which only the refresh and the rebuild write (one at a time:
+# no folding as for the deploys' rollups). A report without a service or team filter reads these,
+# takes away the logged pairs' kept recoveries and adds their fresh ones (postgres_rollup).
+_RECOVERY_ROLLUPS = """
+CREATE TABLE reports_recoveryrollup (
+    month date NOT NULL,
+    environment_id bigint NOT NULL,
+    bucket integer NOT NULL,
+    deploys integer NOT NULL,
+    seconds numeric NOT NULL,
+    PRIMARY KEY (month, environment_id, bucket) INCLUDE (deploys, seconds)
+);
+CREATE TABLE reports_recoveryweekrollup (
+    week date NOT NULL,
+    environment_id bigint NOT NULL,
+    bucket integer NOT NULL,
+    deploys integer NOT NULL,
+    seconds numeric NOT NULL,
+    PRIMARY KEY (week, environment_id, bucket) INCLUDE (deploys, seconds)
+);
+
+CREATE FUNCTION reports_recoveryrollup_kept() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+DECLARE
+    rows text;
+    grain text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM reports_rollupzone) THEN
+        RETURN NULL;  -- not built: the rebuild fills them
+    END IF;
+    rows := CASE TG_OP
+        WHEN 'INSERT' THEN 'SELECT *, 1 AS sign FROM new_rows'
+        WHEN 'DELETE' THEN 'SELECT *, -1 AS sign FROM old_rows'
+        ELSE 'SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 FROM old_rows' END;
+    FOREACH grain IN ARRAY ARRAY['month', 'week'] LOOP
+        EXECUTE format($q$
+            INSERT INTO %1$I AS r (%2$I, environment_id, bucket, deploys, seconds)
+            SELECT date_trunc(%2$L, k.deployed_at AT TIME ZONE (SELECT zone FROM reports_rollupzone))::date,
+                   k.environment_id, k.bucket, sum(k.sign)::integer,
+                   sum(k.sign * greatest(extract(epoch FROM k.recovered_at - k.deployed_at), 0))
+            FROM (%3$s) AS k
+            GROUP BY 1, 2, 3
+            HAVING sum(k.sign) <> 0 OR sum(k.sign * greatest(extract(epoch FROM k.recovered_at - k.deployed_at), 0)) <> 0
+            ON CONFLICT (%2$I, environment_id, bucket) DO UPDATE
+            SET deploys = r.deploys + EXCLUDED.deploys, seconds = r.seconds + EXCLUDED.seconds
+        $q$, CASE grain WHEN 'month' THEN 'reports_recoveryrollup' ELSE 'reports_recoveryweekrollup' END, grain, rows);
+    END LOOP;
+    RETURN NULL;
+END
+$f$;
+
+CREATE FUNCTION reports_recoveryrollup_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $f$
+BEGIN
+    TRUNCATE reports_recoveryrollup, reports_recoveryweekrollup;
+    RETURN NULL;
+END
+$f$;
+
+CREATE TRIGGER reports_recoveryrollup_insert AFTER INSERT ON reports_recoverytime
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_recoveryrollup_kept();
+CREATE TRIGGER reports_recoveryrollup_update AFTER UPDATE ON reports_recoverytime
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoveryrollup_kept();
+CREATE TRIGGER reports_recoveryrollup_delete AFTER DELETE ON reports_recoverytime
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reports_recoveryrollup_kept();
+CREATE TRIGGER reports_recoveryrollup_truncate AFTER TRUNCATE ON reports_recoverytime
+    FOR EACH STATEMENT EXECUTE FUNCTION reports_recoveryrollup_truncate();
+"""
+
+# Both rollups recounted from the kept recoveries, in reports_rollupzone's zone (none without one):
+# the first fill and the rebuild's, whether or not triggers fire (a restore with them off, say).
+_RECOVERY_ROLLUP_FILL = "TRUNCATE reports_recoveryrollup, reports_recoveryweekrollup;\n" + "".join(
+    f"""INSERT INTO {table} ({grain}, environment_id, bucket, deploys, seconds)
+SELECT date_trunc('{grain}', deployed_at AT TIME ZONE (SELECT zone FROM reports_rollupzone))::date, environment_id,
+       bucket, count(*), sum(greatest(extract(epoch FROM recovered_at - deployed_at), 0))
+FROM reports_recoverytime WHERE EXISTS (SELECT FROM reports_rollupzone) GROUP BY 1, 2, 3;
+"""
+    for grain, table in (("month", "reports_recoveryrollup"), ("week", "reports_recoveryweekrollup"))
+)
+
 RECOVERY_CREATE = f"""
 CREATE TABLE reports_recoverytime (
     deploy_id bigint PRIMARY KEY,
@@ -1920,12 +2005,18 @@ CREATE TABLE reports_recoverytime (
     environment_id bigint NOT NULL,
     deployed_at timestamptz NOT NULL,
     recovered_at timestamptz,
-    seconds double precision
+    seconds double precision,
+    -- reports_incident_bucket's (2^(k/8) s), -1 when not recovered.
+    bucket integer NOT NULL GENERATED ALWAYS AS (coalesce(reports_incident_bucket(seconds), -1)) STORED
 );
 CREATE INDEX reports_recoverytime_pair_idx ON reports_recoverytime (service_id, environment_id);
--- A report reads its range's kept seconds off this index alone.
+-- A report filtered by service or team reads its range's kept recoveries off this index alone.
 CREATE INDEX reports_recoverytime_time_idx ON reports_recoverytime (deployed_at)
+    INCLUDE (service_id, environment_id, seconds, recovered_at);
+-- The rollups' median lookups: one bucket's values in one period.
+CREATE INDEX reports_recoverytime_bucket_idx ON reports_recoverytime (bucket, deployed_at)
     INCLUDE (service_id, environment_id, seconds);
+{_RECOVERY_ROLLUPS}
 
 CREATE FUNCTION reports_recoverychange_links() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $f$
@@ -1993,7 +2084,7 @@ CREATE FUNCTION reports_recoverytime_truncate() RETURNS trigger LANGUAGE plpgsql
 BEGIN
     TRUNCATE reports_recoverytime;
     IF TG_TABLE_NAME <> 'deploys_deploy' THEN
-        INSERT INTO reports_recoverytime {RECOVERY_RECOUNT};
+        INSERT INTO reports_recoverytime {_RECOVERY_COLUMNS} {RECOVERY_RECOUNT};
     END IF;
     RETURN NULL;
 END
@@ -2002,8 +2093,9 @@ $f$;
 -- The refresh, now of the rollback times and then of the recoveries of the logged pairs (the
 -- second statement's snapshot is later than the first's: a write that log row was deleted for is
 -- in it; a later one logged its pair again).
+-- JIT off: compiling its plans cost more than running them (0.6 s a statement at ten million deploys).
 CREATE OR REPLACE FUNCTION reports_rollbacktime_refresh() RETURNS bigint LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $f$
+    SET search_path FROM CURRENT SET jit = off AS $f$
 DECLARE
     services bigint[];
     environments bigint[];
@@ -2041,7 +2133,7 @@ BEGIN
     WITH pairs AS (SELECT * FROM unnest(services, environments) AS p (service_id, environment_id)),
     fresh AS MATERIALIZED ({_RECOVERY_RECOUNT.format(pairs=_RECOVERY_PAIRS)}),
     kept AS (
-        INSERT INTO reports_recoverytime SELECT * FROM fresh
+        INSERT INTO reports_recoverytime {_RECOVERY_COLUMNS} SELECT * FROM fresh
         ON CONFLICT (deploy_id) DO UPDATE SET service_id = EXCLUDED.service_id,
             environment_id = EXCLUDED.environment_id, deployed_at = EXCLUDED.deployed_at,
             recovered_at = EXCLUDED.recovered_at, seconds = EXCLUDED.seconds
@@ -2090,8 +2182,9 @@ CREATE TRIGGER reports_recoverytime_truncate_links AFTER TRUNCATE ON incidents_i
 -- First the logged pairs' rollback times (their log emptied; the recovery refresh recomputes the
 -- same pairs, which have no kept recovery yet), then every recovery.
 SELECT reports_rollbacktime_refresh();
-INSERT INTO reports_recoverytime {RECOVERY_RECOUNT} ON CONFLICT (deploy_id) DO NOTHING;
-ANALYZE reports_recoverytime;
+INSERT INTO reports_recoverytime {_RECOVERY_COLUMNS} {RECOVERY_RECOUNT} ON CONFLICT (deploy_id) DO NOTHING;
+{_RECOVERY_ROLLUP_FILL}
+ANALYZE reports_recoverytime, reports_recoveryrollup, reports_recoveryweekrollup;
 """
 
 # 0010's reverse puts back 0007's refresh (of the rollback times alone).
@@ -2117,6 +2210,14 @@ DROP FUNCTION reports_recoverychange_environments();
 DROP FUNCTION reports_recoverychange_remediations();
 DROP FUNCTION reports_recoverychange_incidents();
 DROP FUNCTION reports_recoverychange_links();
+DROP TRIGGER reports_recoveryrollup_insert ON reports_recoverytime;
+DROP TRIGGER reports_recoveryrollup_update ON reports_recoverytime;
+DROP TRIGGER reports_recoveryrollup_delete ON reports_recoverytime;
+DROP TRIGGER reports_recoveryrollup_truncate ON reports_recoverytime;
+DROP FUNCTION reports_recoveryrollup_truncate();
+DROP FUNCTION reports_recoveryrollup_kept();
+DROP TABLE reports_recoveryweekrollup;
+DROP TABLE reports_recoveryrollup;
 DROP TABLE reports_recoverytime;
 {_REFRESH_0007}
 """
@@ -2125,11 +2226,13 @@ DROP TABLE reports_recoverytime;
 # recomputed.
 RECOVERY_REBUILD = f"""
 TRUNCATE reports_recoverytime;
-INSERT INTO reports_recoverytime {RECOVERY_RECOUNT};
-ANALYZE reports_recoverytime;
+INSERT INTO reports_recoverytime {_RECOVERY_COLUMNS} {RECOVERY_RECOUNT};
+{_RECOVERY_ROLLUP_FILL}
+ANALYZE reports_recoverytime, reports_recoveryrollup, reports_recoveryweekrollup;
 """
 
-RECOVERY_ROW_COUNTS = "SELECT count(*) FROM reports_recoverytime"
+RECOVERY_ROW_COUNTS = """SELECT (SELECT count(*) FROM reports_recoverytime), (SELECT count(*) FROM reports_recoveryrollup),
+       (SELECT count(*) FROM reports_recoveryweekrollup)"""
 
 # The number of kept recoveries a report would trust (their service and environment not logged)
 # that differ from a recount (missing, extra or changed).
@@ -2143,3 +2246,23 @@ WHERE (f.service_id, f.environment_id, f.deployed_at, f.recovered_at, f.seconds)
   AND NOT EXISTS (SELECT 1 FROM changed c WHERE (c.service_id, c.environment_id)
                   IN ((f.service_id, f.environment_id), (k.service_id, k.environment_id)))
 """
+
+# The numbers of (period, environment, bucket) keys of the recovery rollups that differ from a
+# recount of the kept recoveries: per month, then per week.
+RECOVERY_ROLLUP_CHECK = """
+WITH zone AS (SELECT zone FROM reports_rollupzone),
+fresh AS (
+    SELECT date_trunc('{grain}', deployed_at AT TIME ZONE (SELECT zone FROM zone))::date AS {grain}, environment_id,
+           bucket, count(*) AS deploys, sum(greatest(extract(epoch FROM recovered_at - deployed_at), 0)) AS seconds
+    FROM reports_recoverytime GROUP BY 1, 2, 3
+),
+kept AS (SELECT * FROM {table} WHERE deploys <> 0 OR seconds <> 0)
+SELECT count(*) FROM fresh f FULL JOIN kept k USING ({grain}, environment_id, bucket)
+WHERE (f.deploys, f.seconds) IS DISTINCT FROM (k.deploys, k.seconds)
+"""
+RECOVERY_ROLLUP_CHECK = "SELECT ({}), ({})".format(
+    *(
+        RECOVERY_ROLLUP_CHECK.format(grain=grain, table=table)
+        for grain, table in (("month", "reports_recoveryrollup"), ("week", "reports_recoveryweekrollup"))
+    )
+)

@@ -286,17 +286,20 @@ def _report(*, span: Span, filters: Filters) -> Report:
             lead = postgres_scan.lead_medians(span=span, filters=filters, sorted_median_max_rows=SORTED_MEDIAN_MAX_ROWS)
         elif lead is None:
             lead = sqlite_scan.lead_medians(span=span, filters=filters)
-        # No rollup: the rollup path reads failed deployment recovery time off the scan too.
-        if postgres:
+        recovery = None
+        if rollup and postgres_rollup.recovery_rollup(filters=filters):
+            recovery = postgres_rollup.recovery_figures(span=span, filters=filters)  # None: drifted
+        if recovery is None and postgres:
             # With the rollups, the cause pairs' linked deploys come off reports_deploylink (kept
-            # by the same kind of triggers); the scan reads the links themselves.
+            # by the same kind of triggers), and the linked rule's recoveries off
+            # reports_recoverytime; the scan reads the links themselves.
             recovery = postgres_scan.recovery_figures(
                 span=span,
                 filters=filters,
                 kept_links=rollup,
                 kept_recoveries=rollup and postgres_rollup.kept_recoveries(filters=filters),
             )
-        else:
+        elif recovery is None:
             recovery = sqlite_scan.recovery_figures(span=span, filters=filters)
 
     now = today()

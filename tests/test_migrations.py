@@ -140,6 +140,12 @@ def test_moving_postmortems_and_alerts_out_of_incidents_keeps_every_row(client, 
             | Q(incident_links__relation="cause", incident_links__incident__archived_at__isnull=True)
         )
         assert recoveries == failed.distinct().count() > 0
+        # And counts them per month and per week.
+        for table in ("reports_recoveryrollup", "reports_recoveryweekrollup"):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT sum(deploys) FROM {table}")
+                assert cursor.fetchone()[0] == recoveries
+            added.pop(table)
     # reports/0008 counts the incidents already there (PostgreSQL) per month and per week: every
     # incident not archived once under the 'incidents' measure.
     for table in ("reports_incidentrollup", "reports_incidentweekrollup"):

@@ -22,6 +22,8 @@ from reports.engines.results import (
     IncidentCounts,
     IncidentFigures,
     LeadMedians,
+    RecoveryCounts,
+    RecoveryFigures,
 )
 from reports.engines.rows import (
     counted_incidents,
@@ -30,6 +32,7 @@ from reports.engines.rows import (
     is_deploy_related,
     kept_links_sql,
     key_conditions_sql,
+    recovery_durations_sql,
 )
 from reports.engines.scope import Filters, Span
 
@@ -237,12 +240,6 @@ _INCIDENT_TABLES = {False: ("reports_incidentrollup", "month"), True: ("reports_
 _DURATION_FIELDS = (("mttd", "mttd"), ("mttr", "mttr"), ("time_to_restore", "ttr"), ("mtta", "mtta"))
 
 
-def kept_recoveries(*, filters: Filters) -> bool:
-    """Whether failed deployment recovery time can read reports_recoverytime: it keeps the
-    recoveries under the linked rule (inferred causes depend on the report's window)."""
-    return filters.attribution == "linked"
-
-
 def incident_rollup(*, filters: Filters) -> bool:
     """Whether incident_figures answers: the incident rollups have no service or severity in their key."""
     return not (filters.services or filters.teams or filters.severities)
@@ -390,3 +387,144 @@ def _incident_middles(table: str, condition: str) -> str:
         ) AS y
         -- Only the one or two buckets holding a middle value.
         WHERE y.below <= y.total / 2 AND (y.total - 1) / 2 < y.below + y.n"""
+
+
+def kept_recoveries(*, filters: Filters) -> bool:
+    """Whether failed deployment recovery time can read reports_recoverytime: it keeps the
+    recoveries under the linked rule (inferred causes depend on the report's window)."""
+    return filters.attribution == "linked"
+
+
+def recovery_rollup(*, filters: Filters) -> bool:
+    """Whether recovery_figures answers: the recovery rollups have no service in their key."""
+    return kept_recoveries(filters=filters) and not (filters.services or filters.teams)
+
+
+# The recovery rollup and its period column, per month and (True) per week.
+_RECOVERY_TABLES = {False: ("reports_recoveryrollup", "month"), True: ("reports_recoveryweekrollup", "week")}
+
+
+def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
+    """Failed deployment recovery time per period and over the range, in one query; None when the
+    rollup disagrees with the kept recoveries (rebuild_report_rollup mends it).
+
+    Off reports_recoveryrollup (or its weekly twin), per period and bucket: the counts and exact
+    sums of the counted environments, less the kept recoveries of the pairs in the change log, plus
+    those pairs' failed deploys worked out afresh (rows.recovery_durations_sql; none, once beat has
+    refreshed). Those give each period's unrecovered count, mean (numeric, as the scan's) and the
+    bucket and offset of each middle value; only that bucket's values are then read (the kept ones
+    off reports_recoverytime_bucket_idx, and the fresh ones).
+    """
+    assert recovery_rollup(filters=filters)
+    table, column = _RECOVERY_TABLES[span.grain == "week"]
+    fresh, fresh_params = recovery_durations_sql(filters, span, kept_links=True, logged_only=True)
+    chosen, chosen_params = "", []
+    if filters.environments:
+        chosen, chosen_params = " AND e.slug = ANY(%s)", [list(filters.environments)]
+    whole = len(span.starts) + 1
+    bucket = "coalesce(reports_incident_bucket(d.seconds), -1)"
+    logged = "(SELECT service_id, environment_id FROM reports_rollbackchange)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH {fresh},
+                envs AS MATERIALIZED (
+                    SELECT ARRAY(SELECT e.id FROM deploys_environment e WHERE e.is_production{chosen}) AS ids
+                ),
+                counts AS (
+                    SELECT x.period, x.bucket, sum(x.n)::bigint AS n, sum(x.s) AS s FROM (
+                        SELECT width_bucket(r.{column}, %s::date[]) AS period, r.bucket, r.deploys AS n, r.seconds AS s
+                        FROM {table} r
+                        WHERE r.{column} >= %s AND r.{column} < %s AND r.environment_id = ANY((SELECT ids FROM envs)::bigint[])
+                        UNION ALL
+                        -- The logged pairs' kept recoveries, taken away (as counted in the rollup)...
+                        SELECT width_bucket(d.deployed_at, %s::timestamptz[]), d.bucket, -1,
+                               -greatest(extract(epoch FROM d.recovered_at - d.deployed_at), 0)
+                        FROM reports_recoverytime d
+                        WHERE d.deployed_at >= %s AND d.deployed_at < %s
+                          AND d.environment_id = ANY((SELECT ids FROM envs)::bigint[])
+                          AND (d.service_id, d.environment_id) IN {logged}
+                        UNION ALL
+                        -- ...and their failed deploys as they are now.
+                        SELECT d.period, {bucket}, 1, coalesce(d.exact, 0) FROM durations d
+                    ) AS x
+                    GROUP BY x.period, x.bucket
+                ),
+                every AS (
+                    SELECT period, bucket, n, s FROM counts
+                    UNION ALL
+                    SELECT %s, bucket, sum(n)::bigint, sum(s) FROM counts GROUP BY bucket
+                ),
+                recovered AS (
+                    SELECT period, bucket, n,
+                           -- Summed as float8: exact under 2^53, where bigint sums are numeric.
+                           (sum(n::float8) OVER (PARTITION BY period ORDER BY bucket))::bigint - n AS below,
+                           (sum(n::float8) OVER (PARTITION BY period))::bigint AS total
+                    FROM every WHERE bucket >= 0 AND n <> 0
+                ),
+                -- Numeric sums, once per period (not per row).
+                means AS (SELECT period, sum(s) / sum(n) AS mean FROM every WHERE bucket >= 0 GROUP BY period),
+                targets AS (
+                    SELECT r.period, r.bucket, r.total, m.mean, k.rank, k.rank - r.below AS skip
+                    FROM recovered r
+                    JOIN means m USING (period)
+                    CROSS JOIN generate_series((r.total - 1) / 2, r.total / 2) AS k(rank)
+                    WHERE k.rank >= r.below AND k.rank < r.below + r.n
+                )
+                SELECT 'middle', t.period, t.total, t.mean, t.rank, v.seconds
+                FROM targets t
+                LEFT JOIN LATERAL (
+                    SELECT u.seconds FROM (
+                        SELECT d.seconds FROM reports_recoverytime d
+                        WHERE d.bucket = t.bucket
+                          AND d.deployed_at >= (%s::timestamptz[])[t.period]
+                          AND d.deployed_at < (%s::timestamptz[])[t.period]
+                          AND d.environment_id = ANY((SELECT ids FROM envs)::bigint[])
+                          AND (d.service_id, d.environment_id) NOT IN {logged}
+                        UNION ALL
+                        SELECT d.seconds FROM durations d
+                        WHERE {bucket} = t.bucket AND (d.period = t.period OR t.period = %s)
+                    ) AS u
+                    ORDER BY u.seconds OFFSET t.skip LIMIT 1
+                ) AS v ON true
+                UNION ALL
+                SELECT 'unrecovered', period, n, NULL, NULL, NULL FROM every WHERE bucket = -1 AND n <> 0""",
+            [
+                *fresh_params,
+                *chosen_params,
+                list(span.starts),
+                span.starts[0],
+                span.ends[-1],
+                span.start_instants,
+                span.since,
+                span.until,
+                whole,
+                [*span.start_instants, span.since],
+                [*span.end_instants, span.until],
+                whole,
+            ],
+        )
+        rows = cursor.fetchall()
+    totals: dict[int, tuple[int, object]] = {}
+    middles: dict[int, dict[int, float | None]] = {}
+    unrecovered: dict[int, int] = {}
+    for kind, index, total, mean, rank, value in rows:
+        if kind == "unrecovered":
+            unrecovered[index] = int(total)
+        else:
+            totals[index] = (total, mean)
+            middles.setdefault(index, {})[rank] = value
+    figures = []
+    for index in range(1, whole + 1):
+        recovery = Durations()
+        if index in totals:
+            total, mean = totals[index]
+            lower, upper = middles[index].get((total - 1) // 2), middles[index].get(total // 2)
+            if lower is None or upper is None:
+                logger.warning(
+                    "report: the recovery rollup disagrees with the kept recoveries; run rebuild_report_rollup"
+                )
+                return None
+            # percentile_cont's interpolation, to the bit.
+            recovery = Durations(float(mean), lower if total % 2 else lower + (upper - lower) * 0.5)
+        figures.append(RecoveryCounts(recovery, unrecovered.get(index, 0)))
+    return RecoveryFigures(periods=tuple(figures[:-1]), totals=figures[-1])

@@ -24,16 +24,15 @@ from reports.engines.results import (
 )
 from reports.engines.rows import (
     INCIDENT_DURATIONS,
-    LOGGED_PAIR,
+    RECOVERY_EXACT,
     Median,
-    cause_links,
     cause_pairs,
     counted_deploy_q,
     counted_deploys,
     counted_incidents,
     first_production_commits,
-    kept_cause_links,
     key_conditions_sql,
+    recovery_durations_sql,
     related_annotation,
 )
 from reports.engines.scope import Filters, Span
@@ -153,152 +152,40 @@ def lead_medians(*, span: Span, filters: Filters, sorted_median_max_rows: int) -
 def recovery_figures(
     *, span: Span, filters: Filters, kept_links: bool = False, kept_recoveries: bool = False
 ) -> RecoveryFigures:
-    """Failed deployment recovery time per period and over the range (1 query).
-
-    The rule of rows.failed_deploy_recoveries, set-based: the cause pairs (rows.cause_links) read
-    once, and each failed deploy's last resolution, earliest later remediating deploy (grouped over
-    the pairs) and, when rolled back, its rollback deploy (kept, or one index probe on service,
-    environment and time). The first end is LEAST of them (LEAST skips NULLs; the resolution only
-    when every incident the deploy caused is resolved); a deploy without one is unrecovered (seconds
-    NULL).
-    The range's figures are the grouping set without the period.
+    """Failed deployment recovery time per period and over the range (1 query): the failed deploys'
+    durations (rows.recovery_durations_sql), their mean (numeric, exact: the same whatever order
+    the plan adds them in, and what the rollups' sums give) and median. The range's figures are the
+    grouping set without the period.
 
     With `kept_recoveries` (the rollups, linked rule: postgres_rollup.kept_recoveries), the failed
     deploys whose service and environment have nothing in the change log come off
     reports_recoverytime, their seconds kept as computed here; only the logged pairs' are computed.
     """
-    if kept_recoveries:
-        causes_sql, causes_params = kept_cause_links(filters, span, logged_only=True)
-    else:
-        causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
-    # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
-    # the rolled-back ones (deploy_rolled_back_idx, deploys/0019), and those of the pairs (counted
-    # and in the span already, their columns carried by the pairs).
-    failed_sql, failed_params = (
-        counted_deploys(filters, span.since, span.until)
-        .filter(status=Deploy.Status.ROLLED_BACK)
-        .values("id", "deployed_at", "service_id", "environment_id", "status")
-        .order_by()
-        .query.sql_with_params()
-    )
-    # The pairs' rolled-back deploys are in the first part already: only the others, each once (a
-    # UNION of both parts hashed all 30,000 wide rows at a million deploys to drop the repeats).
-    if kept_recoveries:
-        # Only the logged pairs' rolled-back deploys, each pair's a range of deploy_svc_env_time_idx.
-        keys, key_params = key_conditions_sql(filters, "d", environments=True)
-        failed_sql = f"""SELECT d."id", d."deployed_at", d."service_id", d."environment_id", d."status"
-                         FROM deploys_deploy d
-                         WHERE d."status" = %s AND d."deployed_at" >= %s AND d."deployed_at" < %s
-                           {keys} {LOGGED_PAIR.format(alias="d")}"""
-        failed_params = (Deploy.Status.ROLLED_BACK, span.since, span.until, *key_params)
-    failed_sql += (
-        ' UNION ALL SELECT DISTINCT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status"'
-        ' FROM causes c WHERE c."status" <> %s'
-    )
-    failed_params = (*failed_params, Deploy.Status.ROLLED_BACK)
-    counted = list(Deploy.COUNTED_STATUSES)
-    # With the rollups, a rolled-back deploy's rollback time comes off reports_rollbacktime unless
-    # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times"):
-    # with the kept recoveries, every rolled-back deploy computed here is of a logged pair.
-    kept_join, kept_params, unkept, rollback_at = "", [], "", "n.deployed_at"
-    kept_rows, kept_rows_params = "", []
+    ctes, params = recovery_durations_sql(filters, span, kept_links=kept_links, logged_only=kept_recoveries)
+    kept_rows, kept_params = "", []
     if kept_recoveries:
         keys, key_params = key_conditions_sql(filters, "k", environments=True)
         kept_rows = f"""UNION ALL
-                    SELECT width_bucket(k."deployed_at", %s::timestamptz[]), k."seconds"
+                    SELECT width_bucket(k."deployed_at", %s::timestamptz[]), k."seconds",
+                           {RECOVERY_EXACT.format(alias="k.")}
                     FROM reports_recoverytime k
                     WHERE k."deployed_at" >= %s AND k."deployed_at" < %s {keys}
                       AND (k."service_id", k."environment_id") NOT IN
                           (SELECT service_id, environment_id FROM reports_rollbackchange)"""
-        kept_rows_params = [span.start_instants, span.since, span.until, *key_params]
-    elif kept_links:
-        # The time range too, so only the span's kept times are read (a trusted one's deployed_at is
-        # its deploy's: a change of time logs the pair).
-        kept_join = """LEFT JOIN reports_rollbacktime k ON k."deploy_id" = f."id" AND f."status" = %s
-                    AND k."deployed_at" >= %s AND k."deployed_at" < %s
-                    AND NOT EXISTS (SELECT 1 FROM reports_rollbackchange c
-                                    WHERE c."service_id" = f."service_id" AND c."environment_id" = f."environment_id")"""
-        kept_params = [Deploy.Status.ROLLED_BACK, span.since, span.until]
-        unkept = "AND k.deploy_id IS NULL"
-        rollback_at = "CASE WHEN k.deploy_id IS NULL THEN n.deployed_at ELSE k.rollback_at END"
-    # Each failed deploy's earliest later remediating deploy to production: the kept links carry
-    # the remediating deploy's time, status and environment (no probe of each deploy by its key).
-    remediation_sql = """SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
-                    FROM causes c
-                    JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
-                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > c."deployed_at"
-                                         AND d."status" = ANY(%s)
-                    JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
-                    GROUP BY c."deploy_id" """
-    remediation_params = [IncidentDeploy.Relation.REMEDIATION, counted]
-    if kept_links:
-        # After the failed deploy, so after the span's start: only the links from then are read.
-        remediation_params.append(span.since)
-        remediation_sql = """SELECT c."deploy_id", min(r."deployed_at") AS remediated_at
-                    FROM causes c
-                    JOIN reports_deploylink r ON r."incident_id" = c."incident_id" AND r."relation" = %s
-                                             AND r."deployed_at" > c."deployed_at" AND r."status" = ANY(%s)
-                                             AND r."deployed_at" > %s
-                                             AND r."environment_id" = ANY(ARRAY(
-                                                 SELECT e."id" FROM deploys_environment e WHERE e."is_production"))
-                    GROUP BY c."deploy_id" """
+        kept_params = [span.start_instants, span.since, span.until, *key_params]
     periods = [RecoveryCounts()] * len(span.starts)
     totals = RecoveryCounts()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""WITH causes AS MATERIALIZED ({causes_sql}),
-                failed AS MATERIALIZED ({failed_sql}),
-                resolution AS (
-                    SELECT c."deploy_id", max(i."resolved_at") AS resolved_at,
-                           bool_or(i."resolved_at" IS NULL) AS unresolved
-                    FROM causes c JOIN incidents_incident i ON i."id" = c."incident_id"
-                    GROUP BY c."deploy_id"
-                ),
-                remediation AS ({remediation_sql}),
-                ends AS (
-                    SELECT width_bucket(f."deployed_at", %s::timestamptz[]) AS period, f."deployed_at",
-                           CASE WHEN coalesce(r.unresolved, false) THEN least({rollback_at}, m.remediated_at)
-                                ELSE least({rollback_at}, m.remediated_at, r.resolved_at) END AS recovered_at
-                    FROM failed f
-                    LEFT JOIN resolution r ON r."deploy_id" = f."id"
-                    LEFT JOIN remediation m ON m."deploy_id" = f."id"
-                    {kept_join}
-                    LEFT JOIN LATERAL (
-                        -- Only for a rolled-back deploy (with no time kept): inside, the tests are a
-                        -- one-time filter that skips the probe (in the ON clause, every failed deploy
-                        -- was probed).
-                        SELECT x."deployed_at" FROM deploys_deploy x
-                        WHERE f."status" = %s {unkept}
-                          AND x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
-                          AND x."deployed_at" > f."deployed_at" AND x."status" = ANY(%s)
-                        ORDER BY x."deployed_at" LIMIT 1
-                    ) AS n ON true
-                ),
-                durations AS (
-                    -- greatest() skips NULLs too: only a recovered deploy gets seconds.
-                    SELECT period, CASE WHEN recovered_at IS NOT NULL THEN greatest(
-                               extract(epoch FROM recovered_at - "deployed_at")::double precision, 0) END AS seconds
-                    FROM ends
-                    {kept_rows}
-                )
-                -- avg in a set order: a float sum depends on the order it adds in, which the
-                -- plan picks (a year's figures must be its months' range totals to the bit).
-                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(seconds ORDER BY seconds),
+            f"""WITH {ctes},
+                every AS (SELECT period, seconds, exact FROM durations {kept_rows})
+                SELECT period, count(*) FILTER (WHERE seconds IS NULL), avg(exact),
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)
-                FROM durations GROUP BY GROUPING SETS ((period), ())""",
-            [
-                *causes_params,
-                *failed_params,
-                *remediation_params,
-                span.start_instants,
-                *kept_params,
-                Deploy.Status.ROLLED_BACK,
-                counted,
-                *kept_rows_params,
-            ],
+                FROM every GROUP BY GROUPING SETS ((period), ())""",
+            [*params, *kept_params],
         )
         for index, unrecovered, mean, median in cursor.fetchall():
-            counts = RecoveryCounts(Durations(mean, median), unrecovered)
+            counts = RecoveryCounts(Durations(float(mean) if mean is not None else None, median), unrecovered)
             if index is None:
                 totals = counts
             else:

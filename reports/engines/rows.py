@@ -392,3 +392,142 @@ def service_filter_sql(filters: Filters, alias: str) -> tuple[str, list]:
         sql += f" AND {alias}.dev_team = ANY(%s)"
         params.append(list(filters.teams))
     return sql, params
+
+
+# A failed deploy's recovery seconds from the columns recovered_at and deployed_at of {alias}: as a
+# double (what medians are taken over) and exact (numeric: what means are summed from). NULL when
+# not recovered; never negative (a resolution can come before the deploy it is blamed on).
+RECOVERY_SECONDS = (
+    "CASE WHEN {alias}recovered_at IS NOT NULL"
+    " THEN greatest(extract(epoch FROM {alias}recovered_at - {alias}deployed_at)::double precision, 0) END"
+)
+RECOVERY_EXACT = (
+    "CASE WHEN {alias}recovered_at IS NOT NULL"
+    " THEN greatest(extract(epoch FROM {alias}recovered_at - {alias}deployed_at), 0) END"
+)
+
+
+def recovery_durations_sql(
+    filters: Filters, span: Span, *, kept_links: bool = False, logged_only: bool = False
+) -> tuple[str, list]:
+    """CTEs (to follow WITH) ending in `durations`: each failed deploy of the span with its period
+    (of span.start_instants), deployed_at, and recovery seconds as a double and exact (NULL when
+    not recovered); and their params. The rule of failed_deploy_recoveries, set-based: the cause
+    pairs read once, and each failed deploy's last resolution, earliest later remediating deploy
+    (grouped over the pairs) and, when rolled back, its rollback deploy (kept, or one index probe on
+    service, environment and time). The first end is LEAST of them (LEAST skips NULLs; the
+    resolution only when every incident the deploy caused is resolved).
+
+    `kept_links`: the cause and remediation links off reports_deploylink, rollback times off
+    reports_rollbacktime where trusted. `logged_only` (with the kept recoveries, linked rule): only
+    the failed deploys whose service and environment are in the change log.
+    """
+    if logged_only:
+        causes_sql, causes_params = kept_cause_links(filters, span, logged_only=True)
+    else:
+        causes_sql, causes_params = kept_cause_links(filters, span) if kept_links else cause_links(filters, span)
+    # The failed deploys as rows.failed_deploys selects them, but with the cause pairs read once:
+    # the rolled-back ones (deploy_rolled_back_idx, deploys/0019), and those of the pairs (counted
+    # and in the span already, their columns carried by the pairs).
+    failed_sql, failed_params = (
+        counted_deploys(filters, span.since, span.until)
+        .filter(status=Deploy.Status.ROLLED_BACK)
+        .values("id", "deployed_at", "service_id", "environment_id", "status")
+        .order_by()
+        .query.sql_with_params()
+    )
+    # The pairs' rolled-back deploys are in the first part already: only the others, each once (a
+    # UNION of both parts hashed all 30,000 wide rows at a million deploys to drop the repeats).
+    if logged_only:
+        # Only the logged pairs' rolled-back deploys, each pair's a range of deploy_svc_env_time_idx.
+        keys, key_params = key_conditions_sql(filters, "d", environments=True)
+        failed_sql = f"""SELECT d."id", d."deployed_at", d."service_id", d."environment_id", d."status"
+                         FROM deploys_deploy d
+                         WHERE d."status" = %s AND d."deployed_at" >= %s AND d."deployed_at" < %s
+                           {keys} {LOGGED_PAIR.format(alias="d")}"""
+        failed_params = (Deploy.Status.ROLLED_BACK, span.since, span.until, *key_params)
+    failed_sql += (
+        ' UNION ALL SELECT DISTINCT c."deploy_id", c."deployed_at", c."service_id", c."environment_id", c."status"'
+        ' FROM causes c WHERE c."status" <> %s'
+    )
+    failed_params = (*failed_params, Deploy.Status.ROLLED_BACK)
+    counted = list(Deploy.COUNTED_STATUSES)
+    # With the rollups, a rolled-back deploy's rollback time comes off reports_rollbacktime unless
+    # its service and environment changed since it was kept (reports.rollup_sql, "Rollback times"):
+    # with the kept recoveries, every rolled-back deploy computed here is of a logged pair.
+    kept_join, kept_params, unkept, rollback_at = "", [], "", "n.deployed_at"
+    if kept_links and not logged_only:
+        # The time range too, so only the span's kept times are read (a trusted one's deployed_at is
+        # its deploy's: a change of time logs the pair).
+        kept_join = """LEFT JOIN reports_rollbacktime k ON k."deploy_id" = f."id" AND f."status" = %s
+                    AND k."deployed_at" >= %s AND k."deployed_at" < %s
+                    AND NOT EXISTS (SELECT 1 FROM reports_rollbackchange c
+                                    WHERE c."service_id" = f."service_id" AND c."environment_id" = f."environment_id")"""
+        kept_params = [Deploy.Status.ROLLED_BACK, span.since, span.until]
+        unkept = "AND k.deploy_id IS NULL"
+        rollback_at = "CASE WHEN k.deploy_id IS NULL THEN n.deployed_at ELSE k.rollback_at END"
+    # Each failed deploy's earliest later remediating deploy to production: the kept links carry
+    # the remediating deploy's time, status and environment (no probe of each deploy by its key).
+    remediation_sql = """SELECT c."deploy_id", min(d."deployed_at") AS remediated_at
+                    FROM causes c
+                    JOIN incidents_incidentdeploy r ON r."incident_id" = c."incident_id" AND r."relation" = %s
+                    JOIN deploys_deploy d ON d."id" = r."deploy_id" AND d."deployed_at" > c."deployed_at"
+                                         AND d."status" = ANY(%s)
+                    JOIN deploys_environment e ON e."id" = d."environment_id" AND e."is_production"
+                    GROUP BY c."deploy_id" """
+    remediation_params = [IncidentDeploy.Relation.REMEDIATION, counted]
+    if kept_links:
+        # After the failed deploy, so after the span's start: only the links from then are read.
+        remediation_params.append(span.since)
+        remediation_sql = """SELECT c."deploy_id", min(r."deployed_at") AS remediated_at
+                    FROM causes c
+                    JOIN reports_deploylink r ON r."incident_id" = c."incident_id" AND r."relation" = %s
+                                             AND r."deployed_at" > c."deployed_at" AND r."status" = ANY(%s)
+                                             AND r."deployed_at" > %s
+                                             AND r."environment_id" = ANY(ARRAY(
+                                                 SELECT e."id" FROM deploys_environment e WHERE e."is_production"))
+                    GROUP BY c."deploy_id" """
+    return (
+        f"""causes AS MATERIALIZED ({causes_sql}),
+                failed AS MATERIALIZED ({failed_sql}),
+                resolution AS (
+                    SELECT c."deploy_id", max(i."resolved_at") AS resolved_at,
+                           bool_or(i."resolved_at" IS NULL) AS unresolved
+                    FROM causes c JOIN incidents_incident i ON i."id" = c."incident_id"
+                    GROUP BY c."deploy_id"
+                ),
+                remediation AS ({remediation_sql}),
+                ends AS (
+                    SELECT width_bucket(f."deployed_at", %s::timestamptz[]) AS period, f."deployed_at",
+                           CASE WHEN coalesce(r.unresolved, false) THEN least({rollback_at}, m.remediated_at)
+                                ELSE least({rollback_at}, m.remediated_at, r.resolved_at) END AS recovered_at
+                    FROM failed f
+                    LEFT JOIN resolution r ON r."deploy_id" = f."id"
+                    LEFT JOIN remediation m ON m."deploy_id" = f."id"
+                    {kept_join}
+                    LEFT JOIN LATERAL (
+                        -- Only for a rolled-back deploy (with no time kept): inside, the tests are a
+                        -- one-time filter that skips the probe (in the ON clause, every failed deploy
+                        -- was probed).
+                        SELECT x."deployed_at" FROM deploys_deploy x
+                        WHERE f."status" = %s {unkept}
+                          AND x."service_id" = f."service_id" AND x."environment_id" = f."environment_id"
+                          AND x."deployed_at" > f."deployed_at" AND x."status" = ANY(%s)
+                        ORDER BY x."deployed_at" LIMIT 1
+                    ) AS n ON true
+                ),
+                durations AS (
+                    SELECT period, "deployed_at",
+                           {RECOVERY_SECONDS.format(alias="")} AS seconds, {RECOVERY_EXACT.format(alias="")} AS exact
+                    FROM ends
+                )""",
+        [
+            *causes_params,
+            *failed_params,
+            *remediation_params,
+            span.start_instants,
+            *kept_params,
+            Deploy.Status.ROLLED_BACK,
+            counted,
+        ],
+    )

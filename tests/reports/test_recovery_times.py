@@ -21,9 +21,9 @@ from incidents.factories import IncidentFactory
 from incidents.models import Incident, IncidentDeploy
 from incidents.services import incident_archive, incident_link_deploy, incident_unlink_deploy
 from reports import rollup_sql, services
-from reports.selectors import Filters, monthly_report
+from reports.selectors import Filters, monthly_report, quarterly_report, weekly_report, yearly_report
 from tests.support.concurrency import other_connection
-from tests.support.reports import assert_report_equals_scan
+from tests.support.reports import assert_report_equals_scan, both_ways
 
 pytestmark = pytest.mark.postgres_only(reason="reports_recoverytime exists on PostgreSQL only (CI's second pass)")
 
@@ -100,7 +100,11 @@ def logged() -> set:
 
 def set_kept(deploy: Deploy, seconds: float | None) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE reports_recoverytime SET seconds = %s WHERE deploy_id = %s", [seconds, deploy.pk])
+        cursor.execute(
+            """UPDATE reports_recoverytime SET seconds = %s, recovered_at = deployed_at + %s * interval '1 second'
+               WHERE deploy_id = %s""",
+            [seconds, seconds, deploy.pk],
+        )
         assert cursor.rowcount == 1
 
 
@@ -341,6 +345,64 @@ def test_the_inferred_rule_and_filters_agree_with_the_scan(world):
             Filters(attribution="inferred", attribution_window=dt.timedelta(hours=1)),
         ),
     )
+
+
+def rollup_drift() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(rollup_sql.RECOVERY_ROLLUP_CHECK)
+        return cursor.fetchone()
+
+
+@pytest.mark.parametrize("report", [monthly_report, weekly_report, quarterly_report, yearly_report])
+@pytest.mark.parametrize(
+    "filters, rollup, medians",
+    [
+        # Medians before and after api's fix moves to 17:00 (api's first failure then recovers at
+        # its incident's resolution, 4 h).
+        (Filters(), True, (2, 3)),
+        (Filters(environments=("production",)), True, (2, 3)),
+        (Filters(severities=(1,)), True, (2, 3)),  # severities don't filter failed deploys
+        (Filters(services=("api",)), False, (1.25, 2.25)),  # no service in the rollups: kept recoveries
+        (Filters(teams=("web team",)), False, (3, 3)),
+        (Filters(attribution="inferred"), False, (2, 3)),  # computed: neither
+    ],
+)
+def test_every_period_reads_the_rollup_unless_filtered_by_service(world, report, filters, rollup, medians):
+    """The rollup path (reports_recoveryrollup or its weekly twin) where it can answer, the kept
+    recoveries where it can't, and always the scan's figures; also with a logged pair, whose kept
+    recoveries the rollup path takes away and works out again."""
+    tables = ("reports_recoveryweekrollup",) if report is weekly_report else ("reports_recoveryrollup",)
+    kwargs = dict(first=FIRST, last=LAST, filters=filters, include_partial=True)
+    before, after = medians
+    fast = both_ways(report, tables=tables, reads=rollup, **kwargs)
+    assert fast.totals.failed_deployment_recovery_seconds.median == before * HOUR
+    _fix_moved_later(world)  # logs api's pair
+    assert pair(world, "api") in logged()
+    fast = both_ways(report, tables=tables, reads=rollup, **kwargs)
+    assert fast.totals.failed_deployment_recovery_seconds.median == after * HOUR
+    refreshed()
+    assert rollup_drift() == (0, 0)
+    fast = both_ways(report, tables=tables, reads=rollup, **kwargs)
+    assert fast.totals.failed_deployment_recovery_seconds.median == after * HOUR
+
+
+def test_the_rollups_follow_every_refresh_and_a_drifted_one_is_noticed(world):
+    assert rollup_drift() == (0, 0)
+    for change in ("an open incident resolved", "a cause unlinked", "production no longer production"):
+        WRITES[change][0](world)
+        refreshed()
+        assert rollup_drift() == (0, 0), change
+    Environment.objects.filter(pk=world["production"].pk).update(is_production=True)
+    refreshed()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE reports_recoveryrollup SET deploys = deploys + 1 WHERE bucket >= 0")
+        assert cursor.rowcount > 0
+    assert rollup_drift()[0] > 0
+    with pytest.raises(CommandError, match=r"recovery rollups differ from the kept recovery times in \d+ monthly"):
+        call_command("rebuild_report_rollup", "--check", stdout=io.StringIO())
+    call_command("rebuild_report_rollup", stdout=io.StringIO())
+    assert rollup_drift() == (0, 0)
+    assert_report_equals_scan(FIRST, LAST)
 
 
 # --- Concurrency: no write waits; no trusted recovery is stale -------------------------------------

@@ -61,7 +61,7 @@ class Command(BaseCommand):
                 cursor.execute(rollup_sql.ROLLBACK_ROW_COUNTS)
                 rollback_rows, _ = cursor.fetchone()
                 cursor.execute(rollup_sql.RECOVERY_ROW_COUNTS)
-                (recovery_rows,) = cursor.fetchone()
+                recovery_rows, recovery_month_rows, recovery_week_rows = cursor.fetchone()
                 cursor.execute(rollup_sql.INCIDENT_ROW_COUNTS)
                 incident_rows, incident_week_rows = cursor.fetchone()
         except OperationalError as error:
@@ -76,7 +76,8 @@ class Command(BaseCommand):
             f"{week_all_deploy_rows} and {week_all_lead_rows}; per month over all services {month_all_deploy_rows} and "
             f"{month_all_lead_rows}; by environment: "
             f"{env_lead_rows} lead-time rows, {env_week_lead_rows} per week); {link_rows} deploy links; "
-            f"{rollback_rows} rollback times; {recovery_rows} recovery times; {incident_rows} incident rows ({incident_week_rows} per week)."
+            f"{rollback_rows} rollback times; {recovery_rows} recovery times "
+            f"({recovery_month_rows} monthly and {recovery_week_rows} weekly rollup rows); {incident_rows} incident rows ({incident_week_rows} per week)."
         )
 
     @staticmethod
@@ -102,6 +103,8 @@ class Command(BaseCommand):
             (rollbacks,) = cursor.fetchone()
             cursor.execute(rollup_sql.RECOVERY_CHECK)
             (recoveries,) = cursor.fetchone()
+            cursor.execute(rollup_sql.RECOVERY_ROLLUP_CHECK)
+            recovery_keys, recovery_week_keys = cursor.fetchone()
             cursor.execute(rollup_sql.INCIDENT_CHECK)
             incident_keys, incident_week_keys = cursor.fetchone()
         if zone is None:
@@ -145,6 +148,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The kept recovery times (reports_recoverytime) differ from the deploys and incidents in "
                 f"{recoveries} row(s): run rebuild_report_rollup."
+            )
+        if recovery_keys or recovery_week_keys:
+            raise CommandError(
+                f"The recovery rollups differ from the kept recovery times in {recovery_keys} monthly and "
+                f"{recovery_week_keys} weekly key(s): run rebuild_report_rollup."
             )
         if incident_keys or incident_week_keys:
             raise CommandError(

@@ -430,8 +430,7 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                 envs AS MATERIALIZED (
                     SELECT ARRAY(SELECT e.id FROM deploys_environment e WHERE e.is_production{chosen}) AS ids
                 ),
-                counts AS (
-                    SELECT x.period, x.bucket, sum(x.n)::bigint AS n, sum(x.s) AS s FROM (
+                keyed AS (
                         SELECT width_bucket(r.{column}, %s::date[]) AS period, r.bucket, r.deploys AS n, r.seconds AS s
                         FROM {table} r
                         WHERE r.{column} >= %s AND r.{column} < %s AND r.environment_id = ANY((SELECT ids FROM envs)::bigint[])
@@ -446,13 +445,16 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                         UNION ALL
                         -- ...and their failed deploys as they are now.
                         SELECT d.period, {bucket}, 1, coalesce(d.exact, 0) FROM durations d
-                    ) AS x
-                    GROUP BY x.period, x.bucket
                 ),
+                -- Per period and bucket, and per bucket over the range (the period `whole`): counts
+                -- only; the numeric sums once per period, for the means.
                 every AS (
-                    SELECT period, bucket, n, s FROM counts
-                    UNION ALL
-                    SELECT %s, bucket, sum(n)::bigint, sum(s) FROM counts GROUP BY bucket
+                    SELECT coalesce(period, %s) AS period, bucket, sum(n)::bigint AS n
+                    FROM keyed GROUP BY GROUPING SETS ((period, bucket), (bucket))
+                ),
+                means AS (
+                    SELECT coalesce(period, %s) AS period, sum(s) / nullif(sum(n), 0) AS mean
+                    FROM keyed WHERE bucket >= 0 GROUP BY ROLLUP (period)
                 ),
                 recovered AS (
                     SELECT period, bucket, n,
@@ -461,17 +463,15 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                            (sum(n::float8) OVER (PARTITION BY period))::bigint AS total
                     FROM every WHERE bucket >= 0 AND n <> 0
                 ),
-                -- Numeric sums, once per period (not per row).
-                means AS (SELECT period, sum(s) / sum(n) AS mean FROM every WHERE bucket >= 0 GROUP BY period),
                 targets AS (
-                    SELECT r.period, r.bucket, r.total, m.mean, k.rank, k.rank - r.below AS skip
+                    SELECT r.period, r.bucket, r.total, k.rank, k.rank - r.below AS skip
                     FROM recovered r
-                    JOIN means m USING (period)
                     CROSS JOIN generate_series((r.total - 1) / 2, r.total / 2) AS k(rank)
                     WHERE k.rank >= r.below AND k.rank < r.below + r.n
                 )
-                SELECT 'middle', t.period, t.total, t.mean, t.rank, v.seconds
+                SELECT 'middle', t.period, t.total, m.mean, t.rank, v.seconds
                 FROM targets t
+                JOIN means m ON m.period = t.period
                 LEFT JOIN LATERAL (
                     SELECT u.seconds FROM (
                         SELECT d.seconds FROM reports_recoverytime d
@@ -497,6 +497,7 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                 span.start_instants,
                 span.since,
                 span.until,
+                whole,
                 whole,
                 [*span.start_instants, span.since],
                 [*span.end_instants, span.until],

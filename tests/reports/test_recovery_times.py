@@ -23,7 +23,7 @@ from incidents.services import incident_archive, incident_link_deploy, incident_
 from reports import rollup_sql, services
 from reports.selectors import Filters, monthly_report, quarterly_report, weekly_report, yearly_report
 from tests.support.concurrency import other_connection
-from tests.support.reports import assert_report_equals_scan, both_ways
+from tests.support.reports import assert_report_equals_scan, both_ways, logged
 
 pytestmark = pytest.mark.postgres_only(reason="reports_recoverytime exists on PostgreSQL only (CI's second pass)")
 
@@ -90,12 +90,6 @@ def kept() -> dict:
             "SELECT deploy_id, service_id, environment_id, deployed_at, recovered_at, seconds FROM reports_recoverytime"
         )
         return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
-
-
-def logged() -> set:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT service_id, environment_id FROM reports_rollbackchange")
-        return set(cursor.fetchall())
 
 
 def set_kept(deploy: Deploy, seconds: float | None) -> None:

@@ -21,7 +21,7 @@ from deploys.services import DeployInput, deploy_record, deploy_record_bulk, dep
 from reports import services, tasks
 from reports.selectors import Filters, monthly_report
 from tests.support.concurrency import other_connection
-from tests.support.reports import assert_report_equals_scan
+from tests.support.reports import assert_report_equals_scan, logged
 
 pytestmark = pytest.mark.postgres_only(reason="reports_rollbacktime exists on PostgreSQL only (CI's second pass)")
 
@@ -64,12 +64,6 @@ def kept() -> dict:
             "SELECT deploy_id, service_id, environment_id, deployed_at, rollback_at FROM reports_rollbacktime"
         )
         return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
-
-
-def logged() -> set:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT service_id, environment_id FROM reports_rollbackchange")
-        return set(cursor.fetchall())
 
 
 def set_kept(deploy: Deploy, rollback_at: dt.datetime | None) -> None:

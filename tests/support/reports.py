@@ -142,3 +142,11 @@ def both_ways(report, *, tables: tuple[str, ...] = (), reads: bool = True, **kwa
         selectors.rollup_zone = real
     assert fast == slow
     return fast
+
+
+def logged() -> set:
+    """The (service, environment) pairs in the change log (reports_rollbackchange): those whose kept
+    rollback times and recoveries a report doesn't trust until the refresh."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT service_id, environment_id FROM reports_rollbackchange")
+        return set(cursor.fetchall())

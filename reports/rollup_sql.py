@@ -1811,8 +1811,8 @@ MONTH_ALL_CHECK = _monthly(WEEK_ALL_CHECK)
 # over ten years: three quarters of a 120-month report). reports_recoverytime keeps, for every
 # failed deploy under the linked rule (went live, and rolled back or linked as the cause of an
 # incident not archived), in every environment, when it recovered and its seconds, computed as the
-# report computes them (the same double: its mean, summed in the same order, is the scan's to the
-# bit).
+# report computes them (the same double, for medians; means are summed from the exact numeric
+# seconds between the two times). Rollups of it per month and week follow (reports_recoveryrollup).
 #
 # As the rollback times (above), no write keeps it: every write that could change a recovery logs
 # the service and environment of the failed deploys it concerns in reports_rollbackchange — a
@@ -1826,7 +1826,7 @@ MONTH_ALL_CHECK = _monthly(WEEK_ALL_CHECK)
 # Tied down by 0010 like CREATE by 0001.
 
 # Each failed deploy (linked rule) with its recovery, of the pairs in {pairs} (a condition on d),
-# in reports_recoverytime's column order: postgres_scan.recovery_figures' rule per deploy — the
+# in reports_recoverytime's column order: rows.recovery_durations_sql's rule per deploy — the
 # first of its rollback deploy (the next of its service and environment to go live), its earliest
 # later remediating deploy to production, and the last resolution of the incidents it caused when
 # all are resolved.
@@ -2099,7 +2099,7 @@ CREATE OR REPLACE FUNCTION reports_rollbacktime_refresh() RETURNS bigint LANGUAG
 DECLARE
     services bigint[];
     environments bigint[];
-    done bigint;
+    done bigint;  -- rows written: only what the data-modifying WITHs below select into
 BEGIN
     PERFORM pg_advisory_xact_lock({ROLLBACK_LOCK});
     WITH gone AS (DELETE FROM reports_rollbackchange RETURNING service_id, environment_id)

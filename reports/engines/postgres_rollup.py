@@ -186,22 +186,27 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
                     FROM counts
                 ), targets AS (
                     -- 0-based ranks of the middle value(s): equal for an odd count. Only the one or
-                    -- two buckets holding them are joined to the ranks.
-                    SELECT DISTINCT r.period, r.total, k.rank, r.bucket, k.rank - r.below AS skip
+                    -- two buckets holding them are joined to the ranks; two in one bucket are read
+                    -- in one go (`take` values from the first's offset).
+                    SELECT r.period, r.total, min(k.rank) AS rank, r.bucket, min(k.rank) - r.below AS skip,
+                           count(DISTINCT k.rank) AS take
                     FROM running r CROSS JOIN LATERAL (VALUES ((r.total - 1) / 2), (r.total / 2)) AS k(rank)
                     WHERE r.below <= r.total / 2 AND (r.total - 1) / 2 < r.below + r.n
                       AND k.rank >= r.below AND k.rank < r.below + r.n
+                    GROUP BY r.period, r.total, r.bucket, r.below
                 )
-                SELECT t.period, t.total, t.rank, v.lead
+                SELECT t.period, t.total, t.rank, v.leads
                 FROM targets t
                 JOIN unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(since, until, period)
                   ON b.period = t.period
                 LEFT JOIN LATERAL (
-                    SELECT {lead_seconds} AS lead
-                    FROM deploys_deploycommit c {values_join}
-                    WHERE {lead_seconds} IS NOT NULL AND reports_lead_bucket({lead_seconds}) = t.bucket
-                      AND {delivered} >= b.since AND {delivered} < b.until {values_condition}
-                    ORDER BY {lead_seconds} OFFSET t.skip LIMIT 1
+                    SELECT array_agg(u.lead ORDER BY u.lead) AS leads FROM (
+                        SELECT {lead_seconds} AS lead
+                        FROM deploys_deploycommit c {values_join}
+                        WHERE {lead_seconds} IS NOT NULL AND reports_lead_bucket({lead_seconds}) = t.bucket
+                          AND {delivered} >= b.since AND {delivered} < b.until {values_condition}
+                        ORDER BY {lead_seconds} OFFSET t.skip LIMIT t.take
+                    ) AS u
                 ) AS v ON true""",
             [
                 starts,
@@ -216,8 +221,10 @@ def lead_medians(*, span: Span, filters: Filters) -> LeadMedians | None:
         )
         middles: dict[int, dict[int, float]] = {}
         counts: dict[int, int] = {}
-        for index, total, rank, lead in cursor.fetchall():
-            middles.setdefault(index, {})[rank] = lead
+        for index, total, rank, leads in cursor.fetchall():
+            for offset, lead in enumerate(leads or ()):
+                middles.setdefault(index, {})[rank + offset] = lead
+            middles.setdefault(index, {})
             counts[index] = total
     if any(
         values.get((counts[index] - 1) // 2) is None or values.get(counts[index] // 2) is None
@@ -292,26 +299,31 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
                     -- Per period (the whole range last) and measure: the total, the mean, and the
                     -- 0-based ranks of the middle value(s) (equal for an odd count) with the bucket
                     -- holding each and the offset in it.
-                    SELECT p.period, p.since, p.until, w.measure, w.total, w.mean, k.rank, w.bucket,
-                           k.rank - w.below AS skip
+                    -- Two middle values in one bucket are read in one go (`take` of them).
+                    SELECT p.period, p.since, p.until, w.measure, w.total, w.mean, min(k.rank) AS rank,
+                           w.bucket, min(k.rank) - w.below AS skip, count(*) AS take
                     FROM unnest(%s::date[], %s::date[], %s::timestamptz[], %s::timestamptz[])
                          WITH ORDINALITY AS p(first, last, since, until, period)
                     CROSS JOIN LATERAL ({each_period}) AS w
                     CROSS JOIN generate_series((w.total - 1) / 2, w.total / 2) AS k(rank)
                     WHERE k.rank >= w.below AND k.rank < w.below + w.n
+                    GROUP BY p.period, p.since, p.until, w.measure, w.total, w.mean, w.bucket, w.below
                     UNION ALL
-                    SELECT %s, p.since, p.until, w.measure, w.total, w.mean, k.rank, w.bucket, k.rank - w.below
+                    SELECT %s, p.since, p.until, w.measure, w.total, w.mean, min(k.rank), w.bucket,
+                           min(k.rank) - w.below, count(*)
                     FROM (SELECT %s::date AS first, %s::date AS last, %s::timestamptz AS since,
                                  %s::timestamptz AS until) AS p
                     CROSS JOIN LATERAL ({over_range}) AS w
                     CROSS JOIN generate_series((w.total - 1) / 2, w.total / 2) AS k(rank)
                     WHERE k.rank >= w.below AND k.rank < w.below + w.n
+                    GROUP BY p.since, p.until, w.measure, w.total, w.mean, w.bucket, w.below
                 )
                 SELECT 'figure', t.period, t.measure, t.total, t.mean, t.rank, v.seconds
                 FROM targets t
                 LEFT JOIN LATERAL (
-                    SELECT EXTRACT(EPOCH FROM u.duration) AS seconds
-                    FROM ({values}) AS u ORDER BY u.duration OFFSET t.skip LIMIT 1
+                    SELECT array_agg(EXTRACT(EPOCH FROM x.duration) ORDER BY x.duration) AS seconds FROM (
+                        SELECT u.duration FROM ({values}) AS u ORDER BY u.duration OFFSET t.skip LIMIT t.take
+                    ) AS x
                 ) AS v ON t.measure = ANY(%s)
                 UNION ALL
                 SELECT 'related', width_bucket(x."started_at", %s::timestamptz[]), NULL, count(*), NULL, NULL, NULL
@@ -340,7 +352,9 @@ def incident_figures(*, span: Span, filters: Filters) -> IncidentFigures | None:
             related_per_period[index - 1] = total
             continue
         totals[(index, measure)] = (total, mean)
-        middles.setdefault((index, measure), {})[rank] = value
+        for offset, seconds in enumerate(value or ()):
+            middles.setdefault((index, measure), {})[rank + offset] = seconds
+        middles.setdefault((index, measure), {})
     medians: dict[tuple[int, str], float] = {}
     for measure in durations:
         for index in range(1, whole + 1):
@@ -464,15 +478,19 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                     FROM every WHERE bucket >= 0 AND n <> 0
                 ),
                 targets AS (
-                    SELECT r.period, r.bucket, r.total, k.rank, k.rank - r.below AS skip
+                    -- Two middle values in one bucket are read in one go (`take` of them).
+                    SELECT r.period, r.bucket, r.total, min(k.rank) AS rank, min(k.rank) - r.below AS skip,
+                           count(*) AS take
                     FROM recovered r
                     CROSS JOIN generate_series((r.total - 1) / 2, r.total / 2) AS k(rank)
                     WHERE k.rank >= r.below AND k.rank < r.below + r.n
+                    GROUP BY r.period, r.bucket, r.total, r.below
                 )
                 SELECT 'middle', t.period, t.total, m.mean, t.rank, v.seconds
                 FROM targets t
                 JOIN means m ON m.period = t.period
                 LEFT JOIN LATERAL (
+                    SELECT array_agg(w.seconds ORDER BY w.seconds) AS seconds FROM (
                     SELECT u.seconds FROM (
                         SELECT d.seconds FROM reports_recoverytime d
                         WHERE d.bucket = t.bucket
@@ -484,7 +502,8 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
                         SELECT d.seconds FROM durations d
                         WHERE {bucket} = t.bucket AND (d.period = t.period OR t.period = %s)
                     ) AS u
-                    ORDER BY u.seconds OFFSET t.skip LIMIT 1
+                    ORDER BY u.seconds OFFSET t.skip LIMIT t.take
+                    ) AS w
                 ) AS v ON true
                 UNION ALL
                 SELECT 'unrecovered', period, n, NULL, NULL, NULL FROM every WHERE bucket = -1 AND n <> 0""",
@@ -513,7 +532,9 @@ def recovery_figures(*, span: Span, filters: Filters) -> RecoveryFigures | None:
             unrecovered[index] = int(total)
         else:
             totals[index] = (total, mean)
-            middles.setdefault(index, {})[rank] = value
+            for offset, seconds in enumerate(value or ()):
+                middles.setdefault(index, {})[rank + offset] = seconds
+            middles.setdefault(index, {})
     figures = []
     for index in range(1, whole + 1):
         recovery = Durations()

@@ -23,7 +23,7 @@ from incidents.services import incident_archive, incident_link_deploy, incident_
 from reports import rollup_sql, services
 from reports.selectors import Filters, monthly_report, quarterly_report, weekly_report, yearly_report
 from tests.support.concurrency import other_connection
-from tests.support.reports import assert_report_equals_scan, both_ways, logged
+from tests.support.reports import assert_report_equals_scan, both_ways, logged, rollback_time
 
 pytestmark = pytest.mark.postgres_only(reason="reports_recoverytime exists on PostgreSQL only (CI's second pass)")
 
@@ -53,17 +53,7 @@ def expected() -> dict:
             continue
         ends = []
         if deploy.status == ROLLED_BACK:
-            following = (
-                Deploy.objects.filter(
-                    service_id=deploy.service_id,
-                    environment_id=deploy.environment_id,
-                    deployed_at__gt=deploy.deployed_at,
-                    status__in=Deploy.COUNTED_STATUSES,
-                )
-                .order_by("deployed_at")
-                .first()
-            )
-            ends.append(following and following.deployed_at)
+            ends.append(rollback_time(deploy))
         fix = (
             Deploy.objects.filter(
                 incident_links__relation=REMEDIATION,

@@ -21,7 +21,7 @@ from deploys.services import DeployInput, deploy_record, deploy_record_bulk, dep
 from reports import services, tasks
 from reports.selectors import Filters, monthly_report
 from tests.support.concurrency import other_connection
-from tests.support.reports import assert_report_equals_scan, logged
+from tests.support.reports import assert_report_equals_scan, logged, rollback_time
 
 pytestmark = pytest.mark.postgres_only(reason="reports_rollbacktime exists on PostgreSQL only (CI's second pass)")
 
@@ -39,22 +39,7 @@ def expected() -> dict:
     rollback time is the next deploy of its service and environment that went live."""
     answer = {}
     for deploy in Deploy.objects.filter(status=ROLLED_BACK):
-        following = (
-            Deploy.objects.filter(
-                service_id=deploy.service_id,
-                environment_id=deploy.environment_id,
-                deployed_at__gt=deploy.deployed_at,
-                status__in=Deploy.COUNTED_STATUSES,
-            )
-            .order_by("deployed_at")
-            .first()
-        )
-        answer[deploy.pk] = (
-            deploy.service_id,
-            deploy.environment_id,
-            deploy.deployed_at,
-            following and following.deployed_at,
-        )
+        answer[deploy.pk] = (deploy.service_id, deploy.environment_id, deploy.deployed_at, rollback_time(deploy))
     return answer
 
 

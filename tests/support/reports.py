@@ -150,3 +150,20 @@ def logged() -> set:
     with connection.cursor() as cursor:
         cursor.execute("SELECT service_id, environment_id FROM reports_rollbackchange")
         return set(cursor.fetchall())
+
+
+def rollback_time(deploy) -> dt.datetime | None:
+    """When a rolled-back deploy was rolled back, from the ORM: the next deploy of its service and
+    environment that went live (None: none yet)."""
+    following = (
+        type(deploy)
+        .objects.filter(
+            service_id=deploy.service_id,
+            environment_id=deploy.environment_id,
+            deployed_at__gt=deploy.deployed_at,
+            status__in=type(deploy).COUNTED_STATUSES,
+        )
+        .order_by("deployed_at")
+        .first()
+    )
+    return following and following.deployed_at
